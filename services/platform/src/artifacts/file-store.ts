@@ -1,0 +1,86 @@
+/** `file://` artifacts on a local or shared volume, written atomically (temporary file, fsync, rename). */
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { type ArtifactInfo, type ArtifactStore, notFound, sha256Digest } from './store.js';
+import { formatArtifactUri, parseArtifactUri } from './uri.js';
+
+function pathOf(uri: string): string {
+  const loc = parseArtifactUri(uri);
+  if (loc.scheme !== 'file') throw new Error(`file store given ${uri}`);
+  return loc.path;
+}
+
+/** Writes bytes to `path` so that readers see either the old file or the whole new one. */
+export async function writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const handle = await open(tmp, 'w');
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } catch (err) {
+    await handle.close();
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  await handle.close();
+  await rename(tmp, path);
+}
+
+async function walk(dir: string): Promise<string[]> {
+  let entries: import('node:fs').Dirent[];
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  for (const e of entries) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...(await walk(p)));
+    else if (!e.name.includes('.tmp-')) out.push(p);
+  }
+  return out;
+}
+
+export class FileArtifactStore implements ArtifactStore {
+  async put(uri: string, data: Uint8Array): Promise<ArtifactInfo> {
+    await writeFileAtomic(pathOf(uri), data);
+    return { uri, size: data.byteLength, digest: sha256Digest(data) };
+  }
+
+  async get(uri: string): Promise<Uint8Array> {
+    try {
+      return new Uint8Array(await readFile(pathOf(uri)));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(uri);
+      throw err;
+    }
+  }
+
+  async info(uri: string): Promise<ArtifactInfo | null> {
+    try {
+      const s = await stat(pathOf(uri));
+      if (!s.isFile()) return null;
+      return { uri, size: s.size, digest: sha256Digest(await readFile(pathOf(uri))) };
+    } catch {
+      return null;
+    }
+  }
+
+  async delete(uri: string): Promise<void> {
+    await rm(pathOf(uri), { force: true, recursive: true });
+  }
+
+  async list(prefixUri: string): Promise<string[]> {
+    const prefix = pathOf(prefixUri);
+    // A prefix may be a directory or the start of file names inside its parent.
+    const root = (await stat(prefix).catch(() => null))?.isDirectory() ? prefix : dirname(prefix);
+    const files = await walk(root);
+    return files
+      .filter((f) => f.startsWith(prefix))
+      .sort()
+      .map((path) => formatArtifactUri({ scheme: 'file', path }));
+  }
+}

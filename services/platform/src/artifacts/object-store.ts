@@ -1,0 +1,85 @@
+/** `nats-obj://` artifacts in JetStream Object Store buckets, created on first use. */
+import type { ObjectStore } from '@nats-io/obj';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { RlhfError } from '../errors.js';
+import { openObjectStore } from '../nats/jetstream.js';
+import { type ArtifactInfo, type ArtifactStore, notFound, sha256Digest } from './store.js';
+import { formatArtifactUri, parseArtifactUri } from './uri.js';
+
+function location(uri: string): { bucket: string; key: string } {
+  const loc = parseArtifactUri(uri);
+  if (loc.scheme !== 'nats-obj') throw new Error(`object store given ${uri}`);
+  return loc;
+}
+
+export class NatsObjectArtifactStore implements ArtifactStore {
+  private readonly buckets = new Map<string, Promise<ObjectStore>>();
+
+  constructor(private readonly nc: NatsConnection) {}
+
+  private bucket(name: string): Promise<ObjectStore> {
+    let os = this.buckets.get(name);
+    if (!os) {
+      os = openObjectStore(this.nc, name);
+      this.buckets.set(name, os);
+    }
+    return os;
+  }
+
+  async put(uri: string, data: Uint8Array): Promise<ArtifactInfo> {
+    const { bucket, key } = location(uri);
+    const info = await (await this.bucket(bucket)).putBlob({ name: key }, data);
+    return { uri, size: info.size, digest: info.digest };
+  }
+
+  async get(uri: string): Promise<Uint8Array> {
+    const { bucket, key } = location(uri);
+    const os = await this.bucket(bucket);
+    const meta = await os.info(key);
+    if (meta === null || meta.deleted) throw notFound(uri);
+    const data = await os.getBlob(key);
+    if (data === null) throw notFound(uri);
+    // The client checks the digest while streaming; check again on the assembled bytes, since a truncated
+    // transfer is the one failure we must never hand on as a good artifact.
+    const digest = sha256Digest(data);
+    if (normaliseDigest(digest) !== normaliseDigest(meta.digest)) {
+      throw new RlhfError(
+        'INTERNAL',
+        `artifact ${uri} failed its digest check (${digest} != ${meta.digest})`,
+        {
+          field: 'uri',
+          fix: 'write the artifact again; the stored copy is damaged',
+        },
+      );
+    }
+    return data;
+  }
+
+  async info(uri: string): Promise<ArtifactInfo | null> {
+    const { bucket, key } = location(uri);
+    const meta = await (await this.bucket(bucket)).info(key);
+    if (meta === null || meta.deleted) return null;
+    return { uri, size: meta.size, digest: meta.digest };
+  }
+
+  async delete(uri: string): Promise<void> {
+    const { bucket, key } = location(uri);
+    const os = await this.bucket(bucket);
+    if ((await os.info(key)) !== null) await os.delete(key);
+  }
+
+  async list(prefixUri: string): Promise<string[]> {
+    const { bucket, key } = location(prefixUri);
+    const entries = await (await this.bucket(bucket)).list();
+    return entries
+      .filter((e) => !e.deleted && e.name.startsWith(key))
+      .map((e) => formatArtifactUri({ scheme: 'nats-obj', bucket, key: e.name }))
+      .sort();
+  }
+}
+
+/** Object Store digests are `SHA-256=` + base64 (padded, url-safe in newer servers); compare the bytes. */
+function normaliseDigest(d: string): string {
+  const value = d.replace(/^sha-256=/i, '');
+  return Buffer.from(value.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('hex');
+}

@@ -1,0 +1,34 @@
+/**
+ * Where artifacts live, behind one interface. A write is never visible half-done: the file store writes a
+ * temporary sibling and renames it; the Object Store publishes an object's metadata only after its chunks.
+ */
+import { createHash } from 'node:crypto';
+import { RlhfError } from '../errors.js';
+
+export interface ArtifactInfo {
+  uri: string;
+  size: number;
+  /** `SHA-256=<base64url>` (the Object Store's own digest form). */
+  digest: string;
+}
+
+export interface ArtifactStore {
+  put(uri: string, data: Uint8Array): Promise<ArtifactInfo>;
+  /** Reads the whole artifact; checks its digest where the store keeps one. NOT_FOUND when absent. */
+  get(uri: string): Promise<Uint8Array>;
+  info(uri: string): Promise<ArtifactInfo | null>;
+  delete(uri: string): Promise<void>;
+  /** URIs of every artifact whose key starts with the given prefix URI. */
+  list(prefixUri: string): Promise<string[]>;
+}
+
+export function sha256Digest(data: Uint8Array): string {
+  return `SHA-256=${createHash('sha256').update(data).digest('base64url')}`;
+}
+
+export function notFound(uri: string): RlhfError {
+  return new RlhfError('NOT_FOUND', `artifact ${uri} does not exist`, {
+    field: 'uri',
+    fix: 'check the URI, or run the stage that writes it first',
+  });
+}

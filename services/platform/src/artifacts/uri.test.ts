@@ -1,0 +1,31 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { RlhfError } from '../errors.js';
+import { formatArtifactUri, joinArtifactUri, parseArtifactUri } from './uri.js';
+
+test('nats-obj and file URIs parse and format back', () => {
+  const obj = parseArtifactUri('nats-obj://rlhf-models/runs/ns/r/iter-1/train/model.onnx');
+  assert.deepEqual(obj, {
+    scheme: 'nats-obj',
+    bucket: 'rlhf-models',
+    key: 'runs/ns/r/iter-1/train/model.onnx',
+  });
+  assert.equal(formatArtifactUri(obj), 'nats-obj://rlhf-models/runs/ns/r/iter-1/train/model.onnx');
+  assert.deepEqual(parseArtifactUri('file:///data/x.jsonl'), { scheme: 'file', path: '/data/x.jsonl' });
+  assert.deepEqual(parseArtifactUri('/data/../data/x.jsonl'), { scheme: 'file', path: '/data/x.jsonl' });
+  assert.equal(
+    joinArtifactUri('nats-obj://b/runs/', '/iter-1/', 'a.jsonl'),
+    'nats-obj://b/runs/iter-1/a.jsonl',
+  );
+});
+
+test('bad URIs name the field and the accepted forms', () => {
+  for (const bad of ['s3://b/k', 'nats-obj://b', 'nats-obj://b/../k', 'nats-obj://b d/k', 'relative/path']) {
+    assert.throws(
+      () => parseArtifactUri(bad, 'spec.policy.model'),
+      (e: unknown) =>
+        e instanceof RlhfError &&
+        /^spec\.policy\.model: .*nats-obj:\/\/<bucket>\/<key> or file:\/\//.test(e.describe()),
+    );
+  }
+});

@@ -1,0 +1,23 @@
+/**
+ * The edge between our error values and gRPC: an RlhfError becomes a status with the same code and a
+ * message that names the field; anything else is INTERNAL, with the detail kept in the server's log.
+ */
+import { Metadata, type ServerErrorResponse, status } from '@grpc/grpc-js';
+import { grpcStatusOf, isRlhfError } from '../errors.js';
+
+export function toGrpcError(err: unknown): Partial<ServerErrorResponse> & { code: number; details: string } {
+  if (isRlhfError(err)) {
+    const metadata = new Metadata();
+    if (err.field) metadata.set('rlhf-field', err.field);
+    return { code: grpcStatusOf[err.code], details: err.describe(), metadata };
+  }
+  return { code: status.INTERNAL, details: 'internal error; see the server log' };
+}
+
+/** Milliseconds left before the caller's deadline, or Infinity when it set none. */
+export function deadlineRemainingMs(deadline: Date | number | undefined): number {
+  if (deadline === undefined) return Number.POSITIVE_INFINITY;
+  const at = deadline instanceof Date ? deadline.getTime() : deadline;
+  if (!Number.isFinite(at)) return Number.POSITIVE_INFINITY;
+  return at - Date.now();
+}

@@ -1,0 +1,130 @@
+/**
+ * JetStream resources of the platform, created idempotently by whichever process comes first: the work-queue
+ * stream, the events stream, and durable pull consumers (one per stage) that workers share.
+ */
+import {
+  AckPolicy,
+  type Consumer,
+  DeliverPolicy,
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+  type StreamConfig,
+} from '@nats-io/jetstream';
+import { type KV, Kvm } from '@nats-io/kv';
+import { type ObjectStore, Objm } from '@nats-io/obj';
+import { type NatsConnection, nanos } from '@nats-io/transport-node';
+import { buckets, streams, workFilter } from './subjects.js';
+
+export interface JetStreamContext {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+}
+
+export async function openJetStream(nc: NatsConnection): Promise<JetStreamContext> {
+  return { nc, js: jetstream(nc), jsm: await jetstreamManager(nc) };
+}
+
+const streamConfigs: Array<Partial<StreamConfig> & { name: string; subjects: string[] }> = [
+  {
+    name: streams.work,
+    subjects: ['rlhf.work.>'],
+    retention: RetentionPolicy.Workqueue,
+    storage: StorageType.File,
+    // A shard re-published within this window (a controller restarted mid-publish) is stored once.
+    duplicate_window: nanos(10 * 60_000),
+  },
+  {
+    name: streams.events,
+    subjects: ['rlhf.events.>'],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    max_age: nanos(7 * 24 * 3_600_000),
+    duplicate_window: nanos(2 * 60_000),
+  },
+];
+
+/** Creates the platform's streams, or leaves them as they are when they already exist. */
+export async function ensureStreams(jsm: JetStreamManager): Promise<void> {
+  for (const config of streamConfigs) {
+    try {
+      await jsm.streams.info(config.name);
+    } catch {
+      await jsm.streams.add(config);
+    }
+  }
+}
+
+export interface WorkConsumerOptions {
+  /** How long a worker may hold a shard without ack or `working()` before it is redelivered. */
+  ackWaitMs?: number;
+  /** Deliveries before a shard is given up as a dead letter. */
+  maxDeliver?: number;
+}
+
+export function workConsumerName(stage: string): string {
+  return `work-${stage}`;
+}
+
+/** The durable pull consumer that all workers of one stage pull from, created when missing. */
+export async function ensureWorkConsumer(
+  ctx: JetStreamContext,
+  stage: string,
+  options: WorkConsumerOptions = {},
+): Promise<Consumer> {
+  const name = workConsumerName(stage);
+  try {
+    await ctx.jsm.consumers.info(streams.work, name);
+  } catch {
+    await ctx.jsm.consumers.add(streams.work, {
+      durable_name: name,
+      filter_subject: workFilter(stage),
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: nanos(options.ackWaitMs ?? 30_000),
+      max_deliver: options.maxDeliver ?? 5,
+    });
+  }
+  return ctx.js.consumers.get(streams.work, name);
+}
+
+export interface PublishResult {
+  seq: number;
+  /** True when the server already held a message with this id (a re-publish). */
+  duplicate: boolean;
+}
+
+/** Publishes one shard of stage work; the message id makes a re-publish a no-op. */
+export async function publishWork(
+  js: JetStreamClient,
+  subject: string,
+  payload: Uint8Array,
+  msgId: string,
+): Promise<PublishResult> {
+  const ack = await js.publish(subject, payload, { msgID: msgId });
+  return { seq: ack.seq, duplicate: ack.duplicate };
+}
+
+export async function publishEvent(
+  js: JetStreamClient,
+  subject: string,
+  payload: Uint8Array,
+  msgId?: string,
+): Promise<void> {
+  await js.publish(subject, payload, msgId === undefined ? {} : { msgID: msgId });
+}
+
+export async function openStateKv(nc: NatsConnection, bucket: string = buckets.state): Promise<KV> {
+  return new Kvm(nc).create(bucket, { history: 5 });
+}
+
+export async function openObjectStore(
+  nc: NatsConnection,
+  bucket: string = buckets.artifacts,
+): Promise<ObjectStore> {
+  return new Objm(nc).create(bucket);
+}

@@ -1,0 +1,76 @@
+/**
+ * NATS names, defined once. Subject tokens come from Kubernetes names, which are DNS labels and never hold
+ * `.`, `*` or `>`; anything else is rejected rather than escaped, so a subject is always readable.
+ */
+import { invalidArgument } from '../errors.js';
+
+export const streams = {
+  /** Work-queue stream: one message per shard of stage work, removed once acked. */
+  work: 'RLHF_WORK',
+  /** Limits stream: stage lifecycle events, kept for replay by watchers. */
+  events: 'RLHF_EVENTS',
+} as const;
+
+export const buckets = {
+  /** Object Store for artifacts (datasets, shard outputs, manifests, checkpoints). */
+  artifacts: 'rlhf-artifacts',
+  /** KV for run and stage state of local runs. */
+  state: 'rlhf-state',
+} as const;
+
+export const stages = [
+  'sft',
+  'reward-model',
+  'preference-model',
+  'generate',
+  'judge',
+  'pair',
+  'train',
+  'evaluate',
+] as const;
+export type Stage = (typeof stages)[number];
+
+const tokenPattern = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+function token(value: string, field: string): string {
+  if (!tokenPattern.test(value)) {
+    throw invalidArgument(
+      field,
+      `"${value}" cannot be a subject token`,
+      'use a lowercase DNS label (a-z, 0-9, -)',
+    );
+  }
+  return value;
+}
+
+function stageToken(stage: string): string {
+  if (!(stages as readonly string[]).includes(stage)) {
+    throw invalidArgument('stage', `unknown stage "${stage}"`, `use one of ${stages.join(', ')}`);
+  }
+  return stage;
+}
+
+/** `rlhf.work.<stage>.<run>.<iteration>` */
+export function workSubject(stage: string, run: string, iteration: number): string {
+  return `rlhf.work.${stageToken(stage)}.${token(run, 'run')}.${iteration}`;
+}
+
+/** Every work subject of one stage, for a worker that serves that stage for all runs. */
+export function workFilter(stage: string): string {
+  return `rlhf.work.${stageToken(stage)}.>`;
+}
+
+/** `rlhf.events.<run>.<iteration>.<stage>` */
+export function eventSubject(run: string, iteration: number, stage: string): string {
+  return `rlhf.events.${token(run, 'run')}.${iteration}.${stageToken(stage)}`;
+}
+
+/** Every event of one run (all iterations and stages). */
+export function runEventsFilter(run: string): string {
+  return `rlhf.events.${token(run, 'run')}.>`;
+}
+
+/** Deduplication id of one shard's work message: the same shard published twice is stored once. */
+export function shardMsgId(stage: string, run: string, iteration: number, shard: number): string {
+  return `${run}/${iteration}/${stage}/${shard}`;
+}

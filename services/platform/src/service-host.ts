@@ -1,0 +1,100 @@
+/**
+ * Runs one service process: logger, metrics and probes, an optional NATS connection, the gRPC server, and an
+ * orderly stop on SIGTERM. Each service supplies only its bindings; everything around them is the same.
+ */
+import type { Registry } from 'prom-client';
+import type { LogLevel } from './config/parse.js';
+import type { TlsFiles } from './grpc/server.js';
+import { type GrpcServiceBinding, type RunningGrpcServer, startGrpcServer } from './grpc/server.js';
+import { onStopSignal } from './lifecycle.js';
+import { connectNats, type NatsConnection } from './nats/connection.js';
+import { createLogger, type Logger } from './observability/logger.js';
+import { createMetricsRegistry, type ProbeServer, startProbeServer } from './observability/metrics.js';
+
+export interface ServiceContext {
+  logger: Logger;
+  metrics: Registry;
+  /** Null when the service runs without NATS (gRPC only). */
+  nats: NatsConnection | null;
+}
+
+export interface ServiceModule {
+  /** The name users type: `rlhf serve <name>`. */
+  name: string;
+  /** One line for `--help`. */
+  summary: string;
+  /** Fully qualified gRPC service name, e.g. `rlhf.v1.RewardModelService`. */
+  grpcServiceName: string;
+  /** The gRPC implementations this service registers (empty until its RPCs exist). */
+  bindings(ctx: ServiceContext): GrpcServiceBinding[] | Promise<GrpcServiceBinding[]>;
+  /** Called once the server is up: start NATS workers here. Returns a function that stops them. */
+  start?(ctx: ServiceContext): Promise<() => Promise<void>>;
+}
+
+export interface ServeOptions {
+  host: string;
+  port: number;
+  natsUrl?: string;
+  /** 0 picks a free port; undefined disables the probe/metrics endpoint. */
+  metricsPort?: number;
+  tls?: TlsFiles;
+  logLevel?: LogLevel;
+  maxMessageBytes?: number;
+  reflection?: { files: string[]; includeDirs: string[] };
+  /** Grace period for in-flight calls on SIGTERM. */
+  drainMs?: number;
+  /** Install SIGTERM/SIGINT handlers (off in tests that stop the service themselves). */
+  handleSignals?: boolean;
+}
+
+export interface RunningService {
+  grpcPort: number;
+  metricsPort: number | null;
+  grpc: RunningGrpcServer;
+  context: ServiceContext;
+  stop(): Promise<void>;
+}
+
+export async function serveService(module: ServiceModule, options: ServeOptions): Promise<RunningService> {
+  const logger = createLogger(module.name, options.logLevel === undefined ? {} : { level: options.logLevel });
+  const metrics = createMetricsRegistry(module.name);
+  const nats = options.natsUrl
+    ? await connectNats({ url: options.natsUrl, name: `rlhf-${module.name}`, logger })
+    : null;
+  const context: ServiceContext = { logger, metrics, nats };
+
+  const grpc = await startGrpcServer({
+    host: options.host,
+    port: options.port,
+    services: await module.bindings(context),
+    healthNames: [module.grpcServiceName],
+    logger,
+    ...(options.reflection ? { reflection: options.reflection } : {}),
+    ...(options.tls ? { tls: options.tls } : {}),
+    ...(options.maxMessageBytes ? { maxMessageBytes: options.maxMessageBytes } : {}),
+  });
+
+  let probes: ProbeServer | null = null;
+  if (options.metricsPort !== undefined) {
+    probes = await startProbeServer({
+      registry: metrics,
+      host: options.host,
+      port: options.metricsPort,
+      readiness: () => (nats?.isClosed() ? 'NATS connection closed' : null),
+    });
+  }
+  const stopWorkers = module.start ? await module.start(context) : async () => {};
+
+  let removeSignals = (): void => {};
+  const stop = async (): Promise<void> => {
+    removeSignals();
+    await stopWorkers();
+    await grpc.shutdown(options.drainMs ?? 10_000);
+    await probes?.close();
+    if (nats && !nats.isClosed()) await nats.drain();
+    logger.info('stopped');
+  };
+  if (options.handleSignals) removeSignals = onStopSignal(logger, stop);
+
+  return { grpcPort: grpc.port, metricsPort: probes?.port ?? null, grpc, context, stop };
+}
