@@ -67,7 +67,6 @@ export async function serveService(module: ServiceModule, options: ServeOptions)
     host: options.host,
     port: options.port,
     services: await module.bindings(context),
-    healthNames: [module.grpcServiceName],
     logger,
     ...(options.reflection ? { reflection: options.reflection } : {}),
     ...(options.tls ? { tls: options.tls } : {}),

@@ -14,14 +14,14 @@ type UnaryCallback<T> = (err: grpc.ServiceError | null, value?: T) => void;
 interface HealthClient extends grpc.Client {
   Check(req: { service: string }, options: grpc.CallOptions, cb: UnaryCallback<{ status: string }>): void;
 }
+interface ReflectionResponse {
+  list_services_response?: { service: Array<{ name: string }> };
+  error_response?: { error_message: string };
+}
 interface ReflectionClient extends grpc.Client {
-  ServerReflectionInfo(options: grpc.CallOptions): grpc.ClientDuplexStream<
-    Record<string, unknown>,
-    {
-      list_services_response?: { service: Array<{ name: string }> };
-      error_response?: { error_message: string };
-    }
-  >;
+  ServerReflectionInfo(
+    options: grpc.CallOptions,
+  ): grpc.ClientDuplexStream<Record<string, unknown>, ReflectionResponse>;
 }
 
 function load(file: string, includeDirs: string[]): grpc.GrpcObject {
@@ -77,7 +77,7 @@ export async function listServices(address: string, options: ProbeOptions = {}):
   try {
     return await new Promise<string[]>((resolve, reject) => {
       const call = client.ServerReflectionInfo({ deadline: Date.now() + (options.deadlineMs ?? 5000) });
-      call.on('data', (res) => {
+      call.on('data', (res: ReflectionResponse) => {
         if (res.error_response) reject(new Error(res.error_response.error_message));
         else resolve((res.list_services_response?.service ?? []).map((s) => s.name).sort());
         call.end();

@@ -1,0 +1,35 @@
+/**
+ * `rlhf`: the platform's command line. Each command lives in its own file under commands/ and registers
+ * itself here; errors end as one line naming the field and the fix (exit 2), never as a stack trace.
+ */
+
+import { exitWithError } from '@rlhf/platform';
+import { Command, CommanderError } from 'commander';
+import { registerHealth } from './commands/health.js';
+import { registerServe } from './commands/serve.js';
+import { packageVersion, registerVersion } from './commands/version.js';
+
+const program = new Command('rlhf')
+  .description(
+    [
+      'Online iterative RLHF (RLHF Workflow, arXiv 2405.07863) on one machine or on Kubernetes.',
+      'Model services speak gRPC; stage work moves over NATS JetStream.',
+    ].join('\n'),
+  )
+  .version(packageVersion(), '-V, --version', 'print the rlhf version')
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride();
+
+registerVersion(program);
+registerServe(program);
+registerHealth(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // Help and --version end here with exit code 0; usage errors were already printed by commander.
+    process.exit(err.exitCode === 0 ? 0 : 2);
+  }
+  exitWithError(err);
+}

@@ -1,0 +1,129 @@
+/**
+ * The flags of a service process, defined once: `rlhf serve <service>` and each service's own entry point
+ * build their parsers and their `--help` from this table, and resolve the values here.
+ */
+import { invalidArgument } from '../errors.js';
+import type { ServeOptions } from '../service-host.js';
+import { resolveSetting } from './env.js';
+import { parseDuration, parseHost, parseIntegerIn, parseLogLevel, parseNatsUrl, parsePort } from './parse.js';
+
+export interface FlagSpec {
+  /** Long flag without dashes, e.g. `nats-url`. */
+  name: string;
+  /** Placeholder shown in help, e.g. `URL`. */
+  value: string;
+  env?: string;
+  description: string;
+  default?: string;
+}
+
+export const serveFlags: FlagSpec[] = [
+  {
+    name: 'port',
+    value: 'N',
+    env: 'PORT',
+    description: 'gRPC port; 0 picks a free one and prints it',
+    default: '50051',
+  },
+  { name: 'host', value: 'ADDR', env: 'HOST', description: 'address to bind', default: '0.0.0.0' },
+  {
+    name: 'nats-url',
+    value: 'URL',
+    env: 'NATS_URL',
+    description: 'NATS server(s), e.g. nats://127.0.0.1:4222; without it the service runs gRPC only',
+  },
+  {
+    name: 'metrics-port',
+    value: 'N',
+    env: 'METRICS_PORT',
+    description: 'port for /metrics, /healthz, /readyz; 0 picks a free one; "off" disables',
+    default: '9090',
+  },
+  {
+    name: 'tls-cert',
+    value: 'FILE',
+    env: 'TLS_CERT',
+    description: 'PEM certificate; enables TLS with --tls-key',
+  },
+  { name: 'tls-key', value: 'FILE', env: 'TLS_KEY', description: 'PEM private key for --tls-cert' },
+  {
+    name: 'tls-client-ca',
+    value: 'FILE',
+    env: 'TLS_CLIENT_CA',
+    description: 'PEM CA; clients must present certificates it signed',
+  },
+  {
+    name: 'max-message-mb',
+    value: 'N',
+    env: 'MAX_MESSAGE_MB',
+    description: 'largest gRPC message in MiB (bigger requests get RESOURCE_EXHAUSTED)',
+    default: '64',
+  },
+  {
+    name: 'drain',
+    value: 'DURATION',
+    env: 'DRAIN_TIMEOUT',
+    description: 'grace for in-flight calls on SIGTERM',
+    default: '10s',
+  },
+  {
+    name: 'log-level',
+    value: 'LEVEL',
+    env: 'LOG_LEVEL',
+    description: 'trace|debug|info|warn|error',
+    default: 'info',
+  },
+];
+
+/** Flag values as typed (camelCase keys, e.g. `natsUrl`), before validation. */
+export type RawServeFlags = Partial<Record<string, string>>;
+
+function camel(name: string): string {
+  return name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+function lookup<T>(
+  raw: RawServeFlags,
+  env: NodeJS.ProcessEnv,
+  name: string,
+  parse: (v: string, f: string) => T,
+): T | undefined {
+  const spec = serveFlags.find((f) => f.name === name);
+  if (!spec) throw new Error(`unknown serve flag ${name}`);
+  const value = resolveSetting(
+    { flag: `--${name}`, ...(spec.env ? { env: spec.env } : {}), parse },
+    raw[camel(name)],
+    env,
+  );
+  return value ?? (spec.default !== undefined ? parse(spec.default, `--${name}`) : undefined);
+}
+
+export function resolveServeOptions(raw: RawServeFlags, env: NodeJS.ProcessEnv = process.env): ServeOptions {
+  const port = lookup(raw, env, 'port', parsePort) as number;
+  const host = lookup(raw, env, 'host', parseHost) as string;
+  const natsUrl = lookup(raw, env, 'nats-url', parseNatsUrl);
+  const metricsPort = lookup(raw, env, 'metrics-port', (v, f) => (v.trim() === 'off' ? -1 : parsePort(v, f)));
+  const certFile = lookup(raw, env, 'tls-cert', (v) => v);
+  const keyFile = lookup(raw, env, 'tls-key', (v) => v);
+  const clientCaFile = lookup(raw, env, 'tls-client-ca', (v) => v);
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw invalidArgument(
+      certFile ? '--tls-key' : '--tls-cert',
+      'TLS needs both a certificate and a key',
+      'pass --tls-cert and --tls-key together',
+    );
+  }
+  const maxMb = lookup(raw, env, 'max-message-mb', (v, f) => parseIntegerIn(v, f, 1, 2047)) as number;
+  const drainMs = lookup(raw, env, 'drain', parseDuration) as number;
+  const logLevel = lookup(raw, env, 'log-level', parseLogLevel);
+  return {
+    host,
+    port,
+    maxMessageBytes: maxMb * 1024 * 1024,
+    drainMs,
+    ...(natsUrl !== undefined ? { natsUrl } : {}),
+    ...(metricsPort !== undefined && metricsPort >= 0 ? { metricsPort } : {}),
+    ...(certFile && keyFile ? { tls: { certFile, keyFile, ...(clientCaFile ? { clientCaFile } : {}) } } : {}),
+    ...(logLevel !== undefined ? { logLevel } : {}),
+  };
+}

@@ -1,0 +1,23 @@
+/**
+ * How a command ends on an error: a user mistake (an RlhfError, a bad flag) prints one line naming the field
+ * and the fix and exits 2; anything unexpected prints its stack and exits 1.
+ */
+import { isRlhfError } from './errors.js';
+
+export function formatError(err: unknown): { text: string; exitCode: number } {
+  if (isRlhfError(err)) {
+    const exitCode = err.code === 'INVALID_ARGUMENT' || err.code === 'NOT_FOUND' ? 2 : 1;
+    return { text: `error: ${err.describe()}`, exitCode };
+  }
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) {
+    return { text: `error: ${(err as Error).message} (see --help)`, exitCode: 2 };
+  }
+  return { text: `error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`, exitCode: 1 };
+}
+
+export function exitWithError(err: unknown): never {
+  const { text, exitCode } = formatError(err);
+  process.stderr.write(`${text}\n`);
+  process.exit(exitCode);
+}

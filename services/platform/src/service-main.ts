@@ -1,0 +1,59 @@
+/**
+ * The entry point a service folder runs on its own (`node --import tsx services/reward-model/src/main.ts`):
+ * the same flags as `rlhf serve <service>`, parsed with node's parseArgs from the shared flag table.
+ */
+import { parseArgs } from 'node:util';
+import { resolveServeOptions, serveFlags } from './config/serve-flags.js';
+import { exitWithError } from './exit.js';
+import { type ServeOptions, type ServiceModule, serveService } from './service-host.js';
+
+export function serveHelp(usage: string, module: ServiceModule): string {
+  const width = Math.max(...serveFlags.map((f) => f.name.length + f.value.length)) + 6;
+  const lines = serveFlags.map((f) => {
+    const left = `  --${f.name} ${f.value}`.padEnd(width + 2);
+    const extra = [f.env ? `env ${f.env}` : '', f.default !== undefined ? `default ${f.default}` : '']
+      .filter(Boolean)
+      .join(', ');
+    return `${left}${f.description}${extra ? ` (${extra})` : ''}`;
+  });
+  return `Usage: ${usage} [options]\n\n${module.summary}\nServes ${module.grpcServiceName}, grpc.health.v1 and server reflection.\n\nOptions:\n${lines.join('\n')}\n  -h, --help${' '.repeat(Math.max(1, width - 8))}show this help\n`;
+}
+
+/** Starts the service and prints `<name> listening on <host>:<port>` on stdout once it serves. */
+export async function startService(
+  module: ServiceModule,
+  options: ServeOptions,
+): Promise<Awaited<ReturnType<typeof serveService>>> {
+  const running = await serveService(module, { ...options, handleSignals: true });
+  const metrics = running.metricsPort === null ? '' : ` (metrics on :${running.metricsPort})`;
+  process.stdout.write(`${module.name} listening on ${options.host}:${running.grpcPort}${metrics}\n`);
+  return running;
+}
+
+export async function runServiceMain(
+  module: ServiceModule,
+  argv: string[],
+  reflection: { files: string[]; includeDirs: string[] },
+): Promise<void> {
+  try {
+    const { values } = parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        ...Object.fromEntries(serveFlags.map((f) => [f.name, { type: 'string' as const }])),
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+    if (values.help) {
+      process.stdout.write(serveHelp(module.name, module));
+      return;
+    }
+    const raw: Record<string, string> = {};
+    for (const [k, v] of Object.entries(values)) {
+      if (typeof v === 'string') raw[k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())] = v;
+    }
+    await startService(module, { ...resolveServeOptions(raw), reflection });
+  } catch (err) {
+    exitWithError(err);
+  }
+}
