@@ -1,0 +1,4 @@
+export * from './annotators.js';
+export * from './gold.js';
+export * from './grammar.js';
+export * from './synth.js';
