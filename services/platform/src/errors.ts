@@ -74,3 +74,19 @@ export function invalidArgument(field: string, message: string, fix?: string): R
 export function isRlhfError(e: unknown): e is RlhfError {
   return e instanceof RlhfError;
 }
+
+/**
+ * Libraries that must not import the platform (the ML engine) raise their own error class with the same
+ * shape: a `code` from ErrorCode plus `field` and `fix`. This converts any such error to an RlhfError, and
+ * returns null for everything else (a bug, reported as INTERNAL).
+ */
+export function asRlhfError(e: unknown): RlhfError | null {
+  if (e instanceof RlhfError) return e;
+  if (!(e instanceof Error)) return null;
+  const { code, field, fix } = e as Error & { code?: unknown; field?: unknown; fix?: unknown };
+  if (typeof code !== 'string' || !(code in grpcStatusOf)) return null;
+  const options: RlhfErrorOptions = { cause: e };
+  if (typeof field === 'string') options.field = field;
+  if (typeof fix === 'string') options.fix = fix;
+  return new RlhfError(code as ErrorCode, e.message, options);
+}

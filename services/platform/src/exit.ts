@@ -2,12 +2,13 @@
  * How a command ends on an error: a user mistake (an RlhfError, a bad flag) prints one line naming the field
  * and the fix and exits 2; anything unexpected prints its stack and exits 1.
  */
-import { isRlhfError } from './errors.js';
+import { asRlhfError } from './errors.js';
 
 export function formatError(err: unknown): { text: string; exitCode: number } {
-  if (isRlhfError(err)) {
-    const exitCode = err.code === 'INVALID_ARGUMENT' || err.code === 'NOT_FOUND' ? 2 : 1;
-    return { text: `error: ${err.describe()}`, exitCode };
+  const known = asRlhfError(err);
+  if (known) {
+    const exitCode = known.code === 'INVALID_ARGUMENT' || known.code === 'NOT_FOUND' ? 2 : 1;
+    return { text: `error: ${known.describe()}`, exitCode };
   }
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) {

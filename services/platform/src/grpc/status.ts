@@ -3,13 +3,14 @@
  * message that names the field; anything else is INTERNAL, with the detail kept in the server's log.
  */
 import { Metadata, type ServerErrorResponse, status } from '@grpc/grpc-js';
-import { grpcStatusOf, isRlhfError } from '../errors.js';
+import { asRlhfError, grpcStatusOf } from '../errors.js';
 
 export function toGrpcError(err: unknown): Partial<ServerErrorResponse> & { code: number; details: string } {
-  if (isRlhfError(err)) {
+  const known = asRlhfError(err);
+  if (known) {
     const metadata = new Metadata();
-    if (err.field) metadata.set('rlhf-field', err.field);
-    return { code: grpcStatusOf[err.code], details: err.describe(), metadata };
+    if (known.field) metadata.set('rlhf-field', known.field);
+    return { code: grpcStatusOf[known.code], details: known.describe(), metadata };
   }
   return { code: status.INTERNAL, details: 'internal error; see the server log' };
 }
