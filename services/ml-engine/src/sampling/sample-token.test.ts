@@ -20,9 +20,9 @@ test('greedy picks the argmax and reports the model log-prob', () => {
 
 test('temperature 1 matches the softmax; top-k and top-p truncate and renormalise', () => {
   const full = frequencies({ temperature: 1, topP: 1, topK: 0, greedy: false });
-  [0.5, 0.3, 0.15, 0.05].forEach((p, i) =>
-    assert.ok(Math.abs((full[i] as number) - p) < 0.01, `${i}: ${full[i]}`),
-  );
+  for (const [i, p] of [0.5, 0.3, 0.15, 0.05].entries()) {
+    assert.ok(Math.abs((full[i] as number) - p) < 0.01, `${i}: ${full[i]}`);
+  }
   const k2 = frequencies({ temperature: 1, topP: 1, topK: 2, greedy: false });
   assert.ok(Math.abs((k2[0] as number) - 0.625) < 0.01 && k2[2] === 0 && k2[3] === 0);
   const p08 = frequencies({ temperature: 1, topP: 0.8, topK: 0, greedy: false });
