@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parsePairRecord, parsePromptRecord, parseSftRecord, segmentIds } from './records.js';
+
+const at = 'd.jsonl:7';
+
+describe('dataset records', () => {
+  it('reads prompts as text, ids or chat messages', () => {
+    assert.deepEqual(parsePromptRecord({ prompt: 'the movie', id: 3 }, at), {
+      kind: 'prompt',
+      prompt: { text: 'the movie' },
+    });
+    assert.deepEqual(parsePromptRecord({ prompt_ids: [5, 6] }, at, { vocabSize: 10 }), {
+      kind: 'prompt',
+      prompt: { ids: [5, 6] },
+    });
+    assert.deepEqual(parsePromptRecord({ messages: [{ role: 'user', content: 'hi' }] }, at), {
+      kind: 'messages',
+      messages: [{ role: 'user', content: 'hi' }],
+    });
+    assert.throws(() => parsePromptRecord({}, at), {
+      message: 'd.jsonl:7: field "prompt" expected string (or "prompt_ids": token ids)',
+    });
+    assert.throws(
+      () => parsePromptRecord({ messages: [{ role: 'user' }] }, at),
+      /messages\[0\]: field "content" expected string/,
+    );
+    assert.throws(
+      () => parsePromptRecord({ messages: [] }, at),
+      /field "messages" expected a non-empty array/,
+    );
+    assert.throws(() => parsePromptRecord([1], at), /d.jsonl:7: expected a JSON object, got an array/);
+  });
+
+  it('reads pairs with an optional margin and id variants used verbatim', () => {
+    assert.deepEqual(
+      parsePairRecord({ prompt_ids: [1], chosen_ids: [2, 3], rejected: 'no', margin: 0.5 }, at),
+      {
+        prompt: { ids: [1] },
+        chosen: { ids: [2, 3] },
+        rejected: { text: 'no' },
+        margin: 0.5,
+      },
+    );
+    assert.throws(() => parsePairRecord({ prompt: 'p', chosen: 'a', rejected: 'b', margin: 'big' }, at), {
+      message: 'd.jsonl:7: field "margin" expected a finite number, got "big"',
+    });
+    assert.throws(
+      () => parsePairRecord({ prompt: 'p', prompt_ids: [1], chosen: 'a', rejected: 'b' }, at),
+      /give "prompt" or "prompt_ids", not both/,
+    );
+  });
+
+  it('checks token ids against the vocabulary', () => {
+    const row = { prompt: 'p', chosen_ids: [1, 99], rejected: 'b' };
+    assert.throws(() => parsePairRecord(row, at, { vocabSize: 50 }), {
+      message: 'd.jsonl:7: field "chosen_ids"[1] = 99 is outside the vocabulary (vocab size 50)',
+    });
+    assert.doesNotThrow(() => parsePairRecord(row, at));
+    assert.throws(
+      () => parsePairRecord({ ...row, chosen_ids: [1.5] }, at),
+      /field "chosen_ids"\[0\] expected a token id \(integer >= 0\), got number 1.5/,
+    );
+  });
+
+  it('reads SFT rows as prompt + completion or plain text', () => {
+    assert.deepEqual(parseSftRecord({ prompt: 'a', completion_ids: [4] }, at), {
+      kind: 'prompt-completion',
+      prompt: { text: 'a' },
+      completion: { ids: [4] },
+    });
+    assert.deepEqual(parseSftRecord({ text: 'all of it' }, at), { kind: 'text', text: 'all of it' });
+    assert.throws(
+      () => parseSftRecord({ text: 'x', prompt: 'y' }, at),
+      /give "text" or "prompt" \+ "completion"/,
+    );
+    assert.throws(() => parseSftRecord({ prompt: 'y' }, at), /field "completion" expected string/);
+  });
+
+  it('turns segments into ids', () => {
+    const encode = (text: string) => [...text].map((c) => c.charCodeAt(0));
+    assert.deepEqual(segmentIds({ text: 'ab' }, encode), [97, 98]);
+    assert.deepEqual(segmentIds({ ids: [1, 2] }, encode), [1, 2]);
+  });
+});
