@@ -1,1 +1,68 @@
+export { type AtomicDirectoryOptions, writeDirectoryAtomically } from './checkpoint/atomic-directory.js';
+export {
+  type F32Tensor,
+  type LoadedTensor,
+  parseSafetensors,
+  readSafetensors,
+  type SafetensorsContents,
+  type SafetensorsDtype,
+  serializeSafetensors,
+  writeSafetensors,
+} from './checkpoint/safetensors.js';
+export {
+  type BatchOptions,
+  batchesPerEpoch,
+  batchIndices,
+  epochOrder,
+  epochRng,
+  locateStep,
+} from './data/epoch-order.js';
+export { loadJsonl, parseJsonlLines, type RowParser, readJsonl } from './data/jsonl.js';
+export type { ChatMessage, RecordOptions, TextOrIds } from './data/record-fields.js';
+export {
+  type PairRecord,
+  type PromptRecord,
+  parsePairRecord,
+  parsePromptRecord,
+  parseSftRecord,
+  type SftRecord,
+  textOrIdsToIds,
+} from './data/records.js';
+export * from './engine-error.js';
+export { AdamW, type AdamWOptions, type AdamWState } from './optim/adamw.js';
+export { clipGradNorm, globalGradNorm } from './optim/clip-grad-norm.js';
+export { GradAccumulator } from './optim/grad-accumulator.js';
+export {
+  type LrSchedule,
+  lrSchedule,
+  type ScheduleKind,
+  type ScheduleOptions,
+  warmupStepsOf,
+} from './optim/lr-schedule.js';
+export {
+  adamWStateFromTensors,
+  adamWStateToTensors,
+  type StateTensors,
+  sgdStateFromTensors,
+  sgdStateToTensors,
+} from './optim/optimizer-state.js';
+export { DEFAULT_NO_DECAY, type NoDecay, type ParamMap } from './optim/param-map.js';
+export { Sgd, type SgdOptions, type SgdState } from './optim/sgd.js';
 export * from './random/rng.js';
+export {
+  type BpeTrainOptions,
+  type LearnedBpe,
+  learnByteLevelBpe,
+  trainBpe,
+} from './tokenizer/bpe-trainer.js';
+export { DEFAULT_SPECIAL_TOKENS, type SpecialTokens } from './tokenizer/special-tokens.js';
+export {
+  type DecodeIdsOptions,
+  type EncodeTextOptions,
+  type SpecialTokenNames,
+  type Tokenizer,
+  type TokenizerSourceOptions,
+  tokenizerFromJson,
+} from './tokenizer/tokenizer.js';
+export { loadTokenizer, tokenizerConfigJson, writeTokenizerFiles } from './tokenizer/tokenizer-files.js';
+export type { TokenizerJson } from './tokenizer/tokenizer-json.js';

@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
+  type F32Tensor,
   parseSafetensors,
   readSafetensors,
   serializeSafetensors,
-  type Tensor,
   writeSafetensors,
 } from './safetensors.js';
 
@@ -45,7 +45,7 @@ describe('safetensors', () => {
   });
 
   it('round-trips F32 tensors and metadata through a file', async () => {
-    const tensors = new Map<string, Tensor>([
+    const tensors = new Map<string, F32Tensor>([
       ['model.norm.weight', { shape: [3], data: new Float32Array([1, -2.5, 3.25]) }],
       ['model.embed_tokens.weight', { shape: [2, 2], data: new Float32Array([0.1, 0.2, 0.3, 0.4]) }],
       ['scalar', { shape: [], data: new Float32Array([7]) }],

@@ -33,12 +33,12 @@ const OTHER_DTYPES = new Set([
 /** The reference implementation refuses headers above 100 MB; so do we, before allocating. */
 const MAX_HEADER_BYTES = 100_000_000;
 
-export interface Tensor {
+export interface F32Tensor {
   shape: number[];
   data: Float32Array;
 }
 
-export interface LoadedTensor extends Tensor {
+export interface LoadedTensor extends F32Tensor {
   /** The dtype in the file, before widening to F32. */
   dtype: SafetensorsDtype;
 }
@@ -198,7 +198,7 @@ export async function readSafetensors(path: string): Promise<SafetensorsContents
 
 /** Header bytes for F32 tensors laid out in name order, padded with spaces to 8 bytes as the reference writer does. */
 function buildHeader(
-  tensors: Map<string, Tensor>,
+  tensors: Map<string, F32Tensor>,
   metadata: Record<string, string> | undefined,
 ): {
   header: Uint8Array;
@@ -239,7 +239,7 @@ function buildHeader(
 
 /** The file's bytes in memory; `writeSafetensors` streams the same bytes to disk. */
 export function serializeSafetensors(
-  tensors: Map<string, Tensor>,
+  tensors: Map<string, F32Tensor>,
   metadata?: Record<string, string>,
 ): Uint8Array {
   const { header, order } = buildHeader(tensors, metadata);
@@ -261,7 +261,7 @@ export function serializeSafetensors(
  */
 export async function writeSafetensors(
   path: string,
-  tensors: Map<string, Tensor>,
+  tensors: Map<string, F32Tensor>,
   metadata?: Record<string, string>,
 ): Promise<void> {
   const { header, order } = buildHeader(tensors, metadata);

@@ -12,9 +12,9 @@ export interface RecordOptions {
 export type Row = Record<string, unknown>;
 
 /** A piece of a record given either as text or as token ids (the `_ids` variant, used verbatim). */
-export type Segment = { text: string } | { ids: number[] };
+export type TextOrIds = { text: string } | { ids: number[] };
 
-export interface Message {
+export interface ChatMessage {
   role: string;
   content: string;
 }
@@ -79,7 +79,7 @@ export function idsField(row: Row, field: string, where: string, options: Record
 }
 
 /** `name` as text or `name_ids` as ids; exactly one of the two must be present. */
-export function segmentField(row: Row, name: string, where: string, options: RecordOptions): Segment {
+export function textOrIdsField(row: Row, name: string, where: string, options: RecordOptions): TextOrIds {
   const hasText = row[name] !== undefined;
   const hasIds = row[`${name}_ids`] !== undefined;
   if (hasText && hasIds) {
@@ -90,7 +90,7 @@ export function segmentField(row: Row, name: string, where: string, options: Rec
   return { text: stringField(row, name, where) };
 }
 
-export function messagesField(row: Row, field: string, where: string): Message[] {
+export function messagesField(row: Row, field: string, where: string): ChatMessage[] {
   const value = row[field];
   if (!Array.isArray(value) || value.length === 0) {
     throw fieldError(where, field, 'a non-empty array of {"role", "content"} messages', value);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parsePairRecord, parsePromptRecord, parseSftRecord, segmentIds } from './records.js';
+import { parsePairRecord, parsePromptRecord, parseSftRecord, textOrIdsToIds } from './records.js';
 
 const at = 'd.jsonl:7';
 
@@ -77,9 +77,9 @@ describe('dataset records', () => {
     assert.throws(() => parseSftRecord({ prompt: 'y' }, at), /field "completion" expected string/);
   });
 
-  it('turns segments into ids', () => {
+  it('turns text-or-ids fields into ids', () => {
     const encode = (text: string) => [...text].map((c) => c.charCodeAt(0));
-    assert.deepEqual(segmentIds({ text: 'ab' }, encode), [97, 98]);
-    assert.deepEqual(segmentIds({ ids: [1, 2] }, encode), [1, 2]);
+    assert.deepEqual(textOrIdsToIds({ text: 'ab' }, encode), [97, 98]);
+    assert.deepEqual(textOrIdsToIds({ ids: [1, 2] }, encode), [1, 2]);
   });
 });

@@ -6,30 +6,32 @@
 import { invalidInput } from '../engine-error.js';
 import {
   asRow,
-  type Message,
+  type ChatMessage,
   messagesField,
   optionalNumberField,
   type RecordOptions,
-  type Segment,
-  segmentField,
   stringField,
+  type TextOrIds,
+  textOrIdsField,
 } from './record-fields.js';
 
 /** A prompt to generate from: `{"prompt"}`, `{"prompt_ids"}` or a chat `{"messages": [...]}`. */
-export type PromptRecord = { kind: 'prompt'; prompt: Segment } | { kind: 'messages'; messages: Message[] };
+export type PromptRecord =
+  | { kind: 'prompt'; prompt: TextOrIds }
+  | { kind: 'messages'; messages: ChatMessage[] };
 
 /** A preference pair: `{"prompt", "chosen", "rejected", "margin"?}`, each text or `_ids`. */
 export interface PairRecord {
-  prompt: Segment;
-  chosen: Segment;
-  rejected: Segment;
+  prompt: TextOrIds;
+  chosen: TextOrIds;
+  rejected: TextOrIds;
   /** How much better chosen is than rejected, when the labeller said (optional). */
   margin?: number;
 }
 
 /** An SFT example: `{"prompt", "completion"}` (loss on the completion only) or `{"text"}` (loss on all). */
 export type SftRecord =
-  | { kind: 'prompt-completion'; prompt: Segment; completion: Segment }
+  | { kind: 'prompt-completion'; prompt: TextOrIds; completion: TextOrIds }
   | { kind: 'text'; text: string };
 
 const has = (row: Record<string, unknown>, field: string) => row[field] !== undefined;
@@ -42,15 +44,15 @@ export function parsePromptRecord(value: unknown, where: string, options: Record
     }
     return { kind: 'messages', messages: messagesField(row, 'messages', where) };
   }
-  return { kind: 'prompt', prompt: segmentField(row, 'prompt', where, options) };
+  return { kind: 'prompt', prompt: textOrIdsField(row, 'prompt', where, options) };
 }
 
 export function parsePairRecord(value: unknown, where: string, options: RecordOptions = {}): PairRecord {
   const row = asRow(value, where);
   const pair: PairRecord = {
-    prompt: segmentField(row, 'prompt', where, options),
-    chosen: segmentField(row, 'chosen', where, options),
-    rejected: segmentField(row, 'rejected', where, options),
+    prompt: textOrIdsField(row, 'prompt', where, options),
+    chosen: textOrIdsField(row, 'chosen', where, options),
+    rejected: textOrIdsField(row, 'rejected', where, options),
   };
   const margin = optionalNumberField(row, 'margin', where);
   if (margin !== undefined) pair.margin = margin;
@@ -66,12 +68,12 @@ export function parseSftRecord(value: unknown, where: string, options: RecordOpt
   }
   return {
     kind: 'prompt-completion',
-    prompt: segmentField(row, 'prompt', where, options),
-    completion: segmentField(row, 'completion', where, options),
+    prompt: textOrIdsField(row, 'prompt', where, options),
+    completion: textOrIdsField(row, 'completion', where, options),
   };
 }
 
-/** The ids of a segment: verbatim ids, or the text through `encode`. */
-export function segmentIds(segment: Segment, encode: (text: string) => number[]): number[] {
-  return 'ids' in segment ? segment.ids : encode(segment.text);
+/** Verbatim ids, or the text through `encode`. */
+export function textOrIdsToIds(value: TextOrIds, encode: (text: string) => number[]): number[] {
+  return 'ids' in value ? value.ids : encode(value.text);
 }

@@ -24,14 +24,14 @@ interface HfTokenizer {
 }
 const HfTokenizerCtor = HfTokenizerClass as new (json: object, config: object) => HfTokenizer;
 
-export interface EncodeOptions {
+export interface EncodeTextOptions {
   /** Prepend `bosId` (default false). */
   addBos?: boolean;
   /** Append `eosId` (default false). */
   addEos?: boolean;
 }
 
-export interface DecodeOptions {
+export interface DecodeIdsOptions {
   /** Drop special tokens (bos, eos, pad, ...) from the text (default false). */
   skipSpecialTokens?: boolean;
 }
@@ -47,9 +47,9 @@ export interface Tokenizer {
    * post-processor runs: pieces encoded separately (prompt, completion) concatenate to what encoding the
    * joined text would give modulo merges at the seam, and BOS/EOS are added only when asked.
    */
-  encode(text: string, options?: EncodeOptions): number[];
+  encode(text: string, options?: EncodeTextOptions): number[];
   /** Text of `ids`; throws for an id outside the vocabulary. */
-  decode(ids: readonly number[], options?: DecodeOptions): string;
+  decode(ids: readonly number[], options?: DecodeIdsOptions): string;
   /** The id of a vocabulary string (`Ġthe`, `<|eos|>`), or undefined. */
   tokenToId(token: string): number | undefined;
   /** The vocabulary string of `id`; throws for an id outside the vocabulary. */
@@ -172,7 +172,7 @@ class HfBpeTokenizer implements Tokenizer {
     this.padId = resolve('pad') ?? eos;
   }
 
-  encode(text: string, options: EncodeOptions = {}): number[] {
+  encode(text: string, options: EncodeTextOptions = {}): number[] {
     if (typeof text !== 'string') throw invalidInput(`encode expects a string, got ${typeof text}`, 'text');
     const encoding = this.hf.encode(text, { add_special_tokens: false });
     const ids: number[] = [];
@@ -191,7 +191,7 @@ class HfBpeTokenizer implements Tokenizer {
     return ids;
   }
 
-  decode(ids: readonly number[], options: DecodeOptions = {}): string {
+  decode(ids: readonly number[], options: DecodeIdsOptions = {}): string {
     for (const id of ids) this.checkId(id);
     if (ids.length === 0) return '';
     return this.hf.decode([...ids], {
