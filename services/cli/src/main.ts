@@ -5,6 +5,7 @@
 
 import { exitWithError } from '@rlhf/platform';
 import { Command, CommanderError } from 'commander';
+import { registerData } from './commands/data.js';
 import { registerHealth } from './commands/health.js';
 import { registerServe } from './commands/serve.js';
 import { packageVersion, registerVersion } from './commands/version.js';
@@ -23,6 +24,7 @@ const program = new Command('rlhf')
 registerVersion(program);
 registerServe(program);
 registerHealth(program);
+registerData(program);
 
 try {
   await program.parseAsync(process.argv);
