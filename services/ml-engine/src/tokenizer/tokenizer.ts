@@ -43,9 +43,9 @@ export interface Tokenizer {
   readonly eosId: number;
   readonly padId: number;
   /**
-   * Token ids of `text`. Special tokens written in the text (`<|eos|>`) become their ids, as in HF. No
-   * post-processor runs: pieces encoded separately (prompt, completion) concatenate to what encoding the
-   * joined text would give modulo merges at the seam, and BOS/EOS are added only when asked.
+   * Token ids of `text`. Special tokens written in the text (`<|eos|>`) become their ids, as in HF. The
+   * file's post-processor does not run, so a prompt and a completion encoded separately can be joined
+   * without a BOS in the middle; BOS and EOS are added only when asked.
    */
   encode(text: string, options?: EncodeTextOptions): number[];
   /** Text of `ids`; throws for an id outside the vocabulary. */
