@@ -1,0 +1,66 @@
+/**
+ * The inference graph stored in a model directory as `model.onnx`: weights are initializers under their HF
+ * names. The LM head uses the optimum decoder signature (input_ids, attention_mask, position_ids,
+ * past_key_values.N.key|value -> logits, present.N.key|value) so the KV cache works as other ONNX tools
+ * expect; the scalar head takes input_ids and attention_mask and returns `scores`.
+ */
+import { GraphBuilder } from '../onnx/graph-builder.js';
+import type { Value } from '../onnx/graph-types.js';
+import { headDim, headTypeOf, type LlamaConfig } from './config.js';
+import { decoder, type KvPair, lmHead, scalarHead } from './llama-graph.js';
+import { checkWeights, type Weights, weightSpecs } from './weights.js';
+
+export function buildInferenceGraph(c: LlamaConfig, weights: Weights): GraphBuilder {
+  checkWeights(c, weights, 'weights');
+  const g = new GraphBuilder({ float: 'float32', name: 'llama' });
+  const values = new Map<string, Value>();
+  for (const spec of weightSpecs(c))
+    values.set(spec.name, g.initializer(spec.name, weights.get(spec.name) as Float32Array, spec.shape));
+  const w = (name: string): Value => {
+    const v = values.get(name);
+    if (!v) throw new Error(`no parameter ${name}`);
+    return v;
+  };
+  const inputIds = g.input('input_ids', 'int64', ['batch', 'seq']);
+  if (headTypeOf(c) === 'scalar') {
+    const attentionMask = g.input('attention_mask', 'int64', ['batch', 'seq']);
+    const positions = g.unsqueeze(
+      g.op(
+        'Range',
+        [
+          g.constant([0], [], 'int64'),
+          g.squeeze(g.op('Shape', [inputIds], { start: 1, end: 2 }), [0]),
+          g.constant([1], [], 'int64'),
+        ],
+        {},
+        { shapes: [['seq']], dtypes: ['int64'] },
+      ),
+      [0],
+    );
+    const { hidden } = decoder(g, c, w, { inputIds, attentionMask, positionIds: positions });
+    g.output(scalarHead(g, c, w, hidden, inputIds, attentionMask), 'scores');
+    return g;
+  }
+  const attentionMask = g.input('attention_mask', 'int64', ['batch', '(past+seq)']);
+  const positionIds = g.input('position_ids', 'int64', ['batch', 'seq']);
+  const past: KvPair[] = [];
+  for (let i = 0; i < c.num_hidden_layers; i++) {
+    const shape = ['batch', c.num_key_value_heads, 'past', headDim(c)];
+    past.push({
+      key: g.input(`past_key_values.${i}.key`, 'float32', shape),
+      value: g.input(`past_key_values.${i}.value`, 'float32', shape),
+    });
+  }
+  const { hidden, presents } = decoder(g, c, w, { inputIds, attentionMask, positionIds, past });
+  g.output(lmHead(g, c, w, hidden, inputIds), 'logits');
+  presents.forEach((p, i) => {
+    g.output(p.key, `present.${i}.key`);
+    g.output(p.value, `present.${i}.value`);
+  });
+  return g;
+}
+
+/** The serialized inference model, ready to write as model.onnx or to load into an ORT session. */
+export function buildInferenceModel(c: LlamaConfig, weights: Weights): Uint8Array {
+  return buildInferenceGraph(c, weights).toBytes();
+}

@@ -1,0 +1,252 @@
+/**
+ * The Llama decoder as an ONNX graph, written once for both uses: the training graph (weights are graph
+ * inputs, full sequences) and the inference graph (weights are initializers, with a KV cache). Read it
+ * top to bottom like modeling_llama.py: embedding, then per layer RMSNorm -> attention -> residual ->
+ * RMSNorm -> SwiGLU MLP -> residual, then the final norm and a head.
+ *
+ * Layout choices for speed on ORT's CPU kernels: the residual stream stays 2-D [batch*seq, hidden] so every
+ * projection is one Gemm with transB (HF's [out, in] weights need no Transpose, and the Gemm gradient rules
+ * need none either); grouped-query attention broadcasts K/V over the query group in MatMul instead of
+ * materialising repeated heads.
+ */
+
+import type { Dim } from '../onnx/dims.js';
+import type { GraphBuilder } from '../onnx/graph-builder.js';
+import type { Value } from '../onnx/graph-types.js';
+import { headDim as headDimOf, type LlamaConfig } from './config.js';
+import { ropeTables } from './rope.js';
+import { layerPrefix } from './weights.js';
+
+/** Returns the graph value of a parameter: a graph input when training, an initializer for inference. */
+export type WeightSource = (name: string) => Value;
+
+/** Additive mask value; finite so a fully masked row (a padding query) softmaxes to uniform, never NaN. */
+const MASKED = -1e9;
+
+export interface KvPair {
+  key: Value;
+  value: Value;
+}
+
+export interface DecoderInputs {
+  /** [batch, seq] int64 */
+  inputIds: Value;
+  /** [batch, kvLen] int64, 1 for real tokens; kvLen = past + seq. */
+  attentionMask: Value;
+  /** [batch, seq] or [1, seq] int64 */
+  positionIds: Value;
+  /** Per layer [batch, kv_heads, past, head_dim]; omit for full-sequence (training) graphs. */
+  past?: KvPair[];
+}
+
+export interface DecoderOutputs {
+  /** [batch*seq, hidden], after the final RMSNorm when `finalNorm` was asked for. */
+  hidden: Value;
+  /** Per layer [batch, kv_heads, past+seq, head_dim] (inference graphs). */
+  presents: KvPair[];
+}
+
+export function linear(g: GraphBuilder, x: Value, weight: Value): Value {
+  return g.gemm(x, weight, undefined, { transB: true });
+}
+
+export function rmsNorm(g: GraphBuilder, x: Value, weight: Value, eps: number): Value {
+  const meanSquare = g.reduceMean(g.mul(x, x), [-1]);
+  const inv = g.reciprocal(g.sqrt(g.add(meanSquare, eps)));
+  return g.mul(g.mul(x, inv), weight);
+}
+
+/** [batch, seq] of `ids` followed by the given trailing dims, as an int64 shape tensor for Reshape. */
+function shapeWith(g: GraphBuilder, ids: Value, trailing: number[]): Value {
+  return g.concat([g.shapeOf(ids), g.int64s(trailing)], 0);
+}
+
+function reshapeDyn(g: GraphBuilder, x: Value, shape: Value, target: Dim[]): Value {
+  return g.op('Reshape', [x, shape], {}, { shapes: [target] });
+}
+
+/** Additive attention bias [batch, 1, 1, seq, kvLen]: causal (query i sees keys <= past + i) and padding. */
+export function attentionBias(g: GraphBuilder, inputIds: Value, attentionMask: Value): Value {
+  const [batch, seq] = inputIds.shape as [Dim, Dim];
+  const kvLen = attentionMask.shape[1] as Dim;
+  const scalarOf = (v: Value): Value => g.squeeze(v, [0]);
+  const seqLen = g.op('Shape', [inputIds], { start: 1, end: 2 });
+  const kvLenT = g.op('Shape', [attentionMask], { start: 1, end: 2 });
+  const queryPos = g.op(
+    'Range',
+    [scalarOf(g.sub(kvLenT, seqLen)), scalarOf(kvLenT), g.constant([1], [], 'int64')],
+    {},
+    { shapes: [[seq]], dtypes: ['int64'] },
+  );
+  const keyPos = g.op(
+    'Range',
+    [g.constant([0], [], 'int64'), scalarOf(kvLenT), g.constant([1], [], 'int64')],
+    {},
+    { shapes: [[kvLen]], dtypes: ['int64'] },
+  );
+  const future = g.greater(g.unsqueeze(keyPos, [0]), g.unsqueeze(queryPos, [1]));
+  const causal = g.where(future, g.scalar(MASKED), 0);
+  const padding = g.where(g.equal(attentionMask, g.constant([0], [], 'int64')), g.scalar(MASKED), 0);
+  const bias = g.add(g.unsqueeze(padding, [1, 2, 3]), causal);
+  if (bias.shape.length !== 5 || bias.shape[0] !== batch)
+    throw new Error(`attention bias has shape [${bias.shape.join(', ')}]`);
+  return bias;
+}
+
+interface Rope {
+  cos: Value;
+  sin: Value;
+}
+
+function ropeAt(g: GraphBuilder, c: LlamaConfig, positionIds: Value): Rope {
+  const hd = headDimOf(c);
+  const t = ropeTables(hd, c.max_position_embeddings, c.rope_theta);
+  const table = (data: number[]): Value =>
+    g.unsqueeze(g.gather(g.constant(data, [c.max_position_embeddings, hd]), positionIds, 0), [2]);
+  return { cos: table(t.cos), sin: table(t.sinSigned) };
+}
+
+/** x: [batch, seq, heads, head_dim] */
+function applyRope(g: GraphBuilder, x: Value, rope: Rope): Value {
+  const hd = x.shape[3] as number;
+  const [x1, x2] = g.split(x, [hd / 2, hd / 2], -1) as [Value, Value];
+  return g.add(g.mul(x, rope.cos), g.mul(g.concat([x2, x1], -1), rope.sin));
+}
+
+function attention(
+  g: GraphBuilder,
+  c: LlamaConfig,
+  p: string,
+  x: Value,
+  ids: Value,
+  bias: Value,
+  rope: Rope,
+  w: WeightSource,
+  past?: KvPair,
+): { out: Value; present: KvPair } {
+  const hd = headDimOf(c);
+  const heads = c.num_attention_heads;
+  const kvHeads = c.num_key_value_heads;
+  const group = heads / kvHeads;
+  const [batch, seq] = ids.shape as [Dim, Dim];
+  const q = linear(g, x, w(`${p}.self_attn.q_proj.weight`));
+  const k = linear(g, x, w(`${p}.self_attn.k_proj.weight`));
+  const v = linear(g, x, w(`${p}.self_attn.v_proj.weight`));
+  const q4 = applyRope(g, reshapeDyn(g, q, shapeWith(g, ids, [heads, hd]), [batch, seq, heads, hd]), rope);
+  const k4 = applyRope(
+    g,
+    reshapeDyn(g, k, shapeWith(g, ids, [kvHeads, hd]), [batch, seq, kvHeads, hd]),
+    rope,
+  );
+  const v4 = reshapeDyn(g, v, shapeWith(g, ids, [kvHeads, hd]), [batch, seq, kvHeads, hd]);
+  // Heads h = kv * group + j share K/V head kv, as in HF's repeat_kv.
+  const q5 = g.transpose(
+    reshapeDyn(g, g.mul(q4, 1 / Math.sqrt(hd)), shapeWith(g, ids, [kvHeads, group, hd]), [
+      batch,
+      seq,
+      kvHeads,
+      group,
+      hd,
+    ]),
+    [0, 2, 3, 1, 4],
+  );
+  let keys = g.transpose(k4, [0, 2, 1, 3]);
+  let values = g.transpose(v4, [0, 2, 1, 3]);
+  if (past) {
+    keys = g.concat([past.key, keys], 2);
+    values = g.concat([past.value, values], 2);
+  }
+  const keysT = g.unsqueeze(g.transpose(keys, [0, 1, 3, 2]), [2]);
+  const scores = g.add(g.matMul(q5, keysT), bias);
+  const probs = g.softmax(scores, -1);
+  const ctx = g.matMul(probs, g.unsqueeze(values, [2]));
+  const merged = g.reshape(g.transpose(ctx, [0, 3, 1, 2, 4]), [-1, heads * hd]);
+  return { out: linear(g, merged, w(`${p}.self_attn.o_proj.weight`)), present: { key: keys, value: values } };
+}
+
+function mlp(g: GraphBuilder, p: string, x: Value, w: WeightSource): Value {
+  const gate = linear(g, x, w(`${p}.mlp.gate_proj.weight`));
+  const up = linear(g, x, w(`${p}.mlp.up_proj.weight`));
+  const silu = g.mul(gate, g.sigmoid(gate));
+  return linear(g, g.mul(silu, up), w(`${p}.mlp.down_proj.weight`));
+}
+
+/** The decoder body; returns the residual stream after the last layer (before the final norm). */
+export function decoder(
+  g: GraphBuilder,
+  c: LlamaConfig,
+  w: WeightSource,
+  inputs: DecoderInputs,
+): DecoderOutputs {
+  const embedded = g.gather(w('model.embed_tokens.weight'), inputs.inputIds, 0);
+  let h = g.reshape(embedded, [-1, c.hidden_size]);
+  const bias = attentionBias(g, inputs.inputIds, inputs.attentionMask);
+  const rope = ropeAt(g, c, inputs.positionIds);
+  const presents: KvPair[] = [];
+  for (let i = 0; i < c.num_hidden_layers; i++) {
+    const p = layerPrefix(i);
+    g.scope(`layer${i}`, () => {
+      const attn = attention(
+        g,
+        c,
+        p,
+        rmsNorm(g, h, w(`${p}.input_layernorm.weight`), c.rms_norm_eps),
+        inputs.inputIds,
+        bias,
+        rope,
+        w,
+        inputs.past?.[i],
+      );
+      presents.push(attn.present);
+      h = g.add(h, attn.out);
+      h = g.add(h, mlp(g, p, rmsNorm(g, h, w(`${p}.post_attention_layernorm.weight`), c.rms_norm_eps), w));
+    });
+  }
+  return { hidden: h, presents };
+}
+
+/** LM head: [batch*seq, hidden] -> logits [batch, seq, vocab]. */
+export function lmHead(
+  g: GraphBuilder,
+  c: LlamaConfig,
+  w: WeightSource,
+  hidden: Value,
+  inputIds: Value,
+): Value {
+  const normed = rmsNorm(g, hidden, w('model.norm.weight'), c.rms_norm_eps);
+  const head = c.tie_word_embeddings ? w('model.embed_tokens.weight') : w('lm_head.weight');
+  const [batch, seq] = inputIds.shape as [Dim, Dim];
+  return reshapeDyn(g, linear(g, normed, head), shapeWith(g, inputIds, [c.vocab_size]), [
+    batch,
+    seq,
+    c.vocab_size,
+  ]);
+}
+
+/**
+ * Scalar head (Bradley-Terry reward model): the score at each row's last real token. Rows are right-padded,
+ * so that token sits at sum(attention_mask) - 1, as HF's sequence classification finds it.
+ */
+export function scalarHead(
+  g: GraphBuilder,
+  c: LlamaConfig,
+  w: WeightSource,
+  hidden: Value,
+  inputIds: Value,
+  attentionMask: Value,
+): Value {
+  const batch = inputIds.shape[0] as Dim;
+  const one = g.constant([1], [], 'int64');
+  const last = g.sub(g.reduceSum(attentionMask, [1], false), one);
+  const batchSize = g.squeeze(g.op('Shape', [inputIds], { start: 0, end: 1 }), [0]);
+  const seqLen = g.squeeze(g.op('Shape', [inputIds], { start: 1, end: 2 }), [0]);
+  const rows = g.op(
+    'Range',
+    [g.constant([0], [], 'int64'), batchSize, one],
+    {},
+    { shapes: [[batch]], dtypes: ['int64'] },
+  );
+  const picked = g.gather(hidden, g.add(g.mul(rows, seqLen), last), 0);
+  const normed = rmsNorm(g, picked, w('model.norm.weight'), c.rms_norm_eps);
+  return g.reshape(linear(g, normed, w('score.weight')), [-1]);
+}
