@@ -89,9 +89,10 @@ export function referenceForward(c: LlamaConfig, w: Weights, ids: number[]): { l
         const sum = e.reduce((a, b) => a + b, 0);
         for (let s = 0; s <= t; s++) {
           const pr = (e[s] as number) / sum;
+          const row = attnOut[t] as Float64Array;
           for (let i = 0; i < hd; i++) {
-            (attnOut[t] as Float64Array)[head * hd + i] +=
-              pr * ((v[s] as Float64Array)[kvh * hd + i] as number);
+            row[head * hd + i] =
+              (row[head * hd + i] as number) + pr * ((v[s] as Float64Array)[kvh * hd + i] as number);
           }
         }
       }
