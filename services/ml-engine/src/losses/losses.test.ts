@@ -43,7 +43,7 @@ test('token log-probs, sequence log-probs and masked NLL', async () => {
     const lse = Math.log(row.reduce((s, v) => s + Math.exp(v), 0));
     return (row[label] as number) - lse;
   });
-  expected.forEach((e, i) => close(out.tok?.[i] as number, e, `token ${i}`));
+  for (const [i, e] of expected.entries()) close(out.tok?.[i] as number, e, `token ${i}`);
   close(out.seq?.[0] as number, (expected[0] as number) + (expected[1] as number), 'seq 0');
   close(out.seq?.[1] as number, (expected[4] as number) + (expected[5] as number), 'seq 1');
   const nll = -expected.reduce((s, e, i) => s + e * (m[i] as number), 0) / 4;
