@@ -7,17 +7,21 @@ import type { Value } from '../onnx/graph-types.js';
 
 /** Splits a [2 * pairs] vector into its chosen and rejected halves, each [1, pairs]. */
 export function splitPairs(g: GraphBuilder, v: Value): { chosen: Value; rejected: Value } {
-  const [chosen, rejected] = g.split(g.reshape(v, [2, -1]), [1, 1], 0) as [Value, Value];
+  const rows = v.shape[0];
+  // A symbolic batch cannot be halved by shape inference, so name the half: 'pairs'.
+  const pairs = typeof rows === 'number' ? rows / 2 : 'pairs';
+  const halves = g.op('Reshape', [v, g.int64s([2, -1])], {}, { shapes: [[2, pairs]] });
+  const [chosen, rejected] = g.split(halves, [1, 1], 0) as [Value, Value];
   return { chosen, rejected };
 }
 
 /** Mean over every element, as a scalar. */
 export function meanAll(g: GraphBuilder, v: Value): Value {
-  return g.reduceMean(
-    v,
-    v.shape.map((_, i) => i),
-    false,
-  );
+  const axes = v.shape.map((_, i) => i);
+  if (v.shape.every((d) => typeof d === 'number')) return g.reduceMean(v, axes, false);
+  // Symbolic sizes: sum over the element count taken at run time (ReduceMean's gradient needs static dims).
+  const count = g.cast(g.op('Size', [v], {}, { shapes: [[]], dtypes: ['int64'] }), v.dtype);
+  return g.div(g.reduceSum(v, axes, false), count);
 }
 
 /** Fraction of elements above zero, as a scalar metric (no gradient flows through it). */
