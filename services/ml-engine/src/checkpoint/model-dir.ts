@@ -1,0 +1,104 @@
+/**
+ * The model directory (DESIGN.md section 3): `config.json` (HF Llama fields), `tokenizer.json` and
+ * `tokenizer_config.json` (HF format), and `model.onnx`, the inference graph whose initializers are the
+ * weights under their HF names. The directory is written whole or not at all, and every way it can be
+ * broken (missing file, unknown config field, corrupt ONNX, wrong shapes) fails on load naming the file.
+ */
+import { stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { EngineError, invalidInput } from '../engine-error.js';
+import { type LlamaConfig, parseLlamaConfig } from '../model/config.js';
+import { buildInferenceModel } from '../model/inference-graph.js';
+import { checkWeights, type Weights } from '../model/weights.js';
+import { decodeModel } from '../onnx/onnx-decode.js';
+import { type Tokenizer, tokenizerFromJson } from '../tokenizer/tokenizer.js';
+import { loadTokenizer, writeTokenizerFiles } from '../tokenizer/tokenizer-files.js';
+import type { TokenizerJson } from '../tokenizer/tokenizer-json.js';
+import { type AtomicDirectoryOptions, writeDirectoryAtomically } from './atomic-directory.js';
+import { prettyJson, readFileOrFail, readJsonFile } from './json-file.js';
+import { checkSpecialIdsAgree, checkTokenizerFits, specialTokensOf } from './model-tokenizer.js';
+import { weightsFromOnnx } from './onnx-weights.js';
+
+export const MODEL_DIR_FILES = {
+  config: 'config.json',
+  tokenizer: 'tokenizer.json',
+  tokenizerConfig: 'tokenizer_config.json',
+  model: 'model.onnx',
+} as const;
+
+export interface ModelDirContents {
+  config: LlamaConfig;
+  tokenizerJson: TokenizerJson;
+  weights: Weights;
+}
+
+export interface LoadedModelDir extends ModelDirContents {
+  tokenizer: Tokenizer;
+  /** The directory the model was loaded from. */
+  dir: string;
+}
+
+/**
+ * Checks a model before anything is written: the config reads back as written, its special-token ids are
+ * tokens of the tokenizer, the tokenizer fits the embedding, and the weights match the config.
+ */
+function checkContents({ config, tokenizerJson, weights }: ModelDirContents) {
+  const checked = parseLlamaConfig(JSON.parse(JSON.stringify(config)), 'config');
+  const specials = specialTokensOf(checked, tokenizerJson, 'config');
+  const tokenizer = tokenizerFromJson(tokenizerJson, { specials, source: 'tokenizerJson' });
+  checkTokenizerFits(checked, tokenizer, 'config', 'tokenizerJson');
+  checkWeights(checked, weights, 'weights');
+  return { config: checked, specials };
+}
+
+/** Writes a model directory at `out` atomically (refusing a non-empty `out` unless `overwrite`). */
+export async function saveModelDir(
+  out: string,
+  contents: ModelDirContents,
+  options: AtomicDirectoryOptions = {},
+): Promise<void> {
+  const { config, specials } = checkContents(contents);
+  await writeDirectoryAtomically(
+    out,
+    async (dir) => {
+      await writeFile(join(dir, MODEL_DIR_FILES.config), prettyJson(config));
+      await writeTokenizerFiles(dir, contents.tokenizerJson, specials, config.max_position_embeddings);
+      await writeFile(join(dir, MODEL_DIR_FILES.model), buildInferenceModel(config, contents.weights));
+    },
+    options,
+  );
+}
+
+async function checkIsDirectory(dir: string): Promise<void> {
+  const info = await stat(dir).catch((cause: NodeJS.ErrnoException) => {
+    if (cause.code === 'ENOENT' || cause.code === 'ENOTDIR') {
+      throw new EngineError('NOT_FOUND', `model directory ${dir} does not exist`, {
+        field: dir,
+        fix: 'create one with `rlhf model init` or `rlhf model import`',
+        cause,
+      });
+    }
+    throw cause;
+  });
+  if (!info.isDirectory()) {
+    throw invalidInput(`${dir} is not a directory`, dir, 'pass the model directory, not a file in it');
+  }
+}
+
+/** Loads and checks a model directory written by `saveModelDir` (or by hand, in the same layout). */
+export async function loadModelDir(dir: string): Promise<LoadedModelDir> {
+  await checkIsDirectory(dir);
+  const configFile = join(dir, MODEL_DIR_FILES.config);
+  const tokenizerFile = join(dir, MODEL_DIR_FILES.tokenizer);
+  const modelFile = join(dir, MODEL_DIR_FILES.model);
+
+  const config = parseLlamaConfig(await readJsonFile(configFile), configFile);
+  const tokenizerJson = (await readJsonFile(tokenizerFile)) as TokenizerJson;
+  const tokenizer = await loadTokenizer(dir);
+  checkSpecialIdsAgree(config, tokenizer, configFile, join(dir, MODEL_DIR_FILES.tokenizerConfig));
+  checkTokenizerFits(config, tokenizer, configFile, tokenizerFile);
+
+  const model = decodeModel(await readFileOrFail(modelFile), modelFile);
+  const weights = weightsFromOnnx(model, config, modelFile);
+  return { config, tokenizer, tokenizerJson, weights, dir };
+}
