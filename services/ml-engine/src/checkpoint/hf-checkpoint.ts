@@ -1,0 +1,143 @@
+/**
+ * Moving models to and from Hugging Face. An HF checkpoint directory is what `save_pretrained` writes and
+ * `from_pretrained` reads: `config.json`, `model.safetensors` (HF names, [out, in] layouts, no
+ * `lm_head.weight` when the embeddings are tied), `tokenizer.json`, `tokenizer_config.json` and
+ * `generation_config.json`. Import accepts what HF tools write (sharded weights, F16/BF16, a tied
+ * `lm_head.weight` saved anyway, old `rotary_emb.inv_freq` buffers) and rejects what it cannot honour.
+ */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { invalidInput } from '../engine-error.js';
+import { type LlamaConfig, parseLlamaConfig } from '../model/config.js';
+import { checkWeights, type Weights, weightSpecs } from '../model/weights.js';
+import { tokenizerFromJson } from '../tokenizer/tokenizer.js';
+import { loadTokenizer, writeTokenizerFiles } from '../tokenizer/tokenizer-files.js';
+import type { TokenizerJson } from '../tokenizer/tokenizer-json.js';
+import { type AtomicDirectoryOptions, writeDirectoryAtomically } from './atomic-directory.js';
+import { type HfTensor, readHfWeights, SINGLE_FILE } from './hf-weights.js';
+import { prettyJson, readJsonFile } from './json-file.js';
+import { loadModelDir, type ModelDirContents, saveModelDir } from './model-dir.js';
+import { checkTokenizerFits, specialTokensOf, withTokenizerIds } from './model-tokenizer.js';
+import { type F32Tensor, writeSafetensors } from './safetensors.js';
+
+/** config.json as `save_pretrained` writes it for float32 weights (`transformers_version` left out). */
+export function hfConfigJson(config: LlamaConfig): Record<string, unknown> {
+  return { ...config, torch_dtype: 'float32' };
+}
+
+/** Writes the model directory `modelDir` as an HF checkpoint directory at `out`, atomically. */
+export async function exportHfCheckpoint(
+  modelDir: string,
+  out: string,
+  options: AtomicDirectoryOptions = {},
+): Promise<void> {
+  const { config, tokenizerJson, weights } = await loadModelDir(modelDir);
+  const tensors = new Map<string, F32Tensor>();
+  for (const spec of weightSpecs(config))
+    tensors.set(spec.name, { shape: spec.shape, data: weights.get(spec.name) as Float32Array });
+  const specials = specialTokensOf(config, tokenizerJson, join(modelDir, 'config.json'));
+  await writeDirectoryAtomically(
+    out,
+    async (dir) => {
+      await writeFile(join(dir, 'config.json'), prettyJson(hfConfigJson(config)));
+      // transformers refuses safetensors files without a `format` entry in the metadata.
+      await writeSafetensors(join(dir, SINGLE_FILE), tensors, { format: 'pt' });
+      await writeTokenizerFiles(dir, tokenizerJson, specials, config.max_position_embeddings);
+      await writeFile(
+        join(dir, 'generation_config.json'),
+        prettyJson({
+          bos_token_id: config.bos_token_id,
+          eos_token_id: config.eos_token_id,
+          pad_token_id: config.pad_token_id,
+        }),
+      );
+    },
+    options,
+  );
+}
+
+/** Buffers older transformers versions saved with the weights; recomputed from the config, so dropped. */
+const DERIVED_BUFFER = /^model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq$/;
+
+function sameValues(a: Float32Array, b: Float32Array): boolean {
+  if (a.length !== b.length) return false;
+  const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  const y = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+  return true;
+}
+
+/**
+ * The checkpoint's tensors as the model's weights: extras HF tools save are dropped, and every tensor is
+ * checked against the shape config.json implies, naming the file that holds it.
+ */
+function weightsOf(config: LlamaConfig, tensors: Map<string, HfTensor>, configFile: string): Weights {
+  const specs = new Map(weightSpecs(config).map((s) => [s.name, s.shape]));
+  const embedding = tensors.get('model.embed_tokens.weight');
+  const weights: Weights = new Map();
+  for (const [name, tensor] of tensors) {
+    if (DERIVED_BUFFER.test(name)) continue;
+    if (name === 'lm_head.weight' && config.tie_word_embeddings && !specs.has(name)) {
+      if (embedding !== undefined && sameValues(tensor.data, embedding.data)) continue;
+      throw invalidInput(
+        `${tensor.file}: lm_head.weight differs from model.embed_tokens.weight, but ${configFile} has "tie_word_embeddings": true`,
+        `${configFile}:tie_word_embeddings`,
+        `set "tie_word_embeddings": false in ${configFile} to keep a separate output layer`,
+      );
+    }
+    const shape = specs.get(name);
+    if (shape === undefined) {
+      throw invalidInput(
+        `${tensor.file}: unexpected parameter ${name} (not part of the model config.json describes)`,
+        name,
+        `check architectures, num_hidden_layers and tie_word_embeddings in ${configFile}`,
+      );
+    }
+    if (tensor.shape.join(',') !== shape.join(',')) {
+      throw invalidInput(
+        `${tensor.file}: ${name} has shape [${tensor.shape.join(', ')}], ${configFile} implies [${shape.join(', ')}]`,
+        name,
+        `check hidden_size, intermediate_size, num_*_heads and vocab_size in ${configFile}`,
+      );
+    }
+    weights.set(name, tensor.data);
+  }
+  return weights;
+}
+
+/**
+ * Imports the HF checkpoint directory `hfDir` as a model directory at `out` (atomically); returns what it
+ * wrote. Token ids config.json leaves out come from the checkpoint's tokenizer files.
+ */
+export async function importHfCheckpoint(
+  hfDir: string,
+  out: string,
+  options: AtomicDirectoryOptions = {},
+): Promise<ModelDirContents> {
+  const configFile = join(hfDir, 'config.json');
+  const tokenizerFile = join(hfDir, 'tokenizer.json');
+  let raw = await readJsonFile(configFile);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw invalidInput(`${configFile}: expected a JSON object`, configFile);
+  }
+  const tokenizerJson = (await readJsonFile(tokenizerFile)) as TokenizerJson;
+  const needsIds = ['bos_token_id', 'eos_token_id', 'pad_token_id'].some(
+    (f) => (raw as Record<string, unknown>)[f] == null,
+  );
+  if (needsIds) raw = withTokenizerIds(raw as Record<string, unknown>, await loadTokenizer(hfDir));
+  const config = parseLlamaConfig(raw, configFile);
+  const specials = specialTokensOf(config, tokenizerJson, configFile);
+  checkTokenizerFits(
+    config,
+    tokenizerFromJson(tokenizerJson, { specials, source: tokenizerFile }),
+    configFile,
+    tokenizerFile,
+  );
+
+  const { tensors, source } = await readHfWeights(hfDir);
+  const weights = weightsOf(config, tensors, configFile);
+  checkWeights(config, weights, source);
+  const contents = { config, tokenizerJson, weights };
+  await saveModelDir(out, contents, options);
+  return contents;
+}
