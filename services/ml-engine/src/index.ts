@@ -1,4 +1,13 @@
 export { type AtomicDirectoryOptions, writeDirectoryAtomically } from './checkpoint/atomic-directory.js';
+export { exportHfCheckpoint, hfConfigJson, importHfCheckpoint } from './checkpoint/hf-checkpoint.js';
+export {
+  type LoadedModelDir,
+  loadModelDir,
+  MODEL_DIR_FILES,
+  type ModelDirContents,
+  saveModelDir,
+} from './checkpoint/model-dir.js';
+export { checkTokenizerFits, specialTokensOf, withTokenizerIds } from './checkpoint/model-tokenizer.js';
 export {
   type F32Tensor,
   type LoadedTensor,
@@ -29,6 +38,17 @@ export {
   textOrIdsToIds,
 } from './data/records.js';
 export * from './engine-error.js';
+export {
+  architectureOf,
+  defaultLlamaConfig,
+  type HeadType,
+  headDim,
+  headTypeOf,
+  type LlamaConfig,
+  parameterCount,
+  parseLlamaConfig,
+} from './model/config.js';
+export { checkWeights, initWeights, type WeightSpec, type Weights, weightSpecs } from './model/weights.js';
 export { AdamW, type AdamWOptions, type AdamWState } from './optim/adamw.js';
 export { clipGradNorm, globalGradNorm } from './optim/clip-grad-norm.js';
 export { GradAccumulator } from './optim/grad-accumulator.js';
