@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parseLlamaConfig } from '../model/config.js';
+import { buildInferenceModel } from '../model/inference-graph.js';
+import { referenceForward } from '../model/llama-reference.js';
+import { initWeights } from '../model/weights.js';
+import { Rng } from '../random/rng.js';
+import { OrtSession } from '../runtime/ort-session.js';
+import { generate } from './generate.js';
+
+const config = parseLlamaConfig({
+  hidden_size: 32,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  intermediate_size: 48,
+  vocab_size: 40,
+  num_hidden_layers: 2,
+  initializer_range: 0.3,
+});
+const weights = initWeights(config, new Rng(31));
+const base = {
+  temperature: 1,
+  topP: 1,
+  topK: 0,
+  greedy: false,
+  maxNewTokens: 12,
+  seed: 5,
+  eosId: 1,
+  padId: 2,
+};
+const prompts = [
+  { promptIds: [0, 5, 9, 13], n: 2 },
+  { promptIds: [0, 7], n: 3 },
+  { promptIds: [0, 3, 4, 5, 6, 7], n: 1 },
+];
+
+test('greedy generation with the KV cache equals generation without it, and the reference model', async () => {
+  const session = await OrtSession.create(buildInferenceModel(config, weights));
+  const greedy = { ...base, greedy: true, eosId: 39 };
+  const cached = await generate(session, config, prompts, greedy);
+  const uncached = await generate(session, config, prompts, { ...greedy, useCache: false });
+  assert.deepEqual(
+    cached.map((s) => s.tokenIds),
+    uncached.map((s) => s.tokenIds),
+  );
+  // The first prompt's greedy continuation, computed by the reference forward pass token by token.
+  const seq = [...(prompts[0]?.promptIds ?? [])];
+  for (let t = 0; t < 12; t++) {
+    const logits = referenceForward(config, weights, seq).logits.at(-1) as Float64Array;
+    seq.push(logits.indexOf(Math.max(...logits)));
+  }
+  assert.deepEqual(cached[0]?.tokenIds, seq.slice(4));
+  for (const [i, s] of cached.entries()) {
+    for (const [k, lp] of s.logprobs.entries())
+      assert.ok(Math.abs(lp - (uncached[i]?.logprobs[k] as number)) < 1e-4);
+  }
+  await session.dispose();
+});
+
+test('sampling is seeded per (prompt, sample): batching and order do not change the text', async () => {
+  const session = await OrtSession.create(buildInferenceModel(config, weights));
+  const all = await generate(session, config, prompts, base);
+  const oneByOne = await generate(session, config, prompts, { ...base, maxBatch: 1 });
+  assert.deepEqual(all, oneByOne);
+  const second = await generate(
+    session,
+    config,
+    [{ ...(prompts[1] as { promptIds: number[]; n: number }), promptIndex: 1 }],
+    base,
+  );
+  assert.deepEqual(
+    second,
+    all.filter((s) => s.promptIndex === 1),
+  );
+  const other = await generate(session, config, prompts, { ...base, seed: 6 });
+  assert.notDeepEqual(
+    other.map((s) => s.tokenIds),
+    all.map((s) => s.tokenIds),
+  );
+  for (const s of all) {
+    assert.ok(s.tokenIds.length <= 12);
+    assert.equal(s.finishReason === 'eos', s.tokenIds.at(-1) === 1);
+    if (s.finishReason === 'length') assert.equal(s.tokenIds.length, 12);
+  }
+  await session.dispose();
+});

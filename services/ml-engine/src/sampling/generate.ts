@@ -1,0 +1,173 @@
+/**
+ * Batched sampling from an LM inference graph (model.onnx, optimum signature) with the KV cache.
+ * Prompts are left-padded so every row's next token sits in the last column; position ids skip the padding.
+ * Each (prompt, sample) row draws from its own RNG seeded from (seed, prompt index, sample index), so the
+ * same request gives the same text whatever the batch it shares and however the work is sharded.
+ */
+import type { LlamaConfig } from '../model/config.js';
+import { headDim } from '../model/config.js';
+import { Rng } from '../random/rng.js';
+import type { OrtSession, TensorValue } from '../runtime/ort-session.js';
+import { type SamplingParams, sampleToken } from './sample-token.js';
+
+export type FinishReason = 'eos' | 'length' | 'stop';
+
+export interface GenerateRequest {
+  /** Prompt token ids (BOS included when the model expects it). */
+  promptIds: number[];
+  /** Samples for this prompt. */
+  n: number;
+  /** Global index of the prompt, for its RNG streams (defaults to its position in the list). */
+  promptIndex?: number;
+}
+
+export interface GenerateOptions extends SamplingParams {
+  maxNewTokens: number;
+  seed: number;
+  eosId: number;
+  padId: number;
+  /** Token ids that end a sample (besides EOS); the stop token is kept in the output. */
+  stopIds?: readonly number[];
+  /** Rows per forward pass (default 64). */
+  maxBatch?: number;
+  /** false recomputes the whole sequence each step (only for benchmarks and tests). */
+  useCache?: boolean;
+}
+
+export interface Sample {
+  promptIndex: number;
+  sampleIndex: number;
+  tokenIds: number[];
+  /** Model log-probability of each generated token (temperature 1, untruncated). */
+  logprobs: number[];
+  finishReason: FinishReason;
+}
+
+export function rowSeed(seed: number, promptIndex: number, sampleIndex: number): number {
+  let h = (seed ^ 0x9e3779b9) >>> 0;
+  for (const v of [promptIndex, sampleIndex]) {
+    h = Math.imul(h ^ v, 0x85ebca6b) >>> 0;
+    h = (h ^ (h >>> 13)) >>> 0;
+  }
+  return h;
+}
+
+interface Row {
+  promptIndex: number;
+  sampleIndex: number;
+  prompt: number[];
+  rng: Rng;
+  out: Sample;
+  done: boolean;
+}
+
+const i64 = (xs: ArrayLike<number>, dims: number[]): TensorValue => ({
+  data: BigInt64Array.from(Array.from(xs, (x) => BigInt(x))),
+  dims,
+});
+
+async function generateBatch(
+  session: OrtSession,
+  c: LlamaConfig,
+  rows: Row[],
+  o: GenerateOptions,
+): Promise<void> {
+  const B = rows.length;
+  const vocab = c.vocab_size;
+  const kvHeads = c.num_key_value_heads;
+  const hd = headDim(c);
+  const stop = new Set(o.stopIds ?? []);
+  const promptLen = Math.max(...rows.map((r) => r.prompt.length));
+  // Every row's full token list so far, left-padded to a common length.
+  const seqs = rows.map((r) => [...new Array(promptLen - r.prompt.length).fill(o.padId), ...r.prompt]);
+  const masks = rows.map((r) => [
+    ...new Array(promptLen - r.prompt.length).fill(0),
+    ...new Array(r.prompt.length).fill(1),
+  ]);
+  const useCache = o.useCache ?? true;
+  let past: Record<string, TensorValue> = {};
+  const emptyPast = (): Record<string, TensorValue> => {
+    const feeds: Record<string, TensorValue> = {};
+    for (let i = 0; i < c.num_hidden_layers; i++) {
+      for (const part of ['key', 'value'])
+        feeds[`past_key_values.${i}.${part}`] = { data: new Float32Array(0), dims: [B, kvHeads, 0, hd] };
+    }
+    return feeds;
+  };
+  for (let step = 0; step < o.maxNewTokens; step++) {
+    const total = (seqs[0] as number[]).length;
+    const fresh = step === 0 || !useCache ? total : 1;
+    const ids: number[] = [];
+    const pos: number[] = [];
+    for (let b = 0; b < B; b++) {
+      const mask = masks[b] as number[];
+      let p = -1;
+      const positions = mask.map((m) => (m === 1 ? ++p : 0));
+      ids.push(...(seqs[b] as number[]).slice(total - fresh));
+      pos.push(...positions.slice(total - fresh).map((x) => Math.max(0, x)));
+    }
+    const feeds: Record<string, TensorValue> = {
+      input_ids: i64(ids, [B, fresh]),
+      attention_mask: i64(masks.flat(), [B, total]),
+      position_ids: i64(pos, [B, fresh]),
+      ...(step === 0 || !useCache ? emptyPast() : past),
+    };
+    const out = await session.run(feeds);
+    const logits = out.logits?.data as Float32Array;
+    if (useCache) {
+      past = {};
+      for (let i = 0; i < c.num_hidden_layers; i++) {
+        for (const part of ['key', 'value'])
+          past[`past_key_values.${i}.${part}`] = out[`present.${i}.${part}`] as TensorValue;
+      }
+    }
+    let active = 0;
+    rows.forEach((r, b) => {
+      let next = o.padId;
+      if (!r.done) {
+        const picked = sampleToken(logits, (b * fresh + fresh - 1) * vocab, vocab, o, r.rng);
+        next = picked.token;
+        r.out.tokenIds.push(next);
+        r.out.logprobs.push(picked.logprob);
+        if (next === o.eosId) {
+          r.done = true;
+          r.out.finishReason = 'eos';
+        } else if (stop.has(next)) {
+          r.done = true;
+          r.out.finishReason = 'stop';
+        }
+      }
+      if (!r.done) active++;
+      (seqs[b] as number[]).push(next);
+      (masks[b] as number[]).push(r.done && next === o.padId ? 0 : 1);
+    });
+    if (active === 0) break;
+  }
+}
+
+/** Samples `n` completions for every request; results are ordered by prompt, then sample index. */
+export async function generate(
+  session: OrtSession,
+  c: LlamaConfig,
+  requests: readonly GenerateRequest[],
+  o: GenerateOptions,
+): Promise<Sample[]> {
+  const rows: Row[] = [];
+  requests.forEach((req, i) => {
+    const promptIndex = req.promptIndex ?? i;
+    for (let s = 0; s < req.n; s++) {
+      rows.push({
+        promptIndex,
+        sampleIndex: s,
+        prompt: req.promptIds,
+        rng: new Rng(rowSeed(o.seed, promptIndex, s)),
+        out: { promptIndex, sampleIndex: s, tokenIds: [], logprobs: [], finishReason: 'length' },
+        done: false,
+      });
+    }
+  });
+  const maxBatch = o.maxBatch ?? 64;
+  for (let s = 0; s < rows.length; s += maxBatch)
+    await generateBatch(session, c, rows.slice(s, s + maxBatch), o);
+  return rows.map((r) => r.out);
+}
