@@ -61,17 +61,17 @@ test('sampling is seeded per (prompt, sample): batching and order do not change 
   const session = await OrtSession.create(buildInferenceModel(config, weights));
   const all = await generate(session, config, prompts, base);
   const oneByOne = await generate(session, config, prompts, { ...base, maxBatch: 1 });
-  assert.deepEqual(all, oneByOne);
-  const second = await generate(
-    session,
-    config,
-    [{ ...(prompts[1] as { promptIds: number[]; n: number }), promptIndex: 1 }],
-    base,
-  );
-  assert.deepEqual(
-    second,
-    all.filter((s) => s.promptIndex === 1),
-  );
+  // Tokens must match exactly; log-probs only to float32 rounding, since padding changes GEMM blocking.
+  const tokens = (xs: typeof all) =>
+    xs.map((s) => [s.promptIndex, s.sampleIndex, s.finishReason, ...s.tokenIds]);
+  assert.deepEqual(tokens(all), tokens(oneByOne));
+  for (const [i, s] of all.entries()) {
+    for (const [k, lp] of s.logprobs.entries())
+      assert.ok(Math.abs(lp - (oneByOne[i]?.logprobs[k] as number)) < 1e-4);
+  }
+  const only = [{ ...(prompts[1] as { promptIds: number[]; n: number }), promptIndex: 1 }];
+  const second = await generate(session, config, only, base);
+  assert.deepEqual(tokens(second), tokens(all.filter((s) => s.promptIndex === 1)));
   const other = await generate(session, config, prompts, { ...base, seed: 6 });
   assert.notDeepEqual(
     other.map((s) => s.tokenIds),
