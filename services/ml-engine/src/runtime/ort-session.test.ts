@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { GraphBuilder } from '../onnx/graph-builder.js';
+import { OrtSession } from './ort-session.js';
+
+test('runs a model from bytes with float32, float64 and int64 feeds and returns typed outputs', async () => {
+  const g = new GraphBuilder();
+  const x = g.input('x', 'float32', ['n', 2]);
+  const d = g.input('d', 'float64', [2]);
+  const ids = g.input('ids', 'int64', ['n']);
+  const table = g.initializer('table', [10, 20, 30], [3]);
+  g.output(g.mul(x, 2), 'twice');
+  g.output(g.add(d, 0.5), 'd.plus');
+  g.output(g.gather(table, ids), 'picked');
+  g.output(g.equal(ids, g.scalar(1, 'int64')), 'is.one');
+  const session = await OrtSession.create(g.toBytes());
+  assert.deepEqual([...session.inputNames].sort(), ['d', 'ids', 'x']);
+  const out = await session.run({
+    x: { data: Float32Array.from([1, 2, 3, 4]), dims: [2, 2] },
+    d: { data: Float64Array.from([0.25, 1]), dims: [2] },
+    ids: { data: BigInt64Array.from([2n, 1n]), dims: [2] },
+  });
+  assert.equal(out.twice?.dtype, 'float32');
+  assert.deepEqual(out.twice?.dims, [2, 2]);
+  assert.deepEqual(Array.from(out.twice?.data as Float32Array), [2, 4, 6, 8]);
+  assert.ok(out['d.plus']?.data instanceof Float64Array);
+  assert.deepEqual(Array.from(out['d.plus']?.data as Float64Array), [0.75, 1.5]);
+  assert.deepEqual(Array.from(out.picked?.data as Float32Array), [30, 20]);
+  assert.equal(out['is.one']?.dtype, 'bool');
+  assert.deepEqual(Array.from(out['is.one']?.data as Uint8Array), [0, 1]);
+
+  const some = await session.run(
+    {
+      x: { data: Float32Array.from([1, 1]), dims: [1, 2] },
+      d: { data: Float64Array.from([0, 0]), dims: [2] },
+      ids: { data: BigInt64Array.from([0n]), dims: [1] },
+    },
+    ['picked'],
+  );
+  assert.deepEqual(Object.keys(some), ['picked']);
+  await session.dispose();
+});
+
+test('bad feeds are refused with the names involved', async () => {
+  const g = new GraphBuilder();
+  const x = g.input('x', 'float32', [2]);
+  g.output(g.neg(x), 'y');
+  const session = await OrtSession.create(g.build());
+  await assert.rejects(session.run({}), /missing feeds: x/);
+  await assert.rejects(
+    session.run({ x: { data: new Float32Array(3), dims: [2] } }),
+    /feed x: 3 values for dims \[2\]/,
+  );
+  await session.dispose();
+});

@@ -1,0 +1,111 @@
+/**
+ * A thin wrapper over onnxruntime-node: a session from ModelProto bytes with the options training wants,
+ * runs with named typed-array feeds, typed outputs back. Nothing else in the engine imports ORT directly,
+ * so session options are decided once, here.
+ */
+import { availableParallelism } from 'node:os';
+import { InferenceSession, Tensor } from 'onnxruntime-node';
+import { encodeModel } from '../onnx/onnx-encode.js';
+import type { ModelProto } from '../onnx/onnx-types.js';
+import type { DType, TypedData } from '../onnx/tensor-data.js';
+
+export interface TensorValue {
+  data: TypedData;
+  dims: readonly number[];
+}
+
+export interface OutputTensor extends TensorValue {
+  dtype: DType;
+}
+
+export interface SessionOptions {
+  /** Intra-op threads; default: every core the process may use. */
+  threads?: number;
+  /** ORT graph optimisation level; default 'all' (fusions such as Transpose+MatMul into FusedMatMul). */
+  optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+  /** Where ORT writes the graph it actually runs, after its optimisations (for inspection). */
+  optimizedModelPath?: string;
+  /** ORT log severity: 0 verbose .. 4 fatal; default 3 (errors only). */
+  logSeverity?: 0 | 1 | 2 | 3 | 4;
+}
+
+const dtypeOf = (data: TypedData): DType => {
+  if (data instanceof Float32Array) return 'float32';
+  if (data instanceof Float64Array) return 'float64';
+  if (data instanceof BigInt64Array) return 'int64';
+  if (data instanceof Int32Array) return 'int32';
+  return 'bool';
+};
+
+const ortTypes: Record<string, DType> = {
+  float32: 'float32',
+  float64: 'float64',
+  int64: 'int64',
+  int32: 'int32',
+  bool: 'bool',
+};
+
+export class OrtSession {
+  private constructor(private readonly session: InferenceSession) {}
+
+  /** Creates a session from a ModelProto or its serialized bytes. */
+  static async create(model: ModelProto | Uint8Array, options: SessionOptions = {}): Promise<OrtSession> {
+    const bytes = model instanceof Uint8Array ? model : encodeModel(model);
+    const opts: InferenceSession.SessionOptions = {
+      executionProviders: ['cpu'],
+      graphOptimizationLevel: options.optimization ?? 'all',
+      // One op at a time, each using every core: the graphs are chains of large MatMuls.
+      executionMode: 'sequential',
+      intraOpNumThreads: options.threads ?? availableParallelism(),
+      interOpNumThreads: 1,
+      enableCpuMemArena: true,
+      enableMemPattern: true,
+      logSeverityLevel: options.logSeverity ?? 3,
+    };
+    if (options.optimizedModelPath !== undefined) opts.optimizedModelFilePath = options.optimizedModelPath;
+    return new OrtSession(await InferenceSession.create(bytes, opts));
+  }
+
+  get inputNames(): readonly string[] {
+    return this.session.inputNames;
+  }
+
+  get outputNames(): readonly string[] {
+    return this.session.outputNames;
+  }
+
+  /** Runs the graph; returns every output, or only those named in `outputs`. */
+  async run(
+    feeds: Readonly<Record<string, TensorValue>>,
+    outputs?: readonly string[],
+  ): Promise<Record<string, OutputTensor>> {
+    const missing = this.session.inputNames.filter((n) => !(n in feeds));
+    if (missing.length)
+      throw new Error(
+        `missing feeds: ${missing.join(', ')} (the graph's inputs are ${this.inputNames.join(', ')})`,
+      );
+    const ortFeeds: Record<string, Tensor> = {};
+    for (const [name, t] of Object.entries(feeds)) {
+      const numel = t.dims.reduce((a, b) => a * b, 1);
+      if (numel !== t.data.length) {
+        throw new Error(`feed ${name}: ${t.data.length} values for dims [${t.dims.join(', ')}]`);
+      }
+      ortFeeds[name] = new Tensor(dtypeOf(t.data), t.data, t.dims);
+    }
+    const result = outputs
+      ? await this.session.run(ortFeeds, [...outputs])
+      : await this.session.run(ortFeeds);
+    const out: Record<string, OutputTensor> = {};
+    for (const [name, value] of Object.entries(result)) {
+      const tensor = value as Tensor;
+      const dtype = ortTypes[tensor.type];
+      if (dtype === undefined) throw new Error(`output ${name} has unsupported type ${tensor.type}`);
+      out[name] = { data: tensor.data as TypedData, dims: [...tensor.dims], dtype };
+    }
+    return out;
+  }
+
+  async dispose(): Promise<void> {
+    await this.session.release();
+  }
+}
