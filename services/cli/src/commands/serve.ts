@@ -1,5 +1,4 @@
 import { resolveServeOptions, serveFlags, startService } from '@rlhf/platform';
-import { protoFiles, protoRoot } from '@rlhf/proto';
 import { Argument, type Command } from 'commander';
 import { serviceByName, serviceModules } from '../service-registry.js';
 
@@ -32,6 +31,8 @@ export function registerServe(program: Command): void {
   cmd.action(async (name: string, flags: Record<string, string>) => {
     const module = serviceByName(name);
     if (!module) throw new Error(`unknown service ${name}`);
+    // Loaded here, not at the top: only `serve` needs the proto files, and every other command starts faster.
+    const { protoFiles, protoRoot } = await import('@rlhf/proto');
     await startService(module, {
       ...resolveServeOptions(flags),
       reflection: { files: protoFiles, includeDirs: [protoRoot] },
