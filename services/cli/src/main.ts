@@ -7,7 +7,9 @@ import { exitWithError } from '@rlhf/platform';
 import { Command, CommanderError } from 'commander';
 import { registerData } from './commands/data.js';
 import { registerHealth } from './commands/health.js';
+import { registerModel } from './commands/model.js';
 import { registerServe } from './commands/serve.js';
+import { registerTokenize } from './commands/tokenize.js';
 import { packageVersion, registerVersion } from './commands/version.js';
 
 const program = new Command('rlhf')
@@ -25,6 +27,8 @@ registerVersion(program);
 registerServe(program);
 registerHealth(program);
 registerData(program);
+registerModel(program);
+registerTokenize(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,170 @@
+/** `rlhf model init|import|export` and `rlhf tokenize` as a user runs them. */
+import assert from 'node:assert/strict';
+import { access, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { loadModelDir } from '@rlhf/ml-engine';
+import { type CliResult, runCli } from '../helpers/cli.js';
+
+const exists = (path: string) =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
+
+function assertOk(result: CliResult): void {
+  assert.equal(result.code, 0, result.stderr);
+}
+
+function assertUserError(result: CliResult, ...patterns: RegExp[]): void {
+  assert.equal(result.code, 2, result.stderr);
+  assert.equal(result.stderr.trim().split('\n').length, 1, `one line: ${result.stderr}`);
+  for (const p of patterns) assert.match(result.stderr, p);
+  assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace for a user mistake');
+}
+
+/** A few hundred review-like lines, enough for a few dozen BPE merges. */
+function corpus(): string {
+  const nouns = ['movie', 'plot', 'cast', 'ending', 'music'];
+  const adjectives = ['great', 'dull', 'lovely', 'awful', 'superb', 'boring'];
+  const lines: string[] = [];
+  for (let i = 0; i < 300; i++) {
+    lines.push(`the ${nouns[i % 5]} was ${adjectives[(i * 7) % 6]} and the ${nouns[(i * 3) % 5]} was fine`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+describe('rlhf model and rlhf tokenize', () => {
+  let root = '';
+  let model = '';
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'model-cli-'));
+    model = join(root, 'base');
+    await writeFile(join(root, 'corpus.txt'), corpus());
+    await writeFile(
+      join(root, 'tiny.yaml'),
+      'hidden_size: 32\nintermediate_size: 64\nnum_hidden_layers: 2\nnum_attention_heads: 4\nnum_key_value_heads: 2\nmax_position_embeddings: 64\n',
+    );
+  });
+  after(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('init trains a tokenizer on the corpus and writes a model directory', async () => {
+    const result = await runCli([
+      'model',
+      'init',
+      '--config',
+      join(root, 'tiny.yaml'),
+      '--tokenizer-corpus',
+      join(root, 'corpus.txt'),
+      '--vocab-size',
+      '300',
+      '--seed',
+      '5',
+      '--out',
+      model,
+    ]);
+    assertOk(result);
+    assert.match(
+      result.stdout,
+      /^initialised .*base: [\d,]+ parameters, vocab 300, 2 layers, hidden 32, lm head/,
+    );
+    assert.equal(result.stdout.trim().split('\n').length, 1);
+    assert.deepEqual((await readdir(model)).sort(), [
+      'config.json',
+      'model.onnx',
+      'tokenizer.json',
+      'tokenizer_config.json',
+    ]);
+    const loaded = await loadModelDir(model);
+    assert.equal(loaded.config.vocab_size, 300);
+    assert.equal(loaded.tokenizer.vocabSize, 300);
+  });
+
+  it('tokenize encodes text as a JSON array and decodes it back', async () => {
+    const encoded = await runCli([
+      'tokenize',
+      '--model',
+      model,
+      '--text',
+      'the plot was superb',
+      '--add-bos',
+    ]);
+    assertOk(encoded);
+    const ids = JSON.parse(encoded.stdout) as number[];
+    assert.equal(encoded.stdout, `${JSON.stringify(ids)}\n`);
+    assert.equal(ids[0], 0, 'BOS first');
+    assert.ok(ids.length < 'the plot was superb'.length, 'merges were learned');
+    const decoded = await runCli(['tokenize', '--model', model, '--decode', JSON.stringify(ids.slice(1))]);
+    assertOk(decoded);
+    assert.equal(decoded.stdout, 'the plot was superb\n');
+  });
+
+  it('export then import gives back identical weights and config', async () => {
+    const hf = join(root, 'hf');
+    assertOk(await runCli(['model', 'export', '--model', model, '--format', 'safetensors', '--out', hf]));
+    assert.ok(await exists(join(hf, 'model.safetensors')));
+    assert.ok(await exists(join(hf, 'generation_config.json')));
+    const back = join(root, 'back');
+    const imported = await runCli(['model', 'import', '--from', hf, '--out', back]);
+    assertOk(imported);
+    assert.match(imported.stdout, /^imported .*hf to .*back: [\d,]+ parameters, vocab 300/);
+    const [a, b] = await Promise.all([loadModelDir(model), loadModelDir(back)]);
+    assert.deepEqual(b.config, a.config);
+    assert.deepEqual([...b.weights.keys()], [...a.weights.keys()]);
+    for (const [name, data] of a.weights) assert.deepEqual(b.weights.get(name), data, name);
+  });
+
+  it('bad input exits 2 with one line naming the flag or field, and writes nothing', async () => {
+    const out = join(root, 'never');
+    assertUserError(
+      await runCli(['model', 'export', '--model', model, '--format', 'gguf', '--out', out]),
+      /--format: unknown format "gguf"/,
+      /safetensors/,
+    );
+    await writeFile(join(root, 'typo.json'), JSON.stringify({ hidden_size: 32, num_hiden_layers: 1 }));
+    assertUserError(
+      await runCli([
+        'model',
+        'init',
+        '--config',
+        join(root, 'typo.json'),
+        '--tokenizer',
+        model,
+        '--out',
+        out,
+      ]),
+      /typo\.json: field "num_hiden_layers" is not a Llama config field \(did you mean num_hidden_layers\?\)/,
+    );
+    assertUserError(
+      await runCli([
+        'model',
+        'init',
+        '--config',
+        join(root, 'tiny.yaml'),
+        '--tokenizer-corpus',
+        join(root, 'corpus.txt'),
+        '--vocab-size',
+        'lots',
+        '--out',
+        out,
+      ]),
+      /--vocab-size: expected an integer, got "lots"/,
+    );
+    assertUserError(
+      await runCli(['tokenize', '--model', model, '--decode', '[0, 4000]']),
+      /--decode: token id 4000 is outside the vocabulary .* \(vocab size 300\)/,
+    );
+    assertUserError(
+      await runCli(['model', 'import', '--from', join(root, 'no-such-checkpoint'), '--out', out]),
+      /no-such-checkpoint\/config\.json does not exist/,
+    );
+    assert.equal(await exists(out), false);
+    assert.deepEqual(
+      (await readdir(root)).filter((f) => f.startsWith('never')),
+      [],
+    );
+  });
+});
