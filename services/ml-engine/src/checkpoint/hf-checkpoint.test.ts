@@ -156,6 +156,13 @@ describe('Hugging Face checkpoints', () => {
     const back = await importHfCheckpoint(join(root, 'untied-hf'), join(root, 'untied-back'));
     assert.equal(back.config.tie_word_embeddings, false);
     assertSameWeights(untied.weights, back.weights);
+
+    // A hand-written config.json without tie_word_embeddings follows the weights.
+    const config = await readJson(join(root, 'untied-hf', 'config.json'));
+    delete config.tie_word_embeddings;
+    await writeFile(join(root, 'untied-hf', 'config.json'), JSON.stringify(config));
+    const inferred = await importHfCheckpoint(join(root, 'untied-hf'), join(root, 'untied-inferred'));
+    assert.equal(inferred.config.tie_word_embeddings, false);
   });
 
   it('imports a sharded checkpoint (model.safetensors.index.json)', async () => {
@@ -225,6 +232,14 @@ describe('Hugging Face checkpoints', () => {
     const back = await importHfCheckpoint(dir, join(root, 'hf-extras-back'));
     assert.deepEqual(back.config, model.config);
     assertSameWeights(model.weights, back.weights);
+
+    // A hand-written config.json without tie_word_embeddings follows the weights (no lm_head: tied).
+    const noTie = await hfVariant('no-tie-field', async (d) => {
+      const config = await readJson(join(d, 'config.json'));
+      delete config.tie_word_embeddings;
+      await writeFile(join(d, 'config.json'), JSON.stringify(config));
+    });
+    assert.deepEqual((await importHfCheckpoint(noTie, join(root, 'no-tie-back'))).config, model.config);
   });
 
   it('rejects a tied lm_head.weight that differs from the embedding, telling the user to untie', async () => {

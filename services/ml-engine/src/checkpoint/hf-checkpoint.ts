@@ -116,15 +116,19 @@ export async function importHfCheckpoint(
 ): Promise<ModelDirContents> {
   const configFile = join(hfDir, 'config.json');
   const tokenizerFile = join(hfDir, 'tokenizer.json');
-  let raw = await readJsonFile(configFile);
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+  const parsed = await readJsonFile(configFile);
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw invalidInput(`${configFile}: expected a JSON object`, configFile);
   }
+  let raw = parsed as Record<string, unknown>;
   const tokenizerJson = (await readJsonFile(tokenizerFile)) as TokenizerJson;
-  const needsIds = ['bos_token_id', 'eos_token_id', 'pad_token_id'].some(
-    (f) => (raw as Record<string, unknown>)[f] == null,
-  );
-  if (needsIds) raw = withTokenizerIds(raw as Record<string, unknown>, await loadTokenizer(hfDir));
+  const { tensors, source } = await readHfWeights(hfDir);
+  if (['bos_token_id', 'eos_token_id', 'pad_token_id'].some((f) => raw[f] == null)) {
+    raw = withTokenizerIds(raw, await loadTokenizer(hfDir));
+  }
+  // save_pretrained always writes tie_word_embeddings; a hand-written config that leaves it out means
+  // whatever the weights say (HF's Llama default is untied, which a checkpoint without lm_head cannot be).
+  if (!('tie_word_embeddings' in raw)) raw = { ...raw, tie_word_embeddings: !tensors.has('lm_head.weight') };
   const config = parseLlamaConfig(raw, configFile);
   const specials = specialTokensOf(config, tokenizerJson, configFile);
   checkTokenizerFits(
@@ -134,7 +138,6 @@ export async function importHfCheckpoint(
     tokenizerFile,
   );
 
-  const { tensors, source } = await readHfWeights(hfDir);
   const weights = weightsOf(config, tensors, configFile);
   checkWeights(config, weights, source);
   const contents = { config, tokenizerJson, weights };
