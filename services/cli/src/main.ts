@@ -6,10 +6,12 @@
 import { exitWithError } from '@rlhf/platform';
 import { Command, CommanderError } from 'commander';
 import { registerData } from './commands/data.js';
+import { registerGenerate } from './commands/generate.js';
 import { registerHealth } from './commands/health.js';
 import { registerModel } from './commands/model.js';
 import { registerServe } from './commands/serve.js';
 import { registerTokenize } from './commands/tokenize.js';
+import { registerTrain } from './commands/train.js';
 import { packageVersion, registerVersion } from './commands/version.js';
 
 const program = new Command('rlhf')
@@ -27,6 +29,8 @@ registerVersion(program);
 registerServe(program);
 registerHealth(program);
 registerData(program);
+registerTrain(program);
+registerGenerate(program);
 registerModel(program);
 registerTokenize(program);
 

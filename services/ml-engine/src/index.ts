@@ -38,6 +38,7 @@ export {
   textOrIdsToIds,
 } from './data/records.js';
 export * from './engine-error.js';
+export { type DpoLossType, type DpoOptions, defaultDpoOptions } from './losses/dpo.js';
 export {
   architectureOf,
   defaultLlamaConfig,
@@ -48,6 +49,7 @@ export {
   parameterCount,
   parseLlamaConfig,
 } from './model/config.js';
+export { buildInferenceGraph, buildInferenceModel } from './model/inference-graph.js';
 export { checkWeights, initWeights, type WeightSpec, type Weights, weightSpecs } from './model/weights.js';
 export { AdamW, type AdamWOptions, type AdamWState } from './optim/adamw.js';
 export { clipGradNorm, globalGradNorm } from './optim/clip-grad-norm.js';
@@ -69,6 +71,17 @@ export {
 export { DEFAULT_NO_DECAY, type NoDecay, type ParamMap } from './optim/param-map.js';
 export { Sgd, type SgdOptions, type SgdState } from './optim/sgd.js';
 export * from './random/rng.js';
+export { OrtSession } from './runtime/ort-session.js';
+export { type FinishReason, type GenerateOptions, generate, type Sample } from './sampling/generate.js';
+export {
+  checkSampling,
+  type Generation,
+  generateTexts,
+  type PromptInput,
+  policySession,
+  type TextGenerationOptions,
+} from './sampling/generate-texts.js';
+export { defaultSamplingParams, type SamplingParams, sampleToken } from './sampling/sample-token.js';
 export {
   type BpeTrainOptions,
   type LearnedBpe,
@@ -86,3 +99,16 @@ export {
 } from './tokenizer/tokenizer.js';
 export { loadTokenizer, tokenizerConfigJson, writeTokenizerFiles } from './tokenizer/tokenizer-files.js';
 export type { TokenizerJson } from './tokenizer/tokenizer-json.js';
+export { type Example, encodePair, encodeSft, type PairExample } from './train/examples.js';
+export { sequenceLogps } from './train/logps.js';
+export { answerIds, preferenceExample, preferencePrompt } from './train/preference-format.js';
+export { type RunTrainingArgs, type RunTrainingResult, runTraining } from './train/run-training.js';
+export {
+  defaultTrainOptions,
+  type StepReport,
+  type TrainerState,
+  type TrainObjective,
+  type TrainOptions,
+  trainModel,
+} from './train/trainer.js';
+export { buildTrainingGraph, gradName, type Objective } from './train/training-graph.js';

@@ -87,6 +87,8 @@ export interface TrainInput {
   reference?: Weights;
   resume?: TrainerState;
   onStep?: (r: StepReport) => void | Promise<void>;
+  /** Saves a resumable checkpoint every `every` optimizer steps (and never half-way through a step). */
+  checkpoint?: { every: number; save: (weights: Weights, state: TrainerState) => Promise<void> };
   signal?: AbortSignal;
 }
 
@@ -230,13 +232,23 @@ export async function trainModel(input: TrainInput): Promise<TrainResult> {
       };
       history.push(report);
       await input.onStep?.(report);
+      if (
+        input.checkpoint &&
+        input.checkpoint.every > 0 &&
+        step % input.checkpoint.every === 0 &&
+        step < totalSteps
+      ) {
+        await input.checkpoint.save(weights, stateOf(optimizer, step));
+      }
     }
   } finally {
     await session.dispose();
   }
-  const state: TrainerState =
-    optimizer instanceof AdamW
-      ? { step, optimizer: { kind: 'adamw', state: optimizer.state() } }
-      : { step, optimizer: { kind: 'sgd', state: (optimizer as Sgd).state() } };
-  return { weights, history, state, stopped };
+  return { weights, history, state: stateOf(optimizer, step), stopped };
+}
+
+function stateOf(optimizer: AdamW | Sgd, step: number): TrainerState {
+  return optimizer instanceof AdamW
+    ? { step, optimizer: { kind: 'adamw', state: optimizer.state() } }
+    : { step, optimizer: { kind: 'sgd', state: optimizer.state() } };
 }

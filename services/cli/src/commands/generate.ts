@@ -1,0 +1,102 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  generateTexts,
+  loadJsonl,
+  loadModelDir,
+  type PromptInput,
+  parsePromptRecord,
+  policySession,
+} from '@rlhf/ml-engine';
+import { invalidArgument, parseIntegerIn, parseNumberIn, writeFileAtomic } from '@rlhf/platform';
+import type { Command } from 'commander';
+
+interface GenerateFlags {
+  model: string;
+  prompt?: string;
+  promptIds?: string;
+  prompts?: string;
+  n: string;
+  temperature: string;
+  topP: string;
+  topK: string;
+  maxNewTokens: string;
+  seed: string;
+  greedy?: boolean;
+  out?: string;
+}
+
+async function promptsFrom(f: GenerateFlags, vocabSize: number): Promise<PromptInput[]> {
+  const given = [f.prompt, f.promptIds, f.prompts].filter((x) => x !== undefined).length;
+  if (given !== 1)
+    throw invalidArgument(
+      '--prompt',
+      'give exactly one of --prompt, --prompt-ids, --prompts',
+      'e.g. --prompt "the movie"',
+    );
+  if (f.prompt !== undefined) return [{ text: f.prompt }];
+  if (f.promptIds !== undefined) {
+    let ids: unknown;
+    try {
+      ids = JSON.parse(f.promptIds);
+    } catch {
+      ids = null;
+    }
+    if (!Array.isArray(ids) || !ids.every((x) => Number.isInteger(x)))
+      throw invalidArgument(
+        '--prompt-ids',
+        `expected a JSON array of integers, got ${f.promptIds}`,
+        'e.g. --prompt-ids "[5, 17, 9]"',
+      );
+    return [{ ids: ids as number[] }];
+  }
+  const records = await loadJsonl(f.prompts as string, (v, where) =>
+    parsePromptRecord(v, where, { vocabSize }),
+  );
+  return records.map((r) => {
+    if (r.kind === 'messages') return { text: r.messages.map((m) => m.content).join('\n') };
+    return 'ids' in r.prompt ? { ids: r.prompt.ids } : { text: r.prompt.text };
+  });
+}
+
+export function registerGenerate(program: Command): void {
+  program
+    .command('generate')
+    .summary('sample completions from a policy model')
+    .description(
+      'Sample n completions per prompt (batched, KV cache, seeded) and write JSONL:\n{"prompt", "responses", "response_ids", "logprobs", "finish_reasons"} per prompt.',
+    )
+    .requiredOption('--model <DIR>', 'policy model directory')
+    .option('--prompt <TEXT>', 'one prompt')
+    .option('--prompt-ids <JSON>', 'one prompt as token ids, e.g. "[5, 17, 9]"')
+    .option('--prompts <FILE>', 'JSONL of {"prompt"} or {"messages"} records')
+    .option('-n, --n <K>', 'samples per prompt', '1')
+    .option('--temperature <T>', 'sampling temperature (0 = greedy)', '1')
+    .option('--top-p <P>', 'nucleus mass in (0, 1]', '1')
+    .option('--top-k <K>', 'keep the k likeliest tokens (0 = all)', '0')
+    .option('--max-new-tokens <N>', 'tokens to generate at most', '48')
+    .option('--seed <S>', 'sampling seed', '42')
+    .option('--greedy', 'always take the likeliest token')
+    .option('--out <FILE>', 'write JSONL here (atomically) instead of stdout')
+    .action(async (f: GenerateFlags) => {
+      const model = await loadModelDir(f.model);
+      const prompts = await promptsFrom(f, model.config.vocab_size);
+      const session = await policySession(model, await readFile(join(f.model, 'model.onnx')));
+      try {
+        const out = await generateTexts(model, session, prompts, {
+          n: parseIntegerIn(f.n, '--n', 1, 1024),
+          temperature: parseNumberIn(f.temperature, '--temperature', 0, 100),
+          topP: parseNumberIn(f.topP, '--top-p', 1e-9, 1),
+          topK: parseIntegerIn(f.topK, '--top-k', 0, 1e9),
+          greedy: f.greedy === true,
+          maxNewTokens: parseIntegerIn(f.maxNewTokens, '--max-new-tokens', 1, 1e6),
+          seed: parseIntegerIn(f.seed, '--seed', 0, 2 ** 32 - 1),
+        });
+        const text = out.map((g) => JSON.stringify(g)).join('\n') + (out.length ? '\n' : '');
+        if (f.out) await writeFileAtomic(f.out, new TextEncoder().encode(text));
+        else process.stdout.write(text);
+      } finally {
+        await session.dispose();
+      }
+    });
+}

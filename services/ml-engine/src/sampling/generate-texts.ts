@@ -1,0 +1,108 @@
+/**
+ * Text in, text out: prompts (text or ids) through a loaded model directory to completions, in the
+ * generations format of DESIGN.md ({"prompt", "responses", ...}). The policy-generator service and
+ * `rlhf generate` both call this.
+ */
+import type { LoadedModelDir } from '../checkpoint/model-dir.js';
+import { EngineError, invalidInput } from '../engine-error.js';
+import { headTypeOf } from '../model/config.js';
+import { OrtSession } from '../runtime/ort-session.js';
+import { type FinishReason, generate } from './generate.js';
+import type { SamplingParams } from './sample-token.js';
+
+export interface TextGenerationOptions extends SamplingParams {
+  n: number;
+  maxNewTokens: number;
+  seed: number;
+  /** Global index of the first prompt (for per-prompt RNG streams when a dataset is split into shards). */
+  firstPromptIndex?: number;
+  maxBatch?: number;
+  useCache?: boolean;
+}
+
+export interface Generation {
+  prompt: string;
+  responses: string[];
+  response_ids: number[][];
+  logprobs: number[][];
+  finish_reasons: FinishReason[];
+}
+
+export type PromptInput = { text: string } | { ids: number[] };
+
+export function checkSampling(o: TextGenerationOptions, maxN = 1024): void {
+  if (!(Number.isInteger(o.n) && o.n >= 1 && o.n <= maxN))
+    throw invalidInput(`n must be an integer in 1..${maxN}, got ${o.n}`, 'n');
+  if (!(o.temperature >= 0))
+    throw invalidInput(`temperature must be >= 0, got ${o.temperature}`, 'temperature');
+  if (!(o.topP > 0 && o.topP <= 1)) throw invalidInput(`top_p must be in (0, 1], got ${o.topP}`, 'top_p');
+  if (!(Number.isInteger(o.topK) && o.topK >= 0))
+    throw invalidInput(`top_k must be a non-negative integer, got ${o.topK}`, 'top_k');
+  if (!(Number.isInteger(o.maxNewTokens) && o.maxNewTokens >= 1))
+    throw invalidInput(`max_new_tokens must be a positive integer, got ${o.maxNewTokens}`, 'max_new_tokens');
+}
+
+/** A session for a loaded LM; FAILED_PRECONDITION for a reward model. */
+export async function policySession(model: LoadedModelDir, modelBytes: Uint8Array): Promise<OrtSession> {
+  if (headTypeOf(model.config) !== 'lm') {
+    throw new EngineError(
+      'FAILED_PRECONDITION',
+      `${model.dir} is a reward model (scalar head), not a policy`,
+      {
+        field: 'model',
+        fix: 'pass a policy model (architectures LlamaForCausalLM)',
+      },
+    );
+  }
+  return OrtSession.create(modelBytes);
+}
+
+export async function generateTexts(
+  model: LoadedModelDir,
+  session: OrtSession,
+  prompts: readonly PromptInput[],
+  o: TextGenerationOptions,
+): Promise<Generation[]> {
+  checkSampling(o);
+  if (prompts.length === 0) throw invalidInput('no prompts given', 'prompts', 'pass at least one prompt');
+  const tok = model.tokenizer;
+  const maxLen = model.config.max_position_embeddings;
+  const ids = prompts.map((p, i) => {
+    const body = 'ids' in p ? p.ids : tok.encode(p.text);
+    for (const id of body) {
+      if (!Number.isInteger(id) || id < 0 || id >= model.config.vocab_size) {
+        throw invalidInput(
+          `prompt ${i + 1}: token id ${id} is outside the vocabulary (size ${model.config.vocab_size})`,
+          `prompts[${i}]`,
+        );
+      }
+    }
+    const row = [tok.bosId, ...body];
+    if (row.length + o.maxNewTokens > maxLen) {
+      throw invalidInput(
+        `prompt ${i + 1} has ${row.length} tokens; with max_new_tokens ${o.maxNewTokens} it exceeds the model's ${maxLen} positions`,
+        `prompts[${i}]`,
+        'shorten the prompt or lower max_new_tokens',
+      );
+    }
+    return row;
+  });
+  const first = o.firstPromptIndex ?? 0;
+  const samples = await generate(
+    session,
+    model.config,
+    ids.map((promptIds, i) => ({ promptIds, n: o.n, promptIndex: first + i })),
+    { ...o, eosId: tok.eosId, padId: tok.padId },
+  );
+  return prompts.map((p, i) => {
+    const mine = samples.filter((s) => s.promptIndex === first + i);
+    const strip = (t: number[]): number[] => (t.at(-1) === tok.eosId ? t.slice(0, -1) : t);
+    return {
+      prompt: 'ids' in p ? tok.decode(p.ids) : p.text,
+      responses: mine.map((s) => tok.decode(strip(s.tokenIds))),
+      response_ids: mine.map((s) => s.tokenIds),
+      logprobs: mine.map((s) => s.logprobs),
+      finish_reasons: mine.map((s) => s.finishReason),
+    };
+  });
+}

@@ -1,0 +1,157 @@
+/**
+ * Training from files to a model directory, the unit of work behind `rlhf train` and the dpo-trainer
+ * service: load the model, read and encode the dataset, train, and publish the result atomically.
+ *
+ * Resumable: every `saveEvery` steps a checkpoint (weights + optimizer state) replaces `<out>.partial`;
+ * running the same command again continues from it, and since batch order is a function of (seed, epoch)
+ * the resumed run ends with the same weights as an uninterrupted one.
+ */
+import { createHash } from 'node:crypto';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { loadModelDir, saveModelDir } from '../checkpoint/model-dir.js';
+import { loadJsonl } from '../data/jsonl.js';
+import { parsePairRecord, parseSftRecord, type textOrIdsToIds } from '../data/records.js';
+import { Rng } from '../random/rng.js';
+import {
+  checkIds,
+  type EncodeStats,
+  type Example,
+  encodePair,
+  encodeSft,
+  type PairExample,
+} from './examples.js';
+import { preferenceExample } from './preference-format.js';
+import { type StepReport, type TrainObjective, type TrainOptions, trainModel } from './trainer.js';
+import { readTrainingState, writeTrainingState } from './training-state.js';
+
+export interface RunTrainingArgs {
+  modelDir: string;
+  /** DPO reference model (default: the starting policy itself). */
+  referenceDir?: string;
+  dataFile: string;
+  outDir: string;
+  options: TrainOptions;
+  overwrite?: boolean;
+  /** Checkpoint every N optimizer steps into `<out>.partial` (0: only the final model). */
+  saveEvery?: number;
+  onStep?: (r: StepReport) => void | Promise<void>;
+  onInfo?: (message: string) => void;
+  signal?: AbortSignal;
+}
+
+export interface RunTrainingResult {
+  history: StepReport[];
+  examples: number;
+  truncated: number;
+  /** The step a previous checkpoint let this run start from (0 when it started afresh). */
+  resumedFromStep: number;
+  stopped: boolean;
+}
+
+type Encoded = { kind: 'rows'; rows: Example[] } | { kind: 'pairs'; pairs: PairExample[] };
+
+async function encodeDataset(
+  objective: TrainObjective,
+  file: string,
+  m: Awaited<ReturnType<typeof loadModelDir>>,
+  seed: number,
+  stats: EncodeStats,
+): Promise<Encoded> {
+  const maxLen = m.config.max_position_embeddings;
+  const opts = { vocabSize: m.config.vocab_size };
+  if (objective === 'sft') {
+    const records = await loadJsonl(file, (v, where) => parseSftRecord(v, where, opts));
+    const rows = records.map((r) => encodeSft(m.tokenizer, r, maxLen, stats));
+    checkIds(rows, m.config.vocab_size, file);
+    return { kind: 'rows', rows };
+  }
+  const pairs = await loadJsonl(file, (v, where) => parsePairRecord(v, where, opts));
+  if (objective === 'pm') {
+    const rng = new Rng(seed);
+    const text = (t: Parameters<typeof textOrIdsToIds>[0]): string =>
+      'text' in t ? t.text : m.tokenizer.decode(t.ids);
+    const rows = pairs.map((p) =>
+      preferenceExample(m.tokenizer, text(p.prompt), text(p.chosen), text(p.rejected), rng, maxLen),
+    );
+    return { kind: 'rows', rows };
+  }
+  const encoded = pairs.map((p) => encodePair(m.tokenizer, p, maxLen, stats));
+  checkIds(
+    encoded.flatMap((p) => [p.chosen, p.rejected]),
+    m.config.vocab_size,
+    file,
+  );
+  return { kind: 'pairs', pairs: encoded };
+}
+
+async function fingerprint(args: RunTrainingArgs): Promise<string> {
+  const h = createHash('sha256');
+  h.update(await readFile(args.dataFile));
+  h.update(await readFile(join(args.modelDir, 'model.onnx')));
+  h.update(JSON.stringify({ options: args.options, reference: args.referenceDir ?? null }));
+  return h.digest('hex');
+}
+
+export async function runTraining(args: RunTrainingArgs): Promise<RunTrainingResult> {
+  const base = await loadModelDir(args.modelDir);
+  const stats: EncodeStats = { truncated: 0 };
+  const data = await encodeDataset(args.options.objective, args.dataFile, base, args.options.seed, stats);
+  const reference = args.referenceDir ? (await loadModelDir(args.referenceDir)).weights : undefined;
+  const print = await fingerprint(args);
+  const partial = `${args.outDir}.partial`;
+
+  let weights = base.weights;
+  const resume = await readTrainingState(partial, print);
+  if (resume) {
+    weights = (await loadModelDir(partial)).weights;
+    args.onInfo?.(`resuming from ${partial} at step ${resume.step}`);
+  }
+  const contents = (w: typeof weights) => ({
+    config: base.config,
+    tokenizerJson: base.tokenizerJson,
+    weights: w,
+  });
+  const result = await trainModel({
+    config: base.config,
+    weights,
+    padId: base.tokenizer.padId,
+    examples: data.kind === 'rows' ? data.rows : data.pairs,
+    options: args.options,
+    // The reference stays the starting policy even when resuming from a later checkpoint.
+    reference: reference ?? base.weights,
+    ...(resume ? { resume } : {}),
+    ...(args.onStep ? { onStep: args.onStep } : {}),
+    ...(args.signal ? { signal: args.signal } : {}),
+    ...(args.saveEvery
+      ? {
+          checkpoint: {
+            every: args.saveEvery,
+            save: async (w, state) => {
+              await saveModelDir(partial, contents(w), { overwrite: true });
+              await writeTrainingState(partial, state, print);
+            },
+          },
+        }
+      : {}),
+  });
+  if (result.stopped) {
+    await saveModelDir(partial, contents(result.weights), { overwrite: true });
+    await writeTrainingState(partial, result.state, print);
+  } else {
+    await saveModelDir(args.outDir, contents(result.weights), { overwrite: args.overwrite === true });
+    await writeTrainingState(args.outDir, result.state, print);
+    await writeFile(
+      join(args.outDir, 'training_log.jsonl'),
+      result.history.map((r) => JSON.stringify(r)).join('\n') + (result.history.length ? '\n' : ''),
+    );
+    await rm(partial, { recursive: true, force: true });
+  }
+  return {
+    history: result.history,
+    examples: data.kind === 'rows' ? data.rows.length : data.pairs.length,
+    truncated: stats.truncated,
+    resumedFromStep: resume?.step ?? 0,
+    stopped: result.stopped,
+  };
+}
