@@ -59,7 +59,7 @@ test('a StageEvent with a oneof and a StageWork round-trip through the wire form
     time: new Date('2026-11-23T12:00:00Z'),
     event: {
       $case: 'shardDone',
-      shardDone: {
+      value: {
         shardIndex: 3,
         outputUri: 'nats-obj://rlhf-artifacts/runs/default/demo/iter-2/generate/shard-3.jsonl',
         items: 64,
@@ -72,7 +72,7 @@ test('a StageEvent with a oneof and a StageWork round-trip through the wire form
     key: { run: 'demo', iteration: 1, stage: Stage.STAGE_JUDGE },
     shardIndex: 1,
     shardCount: 4,
-    params: { $case: 'judge', judge: { lengthPenalty: 0.001 } },
+    params: { $case: 'judge', value: { lengthPenalty: 0.001 } },
   });
   assert.deepEqual(StageWork.decode(StageWork.encode(work).finish()), work);
 });

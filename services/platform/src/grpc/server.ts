@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync, type PackageDefinition } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
-import { HealthImplementation } from 'grpc-health-check';
+import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import { RlhfError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 
@@ -88,7 +88,9 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   });
   health.addToServer(server);
   if (options.reflection) {
-    const pkg = loadReflectionPackage(options.reflection.files, options.reflection.includeDirs);
+    // Describe the health service too, so a client sees everything this server answers.
+    const files = [...options.reflection.files, healthProtoPath];
+    const pkg = loadReflectionPackage(files, options.reflection.includeDirs);
     new ReflectionService(pkg).addToServer(server);
   }
   for (const s of options.services) server.addService(s.definition, s.implementation);
