@@ -2,8 +2,7 @@
  * Gradients of MatMul and Gemm, where the training step spends its FLOPs, so the forms are chosen for the
  * kernels: a weight gradient of a batched activation x [..., K] @ W [K, N] is ONE Gemm over the flattened
  * rows (transA=1, no Transpose node, no ReduceSum over batch dims); transposed operands of batched
- * MatMuls are Transpose nodes that ORT folds into FusedMatMul (transA/transB) at optimisation level
- * 'extended' and above, so they cost no copy in float32.
+ * MatMuls are read in place by FusedMatMul (see matMulT), so they cost no copy in float32.
  */
 import type { GraphBuilder } from '../onnx/graph-builder.js';
 import { floatAttr, intAttr, type Value } from '../onnx/graph-types.js';
@@ -31,6 +30,21 @@ function swapLast(rank: number): number[] {
   return perm;
 }
 
+/**
+ * op(a) @ op(b) with op a transpose of the last two axes where asked. In float32 this is one
+ * com.microsoft FusedMatMul: a separate Transpose node would be merged by ORT's transpose optimiser with
+ * the model's own head transposes into a general permutation, which is a real copy and blocks the
+ * Transpose+MatMul fusion. float64 (no FusedMatMul kernel) uses Transpose + MatMul.
+ */
+function matMulT(g: GraphBuilder, a: Value, transA: boolean, b: Value, transB: boolean): Value {
+  if (a.dtype === 'float32') {
+    const attrs = { transA: transA ? 1 : 0, transB: transB ? 1 : 0 };
+    return g.op('FusedMatMul', [a, b], attrs, { domain: 'com.microsoft' });
+  }
+  const t = (x: Value, on: boolean) => (on ? g.transpose(x, swapLast(x.shape.length)) : x);
+  return g.matMul(t(a, transA), t(b, transB));
+}
+
 /** d(a @ b): dA = dY @ B^T, dB = A^T @ dY, each summed over the batch dims its operand was broadcast on. */
 export function matMulVjp(g: GraphBuilder, a: Value, b: Value, dy: Value): Grad[] {
   const ra = a.shape.length;
@@ -40,7 +54,7 @@ export function matMulVjp(g: GraphBuilder, a: Value, b: Value, dy: Value): Grad[
   const n = b.shape[rb - 1];
   const da = () => {
     if (ra === 2 && rb === 2) return g.gemm(dy, b, undefined, { transB: true });
-    return sumTo(g, g.matMul(dy, g.transpose(b, swapLast(rb))), a);
+    return sumTo(g, matMulT(g, dy, false, b, true), a);
   };
   const db = () => {
     if (ra === 2 && rb === 2) return g.gemm(a, dy, undefined, { transA: true });
@@ -48,7 +62,7 @@ export function matMulVjp(g: GraphBuilder, a: Value, b: Value, dy: Value): Grad[
       // A weight shared over batch dims: fold them into the GEMM's inner dimension.
       return g.gemm(g.reshape(a, [-1, k]), g.reshape(dy, [-1, n]), undefined, { transA: true });
     }
-    return sumTo(g, g.matMul(g.transpose(a, swapLast(ra)), dy), b);
+    return sumTo(g, matMulT(g, a, true, dy, false), b);
   };
   return [da, db];
 }

@@ -28,6 +28,8 @@ export interface RuleCase {
   op: string;
   title: string;
   float?: FloatDType;
+  /** Finite-difference step when the default (see GradCheckOptions) does not suit the case. */
+  step?: number;
   inputs: Readonly<Record<string, InputSpec>>;
   forward: (g: GraphBuilder, x: Readonly<Record<string, Value>>) => Value | readonly Value[];
 }
@@ -82,6 +84,6 @@ export async function checkRule(c: RuleCase, seed: number): Promise<GradCheckRes
       return { loss: g.sum(terms), wrt };
     },
     feeds,
-    { float },
+    c.step === undefined ? { float } : { float, step: c.step },
   );
 }

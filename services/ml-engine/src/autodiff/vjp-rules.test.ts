@@ -2,7 +2,8 @@
  * One gradient check per rule (several for rules with several code paths), generated from a table of
  * small graphs. float64 cases must agree with central differences to 1e-6 relative to the gradient's
  * scale; see TOLERANCE for why that is tight yet safe. Softplus has no float64 kernel in ORT's CPU
- * provider, so its rule is checked in float32 with a looser bound.
+ * provider, and float32 batched MatMul gradients use ORT's float32-only FusedMatMul, so those are checked
+ * in float32 with a looser bound.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -184,6 +185,33 @@ export const cases: RuleCase[] = [
     title: 'vector @ batched and batched @ vector',
     inputs: { v: { shape: [4] }, a: { shape: [2, 4, 3] }, u: { shape: [3] } },
     forward: (g, { v, a, u }) => [g.matMul(v!, a!), g.matMul(a!, u!)],
+  },
+  // float32 batched MatMul gradients take the FusedMatMul path (no float64 kernel), so check it there.
+  // The loss is linear in each operand, so central differences are exact at any step: a large step
+  // shrinks the float32 rounding error of the loss instead.
+  {
+    op: 'MatMul',
+    title: 'float32: batched @ batched through FusedMatMul',
+    float: 'float32',
+    step: 0.5,
+    inputs: { a: { shape: [2, 3, 4] }, b: { shape: [2, 4, 5] } },
+    forward: (g, { a, b }) => g.matMul(a!, b!),
+  },
+  {
+    op: 'MatMul',
+    title: 'float32: broadcast 5-D (grouped-query attention) through FusedMatMul',
+    float: 'float32',
+    step: 0.5,
+    inputs: { a: { shape: [2, 2, 3, 3, 4] }, b: { shape: [2, 2, 1, 4, 3] } },
+    forward: (g, { a, b }) => g.matMul(a!, b!),
+  },
+  {
+    op: 'MatMul',
+    title: 'float32: batched @ 2-D weight',
+    float: 'float32',
+    step: 0.5,
+    inputs: { a: { shape: [2, 3, 4] }, w: { shape: [4, 5] } },
+    forward: (g, { a, w }) => g.matMul(a!, w!),
   },
   ...[false, true].flatMap((transA) =>
     [false, true].map(

@@ -271,8 +271,8 @@ export class GraphCore {
         shape: [...s],
       }));
     }
-    const rule = shapeRules[opType];
-    if (rule === undefined || (opts.domain ?? '') !== '') {
+    const rule = shapeRules[opts.domain ? `${opts.domain}:${opType}` : opType];
+    if (rule === undefined) {
       throw new Error(`${where}: no shape inference for this op; pass shapes (and dtypes) to op()`);
     }
     const ctx: InferContext = {

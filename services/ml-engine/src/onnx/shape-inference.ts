@@ -1,5 +1,6 @@
 /**
- * Static shape inference, one entry per op the builder supports (default domain, opset 18+ input forms:
+ * Static shape inference, one entry per op the builder supports (default domain unless the key names one,
+ * as in 'com.microsoft:FusedMatMul'; opset 18+ input forms:
  * axes, pads, split sizes and shapes are constant int64 inputs). Symbolic dims flow through; where an
  * output size depends on runtime values the caller passes `shapes` to `op()` instead.
  */
@@ -311,6 +312,18 @@ export const shapeRules: Record<string, ShapeRule> = {
     },
   ],
   Gemm: gemmShape,
+  // ORT's contrib MatMul with transposed operands (float32 kernel only); the autodiff emits it.
+  'com.microsoft:FusedMatMul': (c) => {
+    const swap = (s: Shape, on: boolean): Shape =>
+      on && s.length >= 2 ? [...s.slice(0, -2), s[s.length - 1] as Dim, s[s.length - 2] as Dim] : s;
+    const [a, b] = [c.input(0), c.input(1)];
+    const shape = matmulShape(
+      c,
+      swap(a.shape, intAttr(c.attrs, 'transA', 0) === 1),
+      swap(b.shape, intAttr(c.attrs, 'transB', 0) === 1),
+    );
+    return [{ dtype: sameDtypes(c, [a, b]), shape }];
+  },
   ReduceSum: (c) => reduce(c),
   ReduceMean: (c) => reduce(c),
   ReduceMax: (c) => reduce(c),
