@@ -53,3 +53,14 @@ test('bad feeds are refused with the names involved', async () => {
   );
   await session.dispose();
 });
+
+test('a float64 ModelProto gets a level whose fusions have float64 kernels', async () => {
+  const g = new GraphBuilder({ float: 'float64' });
+  const x = g.input('x', 'float64', [2]);
+  g.output(g.mul(x, g.sigmoid(x)), 'silu');
+  // At level 'all' ORT 1.30 fuses this into QuickGelu, which has no float64 kernel.
+  const session = await OrtSession.create(g.build());
+  const out = await session.run({ x: { data: Float64Array.from([0, 1]), dims: [2] } });
+  assert.deepEqual(Array.from(out.silu?.data as Float64Array), [0, 1 / (1 + Math.exp(-1))]);
+  await session.dispose();
+});

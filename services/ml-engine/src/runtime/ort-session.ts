@@ -6,7 +6,7 @@
 import { availableParallelism } from 'node:os';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { encodeModel } from '../onnx/onnx-encode.js';
-import type { ModelProto } from '../onnx/onnx-types.js';
+import { DataType, type ModelProto } from '../onnx/onnx-types.js';
 import type { DType, TypedData } from '../onnx/tensor-data.js';
 
 export interface TensorValue {
@@ -21,7 +21,11 @@ export interface OutputTensor extends TensorValue {
 export interface SessionOptions {
   /** Intra-op threads; default: every core the process may use. */
   threads?: number;
-  /** ORT graph optimisation level; default 'all' (fusions such as Transpose+MatMul into FusedMatMul). */
+  /**
+   * ORT graph optimisation level. Default 'all' (fusions such as Transpose+MatMul into FusedMatMul), but
+   * 'basic' for a ModelProto with float64 inputs or weights: ORT 1.30 fuses x * sigmoid(x) into
+   * QuickGelu, which has a float32 kernel only, even in float64 graphs.
+   */
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
   /** Where ORT writes the graph it actually runs, after its optimisations (for inspection). */
   optimizedModelPath?: string;
@@ -45,6 +49,14 @@ const ortTypes: Record<string, DType> = {
   bool: 'bool',
 };
 
+function defaultLevel(model: ModelProto): 'all' | 'basic' {
+  const { input, initializer } = model.graph;
+  const float64 =
+    input.some((v) => v.type?.elemType === DataType.DOUBLE) ||
+    initializer.some((t) => t.dataType === DataType.DOUBLE);
+  return float64 ? 'basic' : 'all';
+}
+
 export class OrtSession {
   private constructor(private readonly session: InferenceSession) {}
 
@@ -53,7 +65,8 @@ export class OrtSession {
     const bytes = model instanceof Uint8Array ? model : encodeModel(model);
     const opts: InferenceSession.SessionOptions = {
       executionProviders: ['cpu'],
-      graphOptimizationLevel: options.optimization ?? 'all',
+      graphOptimizationLevel:
+        options.optimization ?? (model instanceof Uint8Array ? 'all' : defaultLevel(model)),
       // One op at a time, each using every core: the graphs are chains of large MatMuls.
       executionMode: 'sequential',
       intraOpNumThreads: options.threads ?? availableParallelism(),
