@@ -1,3 +1,11 @@
+export { type BackwardOptions, backward } from './autodiff/backward.js';
+export {
+  type CheckedGraph,
+  checkGradients,
+  type GradCheckOptions,
+  type GradCheckResult,
+} from './autodiff/gradient-check.js';
+export { type Grad, type VjpContext, type VjpRule, vjpRules } from './autodiff/vjp-rules.js';
 export { type AtomicDirectoryOptions, writeDirectoryAtomically } from './checkpoint/atomic-directory.js';
 export { exportHfCheckpoint, hfConfigJson, importHfCheckpoint } from './checkpoint/hf-checkpoint.js';
 export {
@@ -51,6 +59,33 @@ export {
 } from './model/config.js';
 export { buildInferenceGraph, buildInferenceModel } from './model/inference-graph.js';
 export { checkWeights, initWeights, type WeightSpec, type Weights, weightSpecs } from './model/weights.js';
+export { type Dim, divDims, formatShape, isStatic, mulDims, numel, type Shape } from './onnx/dims.js';
+export { type GemmOptions, GraphBuilder, type Operand, type ScatterReduction } from './onnx/graph-builder.js';
+export { type BuildOptions, DEFAULT_OPSET, type GraphOptions, type OpOptions } from './onnx/graph-core.js';
+export type { Attrs, AttrValue, FloatAttr, GraphNode, Value } from './onnx/graph-types.js';
+export { decodeModel, readModelFile } from './onnx/onnx-decode.js';
+export { encodeModel } from './onnx/onnx-encode.js';
+export {
+  type AttributeProto,
+  AttributeType,
+  DataType,
+  type GraphProto,
+  irVersionForOpset,
+  type ModelProto,
+  type NodeProto,
+  type TensorProto,
+  type ValueInfoProto,
+} from './onnx/onnx-types.js';
+export { shapeRules } from './onnx/shape-inference.js';
+export {
+  type DType,
+  type FloatDType,
+  isFloat,
+  type TypedData,
+  tensorFromData,
+  tensorToData,
+  typedArray,
+} from './onnx/tensor-data.js';
 export { AdamW, type AdamWOptions, type AdamWState } from './optim/adamw.js';
 export { clipGradNorm, globalGradNorm } from './optim/clip-grad-norm.js';
 export { GradAccumulator } from './optim/grad-accumulator.js';
@@ -71,7 +106,12 @@ export {
 export { DEFAULT_NO_DECAY, type NoDecay, type ParamMap } from './optim/param-map.js';
 export { Sgd, type SgdOptions, type SgdState } from './optim/sgd.js';
 export * from './random/rng.js';
-export { OrtSession } from './runtime/ort-session.js';
+export {
+  OrtSession,
+  type OutputTensor,
+  type SessionOptions,
+  type TensorValue,
+} from './runtime/ort-session.js';
 export { type FinishReason, type GenerateOptions, generate, type Sample } from './sampling/generate.js';
 export {
   checkSampling,
