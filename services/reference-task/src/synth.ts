@@ -151,7 +151,7 @@ export function synthesizeSentimentTask(options: Partial<SynthOptions> = {}): Sy
       'eval.jsonl': jsonl(prompts.slice(o.prompts)),
       'preferences.jsonl': jsonl(train.map(pairRow)),
       'preferences-eval.jsonl': jsonl(heldOut.map(pairRow)),
-      'corpus.txt': sft.map((r) => r.prompt + r.completion).join('\n') + '\n',
+      'corpus.txt': `${sft.map((r) => r.prompt + r.completion).join('\n')}\n`,
       'task.json': `${JSON.stringify(summary, null, 2)}\n`,
     },
     summary,
