@@ -174,7 +174,10 @@ export class GraphCore {
     const isSource = this.constants.has(v.name) || this.graphInputs.some((i) => i.name === v.name);
     const taken = this.graphOutputs.some((o) => o.value.name === v.name);
     if (isSource || taken) {
+      // Output names are never scoped: they are the graph's public interface.
+      const scopes = this.scopes.splice(0);
       const copy = this.op('Identity', [v], {}, { name });
+      this.scopes.push(...scopes);
       this.graphOutputs.push({ value: copy, name: copy.name });
       return copy.name;
     }
