@@ -7,8 +7,14 @@ test('same seed gives the same stream; different seeds differ', () => {
   const b = new Rng(42);
   const c = new Rng(43);
   const xs = Array.from({ length: 8 }, () => a.nextU32());
-  assert.deepEqual(xs, Array.from({ length: 8 }, () => b.nextU32()));
-  assert.notDeepEqual(xs, Array.from({ length: 8 }, () => c.nextU32()));
+  assert.deepEqual(
+    xs,
+    Array.from({ length: 8 }, () => b.nextU32()),
+  );
+  assert.notDeepEqual(
+    xs,
+    Array.from({ length: 8 }, () => c.nextU32()),
+  );
 });
 
 test('state round-trips so a resumed stream continues exactly', () => {
@@ -42,6 +48,12 @@ test('uniform and normal have the right moments', () => {
 test('shuffle is a permutation', () => {
   const r = new Rng(3);
   const xs = r.shuffle(Array.from({ length: 50 }, (_, i) => i));
-  assert.deepEqual([...xs].sort((x, y) => x - y), Array.from({ length: 50 }, (_, i) => i));
-  assert.notDeepEqual(xs, Array.from({ length: 50 }, (_, i) => i));
+  assert.deepEqual(
+    [...xs].sort((x, y) => x - y),
+    Array.from({ length: 50 }, (_, i) => i),
+  );
+  assert.notDeepEqual(
+    xs,
+    Array.from({ length: 50 }, (_, i) => i),
+  );
 });
