@@ -3,7 +3,7 @@ import type { ObjectStore } from '@nats-io/obj';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { RlhfError } from '../errors.js';
 import { openObjectStore } from '../nats/jetstream.js';
-import { type ArtifactInfo, type ArtifactStore, notFound, sha256Digest } from './store.js';
+import { type ArtifactInfo, type ArtifactStore, notFound, sameDigest, sha256Digest } from './store.js';
 import { formatArtifactUri, parseArtifactUri } from './uri.js';
 
 function location(uri: string): { bucket: string; key: string } {
@@ -42,7 +42,7 @@ export class NatsObjectArtifactStore implements ArtifactStore {
     // The client checks the digest while streaming; check again on the assembled bytes, since a truncated
     // transfer is the one failure we must never hand on as a good artifact.
     const digest = sha256Digest(data);
-    if (normaliseDigest(digest) !== normaliseDigest(meta.digest)) {
+    if (!sameDigest(digest, meta.digest)) {
       throw new RlhfError(
         'INTERNAL',
         `artifact ${uri} failed its digest check (${digest} != ${meta.digest})`,
@@ -76,10 +76,4 @@ export class NatsObjectArtifactStore implements ArtifactStore {
       .map((e) => formatArtifactUri({ scheme: 'nats-obj', bucket, key: e.name }))
       .sort();
   }
-}
-
-/** Object Store digests are `SHA-256=` + base64 (padded, url-safe in newer servers); compare the bytes. */
-function normaliseDigest(d: string): string {
-  const value = d.replace(/^sha-256=/i, '');
-  return Buffer.from(value.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('hex');
 }

@@ -26,6 +26,19 @@ export function sha256Digest(data: Uint8Array): string {
   return `SHA-256=${createHash('sha256').update(data).digest('base64url')}`;
 }
 
+/** Digests compare by their bytes: `SHA-256=` + base64, padded or not, url-safe or not. */
+export function sameDigest(a: string, b: string): boolean {
+  const bytes = (d: string): string =>
+    Buffer.from(
+      d
+        .replace(/^sha-256=/i, '')
+        .replace(/-/g, '+')
+        .replace(/_/g, '/'),
+      'base64',
+    ).toString('hex');
+  return bytes(a) === bytes(b);
+}
+
 export function notFound(uri: string): RlhfError {
   return new RlhfError('NOT_FOUND', `artifact ${uri} does not exist`, {
     field: 'uri',

@@ -1,0 +1,105 @@
+/**
+ * Loaded models by URI: load on first use, keep the most recently used few, and reload when the artifact
+ * behind a URI changes (a new digest), checked at most every `recheckMs`. Concurrent requests for a model
+ * that is loading share the one load.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { headTypeOf, type LoadedModelDir, loadModelDir, OrtSession } from '@rlhf/ml-engine';
+import { type ArtifactStore, RlhfError } from '@rlhf/platform';
+import { localModelDir, modelVersion } from './model-artifacts.js';
+
+export interface LoadedModel {
+  uri: string;
+  version: string;
+  model: LoadedModelDir;
+  session: OrtSession;
+}
+
+export interface ModelCacheOptions {
+  store: ArtifactStore;
+  cacheDir: string;
+  maxModels?: number;
+  recheckMs?: number;
+}
+
+interface Entry {
+  loading: Promise<LoadedModel>;
+  checkedAt: number;
+}
+
+export class ModelCache {
+  private readonly entries = new Map<string, Entry>();
+
+  constructor(private readonly o: ModelCacheOptions) {}
+
+  /** The model at `uri`, requiring the given head ('lm' for policies and preference models, 'scalar' for RMs). */
+  async get(uri: string, head: 'lm' | 'scalar'): Promise<LoadedModel> {
+    const now = Date.now();
+    let entry = this.entries.get(uri);
+    if (entry && now - entry.checkedAt > (this.o.recheckMs ?? 5000)) {
+      entry.checkedAt = now;
+      const current = await entry.loading.catch(() => null);
+      const version = await modelVersion(this.o.store, uri);
+      if (!current || current.version !== version) {
+        this.entries.delete(uri);
+        if (current) await current.session.dispose();
+        entry = undefined;
+      }
+    }
+    if (!entry) {
+      entry = { loading: this.load(uri), checkedAt: now };
+      this.entries.set(uri, entry);
+      entry.loading.catch(() => this.entries.delete(uri));
+      await this.evict();
+    } else {
+      // Most recently used last.
+      this.entries.delete(uri);
+      this.entries.set(uri, entry);
+    }
+    const loaded = await entry.loading;
+    const actual = headTypeOf(loaded.model.config);
+    if (actual !== head) {
+      throw new RlhfError(
+        'FAILED_PRECONDITION',
+        head === 'lm'
+          ? `${uri} is a reward model (scalar head); this call needs a causal LM`
+          : `${uri} is a causal LM; this call needs a reward model (scalar head)`,
+        {
+          field: 'model.uri',
+          fix:
+            head === 'lm'
+              ? 'pass a policy or preference model'
+              : 'pass a reward model (LlamaForSequenceClassification)',
+        },
+      );
+    }
+    return loaded;
+  }
+
+  private async load(uri: string): Promise<LoadedModel> {
+    const version = await modelVersion(this.o.store, uri);
+    const dir = await localModelDir(this.o.store, uri, this.o.cacheDir);
+    const model = await loadModelDir(dir);
+    const session = await OrtSession.create(new Uint8Array(await readFile(join(dir, 'model.onnx'))));
+    return { uri, version, model, session };
+  }
+
+  private async evict(): Promise<void> {
+    const max = this.o.maxModels ?? 4;
+    while (this.entries.size > max) {
+      const [oldest, entry] = this.entries.entries().next().value as [string, Entry];
+      this.entries.delete(oldest);
+      const loaded = await entry.loading.catch(() => null);
+      await loaded?.session.dispose();
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const entry of this.entries.values()) {
+      const loaded = await entry.loading.catch(() => null);
+      await loaded?.session.dispose();
+    }
+    this.entries.clear();
+  }
+}
