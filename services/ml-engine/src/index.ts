@@ -46,6 +46,14 @@ export {
   textOrIdsToIds,
 } from './data/records.js';
 export * from './engine-error.js';
+export {
+  type Comparison,
+  comparePairs,
+  type Ranking,
+  rankRoundRobin,
+  rankTournament,
+} from './judging/preference.js';
+export { type ScoredItem, type ScoreInput, scoreResponses } from './judging/reward-scores.js';
 export { type DpoLossType, type DpoOptions, defaultDpoOptions } from './losses/dpo.js';
 export {
   architectureOf,
