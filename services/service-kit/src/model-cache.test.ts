@@ -1,0 +1,86 @@
+/**
+ * Models through the artifact store and a real nats-server: publish a model directory, load it by URI,
+ * share one load between concurrent callers, refuse the wrong head, and reload after a new version.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { initWeights, parseLlamaConfig, Rng, saveModelDir, trainBpe } from '@rlhf/ml-engine';
+import { ArtifactRouter, connectNats, createLogger, type NatsConnection, RlhfError } from '@rlhf/platform';
+import { natsForTests, type TestNats } from '@rlhf/platform/testing';
+import { modelVersion, publishModelDir } from './model-artifacts.js';
+import { ModelCache } from './model-cache.js';
+
+let server: TestNats;
+let nc: NatsConnection;
+let dir: string;
+
+before(async () => {
+  server = await natsForTests();
+  nc = await connectNats({
+    url: server.url,
+    name: 'model-cache-test',
+    logger: createLogger('test', { level: 'warn' }),
+  });
+  dir = await mkdtemp(join(tmpdir(), 'rlhf-kit-'));
+});
+after(async () => {
+  await nc?.close();
+  await server?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function makeModel(name: string, seed: number, head: 'lm' | 'scalar'): Promise<string> {
+  const tokenizerJson = trainBpe(['the film was great .', 'the film was dull .'], { vocabSize: 270 });
+  const config = parseLlamaConfig({
+    architectures: [head === 'lm' ? 'LlamaForCausalLM' : 'LlamaForSequenceClassification'],
+    hidden_size: 16,
+    intermediate_size: 32,
+    num_attention_heads: 2,
+    num_key_value_heads: 1,
+    num_hidden_layers: 1,
+    vocab_size: 270,
+    max_position_embeddings: 32,
+  });
+  const out = join(dir, name);
+  await saveModelDir(out, { config, tokenizerJson, weights: initWeights(config, new Rng(seed)) });
+  return out;
+}
+
+test('publish, load by nats-obj URI, share loads, check the head, reload on a new version', async () => {
+  const store = new ArtifactRouter(nc);
+  const uri = `nats-obj://rlhf-test-models/policies/p${Date.now()}`;
+  const v1 = await publishModelDir(store, await makeModel('a', 1, 'lm'), uri);
+  assert.equal(await modelVersion(store, uri), v1);
+  const cache = new ModelCache({ store, cacheDir: join(dir, 'cache'), recheckMs: 0 });
+  const [x, y] = await Promise.all([cache.get(uri, 'lm'), cache.get(uri, 'lm')]);
+  assert.equal(x, y, 'one load for concurrent callers');
+  assert.equal(x.version, v1);
+  await assert.rejects(
+    cache.get(uri, 'scalar'),
+    (e: unknown) => e instanceof RlhfError && e.code === 'FAILED_PRECONDITION' && e.field === 'model.uri',
+  );
+
+  const v2 = await publishModelDir(store, await makeModel('b', 2, 'lm'), uri);
+  assert.notEqual(v2, v1);
+  const z = await cache.get(uri, 'lm');
+  assert.equal(z.version, v2, 'a new digest is loaded again');
+  assert.notDeepEqual(z.model.weights.get('model.norm.weight'), undefined);
+
+  await assert.rejects(
+    cache.get('nats-obj://rlhf-test-models/nothing-here', 'lm'),
+    (e: unknown) => e instanceof RlhfError && e.code === 'NOT_FOUND',
+  );
+  await cache.close();
+});
+
+test('file:// model directories load in place', async () => {
+  const store = new ArtifactRouter(nc);
+  const local = await makeModel('c', 3, 'scalar');
+  const cache = new ModelCache({ store, cacheDir: join(dir, 'cache2') });
+  const m = await cache.get(`file://${local}`, 'scalar');
+  assert.equal(m.model.dir, local);
+  await cache.close();
+});
