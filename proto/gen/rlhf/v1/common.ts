@@ -6,22 +6,24 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
-import { Timestamp } from "../../google/protobuf/timestamp.js";
 
-/** Row shapes of the JSONL datasets (DESIGN.md section 3; compatible with RLHFlow and TRL). */
+/**
+ * The record shape of a JSONL dataset (DESIGN.md section 3, compatible with TRL and RLHFlow). Every text
+ * field may instead be given as token ids in a `<field>_ids` twin.
+ */
 export enum DatasetFormat {
-  /** DATASET_FORMAT_UNSPECIFIED - Not set: the server infers the format from the first row. */
+  /** DATASET_FORMAT_UNSPECIFIED - Not stated: the reader infers the shape from the first record. */
   DATASET_FORMAT_UNSPECIFIED = 0,
-  /** DATASET_FORMAT_PROMPTS - `{"prompt"}` or `{"messages": [...]}`. */
+  /** DATASET_FORMAT_PROMPTS - Prompts: `{"prompt": ...}` or a chat `{"messages": [...]}`. */
   DATASET_FORMAT_PROMPTS = 1,
-  /** DATASET_FORMAT_SFT - `{"prompt", "completion"}` or `{"text"}`. */
-  DATASET_FORMAT_SFT = 2,
-  /** DATASET_FORMAT_GENERATIONS - `{"prompt", "responses": [...]}`. */
-  DATASET_FORMAT_GENERATIONS = 3,
-  /** DATASET_FORMAT_JUDGED - `{"prompt", "responses": [...], "rewards": [...]}`. */
-  DATASET_FORMAT_JUDGED = 4,
-  /** DATASET_FORMAT_PAIRS - `{"prompt", "chosen", "rejected", "margin"?}`. */
-  DATASET_FORMAT_PAIRS = 5,
+  /** DATASET_FORMAT_GENERATIONS - Generations: `{"prompt", "responses": [...]}`, as the generate stage writes them. */
+  DATASET_FORMAT_GENERATIONS = 2,
+  /** DATASET_FORMAT_JUDGED - Judged generations: a generations record plus `"rewards": [...]`, one per response. */
+  DATASET_FORMAT_JUDGED = 3,
+  /** DATASET_FORMAT_PAIRS - Preference pairs: `{"prompt", "chosen", "rejected", "margin"?}`; also the input of RM and PM training. */
+  DATASET_FORMAT_PAIRS = 4,
+  /** DATASET_FORMAT_SFT - SFT examples: `{"prompt", "completion"}` (loss on the completion) or `{"text"}` (loss on all tokens). */
+  DATASET_FORMAT_SFT = 5,
   UNRECOGNIZED = -1,
 }
 
@@ -34,17 +36,17 @@ export function datasetFormatFromJSON(object: any): DatasetFormat {
     case "DATASET_FORMAT_PROMPTS":
       return DatasetFormat.DATASET_FORMAT_PROMPTS;
     case 2:
-    case "DATASET_FORMAT_SFT":
-      return DatasetFormat.DATASET_FORMAT_SFT;
-    case 3:
     case "DATASET_FORMAT_GENERATIONS":
       return DatasetFormat.DATASET_FORMAT_GENERATIONS;
-    case 4:
+    case 3:
     case "DATASET_FORMAT_JUDGED":
       return DatasetFormat.DATASET_FORMAT_JUDGED;
-    case 5:
+    case 4:
     case "DATASET_FORMAT_PAIRS":
       return DatasetFormat.DATASET_FORMAT_PAIRS;
+    case 5:
+    case "DATASET_FORMAT_SFT":
+      return DatasetFormat.DATASET_FORMAT_SFT;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -58,14 +60,14 @@ export function datasetFormatToJSON(object: DatasetFormat): string {
       return "DATASET_FORMAT_UNSPECIFIED";
     case DatasetFormat.DATASET_FORMAT_PROMPTS:
       return "DATASET_FORMAT_PROMPTS";
-    case DatasetFormat.DATASET_FORMAT_SFT:
-      return "DATASET_FORMAT_SFT";
     case DatasetFormat.DATASET_FORMAT_GENERATIONS:
       return "DATASET_FORMAT_GENERATIONS";
     case DatasetFormat.DATASET_FORMAT_JUDGED:
       return "DATASET_FORMAT_JUDGED";
     case DatasetFormat.DATASET_FORMAT_PAIRS:
       return "DATASET_FORMAT_PAIRS";
+    case DatasetFormat.DATASET_FORMAT_SFT:
+      return "DATASET_FORMAT_SFT";
     case DatasetFormat.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -76,12 +78,12 @@ export function datasetFormatToJSON(object: DatasetFormat): string {
 export enum FinishReason {
   /** FINISH_REASON_UNSPECIFIED - Not reported. */
   FINISH_REASON_UNSPECIFIED = 0,
+  /** FINISH_REASON_STOP - A stop sequence or stop token id from SamplingParams matched. */
+  FINISH_REASON_STOP = 1,
+  /** FINISH_REASON_LENGTH - max_new_tokens tokens were generated without an EOS or a stop. */
+  FINISH_REASON_LENGTH = 2,
   /** FINISH_REASON_EOS - The model produced its end-of-sequence token. */
-  FINISH_REASON_EOS = 1,
-  /** FINISH_REASON_STOP - A stop string or stop token ended it. */
-  FINISH_REASON_STOP = 2,
-  /** FINISH_REASON_LENGTH - It reached max_new_tokens. */
-  FINISH_REASON_LENGTH = 3,
+  FINISH_REASON_EOS = 3,
   UNRECOGNIZED = -1,
 }
 
@@ -91,14 +93,14 @@ export function finishReasonFromJSON(object: any): FinishReason {
     case "FINISH_REASON_UNSPECIFIED":
       return FinishReason.FINISH_REASON_UNSPECIFIED;
     case 1:
-    case "FINISH_REASON_EOS":
-      return FinishReason.FINISH_REASON_EOS;
-    case 2:
     case "FINISH_REASON_STOP":
       return FinishReason.FINISH_REASON_STOP;
-    case 3:
+    case 2:
     case "FINISH_REASON_LENGTH":
       return FinishReason.FINISH_REASON_LENGTH;
+    case 3:
+    case "FINISH_REASON_EOS":
+      return FinishReason.FINISH_REASON_EOS;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -110,422 +112,181 @@ export function finishReasonToJSON(object: FinishReason): string {
   switch (object) {
     case FinishReason.FINISH_REASON_UNSPECIFIED:
       return "FINISH_REASON_UNSPECIFIED";
-    case FinishReason.FINISH_REASON_EOS:
-      return "FINISH_REASON_EOS";
     case FinishReason.FINISH_REASON_STOP:
       return "FINISH_REASON_STOP";
     case FinishReason.FINISH_REASON_LENGTH:
       return "FINISH_REASON_LENGTH";
+    case FinishReason.FINISH_REASON_EOS:
+      return "FINISH_REASON_EOS";
     case FinishReason.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
   }
 }
 
-/** Optimizer for training jobs. */
-export enum Optimizer {
-  /** OPTIMIZER_UNSPECIFIED - Not set: AdamW. */
-  OPTIMIZER_UNSPECIFIED = 0,
-  /** OPTIMIZER_ADAMW - AdamW with decoupled weight decay. */
-  OPTIMIZER_ADAMW = 1,
-  /** OPTIMIZER_SGD - Plain SGD (optionally with momentum). */
-  OPTIMIZER_SGD = 2,
+/** How PreferenceModelService.Rank (and a preference-model judge) orders responses. */
+export enum RankMethod {
+  /** RANK_METHOD_UNSPECIFIED - Not set: tournament. */
+  RANK_METHOD_UNSPECIFIED = 0,
+  /**
+   * RANK_METHOD_TOURNAMENT - Knock-out tournament (the paper's choice), bracket in request order: winners advance round by round
+   * (an odd one out gets a bye), and the champion ranks first. A second knock-out among the first-round
+   * losers finds the worst, which ranks last (all that max-min pairing needs); the rest are ordered by
+   * their mean win probability. About 1.5 n comparisons.
+   */
+  RANK_METHOD_TOURNAMENT = 1,
+  /**
+   * RANK_METHOD_ROUND_ROBIN - Every pair compared once: n (n - 1) / 2 comparisons. Responses are ordered by their mean win
+   * probability against all others.
+   */
+  RANK_METHOD_ROUND_ROBIN = 2,
   UNRECOGNIZED = -1,
 }
 
-export function optimizerFromJSON(object: any): Optimizer {
+export function rankMethodFromJSON(object: any): RankMethod {
   switch (object) {
     case 0:
-    case "OPTIMIZER_UNSPECIFIED":
-      return Optimizer.OPTIMIZER_UNSPECIFIED;
+    case "RANK_METHOD_UNSPECIFIED":
+      return RankMethod.RANK_METHOD_UNSPECIFIED;
     case 1:
-    case "OPTIMIZER_ADAMW":
-      return Optimizer.OPTIMIZER_ADAMW;
+    case "RANK_METHOD_TOURNAMENT":
+      return RankMethod.RANK_METHOD_TOURNAMENT;
     case 2:
-    case "OPTIMIZER_SGD":
-      return Optimizer.OPTIMIZER_SGD;
+    case "RANK_METHOD_ROUND_ROBIN":
+      return RankMethod.RANK_METHOD_ROUND_ROBIN;
     case -1:
     case "UNRECOGNIZED":
     default:
-      return Optimizer.UNRECOGNIZED;
+      return RankMethod.UNRECOGNIZED;
   }
 }
 
-export function optimizerToJSON(object: Optimizer): string {
+export function rankMethodToJSON(object: RankMethod): string {
   switch (object) {
-    case Optimizer.OPTIMIZER_UNSPECIFIED:
-      return "OPTIMIZER_UNSPECIFIED";
-    case Optimizer.OPTIMIZER_ADAMW:
-      return "OPTIMIZER_ADAMW";
-    case Optimizer.OPTIMIZER_SGD:
-      return "OPTIMIZER_SGD";
-    case Optimizer.UNRECOGNIZED:
+    case RankMethod.RANK_METHOD_UNSPECIFIED:
+      return "RANK_METHOD_UNSPECIFIED";
+    case RankMethod.RANK_METHOD_TOURNAMENT:
+      return "RANK_METHOD_TOURNAMENT";
+    case RankMethod.RANK_METHOD_ROUND_ROBIN:
+      return "RANK_METHOD_ROUND_ROBIN";
+    case RankMethod.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
   }
 }
 
-/** Learning-rate schedule after linear warmup. */
-export enum LrSchedule {
-  /** LR_SCHEDULE_UNSPECIFIED - Not set: cosine. */
-  LR_SCHEDULE_UNSPECIFIED = 0,
-  /** LR_SCHEDULE_COSINE - Cosine decay to 0. */
-  LR_SCHEDULE_COSINE = 1,
-  /** LR_SCHEDULE_LINEAR - Linear decay to 0. */
-  LR_SCHEDULE_LINEAR = 2,
-  /** LR_SCHEDULE_CONSTANT - Constant after warmup. */
-  LR_SCHEDULE_CONSTANT = 3,
-  UNRECOGNIZED = -1,
-}
-
-export function lrScheduleFromJSON(object: any): LrSchedule {
-  switch (object) {
-    case 0:
-    case "LR_SCHEDULE_UNSPECIFIED":
-      return LrSchedule.LR_SCHEDULE_UNSPECIFIED;
-    case 1:
-    case "LR_SCHEDULE_COSINE":
-      return LrSchedule.LR_SCHEDULE_COSINE;
-    case 2:
-    case "LR_SCHEDULE_LINEAR":
-      return LrSchedule.LR_SCHEDULE_LINEAR;
-    case 3:
-    case "LR_SCHEDULE_CONSTANT":
-      return LrSchedule.LR_SCHEDULE_CONSTANT;
-    case -1:
-    case "UNRECOGNIZED":
-    default:
-      return LrSchedule.UNRECOGNIZED;
-  }
-}
-
-export function lrScheduleToJSON(object: LrSchedule): string {
-  switch (object) {
-    case LrSchedule.LR_SCHEDULE_UNSPECIFIED:
-      return "LR_SCHEDULE_UNSPECIFIED";
-    case LrSchedule.LR_SCHEDULE_COSINE:
-      return "LR_SCHEDULE_COSINE";
-    case LrSchedule.LR_SCHEDULE_LINEAR:
-      return "LR_SCHEDULE_LINEAR";
-    case LrSchedule.LR_SCHEDULE_CONSTANT:
-      return "LR_SCHEDULE_CONSTANT";
-    case LrSchedule.UNRECOGNIZED:
-    default:
-      return "UNRECOGNIZED";
-  }
-}
-
-/** The DPO loss family. */
-export enum DpoLossType {
-  /** DPO_LOSS_TYPE_UNSPECIFIED - Not set: sigmoid. */
-  DPO_LOSS_TYPE_UNSPECIFIED = 0,
-  /** DPO_LOSS_TYPE_SIGMOID - -log sigmoid(beta h), the original DPO loss (with optional label smoothing). */
-  DPO_LOSS_TYPE_SIGMOID = 1,
-  /** DPO_LOSS_TYPE_IPO - (h - 1/(2 beta))^2. */
-  DPO_LOSS_TYPE_IPO = 2,
-  /** DPO_LOSS_TYPE_HINGE - max(0, 1 - beta h). */
-  DPO_LOSS_TYPE_HINGE = 3,
-  UNRECOGNIZED = -1,
-}
-
-export function dpoLossTypeFromJSON(object: any): DpoLossType {
-  switch (object) {
-    case 0:
-    case "DPO_LOSS_TYPE_UNSPECIFIED":
-      return DpoLossType.DPO_LOSS_TYPE_UNSPECIFIED;
-    case 1:
-    case "DPO_LOSS_TYPE_SIGMOID":
-      return DpoLossType.DPO_LOSS_TYPE_SIGMOID;
-    case 2:
-    case "DPO_LOSS_TYPE_IPO":
-      return DpoLossType.DPO_LOSS_TYPE_IPO;
-    case 3:
-    case "DPO_LOSS_TYPE_HINGE":
-      return DpoLossType.DPO_LOSS_TYPE_HINGE;
-    case -1:
-    case "UNRECOGNIZED":
-    default:
-      return DpoLossType.UNRECOGNIZED;
-  }
-}
-
-export function dpoLossTypeToJSON(object: DpoLossType): string {
-  switch (object) {
-    case DpoLossType.DPO_LOSS_TYPE_UNSPECIFIED:
-      return "DPO_LOSS_TYPE_UNSPECIFIED";
-    case DpoLossType.DPO_LOSS_TYPE_SIGMOID:
-      return "DPO_LOSS_TYPE_SIGMOID";
-    case DpoLossType.DPO_LOSS_TYPE_IPO:
-      return "DPO_LOSS_TYPE_IPO";
-    case DpoLossType.DPO_LOSS_TYPE_HINGE:
-      return "DPO_LOSS_TYPE_HINGE";
-    case DpoLossType.UNRECOGNIZED:
-    default:
-      return "UNRECOGNIZED";
-  }
-}
-
-/** Which model DPO measures the policy against. */
-export enum ReferenceMode {
-  /** REFERENCE_MODE_UNSPECIFIED - Not set: initial. */
-  REFERENCE_MODE_UNSPECIFIED = 0,
-  /** REFERENCE_MODE_INITIAL - The initial (SFT) policy pi_0, as in the paper. */
-  REFERENCE_MODE_INITIAL = 1,
-  /** REFERENCE_MODE_PREVIOUS - The previous iteration's policy, as the public scripts do. */
-  REFERENCE_MODE_PREVIOUS = 2,
-  UNRECOGNIZED = -1,
-}
-
-export function referenceModeFromJSON(object: any): ReferenceMode {
-  switch (object) {
-    case 0:
-    case "REFERENCE_MODE_UNSPECIFIED":
-      return ReferenceMode.REFERENCE_MODE_UNSPECIFIED;
-    case 1:
-    case "REFERENCE_MODE_INITIAL":
-      return ReferenceMode.REFERENCE_MODE_INITIAL;
-    case 2:
-    case "REFERENCE_MODE_PREVIOUS":
-      return ReferenceMode.REFERENCE_MODE_PREVIOUS;
-    case -1:
-    case "UNRECOGNIZED":
-    default:
-      return ReferenceMode.UNRECOGNIZED;
-  }
-}
-
-export function referenceModeToJSON(object: ReferenceMode): string {
-  switch (object) {
-    case ReferenceMode.REFERENCE_MODE_UNSPECIFIED:
-      return "REFERENCE_MODE_UNSPECIFIED";
-    case ReferenceMode.REFERENCE_MODE_INITIAL:
-      return "REFERENCE_MODE_INITIAL";
-    case ReferenceMode.REFERENCE_MODE_PREVIOUS:
-      return "REFERENCE_MODE_PREVIOUS";
-    case ReferenceMode.UNRECOGNIZED:
-    default:
-      return "UNRECOGNIZED";
-  }
-}
-
-/** Lifecycle of a training job. */
-export enum JobState {
-  /** JOB_STATE_UNSPECIFIED - Not reported. */
-  JOB_STATE_UNSPECIFIED = 0,
-  /** JOB_STATE_QUEUED - Accepted, waiting for the process's one training slot. */
-  JOB_STATE_QUEUED = 1,
-  /** JOB_STATE_RUNNING - Training. */
-  JOB_STATE_RUNNING = 2,
-  /** JOB_STATE_SUCCEEDED - Finished; the output checkpoint is written. */
-  JOB_STATE_SUCCEEDED = 3,
-  /** JOB_STATE_FAILED - Stopped by an error; see message. */
-  JOB_STATE_FAILED = 4,
-  /** JOB_STATE_CANCELLED - Stopped by CancelTrainingJob. */
-  JOB_STATE_CANCELLED = 5,
-  UNRECOGNIZED = -1,
-}
-
-export function jobStateFromJSON(object: any): JobState {
-  switch (object) {
-    case 0:
-    case "JOB_STATE_UNSPECIFIED":
-      return JobState.JOB_STATE_UNSPECIFIED;
-    case 1:
-    case "JOB_STATE_QUEUED":
-      return JobState.JOB_STATE_QUEUED;
-    case 2:
-    case "JOB_STATE_RUNNING":
-      return JobState.JOB_STATE_RUNNING;
-    case 3:
-    case "JOB_STATE_SUCCEEDED":
-      return JobState.JOB_STATE_SUCCEEDED;
-    case 4:
-    case "JOB_STATE_FAILED":
-      return JobState.JOB_STATE_FAILED;
-    case 5:
-    case "JOB_STATE_CANCELLED":
-      return JobState.JOB_STATE_CANCELLED;
-    case -1:
-    case "UNRECOGNIZED":
-    default:
-      return JobState.UNRECOGNIZED;
-  }
-}
-
-export function jobStateToJSON(object: JobState): string {
-  switch (object) {
-    case JobState.JOB_STATE_UNSPECIFIED:
-      return "JOB_STATE_UNSPECIFIED";
-    case JobState.JOB_STATE_QUEUED:
-      return "JOB_STATE_QUEUED";
-    case JobState.JOB_STATE_RUNNING:
-      return "JOB_STATE_RUNNING";
-    case JobState.JOB_STATE_SUCCEEDED:
-      return "JOB_STATE_SUCCEEDED";
-    case JobState.JOB_STATE_FAILED:
-      return "JOB_STATE_FAILED";
-    case JobState.JOB_STATE_CANCELLED:
-      return "JOB_STATE_CANCELLED";
-    case JobState.UNRECOGNIZED:
-    default:
-      return "UNRECOGNIZED";
-  }
-}
-
-/** A model checkpoint: a model directory (config.json, tokenizer.json, model.onnx) stored as an artifact. */
+/**
+ * A model checkpoint: an HF-compatible model directory (`config.json`, `tokenizer.json` and ONNX graphs
+ * whose initializers carry the Hugging Face parameter names).
+ */
 export interface ModelRef {
-  /** Where the model lives: `nats-obj://<bucket>/<key>` (JetStream Object Store) or `file:///abs/path`. */
+  /**
+   * Where the model directory lives: `nats-obj://<bucket>/<key-prefix>` or `file:///absolute/dir`.
+   * Required.
+   */
   uri: string;
   /**
-   * Optional content digest (`SHA-256=<base64url>`); when set, the server refuses a model whose stored
-   * digest differs, so a client can pin an exact checkpoint.
+   * Optional revision label recorded with the model (for example `iter-2`). The nats-obj:// and file://
+   * stores are unversioned, so a server treats it as information only. Empty: none.
+   */
+  revision: string;
+  /**
+   * Optional content digest of the directory's `model.onnx` (which holds the weights), `SHA-256=<base64url>`
+   * (the form the NATS Object Store reports). When set, a server that finds another digest answers
+   * FAILED_PRECONDITION, so nobody silently uses a checkpoint replaced under the same URI. Empty: not
+   * checked.
    */
   digest: string;
 }
 
-/** A dataset artifact in JSONL. */
+/** A dataset stored as one JSONL artifact. */
 export interface DatasetRef {
-  /** Where the dataset lives: `nats-obj://<bucket>/<key>` or `file:///abs/path`. */
+  /** Where the JSONL file lives: `nats-obj://<bucket>/<key>` or `file:///absolute/path.jsonl`. Required. */
   uri: string;
-  /** What the rows hold; the server checks every row against it. */
+  /**
+   * The record shape. Unspecified: inferred from the first record; a service that needs one shape answers
+   * INVALID_ARGUMENT naming this field when the records have another.
+   */
   format: DatasetFormat;
 }
 
-/** How to sample completions. */
+/** A list of token ids (vocabulary indices of the model's tokenizer). */
+export interface TokenIds {
+  /** The ids, in order. Each must be below the model's `vocab_size`. */
+  ids: number[];
+}
+
+/**
+ * How completions are sampled. Defaults match `rlhf generate` and the paper's generation setting
+ * (temperature 1.0, no top-k or top-p).
+ */
 export interface SamplingParams {
-  /** Softmax temperature, >= 0; 0 means greedy. The paper samples at 1.0. */
-  temperature: number;
-  /** Nucleus mass in (0, 1]; 0 is read as 1 (no truncation). */
-  topP: number;
-  /** Keep only the k likeliest tokens; 0 keeps all. */
+  /** Softmax temperature, >= 0 and <= 100. 0 means greedy (the same as `greedy`). Unset: 1.0. */
+  temperature?:
+    | number
+    | undefined;
+  /**
+   * Nucleus sampling: keep the smallest set of tokens whose probability mass reaches top_p. Range (0, 1].
+   * Unset: 1.0 (off).
+   */
+  topP?:
+    | number
+    | undefined;
+  /** Keep only the top_k likeliest tokens before sampling. 0 (the default): all tokens. */
   topK: number;
-  /** Most tokens to generate per completion, >= 1. */
-  maxNewTokens: number;
-  /** Seed of the per-(prompt, sample) random streams; the same seed gives the same completions. */
-  seed: number;
-  /** Strings that end a completion (kept out of the returned text). */
+  /**
+   * Most tokens generated per completion, EOS included; >= 1. Unset: 48. BOS + prompt + max_new_tokens must
+   * fit the model's `max_position_embeddings` (else INVALID_ARGUMENT naming the prompt); above the server's
+   * own limit the call is answered RESOURCE_EXHAUSTED.
+   */
+  maxNewTokens?:
+    | number
+    | undefined;
+  /**
+   * Seed of the sampler, 0..2^32-1. Sample j of prompt i comes from its own random stream derived from
+   * (seed, global prompt index, j), so the results do not depend on batching or sharding. Unset: 42.
+   */
+  seed?:
+    | number
+    | undefined;
+  /**
+   * Stop sequences: a completion ends as soon as its decoded text contains one of them, with reason STOP.
+   * The text is cut before the match; token_ids and logprobs keep every token up to the one that completed
+   * it. Empty strings are ignored.
+   */
   stop: string[];
-  /** Always take the likeliest token (same as temperature 0). */
+  /**
+   * Token ids that end a completion with reason STOP (the model's EOS always ends one, with reason EOS).
+   * The stop token stays in token_ids and in text, as part of the model's output.
+   */
+  stopTokenIds: number[];
+  /**
+   * Greedy decoding: always take the likeliest token; temperature, top_p and top_k are then ignored.
+   * Default false.
+   */
   greedy: boolean;
 }
 
-/** One sampled completion. */
+/** One sampled completion of one prompt. */
 export interface Completion {
-  /** The completion text (without the EOS token). */
+  /** The decoded completion text, without the prompt, a final EOS token or a matched stop sequence. */
   text: string;
-  /** The generated token ids (EOS included when the model produced it). */
+  /**
+   * The generated token ids, in order, without the prompt; the EOS or stop token that ended the completion
+   * is included.
+   */
   tokenIds: number[];
-  /** Log-probability of each generated token under the model (temperature 1, untruncated). */
+  /**
+   * Natural-log probability of each generated token under the sampling distribution before temperature,
+   * top-k and top-p (the model's own log-softmax); same length as token_ids. Each is <= 0.
+   */
   logprobs: number[];
-  /** Why the completion ended. */
+  /** Why generation of this completion stopped. */
   finishReason: FinishReason;
 }
 
-/** Hyperparameters shared by every training objective. Zero values take the server's defaults. */
-export interface TrainingHyperparameters {
-  /** Optimizer (default AdamW). */
-  optimizer: Optimizer;
-  /** Peak learning rate, > 0. */
-  learningRate: number;
-  /** Passes over the data, > 0 (fractions allowed); ignored when max_steps is set. */
-  epochs: number;
-  /** Optimizer steps to run; 0 uses epochs. */
-  maxSteps: number;
-  /** Examples (or pairs) per optimizer step. */
-  batchSize: number;
-  /** Micro-batches per optimizer step (gradient accumulation), 1..batch_size. */
-  gradAccum: number;
-  /** Learning-rate schedule (default cosine). */
-  schedule: LrSchedule;
-  /** Share of steps spent in linear warmup, in [0, 1]. */
-  warmupRatio: number;
-  /** Decoupled weight decay, >= 0. */
-  weightDecay: number;
-  /** Global gradient-norm clip; 0 turns clipping off. */
-  maxGradNorm: number;
-  /** Seed of the data order. */
-  seed: number;
-  /** Keep the file order instead of shuffling each epoch. */
-  noShuffle: boolean;
-}
-
-/** DPO parameters. */
-export interface DpoParams {
-  /** KL strength beta, > 0 (paper: 0.1). */
-  beta: number;
-  /** Loss type (default sigmoid). */
-  lossType: DpoLossType;
-  /** Label smoothing for the sigmoid loss, in [0, 0.5). */
-  labelSmoothing: number;
-  /** Weight of the per-token NLL on chosen responses (RPO-style); 0 reproduces the paper. */
-  nllWeight: number;
-  /** Reference choice (default initial). */
-  referenceMode: ReferenceMode;
-}
-
-/** Metrics of one optimizer step. */
-export interface TrainingMetrics {
-  /** Optimizer steps done. */
-  step: number;
-  /** Epoch the step belongs to (0-based). */
-  epoch: number;
-  /** Training loss of the step. */
-  loss: number;
-  /** Learning rate used for the step. */
-  learningRate: number;
-  /** Global gradient norm before clipping. */
-  gradNorm: number;
-  /** Tokens processed per second so far. */
-  tokensPerSecond: number;
-  /** Estimated seconds to the end of the job. */
-  etaSeconds: number;
-  /** DPO: mean implicit reward beta * log(pi/ref) of chosen responses. */
-  chosenReward: number;
-  /** DPO: mean implicit reward of rejected responses. */
-  rejectedReward: number;
-  /** DPO: mean reward margin; BT: mean score difference. */
-  margin: number;
-  /** Share of pairs ranked the right way round (DPO and BT). */
-  accuracy: number;
-  /** Any other metric by name. */
-  extra: { [key: string]: number };
-}
-
-export interface TrainingMetrics_ExtraEntry {
-  key: string;
-  value: number;
-}
-
-/** A training job and where it stands. */
-export interface TrainingJob {
-  /** Server-assigned job id. */
-  id: string;
-  /** Lifecycle state. */
-  state: JobState;
-  /** Optimizer steps done. */
-  step: number;
-  /** Optimizer steps in the whole job. */
-  totalSteps: number;
-  /** Human-readable detail: the failure reason, or the queue position. */
-  message: string;
-  /** When the job started running. */
-  startedAt?:
-    | Date
-    | undefined;
-  /** When it ended. */
-  finishedAt?:
-    | Date
-    | undefined;
-  /** The checkpoint written on success. */
-  output?:
-    | ModelRef
-    | undefined;
-  /** The latest step's metrics. */
-  latest?: TrainingMetrics | undefined;
-}
-
 function createBaseModelRef(): ModelRef {
-  return { uri: "", digest: "" };
+  return { uri: "", revision: "", digest: "" };
 }
 
 export const ModelRef: MessageFns<ModelRef> = {
@@ -533,8 +294,11 @@ export const ModelRef: MessageFns<ModelRef> = {
     if (message.uri !== "") {
       writer.uint32(10).string(message.uri);
     }
+    if (message.revision !== "") {
+      writer.uint32(18).string(message.revision);
+    }
     if (message.digest !== "") {
-      writer.uint32(18).string(message.digest);
+      writer.uint32(26).string(message.digest);
     }
     return writer;
   },
@@ -565,6 +329,14 @@ export const ModelRef: MessageFns<ModelRef> = {
               break;
             }
 
+            message.revision = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
             message.digest = reader.string();
             continue;
           }
@@ -583,6 +355,7 @@ export const ModelRef: MessageFns<ModelRef> = {
   fromJSON(object: any): ModelRef {
     return {
       uri: isSet(object.uri) ? globalThis.String(object.uri) : "",
+      revision: isSet(object.revision) ? globalThis.String(object.revision) : "",
       digest: isSet(object.digest) ? globalThis.String(object.digest) : "",
     };
   },
@@ -591,6 +364,9 @@ export const ModelRef: MessageFns<ModelRef> = {
     const obj: any = {};
     if (message.uri !== "") {
       obj.uri = message.uri;
+    }
+    if (message.revision !== "") {
+      obj.revision = message.revision;
     }
     if (message.digest !== "") {
       obj.digest = message.digest;
@@ -604,6 +380,7 @@ export const ModelRef: MessageFns<ModelRef> = {
   fromPartial<I extends Exact<DeepPartial<ModelRef>, I>>(object: I): ModelRef {
     const message = createBaseModelRef();
     message.uri = object.uri ?? "";
+    message.revision = object.revision ?? "";
     message.digest = object.digest ?? "";
     return message;
   },
@@ -694,32 +471,129 @@ export const DatasetRef: MessageFns<DatasetRef> = {
   },
 };
 
+function createBaseTokenIds(): TokenIds {
+  return { ids: [] };
+}
+
+export const TokenIds: MessageFns<TokenIds> = {
+  encode(message: TokenIds, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.ids.length !== 0) {
+      writer.uint32(10).fork();
+      for (const v of message.ids) {
+        writer.uint32(v);
+      }
+      writer.join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TokenIds {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTokenIds();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag === 8) {
+              message.ids.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 10) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.ids.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TokenIds {
+    return { ids: globalThis.Array.isArray(object?.ids) ? object.ids.map((e: any) => globalThis.Number(e)) : [] };
+  },
+
+  toJSON(message: TokenIds): unknown {
+    const obj: any = {};
+    if (message.ids?.length) {
+      obj.ids = message.ids.map((e) => Math.round(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TokenIds>, I>>(base?: I): TokenIds {
+    return TokenIds.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TokenIds>, I>>(object: I): TokenIds {
+    const message = createBaseTokenIds();
+    message.ids = object.ids?.map((e) => e) || [];
+    return message;
+  },
+};
+
 function createBaseSamplingParams(): SamplingParams {
-  return { temperature: 0, topP: 0, topK: 0, maxNewTokens: 0, seed: 0, stop: [], greedy: false };
+  return {
+    temperature: undefined,
+    topP: undefined,
+    topK: 0,
+    maxNewTokens: undefined,
+    seed: undefined,
+    stop: [],
+    stopTokenIds: [],
+    greedy: false,
+  };
 }
 
 export const SamplingParams: MessageFns<SamplingParams> = {
   encode(message: SamplingParams, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.temperature !== 0) {
+    if (message.temperature !== undefined) {
       writer.uint32(9).double(message.temperature);
     }
-    if (message.topP !== 0) {
+    if (message.topP !== undefined) {
       writer.uint32(17).double(message.topP);
     }
     if (message.topK !== 0) {
       writer.uint32(24).uint32(message.topK);
     }
-    if (message.maxNewTokens !== 0) {
+    if (message.maxNewTokens !== undefined) {
       writer.uint32(32).uint32(message.maxNewTokens);
     }
-    if (message.seed !== 0) {
-      writer.uint32(40).uint64(message.seed);
+    if (message.seed !== undefined) {
+      writer.uint32(40).uint32(message.seed);
     }
     for (const v of message.stop) {
       writer.uint32(50).string(v!);
     }
+    if (message.stopTokenIds.length !== 0) {
+      writer.uint32(58).fork();
+      for (const v of message.stopTokenIds) {
+        writer.uint32(v);
+      }
+      writer.join();
+    }
     if (message.greedy !== false) {
-      writer.uint32(56).bool(message.greedy);
+      writer.uint32(64).bool(message.greedy);
     }
     return writer;
   },
@@ -774,7 +648,7 @@ export const SamplingParams: MessageFns<SamplingParams> = {
               break;
             }
 
-            message.seed = longToNumber(reader.uint64());
+            message.seed = reader.uint32();
             continue;
           }
           case 6: {
@@ -786,7 +660,25 @@ export const SamplingParams: MessageFns<SamplingParams> = {
             continue;
           }
           case 7: {
-            if (tag !== 56) {
+            if (tag === 56) {
+              message.stopTokenIds.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 58) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.stopTokenIds.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 8: {
+            if (tag !== 64) {
               break;
             }
 
@@ -807,12 +699,12 @@ export const SamplingParams: MessageFns<SamplingParams> = {
 
   fromJSON(object: any): SamplingParams {
     return {
-      temperature: isSet(object.temperature) ? globalThis.Number(object.temperature) : 0,
+      temperature: isSet(object.temperature) ? globalThis.Number(object.temperature) : undefined,
       topP: isSet(object.topP)
         ? globalThis.Number(object.topP)
         : isSet(object.top_p)
         ? globalThis.Number(object.top_p)
-        : 0,
+        : undefined,
       topK: isSet(object.topK)
         ? globalThis.Number(object.topK)
         : isSet(object.top_k)
@@ -822,32 +714,40 @@ export const SamplingParams: MessageFns<SamplingParams> = {
         ? globalThis.Number(object.maxNewTokens)
         : isSet(object.max_new_tokens)
         ? globalThis.Number(object.max_new_tokens)
-        : 0,
-      seed: isSet(object.seed) ? globalThis.Number(object.seed) : 0,
+        : undefined,
+      seed: isSet(object.seed) ? globalThis.Number(object.seed) : undefined,
       stop: globalThis.Array.isArray(object?.stop) ? object.stop.map((e: any) => globalThis.String(e)) : [],
+      stopTokenIds: globalThis.Array.isArray(object?.stopTokenIds)
+        ? object.stopTokenIds.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.stop_token_ids)
+        ? object.stop_token_ids.map((e: any) => globalThis.Number(e))
+        : [],
       greedy: isSet(object.greedy) ? globalThis.Boolean(object.greedy) : false,
     };
   },
 
   toJSON(message: SamplingParams): unknown {
     const obj: any = {};
-    if (message.temperature !== 0) {
+    if (message.temperature !== undefined) {
       obj.temperature = floatToJson(message.temperature);
     }
-    if (message.topP !== 0) {
+    if (message.topP !== undefined) {
       obj.topP = floatToJson(message.topP);
     }
     if (message.topK !== 0) {
       obj.topK = Math.round(message.topK);
     }
-    if (message.maxNewTokens !== 0) {
+    if (message.maxNewTokens !== undefined) {
       obj.maxNewTokens = Math.round(message.maxNewTokens);
     }
-    if (message.seed !== 0) {
+    if (message.seed !== undefined) {
       obj.seed = Math.round(message.seed);
     }
     if (message.stop?.length) {
       obj.stop = message.stop;
+    }
+    if (message.stopTokenIds?.length) {
+      obj.stopTokenIds = message.stopTokenIds.map((e) => Math.round(e));
     }
     if (message.greedy !== false) {
       obj.greedy = message.greedy;
@@ -860,12 +760,13 @@ export const SamplingParams: MessageFns<SamplingParams> = {
   },
   fromPartial<I extends Exact<DeepPartial<SamplingParams>, I>>(object: I): SamplingParams {
     const message = createBaseSamplingParams();
-    message.temperature = object.temperature ?? 0;
-    message.topP = object.topP ?? 0;
+    message.temperature = object.temperature ?? undefined;
+    message.topP = object.topP ?? undefined;
     message.topK = object.topK ?? 0;
-    message.maxNewTokens = object.maxNewTokens ?? 0;
-    message.seed = object.seed ?? 0;
+    message.maxNewTokens = object.maxNewTokens ?? undefined;
+    message.seed = object.seed ?? undefined;
     message.stop = object.stop?.map((e) => e) || [];
+    message.stopTokenIds = object.stopTokenIds?.map((e) => e) || [];
     message.greedy = object.greedy ?? false;
     return message;
   },
@@ -1024,1065 +925,6 @@ export const Completion: MessageFns<Completion> = {
   },
 };
 
-function createBaseTrainingHyperparameters(): TrainingHyperparameters {
-  return {
-    optimizer: 0,
-    learningRate: 0,
-    epochs: 0,
-    maxSteps: 0,
-    batchSize: 0,
-    gradAccum: 0,
-    schedule: 0,
-    warmupRatio: 0,
-    weightDecay: 0,
-    maxGradNorm: 0,
-    seed: 0,
-    noShuffle: false,
-  };
-}
-
-export const TrainingHyperparameters: MessageFns<TrainingHyperparameters> = {
-  encode(message: TrainingHyperparameters, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.optimizer !== 0) {
-      writer.uint32(8).int32(message.optimizer);
-    }
-    if (message.learningRate !== 0) {
-      writer.uint32(17).double(message.learningRate);
-    }
-    if (message.epochs !== 0) {
-      writer.uint32(25).double(message.epochs);
-    }
-    if (message.maxSteps !== 0) {
-      writer.uint32(32).uint32(message.maxSteps);
-    }
-    if (message.batchSize !== 0) {
-      writer.uint32(40).uint32(message.batchSize);
-    }
-    if (message.gradAccum !== 0) {
-      writer.uint32(48).uint32(message.gradAccum);
-    }
-    if (message.schedule !== 0) {
-      writer.uint32(56).int32(message.schedule);
-    }
-    if (message.warmupRatio !== 0) {
-      writer.uint32(65).double(message.warmupRatio);
-    }
-    if (message.weightDecay !== 0) {
-      writer.uint32(73).double(message.weightDecay);
-    }
-    if (message.maxGradNorm !== 0) {
-      writer.uint32(81).double(message.maxGradNorm);
-    }
-    if (message.seed !== 0) {
-      writer.uint32(88).uint64(message.seed);
-    }
-    if (message.noShuffle !== false) {
-      writer.uint32(96).bool(message.noShuffle);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): TrainingHyperparameters {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseTrainingHyperparameters();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 8) {
-              break;
-            }
-
-            message.optimizer = reader.int32() as any;
-            continue;
-          }
-          case 2: {
-            if (tag !== 17) {
-              break;
-            }
-
-            message.learningRate = reader.double();
-            continue;
-          }
-          case 3: {
-            if (tag !== 25) {
-              break;
-            }
-
-            message.epochs = reader.double();
-            continue;
-          }
-          case 4: {
-            if (tag !== 32) {
-              break;
-            }
-
-            message.maxSteps = reader.uint32();
-            continue;
-          }
-          case 5: {
-            if (tag !== 40) {
-              break;
-            }
-
-            message.batchSize = reader.uint32();
-            continue;
-          }
-          case 6: {
-            if (tag !== 48) {
-              break;
-            }
-
-            message.gradAccum = reader.uint32();
-            continue;
-          }
-          case 7: {
-            if (tag !== 56) {
-              break;
-            }
-
-            message.schedule = reader.int32() as any;
-            continue;
-          }
-          case 8: {
-            if (tag !== 65) {
-              break;
-            }
-
-            message.warmupRatio = reader.double();
-            continue;
-          }
-          case 9: {
-            if (tag !== 73) {
-              break;
-            }
-
-            message.weightDecay = reader.double();
-            continue;
-          }
-          case 10: {
-            if (tag !== 81) {
-              break;
-            }
-
-            message.maxGradNorm = reader.double();
-            continue;
-          }
-          case 11: {
-            if (tag !== 88) {
-              break;
-            }
-
-            message.seed = longToNumber(reader.uint64());
-            continue;
-          }
-          case 12: {
-            if (tag !== 96) {
-              break;
-            }
-
-            message.noShuffle = reader.bool();
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): TrainingHyperparameters {
-    return {
-      optimizer: isSet(object.optimizer) ? optimizerFromJSON(object.optimizer) : 0,
-      learningRate: isSet(object.learningRate)
-        ? globalThis.Number(object.learningRate)
-        : isSet(object.learning_rate)
-        ? globalThis.Number(object.learning_rate)
-        : 0,
-      epochs: isSet(object.epochs) ? globalThis.Number(object.epochs) : 0,
-      maxSteps: isSet(object.maxSteps)
-        ? globalThis.Number(object.maxSteps)
-        : isSet(object.max_steps)
-        ? globalThis.Number(object.max_steps)
-        : 0,
-      batchSize: isSet(object.batchSize)
-        ? globalThis.Number(object.batchSize)
-        : isSet(object.batch_size)
-        ? globalThis.Number(object.batch_size)
-        : 0,
-      gradAccum: isSet(object.gradAccum)
-        ? globalThis.Number(object.gradAccum)
-        : isSet(object.grad_accum)
-        ? globalThis.Number(object.grad_accum)
-        : 0,
-      schedule: isSet(object.schedule) ? lrScheduleFromJSON(object.schedule) : 0,
-      warmupRatio: isSet(object.warmupRatio)
-        ? globalThis.Number(object.warmupRatio)
-        : isSet(object.warmup_ratio)
-        ? globalThis.Number(object.warmup_ratio)
-        : 0,
-      weightDecay: isSet(object.weightDecay)
-        ? globalThis.Number(object.weightDecay)
-        : isSet(object.weight_decay)
-        ? globalThis.Number(object.weight_decay)
-        : 0,
-      maxGradNorm: isSet(object.maxGradNorm)
-        ? globalThis.Number(object.maxGradNorm)
-        : isSet(object.max_grad_norm)
-        ? globalThis.Number(object.max_grad_norm)
-        : 0,
-      seed: isSet(object.seed) ? globalThis.Number(object.seed) : 0,
-      noShuffle: isSet(object.noShuffle)
-        ? globalThis.Boolean(object.noShuffle)
-        : isSet(object.no_shuffle)
-        ? globalThis.Boolean(object.no_shuffle)
-        : false,
-    };
-  },
-
-  toJSON(message: TrainingHyperparameters): unknown {
-    const obj: any = {};
-    if (message.optimizer !== 0) {
-      obj.optimizer = optimizerToJSON(message.optimizer);
-    }
-    if (message.learningRate !== 0) {
-      obj.learningRate = floatToJson(message.learningRate);
-    }
-    if (message.epochs !== 0) {
-      obj.epochs = floatToJson(message.epochs);
-    }
-    if (message.maxSteps !== 0) {
-      obj.maxSteps = Math.round(message.maxSteps);
-    }
-    if (message.batchSize !== 0) {
-      obj.batchSize = Math.round(message.batchSize);
-    }
-    if (message.gradAccum !== 0) {
-      obj.gradAccum = Math.round(message.gradAccum);
-    }
-    if (message.schedule !== 0) {
-      obj.schedule = lrScheduleToJSON(message.schedule);
-    }
-    if (message.warmupRatio !== 0) {
-      obj.warmupRatio = floatToJson(message.warmupRatio);
-    }
-    if (message.weightDecay !== 0) {
-      obj.weightDecay = floatToJson(message.weightDecay);
-    }
-    if (message.maxGradNorm !== 0) {
-      obj.maxGradNorm = floatToJson(message.maxGradNorm);
-    }
-    if (message.seed !== 0) {
-      obj.seed = Math.round(message.seed);
-    }
-    if (message.noShuffle !== false) {
-      obj.noShuffle = message.noShuffle;
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<TrainingHyperparameters>, I>>(base?: I): TrainingHyperparameters {
-    return TrainingHyperparameters.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<TrainingHyperparameters>, I>>(object: I): TrainingHyperparameters {
-    const message = createBaseTrainingHyperparameters();
-    message.optimizer = object.optimizer ?? 0;
-    message.learningRate = object.learningRate ?? 0;
-    message.epochs = object.epochs ?? 0;
-    message.maxSteps = object.maxSteps ?? 0;
-    message.batchSize = object.batchSize ?? 0;
-    message.gradAccum = object.gradAccum ?? 0;
-    message.schedule = object.schedule ?? 0;
-    message.warmupRatio = object.warmupRatio ?? 0;
-    message.weightDecay = object.weightDecay ?? 0;
-    message.maxGradNorm = object.maxGradNorm ?? 0;
-    message.seed = object.seed ?? 0;
-    message.noShuffle = object.noShuffle ?? false;
-    return message;
-  },
-};
-
-function createBaseDpoParams(): DpoParams {
-  return { beta: 0, lossType: 0, labelSmoothing: 0, nllWeight: 0, referenceMode: 0 };
-}
-
-export const DpoParams: MessageFns<DpoParams> = {
-  encode(message: DpoParams, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.beta !== 0) {
-      writer.uint32(9).double(message.beta);
-    }
-    if (message.lossType !== 0) {
-      writer.uint32(16).int32(message.lossType);
-    }
-    if (message.labelSmoothing !== 0) {
-      writer.uint32(25).double(message.labelSmoothing);
-    }
-    if (message.nllWeight !== 0) {
-      writer.uint32(33).double(message.nllWeight);
-    }
-    if (message.referenceMode !== 0) {
-      writer.uint32(40).int32(message.referenceMode);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): DpoParams {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseDpoParams();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 9) {
-              break;
-            }
-
-            message.beta = reader.double();
-            continue;
-          }
-          case 2: {
-            if (tag !== 16) {
-              break;
-            }
-
-            message.lossType = reader.int32() as any;
-            continue;
-          }
-          case 3: {
-            if (tag !== 25) {
-              break;
-            }
-
-            message.labelSmoothing = reader.double();
-            continue;
-          }
-          case 4: {
-            if (tag !== 33) {
-              break;
-            }
-
-            message.nllWeight = reader.double();
-            continue;
-          }
-          case 5: {
-            if (tag !== 40) {
-              break;
-            }
-
-            message.referenceMode = reader.int32() as any;
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): DpoParams {
-    return {
-      beta: isSet(object.beta) ? globalThis.Number(object.beta) : 0,
-      lossType: isSet(object.lossType)
-        ? dpoLossTypeFromJSON(object.lossType)
-        : isSet(object.loss_type)
-        ? dpoLossTypeFromJSON(object.loss_type)
-        : 0,
-      labelSmoothing: isSet(object.labelSmoothing)
-        ? globalThis.Number(object.labelSmoothing)
-        : isSet(object.label_smoothing)
-        ? globalThis.Number(object.label_smoothing)
-        : 0,
-      nllWeight: isSet(object.nllWeight)
-        ? globalThis.Number(object.nllWeight)
-        : isSet(object.nll_weight)
-        ? globalThis.Number(object.nll_weight)
-        : 0,
-      referenceMode: isSet(object.referenceMode)
-        ? referenceModeFromJSON(object.referenceMode)
-        : isSet(object.reference_mode)
-        ? referenceModeFromJSON(object.reference_mode)
-        : 0,
-    };
-  },
-
-  toJSON(message: DpoParams): unknown {
-    const obj: any = {};
-    if (message.beta !== 0) {
-      obj.beta = floatToJson(message.beta);
-    }
-    if (message.lossType !== 0) {
-      obj.lossType = dpoLossTypeToJSON(message.lossType);
-    }
-    if (message.labelSmoothing !== 0) {
-      obj.labelSmoothing = floatToJson(message.labelSmoothing);
-    }
-    if (message.nllWeight !== 0) {
-      obj.nllWeight = floatToJson(message.nllWeight);
-    }
-    if (message.referenceMode !== 0) {
-      obj.referenceMode = referenceModeToJSON(message.referenceMode);
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<DpoParams>, I>>(base?: I): DpoParams {
-    return DpoParams.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<DpoParams>, I>>(object: I): DpoParams {
-    const message = createBaseDpoParams();
-    message.beta = object.beta ?? 0;
-    message.lossType = object.lossType ?? 0;
-    message.labelSmoothing = object.labelSmoothing ?? 0;
-    message.nllWeight = object.nllWeight ?? 0;
-    message.referenceMode = object.referenceMode ?? 0;
-    return message;
-  },
-};
-
-function createBaseTrainingMetrics(): TrainingMetrics {
-  return {
-    step: 0,
-    epoch: 0,
-    loss: 0,
-    learningRate: 0,
-    gradNorm: 0,
-    tokensPerSecond: 0,
-    etaSeconds: 0,
-    chosenReward: 0,
-    rejectedReward: 0,
-    margin: 0,
-    accuracy: 0,
-    extra: {},
-  };
-}
-
-export const TrainingMetrics: MessageFns<TrainingMetrics> = {
-  encode(message: TrainingMetrics, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.step !== 0) {
-      writer.uint32(8).uint32(message.step);
-    }
-    if (message.epoch !== 0) {
-      writer.uint32(16).uint32(message.epoch);
-    }
-    if (message.loss !== 0) {
-      writer.uint32(25).double(message.loss);
-    }
-    if (message.learningRate !== 0) {
-      writer.uint32(33).double(message.learningRate);
-    }
-    if (message.gradNorm !== 0) {
-      writer.uint32(41).double(message.gradNorm);
-    }
-    if (message.tokensPerSecond !== 0) {
-      writer.uint32(49).double(message.tokensPerSecond);
-    }
-    if (message.etaSeconds !== 0) {
-      writer.uint32(57).double(message.etaSeconds);
-    }
-    if (message.chosenReward !== 0) {
-      writer.uint32(65).double(message.chosenReward);
-    }
-    if (message.rejectedReward !== 0) {
-      writer.uint32(73).double(message.rejectedReward);
-    }
-    if (message.margin !== 0) {
-      writer.uint32(81).double(message.margin);
-    }
-    if (message.accuracy !== 0) {
-      writer.uint32(89).double(message.accuracy);
-    }
-    globalThis.Object.entries(message.extra).forEach(([key, value]: [string, number]) => {
-      TrainingMetrics_ExtraEntry.encode({ key: key as any, value }, writer.uint32(98).fork()).join();
-    });
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): TrainingMetrics {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseTrainingMetrics();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 8) {
-              break;
-            }
-
-            message.step = reader.uint32();
-            continue;
-          }
-          case 2: {
-            if (tag !== 16) {
-              break;
-            }
-
-            message.epoch = reader.uint32();
-            continue;
-          }
-          case 3: {
-            if (tag !== 25) {
-              break;
-            }
-
-            message.loss = reader.double();
-            continue;
-          }
-          case 4: {
-            if (tag !== 33) {
-              break;
-            }
-
-            message.learningRate = reader.double();
-            continue;
-          }
-          case 5: {
-            if (tag !== 41) {
-              break;
-            }
-
-            message.gradNorm = reader.double();
-            continue;
-          }
-          case 6: {
-            if (tag !== 49) {
-              break;
-            }
-
-            message.tokensPerSecond = reader.double();
-            continue;
-          }
-          case 7: {
-            if (tag !== 57) {
-              break;
-            }
-
-            message.etaSeconds = reader.double();
-            continue;
-          }
-          case 8: {
-            if (tag !== 65) {
-              break;
-            }
-
-            message.chosenReward = reader.double();
-            continue;
-          }
-          case 9: {
-            if (tag !== 73) {
-              break;
-            }
-
-            message.rejectedReward = reader.double();
-            continue;
-          }
-          case 10: {
-            if (tag !== 81) {
-              break;
-            }
-
-            message.margin = reader.double();
-            continue;
-          }
-          case 11: {
-            if (tag !== 89) {
-              break;
-            }
-
-            message.accuracy = reader.double();
-            continue;
-          }
-          case 12: {
-            if (tag !== 98) {
-              break;
-            }
-
-            const entry12 = TrainingMetrics_ExtraEntry.decode(reader, reader.uint32());
-            if (entry12.value !== undefined) {
-              message.extra[entry12.key] = entry12.value;
-            }
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): TrainingMetrics {
-    return {
-      step: isSet(object.step) ? globalThis.Number(object.step) : 0,
-      epoch: isSet(object.epoch) ? globalThis.Number(object.epoch) : 0,
-      loss: isSet(object.loss) ? globalThis.Number(object.loss) : 0,
-      learningRate: isSet(object.learningRate)
-        ? globalThis.Number(object.learningRate)
-        : isSet(object.learning_rate)
-        ? globalThis.Number(object.learning_rate)
-        : 0,
-      gradNorm: isSet(object.gradNorm)
-        ? globalThis.Number(object.gradNorm)
-        : isSet(object.grad_norm)
-        ? globalThis.Number(object.grad_norm)
-        : 0,
-      tokensPerSecond: isSet(object.tokensPerSecond)
-        ? globalThis.Number(object.tokensPerSecond)
-        : isSet(object.tokens_per_second)
-        ? globalThis.Number(object.tokens_per_second)
-        : 0,
-      etaSeconds: isSet(object.etaSeconds)
-        ? globalThis.Number(object.etaSeconds)
-        : isSet(object.eta_seconds)
-        ? globalThis.Number(object.eta_seconds)
-        : 0,
-      chosenReward: isSet(object.chosenReward)
-        ? globalThis.Number(object.chosenReward)
-        : isSet(object.chosen_reward)
-        ? globalThis.Number(object.chosen_reward)
-        : 0,
-      rejectedReward: isSet(object.rejectedReward)
-        ? globalThis.Number(object.rejectedReward)
-        : isSet(object.rejected_reward)
-        ? globalThis.Number(object.rejected_reward)
-        : 0,
-      margin: isSet(object.margin) ? globalThis.Number(object.margin) : 0,
-      accuracy: isSet(object.accuracy) ? globalThis.Number(object.accuracy) : 0,
-      extra: isObject(object.extra)
-        ? (globalThis.Object.entries(object.extra) as [string, any][]).reduce(
-          (acc: { [key: string]: number }, [key, value]: [string, any]) => {
-            globalThis.Object.defineProperty(acc, key, {
-              value: globalThis.Number(value),
-              enumerable: true,
-              configurable: true,
-              writable: true,
-            });
-            return acc;
-          },
-          {},
-        )
-        : {},
-    };
-  },
-
-  toJSON(message: TrainingMetrics): unknown {
-    const obj: any = {};
-    if (message.step !== 0) {
-      obj.step = Math.round(message.step);
-    }
-    if (message.epoch !== 0) {
-      obj.epoch = Math.round(message.epoch);
-    }
-    if (message.loss !== 0) {
-      obj.loss = floatToJson(message.loss);
-    }
-    if (message.learningRate !== 0) {
-      obj.learningRate = floatToJson(message.learningRate);
-    }
-    if (message.gradNorm !== 0) {
-      obj.gradNorm = floatToJson(message.gradNorm);
-    }
-    if (message.tokensPerSecond !== 0) {
-      obj.tokensPerSecond = floatToJson(message.tokensPerSecond);
-    }
-    if (message.etaSeconds !== 0) {
-      obj.etaSeconds = floatToJson(message.etaSeconds);
-    }
-    if (message.chosenReward !== 0) {
-      obj.chosenReward = floatToJson(message.chosenReward);
-    }
-    if (message.rejectedReward !== 0) {
-      obj.rejectedReward = floatToJson(message.rejectedReward);
-    }
-    if (message.margin !== 0) {
-      obj.margin = floatToJson(message.margin);
-    }
-    if (message.accuracy !== 0) {
-      obj.accuracy = floatToJson(message.accuracy);
-    }
-    if (message.extra) {
-      const entries = globalThis.Object.entries(message.extra) as [string, number][];
-      if (entries.length > 0) {
-        obj.extra = {};
-        entries.forEach(([k, v]) => {
-          obj.extra[k] = floatToJson(v);
-        });
-      }
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<TrainingMetrics>, I>>(base?: I): TrainingMetrics {
-    return TrainingMetrics.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<TrainingMetrics>, I>>(object: I): TrainingMetrics {
-    const message = createBaseTrainingMetrics();
-    message.step = object.step ?? 0;
-    message.epoch = object.epoch ?? 0;
-    message.loss = object.loss ?? 0;
-    message.learningRate = object.learningRate ?? 0;
-    message.gradNorm = object.gradNorm ?? 0;
-    message.tokensPerSecond = object.tokensPerSecond ?? 0;
-    message.etaSeconds = object.etaSeconds ?? 0;
-    message.chosenReward = object.chosenReward ?? 0;
-    message.rejectedReward = object.rejectedReward ?? 0;
-    message.margin = object.margin ?? 0;
-    message.accuracy = object.accuracy ?? 0;
-    message.extra = (globalThis.Object.entries(object.extra ?? {}) as [string, number][]).reduce(
-      (acc: { [key: string]: number }, [key, value]: [string, number]) => {
-        if (value !== undefined) {
-          acc[key] = globalThis.Number(value);
-        }
-        return acc;
-      },
-      {},
-    );
-    return message;
-  },
-};
-
-function createBaseTrainingMetrics_ExtraEntry(): TrainingMetrics_ExtraEntry {
-  return { key: "", value: 0 };
-}
-
-export const TrainingMetrics_ExtraEntry: MessageFns<TrainingMetrics_ExtraEntry> = {
-  encode(message: TrainingMetrics_ExtraEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.key !== "") {
-      writer.uint32(10).string(message.key);
-    }
-    if (message.value !== 0) {
-      writer.uint32(17).double(message.value);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): TrainingMetrics_ExtraEntry {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseTrainingMetrics_ExtraEntry();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.key = reader.string();
-            continue;
-          }
-          case 2: {
-            if (tag !== 17) {
-              break;
-            }
-
-            message.value = reader.double();
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): TrainingMetrics_ExtraEntry {
-    return {
-      key: isSet(object.key) ? globalThis.String(object.key) : "",
-      value: isSet(object.value) ? globalThis.Number(object.value) : 0,
-    };
-  },
-
-  toJSON(message: TrainingMetrics_ExtraEntry): unknown {
-    const obj: any = {};
-    if (message.key !== "") {
-      obj.key = message.key;
-    }
-    if (message.value !== 0) {
-      obj.value = floatToJson(message.value);
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<TrainingMetrics_ExtraEntry>, I>>(base?: I): TrainingMetrics_ExtraEntry {
-    return TrainingMetrics_ExtraEntry.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<TrainingMetrics_ExtraEntry>, I>>(object: I): TrainingMetrics_ExtraEntry {
-    const message = createBaseTrainingMetrics_ExtraEntry();
-    message.key = object.key ?? "";
-    message.value = object.value ?? 0;
-    return message;
-  },
-};
-
-function createBaseTrainingJob(): TrainingJob {
-  return {
-    id: "",
-    state: 0,
-    step: 0,
-    totalSteps: 0,
-    message: "",
-    startedAt: undefined,
-    finishedAt: undefined,
-    output: undefined,
-    latest: undefined,
-  };
-}
-
-export const TrainingJob: MessageFns<TrainingJob> = {
-  encode(message: TrainingJob, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.id !== "") {
-      writer.uint32(10).string(message.id);
-    }
-    if (message.state !== 0) {
-      writer.uint32(16).int32(message.state);
-    }
-    if (message.step !== 0) {
-      writer.uint32(24).uint32(message.step);
-    }
-    if (message.totalSteps !== 0) {
-      writer.uint32(32).uint32(message.totalSteps);
-    }
-    if (message.message !== "") {
-      writer.uint32(42).string(message.message);
-    }
-    if (message.startedAt !== undefined) {
-      Timestamp.encode(toTimestamp(message.startedAt), writer.uint32(50).fork()).join();
-    }
-    if (message.finishedAt !== undefined) {
-      Timestamp.encode(toTimestamp(message.finishedAt), writer.uint32(58).fork()).join();
-    }
-    if (message.output !== undefined) {
-      ModelRef.encode(message.output, writer.uint32(66).fork()).join();
-    }
-    if (message.latest !== undefined) {
-      TrainingMetrics.encode(message.latest, writer.uint32(74).fork()).join();
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): TrainingJob {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseTrainingJob();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.id = reader.string();
-            continue;
-          }
-          case 2: {
-            if (tag !== 16) {
-              break;
-            }
-
-            message.state = reader.int32() as any;
-            continue;
-          }
-          case 3: {
-            if (tag !== 24) {
-              break;
-            }
-
-            message.step = reader.uint32();
-            continue;
-          }
-          case 4: {
-            if (tag !== 32) {
-              break;
-            }
-
-            message.totalSteps = reader.uint32();
-            continue;
-          }
-          case 5: {
-            if (tag !== 42) {
-              break;
-            }
-
-            message.message = reader.string();
-            continue;
-          }
-          case 6: {
-            if (tag !== 50) {
-              break;
-            }
-
-            message.startedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
-            continue;
-          }
-          case 7: {
-            if (tag !== 58) {
-              break;
-            }
-
-            message.finishedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
-            continue;
-          }
-          case 8: {
-            if (tag !== 66) {
-              break;
-            }
-
-            message.output = ModelRef.decode(reader, reader.uint32());
-            continue;
-          }
-          case 9: {
-            if (tag !== 74) {
-              break;
-            }
-
-            message.latest = TrainingMetrics.decode(reader, reader.uint32());
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): TrainingJob {
-    return {
-      id: isSet(object.id) ? globalThis.String(object.id) : "",
-      state: isSet(object.state) ? jobStateFromJSON(object.state) : 0,
-      step: isSet(object.step) ? globalThis.Number(object.step) : 0,
-      totalSteps: isSet(object.totalSteps)
-        ? globalThis.Number(object.totalSteps)
-        : isSet(object.total_steps)
-        ? globalThis.Number(object.total_steps)
-        : 0,
-      message: isSet(object.message) ? globalThis.String(object.message) : "",
-      startedAt: isSet(object.startedAt)
-        ? fromJsonTimestamp(object.startedAt)
-        : isSet(object.started_at)
-        ? fromJsonTimestamp(object.started_at)
-        : undefined,
-      finishedAt: isSet(object.finishedAt)
-        ? fromJsonTimestamp(object.finishedAt)
-        : isSet(object.finished_at)
-        ? fromJsonTimestamp(object.finished_at)
-        : undefined,
-      output: isSet(object.output) ? ModelRef.fromJSON(object.output) : undefined,
-      latest: isSet(object.latest) ? TrainingMetrics.fromJSON(object.latest) : undefined,
-    };
-  },
-
-  toJSON(message: TrainingJob): unknown {
-    const obj: any = {};
-    if (message.id !== "") {
-      obj.id = message.id;
-    }
-    if (message.state !== 0) {
-      obj.state = jobStateToJSON(message.state);
-    }
-    if (message.step !== 0) {
-      obj.step = Math.round(message.step);
-    }
-    if (message.totalSteps !== 0) {
-      obj.totalSteps = Math.round(message.totalSteps);
-    }
-    if (message.message !== "") {
-      obj.message = message.message;
-    }
-    if (message.startedAt !== undefined) {
-      obj.startedAt = message.startedAt.toISOString();
-    }
-    if (message.finishedAt !== undefined) {
-      obj.finishedAt = message.finishedAt.toISOString();
-    }
-    if (message.output !== undefined) {
-      obj.output = ModelRef.toJSON(message.output);
-    }
-    if (message.latest !== undefined) {
-      obj.latest = TrainingMetrics.toJSON(message.latest);
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<TrainingJob>, I>>(base?: I): TrainingJob {
-    return TrainingJob.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<TrainingJob>, I>>(object: I): TrainingJob {
-    const message = createBaseTrainingJob();
-    message.id = object.id ?? "";
-    message.state = object.state ?? 0;
-    message.step = object.step ?? 0;
-    message.totalSteps = object.totalSteps ?? 0;
-    message.message = object.message ?? "";
-    message.startedAt = object.startedAt ?? undefined;
-    message.finishedAt = object.finishedAt ?? undefined;
-    message.output = (object.output !== undefined && object.output !== null)
-      ? ModelRef.fromPartial(object.output)
-      : undefined;
-    message.latest = (object.latest !== undefined && object.latest !== null)
-      ? TrainingMetrics.fromPartial(object.latest)
-      : undefined;
-    return message;
-  },
-};
-
 function floatToJson(value: number | null | undefined): number | string | null | undefined {
   return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
 }
@@ -2099,43 +941,6 @@ type DeepPartial<T> = T extends Builtin ? T
 type KeysOfUnion<T> = T extends T ? keyof T : never;
 type Exact<P, I extends P> = P extends Builtin ? P
   : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
-
-function toTimestamp(date: Date): Timestamp {
-  const seconds = Math.trunc(date.getTime() / 1_000);
-  const nanos = (date.getTime() % 1_000) * 1_000_000;
-  return { seconds, nanos };
-}
-
-function fromTimestamp(t: Timestamp): Date {
-  let millis = (t.seconds || 0) * 1_000;
-  millis += (t.nanos || 0) / 1_000_000;
-  return new globalThis.Date(millis);
-}
-
-function fromJsonTimestamp(o: any): Date {
-  if (o instanceof globalThis.Date) {
-    return o;
-  } else if (typeof o === "string") {
-    return new globalThis.Date(o);
-  } else {
-    return fromTimestamp(Timestamp.fromJSON(o));
-  }
-}
-
-function longToNumber(int64: { toString(): string }): number {
-  const num = globalThis.Number(int64.toString());
-  if (num > globalThis.Number.MAX_SAFE_INTEGER) {
-    throw new globalThis.Error("Value is larger than Number.MAX_SAFE_INTEGER");
-  }
-  if (num < globalThis.Number.MIN_SAFE_INTEGER) {
-    throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
-  }
-  return num;
-}
-
-function isObject(value: any): boolean {
-  return typeof value === "object" && value !== null;
-}
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

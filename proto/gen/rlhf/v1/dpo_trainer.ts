@@ -20,78 +20,73 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { DatasetRef, DpoParams, ModelRef, TrainingHyperparameters, TrainingJob, TrainingMetrics } from "./common.js";
+import { DatasetRef, ModelRef } from "./common.js";
+import {
+  DpoParams,
+  JobStatus,
+  TrainingEvent,
+  TrainingHyperparameters,
+  TrainingObjective,
+  trainingObjectiveFromJSON,
+  trainingObjectiveToJSON,
+} from "./training.js";
 
-/** What a job optimises. */
-export enum TrainingObjective {
-  /** TRAINING_OBJECTIVE_UNSPECIFIED - Not set: DPO. */
-  TRAINING_OBJECTIVE_UNSPECIFIED = 0,
-  /** TRAINING_OBJECTIVE_DPO - Direct preference optimisation on pairs. */
-  TRAINING_OBJECTIVE_DPO = 1,
-  /** TRAINING_OBJECTIVE_SFT - Supervised fine-tuning on completions. */
-  TRAINING_OBJECTIVE_SFT = 2,
-  UNRECOGNIZED = -1,
-}
-
-export function trainingObjectiveFromJSON(object: any): TrainingObjective {
-  switch (object) {
-    case 0:
-    case "TRAINING_OBJECTIVE_UNSPECIFIED":
-      return TrainingObjective.TRAINING_OBJECTIVE_UNSPECIFIED;
-    case 1:
-    case "TRAINING_OBJECTIVE_DPO":
-      return TrainingObjective.TRAINING_OBJECTIVE_DPO;
-    case 2:
-    case "TRAINING_OBJECTIVE_SFT":
-      return TrainingObjective.TRAINING_OBJECTIVE_SFT;
-    case -1:
-    case "UNRECOGNIZED":
-    default:
-      return TrainingObjective.UNRECOGNIZED;
-  }
-}
-
-export function trainingObjectiveToJSON(object: TrainingObjective): string {
-  switch (object) {
-    case TrainingObjective.TRAINING_OBJECTIVE_UNSPECIFIED:
-      return "TRAINING_OBJECTIVE_UNSPECIFIED";
-    case TrainingObjective.TRAINING_OBJECTIVE_DPO:
-      return "TRAINING_OBJECTIVE_DPO";
-    case TrainingObjective.TRAINING_OBJECTIVE_SFT:
-      return "TRAINING_OBJECTIVE_SFT";
-    case TrainingObjective.UNRECOGNIZED:
-    default:
-      return "UNRECOGNIZED";
-  }
-}
-
-/** Request of StartTraining. */
+/** A DPO or SFT job to start. */
 export interface StartTrainingRequest {
-  /** DPO or SFT. */
+  /**
+   * Optional client-chosen job id (a DNS label, at most 63 characters). Starting an id that already exists
+   * with the same request returns that job's status instead of starting another, so a controller can
+   * retry safely; with a different request it is answered ALREADY_EXISTS. Empty: the server assigns a
+   * UUID.
+   */
+  jobId: string;
+  /**
+   * DPO or SFT; RM and PM objectives belong to RewardModelService and PreferenceModelService and are
+   * answered INVALID_ARGUMENT here. Unspecified: DPO.
+   */
   objective: TrainingObjective;
-  /** The starting policy (warm start). */
+  /** The policy to start from (warm start: pi_{t-1} in iteration t). Required. */
   policy?:
     | ModelRef
     | undefined;
-  /** The DPO reference model; unset means the starting policy. */
+  /**
+   * DPO: the model log-ratios are measured against (pi_0, or pi_{t-1} with reference_mode previous). Unset:
+   * the policy itself. Ignored by SFT.
+   */
   reference?:
     | ModelRef
     | undefined;
-  /** Pairs for DPO, `{"prompt","completion"}` rows for SFT. */
+  /**
+   * Training data: preference pairs `{"prompt", "chosen", "rejected", "margin"?}` for DPO, SFT records
+   * `{"prompt", "completion"}` or `{"text"}` for SFT. Required.
+   */
   dataset?:
     | DatasetRef
     | undefined;
-  /** Optimizer and schedule. */
+  /**
+   * Optional held-out data of the same shape; its loss (and for DPO its reward accuracy) is reported as
+   * `eval_loss` (and `eval_accuracy`) in TrainingMetrics.extra at the end of each epoch.
+   */
+  evalDataset?:
+    | DatasetRef
+    | undefined;
+  /** Optimisation settings. Unset: all defaults. */
   hyperparameters?:
     | TrainingHyperparameters
     | undefined;
-  /** DPO parameters (ignored for SFT). */
+  /** DPO loss settings. Unset: all defaults. Ignored by SFT. */
   dpo?:
     | DpoParams
     | undefined;
-  /** Where to write the trained policy. */
+  /**
+   * Where the new policy's model directory is written (`nats-obj://...` or `file:///...`); it becomes
+   * visible only when complete. Required.
+   */
   outputUri: string;
-  /** Labels copied into events and logs: e.g. run, namespace, iteration. */
+  /**
+   * Labels kept with the job and echoed in JobStatus. The controller sets `rlhf.dev/namespace`,
+   * `rlhf.dev/run` and `rlhf.dev/iteration`.
+   */
   labels: { [key: string]: string };
 }
 
@@ -100,58 +95,61 @@ export interface StartTrainingRequest_LabelsEntry {
   value: string;
 }
 
-/** Response of StartTraining. */
+/** The job that was started (or found, for a repeated job_id). */
 export interface StartTrainingResponse {
-  /** The job, QUEUED or RUNNING. */
-  job?: TrainingJob | undefined;
+  /** Its status, normally QUEUED or RUNNING. */
+  job?: JobStatus | undefined;
 }
 
-/** Request of WatchTraining. */
+/** Which job to watch. */
 export interface WatchTrainingRequest {
-  /** The job to watch. */
+  /** The job id. Required. */
   jobId: string;
 }
 
-/** One update of a watched job. */
+/** One event of a watched job. */
 export interface WatchTrainingResponse {
-  /** The job after this update. */
-  job?:
-    | TrainingJob
-    | undefined;
-  /** The step's metrics, when the update is a step. */
-  metrics?: TrainingMetrics | undefined;
+  /** The event. */
+  event?: TrainingEvent | undefined;
 }
 
-/** Request of GetTrainingJob. */
+/** Which job to report. */
 export interface GetTrainingJobRequest {
-  /** The job id. */
+  /** The job id. Required. */
   jobId: string;
 }
 
-/** Response of GetTrainingJob. */
+/** A job's status. */
 export interface GetTrainingJobResponse {
-  /** The job. */
-  job?: TrainingJob | undefined;
+  /** The status, with the latest metrics. */
+  job?: JobStatus | undefined;
 }
 
-/** Request of CancelTrainingJob. */
+/** Which job to cancel. */
 export interface CancelTrainingJobRequest {
-  /** The job id. */
+  /** The job id. Required. */
   jobId: string;
+  /** Why, for the job's message (e.g. `run deleted`). Optional. */
+  reason: string;
 }
 
-/** Response of CancelTrainingJob. */
+/** A cancelled job. */
 export interface CancelTrainingJobResponse {
-  /** The job after the cancel (CANCELLED, or already ended). */
-  job?: TrainingJob | undefined;
+  /**
+   * The job's status after the request: CANCELLED, RUNNING while the current step winds down (a watch
+   * then sees the final event), or the terminal state the job had already reached.
+   */
+  job?: JobStatus | undefined;
 }
 
 function createBaseStartTrainingRequest(): StartTrainingRequest {
   return {
+    jobId: "",
     objective: 0,
     policy: undefined,
     reference: undefined,
     dataset: undefined,
+    evalDataset: undefined,
     hyperparameters: undefined,
     dpo: undefined,
     outputUri: "",
@@ -161,29 +159,35 @@ function createBaseStartTrainingRequest(): StartTrainingRequest {
 
 export const StartTrainingRequest: MessageFns<StartTrainingRequest> = {
   encode(message: StartTrainingRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jobId !== "") {
+      writer.uint32(10).string(message.jobId);
+    }
     if (message.objective !== 0) {
-      writer.uint32(8).int32(message.objective);
+      writer.uint32(16).int32(message.objective);
     }
     if (message.policy !== undefined) {
-      ModelRef.encode(message.policy, writer.uint32(18).fork()).join();
+      ModelRef.encode(message.policy, writer.uint32(26).fork()).join();
     }
     if (message.reference !== undefined) {
-      ModelRef.encode(message.reference, writer.uint32(26).fork()).join();
+      ModelRef.encode(message.reference, writer.uint32(34).fork()).join();
     }
     if (message.dataset !== undefined) {
-      DatasetRef.encode(message.dataset, writer.uint32(34).fork()).join();
+      DatasetRef.encode(message.dataset, writer.uint32(42).fork()).join();
+    }
+    if (message.evalDataset !== undefined) {
+      DatasetRef.encode(message.evalDataset, writer.uint32(50).fork()).join();
     }
     if (message.hyperparameters !== undefined) {
-      TrainingHyperparameters.encode(message.hyperparameters, writer.uint32(42).fork()).join();
+      TrainingHyperparameters.encode(message.hyperparameters, writer.uint32(58).fork()).join();
     }
     if (message.dpo !== undefined) {
-      DpoParams.encode(message.dpo, writer.uint32(50).fork()).join();
+      DpoParams.encode(message.dpo, writer.uint32(66).fork()).join();
     }
     if (message.outputUri !== "") {
-      writer.uint32(58).string(message.outputUri);
+      writer.uint32(74).string(message.outputUri);
     }
     globalThis.Object.entries(message.labels).forEach(([key, value]: [string, string]) => {
-      StartTrainingRequest_LabelsEntry.encode({ key: key as any, value }, writer.uint32(66).fork()).join();
+      StartTrainingRequest_LabelsEntry.encode({ key: key as any, value }, writer.uint32(82).fork()).join();
     });
     return writer;
   },
@@ -202,19 +206,19 @@ export const StartTrainingRequest: MessageFns<StartTrainingRequest> = {
         const tag = reader.uint32();
         switch (tag >>> 3) {
           case 1: {
-            if (tag !== 8) {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.jobId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
               break;
             }
 
             message.objective = reader.int32() as any;
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.policy = ModelRef.decode(reader, reader.uint32());
             continue;
           }
           case 3: {
@@ -222,7 +226,7 @@ export const StartTrainingRequest: MessageFns<StartTrainingRequest> = {
               break;
             }
 
-            message.reference = ModelRef.decode(reader, reader.uint32());
+            message.policy = ModelRef.decode(reader, reader.uint32());
             continue;
           }
           case 4: {
@@ -230,7 +234,7 @@ export const StartTrainingRequest: MessageFns<StartTrainingRequest> = {
               break;
             }
 
-            message.dataset = DatasetRef.decode(reader, reader.uint32());
+            message.reference = ModelRef.decode(reader, reader.uint32());
             continue;
           }
           case 5: {
@@ -238,7 +242,7 @@ export const StartTrainingRequest: MessageFns<StartTrainingRequest> = {
               break;
             }
 
-            message.hyperparameters = TrainingHyperparameters.decode(reader, reader.uint32());
+            message.dataset = DatasetRef.decode(reader, reader.uint32());
             continue;
           }
           case 6: {
@@ -246,7 +250,7 @@ export const StartTrainingRequest: MessageFns<StartTrainingRequest> = {
               break;
             }
 
-            message.dpo = DpoParams.decode(reader, reader.uint32());
+            message.evalDataset = DatasetRef.decode(reader, reader.uint32());
             continue;
           }
           case 7: {
@@ -254,7 +258,7 @@ export const StartTrainingRequest: MessageFns<StartTrainingRequest> = {
               break;
             }
 
-            message.outputUri = reader.string();
+            message.hyperparameters = TrainingHyperparameters.decode(reader, reader.uint32());
             continue;
           }
           case 8: {
@@ -262,9 +266,25 @@ export const StartTrainingRequest: MessageFns<StartTrainingRequest> = {
               break;
             }
 
-            const entry8 = StartTrainingRequest_LabelsEntry.decode(reader, reader.uint32());
-            if (entry8.value !== undefined) {
-              message.labels[entry8.key] = entry8.value;
+            message.dpo = DpoParams.decode(reader, reader.uint32());
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.outputUri = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            const entry10 = StartTrainingRequest_LabelsEntry.decode(reader, reader.uint32());
+            if (entry10.value !== undefined) {
+              message.labels[entry10.key] = entry10.value;
             }
             continue;
           }
@@ -282,10 +302,20 @@ export const StartTrainingRequest: MessageFns<StartTrainingRequest> = {
 
   fromJSON(object: any): StartTrainingRequest {
     return {
+      jobId: isSet(object.jobId)
+        ? globalThis.String(object.jobId)
+        : isSet(object.job_id)
+        ? globalThis.String(object.job_id)
+        : "",
       objective: isSet(object.objective) ? trainingObjectiveFromJSON(object.objective) : 0,
       policy: isSet(object.policy) ? ModelRef.fromJSON(object.policy) : undefined,
       reference: isSet(object.reference) ? ModelRef.fromJSON(object.reference) : undefined,
       dataset: isSet(object.dataset) ? DatasetRef.fromJSON(object.dataset) : undefined,
+      evalDataset: isSet(object.evalDataset)
+        ? DatasetRef.fromJSON(object.evalDataset)
+        : isSet(object.eval_dataset)
+        ? DatasetRef.fromJSON(object.eval_dataset)
+        : undefined,
       hyperparameters: isSet(object.hyperparameters)
         ? TrainingHyperparameters.fromJSON(object.hyperparameters)
         : undefined,
@@ -314,6 +344,9 @@ export const StartTrainingRequest: MessageFns<StartTrainingRequest> = {
 
   toJSON(message: StartTrainingRequest): unknown {
     const obj: any = {};
+    if (message.jobId !== "") {
+      obj.jobId = message.jobId;
+    }
     if (message.objective !== 0) {
       obj.objective = trainingObjectiveToJSON(message.objective);
     }
@@ -325,6 +358,9 @@ export const StartTrainingRequest: MessageFns<StartTrainingRequest> = {
     }
     if (message.dataset !== undefined) {
       obj.dataset = DatasetRef.toJSON(message.dataset);
+    }
+    if (message.evalDataset !== undefined) {
+      obj.evalDataset = DatasetRef.toJSON(message.evalDataset);
     }
     if (message.hyperparameters !== undefined) {
       obj.hyperparameters = TrainingHyperparameters.toJSON(message.hyperparameters);
@@ -352,6 +388,7 @@ export const StartTrainingRequest: MessageFns<StartTrainingRequest> = {
   },
   fromPartial<I extends Exact<DeepPartial<StartTrainingRequest>, I>>(object: I): StartTrainingRequest {
     const message = createBaseStartTrainingRequest();
+    message.jobId = object.jobId ?? "";
     message.objective = object.objective ?? 0;
     message.policy = (object.policy !== undefined && object.policy !== null)
       ? ModelRef.fromPartial(object.policy)
@@ -361,6 +398,9 @@ export const StartTrainingRequest: MessageFns<StartTrainingRequest> = {
       : undefined;
     message.dataset = (object.dataset !== undefined && object.dataset !== null)
       ? DatasetRef.fromPartial(object.dataset)
+      : undefined;
+    message.evalDataset = (object.evalDataset !== undefined && object.evalDataset !== null)
+      ? DatasetRef.fromPartial(object.evalDataset)
       : undefined;
     message.hyperparameters = (object.hyperparameters !== undefined && object.hyperparameters !== null)
       ? TrainingHyperparameters.fromPartial(object.hyperparameters)
@@ -476,7 +516,7 @@ function createBaseStartTrainingResponse(): StartTrainingResponse {
 export const StartTrainingResponse: MessageFns<StartTrainingResponse> = {
   encode(message: StartTrainingResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.job !== undefined) {
-      TrainingJob.encode(message.job, writer.uint32(10).fork()).join();
+      JobStatus.encode(message.job, writer.uint32(10).fork()).join();
     }
     return writer;
   },
@@ -499,7 +539,7 @@ export const StartTrainingResponse: MessageFns<StartTrainingResponse> = {
               break;
             }
 
-            message.job = TrainingJob.decode(reader, reader.uint32());
+            message.job = JobStatus.decode(reader, reader.uint32());
             continue;
           }
         }
@@ -515,13 +555,13 @@ export const StartTrainingResponse: MessageFns<StartTrainingResponse> = {
   },
 
   fromJSON(object: any): StartTrainingResponse {
-    return { job: isSet(object.job) ? TrainingJob.fromJSON(object.job) : undefined };
+    return { job: isSet(object.job) ? JobStatus.fromJSON(object.job) : undefined };
   },
 
   toJSON(message: StartTrainingResponse): unknown {
     const obj: any = {};
     if (message.job !== undefined) {
-      obj.job = TrainingJob.toJSON(message.job);
+      obj.job = JobStatus.toJSON(message.job);
     }
     return obj;
   },
@@ -531,7 +571,7 @@ export const StartTrainingResponse: MessageFns<StartTrainingResponse> = {
   },
   fromPartial<I extends Exact<DeepPartial<StartTrainingResponse>, I>>(object: I): StartTrainingResponse {
     const message = createBaseStartTrainingResponse();
-    message.job = (object.job !== undefined && object.job !== null) ? TrainingJob.fromPartial(object.job) : undefined;
+    message.job = (object.job !== undefined && object.job !== null) ? JobStatus.fromPartial(object.job) : undefined;
     return message;
   },
 };
@@ -610,16 +650,13 @@ export const WatchTrainingRequest: MessageFns<WatchTrainingRequest> = {
 };
 
 function createBaseWatchTrainingResponse(): WatchTrainingResponse {
-  return { job: undefined, metrics: undefined };
+  return { event: undefined };
 }
 
 export const WatchTrainingResponse: MessageFns<WatchTrainingResponse> = {
   encode(message: WatchTrainingResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.job !== undefined) {
-      TrainingJob.encode(message.job, writer.uint32(10).fork()).join();
-    }
-    if (message.metrics !== undefined) {
-      TrainingMetrics.encode(message.metrics, writer.uint32(18).fork()).join();
+    if (message.event !== undefined) {
+      TrainingEvent.encode(message.event, writer.uint32(10).fork()).join();
     }
     return writer;
   },
@@ -642,15 +679,7 @@ export const WatchTrainingResponse: MessageFns<WatchTrainingResponse> = {
               break;
             }
 
-            message.job = TrainingJob.decode(reader, reader.uint32());
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.metrics = TrainingMetrics.decode(reader, reader.uint32());
+            message.event = TrainingEvent.decode(reader, reader.uint32());
             continue;
           }
         }
@@ -666,19 +695,13 @@ export const WatchTrainingResponse: MessageFns<WatchTrainingResponse> = {
   },
 
   fromJSON(object: any): WatchTrainingResponse {
-    return {
-      job: isSet(object.job) ? TrainingJob.fromJSON(object.job) : undefined,
-      metrics: isSet(object.metrics) ? TrainingMetrics.fromJSON(object.metrics) : undefined,
-    };
+    return { event: isSet(object.event) ? TrainingEvent.fromJSON(object.event) : undefined };
   },
 
   toJSON(message: WatchTrainingResponse): unknown {
     const obj: any = {};
-    if (message.job !== undefined) {
-      obj.job = TrainingJob.toJSON(message.job);
-    }
-    if (message.metrics !== undefined) {
-      obj.metrics = TrainingMetrics.toJSON(message.metrics);
+    if (message.event !== undefined) {
+      obj.event = TrainingEvent.toJSON(message.event);
     }
     return obj;
   },
@@ -688,9 +711,8 @@ export const WatchTrainingResponse: MessageFns<WatchTrainingResponse> = {
   },
   fromPartial<I extends Exact<DeepPartial<WatchTrainingResponse>, I>>(object: I): WatchTrainingResponse {
     const message = createBaseWatchTrainingResponse();
-    message.job = (object.job !== undefined && object.job !== null) ? TrainingJob.fromPartial(object.job) : undefined;
-    message.metrics = (object.metrics !== undefined && object.metrics !== null)
-      ? TrainingMetrics.fromPartial(object.metrics)
+    message.event = (object.event !== undefined && object.event !== null)
+      ? TrainingEvent.fromPartial(object.event)
       : undefined;
     return message;
   },
@@ -776,7 +798,7 @@ function createBaseGetTrainingJobResponse(): GetTrainingJobResponse {
 export const GetTrainingJobResponse: MessageFns<GetTrainingJobResponse> = {
   encode(message: GetTrainingJobResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.job !== undefined) {
-      TrainingJob.encode(message.job, writer.uint32(10).fork()).join();
+      JobStatus.encode(message.job, writer.uint32(10).fork()).join();
     }
     return writer;
   },
@@ -799,7 +821,7 @@ export const GetTrainingJobResponse: MessageFns<GetTrainingJobResponse> = {
               break;
             }
 
-            message.job = TrainingJob.decode(reader, reader.uint32());
+            message.job = JobStatus.decode(reader, reader.uint32());
             continue;
           }
         }
@@ -815,13 +837,13 @@ export const GetTrainingJobResponse: MessageFns<GetTrainingJobResponse> = {
   },
 
   fromJSON(object: any): GetTrainingJobResponse {
-    return { job: isSet(object.job) ? TrainingJob.fromJSON(object.job) : undefined };
+    return { job: isSet(object.job) ? JobStatus.fromJSON(object.job) : undefined };
   },
 
   toJSON(message: GetTrainingJobResponse): unknown {
     const obj: any = {};
     if (message.job !== undefined) {
-      obj.job = TrainingJob.toJSON(message.job);
+      obj.job = JobStatus.toJSON(message.job);
     }
     return obj;
   },
@@ -831,19 +853,22 @@ export const GetTrainingJobResponse: MessageFns<GetTrainingJobResponse> = {
   },
   fromPartial<I extends Exact<DeepPartial<GetTrainingJobResponse>, I>>(object: I): GetTrainingJobResponse {
     const message = createBaseGetTrainingJobResponse();
-    message.job = (object.job !== undefined && object.job !== null) ? TrainingJob.fromPartial(object.job) : undefined;
+    message.job = (object.job !== undefined && object.job !== null) ? JobStatus.fromPartial(object.job) : undefined;
     return message;
   },
 };
 
 function createBaseCancelTrainingJobRequest(): CancelTrainingJobRequest {
-  return { jobId: "" };
+  return { jobId: "", reason: "" };
 }
 
 export const CancelTrainingJobRequest: MessageFns<CancelTrainingJobRequest> = {
   encode(message: CancelTrainingJobRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.jobId !== "") {
       writer.uint32(10).string(message.jobId);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
     }
     return writer;
   },
@@ -869,6 +894,14 @@ export const CancelTrainingJobRequest: MessageFns<CancelTrainingJobRequest> = {
             message.jobId = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -888,6 +921,7 @@ export const CancelTrainingJobRequest: MessageFns<CancelTrainingJobRequest> = {
         : isSet(object.job_id)
         ? globalThis.String(object.job_id)
         : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
     };
   },
 
@@ -895,6 +929,9 @@ export const CancelTrainingJobRequest: MessageFns<CancelTrainingJobRequest> = {
     const obj: any = {};
     if (message.jobId !== "") {
       obj.jobId = message.jobId;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
     }
     return obj;
   },
@@ -905,6 +942,7 @@ export const CancelTrainingJobRequest: MessageFns<CancelTrainingJobRequest> = {
   fromPartial<I extends Exact<DeepPartial<CancelTrainingJobRequest>, I>>(object: I): CancelTrainingJobRequest {
     const message = createBaseCancelTrainingJobRequest();
     message.jobId = object.jobId ?? "";
+    message.reason = object.reason ?? "";
     return message;
   },
 };
@@ -916,7 +954,7 @@ function createBaseCancelTrainingJobResponse(): CancelTrainingJobResponse {
 export const CancelTrainingJobResponse: MessageFns<CancelTrainingJobResponse> = {
   encode(message: CancelTrainingJobResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.job !== undefined) {
-      TrainingJob.encode(message.job, writer.uint32(10).fork()).join();
+      JobStatus.encode(message.job, writer.uint32(10).fork()).join();
     }
     return writer;
   },
@@ -939,7 +977,7 @@ export const CancelTrainingJobResponse: MessageFns<CancelTrainingJobResponse> = 
               break;
             }
 
-            message.job = TrainingJob.decode(reader, reader.uint32());
+            message.job = JobStatus.decode(reader, reader.uint32());
             continue;
           }
         }
@@ -955,13 +993,13 @@ export const CancelTrainingJobResponse: MessageFns<CancelTrainingJobResponse> = 
   },
 
   fromJSON(object: any): CancelTrainingJobResponse {
-    return { job: isSet(object.job) ? TrainingJob.fromJSON(object.job) : undefined };
+    return { job: isSet(object.job) ? JobStatus.fromJSON(object.job) : undefined };
   },
 
   toJSON(message: CancelTrainingJobResponse): unknown {
     const obj: any = {};
     if (message.job !== undefined) {
-      obj.job = TrainingJob.toJSON(message.job);
+      obj.job = JobStatus.toJSON(message.job);
     }
     return obj;
   },
@@ -971,15 +1009,21 @@ export const CancelTrainingJobResponse: MessageFns<CancelTrainingJobResponse> = 
   },
   fromPartial<I extends Exact<DeepPartial<CancelTrainingJobResponse>, I>>(object: I): CancelTrainingJobResponse {
     const message = createBaseCancelTrainingJobResponse();
-    message.job = (object.job !== undefined && object.job !== null) ? TrainingJob.fromPartial(object.job) : undefined;
+    message.job = (object.job !== undefined && object.job !== null) ? JobStatus.fromPartial(object.job) : undefined;
     return message;
   },
 };
 
-/** DPO and SFT training jobs. One job trains at a time per process; others wait in a queue. */
+/**
+ * Trains policies: DPO on preference pairs (one iteration of online iterative DPO, or offline DPO) and SFT.
+ * Jobs run in the background; a new policy checkpoint is written when one succeeds.
+ */
 export type DpoTrainerServiceService = typeof DpoTrainerServiceService;
 export const DpoTrainerServiceService = {
-  /** Queues a training job and returns it. */
+  /**
+   * Starts a DPO or SFT job and answers at once with the queued job. Idempotent for a given job_id. Bad
+   * fields are answered INVALID_ARGUMENT naming them; a full job queue, RESOURCE_EXHAUSTED.
+   */
   startTraining: {
     path: "/rlhf.v1.DpoTrainerService/StartTraining" as const,
     requestStream: false as const,
@@ -990,7 +1034,10 @@ export const DpoTrainerServiceService = {
       Buffer.from(StartTrainingResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): StartTrainingResponse => StartTrainingResponse.decode(value),
   },
-  /** Streams a job's progress until it ends (the current state first). */
+  /**
+   * Streams a job's events (its current status first, then progress and state changes) until it ends;
+   * NOT_FOUND for an unknown id. Watching a finished job yields its final status and ends.
+   */
   watchTraining: {
     path: "/rlhf.v1.DpoTrainerService/WatchTraining" as const,
     requestStream: false as const,
@@ -1001,7 +1048,7 @@ export const DpoTrainerServiceService = {
       Buffer.from(WatchTrainingResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): WatchTrainingResponse => WatchTrainingResponse.decode(value),
   },
-  /** The state of a job. */
+  /** The current status of a job, with its latest metrics; NOT_FOUND for an unknown id. */
   getTrainingJob: {
     path: "/rlhf.v1.DpoTrainerService/GetTrainingJob" as const,
     requestStream: false as const,
@@ -1013,7 +1060,10 @@ export const DpoTrainerServiceService = {
       Buffer.from(GetTrainingJobResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetTrainingJobResponse => GetTrainingJobResponse.decode(value),
   },
-  /** Cancels a queued or running job; its partial checkpoint is kept for a resume. */
+  /**
+   * Cancels a job: a queued job ends at once, a running one after its current step, and nothing is
+   * published at its output. Cancelling a finished job changes nothing and is not an error.
+   */
   cancelTrainingJob: {
     path: "/rlhf.v1.DpoTrainerService/CancelTrainingJob" as const,
     requestStream: false as const,
@@ -1028,18 +1078,30 @@ export const DpoTrainerServiceService = {
 } as const;
 
 export interface DpoTrainerServiceServer extends UntypedServiceImplementation {
-  /** Queues a training job and returns it. */
+  /**
+   * Starts a DPO or SFT job and answers at once with the queued job. Idempotent for a given job_id. Bad
+   * fields are answered INVALID_ARGUMENT naming them; a full job queue, RESOURCE_EXHAUSTED.
+   */
   startTraining: handleUnaryCall<StartTrainingRequest, StartTrainingResponse>;
-  /** Streams a job's progress until it ends (the current state first). */
+  /**
+   * Streams a job's events (its current status first, then progress and state changes) until it ends;
+   * NOT_FOUND for an unknown id. Watching a finished job yields its final status and ends.
+   */
   watchTraining: handleServerStreamingCall<WatchTrainingRequest, WatchTrainingResponse>;
-  /** The state of a job. */
+  /** The current status of a job, with its latest metrics; NOT_FOUND for an unknown id. */
   getTrainingJob: handleUnaryCall<GetTrainingJobRequest, GetTrainingJobResponse>;
-  /** Cancels a queued or running job; its partial checkpoint is kept for a resume. */
+  /**
+   * Cancels a job: a queued job ends at once, a running one after its current step, and nothing is
+   * published at its output. Cancelling a finished job changes nothing and is not an error.
+   */
   cancelTrainingJob: handleUnaryCall<CancelTrainingJobRequest, CancelTrainingJobResponse>;
 }
 
 export interface DpoTrainerServiceClient extends Client {
-  /** Queues a training job and returns it. */
+  /**
+   * Starts a DPO or SFT job and answers at once with the queued job. Idempotent for a given job_id. Bad
+   * fields are answered INVALID_ARGUMENT naming them; a full job queue, RESOURCE_EXHAUSTED.
+   */
   startTraining(
     request: StartTrainingRequest,
     callback: (error: ServiceError | null, response: StartTrainingResponse) => void,
@@ -1055,7 +1117,10 @@ export interface DpoTrainerServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: StartTrainingResponse) => void,
   ): ClientUnaryCall;
-  /** Streams a job's progress until it ends (the current state first). */
+  /**
+   * Streams a job's events (its current status first, then progress and state changes) until it ends;
+   * NOT_FOUND for an unknown id. Watching a finished job yields its final status and ends.
+   */
   watchTraining(
     request: WatchTrainingRequest,
     options?: Partial<CallOptions>,
@@ -1065,7 +1130,7 @@ export interface DpoTrainerServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<WatchTrainingResponse>;
-  /** The state of a job. */
+  /** The current status of a job, with its latest metrics; NOT_FOUND for an unknown id. */
   getTrainingJob(
     request: GetTrainingJobRequest,
     callback: (error: ServiceError | null, response: GetTrainingJobResponse) => void,
@@ -1081,7 +1146,10 @@ export interface DpoTrainerServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetTrainingJobResponse) => void,
   ): ClientUnaryCall;
-  /** Cancels a queued or running job; its partial checkpoint is kept for a resume. */
+  /**
+   * Cancels a job: a queued job ends at once, a running one after its current step, and nothing is
+   * published at its output. Cancelling a finished job changes nothing and is not an error.
+   */
   cancelTrainingJob(
     request: CancelTrainingJobRequest,
     callback: (error: ServiceError | null, response: CancelTrainingJobResponse) => void,

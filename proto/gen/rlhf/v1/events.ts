@@ -7,157 +7,25 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Timestamp } from "../../google/protobuf/timestamp.js";
-import { DpoParams, ModelRef, SamplingParams, TrainingHyperparameters, TrainingMetrics } from "./common.js";
-import { TrainingObjective, trainingObjectiveFromJSON, trainingObjectiveToJSON } from "./dpo_trainer.js";
+import { StageKey } from "./stage_work.js";
+import { TrainingMetrics } from "./training.js";
 
-/** A stage of an RLHF iteration (also the token in NATS subjects: rlhf.work.<stage>.<run>.<iteration>). */
-export enum Stage {
-  /** STAGE_UNSPECIFIED - Not set. */
-  STAGE_UNSPECIFIED = 0,
-  /** STAGE_SFT - Supervised fine-tuning before iteration 1 (optional). */
-  STAGE_SFT = 1,
-  /** STAGE_REWARD_MODEL - Train the Bradley-Terry reward model (optional, before iteration 1). */
-  STAGE_REWARD_MODEL = 2,
-  /** STAGE_PREFERENCE_MODEL - Train the pairwise preference model (optional, before iteration 1). */
-  STAGE_PREFERENCE_MODEL = 3,
-  /** STAGE_GENERATE - Sample n responses per prompt with the current policy. */
-  STAGE_GENERATE = 4,
-  /** STAGE_JUDGE - Score responses (reward model with length penalty, or preference-model tournament). */
-  STAGE_JUDGE = 5,
-  /** STAGE_PAIR - Build chosen/rejected pairs. */
-  STAGE_PAIR = 6,
-  /** STAGE_TRAIN - Train DPO from the previous policy. */
-  STAGE_TRAIN = 7,
-  /** STAGE_EVALUATE - Evaluate the new policy on held-out prompts. */
-  STAGE_EVALUATE = 8,
-  UNRECOGNIZED = -1,
-}
-
-export function stageFromJSON(object: any): Stage {
-  switch (object) {
-    case 0:
-    case "STAGE_UNSPECIFIED":
-      return Stage.STAGE_UNSPECIFIED;
-    case 1:
-    case "STAGE_SFT":
-      return Stage.STAGE_SFT;
-    case 2:
-    case "STAGE_REWARD_MODEL":
-      return Stage.STAGE_REWARD_MODEL;
-    case 3:
-    case "STAGE_PREFERENCE_MODEL":
-      return Stage.STAGE_PREFERENCE_MODEL;
-    case 4:
-    case "STAGE_GENERATE":
-      return Stage.STAGE_GENERATE;
-    case 5:
-    case "STAGE_JUDGE":
-      return Stage.STAGE_JUDGE;
-    case 6:
-    case "STAGE_PAIR":
-      return Stage.STAGE_PAIR;
-    case 7:
-    case "STAGE_TRAIN":
-      return Stage.STAGE_TRAIN;
-    case 8:
-    case "STAGE_EVALUATE":
-      return Stage.STAGE_EVALUATE;
-    case -1:
-    case "UNRECOGNIZED":
-    default:
-      return Stage.UNRECOGNIZED;
-  }
-}
-
-export function stageToJSON(object: Stage): string {
-  switch (object) {
-    case Stage.STAGE_UNSPECIFIED:
-      return "STAGE_UNSPECIFIED";
-    case Stage.STAGE_SFT:
-      return "STAGE_SFT";
-    case Stage.STAGE_REWARD_MODEL:
-      return "STAGE_REWARD_MODEL";
-    case Stage.STAGE_PREFERENCE_MODEL:
-      return "STAGE_PREFERENCE_MODEL";
-    case Stage.STAGE_GENERATE:
-      return "STAGE_GENERATE";
-    case Stage.STAGE_JUDGE:
-      return "STAGE_JUDGE";
-    case Stage.STAGE_PAIR:
-      return "STAGE_PAIR";
-    case Stage.STAGE_TRAIN:
-      return "STAGE_TRAIN";
-    case Stage.STAGE_EVALUATE:
-      return "STAGE_EVALUATE";
-    case Stage.UNRECOGNIZED:
-    default:
-      return "UNRECOGNIZED";
-  }
-}
-
-/** Kind of judge. */
-export enum JudgeType {
-  /** JUDGE_TYPE_UNSPECIFIED - Not set: reward. */
-  JUDGE_TYPE_UNSPECIFIED = 0,
-  /** JUDGE_TYPE_REWARD - A Bradley-Terry reward model with a length penalty. */
-  JUDGE_TYPE_REWARD = 1,
-  /** JUDGE_TYPE_PREFERENCE - A pairwise preference model, by tournament. */
-  JUDGE_TYPE_PREFERENCE = 2,
-  /** JUDGE_TYPE_GOLD - The task's gold reward (an upper bound in experiments). */
-  JUDGE_TYPE_GOLD = 3,
-  UNRECOGNIZED = -1,
-}
-
-export function judgeTypeFromJSON(object: any): JudgeType {
-  switch (object) {
-    case 0:
-    case "JUDGE_TYPE_UNSPECIFIED":
-      return JudgeType.JUDGE_TYPE_UNSPECIFIED;
-    case 1:
-    case "JUDGE_TYPE_REWARD":
-      return JudgeType.JUDGE_TYPE_REWARD;
-    case 2:
-    case "JUDGE_TYPE_PREFERENCE":
-      return JudgeType.JUDGE_TYPE_PREFERENCE;
-    case 3:
-    case "JUDGE_TYPE_GOLD":
-      return JudgeType.JUDGE_TYPE_GOLD;
-    case -1:
-    case "UNRECOGNIZED":
-    default:
-      return JudgeType.UNRECOGNIZED;
-  }
-}
-
-export function judgeTypeToJSON(object: JudgeType): string {
-  switch (object) {
-    case JudgeType.JUDGE_TYPE_UNSPECIFIED:
-      return "JUDGE_TYPE_UNSPECIFIED";
-    case JudgeType.JUDGE_TYPE_REWARD:
-      return "JUDGE_TYPE_REWARD";
-    case JudgeType.JUDGE_TYPE_PREFERENCE:
-      return "JUDGE_TYPE_PREFERENCE";
-    case JudgeType.JUDGE_TYPE_GOLD:
-      return "JUDGE_TYPE_GOLD";
-    case JudgeType.UNRECOGNIZED:
-    default:
-      return "UNRECOGNIZED";
-  }
-}
-
-/** Reason codes of failures. */
+/** Why a shard or stage failed. */
 export enum FailureReason {
   /** FAILURE_REASON_UNSPECIFIED - Not set. */
   FAILURE_REASON_UNSPECIFIED = 0,
-  /** FAILURE_REASON_INVALID_INPUT - The input was invalid (not retried). */
+  /** FAILURE_REASON_INVALID_INPUT - The work or its input was invalid (bad field, unparsable record, wrong model kind). Not retried. */
   FAILURE_REASON_INVALID_INPUT = 1,
-  /** FAILURE_REASON_NOT_FOUND - A model or dataset was missing. */
+  /** FAILURE_REASON_NOT_FOUND - A model or dataset the work names does not exist. Not retried. */
   FAILURE_REASON_NOT_FOUND = 2,
-  /** FAILURE_REASON_TRANSIENT - A transient error (retried with delay). */
+  /**
+   * FAILURE_REASON_TRANSIENT - A transient error (store or NATS unavailable, worker shutting down); the shard is redelivered after a
+   * delay.
+   */
   FAILURE_REASON_TRANSIENT = 3,
-  /** FAILURE_REASON_MAX_DELIVERIES - The shard exceeded its delivery limit (a dead letter). */
+  /** FAILURE_REASON_MAX_DELIVERIES - The shard used up its delivery limit and is a dead letter; the run's status reports it. */
   FAILURE_REASON_MAX_DELIVERIES = 4,
-  /** FAILURE_REASON_INTERNAL - Anything else. */
+  /** FAILURE_REASON_INTERNAL - Anything else (a bug); retried like a transient error. */
   FAILURE_REASON_INTERNAL = 5,
   UNRECOGNIZED = -1,
 }
@@ -209,142 +77,65 @@ export function failureReasonToJSON(object: FailureReason): string {
   }
 }
 
-/** Where an iteration belongs. */
-export interface StageKey {
-  /** Kubernetes namespace of the RLHFRun ("default" for local runs). */
-  namespace: string;
-  /** Name of the RLHFRun. */
-  run: string;
-  /** Iteration number, 1..T (0 for stages before the first iteration). */
-  iteration: number;
-  /** The stage. */
-  stage: Stage;
-}
-
-/** Parameters of a generate shard. */
-export interface GenerateShardParams {
-  /** The policy to sample from. */
-  policy?:
-    | ModelRef
-    | undefined;
-  /** Completions per prompt. */
-  n: number;
-  /** How to sample. */
-  sampling?: SamplingParams | undefined;
-}
-
-/** Parameters of a judge shard. */
-export interface JudgeShardParams {
-  /** Reward model (type reward) or preference model (type preference). */
-  model?:
-    | ModelRef
-    | undefined;
-  /** What judges. */
-  type: JudgeType;
-  /** Length penalty lambda per character (reward judging). */
-  lengthPenalty: number;
-}
-
-/** Parameters of a training stage (one shard). */
-export interface TrainShardParams {
-  /** What to train. */
-  objective: TrainingObjective;
-  /** The starting model. */
-  baseModel?:
-    | ModelRef
-    | undefined;
-  /** The DPO reference. */
-  reference?:
-    | ModelRef
-    | undefined;
-  /** Optimizer and schedule. */
-  hyperparameters?:
-    | TrainingHyperparameters
-    | undefined;
-  /** DPO parameters. */
-  dpo?: DpoParams | undefined;
-}
-
-/**
- * The work-queue message for one shard of a stage (subject rlhf.work.<stage>.<run>.<iteration>, Nats-Msg-Id
- * `<run>/<iteration>/<stage>/<shard>`). A worker acks it only after the shard's output is stored.
- */
-export interface StageWork {
-  /** Which run, iteration and stage. */
-  key?:
-    | StageKey
-    | undefined;
-  /** This shard's index, 0..shard_count-1. */
-  shardIndex: number;
-  /** Shards in the stage. */
-  shardCount: number;
-  /** The shard's input (JSONL rows). */
-  inputUri: string;
-  /** Where the shard's output goes; deterministic, so a redelivered shard overwrites instead of duplicating. */
-  outputUri: string;
-  /** Index of the shard's first row in the stage's whole input (for seeding per-row randomness). */
-  firstRowIndex: number;
-  /** Stage-specific parameters. */
-  params?:
-    | //
-    /** For generate. */
-    { $case: "generate"; value: GenerateShardParams }
-    | //
-    /** For judge. */
-    { $case: "judge"; value: JudgeShardParams }
-    | //
-    /** For train (and sft, reward_model, preference_model). */
-    { $case: "train"; value: TrainShardParams }
-    | undefined;
-}
-
-/** A stage was asked for by the controller. */
+/** The controller published a stage's shards to the work queue. */
 export interface StageRequested {
-  /** Shards published to the work queue. */
+  /** Shards published, >= 1. */
   shardCount: number;
+  /** Where the stage's manifest will be written once every shard is done. */
+  manifestUri: string;
 }
 
-/** A worker started a shard. */
+/** A worker took a shard. */
 export interface StageStarted {
-  /** The shard. */
+  /** The shard, 0..shard_count-1. */
   shardIndex: number;
-  /** The worker's identity (pod or process name). */
+  /** The worker's identity: pod name, or `<host>-<pid>` for a local process. */
   worker: string;
+  /**
+   * JetStream delivery count of the work message: 1 on the first try, more on redeliveries. Unset: not
+   * reported.
+   */
+  attempt?: number | undefined;
 }
 
-/** Progress of long work. */
+/** Progress of one shard's work (sent at most every few seconds). */
 export interface StageProgress {
-  /** Units done. */
+  /** Units done so far. */
   done: number;
-  /** Units in all. */
+  /** Units in all; 0 when not known yet. */
   total: number;
-  /** What a unit is: prompts, steps, pairs. */
+  /** What a unit is, plural lower case: `prompts`, `responses`, `pairs`, `steps`. */
   unit: string;
-  /** Units per second. */
+  /** Recent throughput, units per second. */
   rate: number;
-  /** Estimated seconds left. */
+  /** Estimated seconds until the shard is done; 0 when not known. */
   etaSeconds: number;
-  /** The shard reporting, when the progress is per shard. */
+  /** The shard reporting, 0..shard_count-1. */
   shardIndex: number;
-  /** Training metrics, when the stage trains. */
+  /** Training stages: the latest step's metrics. Unset otherwise. */
   training?: TrainingMetrics | undefined;
 }
 
-/** A shard's output is stored. */
+/** A shard's output is stored (and its work message acked). */
 export interface ShardDone {
-  /** The shard. */
+  /** The shard, 0..shard_count-1. */
   shardIndex: number;
   /** Where its output is. */
   outputUri: string;
-  /** Rows written. */
+  /** Records written (a model directory counts as 1). */
   items: number;
+  /** Seconds the shard took, from start to stored output. Unset: not reported. */
+  durationSeconds?: number | undefined;
 }
 
 /** The whole stage is done: its manifest exists. */
 export interface StageCompleted {
-  /** The stage's manifest (written last; its existence is what "done" means). */
+  /** The stage's manifest (a StageManifest in protobuf JSON, written last). */
   manifestUri: string;
-  /** Stage metrics by name (e.g. mean reward, pairs kept, loss). */
+  /**
+   * The stage's figures by lower_snake_case name (e.g. `mean_reward`, `pairs`, `loss`, `win_rate`), the
+   * same as the manifest's.
+   */
   metrics: { [key: string]: number };
 }
 
@@ -353,19 +144,27 @@ export interface StageCompleted_MetricsEntry {
   value: number;
 }
 
-/** A shard or stage failed. */
+/** A shard attempt, or the whole stage, failed. */
 export interface StageFailed {
-  /** Why. */
+  /** Why, as a code. */
   reason: FailureReason;
-  /** Human-readable detail naming the field or input at fault. */
+  /** Human-readable detail naming the field or input at fault and the fix: `<field>: <what> (<fix>)`. */
   message: string;
-  /** The shard, when one shard failed. */
-  shardIndex: number;
-  /** Whether the work will be retried. */
+  /**
+   * The shard that failed, 0..shard_count-1. Unset: the failure is the stage's as a whole (e.g. the
+   * controller could not publish its work).
+   */
+  shardIndex?:
+    | number
+    | undefined;
+  /**
+   * True when the work will be delivered again (TRANSIENT, INTERNAL). False when it was terminated: the
+   * stage cannot complete, and the run reports this event as its failure.
+   */
   retryable: boolean;
 }
 
-/** Every event on rlhf.events.<run>.<iteration>.<stage>. */
+/** Every message on `rlhf.events.<run>.<iteration>.<stage>`. */
 export interface StageEvent {
   /** Which run, iteration and stage. */
   key?:
@@ -384,748 +183,31 @@ export interface StageEvent {
     /** A worker started a shard. */
     { $case: "started"; value: StageStarted }
     | //
-    /** Progress. */
+    /** A shard made progress. */
     { $case: "progress"; value: StageProgress }
     | //
-    /** A shard finished. */
+    /** A shard's output is stored. */
     { $case: "shardDone"; value: ShardDone }
     | //
-    /** The stage finished. */
+    /** The stage is done. */
     { $case: "completed"; value: StageCompleted }
     | //
-    /** A shard or the stage failed. */
+    /** A shard attempt or the stage failed. */
     { $case: "failed"; value: StageFailed }
     | undefined;
 }
 
-function createBaseStageKey(): StageKey {
-  return { namespace: "", run: "", iteration: 0, stage: 0 };
-}
-
-export const StageKey: MessageFns<StageKey> = {
-  encode(message: StageKey, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.namespace !== "") {
-      writer.uint32(10).string(message.namespace);
-    }
-    if (message.run !== "") {
-      writer.uint32(18).string(message.run);
-    }
-    if (message.iteration !== 0) {
-      writer.uint32(24).uint32(message.iteration);
-    }
-    if (message.stage !== 0) {
-      writer.uint32(32).int32(message.stage);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): StageKey {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseStageKey();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.namespace = reader.string();
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.run = reader.string();
-            continue;
-          }
-          case 3: {
-            if (tag !== 24) {
-              break;
-            }
-
-            message.iteration = reader.uint32();
-            continue;
-          }
-          case 4: {
-            if (tag !== 32) {
-              break;
-            }
-
-            message.stage = reader.int32() as any;
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): StageKey {
-    return {
-      namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
-      run: isSet(object.run) ? globalThis.String(object.run) : "",
-      iteration: isSet(object.iteration) ? globalThis.Number(object.iteration) : 0,
-      stage: isSet(object.stage) ? stageFromJSON(object.stage) : 0,
-    };
-  },
-
-  toJSON(message: StageKey): unknown {
-    const obj: any = {};
-    if (message.namespace !== "") {
-      obj.namespace = message.namespace;
-    }
-    if (message.run !== "") {
-      obj.run = message.run;
-    }
-    if (message.iteration !== 0) {
-      obj.iteration = Math.round(message.iteration);
-    }
-    if (message.stage !== 0) {
-      obj.stage = stageToJSON(message.stage);
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<StageKey>, I>>(base?: I): StageKey {
-    return StageKey.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<StageKey>, I>>(object: I): StageKey {
-    const message = createBaseStageKey();
-    message.namespace = object.namespace ?? "";
-    message.run = object.run ?? "";
-    message.iteration = object.iteration ?? 0;
-    message.stage = object.stage ?? 0;
-    return message;
-  },
-};
-
-function createBaseGenerateShardParams(): GenerateShardParams {
-  return { policy: undefined, n: 0, sampling: undefined };
-}
-
-export const GenerateShardParams: MessageFns<GenerateShardParams> = {
-  encode(message: GenerateShardParams, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.policy !== undefined) {
-      ModelRef.encode(message.policy, writer.uint32(10).fork()).join();
-    }
-    if (message.n !== 0) {
-      writer.uint32(16).uint32(message.n);
-    }
-    if (message.sampling !== undefined) {
-      SamplingParams.encode(message.sampling, writer.uint32(26).fork()).join();
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): GenerateShardParams {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseGenerateShardParams();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.policy = ModelRef.decode(reader, reader.uint32());
-            continue;
-          }
-          case 2: {
-            if (tag !== 16) {
-              break;
-            }
-
-            message.n = reader.uint32();
-            continue;
-          }
-          case 3: {
-            if (tag !== 26) {
-              break;
-            }
-
-            message.sampling = SamplingParams.decode(reader, reader.uint32());
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): GenerateShardParams {
-    return {
-      policy: isSet(object.policy) ? ModelRef.fromJSON(object.policy) : undefined,
-      n: isSet(object.n) ? globalThis.Number(object.n) : 0,
-      sampling: isSet(object.sampling) ? SamplingParams.fromJSON(object.sampling) : undefined,
-    };
-  },
-
-  toJSON(message: GenerateShardParams): unknown {
-    const obj: any = {};
-    if (message.policy !== undefined) {
-      obj.policy = ModelRef.toJSON(message.policy);
-    }
-    if (message.n !== 0) {
-      obj.n = Math.round(message.n);
-    }
-    if (message.sampling !== undefined) {
-      obj.sampling = SamplingParams.toJSON(message.sampling);
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<GenerateShardParams>, I>>(base?: I): GenerateShardParams {
-    return GenerateShardParams.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<GenerateShardParams>, I>>(object: I): GenerateShardParams {
-    const message = createBaseGenerateShardParams();
-    message.policy = (object.policy !== undefined && object.policy !== null)
-      ? ModelRef.fromPartial(object.policy)
-      : undefined;
-    message.n = object.n ?? 0;
-    message.sampling = (object.sampling !== undefined && object.sampling !== null)
-      ? SamplingParams.fromPartial(object.sampling)
-      : undefined;
-    return message;
-  },
-};
-
-function createBaseJudgeShardParams(): JudgeShardParams {
-  return { model: undefined, type: 0, lengthPenalty: 0 };
-}
-
-export const JudgeShardParams: MessageFns<JudgeShardParams> = {
-  encode(message: JudgeShardParams, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.model !== undefined) {
-      ModelRef.encode(message.model, writer.uint32(10).fork()).join();
-    }
-    if (message.type !== 0) {
-      writer.uint32(16).int32(message.type);
-    }
-    if (message.lengthPenalty !== 0) {
-      writer.uint32(25).double(message.lengthPenalty);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): JudgeShardParams {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseJudgeShardParams();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.model = ModelRef.decode(reader, reader.uint32());
-            continue;
-          }
-          case 2: {
-            if (tag !== 16) {
-              break;
-            }
-
-            message.type = reader.int32() as any;
-            continue;
-          }
-          case 3: {
-            if (tag !== 25) {
-              break;
-            }
-
-            message.lengthPenalty = reader.double();
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): JudgeShardParams {
-    return {
-      model: isSet(object.model) ? ModelRef.fromJSON(object.model) : undefined,
-      type: isSet(object.type) ? judgeTypeFromJSON(object.type) : 0,
-      lengthPenalty: isSet(object.lengthPenalty)
-        ? globalThis.Number(object.lengthPenalty)
-        : isSet(object.length_penalty)
-        ? globalThis.Number(object.length_penalty)
-        : 0,
-    };
-  },
-
-  toJSON(message: JudgeShardParams): unknown {
-    const obj: any = {};
-    if (message.model !== undefined) {
-      obj.model = ModelRef.toJSON(message.model);
-    }
-    if (message.type !== 0) {
-      obj.type = judgeTypeToJSON(message.type);
-    }
-    if (message.lengthPenalty !== 0) {
-      obj.lengthPenalty = floatToJson(message.lengthPenalty);
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<JudgeShardParams>, I>>(base?: I): JudgeShardParams {
-    return JudgeShardParams.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<JudgeShardParams>, I>>(object: I): JudgeShardParams {
-    const message = createBaseJudgeShardParams();
-    message.model = (object.model !== undefined && object.model !== null)
-      ? ModelRef.fromPartial(object.model)
-      : undefined;
-    message.type = object.type ?? 0;
-    message.lengthPenalty = object.lengthPenalty ?? 0;
-    return message;
-  },
-};
-
-function createBaseTrainShardParams(): TrainShardParams {
-  return { objective: 0, baseModel: undefined, reference: undefined, hyperparameters: undefined, dpo: undefined };
-}
-
-export const TrainShardParams: MessageFns<TrainShardParams> = {
-  encode(message: TrainShardParams, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.objective !== 0) {
-      writer.uint32(8).int32(message.objective);
-    }
-    if (message.baseModel !== undefined) {
-      ModelRef.encode(message.baseModel, writer.uint32(18).fork()).join();
-    }
-    if (message.reference !== undefined) {
-      ModelRef.encode(message.reference, writer.uint32(26).fork()).join();
-    }
-    if (message.hyperparameters !== undefined) {
-      TrainingHyperparameters.encode(message.hyperparameters, writer.uint32(34).fork()).join();
-    }
-    if (message.dpo !== undefined) {
-      DpoParams.encode(message.dpo, writer.uint32(42).fork()).join();
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): TrainShardParams {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseTrainShardParams();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 8) {
-              break;
-            }
-
-            message.objective = reader.int32() as any;
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.baseModel = ModelRef.decode(reader, reader.uint32());
-            continue;
-          }
-          case 3: {
-            if (tag !== 26) {
-              break;
-            }
-
-            message.reference = ModelRef.decode(reader, reader.uint32());
-            continue;
-          }
-          case 4: {
-            if (tag !== 34) {
-              break;
-            }
-
-            message.hyperparameters = TrainingHyperparameters.decode(reader, reader.uint32());
-            continue;
-          }
-          case 5: {
-            if (tag !== 42) {
-              break;
-            }
-
-            message.dpo = DpoParams.decode(reader, reader.uint32());
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): TrainShardParams {
-    return {
-      objective: isSet(object.objective) ? trainingObjectiveFromJSON(object.objective) : 0,
-      baseModel: isSet(object.baseModel)
-        ? ModelRef.fromJSON(object.baseModel)
-        : isSet(object.base_model)
-        ? ModelRef.fromJSON(object.base_model)
-        : undefined,
-      reference: isSet(object.reference) ? ModelRef.fromJSON(object.reference) : undefined,
-      hyperparameters: isSet(object.hyperparameters)
-        ? TrainingHyperparameters.fromJSON(object.hyperparameters)
-        : undefined,
-      dpo: isSet(object.dpo) ? DpoParams.fromJSON(object.dpo) : undefined,
-    };
-  },
-
-  toJSON(message: TrainShardParams): unknown {
-    const obj: any = {};
-    if (message.objective !== 0) {
-      obj.objective = trainingObjectiveToJSON(message.objective);
-    }
-    if (message.baseModel !== undefined) {
-      obj.baseModel = ModelRef.toJSON(message.baseModel);
-    }
-    if (message.reference !== undefined) {
-      obj.reference = ModelRef.toJSON(message.reference);
-    }
-    if (message.hyperparameters !== undefined) {
-      obj.hyperparameters = TrainingHyperparameters.toJSON(message.hyperparameters);
-    }
-    if (message.dpo !== undefined) {
-      obj.dpo = DpoParams.toJSON(message.dpo);
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<TrainShardParams>, I>>(base?: I): TrainShardParams {
-    return TrainShardParams.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<TrainShardParams>, I>>(object: I): TrainShardParams {
-    const message = createBaseTrainShardParams();
-    message.objective = object.objective ?? 0;
-    message.baseModel = (object.baseModel !== undefined && object.baseModel !== null)
-      ? ModelRef.fromPartial(object.baseModel)
-      : undefined;
-    message.reference = (object.reference !== undefined && object.reference !== null)
-      ? ModelRef.fromPartial(object.reference)
-      : undefined;
-    message.hyperparameters = (object.hyperparameters !== undefined && object.hyperparameters !== null)
-      ? TrainingHyperparameters.fromPartial(object.hyperparameters)
-      : undefined;
-    message.dpo = (object.dpo !== undefined && object.dpo !== null) ? DpoParams.fromPartial(object.dpo) : undefined;
-    return message;
-  },
-};
-
-function createBaseStageWork(): StageWork {
-  return {
-    key: undefined,
-    shardIndex: 0,
-    shardCount: 0,
-    inputUri: "",
-    outputUri: "",
-    firstRowIndex: 0,
-    params: undefined,
-  };
-}
-
-export const StageWork: MessageFns<StageWork> = {
-  encode(message: StageWork, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.key !== undefined) {
-      StageKey.encode(message.key, writer.uint32(10).fork()).join();
-    }
-    if (message.shardIndex !== 0) {
-      writer.uint32(16).uint32(message.shardIndex);
-    }
-    if (message.shardCount !== 0) {
-      writer.uint32(24).uint32(message.shardCount);
-    }
-    if (message.inputUri !== "") {
-      writer.uint32(34).string(message.inputUri);
-    }
-    if (message.outputUri !== "") {
-      writer.uint32(42).string(message.outputUri);
-    }
-    if (message.firstRowIndex !== 0) {
-      writer.uint32(48).uint64(message.firstRowIndex);
-    }
-    switch (message.params?.$case) {
-      case "generate":
-        GenerateShardParams.encode(message.params.value, writer.uint32(82).fork()).join();
-        break;
-      case "judge":
-        JudgeShardParams.encode(message.params.value, writer.uint32(90).fork()).join();
-        break;
-      case "train":
-        TrainShardParams.encode(message.params.value, writer.uint32(98).fork()).join();
-        break;
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): StageWork {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseStageWork();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.key = StageKey.decode(reader, reader.uint32());
-            continue;
-          }
-          case 2: {
-            if (tag !== 16) {
-              break;
-            }
-
-            message.shardIndex = reader.uint32();
-            continue;
-          }
-          case 3: {
-            if (tag !== 24) {
-              break;
-            }
-
-            message.shardCount = reader.uint32();
-            continue;
-          }
-          case 4: {
-            if (tag !== 34) {
-              break;
-            }
-
-            message.inputUri = reader.string();
-            continue;
-          }
-          case 5: {
-            if (tag !== 42) {
-              break;
-            }
-
-            message.outputUri = reader.string();
-            continue;
-          }
-          case 6: {
-            if (tag !== 48) {
-              break;
-            }
-
-            message.firstRowIndex = longToNumber(reader.uint64());
-            continue;
-          }
-          case 10: {
-            if (tag !== 82) {
-              break;
-            }
-
-            message.params = { $case: "generate", value: GenerateShardParams.decode(reader, reader.uint32()) };
-            continue;
-          }
-          case 11: {
-            if (tag !== 90) {
-              break;
-            }
-
-            message.params = { $case: "judge", value: JudgeShardParams.decode(reader, reader.uint32()) };
-            continue;
-          }
-          case 12: {
-            if (tag !== 98) {
-              break;
-            }
-
-            message.params = { $case: "train", value: TrainShardParams.decode(reader, reader.uint32()) };
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): StageWork {
-    return {
-      key: isSet(object.key) ? StageKey.fromJSON(object.key) : undefined,
-      shardIndex: isSet(object.shardIndex)
-        ? globalThis.Number(object.shardIndex)
-        : isSet(object.shard_index)
-        ? globalThis.Number(object.shard_index)
-        : 0,
-      shardCount: isSet(object.shardCount)
-        ? globalThis.Number(object.shardCount)
-        : isSet(object.shard_count)
-        ? globalThis.Number(object.shard_count)
-        : 0,
-      inputUri: isSet(object.inputUri)
-        ? globalThis.String(object.inputUri)
-        : isSet(object.input_uri)
-        ? globalThis.String(object.input_uri)
-        : "",
-      outputUri: isSet(object.outputUri)
-        ? globalThis.String(object.outputUri)
-        : isSet(object.output_uri)
-        ? globalThis.String(object.output_uri)
-        : "",
-      firstRowIndex: isSet(object.firstRowIndex)
-        ? globalThis.Number(object.firstRowIndex)
-        : isSet(object.first_row_index)
-        ? globalThis.Number(object.first_row_index)
-        : 0,
-      params: isSet(object.generate)
-        ? { $case: "generate", value: GenerateShardParams.fromJSON(object.generate) }
-        : isSet(object.judge)
-        ? { $case: "judge", value: JudgeShardParams.fromJSON(object.judge) }
-        : isSet(object.train)
-        ? { $case: "train", value: TrainShardParams.fromJSON(object.train) }
-        : undefined,
-    };
-  },
-
-  toJSON(message: StageWork): unknown {
-    const obj: any = {};
-    if (message.key !== undefined) {
-      obj.key = StageKey.toJSON(message.key);
-    }
-    if (message.shardIndex !== 0) {
-      obj.shardIndex = Math.round(message.shardIndex);
-    }
-    if (message.shardCount !== 0) {
-      obj.shardCount = Math.round(message.shardCount);
-    }
-    if (message.inputUri !== "") {
-      obj.inputUri = message.inputUri;
-    }
-    if (message.outputUri !== "") {
-      obj.outputUri = message.outputUri;
-    }
-    if (message.firstRowIndex !== 0) {
-      obj.firstRowIndex = Math.round(message.firstRowIndex);
-    }
-    if (message.params?.$case === "generate") {
-      obj.generate = GenerateShardParams.toJSON(message.params.value);
-    } else if (message.params?.$case === "judge") {
-      obj.judge = JudgeShardParams.toJSON(message.params.value);
-    } else if (message.params?.$case === "train") {
-      obj.train = TrainShardParams.toJSON(message.params.value);
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<StageWork>, I>>(base?: I): StageWork {
-    return StageWork.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<StageWork>, I>>(object: I): StageWork {
-    const message = createBaseStageWork();
-    message.key = (object.key !== undefined && object.key !== null) ? StageKey.fromPartial(object.key) : undefined;
-    message.shardIndex = object.shardIndex ?? 0;
-    message.shardCount = object.shardCount ?? 0;
-    message.inputUri = object.inputUri ?? "";
-    message.outputUri = object.outputUri ?? "";
-    message.firstRowIndex = object.firstRowIndex ?? 0;
-    switch (object.params?.$case) {
-      case "generate": {
-        if (object.params?.value !== undefined && object.params?.value !== null) {
-          message.params = { $case: "generate", value: GenerateShardParams.fromPartial(object.params.value) };
-        }
-        break;
-      }
-      case "judge": {
-        if (object.params?.value !== undefined && object.params?.value !== null) {
-          message.params = { $case: "judge", value: JudgeShardParams.fromPartial(object.params.value) };
-        }
-        break;
-      }
-      case "train": {
-        if (object.params?.value !== undefined && object.params?.value !== null) {
-          message.params = { $case: "train", value: TrainShardParams.fromPartial(object.params.value) };
-        }
-        break;
-      }
-    }
-    return message;
-  },
-};
-
 function createBaseStageRequested(): StageRequested {
-  return { shardCount: 0 };
+  return { shardCount: 0, manifestUri: "" };
 }
 
 export const StageRequested: MessageFns<StageRequested> = {
   encode(message: StageRequested, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.shardCount !== 0) {
       writer.uint32(8).uint32(message.shardCount);
+    }
+    if (message.manifestUri !== "") {
+      writer.uint32(18).string(message.manifestUri);
     }
     return writer;
   },
@@ -1151,6 +233,14 @@ export const StageRequested: MessageFns<StageRequested> = {
             message.shardCount = reader.uint32();
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.manifestUri = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1170,6 +260,11 @@ export const StageRequested: MessageFns<StageRequested> = {
         : isSet(object.shard_count)
         ? globalThis.Number(object.shard_count)
         : 0,
+      manifestUri: isSet(object.manifestUri)
+        ? globalThis.String(object.manifestUri)
+        : isSet(object.manifest_uri)
+        ? globalThis.String(object.manifest_uri)
+        : "",
     };
   },
 
@@ -1177,6 +272,9 @@ export const StageRequested: MessageFns<StageRequested> = {
     const obj: any = {};
     if (message.shardCount !== 0) {
       obj.shardCount = Math.round(message.shardCount);
+    }
+    if (message.manifestUri !== "") {
+      obj.manifestUri = message.manifestUri;
     }
     return obj;
   },
@@ -1187,12 +285,13 @@ export const StageRequested: MessageFns<StageRequested> = {
   fromPartial<I extends Exact<DeepPartial<StageRequested>, I>>(object: I): StageRequested {
     const message = createBaseStageRequested();
     message.shardCount = object.shardCount ?? 0;
+    message.manifestUri = object.manifestUri ?? "";
     return message;
   },
 };
 
 function createBaseStageStarted(): StageStarted {
-  return { shardIndex: 0, worker: "" };
+  return { shardIndex: 0, worker: "", attempt: undefined };
 }
 
 export const StageStarted: MessageFns<StageStarted> = {
@@ -1202,6 +301,9 @@ export const StageStarted: MessageFns<StageStarted> = {
     }
     if (message.worker !== "") {
       writer.uint32(18).string(message.worker);
+    }
+    if (message.attempt !== undefined) {
+      writer.uint32(24).uint32(message.attempt);
     }
     return writer;
   },
@@ -1235,6 +337,14 @@ export const StageStarted: MessageFns<StageStarted> = {
             message.worker = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.attempt = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1255,6 +365,7 @@ export const StageStarted: MessageFns<StageStarted> = {
         ? globalThis.Number(object.shard_index)
         : 0,
       worker: isSet(object.worker) ? globalThis.String(object.worker) : "",
+      attempt: isSet(object.attempt) ? globalThis.Number(object.attempt) : undefined,
     };
   },
 
@@ -1266,6 +377,9 @@ export const StageStarted: MessageFns<StageStarted> = {
     if (message.worker !== "") {
       obj.worker = message.worker;
     }
+    if (message.attempt !== undefined) {
+      obj.attempt = Math.round(message.attempt);
+    }
     return obj;
   },
 
@@ -1276,6 +390,7 @@ export const StageStarted: MessageFns<StageStarted> = {
     const message = createBaseStageStarted();
     message.shardIndex = object.shardIndex ?? 0;
     message.worker = object.worker ?? "";
+    message.attempt = object.attempt ?? undefined;
     return message;
   },
 };
@@ -1456,7 +571,7 @@ export const StageProgress: MessageFns<StageProgress> = {
 };
 
 function createBaseShardDone(): ShardDone {
-  return { shardIndex: 0, outputUri: "", items: 0 };
+  return { shardIndex: 0, outputUri: "", items: 0, durationSeconds: undefined };
 }
 
 export const ShardDone: MessageFns<ShardDone> = {
@@ -1469,6 +584,9 @@ export const ShardDone: MessageFns<ShardDone> = {
     }
     if (message.items !== 0) {
       writer.uint32(24).uint64(message.items);
+    }
+    if (message.durationSeconds !== undefined) {
+      writer.uint32(33).double(message.durationSeconds);
     }
     return writer;
   },
@@ -1510,6 +628,14 @@ export const ShardDone: MessageFns<ShardDone> = {
             message.items = longToNumber(reader.uint64());
             continue;
           }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.durationSeconds = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1535,6 +661,11 @@ export const ShardDone: MessageFns<ShardDone> = {
         ? globalThis.String(object.output_uri)
         : "",
       items: isSet(object.items) ? globalThis.Number(object.items) : 0,
+      durationSeconds: isSet(object.durationSeconds)
+        ? globalThis.Number(object.durationSeconds)
+        : isSet(object.duration_seconds)
+        ? globalThis.Number(object.duration_seconds)
+        : undefined,
     };
   },
 
@@ -1549,6 +680,9 @@ export const ShardDone: MessageFns<ShardDone> = {
     if (message.items !== 0) {
       obj.items = Math.round(message.items);
     }
+    if (message.durationSeconds !== undefined) {
+      obj.durationSeconds = floatToJson(message.durationSeconds);
+    }
     return obj;
   },
 
@@ -1560,6 +694,7 @@ export const ShardDone: MessageFns<ShardDone> = {
     message.shardIndex = object.shardIndex ?? 0;
     message.outputUri = object.outputUri ?? "";
     message.items = object.items ?? 0;
+    message.durationSeconds = object.durationSeconds ?? undefined;
     return message;
   },
 };
@@ -1769,7 +904,7 @@ export const StageCompleted_MetricsEntry: MessageFns<StageCompleted_MetricsEntry
 };
 
 function createBaseStageFailed(): StageFailed {
-  return { reason: 0, message: "", shardIndex: 0, retryable: false };
+  return { reason: 0, message: "", shardIndex: undefined, retryable: false };
 }
 
 export const StageFailed: MessageFns<StageFailed> = {
@@ -1780,7 +915,7 @@ export const StageFailed: MessageFns<StageFailed> = {
     if (message.message !== "") {
       writer.uint32(18).string(message.message);
     }
-    if (message.shardIndex !== 0) {
+    if (message.shardIndex !== undefined) {
       writer.uint32(24).uint32(message.shardIndex);
     }
     if (message.retryable !== false) {
@@ -1854,7 +989,7 @@ export const StageFailed: MessageFns<StageFailed> = {
         ? globalThis.Number(object.shardIndex)
         : isSet(object.shard_index)
         ? globalThis.Number(object.shard_index)
-        : 0,
+        : undefined,
       retryable: isSet(object.retryable) ? globalThis.Boolean(object.retryable) : false,
     };
   },
@@ -1867,7 +1002,7 @@ export const StageFailed: MessageFns<StageFailed> = {
     if (message.message !== "") {
       obj.message = message.message;
     }
-    if (message.shardIndex !== 0) {
+    if (message.shardIndex !== undefined) {
       obj.shardIndex = Math.round(message.shardIndex);
     }
     if (message.retryable !== false) {
@@ -1883,7 +1018,7 @@ export const StageFailed: MessageFns<StageFailed> = {
     const message = createBaseStageFailed();
     message.reason = object.reason ?? 0;
     message.message = object.message ?? "";
-    message.shardIndex = object.shardIndex ?? 0;
+    message.shardIndex = object.shardIndex ?? undefined;
     message.retryable = object.retryable ?? false;
     return message;
   },

@@ -20,181 +20,86 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { Completion, ModelRef, SamplingParams } from "./common.js";
+import { Completion, ModelRef, SamplingParams, TokenIds } from "./common.js";
 
-/** One prompt, as text or token ids. */
-export interface Prompt {
-  /** Prompt text; the server adds BOS. */
-  text: string;
-  /** Prompt token ids used verbatim instead of text (each below the vocabulary size). */
-  tokenIds: number[];
-}
-
-/** Request of Generate. */
+/** Prompts to complete, and how. */
 export interface GenerateRequest {
-  /** The policy model. */
+  /** The policy to sample from (a model directory with an LM head). Required. */
   model?:
     | ModelRef
     | undefined;
-  /** Prompts, at least one. */
-  prompts: Prompt[];
-  /** Completions per prompt, 1..the server's limit (paper: 8). */
+  /**
+   * Prompt texts, tokenized with the model's tokenizer (BOS prepended). Give either prompts or
+   * prompt_token_ids, not both; at least one prompt is required.
+   */
+  prompts: string[];
+  /** Prompts as token ids, used verbatim after BOS (for data tokenized elsewhere). Alternative to prompts. */
+  promptTokenIds: TokenIds[];
+  /** Completions per prompt, 1..1024. 0 (unset): 1. */
   n: number;
-  /** How to sample. */
+  /** Temperature, top-k/top-p, length limit, seed and stops. Unset: the SamplingParams defaults. */
   sampling?:
     | SamplingParams
     | undefined;
-  /** Index of the first prompt in a larger dataset, so a sharded dataset samples as one would. */
+  /**
+   * Global index of the first prompt in its dataset. Random streams are keyed by (seed, first_prompt_index
+   * + i, sample index), so a dataset split into shards samples exactly what one call over it would.
+   * Default 0.
+   */
   firstPromptIndex: number;
 }
 
 /** The completions of one prompt. */
 export interface PromptCompletions {
-  /** Index of the prompt in the request. */
+  /** Index of the prompt in the request (0-based; add first_prompt_index for the dataset index). */
   promptIndex: number;
-  /** The n completions, in sample order. */
+  /** The prompt text (decoded from the ids when the request gave prompt_token_ids). */
+  prompt: string;
+  /** The n completions, by sample index. */
   completions: Completion[];
 }
 
-/** Response of Generate. */
+/** All completions, in request order. */
 export interface GenerateResponse {
-  /** One entry per prompt, in request order. */
+  /** One entry per prompt, in the order of the request. */
   results: PromptCompletions[];
 }
 
-/** Request of GenerateStream (same fields as GenerateRequest). */
+/** Prompts to complete, streaming the completions. Every field means what it means in GenerateRequest. */
 export interface GenerateStreamRequest {
-  /** The policy model. */
+  /** The policy to sample from (a model directory with an LM head). Required. */
   model?:
     | ModelRef
     | undefined;
-  /** Prompts, at least one. */
-  prompts: Prompt[];
-  /** Completions per prompt. */
+  /**
+   * Prompt texts, tokenized with the model's tokenizer (BOS prepended). Give either prompts or
+   * prompt_token_ids, not both; at least one prompt is required.
+   */
+  prompts: string[];
+  /** Prompts as token ids, used verbatim after BOS. Alternative to prompts. */
+  promptTokenIds: TokenIds[];
+  /** Completions per prompt, 1..1024. 0 (unset): 1. */
   n: number;
-  /** How to sample. */
+  /** Temperature, top-k/top-p, length limit, seed and stops. Unset: the SamplingParams defaults. */
   sampling?:
     | SamplingParams
     | undefined;
-  /** Index of the first prompt in a larger dataset. */
+  /** Global index of the first prompt in its dataset (see GenerateRequest.first_prompt_index). Default 0. */
   firstPromptIndex: number;
 }
 
-/** One finished completion. */
+/** One finished completion. A stream carries prompts x n of them, then ends with status OK. */
 export interface GenerateStreamResponse {
-  /** Index of the prompt in the request. */
+  /** Index of the prompt in the request (0-based). */
   promptIndex: number;
-  /** Index of the sample, 0..n-1. */
+  /** Which of the prompt's n samples this is, 0..n-1. */
   sampleIndex: number;
   /** The completion. */
   completion?: Completion | undefined;
 }
 
-function createBasePrompt(): Prompt {
-  return { text: "", tokenIds: [] };
-}
-
-export const Prompt: MessageFns<Prompt> = {
-  encode(message: Prompt, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.text !== "") {
-      writer.uint32(10).string(message.text);
-    }
-    if (message.tokenIds.length !== 0) {
-      writer.uint32(18).fork();
-      for (const v of message.tokenIds) {
-        writer.uint32(v);
-      }
-      writer.join();
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): Prompt {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBasePrompt();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.text = reader.string();
-            continue;
-          }
-          case 2: {
-            if (tag === 16) {
-              message.tokenIds.push(reader.uint32());
-
-              continue;
-            }
-
-            if (tag === 18) {
-              const end2 = reader.uint32() + reader.pos;
-              while (reader.pos < end2) {
-                message.tokenIds.push(reader.uint32());
-              }
-
-              continue;
-            }
-
-            break;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): Prompt {
-    return {
-      text: isSet(object.text) ? globalThis.String(object.text) : "",
-      tokenIds: globalThis.Array.isArray(object?.tokenIds)
-        ? object.tokenIds.map((e: any) => globalThis.Number(e))
-        : globalThis.Array.isArray(object?.token_ids)
-        ? object.token_ids.map((e: any) => globalThis.Number(e))
-        : [],
-    };
-  },
-
-  toJSON(message: Prompt): unknown {
-    const obj: any = {};
-    if (message.text !== "") {
-      obj.text = message.text;
-    }
-    if (message.tokenIds?.length) {
-      obj.tokenIds = message.tokenIds.map((e) => Math.round(e));
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<Prompt>, I>>(base?: I): Prompt {
-    return Prompt.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<Prompt>, I>>(object: I): Prompt {
-    const message = createBasePrompt();
-    message.text = object.text ?? "";
-    message.tokenIds = object.tokenIds?.map((e) => e) || [];
-    return message;
-  },
-};
-
 function createBaseGenerateRequest(): GenerateRequest {
-  return { model: undefined, prompts: [], n: 0, sampling: undefined, firstPromptIndex: 0 };
+  return { model: undefined, prompts: [], promptTokenIds: [], n: 0, sampling: undefined, firstPromptIndex: 0 };
 }
 
 export const GenerateRequest: MessageFns<GenerateRequest> = {
@@ -203,16 +108,19 @@ export const GenerateRequest: MessageFns<GenerateRequest> = {
       ModelRef.encode(message.model, writer.uint32(10).fork()).join();
     }
     for (const v of message.prompts) {
-      Prompt.encode(v!, writer.uint32(18).fork()).join();
+      writer.uint32(18).string(v!);
+    }
+    for (const v of message.promptTokenIds) {
+      TokenIds.encode(v!, writer.uint32(26).fork()).join();
     }
     if (message.n !== 0) {
-      writer.uint32(24).uint32(message.n);
+      writer.uint32(32).uint32(message.n);
     }
     if (message.sampling !== undefined) {
-      SamplingParams.encode(message.sampling, writer.uint32(34).fork()).join();
+      SamplingParams.encode(message.sampling, writer.uint32(42).fork()).join();
     }
     if (message.firstPromptIndex !== 0) {
-      writer.uint32(40).uint64(message.firstPromptIndex);
+      writer.uint32(48).uint32(message.firstPromptIndex);
     }
     return writer;
   },
@@ -243,31 +151,39 @@ export const GenerateRequest: MessageFns<GenerateRequest> = {
               break;
             }
 
-            message.prompts.push(Prompt.decode(reader, reader.uint32()));
+            message.prompts.push(reader.string());
             continue;
           }
           case 3: {
-            if (tag !== 24) {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.promptTokenIds.push(TokenIds.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
               break;
             }
 
             message.n = reader.uint32();
             continue;
           }
-          case 4: {
-            if (tag !== 34) {
+          case 5: {
+            if (tag !== 42) {
               break;
             }
 
             message.sampling = SamplingParams.decode(reader, reader.uint32());
             continue;
           }
-          case 5: {
-            if (tag !== 40) {
+          case 6: {
+            if (tag !== 48) {
               break;
             }
 
-            message.firstPromptIndex = longToNumber(reader.uint64());
+            message.firstPromptIndex = reader.uint32();
             continue;
           }
         }
@@ -285,7 +201,12 @@ export const GenerateRequest: MessageFns<GenerateRequest> = {
   fromJSON(object: any): GenerateRequest {
     return {
       model: isSet(object.model) ? ModelRef.fromJSON(object.model) : undefined,
-      prompts: globalThis.Array.isArray(object?.prompts) ? object.prompts.map((e: any) => Prompt.fromJSON(e)) : [],
+      prompts: globalThis.Array.isArray(object?.prompts) ? object.prompts.map((e: any) => globalThis.String(e)) : [],
+      promptTokenIds: globalThis.Array.isArray(object?.promptTokenIds)
+        ? object.promptTokenIds.map((e: any) => TokenIds.fromJSON(e))
+        : globalThis.Array.isArray(object?.prompt_token_ids)
+        ? object.prompt_token_ids.map((e: any) => TokenIds.fromJSON(e))
+        : [],
       n: isSet(object.n) ? globalThis.Number(object.n) : 0,
       sampling: isSet(object.sampling) ? SamplingParams.fromJSON(object.sampling) : undefined,
       firstPromptIndex: isSet(object.firstPromptIndex)
@@ -302,7 +223,10 @@ export const GenerateRequest: MessageFns<GenerateRequest> = {
       obj.model = ModelRef.toJSON(message.model);
     }
     if (message.prompts?.length) {
-      obj.prompts = message.prompts.map((e) => Prompt.toJSON(e));
+      obj.prompts = message.prompts;
+    }
+    if (message.promptTokenIds?.length) {
+      obj.promptTokenIds = message.promptTokenIds.map((e) => TokenIds.toJSON(e));
     }
     if (message.n !== 0) {
       obj.n = Math.round(message.n);
@@ -324,7 +248,8 @@ export const GenerateRequest: MessageFns<GenerateRequest> = {
     message.model = (object.model !== undefined && object.model !== null)
       ? ModelRef.fromPartial(object.model)
       : undefined;
-    message.prompts = object.prompts?.map((e) => Prompt.fromPartial(e)) || [];
+    message.prompts = object.prompts?.map((e) => e) || [];
+    message.promptTokenIds = object.promptTokenIds?.map((e) => TokenIds.fromPartial(e)) || [];
     message.n = object.n ?? 0;
     message.sampling = (object.sampling !== undefined && object.sampling !== null)
       ? SamplingParams.fromPartial(object.sampling)
@@ -335,7 +260,7 @@ export const GenerateRequest: MessageFns<GenerateRequest> = {
 };
 
 function createBasePromptCompletions(): PromptCompletions {
-  return { promptIndex: 0, completions: [] };
+  return { promptIndex: 0, prompt: "", completions: [] };
 }
 
 export const PromptCompletions: MessageFns<PromptCompletions> = {
@@ -343,8 +268,11 @@ export const PromptCompletions: MessageFns<PromptCompletions> = {
     if (message.promptIndex !== 0) {
       writer.uint32(8).uint32(message.promptIndex);
     }
+    if (message.prompt !== "") {
+      writer.uint32(18).string(message.prompt);
+    }
     for (const v of message.completions) {
-      Completion.encode(v!, writer.uint32(18).fork()).join();
+      Completion.encode(v!, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -375,6 +303,14 @@ export const PromptCompletions: MessageFns<PromptCompletions> = {
               break;
             }
 
+            message.prompt = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
             message.completions.push(Completion.decode(reader, reader.uint32()));
             continue;
           }
@@ -397,6 +333,7 @@ export const PromptCompletions: MessageFns<PromptCompletions> = {
         : isSet(object.prompt_index)
         ? globalThis.Number(object.prompt_index)
         : 0,
+      prompt: isSet(object.prompt) ? globalThis.String(object.prompt) : "",
       completions: globalThis.Array.isArray(object?.completions)
         ? object.completions.map((e: any) => Completion.fromJSON(e))
         : [],
@@ -407,6 +344,9 @@ export const PromptCompletions: MessageFns<PromptCompletions> = {
     const obj: any = {};
     if (message.promptIndex !== 0) {
       obj.promptIndex = Math.round(message.promptIndex);
+    }
+    if (message.prompt !== "") {
+      obj.prompt = message.prompt;
     }
     if (message.completions?.length) {
       obj.completions = message.completions.map((e) => Completion.toJSON(e));
@@ -420,6 +360,7 @@ export const PromptCompletions: MessageFns<PromptCompletions> = {
   fromPartial<I extends Exact<DeepPartial<PromptCompletions>, I>>(object: I): PromptCompletions {
     const message = createBasePromptCompletions();
     message.promptIndex = object.promptIndex ?? 0;
+    message.prompt = object.prompt ?? "";
     message.completions = object.completions?.map((e) => Completion.fromPartial(e)) || [];
     return message;
   },
@@ -497,7 +438,7 @@ export const GenerateResponse: MessageFns<GenerateResponse> = {
 };
 
 function createBaseGenerateStreamRequest(): GenerateStreamRequest {
-  return { model: undefined, prompts: [], n: 0, sampling: undefined, firstPromptIndex: 0 };
+  return { model: undefined, prompts: [], promptTokenIds: [], n: 0, sampling: undefined, firstPromptIndex: 0 };
 }
 
 export const GenerateStreamRequest: MessageFns<GenerateStreamRequest> = {
@@ -506,16 +447,19 @@ export const GenerateStreamRequest: MessageFns<GenerateStreamRequest> = {
       ModelRef.encode(message.model, writer.uint32(10).fork()).join();
     }
     for (const v of message.prompts) {
-      Prompt.encode(v!, writer.uint32(18).fork()).join();
+      writer.uint32(18).string(v!);
+    }
+    for (const v of message.promptTokenIds) {
+      TokenIds.encode(v!, writer.uint32(26).fork()).join();
     }
     if (message.n !== 0) {
-      writer.uint32(24).uint32(message.n);
+      writer.uint32(32).uint32(message.n);
     }
     if (message.sampling !== undefined) {
-      SamplingParams.encode(message.sampling, writer.uint32(34).fork()).join();
+      SamplingParams.encode(message.sampling, writer.uint32(42).fork()).join();
     }
     if (message.firstPromptIndex !== 0) {
-      writer.uint32(40).uint64(message.firstPromptIndex);
+      writer.uint32(48).uint32(message.firstPromptIndex);
     }
     return writer;
   },
@@ -546,31 +490,39 @@ export const GenerateStreamRequest: MessageFns<GenerateStreamRequest> = {
               break;
             }
 
-            message.prompts.push(Prompt.decode(reader, reader.uint32()));
+            message.prompts.push(reader.string());
             continue;
           }
           case 3: {
-            if (tag !== 24) {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.promptTokenIds.push(TokenIds.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
               break;
             }
 
             message.n = reader.uint32();
             continue;
           }
-          case 4: {
-            if (tag !== 34) {
+          case 5: {
+            if (tag !== 42) {
               break;
             }
 
             message.sampling = SamplingParams.decode(reader, reader.uint32());
             continue;
           }
-          case 5: {
-            if (tag !== 40) {
+          case 6: {
+            if (tag !== 48) {
               break;
             }
 
-            message.firstPromptIndex = longToNumber(reader.uint64());
+            message.firstPromptIndex = reader.uint32();
             continue;
           }
         }
@@ -588,7 +540,12 @@ export const GenerateStreamRequest: MessageFns<GenerateStreamRequest> = {
   fromJSON(object: any): GenerateStreamRequest {
     return {
       model: isSet(object.model) ? ModelRef.fromJSON(object.model) : undefined,
-      prompts: globalThis.Array.isArray(object?.prompts) ? object.prompts.map((e: any) => Prompt.fromJSON(e)) : [],
+      prompts: globalThis.Array.isArray(object?.prompts) ? object.prompts.map((e: any) => globalThis.String(e)) : [],
+      promptTokenIds: globalThis.Array.isArray(object?.promptTokenIds)
+        ? object.promptTokenIds.map((e: any) => TokenIds.fromJSON(e))
+        : globalThis.Array.isArray(object?.prompt_token_ids)
+        ? object.prompt_token_ids.map((e: any) => TokenIds.fromJSON(e))
+        : [],
       n: isSet(object.n) ? globalThis.Number(object.n) : 0,
       sampling: isSet(object.sampling) ? SamplingParams.fromJSON(object.sampling) : undefined,
       firstPromptIndex: isSet(object.firstPromptIndex)
@@ -605,7 +562,10 @@ export const GenerateStreamRequest: MessageFns<GenerateStreamRequest> = {
       obj.model = ModelRef.toJSON(message.model);
     }
     if (message.prompts?.length) {
-      obj.prompts = message.prompts.map((e) => Prompt.toJSON(e));
+      obj.prompts = message.prompts;
+    }
+    if (message.promptTokenIds?.length) {
+      obj.promptTokenIds = message.promptTokenIds.map((e) => TokenIds.toJSON(e));
     }
     if (message.n !== 0) {
       obj.n = Math.round(message.n);
@@ -627,7 +587,8 @@ export const GenerateStreamRequest: MessageFns<GenerateStreamRequest> = {
     message.model = (object.model !== undefined && object.model !== null)
       ? ModelRef.fromPartial(object.model)
       : undefined;
-    message.prompts = object.prompts?.map((e) => Prompt.fromPartial(e)) || [];
+    message.prompts = object.prompts?.map((e) => e) || [];
+    message.promptTokenIds = object.promptTokenIds?.map((e) => TokenIds.fromPartial(e)) || [];
     message.n = object.n ?? 0;
     message.sampling = (object.sampling !== undefined && object.sampling !== null)
       ? SamplingParams.fromPartial(object.sampling)
@@ -748,10 +709,14 @@ export const GenerateStreamResponse: MessageFns<GenerateStreamResponse> = {
   },
 };
 
-/** Samples completions from a policy model. */
+/** Samples completions from a policy model: batched, with a KV cache, reproducible from the seed. */
 export type PolicyGeneratorServiceService = typeof PolicyGeneratorServiceService;
 export const PolicyGeneratorServiceService = {
-  /** Samples n completions for each prompt; concurrent requests share batched forward passes. */
+  /**
+   * Samples `n` completions for every prompt and answers once all are done. Bad fields are answered
+   * INVALID_ARGUMENT naming them; more prompts x samples or tokens than the server allows,
+   * RESOURCE_EXHAUSTED; a model that is a reward model rather than a policy, FAILED_PRECONDITION.
+   */
   generate: {
     path: "/rlhf.v1.PolicyGeneratorService/Generate" as const,
     requestStream: false as const,
@@ -761,7 +726,11 @@ export const PolicyGeneratorServiceService = {
     responseSerialize: (value: GenerateResponse): Buffer => Buffer.from(GenerateResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GenerateResponse => GenerateResponse.decode(value),
   },
-  /** Same as Generate, but streams each completion as soon as it is finished. */
+  /**
+   * The same sampling as Generate, streaming each completion as soon as it finishes (in completion order,
+   * not request order). Cancelling the call stops generation. The set of completions equals Generate's for
+   * the same request.
+   */
   generateStream: {
     path: "/rlhf.v1.PolicyGeneratorService/GenerateStream" as const,
     requestStream: false as const,
@@ -776,14 +745,26 @@ export const PolicyGeneratorServiceService = {
 } as const;
 
 export interface PolicyGeneratorServiceServer extends UntypedServiceImplementation {
-  /** Samples n completions for each prompt; concurrent requests share batched forward passes. */
+  /**
+   * Samples `n` completions for every prompt and answers once all are done. Bad fields are answered
+   * INVALID_ARGUMENT naming them; more prompts x samples or tokens than the server allows,
+   * RESOURCE_EXHAUSTED; a model that is a reward model rather than a policy, FAILED_PRECONDITION.
+   */
   generate: handleUnaryCall<GenerateRequest, GenerateResponse>;
-  /** Same as Generate, but streams each completion as soon as it is finished. */
+  /**
+   * The same sampling as Generate, streaming each completion as soon as it finishes (in completion order,
+   * not request order). Cancelling the call stops generation. The set of completions equals Generate's for
+   * the same request.
+   */
   generateStream: handleServerStreamingCall<GenerateStreamRequest, GenerateStreamResponse>;
 }
 
 export interface PolicyGeneratorServiceClient extends Client {
-  /** Samples n completions for each prompt; concurrent requests share batched forward passes. */
+  /**
+   * Samples `n` completions for every prompt and answers once all are done. Bad fields are answered
+   * INVALID_ARGUMENT naming them; more prompts x samples or tokens than the server allows,
+   * RESOURCE_EXHAUSTED; a model that is a reward model rather than a policy, FAILED_PRECONDITION.
+   */
   generate(
     request: GenerateRequest,
     callback: (error: ServiceError | null, response: GenerateResponse) => void,
@@ -799,7 +780,11 @@ export interface PolicyGeneratorServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GenerateResponse) => void,
   ): ClientUnaryCall;
-  /** Same as Generate, but streams each completion as soon as it is finished. */
+  /**
+   * The same sampling as Generate, streaming each completion as soon as it finishes (in completion order,
+   * not request order). Cancelling the call stops generation. The set of completions equals Generate's for
+   * the same request.
+   */
   generateStream(
     request: GenerateStreamRequest,
     options?: Partial<CallOptions>,
@@ -836,17 +821,6 @@ type DeepPartial<T> = T extends Builtin ? T
 type KeysOfUnion<T> = T extends T ? keyof T : never;
 type Exact<P, I extends P> = P extends Builtin ? P
   : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
-
-function longToNumber(int64: { toString(): string }): number {
-  const num = globalThis.Number(int64.toString());
-  if (num > globalThis.Number.MAX_SAFE_INTEGER) {
-    throw new globalThis.Error("Value is larger than Number.MAX_SAFE_INTEGER");
-  }
-  if (num < globalThis.Number.MIN_SAFE_INTEGER) {
-    throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
-  }
-  return num;
-}
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

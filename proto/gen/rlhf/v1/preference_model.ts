@@ -11,140 +11,162 @@ import {
   type ChannelCredentials,
   Client,
   type ClientOptions,
+  type ClientReadableStream,
   type ClientUnaryCall,
+  type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { DatasetRef, ModelRef, TrainingHyperparameters, TrainingJob } from "./common.js";
+import { DatasetRef, ModelRef, RankMethod, rankMethodFromJSON, rankMethodToJSON } from "./common.js";
+import { JobStatus, TrainingEvent, TrainingHyperparameters } from "./training.js";
 
-/** How Rank compares responses. */
-export enum RankMethod {
-  /** RANK_METHOD_UNSPECIFIED - Not set: tournament. */
-  RANK_METHOD_UNSPECIFIED = 0,
-  /** RANK_METHOD_TOURNAMENT - Knock-out tournament: n - 1 comparisons find the best; a second pass orders the rest. */
-  RANK_METHOD_TOURNAMENT = 1,
-  /** RANK_METHOD_ROUND_ROBIN - Every pair compared: n (n - 1) / 2 comparisons; scores are mean win probabilities. */
-  RANK_METHOD_ROUND_ROBIN = 2,
-  UNRECOGNIZED = -1,
-}
-
-export function rankMethodFromJSON(object: any): RankMethod {
-  switch (object) {
-    case 0:
-    case "RANK_METHOD_UNSPECIFIED":
-      return RankMethod.RANK_METHOD_UNSPECIFIED;
-    case 1:
-    case "RANK_METHOD_TOURNAMENT":
-      return RankMethod.RANK_METHOD_TOURNAMENT;
-    case 2:
-    case "RANK_METHOD_ROUND_ROBIN":
-      return RankMethod.RANK_METHOD_ROUND_ROBIN;
-    case -1:
-    case "UNRECOGNIZED":
-    default:
-      return RankMethod.UNRECOGNIZED;
-  }
-}
-
-export function rankMethodToJSON(object: RankMethod): string {
-  switch (object) {
-    case RankMethod.RANK_METHOD_UNSPECIFIED:
-      return "RANK_METHOD_UNSPECIFIED";
-    case RankMethod.RANK_METHOD_TOURNAMENT:
-      return "RANK_METHOD_TOURNAMENT";
-    case RankMethod.RANK_METHOD_ROUND_ROBIN:
-      return "RANK_METHOD_ROUND_ROBIN";
-    case RankMethod.UNRECOGNIZED:
-    default:
-      return "UNRECOGNIZED";
-  }
-}
-
-/** Request of Compare. */
+/** Two responses to compare. */
 export interface CompareRequest {
-  /** The preference model. */
+  /** The preference model (a model directory with an LM head, trained on the PM format). Required. */
   model?:
     | ModelRef
     | undefined;
-  /** The context (prompt). */
+  /** The prompt (context) both responses answer. */
   prompt: string;
-  /** First response. */
+  /** The first response. */
   responseA: string;
-  /** Second response. */
+  /** The second response. */
   responseB: string;
 }
 
-/** Response of Compare. */
+/** The comparison, in both orders. */
 export interface CompareResponse {
-  /** P(a > b), the mean of the two one-order estimates. */
+  /** P(a better than b), the mean of prob_a_first and prob_a_second, in [0, 1]. */
   probABetter: number;
-  /** P(a > b) with a shown first. */
-  probABetterAFirst: number;
-  /** P(a > b) with b shown first. */
-  probABetterBFirst: number;
+  /** P(a better) with a shown as RESPONSE A and b as RESPONSE B, in [0, 1]. */
+  probAFirst: number;
+  /**
+   * P(a better) with b shown as RESPONSE A and a as RESPONSE B (that is, the model's p_B / (p_A + p_B)),
+   * in [0, 1].
+   */
+  probASecond: number;
 }
 
-/** Request of Rank. */
+/** Responses to rank. */
 export interface RankRequest {
-  /** The preference model. */
+  /** The preference model. Required. */
   model?:
     | ModelRef
     | undefined;
-  /** The context (prompt). */
+  /** The prompt (context) every response answers. */
   prompt: string;
-  /** Responses to rank, at least two. */
+  /** The responses to rank, at least two. */
   responses: string[];
-  /** Ranking method. */
+  /** How to rank. Unspecified: tournament. */
   method: RankMethod;
 }
 
-/** Response of Rank. */
+/** The ranking. */
 export interface RankResponse {
-  /** Response indices, best first. */
+  /** Indices into the request's responses, best first; a permutation of 0..n-1. */
   ranking: number[];
-  /** A score per response (in request order): higher is better. */
+  /**
+   * A score per response in request order, higher is better: its mean debiased win probability over the
+   * comparisons it took part in, in [0, 1] (0.5 for one that took part in none).
+   */
   scores: number[];
-  /** How many pairwise comparisons the ranking used. */
+  /** Pairwise comparisons made (each one scored in both orders, so twice as many model evaluations). */
   comparisons: number;
 }
 
-/** Request of TrainPreferenceModel. */
+/** A preference model to train. */
 export interface TrainPreferenceModelRequest {
-  /** The starting model (a causal LM). */
+  /**
+   * Optional client-chosen job id (a DNS label, at most 63 characters). Starting an id that already exists
+   * with the same request returns that job's status instead of starting another, so a controller can
+   * retry safely; with a different request it is answered ALREADY_EXISTS. Empty: the server assigns a
+   * UUID.
+   */
+  jobId: string;
+  /** The model to start from: a policy or an earlier preference model (both have an LM head). Required. */
   baseModel?:
     | ModelRef
     | undefined;
-  /** Preference pairs `{"prompt","chosen","rejected"}`. */
+  /**
+   * Preference pairs `{"prompt", "chosen", "rejected"}`; each is shown in a random (seeded) order, the
+   * target being `A` or `B` accordingly. Required.
+   */
   preferences?:
     | DatasetRef
     | undefined;
-  /** Training hyperparameters. */
+  /**
+   * Optional held-out pairs; their loss and debiased accuracy are reported as `eval_loss` and
+   * `eval_accuracy` in TrainingMetrics.extra at the end of each epoch.
+   */
+  evalDataset?:
+    | DatasetRef
+    | undefined;
+  /** Optimisation settings. Unset: all defaults. */
   hyperparameters?:
     | TrainingHyperparameters
     | undefined;
-  /** Where to write the trained model. */
+  /**
+   * Where the trained model directory is written (`nats-obj://...` or `file:///...`); it becomes visible
+   * only when complete. Required.
+   */
   outputUri: string;
+  /** Labels kept with the job and echoed in JobStatus, e.g. `rlhf.dev/run` and `rlhf.dev/iteration`. */
+  labels: { [key: string]: string };
 }
 
-/** Response of TrainPreferenceModel. */
+export interface TrainPreferenceModelRequest_LabelsEntry {
+  key: string;
+  value: string;
+}
+
+/** The job that was started (or found, for a repeated job_id). */
 export interface TrainPreferenceModelResponse {
-  /** The job. */
-  job?: TrainingJob | undefined;
+  /** Its status, normally QUEUED or RUNNING. */
+  job?: JobStatus | undefined;
 }
 
-/** Request of GetPreferenceTrainingJob. */
+/** Which preference-model training job to report. */
 export interface GetPreferenceTrainingJobRequest {
-  /** The job id from TrainPreferenceModel. */
+  /** The job id. Required. */
   jobId: string;
 }
 
-/** Response of GetPreferenceTrainingJob. */
+/** A preference-model training job's status. */
 export interface GetPreferenceTrainingJobResponse {
-  /** The job. */
-  job?: TrainingJob | undefined;
+  /** The status, with the latest metrics. */
+  job?: JobStatus | undefined;
+}
+
+/** Which preference-model training job to watch. */
+export interface WatchPreferenceTrainingRequest {
+  /** The job id. Required. */
+  jobId: string;
+}
+
+/** One event of a watched preference-model training job. */
+export interface WatchPreferenceTrainingResponse {
+  /** The event. */
+  event?: TrainingEvent | undefined;
+}
+
+/** Which preference-model training job to cancel. */
+export interface CancelPreferenceTrainingJobRequest {
+  /** The job id. Required. */
+  jobId: string;
+  /** Why, for the job's message (e.g. `run deleted`). Optional. */
+  reason: string;
+}
+
+/** A cancelled preference-model training job. */
+export interface CancelPreferenceTrainingJobResponse {
+  /**
+   * The job's status after the request: CANCELLED, RUNNING while the current step winds down (a watch
+   * then sees the final event), or the terminal state the job had already reached.
+   */
+  job?: JobStatus | undefined;
 }
 
 function createBaseCompareRequest(): CompareRequest {
@@ -275,7 +297,7 @@ export const CompareRequest: MessageFns<CompareRequest> = {
 };
 
 function createBaseCompareResponse(): CompareResponse {
-  return { probABetter: 0, probABetterAFirst: 0, probABetterBFirst: 0 };
+  return { probABetter: 0, probAFirst: 0, probASecond: 0 };
 }
 
 export const CompareResponse: MessageFns<CompareResponse> = {
@@ -283,11 +305,11 @@ export const CompareResponse: MessageFns<CompareResponse> = {
     if (message.probABetter !== 0) {
       writer.uint32(9).double(message.probABetter);
     }
-    if (message.probABetterAFirst !== 0) {
-      writer.uint32(17).double(message.probABetterAFirst);
+    if (message.probAFirst !== 0) {
+      writer.uint32(17).double(message.probAFirst);
     }
-    if (message.probABetterBFirst !== 0) {
-      writer.uint32(25).double(message.probABetterBFirst);
+    if (message.probASecond !== 0) {
+      writer.uint32(25).double(message.probASecond);
     }
     return writer;
   },
@@ -318,7 +340,7 @@ export const CompareResponse: MessageFns<CompareResponse> = {
               break;
             }
 
-            message.probABetterAFirst = reader.double();
+            message.probAFirst = reader.double();
             continue;
           }
           case 3: {
@@ -326,7 +348,7 @@ export const CompareResponse: MessageFns<CompareResponse> = {
               break;
             }
 
-            message.probABetterBFirst = reader.double();
+            message.probASecond = reader.double();
             continue;
           }
         }
@@ -348,15 +370,15 @@ export const CompareResponse: MessageFns<CompareResponse> = {
         : isSet(object.prob_a_better)
         ? globalThis.Number(object.prob_a_better)
         : 0,
-      probABetterAFirst: isSet(object.probABetterAFirst)
-        ? globalThis.Number(object.probABetterAFirst)
-        : isSet(object.prob_a_better_a_first)
-        ? globalThis.Number(object.prob_a_better_a_first)
+      probAFirst: isSet(object.probAFirst)
+        ? globalThis.Number(object.probAFirst)
+        : isSet(object.prob_a_first)
+        ? globalThis.Number(object.prob_a_first)
         : 0,
-      probABetterBFirst: isSet(object.probABetterBFirst)
-        ? globalThis.Number(object.probABetterBFirst)
-        : isSet(object.prob_a_better_b_first)
-        ? globalThis.Number(object.prob_a_better_b_first)
+      probASecond: isSet(object.probASecond)
+        ? globalThis.Number(object.probASecond)
+        : isSet(object.prob_a_second)
+        ? globalThis.Number(object.prob_a_second)
         : 0,
     };
   },
@@ -366,11 +388,11 @@ export const CompareResponse: MessageFns<CompareResponse> = {
     if (message.probABetter !== 0) {
       obj.probABetter = floatToJson(message.probABetter);
     }
-    if (message.probABetterAFirst !== 0) {
-      obj.probABetterAFirst = floatToJson(message.probABetterAFirst);
+    if (message.probAFirst !== 0) {
+      obj.probAFirst = floatToJson(message.probAFirst);
     }
-    if (message.probABetterBFirst !== 0) {
-      obj.probABetterBFirst = floatToJson(message.probABetterBFirst);
+    if (message.probASecond !== 0) {
+      obj.probASecond = floatToJson(message.probASecond);
     }
     return obj;
   },
@@ -381,8 +403,8 @@ export const CompareResponse: MessageFns<CompareResponse> = {
   fromPartial<I extends Exact<DeepPartial<CompareResponse>, I>>(object: I): CompareResponse {
     const message = createBaseCompareResponse();
     message.probABetter = object.probABetter ?? 0;
-    message.probABetterAFirst = object.probABetterAFirst ?? 0;
-    message.probABetterBFirst = object.probABetterBFirst ?? 0;
+    message.probAFirst = object.probAFirst ?? 0;
+    message.probASecond = object.probASecond ?? 0;
     return message;
   },
 };
@@ -638,23 +660,40 @@ export const RankResponse: MessageFns<RankResponse> = {
 };
 
 function createBaseTrainPreferenceModelRequest(): TrainPreferenceModelRequest {
-  return { baseModel: undefined, preferences: undefined, hyperparameters: undefined, outputUri: "" };
+  return {
+    jobId: "",
+    baseModel: undefined,
+    preferences: undefined,
+    evalDataset: undefined,
+    hyperparameters: undefined,
+    outputUri: "",
+    labels: {},
+  };
 }
 
 export const TrainPreferenceModelRequest: MessageFns<TrainPreferenceModelRequest> = {
   encode(message: TrainPreferenceModelRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jobId !== "") {
+      writer.uint32(10).string(message.jobId);
+    }
     if (message.baseModel !== undefined) {
-      ModelRef.encode(message.baseModel, writer.uint32(10).fork()).join();
+      ModelRef.encode(message.baseModel, writer.uint32(18).fork()).join();
     }
     if (message.preferences !== undefined) {
-      DatasetRef.encode(message.preferences, writer.uint32(18).fork()).join();
+      DatasetRef.encode(message.preferences, writer.uint32(26).fork()).join();
+    }
+    if (message.evalDataset !== undefined) {
+      DatasetRef.encode(message.evalDataset, writer.uint32(34).fork()).join();
     }
     if (message.hyperparameters !== undefined) {
-      TrainingHyperparameters.encode(message.hyperparameters, writer.uint32(26).fork()).join();
+      TrainingHyperparameters.encode(message.hyperparameters, writer.uint32(42).fork()).join();
     }
     if (message.outputUri !== "") {
-      writer.uint32(34).string(message.outputUri);
+      writer.uint32(50).string(message.outputUri);
     }
+    globalThis.Object.entries(message.labels).forEach(([key, value]: [string, string]) => {
+      TrainPreferenceModelRequest_LabelsEntry.encode({ key: key as any, value }, writer.uint32(58).fork()).join();
+    });
     return writer;
   },
 
@@ -676,7 +715,7 @@ export const TrainPreferenceModelRequest: MessageFns<TrainPreferenceModelRequest
               break;
             }
 
-            message.baseModel = ModelRef.decode(reader, reader.uint32());
+            message.jobId = reader.string();
             continue;
           }
           case 2: {
@@ -684,7 +723,7 @@ export const TrainPreferenceModelRequest: MessageFns<TrainPreferenceModelRequest
               break;
             }
 
-            message.preferences = DatasetRef.decode(reader, reader.uint32());
+            message.baseModel = ModelRef.decode(reader, reader.uint32());
             continue;
           }
           case 3: {
@@ -692,7 +731,7 @@ export const TrainPreferenceModelRequest: MessageFns<TrainPreferenceModelRequest
               break;
             }
 
-            message.hyperparameters = TrainingHyperparameters.decode(reader, reader.uint32());
+            message.preferences = DatasetRef.decode(reader, reader.uint32());
             continue;
           }
           case 4: {
@@ -700,7 +739,34 @@ export const TrainPreferenceModelRequest: MessageFns<TrainPreferenceModelRequest
               break;
             }
 
+            message.evalDataset = DatasetRef.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.hyperparameters = TrainingHyperparameters.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
             message.outputUri = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            const entry7 = TrainPreferenceModelRequest_LabelsEntry.decode(reader, reader.uint32());
+            if (entry7.value !== undefined) {
+              message.labels[entry7.key] = entry7.value;
+            }
             continue;
           }
         }
@@ -717,12 +783,22 @@ export const TrainPreferenceModelRequest: MessageFns<TrainPreferenceModelRequest
 
   fromJSON(object: any): TrainPreferenceModelRequest {
     return {
+      jobId: isSet(object.jobId)
+        ? globalThis.String(object.jobId)
+        : isSet(object.job_id)
+        ? globalThis.String(object.job_id)
+        : "",
       baseModel: isSet(object.baseModel)
         ? ModelRef.fromJSON(object.baseModel)
         : isSet(object.base_model)
         ? ModelRef.fromJSON(object.base_model)
         : undefined,
       preferences: isSet(object.preferences) ? DatasetRef.fromJSON(object.preferences) : undefined,
+      evalDataset: isSet(object.evalDataset)
+        ? DatasetRef.fromJSON(object.evalDataset)
+        : isSet(object.eval_dataset)
+        ? DatasetRef.fromJSON(object.eval_dataset)
+        : undefined,
       hyperparameters: isSet(object.hyperparameters)
         ? TrainingHyperparameters.fromJSON(object.hyperparameters)
         : undefined,
@@ -731,22 +807,51 @@ export const TrainPreferenceModelRequest: MessageFns<TrainPreferenceModelRequest
         : isSet(object.output_uri)
         ? globalThis.String(object.output_uri)
         : "",
+      labels: isObject(object.labels)
+        ? (globalThis.Object.entries(object.labels) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
   toJSON(message: TrainPreferenceModelRequest): unknown {
     const obj: any = {};
+    if (message.jobId !== "") {
+      obj.jobId = message.jobId;
+    }
     if (message.baseModel !== undefined) {
       obj.baseModel = ModelRef.toJSON(message.baseModel);
     }
     if (message.preferences !== undefined) {
       obj.preferences = DatasetRef.toJSON(message.preferences);
     }
+    if (message.evalDataset !== undefined) {
+      obj.evalDataset = DatasetRef.toJSON(message.evalDataset);
+    }
     if (message.hyperparameters !== undefined) {
       obj.hyperparameters = TrainingHyperparameters.toJSON(message.hyperparameters);
     }
     if (message.outputUri !== "") {
       obj.outputUri = message.outputUri;
+    }
+    if (message.labels) {
+      const entries = globalThis.Object.entries(message.labels) as [string, string][];
+      if (entries.length > 0) {
+        obj.labels = {};
+        entries.forEach(([k, v]) => {
+          obj.labels[k] = v;
+        });
+      }
     }
     return obj;
   },
@@ -756,16 +861,118 @@ export const TrainPreferenceModelRequest: MessageFns<TrainPreferenceModelRequest
   },
   fromPartial<I extends Exact<DeepPartial<TrainPreferenceModelRequest>, I>>(object: I): TrainPreferenceModelRequest {
     const message = createBaseTrainPreferenceModelRequest();
+    message.jobId = object.jobId ?? "";
     message.baseModel = (object.baseModel !== undefined && object.baseModel !== null)
       ? ModelRef.fromPartial(object.baseModel)
       : undefined;
     message.preferences = (object.preferences !== undefined && object.preferences !== null)
       ? DatasetRef.fromPartial(object.preferences)
       : undefined;
+    message.evalDataset = (object.evalDataset !== undefined && object.evalDataset !== null)
+      ? DatasetRef.fromPartial(object.evalDataset)
+      : undefined;
     message.hyperparameters = (object.hyperparameters !== undefined && object.hyperparameters !== null)
       ? TrainingHyperparameters.fromPartial(object.hyperparameters)
       : undefined;
     message.outputUri = object.outputUri ?? "";
+    message.labels = (globalThis.Object.entries(object.labels ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseTrainPreferenceModelRequest_LabelsEntry(): TrainPreferenceModelRequest_LabelsEntry {
+  return { key: "", value: "" };
+}
+
+export const TrainPreferenceModelRequest_LabelsEntry: MessageFns<TrainPreferenceModelRequest_LabelsEntry> = {
+  encode(message: TrainPreferenceModelRequest_LabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TrainPreferenceModelRequest_LabelsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTrainPreferenceModelRequest_LabelsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TrainPreferenceModelRequest_LabelsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: TrainPreferenceModelRequest_LabelsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TrainPreferenceModelRequest_LabelsEntry>, I>>(
+    base?: I,
+  ): TrainPreferenceModelRequest_LabelsEntry {
+    return TrainPreferenceModelRequest_LabelsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TrainPreferenceModelRequest_LabelsEntry>, I>>(
+    object: I,
+  ): TrainPreferenceModelRequest_LabelsEntry {
+    const message = createBaseTrainPreferenceModelRequest_LabelsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
     return message;
   },
 };
@@ -777,7 +984,7 @@ function createBaseTrainPreferenceModelResponse(): TrainPreferenceModelResponse 
 export const TrainPreferenceModelResponse: MessageFns<TrainPreferenceModelResponse> = {
   encode(message: TrainPreferenceModelResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.job !== undefined) {
-      TrainingJob.encode(message.job, writer.uint32(10).fork()).join();
+      JobStatus.encode(message.job, writer.uint32(10).fork()).join();
     }
     return writer;
   },
@@ -800,7 +1007,7 @@ export const TrainPreferenceModelResponse: MessageFns<TrainPreferenceModelRespon
               break;
             }
 
-            message.job = TrainingJob.decode(reader, reader.uint32());
+            message.job = JobStatus.decode(reader, reader.uint32());
             continue;
           }
         }
@@ -816,13 +1023,13 @@ export const TrainPreferenceModelResponse: MessageFns<TrainPreferenceModelRespon
   },
 
   fromJSON(object: any): TrainPreferenceModelResponse {
-    return { job: isSet(object.job) ? TrainingJob.fromJSON(object.job) : undefined };
+    return { job: isSet(object.job) ? JobStatus.fromJSON(object.job) : undefined };
   },
 
   toJSON(message: TrainPreferenceModelResponse): unknown {
     const obj: any = {};
     if (message.job !== undefined) {
-      obj.job = TrainingJob.toJSON(message.job);
+      obj.job = JobStatus.toJSON(message.job);
     }
     return obj;
   },
@@ -832,7 +1039,7 @@ export const TrainPreferenceModelResponse: MessageFns<TrainPreferenceModelRespon
   },
   fromPartial<I extends Exact<DeepPartial<TrainPreferenceModelResponse>, I>>(object: I): TrainPreferenceModelResponse {
     const message = createBaseTrainPreferenceModelResponse();
-    message.job = (object.job !== undefined && object.job !== null) ? TrainingJob.fromPartial(object.job) : undefined;
+    message.job = (object.job !== undefined && object.job !== null) ? JobStatus.fromPartial(object.job) : undefined;
     return message;
   },
 };
@@ -919,7 +1126,7 @@ function createBaseGetPreferenceTrainingJobResponse(): GetPreferenceTrainingJobR
 export const GetPreferenceTrainingJobResponse: MessageFns<GetPreferenceTrainingJobResponse> = {
   encode(message: GetPreferenceTrainingJobResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.job !== undefined) {
-      TrainingJob.encode(message.job, writer.uint32(10).fork()).join();
+      JobStatus.encode(message.job, writer.uint32(10).fork()).join();
     }
     return writer;
   },
@@ -942,7 +1149,7 @@ export const GetPreferenceTrainingJobResponse: MessageFns<GetPreferenceTrainingJ
               break;
             }
 
-            message.job = TrainingJob.decode(reader, reader.uint32());
+            message.job = JobStatus.decode(reader, reader.uint32());
             continue;
           }
         }
@@ -958,13 +1165,13 @@ export const GetPreferenceTrainingJobResponse: MessageFns<GetPreferenceTrainingJ
   },
 
   fromJSON(object: any): GetPreferenceTrainingJobResponse {
-    return { job: isSet(object.job) ? TrainingJob.fromJSON(object.job) : undefined };
+    return { job: isSet(object.job) ? JobStatus.fromJSON(object.job) : undefined };
   },
 
   toJSON(message: GetPreferenceTrainingJobResponse): unknown {
     const obj: any = {};
     if (message.job !== undefined) {
-      obj.job = TrainingJob.toJSON(message.job);
+      obj.job = JobStatus.toJSON(message.job);
     }
     return obj;
   },
@@ -978,15 +1185,334 @@ export const GetPreferenceTrainingJobResponse: MessageFns<GetPreferenceTrainingJ
     object: I,
   ): GetPreferenceTrainingJobResponse {
     const message = createBaseGetPreferenceTrainingJobResponse();
-    message.job = (object.job !== undefined && object.job !== null) ? TrainingJob.fromPartial(object.job) : undefined;
+    message.job = (object.job !== undefined && object.job !== null) ? JobStatus.fromPartial(object.job) : undefined;
     return message;
   },
 };
 
-/** Pairwise preference models: P(a > b), rankings, training. */
+function createBaseWatchPreferenceTrainingRequest(): WatchPreferenceTrainingRequest {
+  return { jobId: "" };
+}
+
+export const WatchPreferenceTrainingRequest: MessageFns<WatchPreferenceTrainingRequest> = {
+  encode(message: WatchPreferenceTrainingRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jobId !== "") {
+      writer.uint32(10).string(message.jobId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchPreferenceTrainingRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchPreferenceTrainingRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.jobId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WatchPreferenceTrainingRequest {
+    return {
+      jobId: isSet(object.jobId)
+        ? globalThis.String(object.jobId)
+        : isSet(object.job_id)
+        ? globalThis.String(object.job_id)
+        : "",
+    };
+  },
+
+  toJSON(message: WatchPreferenceTrainingRequest): unknown {
+    const obj: any = {};
+    if (message.jobId !== "") {
+      obj.jobId = message.jobId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<WatchPreferenceTrainingRequest>, I>>(base?: I): WatchPreferenceTrainingRequest {
+    return WatchPreferenceTrainingRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<WatchPreferenceTrainingRequest>, I>>(
+    object: I,
+  ): WatchPreferenceTrainingRequest {
+    const message = createBaseWatchPreferenceTrainingRequest();
+    message.jobId = object.jobId ?? "";
+    return message;
+  },
+};
+
+function createBaseWatchPreferenceTrainingResponse(): WatchPreferenceTrainingResponse {
+  return { event: undefined };
+}
+
+export const WatchPreferenceTrainingResponse: MessageFns<WatchPreferenceTrainingResponse> = {
+  encode(message: WatchPreferenceTrainingResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.event !== undefined) {
+      TrainingEvent.encode(message.event, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchPreferenceTrainingResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchPreferenceTrainingResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.event = TrainingEvent.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WatchPreferenceTrainingResponse {
+    return { event: isSet(object.event) ? TrainingEvent.fromJSON(object.event) : undefined };
+  },
+
+  toJSON(message: WatchPreferenceTrainingResponse): unknown {
+    const obj: any = {};
+    if (message.event !== undefined) {
+      obj.event = TrainingEvent.toJSON(message.event);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<WatchPreferenceTrainingResponse>, I>>(base?: I): WatchPreferenceTrainingResponse {
+    return WatchPreferenceTrainingResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<WatchPreferenceTrainingResponse>, I>>(
+    object: I,
+  ): WatchPreferenceTrainingResponse {
+    const message = createBaseWatchPreferenceTrainingResponse();
+    message.event = (object.event !== undefined && object.event !== null)
+      ? TrainingEvent.fromPartial(object.event)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseCancelPreferenceTrainingJobRequest(): CancelPreferenceTrainingJobRequest {
+  return { jobId: "", reason: "" };
+}
+
+export const CancelPreferenceTrainingJobRequest: MessageFns<CancelPreferenceTrainingJobRequest> = {
+  encode(message: CancelPreferenceTrainingJobRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jobId !== "") {
+      writer.uint32(10).string(message.jobId);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CancelPreferenceTrainingJobRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCancelPreferenceTrainingJobRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.jobId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CancelPreferenceTrainingJobRequest {
+    return {
+      jobId: isSet(object.jobId)
+        ? globalThis.String(object.jobId)
+        : isSet(object.job_id)
+        ? globalThis.String(object.job_id)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: CancelPreferenceTrainingJobRequest): unknown {
+    const obj: any = {};
+    if (message.jobId !== "") {
+      obj.jobId = message.jobId;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CancelPreferenceTrainingJobRequest>, I>>(
+    base?: I,
+  ): CancelPreferenceTrainingJobRequest {
+    return CancelPreferenceTrainingJobRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CancelPreferenceTrainingJobRequest>, I>>(
+    object: I,
+  ): CancelPreferenceTrainingJobRequest {
+    const message = createBaseCancelPreferenceTrainingJobRequest();
+    message.jobId = object.jobId ?? "";
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseCancelPreferenceTrainingJobResponse(): CancelPreferenceTrainingJobResponse {
+  return { job: undefined };
+}
+
+export const CancelPreferenceTrainingJobResponse: MessageFns<CancelPreferenceTrainingJobResponse> = {
+  encode(message: CancelPreferenceTrainingJobResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.job !== undefined) {
+      JobStatus.encode(message.job, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CancelPreferenceTrainingJobResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCancelPreferenceTrainingJobResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.job = JobStatus.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CancelPreferenceTrainingJobResponse {
+    return { job: isSet(object.job) ? JobStatus.fromJSON(object.job) : undefined };
+  },
+
+  toJSON(message: CancelPreferenceTrainingJobResponse): unknown {
+    const obj: any = {};
+    if (message.job !== undefined) {
+      obj.job = JobStatus.toJSON(message.job);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CancelPreferenceTrainingJobResponse>, I>>(
+    base?: I,
+  ): CancelPreferenceTrainingJobResponse {
+    return CancelPreferenceTrainingJobResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CancelPreferenceTrainingJobResponse>, I>>(
+    object: I,
+  ): CancelPreferenceTrainingJobResponse {
+    const message = createBaseCancelPreferenceTrainingJobResponse();
+    message.job = (object.job !== undefined && object.job !== null) ? JobStatus.fromPartial(object.job) : undefined;
+    return message;
+  },
+};
+
+/**
+ * Pairwise preference models: a causal LM reads `[CONTEXT] {x} [RESPONSE A] {a} [RESPONSE B] {b}` and
+ * P(a > b) = p_A / (p_A + p_B) over its next-token probabilities of `A` and `B`. Every comparison is scored
+ * in both orders and averaged (position debiasing); rankings of more than two responses use comparisons
+ * too. Also trains new preference models as background jobs.
+ */
 export type PreferenceModelServiceService = typeof PreferenceModelServiceService;
 export const PreferenceModelServiceService = {
-  /** P(a better than b), averaged over both presentation orders to remove position bias. */
+  /**
+   * The probability that response_a is better than response_b, debiased over both orders. Bad fields, and
+   * a comparison longer than the model's context, are answered INVALID_ARGUMENT naming the field; a model
+   * that is not a preference model (no LM head), FAILED_PRECONDITION.
+   */
   compare: {
     path: "/rlhf.v1.PreferenceModelService/Compare" as const,
     requestStream: false as const,
@@ -996,7 +1522,10 @@ export const PreferenceModelServiceService = {
     responseSerialize: (value: CompareResponse): Buffer => Buffer.from(CompareResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): CompareResponse => CompareResponse.decode(value),
   },
-  /** Ranks n responses with a tournament (linear number of comparisons) or a round robin. */
+  /**
+   * Ranks several responses to one prompt by pairwise comparisons. Errors as for Compare; more responses
+   * than the server allows is answered RESOURCE_EXHAUSTED.
+   */
   rank: {
     path: "/rlhf.v1.PreferenceModelService/Rank" as const,
     requestStream: false as const,
@@ -1006,7 +1535,10 @@ export const PreferenceModelServiceService = {
     responseSerialize: (value: RankResponse): Buffer => Buffer.from(RankResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RankResponse => RankResponse.decode(value),
   },
-  /** Starts training a preference model from pairs (presentation order randomised). */
+  /**
+   * Starts training a preference model and answers at once with the queued job. Idempotent for a given
+   * job_id.
+   */
   trainPreferenceModel: {
     path: "/rlhf.v1.PreferenceModelService/TrainPreferenceModel" as const,
     requestStream: false as const,
@@ -1018,7 +1550,7 @@ export const PreferenceModelServiceService = {
       Buffer.from(TrainPreferenceModelResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): TrainPreferenceModelResponse => TrainPreferenceModelResponse.decode(value),
   },
-  /** The state of a preference-model training job. */
+  /** The current status of a preference-model training job; NOT_FOUND for an unknown id. */
   getPreferenceTrainingJob: {
     path: "/rlhf.v1.PreferenceModelService/GetPreferenceTrainingJob" as const,
     requestStream: false as const,
@@ -1032,21 +1564,72 @@ export const PreferenceModelServiceService = {
     responseDeserialize: (value: Buffer): GetPreferenceTrainingJobResponse =>
       GetPreferenceTrainingJobResponse.decode(value),
   },
+  /** Streams a preference-model training job's events until it ends; NOT_FOUND for an unknown id. */
+  watchPreferenceTraining: {
+    path: "/rlhf.v1.PreferenceModelService/WatchPreferenceTraining" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: WatchPreferenceTrainingRequest): Buffer =>
+      Buffer.from(WatchPreferenceTrainingRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): WatchPreferenceTrainingRequest => WatchPreferenceTrainingRequest.decode(value),
+    responseSerialize: (value: WatchPreferenceTrainingResponse): Buffer =>
+      Buffer.from(WatchPreferenceTrainingResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): WatchPreferenceTrainingResponse =>
+      WatchPreferenceTrainingResponse.decode(value),
+  },
+  /**
+   * Cancels a preference-model training job. Cancelling a finished job changes nothing and is not an
+   * error.
+   */
+  cancelPreferenceTrainingJob: {
+    path: "/rlhf.v1.PreferenceModelService/CancelPreferenceTrainingJob" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CancelPreferenceTrainingJobRequest): Buffer =>
+      Buffer.from(CancelPreferenceTrainingJobRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CancelPreferenceTrainingJobRequest =>
+      CancelPreferenceTrainingJobRequest.decode(value),
+    responseSerialize: (value: CancelPreferenceTrainingJobResponse): Buffer =>
+      Buffer.from(CancelPreferenceTrainingJobResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CancelPreferenceTrainingJobResponse =>
+      CancelPreferenceTrainingJobResponse.decode(value),
+  },
 } as const;
 
 export interface PreferenceModelServiceServer extends UntypedServiceImplementation {
-  /** P(a better than b), averaged over both presentation orders to remove position bias. */
+  /**
+   * The probability that response_a is better than response_b, debiased over both orders. Bad fields, and
+   * a comparison longer than the model's context, are answered INVALID_ARGUMENT naming the field; a model
+   * that is not a preference model (no LM head), FAILED_PRECONDITION.
+   */
   compare: handleUnaryCall<CompareRequest, CompareResponse>;
-  /** Ranks n responses with a tournament (linear number of comparisons) or a round robin. */
+  /**
+   * Ranks several responses to one prompt by pairwise comparisons. Errors as for Compare; more responses
+   * than the server allows is answered RESOURCE_EXHAUSTED.
+   */
   rank: handleUnaryCall<RankRequest, RankResponse>;
-  /** Starts training a preference model from pairs (presentation order randomised). */
+  /**
+   * Starts training a preference model and answers at once with the queued job. Idempotent for a given
+   * job_id.
+   */
   trainPreferenceModel: handleUnaryCall<TrainPreferenceModelRequest, TrainPreferenceModelResponse>;
-  /** The state of a preference-model training job. */
+  /** The current status of a preference-model training job; NOT_FOUND for an unknown id. */
   getPreferenceTrainingJob: handleUnaryCall<GetPreferenceTrainingJobRequest, GetPreferenceTrainingJobResponse>;
+  /** Streams a preference-model training job's events until it ends; NOT_FOUND for an unknown id. */
+  watchPreferenceTraining: handleServerStreamingCall<WatchPreferenceTrainingRequest, WatchPreferenceTrainingResponse>;
+  /**
+   * Cancels a preference-model training job. Cancelling a finished job changes nothing and is not an
+   * error.
+   */
+  cancelPreferenceTrainingJob: handleUnaryCall<CancelPreferenceTrainingJobRequest, CancelPreferenceTrainingJobResponse>;
 }
 
 export interface PreferenceModelServiceClient extends Client {
-  /** P(a better than b), averaged over both presentation orders to remove position bias. */
+  /**
+   * The probability that response_a is better than response_b, debiased over both orders. Bad fields, and
+   * a comparison longer than the model's context, are answered INVALID_ARGUMENT naming the field; a model
+   * that is not a preference model (no LM head), FAILED_PRECONDITION.
+   */
   compare(
     request: CompareRequest,
     callback: (error: ServiceError | null, response: CompareResponse) => void,
@@ -1062,7 +1645,10 @@ export interface PreferenceModelServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CompareResponse) => void,
   ): ClientUnaryCall;
-  /** Ranks n responses with a tournament (linear number of comparisons) or a round robin. */
+  /**
+   * Ranks several responses to one prompt by pairwise comparisons. Errors as for Compare; more responses
+   * than the server allows is answered RESOURCE_EXHAUSTED.
+   */
   rank(request: RankRequest, callback: (error: ServiceError | null, response: RankResponse) => void): ClientUnaryCall;
   rank(
     request: RankRequest,
@@ -1075,7 +1661,10 @@ export interface PreferenceModelServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RankResponse) => void,
   ): ClientUnaryCall;
-  /** Starts training a preference model from pairs (presentation order randomised). */
+  /**
+   * Starts training a preference model and answers at once with the queued job. Idempotent for a given
+   * job_id.
+   */
   trainPreferenceModel(
     request: TrainPreferenceModelRequest,
     callback: (error: ServiceError | null, response: TrainPreferenceModelResponse) => void,
@@ -1091,7 +1680,7 @@ export interface PreferenceModelServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: TrainPreferenceModelResponse) => void,
   ): ClientUnaryCall;
-  /** The state of a preference-model training job. */
+  /** The current status of a preference-model training job; NOT_FOUND for an unknown id. */
   getPreferenceTrainingJob(
     request: GetPreferenceTrainingJobRequest,
     callback: (error: ServiceError | null, response: GetPreferenceTrainingJobResponse) => void,
@@ -1106,6 +1695,35 @@ export interface PreferenceModelServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetPreferenceTrainingJobResponse) => void,
+  ): ClientUnaryCall;
+  /** Streams a preference-model training job's events until it ends; NOT_FOUND for an unknown id. */
+  watchPreferenceTraining(
+    request: WatchPreferenceTrainingRequest,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<WatchPreferenceTrainingResponse>;
+  watchPreferenceTraining(
+    request: WatchPreferenceTrainingRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<WatchPreferenceTrainingResponse>;
+  /**
+   * Cancels a preference-model training job. Cancelling a finished job changes nothing and is not an
+   * error.
+   */
+  cancelPreferenceTrainingJob(
+    request: CancelPreferenceTrainingJobRequest,
+    callback: (error: ServiceError | null, response: CancelPreferenceTrainingJobResponse) => void,
+  ): ClientUnaryCall;
+  cancelPreferenceTrainingJob(
+    request: CancelPreferenceTrainingJobRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CancelPreferenceTrainingJobResponse) => void,
+  ): ClientUnaryCall;
+  cancelPreferenceTrainingJob(
+    request: CancelPreferenceTrainingJobRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CancelPreferenceTrainingJobResponse) => void,
   ): ClientUnaryCall;
 }
 
@@ -1138,6 +1756,10 @@ type DeepPartial<T> = T extends Builtin ? T
 type KeysOfUnion<T> = T extends T ? keyof T : never;
 type Exact<P, I extends P> = P extends Builtin ? P
   : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
+}
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

@@ -11,83 +11,150 @@ import {
   type ChannelCredentials,
   Client,
   type ClientOptions,
+  type ClientReadableStream,
   type ClientUnaryCall,
+  type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { DatasetRef, ModelRef, TrainingHyperparameters, TrainingJob } from "./common.js";
+import { DatasetRef, ModelRef } from "./common.js";
+import { JobStatus, TrainingEvent, TrainingHyperparameters } from "./training.js";
 
-/** A prompt and the responses to score for it. */
+/** One prompt and the responses to score for it. */
 export interface ScoreItem {
-  /** The prompt text. */
+  /** The prompt (context) the responses answer. */
   prompt: string;
-  /** Responses to score, at least one. */
+  /**
+   * Responses to score, at least one. Each is scored independently as BOS + prompt + response + EOS; a row
+   * longer than the model's context is cut from the prompt's start (the reward head reads the final EOS).
+   */
   responses: string[];
 }
 
-/** Request of Score. */
+/** Responses to score. */
 export interface ScoreRequest {
-  /** The reward model (a model with a scalar head). */
+  /** The reward model (a model directory with a scalar head). Required. */
   model?:
     | ModelRef
     | undefined;
-  /** Items to score, at least one. */
+  /** What to score: one item per prompt, at least one (a single prompt is one item). */
   items: ScoreItem[];
-  /** Length penalty lambda per character: penalised = reward - lambda * chars(response); >= 0. */
+  /**
+   * Length penalty lambda per character: penalized = reward - lambda * chars(response), where chars counts
+   * Unicode code points. >= 0; the paper's concise variant uses 0.001. Default 0 (penalized equals raw).
+   */
   lengthPenalty: number;
 }
 
-/** The scores of one item. */
-export interface ItemScores {
-  /** Raw reward of each response. */
+/** The scores of one ScoreItem's responses. */
+export interface ScoreResult {
+  /** Raw reward r(x, y) of each response, in the item's order. */
   rewards: number[];
-  /** Reward minus length_penalty times the response's length in characters. */
+  /** r(x, y) - length_penalty * chars(y) of each response, in the item's order. */
   penalizedRewards: number[];
+  /** chars(y) of each response (Unicode code points), in the item's order. */
+  lengths: number[];
 }
 
-/** Response of Score. */
+/** Scores, in request order. */
 export interface ScoreResponse {
-  /** One entry per item, in request order. */
-  results: ItemScores[];
+  /** One result per request item, in order. */
+  results: ScoreResult[];
 }
 
-/** Request of TrainRewardModel. */
+/** A reward model to train. */
 export interface TrainRewardModelRequest {
-  /** The starting model (a scalar-head model, e.g. initialised from the SFT policy's backbone). */
+  /**
+   * Optional client-chosen job id (a DNS label, at most 63 characters). Starting an id that already exists
+   * with the same request returns that job's status instead of starting another, so a controller can
+   * retry safely; with a different request it is answered ALREADY_EXISTS. Empty: the server assigns a
+   * UUID.
+   */
+  jobId: string;
+  /**
+   * The model to start from: a policy (LM head, replaced by a fresh scalar head) or a reward model
+   * (training continues). Required.
+   */
   baseModel?:
     | ModelRef
     | undefined;
-  /** Preference pairs `{"prompt","chosen","rejected"}`. */
+  /** Preference pairs `{"prompt", "chosen", "rejected"}` to learn from. Required. */
   preferences?:
     | DatasetRef
     | undefined;
-  /** Training hyperparameters. */
+  /**
+   * Optional held-out pairs; their loss and accuracy are reported as `eval_loss` and `eval_accuracy` in
+   * TrainingMetrics.extra at the end of each epoch.
+   */
+  evalDataset?:
+    | DatasetRef
+    | undefined;
+  /** Optimisation settings. Unset: all defaults. */
   hyperparameters?:
     | TrainingHyperparameters
     | undefined;
-  /** Where to write the trained model (an artifact URI prefix). */
+  /**
+   * Where the trained model directory is written (`nats-obj://...` or `file:///...`); it becomes visible
+   * only when complete. Required.
+   */
   outputUri: string;
+  /** Labels kept with the job and echoed in JobStatus, e.g. `rlhf.dev/run` and `rlhf.dev/iteration`. */
+  labels: { [key: string]: string };
 }
 
-/** Response of TrainRewardModel. */
+export interface TrainRewardModelRequest_LabelsEntry {
+  key: string;
+  value: string;
+}
+
+/** The job that was started (or found, for a repeated job_id). */
 export interface TrainRewardModelResponse {
-  /** The job, usually QUEUED or RUNNING. */
-  job?: TrainingJob | undefined;
+  /** Its status, normally QUEUED or RUNNING. */
+  job?: JobStatus | undefined;
 }
 
-/** Request of GetRewardTrainingJob. */
+/** Which reward-model training job to report. */
 export interface GetRewardTrainingJobRequest {
-  /** The job id from TrainRewardModel. */
+  /** The job id. Required. */
   jobId: string;
 }
 
-/** Response of GetRewardTrainingJob. */
+/** A reward-model training job's status. */
 export interface GetRewardTrainingJobResponse {
-  /** The job. */
-  job?: TrainingJob | undefined;
+  /** The status, with the latest metrics. */
+  job?: JobStatus | undefined;
+}
+
+/** Which reward-model training job to watch. */
+export interface WatchRewardTrainingRequest {
+  /** The job id. Required. */
+  jobId: string;
+}
+
+/** One event of a watched reward-model training job. */
+export interface WatchRewardTrainingResponse {
+  /** The event. */
+  event?: TrainingEvent | undefined;
+}
+
+/** Which reward-model training job to cancel. */
+export interface CancelRewardTrainingJobRequest {
+  /** The job id. Required. */
+  jobId: string;
+  /** Why, for the job's message (e.g. `run deleted`). Optional. */
+  reason: string;
+}
+
+/** A cancelled reward-model training job. */
+export interface CancelRewardTrainingJobResponse {
+  /**
+   * The job's status after the request: CANCELLED, RUNNING while the current step winds down (a watch
+   * then sees the final event), or the terminal state the job had already reached.
+   */
+  job?: JobStatus | undefined;
 }
 
 function createBaseScoreItem(): ScoreItem {
@@ -284,12 +351,12 @@ export const ScoreRequest: MessageFns<ScoreRequest> = {
   },
 };
 
-function createBaseItemScores(): ItemScores {
-  return { rewards: [], penalizedRewards: [] };
+function createBaseScoreResult(): ScoreResult {
+  return { rewards: [], penalizedRewards: [], lengths: [] };
 }
 
-export const ItemScores: MessageFns<ItemScores> = {
-  encode(message: ItemScores, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const ScoreResult: MessageFns<ScoreResult> = {
+  encode(message: ScoreResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.rewards.length !== 0) {
       writer.uint32(10).fork();
       for (const v of message.rewards) {
@@ -304,10 +371,17 @@ export const ItemScores: MessageFns<ItemScores> = {
       }
       writer.join();
     }
+    if (message.lengths.length !== 0) {
+      writer.uint32(26).fork();
+      for (const v of message.lengths) {
+        writer.uint32(v);
+      }
+      writer.join();
+    }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): ItemScores {
+  decode(input: BinaryReader | Uint8Array, length?: number): ScoreResult {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
@@ -316,7 +390,7 @@ export const ItemScores: MessageFns<ItemScores> = {
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseItemScores();
+      const message = createBaseScoreResult();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
@@ -356,6 +430,24 @@ export const ItemScores: MessageFns<ItemScores> = {
 
             break;
           }
+          case 3: {
+            if (tag === 24) {
+              message.lengths.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 26) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.lengths.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -368,7 +460,7 @@ export const ItemScores: MessageFns<ItemScores> = {
     }
   },
 
-  fromJSON(object: any): ItemScores {
+  fromJSON(object: any): ScoreResult {
     return {
       rewards: globalThis.Array.isArray(object?.rewards) ? object.rewards.map((e: any) => globalThis.Number(e)) : [],
       penalizedRewards: globalThis.Array.isArray(object?.penalizedRewards)
@@ -376,10 +468,11 @@ export const ItemScores: MessageFns<ItemScores> = {
         : globalThis.Array.isArray(object?.penalized_rewards)
         ? object.penalized_rewards.map((e: any) => globalThis.Number(e))
         : [],
+      lengths: globalThis.Array.isArray(object?.lengths) ? object.lengths.map((e: any) => globalThis.Number(e)) : [],
     };
   },
 
-  toJSON(message: ItemScores): unknown {
+  toJSON(message: ScoreResult): unknown {
     const obj: any = {};
     if (message.rewards?.length) {
       obj.rewards = message.rewards.map((e) => floatToJson(e));
@@ -387,16 +480,20 @@ export const ItemScores: MessageFns<ItemScores> = {
     if (message.penalizedRewards?.length) {
       obj.penalizedRewards = message.penalizedRewards.map((e) => floatToJson(e));
     }
+    if (message.lengths?.length) {
+      obj.lengths = message.lengths.map((e) => Math.round(e));
+    }
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ItemScores>, I>>(base?: I): ItemScores {
-    return ItemScores.fromPartial(base ?? ({} as any));
+  create<I extends Exact<DeepPartial<ScoreResult>, I>>(base?: I): ScoreResult {
+    return ScoreResult.fromPartial(base ?? ({} as any));
   },
-  fromPartial<I extends Exact<DeepPartial<ItemScores>, I>>(object: I): ItemScores {
-    const message = createBaseItemScores();
+  fromPartial<I extends Exact<DeepPartial<ScoreResult>, I>>(object: I): ScoreResult {
+    const message = createBaseScoreResult();
     message.rewards = object.rewards?.map((e) => e) || [];
     message.penalizedRewards = object.penalizedRewards?.map((e) => e) || [];
+    message.lengths = object.lengths?.map((e) => e) || [];
     return message;
   },
 };
@@ -408,7 +505,7 @@ function createBaseScoreResponse(): ScoreResponse {
 export const ScoreResponse: MessageFns<ScoreResponse> = {
   encode(message: ScoreResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.results) {
-      ItemScores.encode(v!, writer.uint32(10).fork()).join();
+      ScoreResult.encode(v!, writer.uint32(10).fork()).join();
     }
     return writer;
   },
@@ -431,7 +528,7 @@ export const ScoreResponse: MessageFns<ScoreResponse> = {
               break;
             }
 
-            message.results.push(ItemScores.decode(reader, reader.uint32()));
+            message.results.push(ScoreResult.decode(reader, reader.uint32()));
             continue;
           }
         }
@@ -448,14 +545,14 @@ export const ScoreResponse: MessageFns<ScoreResponse> = {
 
   fromJSON(object: any): ScoreResponse {
     return {
-      results: globalThis.Array.isArray(object?.results) ? object.results.map((e: any) => ItemScores.fromJSON(e)) : [],
+      results: globalThis.Array.isArray(object?.results) ? object.results.map((e: any) => ScoreResult.fromJSON(e)) : [],
     };
   },
 
   toJSON(message: ScoreResponse): unknown {
     const obj: any = {};
     if (message.results?.length) {
-      obj.results = message.results.map((e) => ItemScores.toJSON(e));
+      obj.results = message.results.map((e) => ScoreResult.toJSON(e));
     }
     return obj;
   },
@@ -465,29 +562,46 @@ export const ScoreResponse: MessageFns<ScoreResponse> = {
   },
   fromPartial<I extends Exact<DeepPartial<ScoreResponse>, I>>(object: I): ScoreResponse {
     const message = createBaseScoreResponse();
-    message.results = object.results?.map((e) => ItemScores.fromPartial(e)) || [];
+    message.results = object.results?.map((e) => ScoreResult.fromPartial(e)) || [];
     return message;
   },
 };
 
 function createBaseTrainRewardModelRequest(): TrainRewardModelRequest {
-  return { baseModel: undefined, preferences: undefined, hyperparameters: undefined, outputUri: "" };
+  return {
+    jobId: "",
+    baseModel: undefined,
+    preferences: undefined,
+    evalDataset: undefined,
+    hyperparameters: undefined,
+    outputUri: "",
+    labels: {},
+  };
 }
 
 export const TrainRewardModelRequest: MessageFns<TrainRewardModelRequest> = {
   encode(message: TrainRewardModelRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jobId !== "") {
+      writer.uint32(10).string(message.jobId);
+    }
     if (message.baseModel !== undefined) {
-      ModelRef.encode(message.baseModel, writer.uint32(10).fork()).join();
+      ModelRef.encode(message.baseModel, writer.uint32(18).fork()).join();
     }
     if (message.preferences !== undefined) {
-      DatasetRef.encode(message.preferences, writer.uint32(18).fork()).join();
+      DatasetRef.encode(message.preferences, writer.uint32(26).fork()).join();
+    }
+    if (message.evalDataset !== undefined) {
+      DatasetRef.encode(message.evalDataset, writer.uint32(34).fork()).join();
     }
     if (message.hyperparameters !== undefined) {
-      TrainingHyperparameters.encode(message.hyperparameters, writer.uint32(26).fork()).join();
+      TrainingHyperparameters.encode(message.hyperparameters, writer.uint32(42).fork()).join();
     }
     if (message.outputUri !== "") {
-      writer.uint32(34).string(message.outputUri);
+      writer.uint32(50).string(message.outputUri);
     }
+    globalThis.Object.entries(message.labels).forEach(([key, value]: [string, string]) => {
+      TrainRewardModelRequest_LabelsEntry.encode({ key: key as any, value }, writer.uint32(58).fork()).join();
+    });
     return writer;
   },
 
@@ -509,7 +623,7 @@ export const TrainRewardModelRequest: MessageFns<TrainRewardModelRequest> = {
               break;
             }
 
-            message.baseModel = ModelRef.decode(reader, reader.uint32());
+            message.jobId = reader.string();
             continue;
           }
           case 2: {
@@ -517,7 +631,7 @@ export const TrainRewardModelRequest: MessageFns<TrainRewardModelRequest> = {
               break;
             }
 
-            message.preferences = DatasetRef.decode(reader, reader.uint32());
+            message.baseModel = ModelRef.decode(reader, reader.uint32());
             continue;
           }
           case 3: {
@@ -525,7 +639,7 @@ export const TrainRewardModelRequest: MessageFns<TrainRewardModelRequest> = {
               break;
             }
 
-            message.hyperparameters = TrainingHyperparameters.decode(reader, reader.uint32());
+            message.preferences = DatasetRef.decode(reader, reader.uint32());
             continue;
           }
           case 4: {
@@ -533,7 +647,34 @@ export const TrainRewardModelRequest: MessageFns<TrainRewardModelRequest> = {
               break;
             }
 
+            message.evalDataset = DatasetRef.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.hyperparameters = TrainingHyperparameters.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
             message.outputUri = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            const entry7 = TrainRewardModelRequest_LabelsEntry.decode(reader, reader.uint32());
+            if (entry7.value !== undefined) {
+              message.labels[entry7.key] = entry7.value;
+            }
             continue;
           }
         }
@@ -550,12 +691,22 @@ export const TrainRewardModelRequest: MessageFns<TrainRewardModelRequest> = {
 
   fromJSON(object: any): TrainRewardModelRequest {
     return {
+      jobId: isSet(object.jobId)
+        ? globalThis.String(object.jobId)
+        : isSet(object.job_id)
+        ? globalThis.String(object.job_id)
+        : "",
       baseModel: isSet(object.baseModel)
         ? ModelRef.fromJSON(object.baseModel)
         : isSet(object.base_model)
         ? ModelRef.fromJSON(object.base_model)
         : undefined,
       preferences: isSet(object.preferences) ? DatasetRef.fromJSON(object.preferences) : undefined,
+      evalDataset: isSet(object.evalDataset)
+        ? DatasetRef.fromJSON(object.evalDataset)
+        : isSet(object.eval_dataset)
+        ? DatasetRef.fromJSON(object.eval_dataset)
+        : undefined,
       hyperparameters: isSet(object.hyperparameters)
         ? TrainingHyperparameters.fromJSON(object.hyperparameters)
         : undefined,
@@ -564,22 +715,51 @@ export const TrainRewardModelRequest: MessageFns<TrainRewardModelRequest> = {
         : isSet(object.output_uri)
         ? globalThis.String(object.output_uri)
         : "",
+      labels: isObject(object.labels)
+        ? (globalThis.Object.entries(object.labels) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
   toJSON(message: TrainRewardModelRequest): unknown {
     const obj: any = {};
+    if (message.jobId !== "") {
+      obj.jobId = message.jobId;
+    }
     if (message.baseModel !== undefined) {
       obj.baseModel = ModelRef.toJSON(message.baseModel);
     }
     if (message.preferences !== undefined) {
       obj.preferences = DatasetRef.toJSON(message.preferences);
     }
+    if (message.evalDataset !== undefined) {
+      obj.evalDataset = DatasetRef.toJSON(message.evalDataset);
+    }
     if (message.hyperparameters !== undefined) {
       obj.hyperparameters = TrainingHyperparameters.toJSON(message.hyperparameters);
     }
     if (message.outputUri !== "") {
       obj.outputUri = message.outputUri;
+    }
+    if (message.labels) {
+      const entries = globalThis.Object.entries(message.labels) as [string, string][];
+      if (entries.length > 0) {
+        obj.labels = {};
+        entries.forEach(([k, v]) => {
+          obj.labels[k] = v;
+        });
+      }
     }
     return obj;
   },
@@ -589,16 +769,118 @@ export const TrainRewardModelRequest: MessageFns<TrainRewardModelRequest> = {
   },
   fromPartial<I extends Exact<DeepPartial<TrainRewardModelRequest>, I>>(object: I): TrainRewardModelRequest {
     const message = createBaseTrainRewardModelRequest();
+    message.jobId = object.jobId ?? "";
     message.baseModel = (object.baseModel !== undefined && object.baseModel !== null)
       ? ModelRef.fromPartial(object.baseModel)
       : undefined;
     message.preferences = (object.preferences !== undefined && object.preferences !== null)
       ? DatasetRef.fromPartial(object.preferences)
       : undefined;
+    message.evalDataset = (object.evalDataset !== undefined && object.evalDataset !== null)
+      ? DatasetRef.fromPartial(object.evalDataset)
+      : undefined;
     message.hyperparameters = (object.hyperparameters !== undefined && object.hyperparameters !== null)
       ? TrainingHyperparameters.fromPartial(object.hyperparameters)
       : undefined;
     message.outputUri = object.outputUri ?? "";
+    message.labels = (globalThis.Object.entries(object.labels ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseTrainRewardModelRequest_LabelsEntry(): TrainRewardModelRequest_LabelsEntry {
+  return { key: "", value: "" };
+}
+
+export const TrainRewardModelRequest_LabelsEntry: MessageFns<TrainRewardModelRequest_LabelsEntry> = {
+  encode(message: TrainRewardModelRequest_LabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TrainRewardModelRequest_LabelsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTrainRewardModelRequest_LabelsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TrainRewardModelRequest_LabelsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: TrainRewardModelRequest_LabelsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TrainRewardModelRequest_LabelsEntry>, I>>(
+    base?: I,
+  ): TrainRewardModelRequest_LabelsEntry {
+    return TrainRewardModelRequest_LabelsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TrainRewardModelRequest_LabelsEntry>, I>>(
+    object: I,
+  ): TrainRewardModelRequest_LabelsEntry {
+    const message = createBaseTrainRewardModelRequest_LabelsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
     return message;
   },
 };
@@ -610,7 +892,7 @@ function createBaseTrainRewardModelResponse(): TrainRewardModelResponse {
 export const TrainRewardModelResponse: MessageFns<TrainRewardModelResponse> = {
   encode(message: TrainRewardModelResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.job !== undefined) {
-      TrainingJob.encode(message.job, writer.uint32(10).fork()).join();
+      JobStatus.encode(message.job, writer.uint32(10).fork()).join();
     }
     return writer;
   },
@@ -633,7 +915,7 @@ export const TrainRewardModelResponse: MessageFns<TrainRewardModelResponse> = {
               break;
             }
 
-            message.job = TrainingJob.decode(reader, reader.uint32());
+            message.job = JobStatus.decode(reader, reader.uint32());
             continue;
           }
         }
@@ -649,13 +931,13 @@ export const TrainRewardModelResponse: MessageFns<TrainRewardModelResponse> = {
   },
 
   fromJSON(object: any): TrainRewardModelResponse {
-    return { job: isSet(object.job) ? TrainingJob.fromJSON(object.job) : undefined };
+    return { job: isSet(object.job) ? JobStatus.fromJSON(object.job) : undefined };
   },
 
   toJSON(message: TrainRewardModelResponse): unknown {
     const obj: any = {};
     if (message.job !== undefined) {
-      obj.job = TrainingJob.toJSON(message.job);
+      obj.job = JobStatus.toJSON(message.job);
     }
     return obj;
   },
@@ -665,7 +947,7 @@ export const TrainRewardModelResponse: MessageFns<TrainRewardModelResponse> = {
   },
   fromPartial<I extends Exact<DeepPartial<TrainRewardModelResponse>, I>>(object: I): TrainRewardModelResponse {
     const message = createBaseTrainRewardModelResponse();
-    message.job = (object.job !== undefined && object.job !== null) ? TrainingJob.fromPartial(object.job) : undefined;
+    message.job = (object.job !== undefined && object.job !== null) ? JobStatus.fromPartial(object.job) : undefined;
     return message;
   },
 };
@@ -750,7 +1032,7 @@ function createBaseGetRewardTrainingJobResponse(): GetRewardTrainingJobResponse 
 export const GetRewardTrainingJobResponse: MessageFns<GetRewardTrainingJobResponse> = {
   encode(message: GetRewardTrainingJobResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.job !== undefined) {
-      TrainingJob.encode(message.job, writer.uint32(10).fork()).join();
+      JobStatus.encode(message.job, writer.uint32(10).fork()).join();
     }
     return writer;
   },
@@ -773,7 +1055,7 @@ export const GetRewardTrainingJobResponse: MessageFns<GetRewardTrainingJobRespon
               break;
             }
 
-            message.job = TrainingJob.decode(reader, reader.uint32());
+            message.job = JobStatus.decode(reader, reader.uint32());
             continue;
           }
         }
@@ -789,13 +1071,13 @@ export const GetRewardTrainingJobResponse: MessageFns<GetRewardTrainingJobRespon
   },
 
   fromJSON(object: any): GetRewardTrainingJobResponse {
-    return { job: isSet(object.job) ? TrainingJob.fromJSON(object.job) : undefined };
+    return { job: isSet(object.job) ? JobStatus.fromJSON(object.job) : undefined };
   },
 
   toJSON(message: GetRewardTrainingJobResponse): unknown {
     const obj: any = {};
     if (message.job !== undefined) {
-      obj.job = TrainingJob.toJSON(message.job);
+      obj.job = JobStatus.toJSON(message.job);
     }
     return obj;
   },
@@ -805,15 +1087,324 @@ export const GetRewardTrainingJobResponse: MessageFns<GetRewardTrainingJobRespon
   },
   fromPartial<I extends Exact<DeepPartial<GetRewardTrainingJobResponse>, I>>(object: I): GetRewardTrainingJobResponse {
     const message = createBaseGetRewardTrainingJobResponse();
-    message.job = (object.job !== undefined && object.job !== null) ? TrainingJob.fromPartial(object.job) : undefined;
+    message.job = (object.job !== undefined && object.job !== null) ? JobStatus.fromPartial(object.job) : undefined;
     return message;
   },
 };
 
-/** Bradley-Terry reward models: scoring and training. */
+function createBaseWatchRewardTrainingRequest(): WatchRewardTrainingRequest {
+  return { jobId: "" };
+}
+
+export const WatchRewardTrainingRequest: MessageFns<WatchRewardTrainingRequest> = {
+  encode(message: WatchRewardTrainingRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jobId !== "") {
+      writer.uint32(10).string(message.jobId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchRewardTrainingRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchRewardTrainingRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.jobId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WatchRewardTrainingRequest {
+    return {
+      jobId: isSet(object.jobId)
+        ? globalThis.String(object.jobId)
+        : isSet(object.job_id)
+        ? globalThis.String(object.job_id)
+        : "",
+    };
+  },
+
+  toJSON(message: WatchRewardTrainingRequest): unknown {
+    const obj: any = {};
+    if (message.jobId !== "") {
+      obj.jobId = message.jobId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<WatchRewardTrainingRequest>, I>>(base?: I): WatchRewardTrainingRequest {
+    return WatchRewardTrainingRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<WatchRewardTrainingRequest>, I>>(object: I): WatchRewardTrainingRequest {
+    const message = createBaseWatchRewardTrainingRequest();
+    message.jobId = object.jobId ?? "";
+    return message;
+  },
+};
+
+function createBaseWatchRewardTrainingResponse(): WatchRewardTrainingResponse {
+  return { event: undefined };
+}
+
+export const WatchRewardTrainingResponse: MessageFns<WatchRewardTrainingResponse> = {
+  encode(message: WatchRewardTrainingResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.event !== undefined) {
+      TrainingEvent.encode(message.event, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchRewardTrainingResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchRewardTrainingResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.event = TrainingEvent.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WatchRewardTrainingResponse {
+    return { event: isSet(object.event) ? TrainingEvent.fromJSON(object.event) : undefined };
+  },
+
+  toJSON(message: WatchRewardTrainingResponse): unknown {
+    const obj: any = {};
+    if (message.event !== undefined) {
+      obj.event = TrainingEvent.toJSON(message.event);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<WatchRewardTrainingResponse>, I>>(base?: I): WatchRewardTrainingResponse {
+    return WatchRewardTrainingResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<WatchRewardTrainingResponse>, I>>(object: I): WatchRewardTrainingResponse {
+    const message = createBaseWatchRewardTrainingResponse();
+    message.event = (object.event !== undefined && object.event !== null)
+      ? TrainingEvent.fromPartial(object.event)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseCancelRewardTrainingJobRequest(): CancelRewardTrainingJobRequest {
+  return { jobId: "", reason: "" };
+}
+
+export const CancelRewardTrainingJobRequest: MessageFns<CancelRewardTrainingJobRequest> = {
+  encode(message: CancelRewardTrainingJobRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jobId !== "") {
+      writer.uint32(10).string(message.jobId);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CancelRewardTrainingJobRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCancelRewardTrainingJobRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.jobId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CancelRewardTrainingJobRequest {
+    return {
+      jobId: isSet(object.jobId)
+        ? globalThis.String(object.jobId)
+        : isSet(object.job_id)
+        ? globalThis.String(object.job_id)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: CancelRewardTrainingJobRequest): unknown {
+    const obj: any = {};
+    if (message.jobId !== "") {
+      obj.jobId = message.jobId;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CancelRewardTrainingJobRequest>, I>>(base?: I): CancelRewardTrainingJobRequest {
+    return CancelRewardTrainingJobRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CancelRewardTrainingJobRequest>, I>>(
+    object: I,
+  ): CancelRewardTrainingJobRequest {
+    const message = createBaseCancelRewardTrainingJobRequest();
+    message.jobId = object.jobId ?? "";
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseCancelRewardTrainingJobResponse(): CancelRewardTrainingJobResponse {
+  return { job: undefined };
+}
+
+export const CancelRewardTrainingJobResponse: MessageFns<CancelRewardTrainingJobResponse> = {
+  encode(message: CancelRewardTrainingJobResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.job !== undefined) {
+      JobStatus.encode(message.job, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CancelRewardTrainingJobResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCancelRewardTrainingJobResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.job = JobStatus.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CancelRewardTrainingJobResponse {
+    return { job: isSet(object.job) ? JobStatus.fromJSON(object.job) : undefined };
+  },
+
+  toJSON(message: CancelRewardTrainingJobResponse): unknown {
+    const obj: any = {};
+    if (message.job !== undefined) {
+      obj.job = JobStatus.toJSON(message.job);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CancelRewardTrainingJobResponse>, I>>(base?: I): CancelRewardTrainingJobResponse {
+    return CancelRewardTrainingJobResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CancelRewardTrainingJobResponse>, I>>(
+    object: I,
+  ): CancelRewardTrainingJobResponse {
+    const message = createBaseCancelRewardTrainingJobResponse();
+    message.job = (object.job !== undefined && object.job !== null) ? JobStatus.fromPartial(object.job) : undefined;
+    return message;
+  },
+};
+
+/**
+ * Bradley-Terry reward models: scores responses (with the paper's length penalty) and trains new reward
+ * models as background jobs.
+ */
 export type RewardModelServiceService = typeof RewardModelServiceService;
 export const RewardModelServiceService = {
-  /** Scores responses; rewards are also returned with the length penalty applied. */
+  /**
+   * Scores responses with a reward model. Bad fields are answered INVALID_ARGUMENT naming them; more
+   * responses or tokens than the server allows, RESOURCE_EXHAUSTED; a model without a scalar reward head,
+   * FAILED_PRECONDITION.
+   */
   score: {
     path: "/rlhf.v1.RewardModelService/Score" as const,
     requestStream: false as const,
@@ -823,7 +1414,7 @@ export const RewardModelServiceService = {
     responseSerialize: (value: ScoreResponse): Buffer => Buffer.from(ScoreResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ScoreResponse => ScoreResponse.decode(value),
   },
-  /** Starts training a BT reward model from preference pairs; progress goes out as NATS events. */
+  /** Starts training a reward model and answers at once with the queued job. Idempotent for a given job_id. */
   trainRewardModel: {
     path: "/rlhf.v1.RewardModelService/TrainRewardModel" as const,
     requestStream: false as const,
@@ -835,7 +1426,7 @@ export const RewardModelServiceService = {
       Buffer.from(TrainRewardModelResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): TrainRewardModelResponse => TrainRewardModelResponse.decode(value),
   },
-  /** The state of a reward-model training job. */
+  /** The current status of a reward-model training job; NOT_FOUND for an unknown id. */
   getRewardTrainingJob: {
     path: "/rlhf.v1.RewardModelService/GetRewardTrainingJob" as const,
     requestStream: false as const,
@@ -847,19 +1438,56 @@ export const RewardModelServiceService = {
       Buffer.from(GetRewardTrainingJobResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetRewardTrainingJobResponse => GetRewardTrainingJobResponse.decode(value),
   },
+  /** Streams a reward-model training job's events until it ends; NOT_FOUND for an unknown id. */
+  watchRewardTraining: {
+    path: "/rlhf.v1.RewardModelService/WatchRewardTraining" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: WatchRewardTrainingRequest): Buffer =>
+      Buffer.from(WatchRewardTrainingRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): WatchRewardTrainingRequest => WatchRewardTrainingRequest.decode(value),
+    responseSerialize: (value: WatchRewardTrainingResponse): Buffer =>
+      Buffer.from(WatchRewardTrainingResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): WatchRewardTrainingResponse => WatchRewardTrainingResponse.decode(value),
+  },
+  /** Cancels a reward-model training job. Cancelling a finished job changes nothing and is not an error. */
+  cancelRewardTrainingJob: {
+    path: "/rlhf.v1.RewardModelService/CancelRewardTrainingJob" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CancelRewardTrainingJobRequest): Buffer =>
+      Buffer.from(CancelRewardTrainingJobRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CancelRewardTrainingJobRequest => CancelRewardTrainingJobRequest.decode(value),
+    responseSerialize: (value: CancelRewardTrainingJobResponse): Buffer =>
+      Buffer.from(CancelRewardTrainingJobResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CancelRewardTrainingJobResponse =>
+      CancelRewardTrainingJobResponse.decode(value),
+  },
 } as const;
 
 export interface RewardModelServiceServer extends UntypedServiceImplementation {
-  /** Scores responses; rewards are also returned with the length penalty applied. */
+  /**
+   * Scores responses with a reward model. Bad fields are answered INVALID_ARGUMENT naming them; more
+   * responses or tokens than the server allows, RESOURCE_EXHAUSTED; a model without a scalar reward head,
+   * FAILED_PRECONDITION.
+   */
   score: handleUnaryCall<ScoreRequest, ScoreResponse>;
-  /** Starts training a BT reward model from preference pairs; progress goes out as NATS events. */
+  /** Starts training a reward model and answers at once with the queued job. Idempotent for a given job_id. */
   trainRewardModel: handleUnaryCall<TrainRewardModelRequest, TrainRewardModelResponse>;
-  /** The state of a reward-model training job. */
+  /** The current status of a reward-model training job; NOT_FOUND for an unknown id. */
   getRewardTrainingJob: handleUnaryCall<GetRewardTrainingJobRequest, GetRewardTrainingJobResponse>;
+  /** Streams a reward-model training job's events until it ends; NOT_FOUND for an unknown id. */
+  watchRewardTraining: handleServerStreamingCall<WatchRewardTrainingRequest, WatchRewardTrainingResponse>;
+  /** Cancels a reward-model training job. Cancelling a finished job changes nothing and is not an error. */
+  cancelRewardTrainingJob: handleUnaryCall<CancelRewardTrainingJobRequest, CancelRewardTrainingJobResponse>;
 }
 
 export interface RewardModelServiceClient extends Client {
-  /** Scores responses; rewards are also returned with the length penalty applied. */
+  /**
+   * Scores responses with a reward model. Bad fields are answered INVALID_ARGUMENT naming them; more
+   * responses or tokens than the server allows, RESOURCE_EXHAUSTED; a model without a scalar reward head,
+   * FAILED_PRECONDITION.
+   */
   score(
     request: ScoreRequest,
     callback: (error: ServiceError | null, response: ScoreResponse) => void,
@@ -875,7 +1503,7 @@ export interface RewardModelServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ScoreResponse) => void,
   ): ClientUnaryCall;
-  /** Starts training a BT reward model from preference pairs; progress goes out as NATS events. */
+  /** Starts training a reward model and answers at once with the queued job. Idempotent for a given job_id. */
   trainRewardModel(
     request: TrainRewardModelRequest,
     callback: (error: ServiceError | null, response: TrainRewardModelResponse) => void,
@@ -891,7 +1519,7 @@ export interface RewardModelServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: TrainRewardModelResponse) => void,
   ): ClientUnaryCall;
-  /** The state of a reward-model training job. */
+  /** The current status of a reward-model training job; NOT_FOUND for an unknown id. */
   getRewardTrainingJob(
     request: GetRewardTrainingJobRequest,
     callback: (error: ServiceError | null, response: GetRewardTrainingJobResponse) => void,
@@ -906,6 +1534,32 @@ export interface RewardModelServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetRewardTrainingJobResponse) => void,
+  ): ClientUnaryCall;
+  /** Streams a reward-model training job's events until it ends; NOT_FOUND for an unknown id. */
+  watchRewardTraining(
+    request: WatchRewardTrainingRequest,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<WatchRewardTrainingResponse>;
+  watchRewardTraining(
+    request: WatchRewardTrainingRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<WatchRewardTrainingResponse>;
+  /** Cancels a reward-model training job. Cancelling a finished job changes nothing and is not an error. */
+  cancelRewardTrainingJob(
+    request: CancelRewardTrainingJobRequest,
+    callback: (error: ServiceError | null, response: CancelRewardTrainingJobResponse) => void,
+  ): ClientUnaryCall;
+  cancelRewardTrainingJob(
+    request: CancelRewardTrainingJobRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CancelRewardTrainingJobResponse) => void,
+  ): ClientUnaryCall;
+  cancelRewardTrainingJob(
+    request: CancelRewardTrainingJobRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CancelRewardTrainingJobResponse) => void,
   ): ClientUnaryCall;
 }
 
@@ -934,6 +1588,10 @@ type DeepPartial<T> = T extends Builtin ? T
 type KeysOfUnion<T> = T extends T ? keyof T : never;
 type Exact<P, I extends P> = P extends Builtin ? P
   : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
+}
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;
