@@ -191,10 +191,10 @@ export interface ModelRef {
    */
   revision: string;
   /**
-   * Optional content digest of the directory's `model.onnx` (which holds the weights), `SHA-256=<base64url>`
-   * (the form the NATS Object Store reports). When set, a server that finds another digest answers
-   * FAILED_PRECONDITION, so nobody silently uses a checkpoint replaced under the same URI. Empty: not
-   * checked.
+   * Optional version pin: for a nats-obj:// model, the Object Store digest of its `manifest.json` (which
+   * lists every file's digest and is written last), `SHA-256=<base64url>`. When set, a server that finds
+   * another digest answers FAILED_PRECONDITION, so nobody silently uses a checkpoint replaced under the
+   * same URI. Empty: whatever is stored there now. file:// directories have no digest to pin.
    */
   digest: string;
 }
