@@ -23,16 +23,18 @@ export interface EncodeStats {
   truncated: number;
 }
 
-function join(
-  bos: number,
-  eos: number,
-  prompt: number[],
-  response: number[],
-  maxLen: number,
-  stats: EncodeStats,
-): Example {
-  const ids = [bos, ...prompt, ...response, eos];
-  const targets = ids.map((_, i) => i > prompt.length);
+type Part = { text: string } | { ids: number[] };
+
+/**
+ * [BOS] prompt response [EOS]. Parts given as token ids are used verbatim with nothing added: a prompt of
+ * ids gets no BOS, a response of ids no EOS (the caller's ids already say where the text starts and ends).
+ */
+function join(tok: Tokenizer, prompt: Part, response: Part, maxLen: number, stats: EncodeStats): Example {
+  const enc = (t: string): number[] => tok.encode(t);
+  const head = 'ids' in prompt ? prompt.ids : [tok.bosId, ...textOrIdsToIds(prompt, enc)];
+  const tail = 'ids' in response ? response.ids : [...textOrIdsToIds(response, enc), tok.eosId];
+  const ids = [...head, ...tail];
+  const targets = ids.map((_, i) => i >= head.length);
   if (ids.length > maxLen) {
     stats.truncated++;
     ids.length = maxLen;
@@ -47,16 +49,8 @@ export function encodeSft(
   maxLen: number,
   stats: EncodeStats = { truncated: 0 },
 ): Example {
-  const enc = (t: string): number[] => tok.encode(t);
-  if (r.kind === 'text') return join(tok.bosId, tok.eosId, [], enc(r.text), maxLen, stats);
-  return join(
-    tok.bosId,
-    tok.eosId,
-    textOrIdsToIds(r.prompt, enc),
-    textOrIdsToIds(r.completion, enc),
-    maxLen,
-    stats,
-  );
+  if (r.kind === 'text') return join(tok, { text: '' }, { text: r.text }, maxLen, stats);
+  return join(tok, r.prompt, r.completion, maxLen, stats);
 }
 
 export function encodePair(
@@ -65,11 +59,9 @@ export function encodePair(
   maxLen: number,
   stats: EncodeStats = { truncated: 0 },
 ): PairExample {
-  const enc = (t: string): number[] => tok.encode(t);
-  const prompt = textOrIdsToIds(r.prompt, enc);
   return {
-    chosen: join(tok.bosId, tok.eosId, prompt, textOrIdsToIds(r.chosen, enc), maxLen, stats),
-    rejected: join(tok.bosId, tok.eosId, prompt, textOrIdsToIds(r.rejected, enc), maxLen, stats),
+    chosen: join(tok, r.prompt, r.chosen, maxLen, stats),
+    rejected: join(tok, r.prompt, r.rejected, maxLen, stats),
   };
 }
 
