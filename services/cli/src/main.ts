@@ -12,6 +12,7 @@ import { registerModel } from './commands/model.js';
 import { registerServe } from './commands/serve.js';
 import { registerTokenize } from './commands/tokenize.js';
 import { registerTrain } from './commands/train.js';
+import { registerValidate } from './commands/validate.js';
 import { packageVersion, registerVersion } from './commands/version.js';
 
 const program = new Command('rlhf')
@@ -30,6 +31,7 @@ registerServe(program);
 registerHealth(program);
 registerData(program);
 registerTrain(program);
+registerValidate(program);
 registerGenerate(program);
 registerModel(program);
 registerTokenize(program);

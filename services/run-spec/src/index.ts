@@ -1,0 +1,5 @@
+export * from './parse-run.js';
+export * from './rlhf-run-schema.js';
+export * from './schema-types.js';
+export * from './types.js';
+export * from './validate.js';

@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { InvalidRunError, parseRunYaml } from './parse-run.js';
+
+const minimal = `
+apiVersion: rlhf.dev/v1alpha1
+kind: RLHFRun
+metadata: {name: sentiment-demo}
+spec:
+  policy: {model: nats-obj://rlhf-models/sft}
+  judge: {type: reward, model: nats-obj://rlhf-models/rm, lengthPenalty: 0.001}
+  prompts: {dataset: nats-obj://rlhf-data/prompts.jsonl, eval: nats-obj://rlhf-data/eval.jsonl}
+`;
+
+function problems(yaml: string): string[] {
+  try {
+    parseRunYaml(yaml, 'bad.yaml');
+  } catch (e) {
+    assert.ok(e instanceof InvalidRunError);
+    return e.problems.map((p) => `${p.path}: ${p.message}`);
+  }
+  assert.fail('expected the run to be rejected');
+}
+
+test('a minimal run takes the paper defaults', () => {
+  const run = parseRunYaml(minimal);
+  assert.equal(run.spec.iterations, 3);
+  assert.equal(run.spec.reference, 'initial');
+  assert.deepEqual(run.spec.generation, {
+    samplesPerPrompt: 8,
+    temperature: 1,
+    topP: 1,
+    topK: 0,
+    maxNewTokens: 48,
+    seed: 42,
+  });
+  assert.equal(run.spec.pairs.strategy, 'maxMin');
+  assert.equal(run.spec.dpo.beta, 0.1);
+  assert.equal(run.spec.dpo.learningRate, 5e-7);
+  assert.equal(run.spec.dpo.nllWeight, 0);
+  assert.equal(run.spec.prompts.perIteration, 256);
+  assert.equal(run.spec.judge.lengthPenalty, 0.001);
+  assert.equal(run.spec.placement.train.gpus, 1);
+});
+
+test('lengthPenalty accepts "auto" and numbers >= 0', () => {
+  assert.equal(
+    parseRunYaml(minimal.replace('lengthPenalty: 0.001', 'lengthPenalty: auto')).spec.judge.lengthPenalty,
+    'auto',
+  );
+  assert.deepEqual(problems(minimal.replace('lengthPenalty: 0.001', 'lengthPenalty: soon')), [
+    'spec.judge.lengthPenalty: must be a number or "auto", got string "soon"',
+  ]);
+});
+
+test('every bad field is listed with its path', () => {
+  const bad =
+    minimal.replace('metadata: {name: sentiment-demo}', 'metadata: {name: Sentiment_Demo}') +
+    `  iterations: 0
+  dpo: {beta: 0, lossType: kto, batchsize: 4}
+  generation: {topP: 1.5, samplesPerPrompt: 2.5}
+  pairs: {strategy: best}
+`;
+  assert.deepEqual(problems(bad).sort(), [
+    'metadata.name: must be a lowercase DNS label (a-z, 0-9, -; at most 63 characters)',
+    'spec.dpo.batchsize: is not a field here (known: beta, learningRate, epochs, batchSize, gradAccum, warmupRatio, schedule, lossType, labelSmoothing, nllWeight, maxGradNorm)',
+    'spec.dpo.beta: must be > 0, got 0',
+    'spec.dpo.lossType: must be one of sigmoid, ipo, hinge, got "kto"',
+    'spec.generation.samplesPerPrompt: must be an integer, got 2.5',
+    'spec.generation.topP: must be <= 1, got 1.5',
+    'spec.iterations: must be >= 1, got 0',
+    'spec.pairs.strategy: must be one of maxMin, maxRandom, random, got "best"',
+  ]);
+});
+
+test('required fields, kinds, URIs and cross-field rules', () => {
+  assert.deepEqual(problems('apiVersion: v1\nkind: Pod\nmetadata: {name: x}\nspec: {}\n').sort(), [
+    'apiVersion: must be rlhf.dev/v1alpha1, got "v1"',
+    'kind: must be RLHFRun, got "Pod"',
+    'spec.judge: is required',
+    'spec.policy: is required',
+    'spec.prompts: is required',
+  ]);
+  assert.match(
+    problems(minimal.replace('nats-obj://rlhf-models/sft', 's3://bucket/sft'))[0] ?? '',
+    /^spec\.policy\.model: "s3:\/\/bucket\/sft" is not valid/,
+  );
+  assert.deepEqual(
+    problems(minimal.replace('type: reward, model: nats-obj://rlhf-models/rm, ', 'type: preference, ')),
+    ['spec.judge.model: is required for judge type preference'],
+  );
+  assert.deepEqual(
+    problems(minimal.replace('type: reward, model: nats-obj://rlhf-models/rm, ', 'type: gold, ')),
+    ['spec.judge.task: is required for judge type gold (which gold reward?)'],
+  );
+  assert.match(problems('spec: [')[0] ?? '', /is not valid YAML/);
+});

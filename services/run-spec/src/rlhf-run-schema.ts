@@ -1,0 +1,285 @@
+/**
+ * The RLHFRun spec, field by field: descriptions (what `kubectl explain` shows), defaults (the paper's),
+ * ranges and enums. The only definition of these facts: validation, defaulting and the CRD come from it.
+ */
+import type { SchemaNode } from './schema-types.js';
+
+const artifactUri: SchemaNode = {
+  type: 'string',
+  description: 'Artifact URI: nats-obj://<bucket>/<key> (JetStream Object Store) or file:///absolute/path.',
+  pattern: '^(nats-obj://[A-Za-z0-9_-]+/.+|file:///.+)$',
+};
+
+const uri = (description: string): SchemaNode => ({
+  ...artifactUri,
+  description: `${description} ${artifactUri.description}`,
+});
+
+const placementGroup = (what: string): SchemaNode => ({
+  type: 'object',
+  description: `Where and how ${what} runs on the cluster (ignored by local runs).`,
+  properties: {
+    replicas: {
+      type: 'integer',
+      description: 'Worker pods for this stage.',
+      minimum: 1,
+      maximum: 1024,
+      default: 1,
+    },
+    gpus: {
+      type: 'integer',
+      description: 'nvidia.com/gpu requested in limits per pod.',
+      minimum: 0,
+      maximum: 64,
+      default: 1,
+    },
+    nodeSelector: {
+      type: 'object',
+      description: 'Node labels the pods must match.',
+      additionalProperties: { type: 'string', description: 'Label value.' },
+    },
+    tolerations: {
+      type: 'array',
+      description: 'Kubernetes tolerations, passed to the pods unchanged.',
+      items: { type: 'object', description: 'A toleration.', 'x-kubernetes-preserve-unknown-fields': true },
+    },
+    affinity: {
+      type: 'object',
+      description: 'Kubernetes affinity, passed to the pods unchanged.',
+      'x-kubernetes-preserve-unknown-fields': true,
+    },
+    priorityClassName: { type: 'string', description: 'PriorityClass of the pods.' },
+  },
+});
+
+export const rlhfRunSpecSchema: SchemaNode = {
+  type: 'object',
+  description:
+    'Online iterative RLHF (RLHF Workflow, arXiv 2405.07863): T iterations of generate, judge, pair, DPO and evaluate.',
+  required: ['policy', 'judge', 'prompts'],
+  properties: {
+    policy: {
+      type: 'object',
+      description: 'The initial policy pi_0 (usually an SFT model).',
+      required: ['model'],
+      properties: { model: uri('Model directory of pi_0.') },
+    },
+    reference: {
+      type: 'string',
+      description:
+        'DPO reference: initial keeps pi_0 (the paper); previous uses pi_{t-1} (the public scripts).',
+      enum: ['initial', 'previous'],
+      default: 'initial',
+    },
+    judge: {
+      type: 'object',
+      description: 'What scores the responses.',
+      properties: {
+        type: {
+          type: 'string',
+          description:
+            'reward: a Bradley-Terry reward model; preference: a pairwise preference model (tournament); gold: the task gold reward (experiments only).',
+          enum: ['reward', 'preference', 'gold'],
+          default: 'reward',
+        },
+        model: uri('Reward or preference model directory (not used by gold).'),
+        lengthPenalty: {
+          type: 'number',
+          description:
+            'Length penalty lambda per character: r(x, y) - lambda * chars(y) (paper: 0.001); "auto" fits it on SFT samples by regressing the reward on gold and length.',
+          minimum: 0,
+          'x-rlhf-or-words': ['auto'],
+          default: 0,
+        },
+        task: {
+          type: 'string',
+          description: 'Gold reward of a built-in task, for type gold and for evaluation.',
+          enum: ['sentiment'],
+        },
+      },
+      'x-kubernetes-validations': [
+        {
+          rule: "self.type == 'gold' || has(self.model)",
+          message: 'judge.model is required unless judge.type is gold',
+        },
+      ],
+    },
+    prompts: {
+      type: 'object',
+      description: 'Prompt datasets.',
+      required: ['dataset'],
+      properties: {
+        dataset: uri('Training prompts, JSONL {"prompt"} rows.'),
+        perIteration: {
+          type: 'integer',
+          description: 'Prompts drawn per iteration (seeded, without replacement across iterations).',
+          minimum: 1,
+          maximum: 10_000_000,
+          default: 256,
+        },
+        eval: uri('Held-out prompts for evaluation.'),
+      },
+    },
+    iterations: {
+      type: 'integer',
+      description: 'Online iterations T.',
+      minimum: 1,
+      maximum: 100,
+      default: 3,
+    },
+    generation: {
+      type: 'object',
+      description: 'Sampling of responses (paper: n = 8, temperature 1.0, no top-k/top-p).',
+      properties: {
+        samplesPerPrompt: {
+          type: 'integer',
+          description: 'Responses per prompt n.',
+          minimum: 2,
+          maximum: 1024,
+          default: 8,
+        },
+        temperature: {
+          type: 'number',
+          description: 'Sampling temperature.',
+          minimum: 0,
+          maximum: 100,
+          default: 1,
+        },
+        topP: {
+          type: 'number',
+          description: 'Nucleus mass in (0, 1].',
+          minimum: 0,
+          exclusiveMinimum: true,
+          maximum: 1,
+          default: 1,
+        },
+        topK: {
+          type: 'integer',
+          description: 'Keep the k likeliest tokens; 0 keeps all.',
+          minimum: 0,
+          default: 0,
+        },
+        maxNewTokens: {
+          type: 'integer',
+          description: 'Most tokens per response.',
+          minimum: 1,
+          maximum: 65536,
+          default: 48,
+        },
+        seed: {
+          type: 'integer',
+          description: 'Seed of prompt selection and sampling.',
+          minimum: 0,
+          default: 42,
+        },
+      },
+    },
+    pairs: {
+      type: 'object',
+      description: 'How chosen/rejected pairs are built from the judged responses.',
+      properties: {
+        strategy: {
+          type: 'string',
+          description:
+            'maxMin: best vs worst (the paper); maxRandom: best vs a random other; random: two random.',
+          enum: ['maxMin', 'maxRandom', 'random'],
+          default: 'maxMin',
+        },
+      },
+    },
+    dpo: {
+      type: 'object',
+      description: 'DPO training of each iteration (paper defaults for an 8B model).',
+      properties: {
+        beta: {
+          type: 'number',
+          description: 'KL strength beta.',
+          minimum: 0,
+          exclusiveMinimum: true,
+          default: 0.1,
+        },
+        learningRate: {
+          type: 'number',
+          description: 'Peak learning rate.',
+          minimum: 0,
+          exclusiveMinimum: true,
+          maximum: 10,
+          default: 5e-7,
+        },
+        epochs: {
+          type: 'number',
+          description: 'Passes over each iteration pair set.',
+          minimum: 0,
+          exclusiveMinimum: true,
+          maximum: 1000,
+          default: 2,
+        },
+        batchSize: { type: 'integer', description: 'Global batch size in pairs.', minimum: 1, default: 128 },
+        gradAccum: {
+          type: 'integer',
+          description: 'Micro-batches per optimizer step.',
+          minimum: 1,
+          default: 1,
+        },
+        warmupRatio: {
+          type: 'number',
+          description: 'Share of steps in linear warmup.',
+          minimum: 0,
+          maximum: 1,
+          default: 0.03,
+        },
+        schedule: {
+          type: 'string',
+          description: 'Learning-rate schedule.',
+          enum: ['cosine', 'linear', 'constant'],
+          default: 'cosine',
+        },
+        lossType: {
+          type: 'string',
+          description: 'DPO loss.',
+          enum: ['sigmoid', 'ipo', 'hinge'],
+          default: 'sigmoid',
+        },
+        labelSmoothing: {
+          type: 'number',
+          description: 'Label smoothing of the sigmoid loss.',
+          minimum: 0,
+          maximum: 0.5,
+          exclusiveMaximum: true,
+          default: 0,
+        },
+        nllWeight: {
+          type: 'number',
+          description: 'Weight of the NLL term on chosen responses (RPO-style); 0 reproduces the paper.',
+          minimum: 0,
+          default: 0,
+        },
+        maxGradNorm: {
+          type: 'number',
+          description: 'Global gradient-norm clip; 0 turns it off.',
+          minimum: 0,
+          default: 1,
+        },
+      },
+    },
+    placement: {
+      type: 'object',
+      description: 'Cluster placement of the stage workers.',
+      properties: {
+        generate: placementGroup('generation'),
+        judge: placementGroup('judging'),
+        train: placementGroup('DPO training'),
+        evaluate: placementGroup('evaluation'),
+        schedulerName: { type: 'string', description: 'Scheduler for the pods (e.g. a gang scheduler).' },
+        queue: { type: 'string', description: 'Queue name for a gang scheduler (Kueue or Volcano label).' },
+      },
+    },
+    maxRetries: {
+      type: 'integer',
+      description: 'Retries of a failed stage Job before the run fails.',
+      minimum: 0,
+      maximum: 100,
+      default: 3,
+    },
+  },
+};

@@ -1,0 +1,65 @@
+/** The RLHFRun spec after defaulting (every field with a default is present). Mirrors rlhf-run-schema.ts. */
+export interface PlacementGroup {
+  replicas: number;
+  gpus: number;
+  nodeSelector?: Record<string, string>;
+  tolerations?: Record<string, unknown>[];
+  affinity?: Record<string, unknown>;
+  priorityClassName?: string;
+}
+
+export interface RlhfRunSpec {
+  policy: { model: string };
+  reference: 'initial' | 'previous';
+  judge: {
+    type: 'reward' | 'preference' | 'gold';
+    model?: string;
+    lengthPenalty: number | 'auto';
+    task?: 'sentiment';
+  };
+  prompts: { dataset: string; perIteration: number; eval?: string };
+  iterations: number;
+  generation: {
+    samplesPerPrompt: number;
+    temperature: number;
+    topP: number;
+    topK: number;
+    maxNewTokens: number;
+    seed: number;
+  };
+  pairs: { strategy: 'maxMin' | 'maxRandom' | 'random' };
+  dpo: {
+    beta: number;
+    learningRate: number;
+    epochs: number;
+    batchSize: number;
+    gradAccum: number;
+    warmupRatio: number;
+    schedule: 'cosine' | 'linear' | 'constant';
+    lossType: 'sigmoid' | 'ipo' | 'hinge';
+    labelSmoothing: number;
+    nllWeight: number;
+    maxGradNorm: number;
+  };
+  placement: {
+    generate: PlacementGroup;
+    judge: PlacementGroup;
+    train: PlacementGroup;
+    evaluate: PlacementGroup;
+    schedulerName?: string;
+    queue?: string;
+  };
+  maxRetries: number;
+}
+
+export interface RlhfRun {
+  apiVersion: 'rlhf.dev/v1alpha1';
+  kind: 'RLHFRun';
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
+  spec: RlhfRunSpec;
+}
