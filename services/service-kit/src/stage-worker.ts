@@ -50,6 +50,12 @@ export interface StageWorkerOptions {
   stage: Stage;
   logger: Logger;
   handle(work: StageWork, ctx: ShardContext): Promise<ShardResult>;
+  /**
+   * Whether this worker serves the shard (e.g. a reward-model worker and a JUDGE shard of the preference
+   * type share the stage's queue). A declined shard is handed back with `nak` after `retryDelayMs` for
+   * another worker, without events: it has not started.
+   */
+  accepts?(work: StageWork): boolean;
   /** Redelivery timeout when a worker goes silent (it sends working() every third of it). */
   ackWaitMs?: number;
   maxDeliver?: number;
@@ -92,6 +98,11 @@ export async function startStageWorker(o: StageWorkerOptions): Promise<RunningWo
     } catch (err) {
       o.logger.error({ err, subject: m.subject }, 'undecodable stage work; terminating it');
       m.term('undecodable StageWork');
+      return;
+    }
+    if (o.accepts && !o.accepts(work)) {
+      o.logger.debug({ subject: m.subject, shard: work.shardIndex }, 'shard is for another worker kind');
+      m.nak(o.retryDelayMs ?? 2000);
       return;
     }
     const log = o.logger.child({
