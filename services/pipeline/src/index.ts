@@ -1,0 +1,4 @@
+export * from './evaluation.js';
+export * from './length-penalty.js';
+export * from './local-loop.js';
+export * from './pairs.js';

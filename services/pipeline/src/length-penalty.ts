@@ -1,0 +1,60 @@
+/**
+ * `lengthPenalty: auto`: fit lambda so the penalty cancels the length bias the reward model learned.
+ * Regress the RM score on gold reward and length (characters) over SFT samples by least squares:
+ *   r ~ a + b * gold + c * chars;   lambda = max(c, 0)
+ * so r - lambda * chars no longer grows with length at equal gold.
+ */
+export interface LengthFit {
+  lambda: number;
+  intercept: number;
+  goldCoefficient: number;
+  lengthCoefficient: number;
+  samples: number;
+}
+
+function solve3(a: number[][], b: number[]): number[] {
+  // Gaussian elimination with partial pivoting on a 3x3 system.
+  const m = a.map((row, i) => [...row, b[i] as number]);
+  for (let c = 0; c < 3; c++) {
+    let p = c;
+    for (let r = c + 1; r < 3; r++)
+      if (Math.abs((m[r] as number[])[c] as number) > Math.abs((m[p] as number[])[c] as number)) p = r;
+    [m[c], m[p]] = [m[p] as number[], m[c] as number[]];
+    const piv = (m[c] as number[])[c] as number;
+    if (Math.abs(piv) < 1e-12)
+      throw new Error('the length-penalty regression is singular: gold and length do not vary');
+    for (let r = 0; r < 3; r++) {
+      if (r === c) continue;
+      const f = ((m[r] as number[])[c] as number) / piv;
+      for (let k = c; k < 4; k++)
+        (m[r] as number[])[k] = ((m[r] as number[])[k] as number) - f * ((m[c] as number[])[k] as number);
+    }
+  }
+  return m.map((row, i) => (row[3] as number) / (row[i] as number));
+}
+
+export function fitLengthPenalty(
+  reward: readonly number[],
+  gold: readonly number[],
+  chars: readonly number[],
+): LengthFit {
+  const n = reward.length;
+  if (n < 3 || gold.length !== n || chars.length !== n)
+    throw new Error(`need >= 3 aligned samples to fit the length penalty, got ${n}`);
+  const xtx = [
+    [0, 0, 0],
+    [0, 0, 0],
+    [0, 0, 0],
+  ];
+  const xty = [0, 0, 0];
+  for (let i = 0; i < n; i++) {
+    const x = [1, gold[i] as number, chars[i] as number];
+    for (let r = 0; r < 3; r++) {
+      xty[r] = (xty[r] as number) + (x[r] as number) * (reward[i] as number);
+      for (let c = 0; c < 3; c++)
+        (xtx[r] as number[])[c] = ((xtx[r] as number[])[c] as number) + (x[r] as number) * (x[c] as number);
+    }
+  }
+  const [a, b, c] = solve3(xtx, xty) as [number, number, number];
+  return { lambda: Math.max(c, 0), intercept: a, goldCoefficient: b, lengthCoefficient: c, samples: n };
+}

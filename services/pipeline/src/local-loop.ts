@@ -1,0 +1,265 @@
+/**
+ * Online iterative DPO (Algorithm 2) in one process, on models held in memory: the stage functions the
+ * distributed run shards over NATS, called directly. Used by experiments and by tests of the ML dynamics;
+ * `rlhf run` drives the same stages through workers.
+ */
+import {
+  buildInferenceModel,
+  defaultTrainOptions,
+  type Generation,
+  generateTexts,
+  type LoadedModelDir,
+  OrtSession,
+  type PairExample,
+  Rng,
+  scoreResponses,
+  sequenceLogps,
+  type TrainOptions,
+  trainModel,
+  type Weights,
+} from '@rlhf/ml-engine';
+import { type EvalMetrics, type EvalSample, evaluationMetrics } from './evaluation.js';
+import { buildPair, type PairStrategy } from './pairs.js';
+
+/** What a task supplies: its gold reward and grammar, when it has them (the reference task does). */
+export interface TaskOracle {
+  gold(prompt: string, completion: string, endedWithEos: boolean): number;
+  grammatical(prompt: string, completion: string, endedWithEos: boolean): boolean;
+  words(completion: string): number;
+}
+
+export interface LoopConfig {
+  iterations: number;
+  promptsPerIteration: number;
+  samplesPerPrompt: number;
+  temperature: number;
+  maxNewTokens: number;
+  seed: number;
+  judge: 'reward' | 'gold';
+  lengthPenalty: number;
+  pairs: PairStrategy;
+  reference: 'initial' | 'previous';
+  dpo: TrainOptions;
+}
+
+export const defaultLoopConfig: LoopConfig = {
+  iterations: 3,
+  promptsPerIteration: 256,
+  samplesPerPrompt: 8,
+  temperature: 1,
+  maxNewTokens: 48,
+  seed: 42,
+  judge: 'reward',
+  lengthPenalty: 0,
+  pairs: 'maxMin',
+  reference: 'initial',
+  dpo: {
+    ...defaultTrainOptions,
+    objective: 'dpo',
+    lr: 1e-3,
+    epochs: 2,
+    batchSize: 32,
+    dpo: { beta: 0.1, lossType: 'sigmoid', labelSmoothing: 0, nllWeight: 1 },
+  },
+};
+
+export interface IterationReport {
+  iteration: number;
+  pairs: number;
+  meanJudgeScore: number;
+  dpoLoss: number;
+  dpoAccuracy: number;
+  eval: EvalMetrics;
+  seconds: { generate: number; judge: number; train: number; evaluate: number };
+}
+
+type Model = LoadedModelDir;
+
+const withWeights = (m: Model, weights: Weights): Model => ({ ...m, weights });
+
+async function sessionFor(m: Model): Promise<OrtSession> {
+  return OrtSession.create(buildInferenceModel(m.config, m.weights));
+}
+
+async function sample(
+  m: Model,
+  prompts: string[],
+  n: number,
+  cfg: LoopConfig,
+  seed: number,
+): Promise<Generation[]> {
+  const s = await sessionFor(m);
+  try {
+    return await generateTexts(
+      m,
+      s,
+      prompts.map((text) => ({ text })),
+      {
+        n,
+        temperature: cfg.temperature,
+        topP: 1,
+        topK: 0,
+        greedy: false,
+        maxNewTokens: cfg.maxNewTokens,
+        seed,
+      },
+    );
+  } finally {
+    await s.dispose();
+  }
+}
+
+async function rewardScores(
+  rm: Model | undefined,
+  gens: Generation[],
+  lambda: number,
+): Promise<{ raw: number[][]; penalized: number[][] }> {
+  if (!rm)
+    return {
+      raw: gens.map((g) => g.responses.map(() => 0)),
+      penalized: gens.map((g) => g.responses.map(() => 0)),
+    };
+  const s = await sessionFor(rm);
+  try {
+    const scored = await scoreResponses(
+      rm,
+      s,
+      gens.map((g) => ({ prompt: g.prompt, responses: g.responses })),
+      lambda,
+    );
+    return { raw: scored.map((x) => x.rewards), penalized: scored.map((x) => x.penalizedRewards) };
+  } finally {
+    await s.dispose();
+  }
+}
+
+async function evaluate(
+  policy: Model,
+  initial: Model,
+  rm: Model | undefined,
+  prompts: string[],
+  cfg: LoopConfig,
+  oracle: TaskOracle,
+): Promise<EvalSample[]> {
+  const gens = await sample(policy, prompts, 1, cfg, cfg.seed + 7919);
+  const proxy = await rewardScores(rm, gens, 0);
+  const tok = policy.tokenizer;
+  const rows = gens.map((g) => {
+    const ids = [tok.bosId, ...tok.encode(g.prompt), ...(g.response_ids[0] as number[])];
+    return { ids, targets: ids.map((_, i) => i > ids.length - 1 - (g.response_ids[0] as number[]).length) };
+  });
+  const initialLogps = await sequenceLogps(initial.config, initial.weights, rows, tok.padId);
+  return gens.map((g, i) => {
+    const completion = g.responses[0] as string;
+    const eos = g.finish_reasons[0] === 'eos';
+    return {
+      prompt: g.prompt,
+      completion,
+      endedWithEos: eos,
+      logp: (g.logprobs[0] as number[]).reduce((a, b) => a + b, 0),
+      logpInitial: initialLogps[i] as number,
+      proxyReward: (proxy.raw[i] as number[])[0] as number,
+      gold: oracle.gold(g.prompt, completion, eos),
+      grammatical: oracle.grammatical(g.prompt, completion, eos),
+      words: oracle.words(completion),
+    };
+  });
+}
+
+export interface LoopInput {
+  policy: Model;
+  rewardModel?: Model;
+  prompts: string[];
+  evalPrompts: string[];
+  oracle: TaskOracle;
+  config: LoopConfig;
+  onIteration?: (r: IterationReport) => void;
+}
+
+export interface LoopResult {
+  initial: EvalMetrics;
+  iterations: IterationReport[];
+  policies: Weights[];
+}
+
+export async function runLocalIterations(input: LoopInput): Promise<LoopResult> {
+  const cfg = input.config;
+  const pi0 = input.policy;
+  const order = new Rng(cfg.seed).shuffle(input.prompts.map((_, i) => i));
+  const baseline = await evaluate(pi0, pi0, input.rewardModel, input.evalPrompts, cfg, input.oracle);
+  const reports: IterationReport[] = [];
+  const policies: Weights[] = [];
+  let current = pi0;
+  for (let t = 1; t <= cfg.iterations; t++) {
+    const clock = Date.now();
+    const batch = order
+      .slice(((t - 1) * cfg.promptsPerIteration) % order.length)
+      .slice(0, cfg.promptsPerIteration)
+      .map((i) => input.prompts[i] as string);
+    const gens = await sample(current, batch, cfg.samplesPerPrompt, cfg, cfg.seed + t);
+    const tGen = Date.now();
+    const scores =
+      cfg.judge === 'gold'
+        ? gens.map((g) =>
+            g.responses.map((r, k) => input.oracle.gold(g.prompt, r, g.finish_reasons[k] === 'eos')),
+          )
+        : (await rewardScores(input.rewardModel, gens, cfg.lengthPenalty)).penalized;
+    const tJudge = Date.now();
+    const rng = new Rng(cfg.seed * 31 + t);
+    const tok = current.tokenizer;
+    const pairs: PairExample[] = [];
+    let judgeSum = 0;
+    let judgeCount = 0;
+    gens.forEach((g, i) => {
+      const s = scores[i] as number[];
+      judgeSum += s.reduce((a, b) => a + b, 0);
+      judgeCount += s.length;
+      const prompt = [tok.bosId, ...tok.encode(g.prompt)];
+      const pair = buildPair(
+        { responses: g.response_ids, scores: s, key: (ids) => ids.join(',') },
+        cfg.pairs,
+        rng,
+      );
+      if (pair) {
+        const row = (ids: number[]) => ({
+          ids: [...prompt, ...ids],
+          targets: [...prompt.map(() => false), ...ids.map(() => true)],
+        });
+        pairs.push({ chosen: row(pair.chosen), rejected: row(pair.rejected) });
+      }
+    });
+    const reference = cfg.reference === 'initial' ? pi0.weights : current.weights;
+    const trained = pairs.length
+      ? await trainModel({
+          config: current.config,
+          weights: current.weights,
+          padId: tok.padId,
+          examples: pairs,
+          options: { ...cfg.dpo, objective: 'dpo', seed: cfg.seed + t },
+          reference,
+        })
+      : null;
+    const tTrain = Date.now();
+    if (trained) current = withWeights(current, trained.weights);
+    policies.push(current.weights);
+    const evalSamples = await evaluate(current, pi0, input.rewardModel, input.evalPrompts, cfg, input.oracle);
+    const last = trained?.history.at(-1)?.metrics ?? {};
+    const report: IterationReport = {
+      iteration: t,
+      pairs: pairs.length,
+      meanJudgeScore: judgeSum / Math.max(judgeCount, 1),
+      dpoLoss: last.dpo_loss ?? Number.NaN,
+      dpoAccuracy: last.accuracy ?? Number.NaN,
+      eval: evaluationMetrics(evalSamples, baseline),
+      seconds: {
+        generate: (tGen - clock) / 1000,
+        judge: (tJudge - tGen) / 1000,
+        train: (tTrain - tJudge) / 1000,
+        evaluate: (Date.now() - tTrain) / 1000,
+      },
+    };
+    reports.push(report);
+    input.onIteration?.(report);
+  }
+  return { initial: evaluationMetrics(baseline, baseline), iterations: reports, policies };
+}

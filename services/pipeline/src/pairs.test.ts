@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Rng } from '@rlhf/ml-engine';
+import { fitLengthPenalty } from './length-penalty.js';
+import { buildPair } from './pairs.js';
+
+const judged = (scores: number[], texts?: string[]) => ({
+  responses: texts ?? scores.map((_, i) => `r${i}`),
+  scores,
+  key: (r: string) => r,
+});
+
+test('maxMin pairs best with worst; ties and identical texts are dropped', () => {
+  const p = buildPair(judged([0.1, 0.9, -0.4, 0.3]), 'maxMin', new Rng(1));
+  assert.deepEqual(p && [p.chosen, p.rejected, p.margin], ['r1', 'r2', 0.9 - -0.4]);
+  assert.equal(buildPair(judged([0.5, 0.5, 0.5]), 'maxMin', new Rng(1)), null);
+  assert.equal(buildPair(judged([1, 0], ['same', 'same']), 'maxMin', new Rng(1)), null);
+});
+
+test('maxRandom keeps the best as chosen; random orders its two picks by score', () => {
+  const rng = new Rng(2);
+  for (let i = 0; i < 50; i++) {
+    const p = buildPair(judged([0.1, 0.9, -0.4, 0.3]), 'maxRandom', rng);
+    assert.equal(p?.chosen, 'r1');
+    const q = buildPair(judged([0.1, 0.9, -0.4, 0.3]), 'random', rng);
+    assert.ok(q && q.margin > 0);
+  }
+});
+
+test('the length-penalty fit recovers the length coefficient', () => {
+  const rng = new Rng(3);
+  const gold: number[] = [];
+  const chars: number[] = [];
+  const reward: number[] = [];
+  for (let i = 0; i < 500; i++) {
+    const g = rng.normal();
+    const c = 20 + rng.int(80);
+    gold.push(g);
+    chars.push(c);
+    reward.push(0.5 + 2 * g + 0.01 * c + 0.05 * rng.normal());
+  }
+  const fit = fitLengthPenalty(reward, gold, chars);
+  assert.ok(Math.abs(fit.lambda - 0.01) < 0.001, `lambda ${fit.lambda}`);
+  assert.ok(Math.abs(fit.goldCoefficient - 2) < 0.05);
+  assert.equal(
+    fitLengthPenalty(
+      reward.map((r, i) => r - 0.02 * (chars[i] as number)),
+      gold,
+      chars,
+    ).lambda,
+    0,
+    'a negative length effect gives no penalty',
+  );
+});
