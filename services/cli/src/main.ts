@@ -9,6 +9,7 @@ import { registerData } from './commands/data.js';
 import { registerGenerate } from './commands/generate.js';
 import { registerHealth } from './commands/health.js';
 import { registerModel } from './commands/model.js';
+import { registerQuickstart } from './commands/quickstart.js';
 import { registerServe } from './commands/serve.js';
 import { registerTokenize } from './commands/tokenize.js';
 import { registerTrain } from './commands/train.js';
@@ -27,6 +28,7 @@ const program = new Command('rlhf')
   .exitOverride();
 
 registerVersion(program);
+registerQuickstart(program);
 registerServe(program);
 registerHealth(program);
 registerData(program);

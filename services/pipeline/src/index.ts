@@ -2,3 +2,4 @@ export * from './evaluation.js';
 export * from './length-penalty.js';
 export * from './local-loop.js';
 export * from './pairs.js';
+export * from './reference-setup.js';

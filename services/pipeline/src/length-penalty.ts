@@ -55,6 +55,9 @@ export function fitLengthPenalty(
         (xtx[r] as number[])[c] = ((xtx[r] as number[])[c] as number) + (x[r] as number) * (x[c] as number);
     }
   }
+  // A whisper of ridge on the slopes keeps the system solvable when gold does not vary (e.g. every sample of a
+  // weak policy is ungrammatical and scores -2); the length coefficient is then still estimated.
+  for (const d of [1, 2]) (xtx[d] as number[])[d] = ((xtx[d] as number[])[d] as number) * (1 + 1e-9) + 1e-9;
   const [a, b, c] = solve3(xtx, xty) as [number, number, number];
   return { lambda: Math.max(c, 0), intercept: a, goldCoefficient: b, lengthCoefficient: c, samples: n };
 }

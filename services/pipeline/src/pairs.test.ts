@@ -52,3 +52,13 @@ test('the length-penalty fit recovers the length coefficient', () => {
     'a negative length effect gives no penalty',
   );
 });
+
+test('the fit still finds the length effect when gold is constant', () => {
+  const chars = [10, 20, 30, 40, 50];
+  const fit = fitLengthPenalty(
+    chars.map((c) => 1 + 0.02 * c),
+    chars.map(() => -2),
+    chars,
+  );
+  assert.ok(Math.abs(fit.lambda - 0.02) < 1e-6, `lambda ${fit.lambda}`);
+});

@@ -1,0 +1,206 @@
+/**
+ * Everything the reference task needs before its first online iteration, built from one seed (DESIGN.md
+ * section 6): the synthetic data, a byte-level BPE tokenizer, the SFT policy pi_0, a Bradley-Terry reward
+ * model trained on the simulated annotators' labels (its held-out accuracy next to the labels' Bayes rate),
+ * and the length penalty fitted on pi_0's samples.
+ */
+import {
+  buildInferenceModel,
+  defaultTrainOptions,
+  encodePair,
+  encodeSft,
+  generateTexts,
+  initWeights,
+  type LlamaConfig,
+  type LoadedModelDir,
+  OrtSession,
+  parseLlamaConfig,
+  Rng,
+  type StepReport,
+  scoreResponses,
+  tokenizerFromJson,
+  trainBpe,
+  trainModel,
+  type Weights,
+} from '@rlhf/ml-engine';
+import { goldReward, isGrammatical, synthesizeSentimentTask, wordCount } from '@rlhf/reference-task';
+import { fitLengthPenalty, type LengthFit } from './length-penalty.js';
+import type { TaskOracle } from './local-loop.js';
+
+export interface ReferenceSetupOptions {
+  seed: number;
+  sftEpochs: number;
+  /** Smaller data and fewer steps, for tests. */
+  quick: boolean;
+  onStage?: (stage: string, detail: Record<string, unknown>) => void;
+  onStep?: (stage: string, r: StepReport) => void;
+}
+
+export interface ReferenceSetup {
+  policy: LoadedModelDir;
+  rewardModel: LoadedModelDir;
+  prompts: string[];
+  evalPrompts: string[];
+  oracle: TaskOracle;
+  rewardModelAccuracy: number;
+  bayesRate: number;
+  lengthFit: LengthFit;
+  files: Record<string, string>;
+}
+
+export const sentimentOracle: TaskOracle = {
+  gold: (prompt, completion, endedWithEos) => goldReward({ prompt, completion, endedWithEos }),
+  grammatical: (prompt, completion, endedWithEos) => isGrammatical({ prompt, completion, endedWithEos }),
+  words: wordCount,
+};
+
+function memoryModel(
+  config: LlamaConfig,
+  weights: Weights,
+  tokenizerJson: ReturnType<typeof trainBpe>,
+): LoadedModelDir {
+  return { config, tokenizer: tokenizerFromJson(tokenizerJson), tokenizerJson, weights, dir: '(memory)' };
+}
+
+export async function prepareReferenceTask(o: ReferenceSetupOptions): Promise<ReferenceSetup> {
+  const task = synthesizeSentimentTask({
+    seed: o.seed,
+    sftExamples: o.quick ? 600 : 4000,
+    preferencePairs: o.quick ? 400 : 4000,
+    preferenceEvalPairs: o.quick ? 100 : 500,
+    prompts: o.quick ? 256 : 2048,
+    evalPrompts: o.quick ? 32 : 256,
+  });
+  const rows = (name: string): Record<string, string>[] =>
+    (task.files[name] ?? '')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, string>);
+  const tokenizerJson = trainBpe((task.files['corpus.txt'] ?? '').trim().split('\n'), { vocabSize: 400 });
+  const tok = tokenizerFromJson(tokenizerJson);
+  const shape = {
+    hidden_size: 64,
+    intermediate_size: 172,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    num_hidden_layers: 2,
+    vocab_size: tok.vocabSize,
+    max_position_embeddings: 96,
+  };
+  const lmConfig = parseLlamaConfig(shape);
+  const rmConfig = parseLlamaConfig({ ...shape, architectures: ['LlamaForSequenceClassification'] });
+  o.onStage?.('data', { ...(task.summary.counts as object) });
+
+  const sftRows = rows('sft.jsonl').map((r) =>
+    encodeSft(
+      tok,
+      {
+        kind: 'prompt-completion',
+        prompt: { text: r.prompt as string },
+        completion: { text: r.completion as string },
+      },
+      96,
+    ),
+  );
+  const sft = await trainModel({
+    config: lmConfig,
+    weights: initWeights(lmConfig, new Rng(o.seed)),
+    padId: tok.padId,
+    examples: sftRows,
+    options: {
+      ...defaultTrainOptions,
+      objective: 'sft',
+      lr: 3e-3,
+      epochs: o.quick ? 1 : o.sftEpochs,
+      batchSize: 32,
+      seed: o.seed,
+    },
+    onStep: (r) => o.onStep?.('sft', r),
+  });
+  const policy = memoryModel(lmConfig, sft.weights, tokenizerJson);
+  o.onStage?.('sft', { steps: sft.history.length, loss: sft.history.at(-1)?.metrics.loss });
+
+  // The reward model starts from the SFT backbone with a fresh score head, as in the paper's recipe.
+  const rmInit = initWeights(rmConfig, new Rng(o.seed + 1));
+  for (const [k, v] of sft.weights) if (rmInit.has(k)) rmInit.set(k, v.slice());
+  const pair = (r: Record<string, string>) =>
+    encodePair(
+      tok,
+      {
+        prompt: { text: r.prompt as string },
+        chosen: { text: r.chosen as string },
+        rejected: { text: r.rejected as string },
+      },
+      96,
+    );
+  const rm = await trainModel({
+    config: rmConfig,
+    weights: rmInit,
+    padId: tok.padId,
+    examples: rows('preferences.jsonl').map(pair),
+    options: { ...defaultTrainOptions, objective: 'rm', lr: 1e-3, epochs: 2, batchSize: 32, seed: o.seed },
+    onStep: (r) => o.onStep?.('reward-model', r),
+  });
+  const rewardModel = memoryModel(rmConfig, rm.weights, tokenizerJson);
+  const rmSession = await OrtSession.create(buildInferenceModel(rmConfig, rm.weights));
+  const policySession = await OrtSession.create(buildInferenceModel(lmConfig, sft.weights));
+  try {
+    const heldOut = rows('preferences-eval.jsonl');
+    const scored = await scoreResponses(
+      rewardModel,
+      rmSession,
+      heldOut.map((p) => ({
+        prompt: p.prompt as string,
+        responses: [p.chosen as string, p.rejected as string],
+      })),
+      0,
+    );
+    const rewardModelAccuracy =
+      scored.filter((s) => (s.rewards[0] as number) > (s.rewards[1] as number)).length /
+      Math.max(scored.length, 1);
+    const bayesRate = (task.summary as { bayesRate: { eval: number } }).bayesRate.eval;
+    o.onStage?.('reward-model', { accuracy: rewardModelAccuracy, bayesRate });
+
+    const fitPrompts = rows('prompts.jsonl')
+      .slice(0, o.quick ? 64 : 512)
+      .map((r) => ({ text: r.prompt as string }));
+    const gens = await generateTexts(policy, policySession, fitPrompts, {
+      n: 2,
+      temperature: 1,
+      topP: 1,
+      topK: 0,
+      greedy: false,
+      maxNewTokens: 48,
+      seed: o.seed,
+    });
+    const flat = gens.flatMap((g) =>
+      g.responses.map((r, k) => ({ prompt: g.prompt, r, eos: g.finish_reasons[k] === 'eos' })),
+    );
+    const fitScores = await scoreResponses(
+      rewardModel,
+      rmSession,
+      flat.map((f) => ({ prompt: f.prompt, responses: [f.r] })),
+      0,
+    );
+    const lengthFit = fitLengthPenalty(
+      fitScores.map((s) => s.rewards[0] as number),
+      flat.map((f) => goldReward({ prompt: f.prompt, completion: f.r, endedWithEos: f.eos })),
+      flat.map((f) => [...f.r].length),
+    );
+    o.onStage?.('length-penalty', { ...lengthFit });
+    return {
+      policy,
+      rewardModel,
+      prompts: rows('prompts.jsonl').map((r) => r.prompt as string),
+      evalPrompts: rows('eval.jsonl').map((r) => r.prompt as string),
+      oracle: sentimentOracle,
+      rewardModelAccuracy,
+      bayesRate,
+      lengthFit,
+      files: task.files,
+    };
+  } finally {
+    await rmSession.dispose();
+    await policySession.dispose();
+  }
+}
