@@ -74,3 +74,16 @@ export function runEventsFilter(run: string): string {
 export function shardMsgId(stage: string, run: string, iteration: number, shard: number): string {
   return `${run}/${iteration}/${stage}/${shard}`;
 }
+
+/**
+ * `rlhf.jobs.<service>.<job_id>`: live TrainingEvent messages of one training job (core NATS, not kept;
+ * the Watch* rpcs replay a job's state). `<service>` is the service name (`dpo-trainer`, `reward-model`).
+ */
+export function jobEventSubject(service: string, jobId: string): string {
+  return `rlhf.jobs.${token(service, 'service')}.${token(jobId, 'job_id')}`;
+}
+
+/** Every job event of one service. */
+export function jobEventsFilter(service: string): string {
+  return `rlhf.jobs.${token(service, 'service')}.>`;
+}
