@@ -263,3 +263,86 @@ export async function runLocalIterations(input: LoopInput): Promise<LoopResult> 
   }
   return { initial: evaluationMetrics(baseline, baseline), iterations: reports, policies };
 }
+
+export interface OfflineInput extends LoopInput {
+  /**
+   * Where the pairs come from: `annotators` uses the given labelled pairs (variant c); `rm` samples n
+   * responses per prompt from pi_0 once and pairs them under the reward model (variant o). Either way the
+   * pair count equals iterations x promptsPerIteration, trained in one DPO run with no regeneration.
+   */
+  source: 'annotators' | 'rm';
+  annotatorPairs?: ReadonlyArray<{ prompt: string; chosen: string; rejected: string }>;
+}
+
+export async function runOfflineDpo(input: OfflineInput): Promise<LoopResult> {
+  const cfg = input.config;
+  const pi0 = input.policy;
+  const tok = pi0.tokenizer;
+  const count = cfg.iterations * cfg.promptsPerIteration;
+  const clock = Date.now();
+  const baseline = await evaluate(pi0, pi0, input.rewardModel, input.evalPrompts, cfg, input.oracle);
+  const pairs: PairExample[] = [];
+  const row = (prompt: number[], ids: number[]) => ({
+    ids: [...prompt, ...ids],
+    targets: [...prompt.map(() => false), ...ids.map(() => true)],
+  });
+  if (input.source === 'annotators') {
+    for (const p of (input.annotatorPairs ?? []).slice(0, count)) {
+      const prompt = [tok.bosId, ...tok.encode(p.prompt)];
+      pairs.push({
+        chosen: row(prompt, [...tok.encode(p.chosen), tok.eosId]),
+        rejected: row(prompt, [...tok.encode(p.rejected), tok.eosId]),
+      });
+    }
+  } else {
+    const order = new Rng(cfg.seed).shuffle(input.prompts.map((_, i) => i));
+    const prompts = order.slice(0, count).map((i) => input.prompts[i] as string);
+    const gens = await sample(pi0, prompts, cfg.samplesPerPrompt, cfg, cfg.seed + 1);
+    const scores = (await rewardScores(input.rewardModel, gens, cfg.lengthPenalty)).penalized;
+    const rng = new Rng(cfg.seed * 31);
+    gens.forEach((g, i) => {
+      const pair = buildPair(
+        { responses: g.response_ids, scores: scores[i] as number[], key: (ids) => ids.join(',') },
+        cfg.pairs,
+        rng,
+      );
+      if (pair) {
+        const prompt = [tok.bosId, ...tok.encode(g.prompt)];
+        pairs.push({ chosen: row(prompt, pair.chosen), rejected: row(prompt, pair.rejected) });
+      }
+    });
+  }
+  const tJudge = Date.now();
+  const trained = await trainModel({
+    config: pi0.config,
+    weights: pi0.weights,
+    padId: tok.padId,
+    examples: pairs,
+    options: { ...cfg.dpo, objective: 'dpo', seed: cfg.seed },
+    reference: pi0.weights,
+  });
+  const tTrain = Date.now();
+  const policy = withWeights(pi0, trained.weights);
+  const evalSamples = await evaluate(policy, pi0, input.rewardModel, input.evalPrompts, cfg, input.oracle);
+  const last = trained.history.at(-1)?.metrics ?? {};
+  const report: IterationReport = {
+    iteration: 1,
+    pairs: pairs.length,
+    meanJudgeScore: Number.NaN,
+    dpoLoss: last.dpo_loss ?? Number.NaN,
+    dpoAccuracy: last.accuracy ?? Number.NaN,
+    eval: evaluationMetrics(evalSamples, baseline),
+    seconds: {
+      generate: 0,
+      judge: (tJudge - clock) / 1000,
+      train: (tTrain - tJudge) / 1000,
+      evaluate: (Date.now() - tTrain) / 1000,
+    },
+  };
+  input.onIteration?.(report);
+  return {
+    initial: evaluationMetrics(baseline, baseline),
+    iterations: [report],
+    policies: [trained.weights],
+  };
+}
