@@ -8,4 +8,6 @@ export * from './model-artifacts.js';
 export * from './model-cache.js';
 export * from './model-ref.js';
 export * from './stage-worker.js';
+export * from './train-options.js';
+export * from './training-metrics.js';
 export * from './validate.js';

@@ -204,6 +204,9 @@ test('ids: a repeated id with the same request is the same job; otherwise ALREAD
   const first = jobs.submit(spec('job-1', a.run, fp));
   const again = jobs.submit(spec('job-1', gatedRun(1, 'file:///other').run, fp));
   assert.equal(again.id, first.id);
+  assert.equal(jobs.lookup('job-1', fp)?.id, 'job-1');
+  assert.equal(jobs.lookup('job-2', fp), null);
+  assert.equal(jobs.lookup('', fp), null);
   assert.equal(jobs.queued + (jobs.runningId ? 1 : 0), 1, 'no second job');
   assert.throws(
     () => jobs.submit(spec('job-1', a.run, requestFingerprint({ policy: { uri: 'y' } }))),

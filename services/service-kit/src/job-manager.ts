@@ -119,24 +119,34 @@ export class JobManager {
     return this.current?.status.id ?? null;
   }
 
-  /** Queues a job (or finds the one already started with this id) and returns its status. */
-  submit(spec: JobSpec): JobStatus {
-    const id = spec.id ?? '';
-    if (id !== '' && !jobIdPattern.test(id)) {
+  /**
+   * The job already started under a client-chosen id with this fingerprint, or null when the id is free (or
+   * empty); ALREADY_EXISTS when the id holds a different request, INVALID_ARGUMENT for a malformed id. Lets a
+   * service answer a retried start before checking its inputs again.
+   */
+  lookup(id: string, fingerprint: string): JobStatus | null {
+    if (id === '') return null;
+    if (!jobIdPattern.test(id)) {
       throw invalidArgument(
         'job_id',
         `"${id}" is not a valid job id`,
         'use a DNS label: at most 63 characters of a-z, 0-9 and -, starting and ending with a letter or digit',
       );
     }
-    const existing = id === '' ? undefined : this.jobs.get(id);
-    if (existing) {
-      if (existing.fingerprint === spec.fingerprint) return copyStatus(existing.status);
-      throw new RlhfError('ALREADY_EXISTS', `job "${id}" exists with a different request`, {
-        field: 'job_id',
-        fix: 'choose another job_id, or repeat the original request exactly',
-      });
-    }
+    const existing = this.jobs.get(id);
+    if (!existing) return null;
+    if (existing.fingerprint === fingerprint) return copyStatus(existing.status);
+    throw new RlhfError('ALREADY_EXISTS', `job "${id}" exists with a different request`, {
+      field: 'job_id',
+      fix: 'choose another job_id, or repeat the original request exactly',
+    });
+  }
+
+  /** Queues a job (or finds the one already started with this id, see `lookup`) and returns its status. */
+  submit(spec: JobSpec): JobStatus {
+    const id = spec.id ?? '';
+    const existing = this.lookup(id, spec.fingerprint);
+    if (existing) return existing;
     if (this.closing)
       throw new RlhfError('UNAVAILABLE', 'the server is shutting down', { fix: 'retry on another replica' });
     const max = this.o.maxQueued ?? 16;
