@@ -1,0 +1,38 @@
+/** PreferenceModelService.Compare and Rank: check, load the PM, check the fit, judge. */
+import type { CompareRequest, CompareResponse, RankRequest, RankResponse } from '@rlhf/proto';
+import type { CallContext } from '@rlhf/service-kit';
+import { checkCompareRequest, checkRankRequest, type PreferenceLimits } from './compare-request.js';
+import type { PreferenceJudge } from './preference-judge.js';
+
+export function compareHandler(
+  judge: PreferenceJudge,
+  limits: PreferenceLimits,
+): (req: CompareRequest, ctx: CallContext) => Promise<CompareResponse> {
+  return async (req, ctx) => {
+    const c = checkCompareRequest(req, limits);
+    const model = await judge.model(req.model);
+    judge.checkFits(model, { field: 'prompt', text: c.prompt }, [
+      { field: 'response_a', text: c.a },
+      { field: 'response_b', text: c.b },
+    ]);
+    const r = await judge.compare(model, c, ctx.signal);
+    return { probABetter: r.probABetter, probAFirst: r.aFirst, probASecond: r.bFirst };
+  };
+}
+
+export function rankHandler(
+  judge: PreferenceJudge,
+  limits: PreferenceLimits,
+): (req: RankRequest, ctx: CallContext) => Promise<RankResponse> {
+  return async (req) => {
+    const c = checkRankRequest(req, limits);
+    const model = await judge.model(req.model);
+    judge.checkFits(
+      model,
+      { field: 'prompt', text: c.prompt },
+      c.responses.map((text, i) => ({ field: `responses[${i}]`, text })),
+    );
+    const r = await judge.rank(model, c.prompt, c.responses, c.method);
+    return { ranking: r.ranking, scores: r.scores, comparisons: r.comparisons };
+  };
+}

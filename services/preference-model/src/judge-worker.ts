@@ -1,0 +1,86 @@
+/**
+ * The preference judge of the JUDGE stage: ranks each prompt's responses with the PM (tournament unless
+ * the shard asks for a round robin) and writes rewards n - 1 - position, the rule agreed in
+ * stage_work.proto, so that max-min pairing follows the ranking. Output goes to the shard's deterministic
+ * key; shards of another judge type are left to their own workers.
+ */
+import { type ArtifactStore, invalidArgument, type Logger, type NatsConnection } from '@rlhf/platform';
+import { JudgeType, Stage, type StageWork } from '@rlhf/proto';
+import {
+  formatJudged,
+  parseGenerations,
+  type RunningWorker,
+  type ShardContext,
+  type ShardResult,
+  startStageWorker,
+} from '@rlhf/service-kit';
+import { rankMethodOf } from './compare-request.js';
+import { type PreferenceJudge, rewardsFromRanking } from './preference-judge.js';
+
+const PROGRESS_EVERY_MS = 1000;
+
+export function isPreferenceJudge(work: StageWork): boolean {
+  return work.params?.$case === 'judge' && work.params.value.type === JudgeType.JUDGE_TYPE_PREFERENCE;
+}
+
+export async function judgeShard(
+  work: StageWork,
+  store: ArtifactStore,
+  judge: PreferenceJudge,
+  ctx: Pick<ShardContext, 'progress'>,
+): Promise<ShardResult> {
+  if (work.params?.$case !== 'judge') throw invalidArgument('params', 'a JUDGE shard needs judge params');
+  const params = work.params.value;
+  const method = rankMethodOf(params.rankMethod, 'judge.rank_method');
+  if (work.inputUri === '') throw invalidArgument('input_uri', 'is required');
+  if (work.outputUri === '') throw invalidArgument('output_uri', 'is required');
+  const model = await judge.model(params.model, 'judge.model');
+  const records = await parseGenerations(await store.get(work.inputUri), work.inputUri);
+
+  const rewards: number[][] = [];
+  const started = Date.now();
+  let reported = started;
+  for (const [i, record] of records.entries()) {
+    const where = `${work.inputUri}:record ${i + 1}`;
+    judge.checkFits(
+      model,
+      { field: `${where}:prompt`, text: record.prompt },
+      record.responses.map((text, j) => ({ field: `${where}:responses[${j}]`, text })),
+    );
+    if (record.responses.length === 1) {
+      rewards.push([0]); // nothing to compare against: the only response is both best and worst
+    } else {
+      const ranked = await judge.rank(model, record.prompt, record.responses, method);
+      rewards.push(rewardsFromRanking(ranked.ranking));
+    }
+    const now = Date.now();
+    if (now - reported >= PROGRESS_EVERY_MS || i === records.length - 1) {
+      reported = now;
+      const seconds = (now - started) / 1000;
+      await ctx.progress({
+        done: i + 1,
+        total: records.length,
+        unit: 'prompts',
+        rate: (i + 1) / Math.max(seconds, 1e-3),
+        etaSeconds: ((records.length - i - 1) * seconds) / (i + 1),
+      });
+    }
+  }
+  await store.put(work.outputUri, formatJudged(records, rewards));
+  return { outputUri: work.outputUri, items: records.length };
+}
+
+export function startPreferenceJudgeWorker(o: {
+  nats: NatsConnection;
+  logger: Logger;
+  store: ArtifactStore;
+  judge: PreferenceJudge;
+}): Promise<RunningWorker> {
+  return startStageWorker({
+    nats: o.nats,
+    stage: Stage.STAGE_JUDGE,
+    logger: o.logger.child({ worker: 'judge-preference' }),
+    accepts: isPreferenceJudge,
+    handle: (work, ctx) => judgeShard(work, o.store, o.judge, ctx),
+  });
+}
