@@ -125,7 +125,9 @@ export function serverStream<Req, Res>(
         stop();
         const status = failure(method, ctx, err);
         m.requests.inc({ method, code: String(status.code) });
-        call.destroy(Object.assign(new Error(status.details), status));
+        // grpc-js turns an 'error' event into the call's status; destroy() would end the stream without
+        // sending one, leaving the client waiting.
+        call.emit('error', Object.assign(new Error(status.details), status));
       },
     );
   };
