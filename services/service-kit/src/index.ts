@@ -2,6 +2,7 @@ export * from './event-channel.js';
 export * from './grpc-handlers.js';
 export * from './job-events.js';
 export * from './job-manager.js';
+export * from './job-metrics.js';
 export * from './judge-records.js';
 export * from './micro-batcher.js';
 export * from './model-artifacts.js';
