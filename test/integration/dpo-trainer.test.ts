@@ -268,15 +268,15 @@ test('DPO and SFT on nats-obj:// artifacts: the output is published with a diges
   assert.equal(sftProgress[0]?.margin, undefined, 'SFT reports no DPO figures');
 });
 
-test('two jobs queue; cancel a queued job at once and a running one after its step, keeping its checkpoint', async () => {
+test('two jobs queue; cancel a queued job at once and a running one after its step; a new start resumes it', async () => {
   const output = join(dir, 'out', 'long');
-  const long = await start({
-    jobId: 'long',
+  const longRequest: StartRequest = {
     policy: ref(`file://${policyDir}`),
     dataset: { uri: `file://${pairsFile}`, format: 0 },
-    hyperparameters: { ...hyperparameters, maxSteps: 500 },
+    hyperparameters: { ...hyperparameters, maxSteps: 40 },
     outputUri: `file://${output}`,
-  });
+  };
+  const long = await start({ ...longRequest, jobId: 'long' });
   const waiting = await start({
     jobId: 'waiting',
     policy: ref(`file://${policyDir}`),
@@ -309,10 +309,25 @@ test('two jobs queue; cancel a queued job at once and a running one after its st
   const final = finalStatus(events);
   assert.equal(final.state, JobState.JOB_STATE_CANCELLED, final.message);
   assert.equal(final.output, undefined);
-  assert.ok(final.step >= 3 && final.step < 500, `stopped at step ${final.step}`);
+  assert.ok(final.step >= 3 && final.step < 40, `stopped at step ${final.step}`);
   assert.equal(await stat(output).catch(() => null), null, 'nothing published at the output');
   assert.ok(await stat(join(`${output}.partial`, 'model.onnx')), 'the partial checkpoint is kept');
   assert.equal((await cancel('long')).state, JobState.JOB_STATE_CANCELLED, 'cancelling again is no error');
+  assert.equal(
+    (await start({ ...longRequest, jobId: 'long' })).state,
+    JobState.JOB_STATE_CANCELLED,
+    'same id: same job',
+  );
+
+  // The same request under a new id picks up the checkpoint where the cancelled job stopped.
+  const resumed = await start({ ...longRequest, jobId: 'long-resumed' });
+  const resumedEvents = await withTimeout(watch(resumed.id), 120_000, () => 'the resumed job did not end');
+  assert.equal(finalStatus(resumedEvents).state, JobState.JOB_STATE_SUCCEEDED);
+  const steps = resumedEvents.flatMap((e) => (e.event?.$case === 'progress' ? [e.event.value.step] : []));
+  assert.equal(steps[0], final.step + 1, `resumed after step ${final.step}, not from the start`);
+  assert.equal(steps.at(-1), 40);
+  assert.ok(await stat(join(output, 'model.onnx')), 'the model is at the output');
+  assert.equal(await stat(`${output}.partial`).catch(() => null), null, 'the checkpoint is gone');
 });
 
 test('bad inputs: status and field named, failed jobs report why, and the server keeps serving', async () => {
@@ -388,6 +403,8 @@ test('bad inputs: status and field named, failed jobs report why, and the server
   assert.match(final.message, /rejected/, final.message);
 
   assert.equal((await get('dpo-file')).state, JobState.JOB_STATE_SUCCEEDED, 'still serving');
+  const finished = await service.context.metrics.getSingleMetricAsString('rlhf_training_jobs_total');
+  assert.match(finished, /rlhf_training_jobs_total\{[^}]*objective="dpo",state="failed"[^}]*\} 1/);
 });
 
 test('TRAIN stage over NATS: a shard trains one job, reports progress, stores the model, then acks; bad shards are terminated', async () => {
