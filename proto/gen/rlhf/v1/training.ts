@@ -505,7 +505,9 @@ export interface JobStatus_LabelsEntry {
 /**
  * One event of a training job, as the Watch* rpcs stream them. A watch first receives the job's current
  * status (state_changed), then live events, and ends after `finished`; watching a job that has already
- * ended yields just `finished`.
+ * ended yields just `finished`. A server with a NATS connection also publishes every event, protobuf-encoded,
+ * on the core NATS subject `rlhf.jobs.<service>.<job_id>` (e.g. `rlhf.jobs.dpo-trainer.<job_id>`; not kept
+ * in a stream, so a late subscriber asks the Get* rpc for the current status).
  */
 export interface TrainingEvent {
   /** The job this event belongs to. */
