@@ -39,6 +39,7 @@ import {
   StartTrainingRequest as StartTrainingRequestCodec,
   type StartTrainingResponse,
   type TrainingEvent,
+  TrainingEvent as TrainingEventCodec,
   type TrainingHyperparameters,
   TrainingObjective,
   type WatchTrainingResponse,
@@ -476,4 +477,70 @@ test('TRAIN stage over NATS: a shard trains one job, reports progress, stores th
   assert.equal(failed.event.value.reason, FailureReason.FAILURE_REASON_INVALID_INPUT);
   assert.equal(failed.event.value.retryable, false);
   assert.match(failed.event.value.message, /^train\.base_model\.uri:/);
+});
+
+test('TRAIN shard whose job is cancelled under the worker: handed back, redelivered, resumed from its checkpoint', async () => {
+  const run = `dpo-retry-${stamp}`;
+  const output = `nats-obj://rlhf-artifacts/runs/default/${run}/iter-1/train/model`;
+  const stageEvents: StageEvent[] = [];
+  const stageSub = nc.subscribe(`rlhf.events.${run}.>`);
+  const stageDone = (async () => {
+    for await (const m of stageSub) {
+      stageEvents.push(StageEvent.decode(m.data));
+      if (stageEvents.some((e) => e.event?.$case === 'shardDone')) break;
+    }
+  })();
+  // The worker's jobs are visible on the job-event subject; cancel the first one after a few steps.
+  const jobSub = nc.subscribe('rlhf.jobs.dpo-trainer.>');
+  const stepsByJob = new Map<string, number[]>();
+  const jobsSeen = (async () => {
+    for await (const m of jobSub) {
+      const e = TrainingEventCodec.decode(m.data);
+      if (e.event?.$case !== 'progress') continue;
+      const steps = stepsByJob.get(e.jobId) ?? [];
+      steps.push(e.event.value.step);
+      stepsByJob.set(e.jobId, steps);
+      if (stepsByJob.size === 1 && steps.length === 3) await cancel(e.jobId, 'testing redelivery');
+      if (e.event.value.step === e.event.value.totalSteps) break;
+    }
+  })();
+  const work = StageWork.fromPartial({
+    key: { namespace: 'default', run, iteration: 1, stage: Stage.STAGE_TRAIN },
+    shardIndex: 0,
+    shardCount: 1,
+    inputUri: pairsUri,
+    outputUri: output,
+    params: {
+      $case: 'train',
+      value: { baseModel: ref(policyUri), hyperparameters: { ...hyperparameters, maxSteps: 30 } },
+    },
+  });
+  const { js } = await openJetStream(nc);
+  await publishWork(
+    js,
+    workSubject('train', run, 1),
+    StageWork.encode(work).finish(),
+    shardMsgId('train', run, 1, 0),
+  );
+  await withTimeout(
+    Promise.all([stageDone, jobsSeen]),
+    120_000,
+    () => `stage events: ${stageEvents.map((e) => e.event?.$case).join(',')}`,
+  );
+  stageSub.unsubscribe();
+  jobSub.unsubscribe();
+
+  const failed = stageEvents.find((e) => e.event?.$case === 'failed');
+  assert.ok(failed?.event?.$case === 'failed');
+  assert.equal(failed.event.value.retryable, true);
+  assert.equal(failed.event.value.reason, FailureReason.FAILURE_REASON_TRANSIENT);
+  assert.match(failed.event.value.message, /testing redelivery/);
+  const starts = stageEvents.flatMap((e) => (e.event?.$case === 'started' ? [e.event.value] : []));
+  assert.equal(starts.length, 2, 'delivered twice');
+  const [first, second] = [...stepsByJob.values()];
+  assert.ok(first && second, 'two jobs');
+  const stoppedAt = first.at(-1) as number;
+  assert.equal(second[0], stoppedAt + 1, `the second attempt resumed after step ${stoppedAt}`);
+  assert.equal(second.at(-1), 30);
+  assert.ok(await modelVersion(store(), output));
 });
