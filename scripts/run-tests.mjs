@@ -35,8 +35,7 @@ if (files.length === 0) {
   console.error(`no test files matched ${filters.join(' ') || '(all)'}`);
   process.exit(1);
 }
-// A hung test fails after 5 minutes instead of holding CI for its 90; a file whose tests are done but whose
-// handles stay open (a socket, a timer) is ended rather than waited on.
-const args = ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-timeout=300000', '--test-force-exit', ...files];
+// A hung test fails after 5 minutes instead of holding CI for its 90.
+const args = ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-timeout=300000', ...files];
 const result = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
 process.exit(result.status ?? 1);
