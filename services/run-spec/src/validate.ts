@@ -15,72 +15,75 @@ function typeName(v: unknown): string {
   return typeof v === 'object' ? 'an object' : `${typeof v} ${JSON.stringify(v)}`;
 }
 
-export function validateAgainst(node: SchemaNode, value: unknown, path: string, out: FieldProblem[]): void {
-  const fail = (message: string): void => {
-    out.push({ path, message });
-  };
-  if (node['x-rlhf-or-words']?.includes(value as string)) return;
-  switch (node.type) {
-    case 'object': {
-      if (typeof value !== 'object' || value === null || Array.isArray(value))
-        return fail(`must be an object, got ${typeName(value)}`);
-      const obj = value as Record<string, unknown>;
-      for (const r of node.required ?? [])
-        if (obj[r] === undefined) out.push({ path: `${path}.${r}`, message: 'is required' });
-      for (const [k, v] of Object.entries(obj)) {
-        const child = node.properties?.[k] ?? node.additionalProperties;
-        if (child) validateAgainst(child, v, `${path}.${k}`, out);
-        else if (!node['x-kubernetes-preserve-unknown-fields']) {
-          const known = Object.keys(node.properties ?? {});
-          out.push({
-            path: `${path}.${k}`,
-            message: `is not a field here${known.length ? ` (known: ${known.join(', ')})` : ''}`,
-          });
-        }
-      }
-      return;
-    }
-    case 'array':
-      if (!Array.isArray(value)) return fail(`must be a list, got ${typeName(value)}`);
-      value.forEach((v, i) => {
-        if (node.items) validateAgainst(node.items, v, `${path}[${i}]`, out);
-      });
-      return;
-    case 'string':
-      if (typeof value !== 'string') return fail(`must be a string, got ${typeName(value)}`);
-      if (node.enum && !node.enum.includes(value))
-        return fail(`must be one of ${node.enum.join(', ')}, got "${value}"`);
-      if (node.minLength !== undefined && value.length < node.minLength)
-        return fail(`must have at least ${node.minLength} characters`);
-      if (node.pattern && !new RegExp(node.pattern).test(value))
-        return fail(`"${value}" is not valid: ${node.description}`);
-      return;
-    case 'boolean':
-      if (typeof value !== 'boolean') fail(`must be true or false, got ${typeName(value)}`);
-      return;
-    default: {
-      const words = node['x-rlhf-or-words'];
-      if (typeof value !== 'number' || !Number.isFinite(value))
-        return fail(
-          `must be a number${words ? ` or ${words.map((w) => `"${w}"`).join(', ')}` : ''}, got ${typeName(value)}`,
-        );
-      if (node.type === 'integer' && !Number.isInteger(value))
-        return fail(`must be an integer, got ${value}`);
-      if (node.enum && !node.enum.includes(value)) return fail(`must be one of ${node.enum.join(', ')}`);
-      if (
-        node.minimum !== undefined &&
-        (node.exclusiveMinimum ? !(value > node.minimum) : value < node.minimum)
-      ) {
-        return fail(`must be ${node.exclusiveMinimum ? '>' : '>='} ${node.minimum}, got ${value}`);
-      }
-      if (
-        node.maximum !== undefined &&
-        (node.exclusiveMaximum ? !(value < node.maximum) : value > node.maximum)
-      ) {
-        return fail(`must be ${node.exclusiveMaximum ? '<' : '<='} ${node.maximum}, got ${value}`);
-      }
-    }
+/** The first problem of a scalar value, or null when it fits the node. */
+function scalarProblem(node: SchemaNode, value: unknown): string | null {
+  if (node.type === 'string') {
+    if (typeof value !== 'string') return `must be a string, got ${typeName(value)}`;
+    if (node.enum && !node.enum.includes(value))
+      return `must be one of ${node.enum.join(', ')}, got "${value}"`;
+    if (node.minLength !== undefined && value.length < node.minLength)
+      return `must have at least ${node.minLength} characters`;
+    if (node.pattern && !new RegExp(node.pattern).test(value))
+      return `"${value}" is not valid: ${node.description}`;
+    return null;
   }
+  if (node.type === 'boolean')
+    return typeof value === 'boolean' ? null : `must be true or false, got ${typeName(value)}`;
+  const words = node['x-rlhf-or-words'];
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    return `must be a number${words ? ` or ${words.map((w) => `"${w}"`).join(', ')}` : ''}, got ${typeName(value)}`;
+  }
+  if (node.type === 'integer' && !Number.isInteger(value)) return `must be an integer, got ${value}`;
+  if (node.enum && !node.enum.includes(value)) return `must be one of ${node.enum.join(', ')}`;
+  if (
+    node.minimum !== undefined &&
+    (node.exclusiveMinimum ? !(value > node.minimum) : value < node.minimum)
+  ) {
+    return `must be ${node.exclusiveMinimum ? '>' : '>='} ${node.minimum}, got ${value}`;
+  }
+  if (
+    node.maximum !== undefined &&
+    (node.exclusiveMaximum ? !(value < node.maximum) : value > node.maximum)
+  ) {
+    return `must be ${node.exclusiveMaximum ? '<' : '<='} ${node.maximum}, got ${value}`;
+  }
+  return null;
+}
+
+export function validateAgainst(node: SchemaNode, value: unknown, path: string, out: FieldProblem[]): void {
+  if (node['x-rlhf-or-words']?.includes(value as string)) return;
+  if (node.type === 'object') {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      out.push({ path, message: `must be an object, got ${typeName(value)}` });
+      return;
+    }
+    const obj = value as Record<string, unknown>;
+    for (const r of node.required ?? [])
+      if (obj[r] === undefined) out.push({ path: `${path}.${r}`, message: 'is required' });
+    for (const [k, v] of Object.entries(obj)) {
+      const child = node.properties?.[k] ?? node.additionalProperties;
+      if (child) validateAgainst(child, v, `${path}.${k}`, out);
+      else if (!node['x-kubernetes-preserve-unknown-fields']) {
+        const known = Object.keys(node.properties ?? {});
+        out.push({
+          path: `${path}.${k}`,
+          message: `is not a field here${known.length ? ` (known: ${known.join(', ')})` : ''}`,
+        });
+      }
+    }
+    return;
+  }
+  if (node.type === 'array') {
+    if (!Array.isArray(value)) {
+      out.push({ path, message: `must be a list, got ${typeName(value)}` });
+      return;
+    }
+    const items = node.items;
+    if (items) for (const [i, v] of value.entries()) validateAgainst(items, v, `${path}[${i}]`, out);
+    return;
+  }
+  const problem = scalarProblem(node, value);
+  if (problem) out.push({ path, message: problem });
 }
 
 /** A copy of `value` with every absent field that has a default filled in (objects created as needed). */
