@@ -5,6 +5,7 @@
 
 import { exitWithError } from '@rlhf/platform';
 import { Command, CommanderError } from 'commander';
+import { registerBench } from './commands/bench.js';
 import { registerData } from './commands/data.js';
 import { registerGenerate } from './commands/generate.js';
 import { registerHealth } from './commands/health.js';
@@ -31,6 +32,7 @@ registerVersion(program);
 registerQuickstart(program);
 registerServe(program);
 registerHealth(program);
+registerBench(program);
 registerData(program);
 registerTrain(program);
 registerValidate(program);

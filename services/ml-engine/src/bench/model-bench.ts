@@ -1,0 +1,159 @@
+/**
+ * Training and generation throughput of random-init Llama models on synthetic tokens.
+ * Training FLOPs per token = 6 x parameters (forward + backward of every weight) + 12 x layers x seq x hidden
+ * (attention scores and mixing, forward and backward); MFU = achieved FLOP/s / the measured GEMM peak.
+ */
+import { type LlamaConfig, parameterCount, parseLlamaConfig } from '../model/config.js';
+import { buildInferenceModel } from '../model/inference-graph.js';
+import { initWeights } from '../model/weights.js';
+import { Rng } from '../random/rng.js';
+import { OrtSession } from '../runtime/ort-session.js';
+import { generate } from '../sampling/generate.js';
+import { lmFeeds } from '../train/batches.js';
+import type { Example } from '../train/examples.js';
+import { buildTrainingGraph, gradName } from '../train/training-graph.js';
+import { median, timeRepeats } from './timing.js';
+
+export interface ModelShape {
+  name: string;
+  hidden: number;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  intermediate: number;
+  vocab: number;
+  seq: number;
+  batch: number;
+}
+
+export const smallModel: ModelShape = {
+  name: 'small',
+  hidden: 128,
+  layers: 2,
+  heads: 4,
+  kvHeads: 2,
+  intermediate: 344,
+  vocab: 512,
+  seq: 128,
+  batch: 16,
+};
+export const mediumModel: ModelShape = {
+  name: 'medium',
+  hidden: 256,
+  layers: 4,
+  heads: 8,
+  kvHeads: 4,
+  intermediate: 688,
+  vocab: 512,
+  seq: 128,
+  batch: 16,
+};
+
+export function configOf(s: ModelShape): LlamaConfig {
+  return parseLlamaConfig({
+    hidden_size: s.hidden,
+    num_hidden_layers: s.layers,
+    num_attention_heads: s.heads,
+    num_key_value_heads: s.kvHeads,
+    intermediate_size: s.intermediate,
+    vocab_size: s.vocab,
+    max_position_embeddings: Math.max(s.seq, 192),
+  });
+}
+
+export function trainingFlopsPerToken(s: ModelShape): number {
+  return 6 * parameterCount(configOf(s)) + 12 * s.layers * s.seq * s.hidden;
+}
+
+export interface TrainFigure {
+  model: string;
+  parameters: number;
+  tokensPerSecond: number;
+  gflops: number;
+  /** Seconds per training step (forward + backward through ORT; the optimizer update excluded). */
+  stepSeconds: number;
+}
+
+/** One training step = one ORT run of the LM training graph (loss and every gradient) on a full batch. */
+export async function trainingThroughput(s: ModelShape, minSeconds: number): Promise<TrainFigure> {
+  const config = configOf(s);
+  const weights = initWeights(config, new Rng(1));
+  const graph = buildTrainingGraph(config, { objective: 'lm' });
+  const session = await OrtSession.create(graph.graph.toBytes());
+  const rng = new Rng(2);
+  const rows: Example[] = Array.from({ length: s.batch }, () => {
+    const ids = Array.from({ length: s.seq }, () => 3 + rng.int(s.vocab - 3));
+    return { ids, targets: ids.map((_, i) => i > 0) };
+  });
+  const feeds = {
+    ...Object.fromEntries(
+      graph.params.map((p) => [p.name, { data: weights.get(p.name) as Float32Array, dims: p.shape }]),
+    ),
+    ...lmFeeds(rows, 2),
+  };
+  const outputs = ['loss', ...graph.params.map((p) => gradName(p.name))];
+  try {
+    const secs = await timeRepeats(async () => void (await session.run(feeds, outputs)), {
+      warmup: 2,
+      repeats: 3,
+      minSeconds,
+    });
+    const step = median(secs);
+    const tokens = s.batch * s.seq;
+    return {
+      model: s.name,
+      parameters: parameterCount(config),
+      tokensPerSecond: tokens / step,
+      gflops: (tokens * trainingFlopsPerToken(s)) / step / 1e9,
+      stepSeconds: step,
+    };
+  } finally {
+    await session.dispose();
+  }
+}
+
+export interface GenerationFigure {
+  batch: number;
+  newTokens: number;
+  cached: number;
+  uncached: number;
+}
+
+/** Generation tokens/s (new tokens over wall time) with and without the KV cache, on the small model. */
+export async function generationThroughput(
+  s: ModelShape,
+  batch: number,
+  newTokens: number,
+): Promise<GenerationFigure> {
+  const config = configOf(s);
+  const session = await OrtSession.create(buildInferenceModel(config, initWeights(config, new Rng(3))));
+  const rng = new Rng(4);
+  const requests = Array.from({ length: batch }, () => ({
+    promptIds: [0, ...Array.from({ length: 8 }, () => 3 + rng.int(s.vocab - 3))],
+    n: 1,
+  }));
+  // eosId outside the vocabulary: every row runs the full newTokens, so both variants do the same work.
+  const opts = {
+    temperature: 1,
+    topP: 1,
+    topK: 0,
+    greedy: false,
+    maxNewTokens: newTokens,
+    seed: 5,
+    eosId: -1,
+    padId: 2,
+    maxBatch: batch,
+  };
+  try {
+    const rate = async (useCache: boolean): Promise<number> => {
+      const secs = await timeRepeats(
+        async () => void (await generate(session, config, requests, { ...opts, useCache })),
+        { warmup: 1, repeats: 2, minSeconds: 0 },
+      );
+      return (batch * newTokens) / median(secs);
+    };
+    return { batch, newTokens, cached: await rate(true), uncached: await rate(false) };
+  } finally {
+    await session.dispose();
+  }
+}
