@@ -61,11 +61,6 @@ interface Row {
   done: boolean;
 }
 
-const i64 = (xs: ArrayLike<number>, dims: number[]): TensorValue => ({
-  data: BigInt64Array.from(Array.from(xs, (x) => BigInt(x))),
-  dims,
-});
-
 async function generateBatch(
   session: OrtSession,
   c: LlamaConfig,
@@ -85,6 +80,8 @@ async function generateBatch(
     ...new Array(r.prompt.length).fill(1),
   ]);
   const useCache = o.useCache ?? true;
+  // Real (unpadded) tokens per row so far, the position source of the next token.
+  const realCount = rows.map((r) => r.prompt.length);
   let past: Record<string, TensorValue> = {};
   const emptyPast = (): Record<string, TensorValue> => {
     const feeds: Record<string, TensorValue> = {};
@@ -97,19 +94,29 @@ async function generateBatch(
   for (let step = 0; step < o.maxNewTokens; step++) {
     const total = (seqs[0] as number[]).length;
     const fresh = step === 0 || !useCache ? total : 1;
-    const ids: number[] = [];
-    const pos: number[] = [];
+    const ids = new BigInt64Array(B * fresh);
+    const pos = new BigInt64Array(B * fresh);
+    const mask = new BigInt64Array(B * total);
     for (let b = 0; b < B; b++) {
-      const mask = masks[b] as number[];
-      let p = -1;
-      const positions = mask.map((m) => (m === 1 ? ++p : 0));
-      ids.push(...(seqs[b] as number[]).slice(total - fresh));
-      pos.push(...positions.slice(total - fresh).map((x) => Math.max(0, x)));
+      const m = masks[b] as number[];
+      const seq = seqs[b] as number[];
+      for (let t = 0; t < total; t++) mask[b * total + t] = m[t] ? 1n : 0n;
+      for (let k = 0; k < fresh; k++) ids[b * fresh + k] = BigInt(seq[total - fresh + k] as number);
+      if (fresh === 1) {
+        // One new token: its position is the count of real tokens before it (padding skipped).
+        pos[b] = BigInt(Math.max(0, (realCount[b] as number) - 1));
+      } else {
+        let p = -1;
+        for (let t = 0; t < total; t++) {
+          if (m[t]) p++;
+          if (t >= total - fresh) pos[b * fresh + t - (total - fresh)] = BigInt(m[t] ? Math.max(0, p) : 0);
+        }
+      }
     }
     const feeds: Record<string, TensorValue> = {
-      input_ids: i64(ids, [B, fresh]),
-      attention_mask: i64(masks.flat(), [B, total]),
-      position_ids: i64(pos, [B, fresh]),
+      input_ids: { data: ids, dims: [B, fresh] },
+      attention_mask: { data: mask, dims: [B, total] },
+      position_ids: { data: pos, dims: [B, fresh] },
       ...(step === 0 || !useCache ? emptyPast() : past),
     };
     const out = await session.run(feeds);
@@ -139,7 +146,9 @@ async function generateBatch(
       }
       if (!r.done) active++;
       (seqs[b] as number[]).push(next);
-      (masks[b] as number[]).push(r.done && next === o.padId ? 0 : 1);
+      const real = r.done && next === o.padId ? 0 : 1;
+      (masks[b] as number[]).push(real);
+      realCount[b] = (realCount[b] as number) + real;
     });
     if (active === 0) break;
   }
