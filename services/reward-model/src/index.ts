@@ -5,7 +5,7 @@ import { ArtifactRouter, type ServiceContext, type ServiceModule } from '@rlhf/p
 import { RewardModelServiceService } from '@rlhf/proto';
 import { ModelCache, unary } from '@rlhf/service-kit';
 import { startRewardJudgeWorker } from './judge-worker.js';
-import { type BatchingOptions, defaultBatching, RewardScorer } from './reward-scorer.js';
+import { type BatchingOptions, batchingFromEnv, defaultBatching, RewardScorer } from './reward-scorer.js';
 import { defaultScoreLimits, type ScoreLimits } from './score-request.js';
 import { scoreHandler } from './score-rpc.js';
 
@@ -14,6 +14,7 @@ export { defaultScoreLimits, type ScoreLimits } from './score-request.js';
 
 export interface RewardModelServiceOptions {
   limits?: Partial<ScoreLimits>;
+  /** Dynamic batching; default: RLHF_SCORE_BATCH_WINDOW_MS / RLHF_SCORE_MAX_BATCH, else 0 ms (one event-loop turn) and 64. */
   batching?: Partial<BatchingOptions>;
   /** Where models fetched from the Object Store are unpacked. Default $RLHF_MODEL_CACHE or the temp dir. */
   cacheDir?: string;
@@ -33,11 +34,11 @@ const summary =
 /** The reward-model service with the given limits and batching (the `rlhf serve` default uses none). */
 export function createRewardModelService(options: RewardModelServiceOptions = {}): ServiceModule {
   const limits: ScoreLimits = { ...defaultScoreLimits, ...options.limits };
-  const batching: BatchingOptions = { ...defaultBatching, ...options.batching };
   const states = new WeakMap<ServiceContext, State>();
   const stateOf = (ctx: ServiceContext): State => {
     let s = states.get(ctx);
     if (!s) {
+      const batching: BatchingOptions = { ...defaultBatching, ...batchingFromEnv(), ...options.batching };
       const store = new ArtifactRouter(ctx.nats);
       const cache = new ModelCache({
         store,

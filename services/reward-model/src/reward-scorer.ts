@@ -4,6 +4,7 @@
  * callers with different length penalties still share a batch.
  */
 import { type ScoreInput, scoreResponses } from '@rlhf/ml-engine';
+import { parseIntegerIn, parseNumberIn } from '@rlhf/platform';
 import type { ModelRef, ScoreResult } from '@rlhf/proto';
 import { type LoadedModel, loadModelRef, MicroBatcher, type ModelCache } from '@rlhf/service-kit';
 import { Gauge, Histogram, type Registry } from 'prom-client';
@@ -15,7 +16,17 @@ export interface BatchingOptions {
   maxBatchResponses: number;
 }
 
-export const defaultBatching: BatchingOptions = { windowMs: 2, maxBatchResponses: 64 };
+export const defaultBatching: BatchingOptions = { windowMs: 0, maxBatchResponses: 64 };
+
+/** Batching set by the environment: RLHF_SCORE_BATCH_WINDOW_MS and RLHF_SCORE_MAX_BATCH. */
+export function batchingFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<BatchingOptions> {
+  const out: Partial<BatchingOptions> = {};
+  const window = env.RLHF_SCORE_BATCH_WINDOW_MS;
+  if (window) out.windowMs = parseNumberIn(window, 'RLHF_SCORE_BATCH_WINDOW_MS', 0, 1000);
+  const max = env.RLHF_SCORE_MAX_BATCH;
+  if (max) out.maxBatchResponses = parseIntegerIn(max, 'RLHF_SCORE_MAX_BATCH', 1, 4096);
+  return out;
+}
 
 interface ScoreBatchMetrics {
   responses: Histogram;

@@ -86,6 +86,15 @@ export class MicroBatcher<Req, Res> {
     }
   }
 
+  private nextTurn(): void {
+    if (this.cancelWindow !== null) return;
+    const t = setImmediate(() => {
+      this.cancelWindow = null;
+      void this.flush();
+    });
+    this.cancelWindow = () => clearImmediate(t);
+  }
+
   private take(): Array<Pending<Req, Res>> {
     const batch: Array<Pending<Req, Res>> = [];
     let size = 0;
@@ -122,8 +131,10 @@ export class MicroBatcher<Req, Res> {
       for (const p of batch) p.reject(err);
     } finally {
       this.running = false;
-      // Whatever queued meanwhile has already waited a whole batch: run it now, without a window.
-      if (this.queue.length > 0) void this.flush();
+      // Whatever queued meanwhile has already waited a whole batch: run it next, without a window, but
+      // after one turn of the event loop, so requests that arrived while a blocking forward pass held the
+      // thread are read off their sockets and join it.
+      if (this.queue.length > 0) this.nextTurn();
     }
   }
 }
