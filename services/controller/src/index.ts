@@ -1,0 +1,2 @@
+/** The controller: reconciles RLHFRun and RLHFIteration resources (being built). */
+export const controllerPackage = '@rlhf/controller';
