@@ -121,7 +121,15 @@ export {
   type SessionOptions,
   type TensorValue,
 } from './runtime/ort-session.js';
-export { type FinishReason, type GenerateOptions, generate, type Sample } from './sampling/generate.js';
+export {
+  type FinishReason,
+  type GenerateOptions,
+  type GenerateRequest,
+  generate,
+  type RequestOptions,
+  rowSeed,
+  type Sample,
+} from './sampling/generate.js';
 export {
   checkSampling,
   type Generation,

@@ -84,3 +84,66 @@ test('sampling is seeded per (prompt, sample): batching and order do not change 
   }
   await session.dispose();
 });
+
+test('per-request options: requests with different settings share a batch and sample what each gets alone', async () => {
+  const session = await OrtSession.create(buildInferenceModel(config, weights));
+  const requests = [
+    {
+      promptIds: [0, 5, 9, 13],
+      n: 2,
+      promptIndex: 0,
+      options: { seed: 11, temperature: 0.7, maxNewTokens: 5 },
+    },
+    { promptIds: [0, 7], n: 3, promptIndex: 0, options: { seed: 12, topK: 5, topP: 0.9 } },
+    { promptIds: [0, 3, 4], n: 1, promptIndex: 4, options: { greedy: true, stopIds: [7, 8, 9] } },
+  ];
+  const seen: Array<[number, number]> = [];
+  const together = await generate(
+    session,
+    config,
+    requests.map((r, k) => ({
+      ...r,
+      options: { ...r.options, onSample: (s) => seen.push([k, s.sampleIndex]) },
+    })),
+    base,
+  );
+  const tokens = (xs: typeof together) => xs.map((s) => [s.sampleIndex, s.finishReason, ...s.tokenIds]);
+  let at = 0;
+  for (const r of requests) {
+    const alone = await generate(session, config, [r], base);
+    assert.deepEqual(tokens(together.slice(at, at + r.n)), tokens(alone));
+    at += r.n;
+  }
+  assert.ok(together.slice(0, 2).every((s) => s.tokenIds.length <= 5));
+  assert.deepEqual(
+    seen.sort((a, b) => a[0] - b[0] || a[1] - b[1]),
+    [
+      [0, 0],
+      [0, 1],
+      [1, 0],
+      [1, 1],
+      [1, 2],
+      [2, 0],
+    ],
+    'onSample once per sample',
+  );
+  // stopWhen ends a sample with reason stop, keeping the token that completed the match.
+  const stopped = await generate(
+    session,
+    config,
+    [{ promptIds: [0, 5], n: 1, options: { stopWhen: (ids) => ids.length === 3 } }],
+    { ...base, eosId: 39, maxNewTokens: 8 },
+  );
+  assert.equal(stopped[0]?.finishReason, 'stop');
+  assert.equal(stopped[0]?.tokenIds.length, 3);
+  // A cancelled request stops sampling: its rows end where they were.
+  let calls = 0;
+  const cancelled = await generate(
+    session,
+    config,
+    [{ promptIds: [0, 5], n: 2, options: { cancelled: () => ++calls > 4 } }],
+    { ...base, eosId: 39, maxNewTokens: 10 },
+  );
+  assert.ok(cancelled.every((s) => s.tokenIds.length <= 2));
+  await session.dispose();
+});

@@ -19,6 +19,27 @@ export interface GenerateRequest {
   n: number;
   /** Global index of the prompt, for its RNG streams (defaults to its position in the list). */
   promptIndex?: number;
+  /**
+   * This request's own settings, overriding the shared GenerateOptions for its rows only, so requests with
+   * different sampling settings can share one batched forward pass (a server batching concurrent calls).
+   */
+  options?: RequestOptions;
+}
+
+/** Per-request overrides of GenerateOptions, and hooks on this request's rows. */
+export interface RequestOptions extends Partial<SamplingParams> {
+  seed?: number;
+  maxNewTokens?: number;
+  stopIds?: readonly number[];
+  /**
+   * Ends a sample with reason 'stop' when it returns true for the tokens generated so far (e.g. a stop
+   * string found in the decoded text). The token that completed the match stays in the sample.
+   */
+  stopWhen?(tokenIds: readonly number[]): boolean;
+  /** When it returns true, this request's unfinished rows stop sampling (e.g. the caller went away). */
+  cancelled?(): boolean;
+  /** Called with each of this request's samples as soon as it is finished (in completion order). */
+  onSample?(sample: Sample): void;
 }
 
 export interface GenerateOptions extends SamplingParams {
@@ -59,6 +80,11 @@ interface Row {
   rng: Rng;
   out: Sample;
   done: boolean;
+  /** The row's sampling settings (the shared options with its request's overrides). */
+  params: SamplingParams;
+  maxNewTokens: number;
+  stop: ReadonlySet<number>;
+  request: RequestOptions | undefined;
 }
 
 async function generateBatch(
@@ -71,7 +97,7 @@ async function generateBatch(
   const vocab = c.vocab_size;
   const kvHeads = c.num_key_value_heads;
   const hd = headDim(c);
-  const stop = new Set(o.stopIds ?? []);
+  const maxSteps = Math.max(...rows.map((r) => r.maxNewTokens));
   const promptLen = Math.max(...rows.map((r) => r.prompt.length));
   // Every row's full token list so far, left-padded to a common length.
   const seqs = rows.map((r) => [...new Array(promptLen - r.prompt.length).fill(o.padId), ...r.prompt]);
@@ -91,7 +117,7 @@ async function generateBatch(
     }
     return feeds;
   };
-  for (let step = 0; step < o.maxNewTokens; step++) {
+  for (let step = 0; step < maxSteps; step++) {
     const total = (seqs[0] as number[]).length;
     const fresh = step === 0 || !useCache ? total : 1;
     const ids = new BigInt64Array(B * fresh);
@@ -131,18 +157,22 @@ async function generateBatch(
     let active = 0;
     rows.forEach((r, b) => {
       let next = o.padId;
-      if (!r.done) {
-        const picked = sampleToken(logits, (b * fresh + fresh - 1) * vocab, vocab, o, r.rng);
+      if (!r.done && r.request?.cancelled?.()) r.done = true;
+      else if (!r.done) {
+        const picked = sampleToken(logits, (b * fresh + fresh - 1) * vocab, vocab, r.params, r.rng);
         next = picked.token;
         r.out.tokenIds.push(next);
         r.out.logprobs.push(picked.logprob);
         if (next === o.eosId) {
           r.done = true;
           r.out.finishReason = 'eos';
-        } else if (stop.has(next)) {
+        } else if (r.stop.has(next) || r.request?.stopWhen?.(r.out.tokenIds)) {
           r.done = true;
           r.out.finishReason = 'stop';
+        } else if (r.out.tokenIds.length >= r.maxNewTokens) {
+          r.done = true;
         }
+        if (r.done) r.request?.onSample?.(r.out);
       }
       if (!r.done) active++;
       (seqs[b] as number[]).push(next);
@@ -164,14 +194,26 @@ export async function generate(
   const rows: Row[] = [];
   requests.forEach((req, i) => {
     const promptIndex = req.promptIndex ?? i;
+    const r = req.options;
+    const params: SamplingParams = {
+      temperature: r?.temperature ?? o.temperature,
+      topP: r?.topP ?? o.topP,
+      topK: r?.topK ?? o.topK,
+      greedy: r?.greedy ?? o.greedy,
+    };
+    const stop = new Set(r?.stopIds ?? o.stopIds ?? []);
     for (let s = 0; s < req.n; s++) {
       rows.push({
         promptIndex,
         sampleIndex: s,
         prompt: req.promptIds,
-        rng: new Rng(rowSeed(o.seed, promptIndex, s)),
+        rng: new Rng(rowSeed(r?.seed ?? o.seed, promptIndex, s)),
         out: { promptIndex, sampleIndex: s, tokenIds: [], logprobs: [], finishReason: 'length' },
         done: false,
+        params,
+        maxNewTokens: r?.maxNewTokens ?? o.maxNewTokens,
+        stop,
+        request: r,
       });
     }
   });
