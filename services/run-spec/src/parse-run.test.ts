@@ -78,9 +78,28 @@ test('required fields, kinds, URIs and cross-field rules', () => {
     'apiVersion: must be rlhf.dev/v1alpha1, got "v1"',
     'kind: must be RLHFRun, got "Pod"',
     'spec.judge: is required',
-    'spec.policy: is required',
-    'spec.prompts: is required',
   ]);
+  assert.deepEqual(
+    problems(
+      'apiVersion: rlhf.dev/v1alpha1\nkind: RLHFRun\nmetadata: {name: x}\nspec: {judge: {type: gold, task: sentiment}}\n',
+    ).sort(),
+    [
+      'spec.policy.model: is required unless spec.setup trains the policy',
+      'spec.prompts.dataset: is required unless spec.setup synthesizes prompts',
+    ],
+  );
+  // With setup, pi_0, the prompts and the reward model come from the setup stages.
+  const withSetup = parseRunYaml(
+    'apiVersion: rlhf.dev/v1alpha1\nkind: RLHFRun\nmetadata: {name: x}\nspec: {setup: {task: sentiment}, judge: {type: reward}}\n',
+  );
+  assert.equal(withSetup.spec.setup?.sft.epochs, 4);
+  assert.equal(parseRunYaml(minimal).spec.setup, undefined);
+  assert.deepEqual(
+    problems(
+      'apiVersion: rlhf.dev/v1alpha1\nkind: RLHFRun\nmetadata: {name: x}\nspec: {setup: {task: sentiment}, judge: {type: preference}}\n',
+    ),
+    ['spec.judge.model: is required for judge type preference'],
+  );
   assert.match(
     problems(minimal.replace('nats-obj://rlhf-models/sft', 's3://bucket/sft'))[0] ?? '',
     /^spec\.policy\.model: "s3:\/\/bucket\/sft" is not valid/,

@@ -31,9 +31,17 @@ const dnsLabel = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 /** Cross-field rules (mirrored as CEL rules in the CRD). */
 function crossFieldProblems(spec: RlhfRunSpec): FieldProblem[] {
   const out: FieldProblem[] = [];
-  if (spec.judge.type !== 'gold' && !spec.judge.model)
-    out.push({ path: 'spec.judge.model', message: `is required for judge type ${spec.judge.type}` });
-  if (spec.judge.type === 'gold' && !spec.judge.task)
+  const trainedBySetup = spec.setup !== undefined && spec.judge.type === 'reward';
+  if (spec.judge.type !== 'gold' && !spec.judge.model && !trainedBySetup)
+    out.push({
+      path: 'spec.judge.model',
+      message: `is required for judge type ${spec.judge.type}${spec.judge.type === 'reward' ? ' unless spec.setup trains it' : ''}`,
+    });
+  if (!spec.setup && !spec.policy)
+    out.push({ path: 'spec.policy.model', message: 'is required unless spec.setup trains the policy' });
+  if (!spec.setup && !spec.prompts.dataset)
+    out.push({ path: 'spec.prompts.dataset', message: 'is required unless spec.setup synthesizes prompts' });
+  if (spec.judge.type === 'gold' && !spec.judge.task && !spec.setup)
     out.push({ path: 'spec.judge.task', message: 'is required for judge type gold (which gold reward?)' });
   if (spec.dpo.gradAccum > spec.dpo.batchSize)
     out.push({

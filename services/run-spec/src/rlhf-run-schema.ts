@@ -52,12 +52,87 @@ const placementGroup = (what: string): SchemaNode => ({
   },
 });
 
+const intIn = (description: string, minimum: number, maximum: number, dflt: number): SchemaNode => ({
+  type: 'integer',
+  description,
+  minimum,
+  maximum,
+  default: dflt,
+});
+
+const trainingSection = (what: string, epochs: number, lr: number): SchemaNode => ({
+  type: 'object',
+  description: `Training of ${what}.`,
+  properties: {
+    epochs: intIn('Passes over the dataset.', 1, 1000, epochs),
+    learningRate: {
+      type: 'number',
+      description: 'Peak learning rate (cosine schedule, 3% warmup).',
+      minimum: 0,
+      exclusiveMinimum: true,
+      maximum: 10,
+      default: lr,
+    },
+    batchSize: intIn('Batch size in examples.', 1, 65536, 32),
+  },
+});
+
+/** Stages before iteration 1 that build pi_0, the judge and the datasets from nothing (DESIGN.md 6). */
+const setupSchema: SchemaNode = {
+  type: 'object',
+  description:
+    "Optional stages before iteration 1: synthesize a built-in task's data, train the SFT policy pi_0 and the Bradley-Terry reward model on it. With setup, spec.policy, spec.prompts.dataset and spec.judge.model default to what these stages produce.",
+  required: ['task'],
+  properties: {
+    task: {
+      type: 'string',
+      description:
+        'Built-in task whose data is synthesized (prompts, eval prompts, SFT corpus, annotator labels).',
+      enum: ['sentiment'],
+    },
+    seed: intIn('Seed of the synthetic data and of model initialisation.', 0, 2147483647, 1),
+    prompts: intIn('Training prompts synthesized.', 16, 10_000_000, 2048),
+    evalPrompts: intIn('Held-out evaluation prompts synthesized.', 4, 1_000_000, 256),
+    sftExamples: intIn('SFT demonstrations synthesized.', 16, 10_000_000, 4000),
+    preferencePairs: intIn('Annotator-labelled pairs for the reward model.', 16, 10_000_000, 4000),
+    preferenceEvalPairs: intIn('Held-out labelled pairs (reward-model accuracy).', 4, 1_000_000, 500),
+    lengthFitPrompts: intIn('Prompts sampled twice by pi_0 to fit lengthPenalty: auto.', 4, 1_000_000, 512),
+    model: {
+      type: 'object',
+      description: 'Shape of the Llama-style policy and reward model trained from scratch.',
+      properties: {
+        hiddenSize: intIn('hidden_size.', 8, 65536, 64),
+        intermediateSize: intIn('intermediate_size (SwiGLU).', 8, 262144, 172),
+        numHiddenLayers: intIn('num_hidden_layers.', 1, 256, 2),
+        numAttentionHeads: intIn('num_attention_heads.', 1, 256, 4),
+        numKeyValueHeads: intIn('num_key_value_heads (grouped-query attention).', 1, 256, 2),
+        maxPositionEmbeddings: intIn('max_position_embeddings.', 16, 131072, 96),
+        vocabSize: intIn('Byte-level BPE vocabulary trained on the SFT corpus.', 260, 262144, 400),
+      },
+    },
+    sft: trainingSection('the SFT policy', 4, 3e-3),
+    rewardModel: trainingSection('the Bradley-Terry reward model (from the SFT backbone)', 2, 1e-3),
+  },
+};
+
 export const rlhfRunSpecSchema: SchemaNode = {
   type: 'object',
   description:
     'Online iterative RLHF (RLHF Workflow, arXiv 2405.07863): T iterations of generate, judge, pair, DPO and evaluate.',
-  required: ['policy', 'judge', 'prompts'],
+  required: ['judge'],
+  'x-kubernetes-validations': [
+    {
+      rule: "self.judge.type == 'gold' || has(self.judge.model) || (has(self.setup) && self.judge.type == 'reward')",
+      message: 'judge.model is required unless judge.type is gold or setup trains the reward model',
+    },
+    { rule: 'has(self.setup) || has(self.policy)', message: 'policy is required unless setup trains it' },
+    {
+      rule: 'has(self.setup) || (has(self.prompts) && has(self.prompts.dataset))',
+      message: 'prompts.dataset is required unless setup synthesizes it',
+    },
+  ],
   properties: {
+    setup: setupSchema,
     policy: {
       type: 'object',
       description: 'The initial policy pi_0 (usually an SFT model).',
@@ -97,17 +172,10 @@ export const rlhfRunSpecSchema: SchemaNode = {
           enum: ['sentiment'],
         },
       },
-      'x-kubernetes-validations': [
-        {
-          rule: "self.type == 'gold' || has(self.model)",
-          message: 'judge.model is required unless judge.type is gold',
-        },
-      ],
     },
     prompts: {
       type: 'object',
       description: 'Prompt datasets.',
-      required: ['dataset'],
       properties: {
         dataset: uri('Training prompts, JSONL {"prompt"} rows.'),
         perIteration: {

@@ -8,8 +8,37 @@ export interface PlacementGroup {
   priorityClassName?: string;
 }
 
+export interface TrainingSection {
+  epochs: number;
+  learningRate: number;
+  batchSize: number;
+}
+
+export interface SetupSpec {
+  task: 'sentiment';
+  seed: number;
+  prompts: number;
+  evalPrompts: number;
+  sftExamples: number;
+  preferencePairs: number;
+  preferenceEvalPairs: number;
+  lengthFitPrompts: number;
+  model: {
+    hiddenSize: number;
+    intermediateSize: number;
+    numHiddenLayers: number;
+    numAttentionHeads: number;
+    numKeyValueHeads: number;
+    maxPositionEmbeddings: number;
+    vocabSize: number;
+  };
+  sft: TrainingSection;
+  rewardModel: TrainingSection;
+}
+
 export interface RlhfRunSpec {
-  policy: { model: string };
+  setup?: SetupSpec;
+  policy?: { model: string };
   reference: 'initial' | 'previous';
   judge: {
     type: 'reward' | 'preference' | 'gold';
@@ -17,7 +46,7 @@ export interface RlhfRunSpec {
     lengthPenalty: number | 'auto';
     task?: 'sentiment';
   };
-  prompts: { dataset: string; perIteration: number; eval?: string };
+  prompts: { dataset?: string; perIteration: number; eval?: string };
   iterations: number;
   generation: {
     samplesPerPrompt: number;

@@ -94,7 +94,9 @@ export function applyDefaults(node: SchemaNode, value: unknown): unknown {
   const obj: Record<string, unknown> = { ...((value as Record<string, unknown> | undefined) ?? {}) };
   for (const [k, child] of Object.entries(node.properties)) {
     const filled = applyDefaults(child, obj[k]);
-    if (filled !== undefined && (child.type !== 'object' || obj[k] !== undefined || hasDefaults(child)))
+    // An absent optional section with required fields stays absent (its presence means something).
+    const materialize = hasDefaults(child) && !child.required?.length;
+    if (filled !== undefined && (child.type !== 'object' || obj[k] !== undefined || materialize))
       obj[k] = filled;
   }
   return obj;
