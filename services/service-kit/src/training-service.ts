@@ -1,0 +1,226 @@
+/**
+ * What the three training services share around a TrainingPlan: the process's JobManager (one job
+ * training at a time, others queued; events to Prometheus, NATS and the log), the Start / Get / Watch /
+ * Cancel rpc bodies, and the training-shard worker (TRAIN, SFT, REWARD_MODEL, PREFERENCE_MODEL).
+ *
+ * The shard worker queues each shard as a job in the same JobManager as gRPC jobs. The stage worker keeps
+ * the message alive with `working()` while the job waits and trains; progress goes out as StageProgress
+ * events with the step's metrics (the last step's, held-out figures included, always); the shard is acked
+ * only once the model is stored. A job cancelled under the worker (shutdown, a Cancel rpc) is handed back
+ * for redelivery, and the next attempt resumes from its checkpoint.
+ */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TrainObjective } from '@rlhf/ml-engine';
+import {
+  ArtifactRouter,
+  type ErrorCode,
+  grpcStatusOf,
+  invalidArgument,
+  type Logger,
+  type NatsConnection,
+  RlhfError,
+  type ServiceContext,
+} from '@rlhf/platform';
+import { JobState, type JobStatus, type Stage, StageWork, type TrainingEvent } from '@rlhf/proto';
+import type { CallContext } from './grpc-handlers.js';
+import { jobEventPublisher } from './job-events.js';
+import { JobManager, requestFingerprint } from './job-manager.js';
+import { jobMetricsHook } from './job-metrics.js';
+import {
+  type RunningWorker,
+  type ShardContext,
+  type ShardResult,
+  stageToken,
+  startStageWorker,
+} from './stage-worker.js';
+import { checkTrainingInputs } from './train-inputs.js';
+import { runTrainingJob, type TrainJobDeps } from './train-job.js';
+import type { TrainLimits } from './train-options.js';
+import { planTrainShard, type TrainingPlan, wireObjectiveOf } from './training-plan.js';
+
+export interface TrainingRuntimeOptions {
+  /** Where nats-obj:// models are unpacked. Default $RLHF_MODEL_CACHE or <tmp>/rlhf-model-cache. */
+  cacheDir?: string;
+  /** Working directories of jobs (data, checkpoints). Default $RLHF_WORK_DIR or <tmp>/rlhf-<service>. */
+  workDir?: string;
+  /** Resumable checkpoint every N optimizer steps. Default 50. */
+  saveEvery?: number;
+  /** Jobs that may wait behind the running one. Default 16. */
+  maxQueued?: number;
+}
+
+/** A service's training state: its job queue and what jobs need to run. */
+export interface TrainingRuntime {
+  jobs: JobManager;
+  train: TrainJobDeps;
+}
+
+/**
+ * The JobManager of a training service in `ctx`: its events counted in Prometheus, published on
+ * `rlhf.jobs.<service>.<job_id>` when connected to NATS, and state changes logged.
+ */
+export function createTrainingRuntime(
+  ctx: ServiceContext,
+  service: string,
+  options: TrainingRuntimeOptions = {},
+  store = new ArtifactRouter(ctx.nats),
+): TrainingRuntime {
+  const publish = ctx.nats ? jobEventPublisher(ctx.nats, service, ctx.logger) : null;
+  let jobs: JobManager | null = null;
+  const metrics = jobMetricsHook(ctx.metrics, () => jobs?.queued ?? 0);
+  jobs = new JobManager({
+    ...(options.maxQueued === undefined ? {} : { maxQueued: options.maxQueued }),
+    onEvent: (event, status) => {
+      metrics(event, status);
+      publish?.(event);
+      const e = event.event;
+      if (e && e.$case !== 'progress')
+        ctx.logger.info(
+          { job: event.jobId, state: e.value.state, message: e.value.message, labels: e.value.labels },
+          `training job ${e.$case === 'finished' ? 'ended' : 'changed state'}`,
+        );
+    },
+  });
+  return {
+    jobs,
+    train: {
+      store,
+      cacheDir: options.cacheDir ?? process.env.RLHF_MODEL_CACHE ?? join(tmpdir(), 'rlhf-model-cache'),
+      workDir: options.workDir ?? process.env.RLHF_WORK_DIR ?? join(tmpdir(), `rlhf-${service}`),
+      saveEvery: options.saveEvery ?? 50,
+    },
+  };
+}
+
+function jobIdOf(req: { jobId: string }, start: string): string {
+  if (req.jobId === '') throw invalidArgument('job_id', 'is required', `pass the id ${start} returned`);
+  return req.jobId;
+}
+
+/**
+ * The bodies of a service's Start / Get / Watch / Cancel rpcs (wrap them with `unary` / `serverStream`).
+ * `plan` checks a start request (INVALID_ARGUMENT naming the field); `fingerprintOf` is the request's JSON
+ * form without its job id. A retried start with the same job id returns the job it started; otherwise
+ * the inputs are checked against the store before the job is queued.
+ */
+export function trainingRpcs<Req extends { jobId: string; labels: Record<string, string> }>(
+  rt: TrainingRuntime,
+  o: {
+    startMethod: string;
+    plan: (req: Req) => TrainingPlan;
+    fingerprintOf: (req: Req) => unknown;
+  },
+) {
+  return {
+    start: async (req: Req): Promise<{ job: JobStatus }> => {
+      const plan = o.plan(req);
+      const fingerprint = requestFingerprint(o.fingerprintOf({ ...req, jobId: '' }));
+      const existing = rt.jobs.lookup(req.jobId, fingerprint);
+      if (existing) return { job: existing };
+      await checkTrainingInputs(rt.train.store, plan);
+      const job = rt.jobs.submit({
+        id: req.jobId,
+        objective: wireObjectiveOf[plan.objective],
+        labels: req.labels,
+        fingerprint,
+        run: (signal, report) => runTrainingJob(plan, rt.train, signal, report),
+      });
+      return { job };
+    },
+    get: async (req: { jobId: string }): Promise<{ job: JobStatus }> => ({
+      job: rt.jobs.get(jobIdOf(req, o.startMethod)),
+    }),
+    watch: async (
+      req: { jobId: string },
+      emit: (res: { event: TrainingEvent }) => void,
+      ctx: CallContext,
+    ): Promise<void> => {
+      for await (const event of rt.jobs.watch(jobIdOf(req, o.startMethod), ctx.signal)) emit({ event });
+    },
+    cancel: async (req: { jobId: string; reason: string }): Promise<{ job: JobStatus }> => ({
+      job: rt.jobs.cancel(jobIdOf(req, o.startMethod), req.reason),
+    }),
+  };
+}
+
+/** Least time between two progress events of a shard (the last step's always goes out). */
+const PROGRESS_EVERY_MS = 2000;
+
+/** Trains one shard as a job of `rt` and resolves once its model is stored. */
+export async function trainShard(
+  work: StageWork,
+  ctx: Pick<ShardContext, 'progress' | 'logger'>,
+  rt: TrainingRuntime,
+  stages: Partial<Record<Stage, TrainObjective>>,
+  limits?: TrainLimits,
+): Promise<ShardResult> {
+  const plan = planTrainShard(work, stages, limits);
+  await checkTrainingInputs(rt.train.store, plan);
+  const key = work.key;
+  let lastProgress = 0;
+  const started = rt.jobs.submit({
+    objective: wireObjectiveOf[plan.objective],
+    labels: {
+      'rlhf.dev/namespace': key?.namespace ?? '',
+      'rlhf.dev/run': key?.run ?? '',
+      'rlhf.dev/iteration': String(key?.iteration ?? 0),
+      'rlhf.dev/stage': key ? stageToken[key.stage] : '',
+      'rlhf.dev/shard': String(work.shardIndex),
+    },
+    fingerprint: requestFingerprint(StageWork.toJSON(work)),
+    run: (signal, report) => runTrainingJob(plan, rt.train, signal, report),
+    onEvent: (event) => {
+      if (event.event?.$case !== 'progress') return;
+      const m = event.event.value;
+      const now = Date.now();
+      if (now - lastProgress < PROGRESS_EVERY_MS && m.step < m.totalSteps) return;
+      lastProgress = now;
+      const rate = m.etaSeconds > 0 ? (m.totalSteps - m.step) / m.etaSeconds : 0;
+      ctx
+        .progress({
+          done: m.step,
+          total: m.totalSteps,
+          unit: 'steps',
+          rate,
+          etaSeconds: m.etaSeconds,
+          training: m,
+        })
+        .catch((err: unknown) => ctx.logger.warn({ err }, 'could not report shard progress'));
+    },
+  });
+  ctx.logger.info({ job: started.id, state: JobState[started.state] }, 'training job queued for the shard');
+  const final = await rt.jobs.wait(started.id);
+  if (final.state === JobState.JOB_STATE_SUCCEEDED) return { outputUri: plan.output.uri, items: 1 };
+  if (final.state === JobState.JOB_STATE_CANCELLED) {
+    // Not the input's fault: let another attempt (here or on another worker) resume from the checkpoint.
+    throw new RlhfError('UNAVAILABLE', `training job ${final.id} was ${final.message}`);
+  }
+  const code = (final.errorCode in grpcStatusOf ? final.errorCode : 'INTERNAL') as ErrorCode;
+  throw new RlhfError(code, final.message);
+}
+
+/** One stage worker per stage in `stages`, each training its shards through `rt`. */
+export async function startTrainWorkers(o: {
+  nats: NatsConnection;
+  logger: Logger;
+  rt: TrainingRuntime;
+  stages: Partial<Record<Stage, TrainObjective>>;
+  limits?: TrainLimits;
+  ackWaitMs?: number;
+}): Promise<RunningWorker[]> {
+  const workers: RunningWorker[] = [];
+  for (const s of Object.keys(o.stages)) {
+    const stage = Number(s) as Stage;
+    workers.push(
+      await startStageWorker({
+        nats: o.nats,
+        stage,
+        logger: o.logger.child({ worker: stageToken[stage] }),
+        ...(o.ackWaitMs === undefined ? {} : { ackWaitMs: o.ackWaitMs }),
+        handle: (work, ctx) => trainShard(work, ctx, o.rt, { [stage]: o.stages[stage] }, o.limits),
+      }),
+    );
+  }
+  return workers;
+}
