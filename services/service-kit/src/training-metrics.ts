@@ -1,11 +1,20 @@
 /**
  * One engine StepReport as the wire's TrainingMetrics: the named figures of training.proto in their own
- * fields (loss, rewards, margin, accuracy), every other metric the objective reports in `extra`.
+ * fields (loss, rewards, margin, accuracy; a reward model's chosen/rejected scores are its rewards), every
+ * other metric the objective reports in `extra`.
  */
 import type { StepReport, TrainOptions } from '@rlhf/ml-engine';
 import type { TrainingMetrics } from '@rlhf/proto';
 
-const named = new Set(['loss', 'chosen_reward', 'rejected_reward', 'margin', 'accuracy']);
+const named = new Set([
+  'loss',
+  'chosen_reward',
+  'rejected_reward',
+  'chosen_score',
+  'rejected_score',
+  'margin',
+  'accuracy',
+]);
 
 export function trainingMetricsOf(
   r: StepReport,
@@ -27,8 +36,11 @@ export function trainingMetricsOf(
     extra,
     time: new Date(),
   };
-  if (m.chosen_reward !== undefined) out.chosenReward = m.chosen_reward;
-  if (m.rejected_reward !== undefined) out.rejectedReward = m.rejected_reward;
+  // A reward model's rewards are its scores r(x, y_w) and r(x, y_l) (the engine's chosen/rejected_score).
+  const chosen = m.chosen_reward ?? m.chosen_score;
+  const rejected = m.rejected_reward ?? m.rejected_score;
+  if (chosen !== undefined) out.chosenReward = chosen;
+  if (rejected !== undefined) out.rejectedReward = rejected;
   if (m.margin !== undefined) out.margin = m.margin;
   if (m.accuracy !== undefined) out.accuracy = m.accuracy;
   return out;
