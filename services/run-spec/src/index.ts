@@ -1,3 +1,4 @@
+export * from './crd.js';
 export * from './parse-run.js';
 export * from './rlhf-run-schema.js';
 export * from './schema-types.js';

@@ -1,0 +1,168 @@
+/**
+ * What the API server does with a custom resource, for the structural-schema subset our CRDs emit:
+ * defaulting (absent fields take `default`, recursively, as apiextensions does), OpenAPI value validation
+ * (types, bounds, enums, patterns, required, anyOf/not), unknown fields rejected (kubectl's default
+ * server-side field validation is Strict) and x-kubernetes-validations evaluated with crd-cel.ts, transition
+ * rules only on update. Tests use it to check that the CRD accepts and rejects the same runs as run-spec.
+ */
+
+import type { CelRule, OpenApiSchema } from './crd.js';
+import { CelError, evalCel, isTransitionRule } from './crd-cel.js';
+
+export interface CrdProblem {
+  path: string;
+  message: string;
+}
+
+type S = OpenApiSchema & {
+  type?: string;
+  properties?: Record<string, S>;
+  additionalProperties?: S;
+  items?: S;
+  anyOf?: S[];
+  not?: S;
+  required?: string[];
+  enum?: unknown[];
+  'x-kubernetes-validations'?: CelRule[];
+};
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+const clone = <T>(v: T): T => structuredClone(v);
+
+/** Structural defaulting: a copy of value with absent fields set to their defaults, recursively. */
+export function applyCrdDefaults(schema: S, value: unknown): unknown {
+  if (Array.isArray(value) && schema.items) return value.map((v) => applyCrdDefaults(schema.items as S, v));
+  if (!isObject(value)) return value;
+  const out: Record<string, unknown> = { ...value };
+  for (const [k, prop] of Object.entries(schema.properties ?? {}))
+    if (out[k] === undefined && prop.default !== undefined) out[k] = clone(prop.default);
+  for (const [k, v] of Object.entries(out)) {
+    const prop = schema.properties?.[k] ?? schema.additionalProperties;
+    if (prop) out[k] = applyCrdDefaults(prop, v);
+  }
+  return out;
+}
+
+function typeOk(type: string, v: unknown): boolean {
+  switch (type) {
+    case 'object':
+      return isObject(v);
+    case 'array':
+      return Array.isArray(v);
+    case 'string':
+      return typeof v === 'string';
+    case 'boolean':
+      return typeof v === 'boolean';
+    case 'integer':
+      return typeof v === 'number' && Number.isInteger(v);
+    case 'number':
+      return typeof v === 'number' && Number.isFinite(v);
+  }
+  throw new Error(`schema type ${type} is not supported`);
+}
+
+const deepEqual = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+
+/** Value validations of one node (OpenAPI keywords apply only to the JSON types they are about). */
+function valueProblems(s: S, v: unknown): string[] {
+  const out: string[] = [];
+  if (s.type && !typeOk(s.type, v)) return [`must be of type ${s.type}`];
+  if (s.enum && !s.enum.some((e) => deepEqual(e, v)))
+    out.push(`must be one of ${s.enum.map((e) => JSON.stringify(e)).join(', ')}`);
+  if (typeof v === 'number') {
+    const min = s.minimum as number | undefined;
+    const max = s.maximum as number | undefined;
+    if (min !== undefined && (s.exclusiveMinimum ? v <= min : v < min))
+      out.push(`must be ${s.exclusiveMinimum ? '>' : '>='} ${min}`);
+    if (max !== undefined && (s.exclusiveMaximum ? v >= max : v > max))
+      out.push(`must be ${s.exclusiveMaximum ? '<' : '<='} ${max}`);
+    if (s.multipleOf !== undefined && v % (s.multipleOf as number) !== 0)
+      out.push(`must be a multiple of ${s.multipleOf}`);
+  }
+  if (typeof v === 'string') {
+    const n = [...v].length;
+    if (s.minLength !== undefined && n < (s.minLength as number))
+      out.push(`must be at least ${s.minLength} long`);
+    if (s.maxLength !== undefined && n > (s.maxLength as number))
+      out.push(`must be at most ${s.maxLength} long`);
+    if (s.pattern !== undefined && !new RegExp(s.pattern as string).test(v))
+      out.push(`must match ${s.pattern}`);
+    if (s.format === 'date-time' && Number.isNaN(Date.parse(v))) out.push('must be an RFC 3339 date-time');
+  }
+  if (Array.isArray(v)) {
+    if (s.minItems !== undefined && v.length < (s.minItems as number))
+      out.push(`needs at least ${s.minItems} items`);
+    if (s.maxItems !== undefined && v.length > (s.maxItems as number))
+      out.push(`takes at most ${s.maxItems} items`);
+  }
+  if (isObject(v)) {
+    const n = Object.keys(v).length;
+    if (s.minProperties !== undefined && n < (s.minProperties as number))
+      out.push(`needs at least ${s.minProperties} properties`);
+    if (s.maxProperties !== undefined && n > (s.maxProperties as number))
+      out.push(`takes at most ${s.maxProperties} properties`);
+  }
+  if (s.anyOf && !s.anyOf.some((branch) => valueProblems(branch, v).length === 0))
+    out.push('matches none of the allowed forms');
+  if (s.not && valueProblems(s.not, v).length === 0) out.push('matches a forbidden form');
+  return out;
+}
+
+function validateNode(s: S, v: unknown, old: unknown, path: string, out: CrdProblem[]): void {
+  const own = valueProblems(s, v);
+  for (const message of own) out.push({ path, message });
+  if (own.length) return;
+  const before = out.length;
+  if (isObject(v)) {
+    for (const r of s.required ?? [])
+      if (v[r] === undefined) out.push({ path: `${path}.${r}`, message: 'Required value' });
+    for (const [k, child] of Object.entries(v)) {
+      const prop = s.properties?.[k] ?? s.additionalProperties;
+      const oldChild = isObject(old) ? old[k] : undefined;
+      if (prop) validateNode(prop, child, oldChild, `${path}.${k}`, out);
+      else if (!s['x-kubernetes-preserve-unknown-fields'] && path !== '.metadata')
+        out.push({ path: `${path}.${k}`, message: 'field not declared in schema' });
+    }
+  } else if (Array.isArray(v) && s.items) {
+    // Items correlate with old items only for map lists; our rules never need that.
+    for (const [i, item] of v.entries()) validateNode(s.items as S, item, undefined, `${path}[${i}]`, out);
+  }
+  // The API server compiles the rules against the typed value; rules on a node whose children are
+  // already invalid add nothing but noise.
+  if (out.length > before) return;
+  for (const r of s['x-kubernetes-validations'] ?? []) {
+    const transition = isTransitionRule(r.rule);
+    if (transition && old === undefined) continue;
+    let ok: boolean;
+    try {
+      ok = evalCel(r.rule, transition ? { self: v, oldSelf: old } : { self: v });
+    } catch (e) {
+      if (!(e instanceof CelError)) throw e;
+      out.push({
+        path: path + (r.fieldPath ?? ''),
+        message: `rule ${r.rule} failed to evaluate: ${e.message}`,
+      });
+      continue;
+    }
+    if (!ok) out.push({ path: path + (r.fieldPath ?? ''), message: r.message });
+  }
+}
+
+/**
+ * Validates a custom resource the way the API server would on create (no `old`) or update. Returns the
+ * defaulted object and every problem, with paths like `spec.dpo.beta`.
+ */
+export function validateCustomResource(
+  openAPIV3Schema: OpenApiSchema,
+  obj: unknown,
+  old?: unknown,
+): { object: unknown; problems: CrdProblem[] } {
+  const schema = openAPIV3Schema as S;
+  const object = applyCrdDefaults(schema, obj);
+  const oldObject = old === undefined ? undefined : applyCrdDefaults(schema, old);
+  const problems: CrdProblem[] = [];
+  validateNode(schema, object, oldObject, '', problems);
+  return { object, problems: problems.map((p) => ({ ...p, path: p.path.replace(/^\./, '') })) };
+}
