@@ -1,3 +1,4 @@
+export * from './eval-rows.js';
 export * from './evaluation.js';
 export * from './length-penalty.js';
 export * from './local-loop.js';

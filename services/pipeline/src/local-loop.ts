@@ -18,15 +18,12 @@ import {
   trainModel,
   type Weights,
 } from '@rlhf/ml-engine';
+import type { TaskOracle } from '@rlhf/reference-task';
 import { type EvalMetrics, type EvalSample, evaluationMetrics } from './evaluation.js';
 import { buildPair, type PairStrategy } from './pairs.js';
 
-/** What a task supplies: its gold reward and grammar, when it has them (the reference task does). */
-export interface TaskOracle {
-  gold(prompt: string, completion: string, endedWithEos: boolean): number;
-  grammatical(prompt: string, completion: string, endedWithEos: boolean): boolean;
-  words(completion: string): number;
-}
+/** The task's gold reward and grammar; defined with the reference task, re-exported for existing imports. */
+export type { TaskOracle } from '@rlhf/reference-task';
 
 export interface LoopConfig {
   iterations: number;

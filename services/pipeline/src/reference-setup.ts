@@ -23,9 +23,11 @@ import {
   trainModel,
   type Weights,
 } from '@rlhf/ml-engine';
-import { goldReward, isGrammatical, synthesizeSentimentTask, wordCount } from '@rlhf/reference-task';
+import { goldReward, sentimentOracle, synthesizeSentimentTask, type TaskOracle } from '@rlhf/reference-task';
 import { fitLengthPenalty, type LengthFit } from './length-penalty.js';
-import type { TaskOracle } from './local-loop.js';
+
+/** The reference task's oracle; defined with the task, re-exported for existing imports. */
+export { sentimentOracle } from '@rlhf/reference-task';
 
 export interface ReferenceSetupOptions {
   seed: number;
@@ -47,12 +49,6 @@ export interface ReferenceSetup {
   lengthFit: LengthFit;
   files: Record<string, string>;
 }
-
-export const sentimentOracle: TaskOracle = {
-  gold: (prompt, completion, endedWithEos) => goldReward({ prompt, completion, endedWithEos }),
-  grammatical: (prompt, completion, endedWithEos) => isGrammatical({ prompt, completion, endedWithEos }),
-  words: wordCount,
-};
 
 function memoryModel(
   config: LlamaConfig,
