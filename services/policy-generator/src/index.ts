@@ -1,13 +1,125 @@
-import type { ServiceModule } from '@rlhf/platform';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type * as grpc from '@grpc/grpc-js';
+import { ArtifactRouter, type ServiceContext, type ServiceModule } from '@rlhf/platform';
+import { PolicyGeneratorServiceService } from '@rlhf/proto';
+import { ModelCache, type RunningWorker, serverStream, unary } from '@rlhf/service-kit';
+import { generateHandler, generateStreamHandler } from './generate-rpc.js';
+import { ackWaitFromEnv, startGenerateWorker } from './generate-worker.js';
+import { type BatchingOptions, batchingFromEnv, defaultBatching, PolicySampler } from './policy-sampler.js';
+import { defaultGenerateLimits, type GenerateLimits } from './sampling-settings.js';
+import { generateRequestSchema, withUtf8Checks } from './utf8-fields.js';
+
+export { toCompletion } from './completions.js';
+export { checkGenerateRequest, prepareGeneration } from './generate-request.js';
+export { ackWaitFromEnv, generateShard, isGenerateShard } from './generate-worker.js';
+export { type BatchingOptions, batchingFromEnv, PolicySampler, type SampleJob } from './policy-sampler.js';
+export {
+  checkN,
+  checkSamplingParams,
+  defaultGenerateLimits,
+  type GenerateLimits,
+  type SamplingSettings,
+  samplingDefaults,
+} from './sampling-settings.js';
+
+export interface PolicyGeneratorServiceOptions {
+  limits?: Partial<GenerateLimits>;
+  /**
+   * Dynamic batching; default: RLHF_GENERATE_BATCH_WINDOW_MS / RLHF_GENERATE_MAX_BATCH, else 0 ms (one
+   * event-loop turn) and 64 completions per pass.
+   */
+  batching?: Partial<BatchingOptions>;
+  /** Where models fetched from the Object Store are unpacked. Default $RLHF_MODEL_CACHE or the temp dir. */
+  cacheDir?: string;
+  /** Serve GENERATE shards over NATS when the process has a NATS connection. Default true. */
+  generateWorker?: boolean;
+  /** The stage workers' redelivery timeout (they heartbeat every third of it). Default $RLHF_WORK_ACK_WAIT_MS, else 30 s. */
+  ackWaitMs?: number;
+}
+
+interface State {
+  store: ArtifactRouter;
+  cache: ModelCache;
+  sampler: PolicySampler;
+}
+
+const summary = 'Samples n completions per prompt from a policy model, batched with a KV cache.';
+
+/** The policy-generator service with the given limits and batching (the `rlhf serve` default uses none). */
+export function createPolicyGeneratorService(options: PolicyGeneratorServiceOptions = {}): ServiceModule {
+  const limits: GenerateLimits = { ...defaultGenerateLimits, ...options.limits };
+  const states = new WeakMap<ServiceContext, State>();
+  const stateOf = (ctx: ServiceContext): State => {
+    let s = states.get(ctx);
+    if (!s) {
+      const batching: BatchingOptions = { ...defaultBatching, ...batchingFromEnv(), ...options.batching };
+      const store = new ArtifactRouter(ctx.nats);
+      const cache = new ModelCache({
+        store,
+        cacheDir: options.cacheDir ?? process.env.RLHF_MODEL_CACHE ?? join(tmpdir(), 'rlhf-model-cache'),
+      });
+      s = { store, cache, sampler: new PolicySampler(cache, batching, ctx.metrics, ctx.logger) };
+      states.set(ctx, s);
+    }
+    return s;
+  };
+
+  return {
+    name: 'policy-generator',
+    summary,
+    grpcServiceName: 'rlhf.v1.PolicyGeneratorService',
+    bindings: (ctx) => {
+      const s = stateOf(ctx);
+      const deps = { logger: ctx.logger, metrics: ctx.metrics };
+      return [
+        {
+          name: 'rlhf.v1.PolicyGeneratorService',
+          // Request text fields are checked for invalid UTF-8 in the raw bytes (see utf8-fields.ts).
+          definition: withUtf8Checks(
+            PolicyGeneratorServiceService as unknown as grpc.ServiceDefinition,
+            generateRequestSchema,
+          ),
+          implementation: {
+            generate: unary('Generate', deps, generateHandler(s.sampler, limits)),
+            generateStream: serverStream('GenerateStream', deps, generateStreamHandler(s.sampler, limits)),
+          },
+        },
+      ];
+    },
+    start: async (ctx) => {
+      const s = stateOf(ctx);
+      const ackWaitMs = options.ackWaitMs ?? ackWaitFromEnv();
+      const workers: RunningWorker[] = [];
+      if (ctx.nats && options.generateWorker !== false) {
+        workers.push(
+          await startGenerateWorker({
+            nats: ctx.nats,
+            logger: ctx.logger,
+            store: s.store,
+            sampler: s.sampler,
+            limits,
+            ...(ackWaitMs === undefined ? {} : { ackWaitMs }),
+          }),
+        );
+      }
+      // Further stage workers of this service start here and join `workers`, sharing the store and the
+      // sampler (so their generation batches with the gRPC calls): e.g. the EVALUATE worker of
+      // evaluate-shard.ts.
+      return async () => {
+        // Drain: refuse new calls, let each worker finish its shard in hand (acked once stored), let the
+        // calls and batches in flight finish, then release the models.
+        s.sampler.close();
+        await Promise.all(workers.map((w) => w.stop()));
+        await s.sampler.idle();
+        await s.cache.close();
+      };
+    },
+  };
+}
 
 /**
- * Samples n completions per prompt from a policy model, batched with a KV cache.
- * Its gRPC methods and NATS worker arrive with the services issue; until then the process serves health and
- * reflection only, and reports no serving status for rlhf.v1.PolicyGeneratorService (a health check for it answers NOT_FOUND).
+ * Samples n completions per prompt from a policy model, batched with a KV cache (Generate, GenerateStream);
+ * with NATS, also generates GENERATE shards.
  */
-export const policyGeneratorService: ServiceModule = {
-  name: 'policy-generator',
-  summary: 'Samples n completions per prompt from a policy model, batched with a KV cache.',
-  grpcServiceName: 'rlhf.v1.PolicyGeneratorService',
-  bindings: () => [],
-};
+export const policyGeneratorService: ServiceModule = createPolicyGeneratorService();

@@ -1,0 +1,91 @@
+/**
+ * PolicyGeneratorService.Generate and GenerateStream: check the request, load the policy, sample through the
+ * shared batcher. GenerateStream sends one message per completion as soon as that completion is finished
+ * (completion order, not request order: short completions come first), then ends with OK once all
+ * prompts x n are sent; its set of completions is exactly Generate's for the same request. A cancelled
+ * stream, or a call whose deadline passes, stops its rows in the running batch (and a call still queued is
+ * dropped before it runs).
+ */
+import type {
+  GenerateRequest,
+  GenerateResponse,
+  GenerateStreamRequest,
+  GenerateStreamResponse,
+} from '@rlhf/proto';
+import type { CallContext } from '@rlhf/service-kit';
+import { completionMessage, type GeneratedCompletion } from './completions.js';
+import { checkGenerateRequest, prepareGeneration } from './generate-request.js';
+import type { PolicySampler } from './policy-sampler.js';
+import type { GenerateLimits } from './sampling-settings.js';
+import { invalidUtf8Of } from './utf8-fields.js';
+
+async function run(
+  sampler: PolicySampler,
+  limits: GenerateLimits,
+  req: GenerateRequest | GenerateStreamRequest,
+  ctx: CallContext,
+  onCompletion?: (prompt: number, sample: number, completion: GeneratedCompletion) => void,
+): Promise<{ prompts: string[]; completions: GeneratedCompletion[][] }> {
+  const checked = checkGenerateRequest(req, limits, invalidUtf8Of(req));
+  const model = await sampler.model(req.model);
+  const prepared = prepareGeneration(
+    model,
+    checked.prompts,
+    checked.sampling,
+    (i) => `${checked.promptField}[${i}]`,
+  );
+  const started = performance.now();
+  const completions = await sampler.generate(model, {
+    prompts: prepared.map((p) => p.ids),
+    n: checked.n,
+    firstPromptIndex: checked.firstPromptIndex,
+    sampling: checked.sampling,
+    signal: ctx.signal,
+    ...(onCompletion ? { onCompletion } : {}),
+  });
+  ctx.logger.debug(
+    {
+      model: model.uri,
+      prompts: prepared.length,
+      n: checked.n,
+      tokens: completions.flat().reduce((t, c) => t + c.tokenIds.length, 0),
+      ms: Math.round(performance.now() - started),
+    },
+    'generated',
+  );
+  return { prompts: prepared.map((p) => p.text), completions };
+}
+
+export function generateHandler(
+  sampler: PolicySampler,
+  limits: GenerateLimits,
+): (req: GenerateRequest, ctx: CallContext) => Promise<GenerateResponse> {
+  return (req, ctx) =>
+    sampler.track(async () => {
+      const { prompts, completions } = await run(sampler, limits, req, ctx);
+      return {
+        results: prompts.map((prompt, i) => ({
+          promptIndex: i,
+          prompt,
+          completions: (completions[i] ?? []).map(completionMessage),
+        })),
+      };
+    });
+}
+
+export function generateStreamHandler(
+  sampler: PolicySampler,
+  limits: GenerateLimits,
+): (
+  req: GenerateStreamRequest,
+  emit: (res: GenerateStreamResponse) => void,
+  ctx: CallContext,
+) => Promise<void> {
+  return (req, emit, ctx) =>
+    sampler.track(async () => {
+      await run(sampler, limits, req, ctx, (promptIndex, sampleIndex, completion) => {
+        if (!ctx.signal.aborted)
+          emit({ promptIndex, sampleIndex, completion: completionMessage(completion) });
+      });
+    });
+}

@@ -1,0 +1,155 @@
+/**
+ * The GENERATE stage worker: reads a shard of prompts (`{"prompt"}`, `{"prompt_ids"}` or `{"messages"}`
+ * JSONL), samples n responses per prompt with the shard's policy through the shared batcher (so shards and
+ * gRPC calls fill the same passes), and writes generations to the shard's deterministic output key (a
+ * redelivered shard overwrites it): `{"prompt", "responses", "response_ids", "logprobs", "finish_reasons"}`
+ * per prompt, in input order, plus any other field the prompt row had (an `id` flows on to the judge and the
+ * pairs). That is what the JUDGE workers parse (service-kit parseGenerations).
+ *
+ * Each prompt's random streams are keyed by (sampling.seed, its global row index = first_row_index + i,
+ * sample index), so a prompt gets the same responses however the prompts were sharded or batched, and a
+ * redelivered shard writes the same output.
+ */
+import { type ChatMessage, parseJsonlLines, parsePromptRecord, type TextOrIds } from '@rlhf/ml-engine';
+import {
+  type ArtifactStore,
+  invalidArgument,
+  type Logger,
+  type NatsConnection,
+  parseIntegerIn,
+} from '@rlhf/platform';
+import { Stage, type StageWork } from '@rlhf/proto';
+import { type RunningWorker, type ShardContext, type ShardResult, startStageWorker } from '@rlhf/service-kit';
+import { type PromptSource, prepareGeneration } from './generate-request.js';
+import type { PolicySampler } from './policy-sampler.js';
+import { checkN, checkSamplingParams, type GenerateLimits } from './sampling-settings.js';
+
+/** The redelivery timeout set by the environment (RLHF_WORK_ACK_WAIT_MS), if any. */
+export function ackWaitFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const raw = env.RLHF_WORK_ACK_WAIT_MS;
+  return raw ? parseIntegerIn(raw, 'RLHF_WORK_ACK_WAIT_MS', 1000, 3_600_000) : undefined;
+}
+
+export function isGenerateShard(work: StageWork): boolean {
+  return work.params?.$case === 'generate';
+}
+
+interface PromptRow {
+  prompt: PromptSource;
+  /** The row as read, for its other fields. */
+  raw: Record<string, unknown>;
+  where: string;
+}
+
+function promptOf(
+  record: { kind: 'prompt'; prompt: TextOrIds } | { kind: 'messages'; messages: ChatMessage[] },
+) {
+  // A chat prompt is its messages' contents, one per line (as `rlhf generate` reads them).
+  if (record.kind === 'messages') return { text: record.messages.map((m) => m.content).join('\n') };
+  return record.prompt;
+}
+
+async function readPrompts(data: Uint8Array, source: string, vocabSize: number): Promise<PromptRow[]> {
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(data);
+  } catch {
+    throw invalidArgument('input_uri', `${source} is not valid UTF-8`, 'write the prompts as UTF-8 JSONL');
+  }
+  const rows: PromptRow[] = [];
+  const parse = (value: unknown, where: string): PromptRow => ({
+    prompt: promptOf(parsePromptRecord(value, where, { vocabSize })),
+    raw: value as Record<string, unknown>,
+    where,
+  });
+  for await (const row of parseJsonlLines(text.split('\n'), source, parse)) rows.push(row);
+  return rows;
+}
+
+export async function generateShard(
+  work: StageWork,
+  store: ArtifactStore,
+  sampler: PolicySampler,
+  limits: GenerateLimits,
+  ctx: Pick<ShardContext, 'progress'>,
+): Promise<ShardResult> {
+  if (work.params?.$case !== 'generate')
+    throw invalidArgument('params', 'a GENERATE shard needs generate params');
+  const params = work.params.value;
+  if (work.inputUri === '') throw invalidArgument('input_uri', 'is required');
+  if (work.outputUri === '') throw invalidArgument('output_uri', 'is required');
+  const n = checkN(params.n, limits, 'generate.n');
+  const sampling = checkSamplingParams(params.sampling, limits, 'generate.sampling');
+  const model = await sampler.model(params.policy, 'generate.policy');
+  const rows = await readPrompts(
+    await store.get(work.inputUri),
+    work.inputUri,
+    model.model.config.vocab_size,
+  );
+  const prepared = prepareGeneration(
+    model,
+    rows.map((r) => r.prompt),
+    sampling,
+    (i) => (rows[i] as PromptRow).where,
+    'generate.sampling',
+  );
+
+  // Chunks of about one batch, so progress (and the heartbeat) comes often on long shards.
+  const perChunk = Math.max(1, Math.floor(sampler.options.maxBatchCompletions / n));
+  const lines: string[] = [];
+  const started = Date.now();
+  for (let start = 0; start < prepared.length; start += perChunk) {
+    const chunk = prepared.slice(start, start + perChunk);
+    const completions = await sampler.generate(model, {
+      prompts: chunk.map((p) => p.ids),
+      n,
+      firstPromptIndex: work.firstRowIndex + start,
+      sampling,
+    });
+    chunk.forEach((p, k) => {
+      const row = rows[start + k] as PromptRow;
+      // The prompt row's other fields, then the generator's own (a prompt given as ids is written as text).
+      const { prompt: _text, prompt_ids: _ids, ...rest } = row.raw;
+      const mine = completions[k] ?? [];
+      lines.push(
+        JSON.stringify({
+          ...rest,
+          prompt: p.text,
+          responses: mine.map((c) => c.text),
+          response_ids: mine.map((c) => c.tokenIds),
+          logprobs: mine.map((c) => c.logprobs),
+          finish_reasons: mine.map((c) => c.finishReason),
+        }),
+      );
+    });
+    const done = Math.min(prepared.length, start + perChunk);
+    const seconds = (Date.now() - started) / 1000;
+    await ctx.progress({
+      done,
+      total: prepared.length,
+      unit: 'prompts',
+      rate: done / Math.max(seconds, 1e-3),
+      etaSeconds: ((prepared.length - done) * seconds) / done,
+    });
+  }
+  await store.put(work.outputUri, new TextEncoder().encode(`${lines.join('\n')}\n`));
+  return { outputUri: work.outputUri, items: rows.length };
+}
+
+export function startGenerateWorker(o: {
+  nats: NatsConnection;
+  logger: Logger;
+  store: ArtifactStore;
+  sampler: PolicySampler;
+  limits: GenerateLimits;
+  ackWaitMs?: number;
+}): Promise<RunningWorker> {
+  return startStageWorker({
+    nats: o.nats,
+    stage: Stage.STAGE_GENERATE,
+    logger: o.logger.child({ worker: 'generate' }),
+    accepts: isGenerateShard,
+    handle: (work, ctx) => generateShard(work, o.store, o.sampler, o.limits, ctx),
+    ...(o.ackWaitMs === undefined ? {} : { ackWaitMs: o.ackWaitMs }),
+  });
+}
