@@ -408,6 +408,67 @@ test('bad inputs: status and field named, failed jobs report why, and the server
   assert.match(finished, /rlhf_training_jobs_total\{[^}]*objective="dpo",state="failed"[^}]*\} 1/);
 });
 
+test('bad inputs on the wire and in the data: invalid UTF-8, empty datasets, limits; the server keeps serving', async () => {
+  const { RESOURCE_EXHAUSTED } = grpc.status;
+  const empty = join(dir, 'empty.jsonl');
+  await writeFile(empty, '');
+  const ok: StartRequest = {
+    policy: ref(`file://${policyDir}`),
+    dataset: { uri: `file://${pairsFile}`, format: 0 },
+    outputUri: `file://${join(dir, 'out', 'never-2')}`,
+  };
+  await assertStatus(
+    start({ ...ok, dataset: { uri: `file://${empty}`, format: 0 } }),
+    INVALID_ARGUMENT,
+    'dataset.uri',
+    'empty dataset',
+  );
+  await assertStatus(
+    start({ ...ok, hyperparameters: { maxSteps: 2_000_000 } }),
+    RESOURCE_EXHAUSTED,
+    'hyperparameters.max_steps',
+    'steps above the limit',
+  );
+  // protobufjs decodes invalid UTF-8 to U+FFFD; the server refuses it naming the field.
+  const rawStart = (req: StartRequest) => {
+    const bytes = Buffer.from(
+      StartTrainingRequestCodec.encode(StartTrainingRequestCodec.fromPartial(req)).finish(),
+    );
+    const at = bytes.indexOf('XX');
+    assert.ok(at >= 0);
+    bytes[at] = 0xff;
+    bytes[at + 1] = 0xfe;
+    return new Promise((resolve, reject) =>
+      client.makeUnaryRequest(
+        '/rlhf.v1.DpoTrainerService/StartTraining',
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        bytes,
+        (err, res) => (err ? reject(err) : resolve(res)),
+      ),
+    );
+  };
+  await assertStatus(
+    rawStart({ ...ok, outputUri: `${ok.outputUri}XX` }),
+    INVALID_ARGUMENT,
+    'output_uri',
+    'invalid UTF-8 in a URI',
+  );
+  await assertStatus(
+    rawStart({ ...ok, labels: { 'rlhf.dev/run': 'XX' } }),
+    INVALID_ARGUMENT,
+    'labels[rlhf.dev/run]',
+    'invalid UTF-8 in a label',
+  );
+  await assertStatus(
+    rawStart({ ...ok, policy: { uri: `file://${policyDir}`, revision: 'XX', digest: '' } }),
+    INVALID_ARGUMENT,
+    'policy.revision',
+    'invalid UTF-8 in a revision',
+  );
+  assert.equal((await get('dpo-file')).state, JobState.JOB_STATE_SUCCEEDED, 'still serving');
+});
+
 test('TRAIN stage over NATS: a shard trains one job, reports progress, stores the model, then acks; bad shards are terminated', async () => {
   const run = `dpo-train-${stamp}`;
   const output = `nats-obj://rlhf-artifacts/runs/default/${run}/iter-1/train/model`;
