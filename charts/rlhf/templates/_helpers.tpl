@@ -1,0 +1,65 @@
+{{/* Names and labels shared by every template. */}}
+{{- define "rlhf.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "rlhf.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "rlhf.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/name: {{ include "rlhf.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: rlhf
+{{- end -}}
+
+{{/* Selector labels of one component: (dict "root" $ "component" "reward-model") */}}
+{{- define "rlhf.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "rlhf.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "rlhf.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+
+{{/* The in-cluster NATS service of the dependency, named as the nats chart names it. */}}
+{{- define "rlhf.natsHost" -}}
+{{- if .Values.nats.fullnameOverride -}}
+{{- .Values.nats.fullnameOverride -}}
+{{- else if contains "nats" .Release.Name -}}
+{{- .Release.Name -}}
+{{- else -}}
+{{- printf "%s-nats" .Release.Name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* NATS_URL for every container: the bundled server, a Secret, or a plain external URL. */}}
+{{- define "rlhf.natsEnv" -}}
+{{- if .Values.nats.enabled }}
+- name: NATS_URL
+  value: {{ printf "nats://%s.%s.svc:4222" (include "rlhf.natsHost" .) .Release.Namespace | quote }}
+{{- else if .Values.nats.external.existingSecret }}
+- name: NATS_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.nats.external.existingSecret }}
+      key: {{ .Values.nats.external.urlKey }}
+{{- else }}
+- name: NATS_URL
+  value: {{ required "nats.enabled is false: set nats.external.url or nats.external.existingSecret" .Values.nats.external.url | quote }}
+{{- end }}
+{{- end -}}

@@ -1,0 +1,287 @@
+/**
+ * The Helm chart, rendered offline by the real Helm binary (node scripts/fetch-helm.mjs puts it in .tools/):
+ * lint --strict, several value sets, every rendered object validated against the Kubernetes API schemas
+ * (kubernetes-models), and the properties that matter on a cluster: non-root read-only containers, gRPC
+ * probes, least-privilege RBAC, GPU placement passed through, NATS credentials only from a Secret, and a
+ * values.schema.json that makes `helm template` refuse bad values.
+ *
+ * Helm refuses to render a chart whose declared dependencies are missing from charts/, even when their
+ * condition is false, and fetching the nats chart needs the internet. So the tests render a copy of the
+ * chart without the `dependencies` block (our templates only; the nats subchart is the official one) and
+ * check separately that Chart.yaml declares the dependency.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { parse, parseAllDocuments, stringify } from 'yaml';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const chartDir = join(root, 'charts/rlhf');
+const valuesDir = join(root, 'test/chart/values');
+// Kept in step with helmVersion in scripts/fetch-helm.mjs.
+const helm = join(root, '.tools/helm-v3.17.2/helm');
+
+type K8sObject = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string };
+  spec?: Record<string, unknown>;
+  rules?: Rule[];
+  [k: string]: unknown;
+};
+type Rule = { apiGroups?: string[]; resources?: string[]; verbs: string[]; resourceNames?: string[] };
+type Container = {
+  name: string;
+  args?: string[];
+  env?: { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }[];
+  ports?: { name: string; containerPort: number }[];
+  securityContext?: Record<string, unknown>;
+  livenessProbe?: Record<string, { port?: unknown; path?: string }>;
+  readinessProbe?: Record<string, { port?: unknown; path?: string }>;
+  resources?: { limits?: Record<string, unknown> };
+  volumeMounts?: { name: string; mountPath: string }[];
+};
+type PodSpec = {
+  securityContext?: Record<string, unknown>;
+  containers: Container[];
+  nodeSelector?: Record<string, string>;
+  tolerations?: unknown[];
+  affinity?: unknown;
+  priorityClassName?: string;
+  volumes?: { name: string; emptyDir?: unknown }[];
+  automountServiceAccountToken?: boolean;
+};
+
+let work = '';
+let chartCopy = '';
+
+before(() => {
+  assert.ok(existsSync(helm), `the helm binary is missing at ${helm}: run \`node scripts/fetch-helm.mjs\``);
+  work = mkdtempSync(join(tmpdir(), 'rlhf-chart-'));
+  chartCopy = join(work, 'rlhf');
+  cpSync(chartDir, chartCopy, { recursive: true });
+  const meta = parse(readFileSync(join(chartCopy, 'Chart.yaml'), 'utf8')) as Record<string, unknown>;
+  delete meta.dependencies;
+  writeFileSync(join(chartCopy, 'Chart.yaml'), stringify(meta));
+});
+
+after(() => {
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+function runHelm(args: string[]): { status: number | null; out: string; err: string } {
+  const r = spawnSync(helm, args, {
+    encoding: 'utf8',
+    env: { ...process.env, HELM_CACHE_HOME: join(work, 'cache') },
+  });
+  return { status: r.status, out: r.stdout, err: r.stderr };
+}
+
+function render(valueFiles: string[], set: string[] = []): K8sObject[] {
+  const args = ['template', 'rlhf', chartCopy, '--namespace', 'rlhf-system', '--include-crds'];
+  for (const f of valueFiles) args.push('-f', join(valuesDir, f));
+  for (const s of set) args.push('--set', s);
+  const r = runHelm(args);
+  assert.equal(r.status, 0, `helm template failed:\n${r.err}`);
+  return parseAllDocuments(r.out)
+    .map((d) => d.toJS() as K8sObject | null)
+    .filter((o): o is K8sObject => o !== null);
+}
+
+/** kubernetes-models class for apiVersion/kind, e.g. apps/v1 Deployment -> kubernetes-models/apps/v1/Deployment. */
+async function validateObject(obj: K8sObject): Promise<void> {
+  const mod = (await import(`kubernetes-models/${obj.apiVersion}/${obj.kind}`)) as Record<
+    string,
+    new (
+      o: unknown,
+    ) => { validate(): void }
+  >;
+  const Model = mod[obj.kind];
+  assert.ok(Model, `no kubernetes-models class for ${obj.apiVersion} ${obj.kind}`);
+  try {
+    new Model(obj).validate();
+  } catch (e) {
+    assert.fail(
+      `${obj.kind} ${obj.metadata.name} is not a valid ${obj.apiVersion} ${obj.kind}: ${(e as Error).message}`,
+    );
+  }
+}
+
+const podSpec = (o: K8sObject): PodSpec => (o.spec as { template: { spec: PodSpec } }).template.spec;
+const byKind = (objs: K8sObject[], kind: string) => objs.filter((o) => o.kind === kind);
+const named = (objs: K8sObject[], kind: string, suffix: string): K8sObject => {
+  const o = objs.find((x) => x.kind === kind && x.metadata.name.endsWith(suffix));
+  assert.ok(o, `no ${kind} named *${suffix}`);
+  return o;
+};
+const serviceNames = ['policy-generator', 'reward-model', 'preference-model', 'dpo-trainer'];
+
+const valueSets: Record<string, string[]> = {
+  defaults: [],
+  'gpu placement': ['gpu-placement.yaml'],
+  'external NATS from a Secret': ['external-nats-secret.yaml'],
+  'NATS disabled, plain URL': ['nats-disabled.yaml'],
+};
+
+test('helm lint --strict passes', () => {
+  const r = runHelm(['lint', '--strict', chartCopy]);
+  assert.equal(r.status, 0, `helm lint failed:\n${r.out}${r.err}`);
+});
+
+test('Chart.yaml declares the official nats chart as a dependency under nats.enabled', () => {
+  const meta = parse(readFileSync(join(chartDir, 'Chart.yaml'), 'utf8')) as {
+    dependencies?: { name: string; repository: string; condition?: string; version: string }[];
+  };
+  const nats = meta.dependencies?.find((d) => d.name === 'nats');
+  assert.ok(nats, 'no nats dependency');
+  assert.equal(nats.repository, 'https://nats-io.github.io/k8s/helm/charts/');
+  assert.equal(nats.condition, 'nats.enabled');
+  assert.match(nats.version, /^\d+\.\d+\.(\d+|x)$/);
+});
+
+for (const [label, files] of Object.entries(valueSets)) {
+  test(`helm template (${label}): valid Kubernetes objects, hardened, probed, least privilege`, async () => {
+    const objs = render(files);
+    for (const o of objs) await validateObject(o);
+    assert.equal(byKind(objs, 'CustomResourceDefinition').length, 2, 'the two CRDs from crds/');
+
+    const deployments = byKind(objs, 'Deployment');
+    assert.ok(deployments.length >= 4, 'controller and services');
+    for (const d of deployments) {
+      const pod = podSpec(d);
+      assert.equal(pod.securityContext?.runAsNonRoot, true, `${d.metadata.name}: runAsNonRoot`);
+      assert.ok((pod.securityContext?.runAsUser as number) > 0, `${d.metadata.name}: runAsUser`);
+      for (const c of pod.containers) {
+        const where = `${d.metadata.name}/${c.name}`;
+        assert.equal(c.securityContext?.readOnlyRootFilesystem, true, `${where}: readOnlyRootFilesystem`);
+        assert.equal(
+          c.securityContext?.allowPrivilegeEscalation,
+          false,
+          `${where}: allowPrivilegeEscalation`,
+        );
+        assert.deepEqual(
+          (c.securityContext?.capabilities as { drop?: string[] } | undefined)?.drop,
+          ['ALL'],
+          where,
+        );
+        const tmp = c.volumeMounts?.find((m) => m.mountPath === '/tmp');
+        assert.ok(
+          tmp && pod.volumes?.some((v) => v.name === tmp.name && v.emptyDir),
+          `${where}: /tmp emptyDir`,
+        );
+        assert.ok(c.livenessProbe && c.readinessProbe, `${where}: probes`);
+        const nats = c.env?.find((e) => e.name === 'NATS_URL');
+        assert.ok(nats, `${where}: NATS_URL`);
+        assert.ok(!/\/\/[^/@]+:[^/@]+@/.test(nats.value ?? ''), `${where}: credentials in a plain env value`);
+      }
+    }
+
+    for (const name of serviceNames) {
+      const d = deployments.find((x) => x.metadata.name.endsWith(`-${name}`));
+      if (!d) continue;
+      const [c] = podSpec(d).containers;
+      assert.ok(c);
+      assert.deepEqual(c.args, ['serve', name]);
+      const grpcPort = c.ports?.find((p) => p.name === 'grpc')?.containerPort;
+      assert.ok(grpcPort, `${name}: grpc port`);
+      assert.equal(c.livenessProbe?.grpc?.port, grpcPort, `${name}: gRPC liveness probe on the service port`);
+      assert.equal(
+        c.readinessProbe?.grpc?.port,
+        grpcPort,
+        `${name}: gRPC readiness probe on the service port`,
+      );
+      assert.ok(
+        c.volumeMounts?.some((m) => m.mountPath === '/var/cache/rlhf'),
+        `${name}: model cache volume`,
+      );
+      assert.equal(podSpec(d).automountServiceAccountToken, false, `${name}: no API token`);
+      const svc = named(objs, 'Service', `-${name}`);
+      assert.ok(((svc.spec?.ports ?? []) as { port: number }[]).some((p) => p.port === grpcPort));
+    }
+
+    const controller = named(objs, 'Deployment', '-controller');
+    const [cc] = podSpec(controller).containers;
+    assert.deepEqual(cc?.args, ['controller']);
+    assert.equal(cc?.livenessProbe?.httpGet?.path, '/healthz');
+    assert.equal(cc?.readinessProbe?.httpGet?.path, '/readyz');
+    assert.ok(cc?.env?.some((e) => e.name === 'LEADER_ELECT' && e.value === 'true'));
+
+    const roles = [...byKind(objs, 'Role'), ...byKind(objs, 'ClusterRole')];
+    assert.ok(roles.length >= 2, 'controller role and leader-election role');
+    for (const r of roles)
+      for (const rule of r.rules ?? []) {
+        for (const field of [rule.verbs, rule.resources ?? [], rule.apiGroups ?? []])
+          assert.ok(!field.includes('*'), `${r.metadata.name}: wildcard in ${JSON.stringify(rule)}`);
+      }
+    const grants = (resource: string): string[] =>
+      roles.flatMap((r) =>
+        (r.rules ?? []).filter((x) => x.resources?.includes(resource)).flatMap((x) => x.verbs),
+      );
+    assert.deepEqual(new Set(grants('pods')), new Set(['get', 'list', 'watch']), 'pods are read only');
+    assert.ok(grants('rlhfruns/status').includes('patch'));
+    assert.ok(grants('rlhfruns/finalizers').includes('update'));
+    assert.ok(grants('jobs').includes('create'));
+    assert.ok(grants('events').includes('create'));
+    assert.ok(!grants('secrets').length, 'no access to Secrets');
+    const leases = roles.filter((r) => r.rules?.some((x) => x.resources?.includes('leases')));
+    assert.ok(
+      leases.length && leases.every((r) => r.kind === 'Role'),
+      'leases only in the release namespace',
+    );
+  });
+}
+
+test('GPU placement values reach the pods; PDBs appear for replicated services', () => {
+  const objs = render(['gpu-placement.yaml']);
+  const gen = podSpec(named(objs, 'Deployment', '-policy-generator'));
+  assert.deepEqual(gen.nodeSelector, { 'nvidia.com/gpu.product': 'H100' });
+  assert.deepEqual(gen.tolerations, [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }]);
+  assert.ok(gen.affinity);
+  assert.equal(gen.priorityClassName, 'rlhf-gpu');
+  assert.equal(gen.containers[0]?.resources?.limits?.['nvidia.com/gpu'], 1);
+  assert.match((gen.containers[0] as unknown as { image: string }).image, /:0\.1\.0-cuda$/);
+  assert.equal(
+    podSpec(named(objs, 'Deployment', '-dpo-trainer')).containers[0]?.resources?.limits?.['nvidia.com/gpu'],
+    8,
+  );
+  const pdbs = byKind(objs, 'PodDisruptionBudget').map((p) => p.metadata.name);
+  assert.deepEqual(pdbs, ['rlhf-policy-generator'], 'only the service with 4 replicas gets a PDB');
+});
+
+test('bundled NATS points at the nats chart service; external NATS comes from the Secret', () => {
+  const bundled = podSpec(named(render([]), 'Deployment', '-reward-model')).containers[0]?.env;
+  assert.equal(bundled?.find((e) => e.name === 'NATS_URL')?.value, 'nats://rlhf-nats.rlhf-system.svc:4222');
+  const objs = render(['external-nats-secret.yaml']);
+  for (const d of byKind(objs, 'Deployment')) {
+    const env = podSpec(d).containers[0]?.env?.find((e) => e.name === 'NATS_URL');
+    assert.deepEqual(env?.valueFrom?.secretKeyRef, { name: 'rlhf-nats', key: 'url' }, d.metadata.name);
+  }
+  assert.equal(byKind(objs, 'ClusterRole').length, 1, 'clusterWide: a ClusterRole for the resources');
+  assert.ok(byKind(objs, 'PodDisruptionBudget').some((p) => p.metadata.name.endsWith('-controller')));
+  const disabled = render(['nats-disabled.yaml']);
+  assert.ok(!byKind(disabled, 'Deployment').some((d) => d.metadata.name.endsWith('-preference-model')));
+});
+
+test('values.schema.json and required values make helm template refuse bad values', () => {
+  const bad: [string[], RegExp][] = [
+    [['services.rewardModel.replicas=-1'], /services\.rewardModel\.replicas/],
+    [['services.rewardModel.replica=2'], /replica/],
+    [['securityContext.readOnlyRootFilesystem=false'], /readOnlyRootFilesystem/],
+    [['podSecurityContext.runAsNonRoot=false'], /runAsNonRoot/],
+    [['image.pullPolicy=Sometimes'], /pullPolicy/],
+    [['nats.external.url=http://nats:4222', 'nats.enabled=false'], /nats\.external\.url/],
+    [['nats.enabled=false'], /set nats\.external\.url or nats\.external\.existingSecret/],
+    [['services.policyGenerator.resources.limits.nvidia\\.com/gpu=lots'], /nvidia\.com\/gpu/],
+  ];
+  for (const [set, message] of bad) {
+    const args = ['template', 'rlhf', chartCopy];
+    for (const s of set) args.push('--set', s);
+    const r = runHelm(args);
+    assert.notEqual(r.status, 0, `helm template accepted ${set.join(' ')}`);
+    assert.match(r.err, message, `helm template rejected ${set.join(' ')} for another reason:\n${r.err}`);
+  }
+});
