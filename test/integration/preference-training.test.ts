@@ -322,6 +322,13 @@ test('bad TrainPreferenceModel, Compare and Rank requests: status and field name
     RankResponse.decode,
   );
   await assertStatus(rawRank, INVALID_ARGUMENT, 'responses[1]', 'invalid UTF-8 in Rank');
+  // U+FFFD sent as valid UTF-8 (EF BF BD) is text like any other: only bad bytes are refused.
+  const replacement = await rank({
+    model: pm,
+    prompt: 'the film',
+    responses: [' was great .', ' was \uFFFD .'],
+  });
+  assert.equal(replacement.ranking.length, 2, 'a real U+FFFD is ranked');
 
   const still = await rank({ model: pm, prompt: 'the film', responses: [' was great .', ' was dull .'] });
   assert.equal(still.ranking.length, 2, 'still serving');

@@ -391,6 +391,12 @@ test('bad TrainRewardModel and Score requests: status and field named; the serve
     ScoreResponse.decode,
   );
   await assertStatus(rawScore, INVALID_ARGUMENT, 'items[0].responses[1]', 'UTF-8 response');
+  // U+FFFD sent as valid UTF-8 (EF BF BD) is text like any other: only bad bytes are refused.
+  const replacement = await score({
+    model: ref(`nats-obj://rlhf-test-models/out/rm-${stamp}`), // trained by the first test
+    items: [{ prompt: 'the film', responses: [' was great \uFFFD .'] }],
+  });
+  assert.equal(replacement.results[0]?.rewards.length, 1, 'a real U+FFFD is scored');
   await assertStatus(
     score({ model: ref(pmLike), items: [{ prompt: 'p', responses: ['x'] }] }),
     FAILED_PRECONDITION,

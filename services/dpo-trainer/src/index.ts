@@ -8,9 +8,11 @@ import {
   type TrainingRuntime,
   type TrainingRuntimeOptions,
   type TrainLimits,
+  withUtf8Checks,
 } from '@rlhf/service-kit';
 import { trainerImplementation } from './trainer-rpcs.js';
 import { trainerStages } from './training-plan.js';
+import { trainerUtf8Schemas } from './utf8-schemas.js';
 
 export { runTrainingJob, type TrainJobDeps } from '@rlhf/service-kit';
 export { planFromRequest, planFromShard, type TrainingPlan } from './training-plan.js';
@@ -46,7 +48,11 @@ export function createDpoTrainerService(options: DpoTrainerServiceOptions = {}):
     bindings: (ctx) => [
       {
         name: 'rlhf.v1.DpoTrainerService',
-        definition: DpoTrainerServiceService as unknown as grpc.ServiceDefinition,
+        // String fields are checked for invalid UTF-8 in the raw bytes (service-kit utf8-fields.ts).
+        definition: withUtf8Checks(
+          DpoTrainerServiceService as unknown as grpc.ServiceDefinition,
+          trainerUtf8Schemas,
+        ),
         implementation: trainerImplementation({
           logger: ctx.logger,
           metrics: ctx.metrics,

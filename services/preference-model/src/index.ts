@@ -13,12 +13,14 @@ import {
   type TrainingRuntimeOptions,
   type TrainLimits,
   unary,
+  withUtf8Checks,
 } from '@rlhf/service-kit';
 import { defaultPreferenceLimits, type PreferenceLimits } from './compare-request.js';
 import { compareHandler, rankHandler } from './judge-rpcs.js';
 import { startPreferenceJudgeWorker } from './judge-worker.js';
 import { PreferenceJudge } from './preference-judge.js';
 import { preferenceTrainingImplementation } from './train-rpcs.js';
+import { preferenceUtf8Schemas } from './utf8-schemas.js';
 
 export { defaultPreferenceLimits, type PreferenceLimits } from './compare-request.js';
 export { PreferenceJudge, rewardsFromRanking } from './preference-judge.js';
@@ -86,7 +88,11 @@ export function createPreferenceModelService(options: PreferenceModelServiceOpti
       return [
         {
           name: 'rlhf.v1.PreferenceModelService',
-          definition: PreferenceModelServiceService as unknown as grpc.ServiceDefinition,
+          // String fields are checked for invalid UTF-8 in the raw bytes (service-kit utf8-fields.ts).
+          definition: withUtf8Checks(
+            PreferenceModelServiceService as unknown as grpc.ServiceDefinition,
+            preferenceUtf8Schemas,
+          ),
           implementation: {
             compare: unary('Compare', deps, compareHandler(s.judge, limits)),
             rank: unary('Rank', deps, rankHandler(s.judge, limits)),

@@ -13,12 +13,14 @@ import {
   type TrainingRuntimeOptions,
   type TrainLimits,
   unary,
+  withUtf8Checks,
 } from '@rlhf/service-kit';
 import { startRewardJudgeWorker } from './judge-worker.js';
 import { type BatchingOptions, batchingFromEnv, defaultBatching, RewardScorer } from './reward-scorer.js';
 import { defaultScoreLimits, type ScoreLimits } from './score-request.js';
 import { scoreHandler } from './score-rpc.js';
 import { rewardTrainingImplementation } from './train-rpcs.js';
+import { rewardUtf8Schemas } from './utf8-schemas.js';
 
 export { charCount, RewardScorer } from './reward-scorer.js';
 export { defaultScoreLimits, type ScoreLimits } from './score-request.js';
@@ -81,7 +83,11 @@ export function createRewardModelService(options: RewardModelServiceOptions = {}
       return [
         {
           name: 'rlhf.v1.RewardModelService',
-          definition: RewardModelServiceService as unknown as grpc.ServiceDefinition,
+          // String fields are checked for invalid UTF-8 in the raw bytes (service-kit utf8-fields.ts).
+          definition: withUtf8Checks(
+            RewardModelServiceService as unknown as grpc.ServiceDefinition,
+            rewardUtf8Schemas,
+          ),
           implementation: {
             score: unary('Score', deps, scoreHandler(s.scorer, limits)),
             ...rewardTrainingImplementation({ ...deps, rt: s.training, limits: trainLimits }),

@@ -1,12 +1,14 @@
 /**
  * gRPC handler wrappers: a request id and a child logger per call, Prometheus counters and latency
  * histograms, deadline and cancellation as an AbortSignal, and errors mapped to status codes (an RlhfError
- * keeps its code and field; anything else is INTERNAL and logged with its stack).
+ * keeps its code and field; anything else is INTERNAL and logged with its stack). A request whose string
+ * fields were not valid UTF-8 on the wire (see utf8-fields.ts) is answered INVALID_ARGUMENT before the handler.
  */
 import { randomUUID } from 'node:crypto';
 import type * as grpc from '@grpc/grpc-js';
 import { asRlhfError, type Logger, RlhfError, toGrpcError } from '@rlhf/platform';
 import { Counter, Histogram, type Registry } from 'prom-client';
+import { checkRequestUtf8 } from './utf8-fields.js';
 
 export interface CallContext {
   requestId: string;
@@ -90,19 +92,24 @@ export function unary<Req, Res>(
   return (call, callback) => {
     const stop = m.latency.startTimer({ method });
     const ctx = callContext(method, call as grpc.ServerUnaryCall<unknown, unknown>, deps);
-    fn(call.request, ctx).then(
-      (res) => {
-        stop();
-        m.requests.inc({ method, code: 'OK' });
-        callback(null, res);
-      },
-      (err: unknown) => {
-        stop();
-        const status = failure(method, ctx, err);
-        m.requests.inc({ method, code: String(status.code) });
-        callback(status as grpc.ServiceError);
-      },
-    );
+    Promise.resolve()
+      .then(() => {
+        checkRequestUtf8(call.request);
+        return fn(call.request, ctx);
+      })
+      .then(
+        (res) => {
+          stop();
+          m.requests.inc({ method, code: 'OK' });
+          callback(null, res);
+        },
+        (err: unknown) => {
+          stop();
+          const status = failure(method, ctx, err);
+          m.requests.inc({ method, code: String(status.code) });
+          callback(status as grpc.ServiceError);
+        },
+      );
   };
 }
 
@@ -115,20 +122,25 @@ export function serverStream<Req, Res>(
   return (call) => {
     const stop = m.latency.startTimer({ method });
     const ctx = callContext(method, call as grpc.ServerWritableStream<unknown, unknown>, deps);
-    fn(call.request, (res) => call.write(res), ctx).then(
-      () => {
-        stop();
-        m.requests.inc({ method, code: 'OK' });
-        call.end();
-      },
-      (err: unknown) => {
-        stop();
-        const status = failure(method, ctx, err);
-        m.requests.inc({ method, code: String(status.code) });
-        // grpc-js turns an 'error' event into the call's status; destroy() would end the stream without
-        // sending one, leaving the client waiting.
-        call.emit('error', Object.assign(new Error(status.details), status));
-      },
-    );
+    Promise.resolve()
+      .then(() => {
+        checkRequestUtf8(call.request);
+        return fn(call.request, (res) => call.write(res), ctx);
+      })
+      .then(
+        () => {
+          stop();
+          m.requests.inc({ method, code: 'OK' });
+          call.end();
+        },
+        (err: unknown) => {
+          stop();
+          const status = failure(method, ctx, err);
+          m.requests.inc({ method, code: String(status.code) });
+          // grpc-js turns an 'error' event into the call's status; destroy() would end the stream without
+          // sending one, leaving the client waiting.
+          call.emit('error', Object.assign(new Error(status.details), status));
+        },
+      );
   };
 }

@@ -15,4 +15,5 @@ export * from './train-options.js';
 export * from './training-metrics.js';
 export * from './training-plan.js';
 export * from './training-service.js';
+export * from './utf8-fields.js';
 export * from './validate.js';

@@ -1,14 +1,17 @@
 /** Request checks that answer INVALID_ARGUMENT naming the field, in the proto's snake_case field names. */
 import { invalidArgument, RlhfError } from '@rlhf/platform';
 
-/** protobuf decoding turns invalid UTF-8 into U+FFFD; a text field holding one was not valid UTF-8. */
+/**
+ * A text field: present unless `allowEmpty`, and within `maxChars` (RESOURCE_EXHAUSTED). Invalid UTF-8 is
+ * found in the request's raw bytes (utf8-fields.ts), not here: after decoding it is U+FFFD, which valid
+ * text may hold too.
+ */
 export function checkText(
   value: string,
   field: string,
   options: { allowEmpty?: boolean; maxChars?: number } = {},
 ): string {
   if (!options.allowEmpty && value.length === 0) throw invalidArgument(field, 'must not be empty');
-  if (value.includes('\uFFFD')) throw invalidArgument(field, 'is not valid UTF-8', 'send UTF-8 text');
   if (options.maxChars !== undefined && value.length > options.maxChars) {
     throw new RlhfError(
       'RESOURCE_EXHAUSTED',
