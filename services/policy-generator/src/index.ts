@@ -5,6 +5,7 @@ import { ArtifactRouter, type ServiceContext, type ServiceModule } from '@rlhf/p
 import { PolicyGeneratorServiceService } from '@rlhf/proto';
 import { ModelCache, type RunningWorker, serverStream, unary } from '@rlhf/service-kit';
 import { generateHandler, generateStreamHandler } from './generate-rpc.js';
+import { startEvaluateWorker } from './evaluate-shard.js';
 import { ackWaitFromEnv, startGenerateWorker } from './generate-worker.js';
 import { type BatchingOptions, batchingFromEnv, defaultBatching, PolicySampler } from './policy-sampler.js';
 import { defaultGenerateLimits, type GenerateLimits } from './sampling-settings.js';
@@ -26,8 +27,8 @@ export {
 export interface PolicyGeneratorServiceOptions {
   limits?: Partial<GenerateLimits>;
   /**
-   * Dynamic batching; default: RLHF_GENERATE_BATCH_WINDOW_MS / RLHF_GENERATE_MAX_BATCH, else 0 ms (one
-   * event-loop turn) and 64 completions per pass.
+   * Dynamic batching; default: RLHF_GENERATE_BATCH_WINDOW_MS / RLHF_GENERATE_MAX_BATCH, else 5 ms and 64
+   * completions per pass.
    */
   batching?: Partial<BatchingOptions>;
   /** Where models fetched from the Object Store are unpacked. Default $RLHF_MODEL_CACHE or the temp dir. */
@@ -102,10 +103,17 @@ export function createPolicyGeneratorService(options: PolicyGeneratorServiceOpti
             ...(ackWaitMs === undefined ? {} : { ackWaitMs }),
           }),
         );
+        // EVALUATE shards: held-out samples of pi_t with log-probs under pi_0 and their rewards.
+        workers.push(
+          await startEvaluateWorker({
+            nats: ctx.nats,
+            logger: ctx.logger,
+            store: s.store,
+            cache: s.cache,
+            ...(ackWaitMs === undefined ? {} : { ackWaitMs }),
+          }),
+        );
       }
-      // Further stage workers of this service start here and join `workers`, sharing the store and the
-      // sampler (so their generation batches with the gRPC calls): e.g. the EVALUATE worker of
-      // evaluate-shard.ts.
       return async () => {
         // Drain: refuse new calls, let each worker finish its shard in hand (acked once stored), let the
         // calls and batches in flight finish, then release the models.

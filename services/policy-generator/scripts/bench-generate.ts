@@ -1,0 +1,237 @@
+/**
+ * Generation through gRPC on loopback, the server in its own process (as deployed) and the clients in this
+ * one: throughput (completions/s and tokens/s) of one-prompt Generate calls made one at a time, against the
+ * same calls from concurrent clients with dynamic batching off and on. Every figure comes from this one run,
+ * and each ratio is against the one-at-a-time baseline measured alongside (a server with batching off, so the
+ * baseline pays no batching window); the last line compares batching on and off at the same concurrency.
+ *
+ * Usage: node --import tsx services/policy-generator/scripts/bench-generate.ts [--requests N] [--clients N]
+ *          [--rounds N] [--max-new-tokens N] [--hidden N] [--layers N]
+ * Defaults: 192 one-prompt calls (n = 1, temperature 1, 32 new tokens, a seed per call), 32 clients,
+ * 3 rounds (medians printed), and the reference task's policy shape (hidden 64, 2 layers, 96 positions).
+ * Random weights: only shapes matter here (a random policy almost never ends early, so every completion is
+ * max-new-tokens long). Prints figures only; it asserts nothing about time.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import * as grpc from '@grpc/grpc-js';
+import { initWeights, parseLlamaConfig, Rng, saveModelDir, trainBpe } from '@rlhf/ml-engine';
+import {
+  type GenerateRequest,
+  GenerateRequest as GenerateRequestCodec,
+  type GenerateResponse,
+  PolicyGeneratorServiceClient,
+} from '@rlhf/proto';
+
+const { values: flags } = parseArgs({
+  options: {
+    requests: { type: 'string', default: '192' },
+    clients: { type: 'string', default: '32' },
+    rounds: { type: 'string', default: '3' },
+    'max-new-tokens': { type: 'string', default: '32' },
+    hidden: { type: 'string', default: '64' },
+    layers: { type: 'string', default: '2' },
+  },
+});
+const N = Number(flags.requests);
+const CLIENTS = Number(flags.clients);
+const ROUNDS = Number(flags.rounds);
+const MAX_NEW = Number(flags['max-new-tokens']);
+const HIDDEN = Number(flags.hidden);
+const LAYERS = Number(flags.layers);
+
+const subjects = ['the film', 'the acting', 'the plot', 'the music', 'the ending', 'the cast'];
+const adjectives = ['great', 'superb', 'lovely', 'awful', 'dull', 'boring', 'charming', 'weak'];
+
+async function makeModel(dir: string): Promise<string> {
+  const rng = new Rng(1);
+  const corpus = Array.from(
+    { length: 400 },
+    () =>
+      `${subjects[rng.int(subjects.length)]} was ${adjectives[rng.int(adjectives.length)]} and ${subjects[rng.int(subjects.length)]} was ${adjectives[rng.int(adjectives.length)]} .`,
+  );
+  const tokenizerJson = trainBpe(corpus, { vocabSize: 400 });
+  const config = parseLlamaConfig({
+    architectures: ['LlamaForCausalLM'],
+    hidden_size: HIDDEN,
+    intermediate_size: Math.round((HIDDEN * 8) / 3 / 4) * 4,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    num_hidden_layers: LAYERS,
+    vocab_size: 400,
+    max_position_embeddings: 96,
+  });
+  const out = join(dir, 'policy');
+  await saveModelDir(out, { config, tokenizerJson, weights: initWeights(config, new Rng(2)) });
+  return out;
+}
+
+function call(client: PolicyGeneratorServiceClient, req: GenerateRequest): Promise<GenerateResponse> {
+  return new Promise((resolve, reject) =>
+    client.generate(req, (err: grpc.ServiceError | null, res: GenerateResponse) =>
+      err ? reject(err) : resolve(res),
+    ),
+  );
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor((s.length - 1) / 2)] as number;
+};
+
+interface Target {
+  child: ChildProcess;
+  client: PolicyGeneratorServiceClient;
+  metricsPort: number;
+}
+
+const mainTs = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+
+/** Starts `services/policy-generator/src/main.ts` as a child process with the given environment. */
+async function start(env: Record<string, string>, cacheDir: string): Promise<Target> {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      mainTs,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--metrics-port',
+      '0',
+      '--log-level',
+      'warn',
+    ],
+    { env: { ...process.env, ...env, RLHF_MODEL_CACHE: cacheDir }, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const banner = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('\n')) resolve(out);
+    });
+    child.once('exit', (code) => reject(new Error(`policy-generator exited with ${code} before listening`)));
+  });
+  const m = /listening on [^:]+:(\d+) \(metrics on :(\d+)\)/.exec(banner);
+  if (!m) throw new Error(`unexpected banner: ${banner}`);
+  const client = new PolicyGeneratorServiceClient(`127.0.0.1:${m[1]}`, grpc.credentials.createInsecure());
+  return { child, client, metricsPort: Number(m[2]) };
+}
+
+/** Sum and count of the server's completions-per-pass histogram. */
+async function batchTotals(t: Target): Promise<{ sum: number; count: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${t.metricsPort}/metrics`)).text();
+  const value = (name: string) =>
+    Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+  return {
+    sum: value('rlhf_generate_batch_completions_sum'),
+    count: value('rlhf_generate_batch_completions_count'),
+  };
+}
+
+interface Rate {
+  completions: number;
+  tokens: number;
+}
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'rlhf-bench-generate-'));
+  const modelDir = await makeModel(dir);
+  const model = { uri: `file://${modelDir}`, revision: '', digest: '' };
+  const rng = new Rng(3);
+  const prompts = Array.from({ length: N }, () => `${subjects[rng.int(subjects.length)]} was`);
+  const one = (i: number): GenerateRequest =>
+    GenerateRequestCodec.fromPartial({
+      model,
+      prompts: [prompts[i % N] as string],
+      n: 1,
+      sampling: { temperature: 1, maxNewTokens: MAX_NEW, seed: i },
+    });
+  // Off: every call is its own generation pass, however many clients wait, and none waits for company.
+  const unbatched = await start(
+    { RLHF_GENERATE_MAX_BATCH: '1', RLHF_GENERATE_BATCH_WINDOW_MS: '0' },
+    join(dir, 'c1'),
+  );
+  const batched = await start({}, join(dir, 'c2'));
+
+  const tokensOf = (res: GenerateResponse) =>
+    res.results.reduce((t, r) => t + r.completions.reduce((u, c) => u + c.tokenIds.length, 0), 0);
+  const sequential = async (t: Target): Promise<Rate> => {
+    let tokens = 0;
+    const t0 = performance.now();
+    for (let i = 0; i < N; i++) tokens += tokensOf(await call(t.client, one(i)));
+    const s = (performance.now() - t0) / 1000;
+    return { completions: N / s, tokens: tokens / s };
+  };
+  const concurrent = async (t: Target): Promise<Rate> => {
+    let next = 0;
+    let tokens = 0;
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: CLIENTS }, async () => {
+        while (next < N) {
+          const got = tokensOf(await call(t.client, one(next++)));
+          tokens += got;
+        }
+      }),
+    );
+    const s = (performance.now() - t0) / 1000;
+    return { completions: N / s, tokens: tokens / s };
+  };
+
+  // Warm up: load the model in both servers, let ORT, V8 and the connections settle.
+  for (const t of [batched, unbatched]) {
+    for (let i = 0; i < 20; i++) await call(t.client, one(i));
+    await concurrent(t);
+  }
+
+  const runs: Record<'sequential' | 'unbatched' | 'batched', Rate[]> = {
+    sequential: [],
+    unbatched: [],
+    batched: [],
+  };
+  const perPass: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    runs.sequential.push(await sequential(unbatched));
+    runs.unbatched.push(await concurrent(unbatched));
+    const before = await batchTotals(batched);
+    runs.batched.push(await concurrent(batched));
+    const after = await batchTotals(batched);
+    perPass.push((after.sum - before.sum) / Math.max(1, after.count - before.count));
+  }
+
+  const base = median(runs.sequential.map((x) => x.completions));
+  const row = (label: string, xs: Rate[]) => {
+    const c = median(xs.map((x) => x.completions));
+    const tok = median(xs.map((x) => x.tokens));
+    return `${label.padEnd(44)} ${c.toFixed(1).padStart(7)} completions/s ${tok.toFixed(0).padStart(7)} tokens/s ${(c / base).toFixed(1).padStart(6)}x   (rounds: ${xs.map((x) => x.completions.toFixed(1)).join(', ')})`;
+  };
+  const onOff =
+    median(runs.batched.map((x) => x.completions)) / median(runs.unbatched.map((x) => x.completions));
+  const lines = [
+    `policy generation over gRPC on loopback (server in its own process): ${N} one-prompt Generate calls, n = 1, ${MAX_NEW} new tokens each, temperature 1`,
+    `model: hidden ${HIDDEN}, ${LAYERS} layers, vocab 400, random weights, KV cache; ${availableParallelism()} cores; Node ${process.version}; medians of ${ROUNDS} rounds`,
+    row('one at a time (1 client, batching off)', runs.sequential),
+    row(`${CLIENTS} concurrent clients, batching off`, runs.unbatched),
+    row(`${CLIENTS} concurrent clients, dynamic batching`, runs.batched),
+    `dynamic batching at ${CLIENTS} clients: ${median(perPass).toFixed(1)} completions per generation pass (median of rounds: ${perPass.map((x) => x.toFixed(1)).join(', ')})`,
+    `ratio, dynamic batching vs one at a time: ${(median(runs.batched.map((x) => x.completions)) / base).toFixed(1)}x; vs ${CLIENTS} clients with batching off: ${onOff.toFixed(1)}x`,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+
+  for (const t of [batched, unbatched]) {
+    t.client.close();
+    const exited = new Promise((r) => t.child.once('exit', r));
+    t.child.kill('SIGTERM');
+    await exited;
+  }
+  await rm(dir, { recursive: true, force: true });
+}
+
+await main();
