@@ -3,7 +3,8 @@
  * loaded: prompts, n, sampling, limits, UTF-8), then against the loaded model (token ids inside the
  * vocabulary, prompt + max_new_tokens within the model's positions). Bad fields are INVALID_ARGUMENT
  * named by their proto path (`prompts[2]`, `sampling.top_p`); anything over the server's limits is
- * RESOURCE_EXHAUSTED naming the field that carries it.
+ * RESOURCE_EXHAUSTED naming the field that carries it. (Invalid UTF-8 is found in the raw bytes before the
+ * handler runs: see utf8-schemas.ts.)
  */
 import { invalidArgument, RlhfError } from '@rlhf/platform';
 import type { GenerateRequest, GenerateStreamRequest } from '@rlhf/proto';
@@ -29,10 +30,7 @@ export interface CheckedGenerate {
 export function checkGenerateRequest(
   req: GenerateRequest | GenerateStreamRequest,
   limits: GenerateLimits,
-  invalidUtf8: readonly string[] = [],
 ): CheckedGenerate {
-  const badText = invalidUtf8[0];
-  if (badText !== undefined) throw invalidArgument(badText, 'is not valid UTF-8', 'send UTF-8 text');
   const texts = req.prompts;
   const ids = req.promptTokenIds;
   if (texts.length > 0 && ids.length > 0) {

@@ -17,7 +17,6 @@ import { completionMessage, type GeneratedCompletion } from './completions.js';
 import { checkGenerateRequest, prepareGeneration } from './generate-request.js';
 import type { PolicySampler } from './policy-sampler.js';
 import type { GenerateLimits } from './sampling-settings.js';
-import { invalidUtf8Of } from './utf8-fields.js';
 
 async function run(
   sampler: PolicySampler,
@@ -26,7 +25,8 @@ async function run(
   ctx: CallContext,
   onCompletion?: (prompt: number, sample: number, completion: GeneratedCompletion) => void,
 ): Promise<{ prompts: string[]; completions: GeneratedCompletion[][] }> {
-  const checked = checkGenerateRequest(req, limits, invalidUtf8Of(req));
+  // Invalid UTF-8 was answered already, by service-kit's handler wrappers (see utf8-schemas.ts).
+  const checked = checkGenerateRequest(req, limits);
   const model = await sampler.model(req.model);
   const prepared = prepareGeneration(
     model,

@@ -3,13 +3,13 @@ import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import { ArtifactRouter, type ServiceContext, type ServiceModule } from '@rlhf/platform';
 import { PolicyGeneratorServiceService } from '@rlhf/proto';
-import { ModelCache, type RunningWorker, serverStream, unary } from '@rlhf/service-kit';
-import { generateHandler, generateStreamHandler } from './generate-rpc.js';
+import { ModelCache, type RunningWorker, serverStream, unary, withUtf8Checks } from '@rlhf/service-kit';
 import { startEvaluateWorker } from './evaluate-shard.js';
+import { generateHandler, generateStreamHandler } from './generate-rpc.js';
 import { ackWaitFromEnv, startGenerateWorker } from './generate-worker.js';
 import { type BatchingOptions, batchingFromEnv, defaultBatching, PolicySampler } from './policy-sampler.js';
 import { defaultGenerateLimits, type GenerateLimits } from './sampling-settings.js';
-import { generateRequestSchema, withUtf8Checks } from './utf8-fields.js';
+import { generatorUtf8Schemas } from './utf8-schemas.js';
 
 export { toCompletion } from './completions.js';
 export { checkGenerateRequest, prepareGeneration } from './generate-request.js';
@@ -76,10 +76,10 @@ export function createPolicyGeneratorService(options: PolicyGeneratorServiceOpti
       return [
         {
           name: 'rlhf.v1.PolicyGeneratorService',
-          // Request text fields are checked for invalid UTF-8 in the raw bytes (see utf8-fields.ts).
+          // String fields are checked for invalid UTF-8 in the raw bytes (service-kit utf8-fields.ts).
           definition: withUtf8Checks(
             PolicyGeneratorServiceService as unknown as grpc.ServiceDefinition,
-            generateRequestSchema,
+            generatorUtf8Schemas,
           ),
           implementation: {
             generate: unary('Generate', deps, generateHandler(s.sampler, limits)),
