@@ -1,7 +1,11 @@
 /** The fake API server through @kubernetes/client-node 1.4: CRUD, concurrency, status, deletion, apply. */
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { V1Job } from '@kubernetes/client-node';
+import { stringify } from 'yaml';
 import { FakeApiServer, type JsonObject, PatchTypes } from './fake-api-server/index.js';
 import { asApply, asMergePatch, asStrategicMergePatch, clientsFor, statusOf } from './fixtures/clients.js';
 import { group, iterationCrd, noteCrd, runCrd, version } from './fixtures/crds.js';
@@ -66,6 +70,25 @@ describe('discovery', () => {
       notes.resources.some((r) => r.name === 'notes/status'),
       false,
     );
+  });
+
+  test('loadCrdFile registers every CRD of a multi-document YAML file', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'crds-')), 'crds.yaml');
+    const gadget = structuredClone(noteCrd) as {
+      metadata: JsonObject;
+      spec: { group: string; names: JsonObject };
+    };
+    gadget.metadata.name = 'gadgets.example.org';
+    gadget.spec.group = 'example.org';
+    gadget.spec.names = { plural: 'gadgets', kind: 'Gadget' };
+    writeFileSync(path, `${stringify({ apiVersion: 'v1', kind: 'ConfigMap' })}---\n${stringify(gadget)}`);
+    server.loadCrdFile(path);
+    const list = (await c.custom.listClusterCustomObject({
+      group: 'example.org',
+      version,
+      plural: 'gadgets',
+    })) as { kind: string };
+    assert.equal(list.kind, 'GadgetList');
   });
 
   test('a CRD POSTed to apiextensions.k8s.io/v1 becomes a served resource', async () => {

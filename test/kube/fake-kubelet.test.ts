@@ -174,6 +174,24 @@ describe('fake kubelet', () => {
     assert.throws(() => process.kill(running.pid, 0), /ESRCH/);
   });
 
+  test('activeDeadlineSeconds fails the Job (DeadlineExceeded) and stops its running pod', async () => {
+    await c.batch.createNamespacedJob({
+      namespace: ns,
+      body: jobOf(
+        'deadline',
+        { command: ['node', '-e', 'setInterval(() => {}, 1000)'] },
+        { activeDeadlineSeconds: 1 },
+      ),
+    });
+    const running = await until(
+      () => kubelet.runningPods().find((p) => p.name.startsWith('deadline-')),
+      'the process to start',
+    );
+    const failed = await until(async () => condition(await readJob('deadline'), 'Failed'), 'the deadline');
+    assert.equal(failed.reason, 'DeadlineExceeded');
+    await until(() => !kubelet.runningPods().some((p) => p.pid === running.pid), 'the process to be stopped');
+  });
+
   test('the default command mapping runs the repo CLI for `rlhf`', async () => {
     await c.batch.createNamespacedJob({
       namespace: ns,
