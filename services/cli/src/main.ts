@@ -11,6 +11,7 @@ import { registerGenerate } from './commands/generate.js';
 import { registerHealth } from './commands/health.js';
 import { registerModel } from './commands/model.js';
 import { registerQuickstart } from './commands/quickstart.js';
+import { registerRun } from './commands/run.js';
 import { registerServe } from './commands/serve.js';
 import { registerTokenize } from './commands/tokenize.js';
 import { registerTrain } from './commands/train.js';
@@ -30,6 +31,7 @@ const program = new Command('rlhf')
 
 registerVersion(program);
 registerQuickstart(program);
+registerRun(program);
 registerServe(program);
 registerHealth(program);
 registerBench(program);

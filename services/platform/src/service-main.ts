@@ -27,7 +27,23 @@ export async function startService(
   const running = await serveService(module, { ...options, handleSignals: true });
   const metrics = running.metricsPort === null ? '' : ` (metrics on :${running.metricsPort})`;
   process.stdout.write(`${module.name} listening on ${options.host}:${running.grpcPort}${metrics}\n`);
+  if (process.env.RLHF_EXIT_WITH_PARENT === '1') stopWhenOrphaned();
   return running;
+}
+
+/**
+ * Workers started by `rlhf run` stop (drain, nak their shard) when the CLI that started them is gone, even
+ * when it was SIGKILLed and could not tell them: the kernel then hands them to another parent.
+ */
+function stopWhenOrphaned(): void {
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid !== parent) {
+      clearInterval(timer);
+      process.kill(process.pid, 'SIGTERM');
+    }
+  }, 1000);
+  timer.unref();
 }
 
 export async function runServiceMain(

@@ -15,6 +15,8 @@ export interface LocalNatsServer {
   url: string;
   port: number;
   storeDir: string;
+  /** Process id of the server. */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -94,6 +96,7 @@ export async function startLocalNatsServer(options: LocalNatsOptions = {}): Prom
     url: `nats://127.0.0.1:${port}`,
     port,
     storeDir,
+    pid: child.pid ?? 0,
     stop: () => {
       stopped ??= (async () => {
         if (child.exitCode === null) {

@@ -1,0 +1,95 @@
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { runLocal, type StageUi } from '@rlhf/orchestrator';
+import { createLogger, invalidArgument, type LogLevel, parseIntegerIn } from '@rlhf/platform';
+import { parseRunYaml } from '@rlhf/run-spec';
+import type { Command } from 'commander';
+import { ProgressBar } from '../progress.js';
+
+interface RunFlags {
+  file?: string;
+  out?: string;
+  workers: string;
+  natsUrl?: string;
+  restart?: boolean;
+  logLevel: string;
+}
+
+function terminalUi(): StageUi {
+  const bars = new Map<string, { bar: ProgressBar; total: number; last: number }>();
+  const say = (line: string) => process.stderr.write(`${line}\n`);
+  return {
+    start: (label) => (done, total, unit) => {
+      let b = bars.get(label);
+      if (!b || b.total !== total) {
+        b = { bar: new ProgressBar({ label, total, unit }), total, last: -1 };
+        bars.set(label, b);
+      }
+      if (done === b.last) return;
+      b.last = done;
+      b.bar.update(done);
+    },
+    finish: (label, line) => {
+      const b = bars.get(label);
+      if (b) b.bar.done(line);
+      else say(`${label}: ${line}`);
+      bars.delete(label);
+    },
+    skip: (label) => say(`${label}: done in an earlier run (skipped)`),
+    say,
+  };
+}
+
+export function registerRun(program: Command): void {
+  program
+    .command('run')
+    .summary('reconcile an RLHFRun on this machine: stage workers over NATS, resumable, with a report')
+    .description(
+      [
+        'Runs one RLHFRun (the YAML `kubectl apply` takes) on this machine: optional setup (synthetic data, SFT,',
+        'reward model, the length-penalty fit), then per iteration generate -> judge -> pair -> train DPO -> evaluate.',
+        'Stage work is sharded over NATS to worker processes this command starts (`rlhf serve <service>`); stage',
+        'state lives in JetStream KV. NATS is --nats-url / NATS_URL, or a nats-server started here with its store',
+        'under <out>/nats. Interrupt it at any point (Ctrl-C, or even SIGKILL) and run the same command again:',
+        'finished stages are skipped and the run ends with the same metrics. At the end <out> holds summary.json,',
+        'report.html and charts/*.svg; worker logs are in <out>/logs.',
+      ].join('\n'),
+    )
+    .requiredOption('-f, --file <RUN.yaml>', 'the RLHFRun manifest')
+    .option('--out <DIR>', 'output directory (default runs/<metadata.name>)')
+    .option('--workers <N>', 'worker processes per sharded stage (generate, judge, evaluate)', '1')
+    .option('--nats-url <URL>', 'use this NATS (JetStream) instead of starting one', process.env.NATS_URL)
+    .option('--restart', 'forget the finished stages of this run and start over')
+    .option('--log-level <LEVEL>', 'log level of this process (workers log to <out>/logs)', 'warn')
+    .action(async (f: RunFlags) => {
+      if (!f.file) throw invalidArgument('--file', 'is required', 'pass -f RUN.yaml');
+      const workers = parseIntegerIn(f.workers, '--workers', 1, 64);
+      let text: string;
+      try {
+        text = await readFile(f.file, 'utf8');
+      } catch (err) {
+        throw invalidArgument(
+          '--file',
+          `cannot read ${f.file}: ${(err as Error).message}`,
+          'pass an existing RLHFRun YAML file',
+        );
+      }
+      const run = parseRunYaml(text, f.file);
+      const out = resolve(f.out ?? `runs/${run.metadata.name}`);
+      const ui = terminalUi();
+      ui.say(`run ${run.metadata.name}: ${run.spec.iterations} iterations, output in ${out}`);
+      const summary = await runLocal({
+        run,
+        out,
+        workers,
+        ...(f.natsUrl ? { natsUrl: f.natsUrl } : {}),
+        ...(f.restart ? { restart: true } : {}),
+        ui,
+        logger: createLogger('rlhf-run', { level: f.logLevel as LogLevel }),
+        command: [process.execPath, ...process.execArgv, process.argv[1] as string],
+      });
+      ui.say(
+        `done: best iteration ${summary.bestIteration ?? '-'} (${summary.bestPolicy}); wrote ${out}/summary.json and ${out}/report.html`,
+      );
+    });
+}

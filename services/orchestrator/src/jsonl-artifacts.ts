@@ -1,0 +1,27 @@
+/** JSONL artifacts: read rows from, and write rows to, an ArtifactStore. */
+import { type ArtifactStore, invalidArgument } from '@rlhf/platform';
+
+export async function readJsonl<T = Record<string, unknown>>(
+  store: ArtifactStore,
+  uri: string,
+): Promise<T[]> {
+  const text = new TextDecoder().decode(await store.get(uri));
+  const rows: T[] = [];
+  text.split('\n').forEach((line, i) => {
+    if (line.trim() === '') return;
+    try {
+      rows.push(JSON.parse(line) as T);
+    } catch {
+      throw invalidArgument(`${uri}:${i + 1}`, 'is not valid JSON', 'write one JSON object per line');
+    }
+  });
+  return rows;
+}
+
+export function jsonlBytes(rows: readonly unknown[]): Uint8Array {
+  return new TextEncoder().encode(rows.map((r) => `${JSON.stringify(r)}\n`).join(''));
+}
+
+export async function writeJsonl(store: ArtifactStore, uri: string, rows: readonly unknown[]): Promise<void> {
+  await store.put(uri, jsonlBytes(rows));
+}

@@ -1,0 +1,230 @@
+/**
+ * One RLHFRun from start to end (Algorithm 2 of the paper), as a sequence of idempotent stages: optional
+ * setup (data, SFT, reward model), the length-penalty fit, pi_0's evaluation, then for t = 1..T generate ->
+ * judge -> pair -> train -> evaluate. Every stage is skipped when its KV record exists, so running the same
+ * run again after a crash continues where it stopped, and with the same seed ends with the same metrics.
+ */
+import type { EvalSample } from '@rlhf/pipeline';
+import { invalidArgument } from '@rlhf/platform';
+import { buildPairs, iterationPrompts, type PairSample, readEvalSamples, metricsOf } from './data-stages.js';
+import { readJsonl } from './jsonl-artifacts.js';
+import { evaluateStage, generateStage, judgeStage, trainStage } from './model-stages.js';
+import {
+  bestIterationOf,
+  type IterationSummary,
+  type PolicyMetrics,
+  type RunSummary,
+} from './report/summary-types.js';
+import { once, type RunContext } from './run-context.js';
+import { modelUri, stageDir } from './run-layout.js';
+import { fitLambda, runSetup } from './setup-stages.js';
+
+const finiteOrNull = (x: number | null | undefined): number | null =>
+  typeof x === 'number' && Number.isFinite(x) ? x : null;
+
+async function promptTexts(ctx: RunContext, uri: string, field: string): Promise<string[]> {
+  const rows = await readJsonl<{ prompt?: unknown }>(ctx.deps.store, uri);
+  return rows.map((r, i) => {
+    if (typeof r.prompt !== 'string')
+      throw invalidArgument(
+        `${field} (${uri}:${i + 1})`,
+        'expected a {"prompt": "..."} row',
+        'write one prompt object per line',
+      );
+    return r.prompt;
+  });
+}
+
+function policyMetrics(
+  policy: string,
+  samples: readonly EvalSample[],
+  baseline: readonly EvalSample[],
+  lambda: number,
+): PolicyMetrics {
+  // The validation reward is the judge's objective: the reward minus the length penalty.
+  const judged = samples.map((s) => ({
+    ...s,
+    proxyReward: s.proxyReward - lambda * [...s.completion].length,
+  }));
+  const m = metricsOf(judged, baseline);
+  return {
+    policy,
+    proxyReward: finiteOrNull(m.proxyReward),
+    goldReward: finiteOrNull(m.goldReward),
+    winRate: finiteOrNull(m.winRate),
+    kl: finiteOrNull(m.kl),
+    meanLength: finiteOrNull(m.meanLength),
+    grammaticalRate: finiteOrNull(m.grammaticalRate),
+  };
+}
+
+export async function reconcileRun(ctx: RunContext): Promise<RunSummary> {
+  const spec = ctx.spec;
+  const startedAt = new Date().toISOString();
+  const setup = spec.setup ? await runSetup(ctx, spec.setup) : null;
+  const pi0 = setup?.policy ?? spec.policy?.model;
+  const rewardModel = spec.judge.model ?? (spec.judge.type === 'reward' ? setup?.rewardModel : undefined);
+  const promptsUri = spec.prompts.dataset ?? setup?.prompts;
+  const evalUri = spec.prompts.eval ?? setup?.evalPrompts;
+  const task = spec.judge.task ?? spec.setup?.task;
+  if (!pi0) throw invalidArgument('spec.policy.model', 'is required unless spec.setup trains the policy');
+  if (!promptsUri)
+    throw invalidArgument('spec.prompts.dataset', 'is required unless spec.setup synthesizes prompts');
+  const prompts = await promptTexts(ctx, promptsUri, 'spec.prompts.dataset');
+  if (prompts.length === 0) throw invalidArgument('spec.prompts.dataset', `${promptsUri} holds no prompts`);
+  const evalPrompts = evalUri ? await promptTexts(ctx, evalUri, 'spec.prompts.eval') : prompts.slice(0, 64);
+
+  let lambda = 0;
+  let lengthFit: { lambda: number; r2?: number } | undefined;
+  if (spec.judge.lengthPenalty === 'auto') {
+    if (!rewardModel || spec.judge.type !== 'reward')
+      throw invalidArgument(
+        'spec.judge.lengthPenalty',
+        '"auto" fits lambda for a reward-model judge',
+        'set a number',
+      );
+    if (!task)
+      throw invalidArgument(
+        'spec.judge.task',
+        'lengthPenalty "auto" regresses on a gold reward; name the task',
+      );
+    const fitPrompts = prompts.slice(0, spec.setup?.lengthFitPrompts ?? 512);
+    const fit = await fitLambda(ctx, {
+      policy: pi0,
+      rewardModel,
+      prompts: fitPrompts,
+      task,
+      seed: spec.generation.seed,
+    });
+    lambda = fit.lambda;
+    lengthFit = { lambda, ...(typeof fit.fit.r2 === 'number' ? { r2: fit.fit.r2 } : {}) };
+  } else lambda = spec.judge.lengthPenalty;
+  if (spec.judge.type === 'gold') lambda = 0;
+  const proxyModel = spec.judge.type === 'reward' ? rewardModel : undefined;
+
+  const evaluate = async (t: number, policy: string) => {
+    const r = await once(ctx, t, 'evaluate', async () =>
+      evaluateStage(ctx, t, {
+        policy,
+        baseline: pi0,
+        prompts: evalPrompts,
+        ...(proxyModel ? { rewardModel: proxyModel } : {}),
+        ...(task ? { task } : {}),
+      }),
+    );
+    return readEvalSamples(ctx.deps.store, r.outputs as string[]);
+  };
+  const baseline = await evaluate(0, pi0);
+  const initial = { ...policyMetrics(pi0, baseline, baseline, lambda), iteration: 0 as const };
+  ctx.ui.say(`pi_0: ${line(initial)}`);
+
+  const iterations: IterationSummary[] = [];
+  const samples: PairSample[] = [];
+  const summarySamples: RunSummary['samples'] = [];
+  let current = pi0;
+  for (let t = 1; t <= spec.iterations; t++) {
+    const batch = iterationPrompts(prompts, spec.prompts.perIteration, spec.generation.seed, t);
+    const gen = await once(ctx, t, 'generate', () =>
+      generateStage(ctx, t, 'generate', {
+        policy: current,
+        prompts: batch,
+        n: spec.generation.samplesPerPrompt,
+        seed: spec.generation.seed + t,
+      }),
+    );
+    const judged = await once(ctx, t, 'judge', () =>
+      judgeStage(ctx, t, 'judge', gen.outputs as string[], {
+        type: spec.judge.type,
+        ...(rewardModel ? { model: rewardModel } : {}),
+        lengthPenalty: lambda,
+        ...(task ? { task } : {}),
+      }),
+    );
+    const pairsUri = `${stageDir(ctx.run, t, 'pair')}/pairs.jsonl`;
+    const paired = await once(ctx, t, 'pair', async () => {
+      const r = await buildPairs(
+        ctx.deps.store,
+        judged.outputs as string[],
+        pairsUri,
+        spec.pairs.strategy,
+        spec.generation.seed * 31 + t,
+      );
+      return { ...r };
+    });
+    const pairCount = paired.pairs as number;
+    const trained = await once(ctx, t, 'train', async () => {
+      if (pairCount === 0) return { model: current, loss: null, accuracy: null };
+      const r = await trainStage(ctx, t, 'train', {
+        objective: 'dpo',
+        base: current,
+        reference: spec.reference === 'initial' ? pi0 : current,
+        dataset: pairsUri,
+        output: modelUri(ctx.run, t, 'policy'),
+        epochs: spec.dpo.epochs,
+        learningRate: spec.dpo.learningRate,
+        batchSize: spec.dpo.batchSize,
+        seed: spec.generation.seed + t,
+      });
+      return {
+        model: r.model,
+        loss: r.metrics.loss ?? null,
+        accuracy: r.metrics.accuracy ?? r.metrics.reward_accuracy ?? null,
+      };
+    });
+    current = trained.model as string;
+    const evalSamples = await evaluate(t, current);
+    const metrics = policyMetrics(current, evalSamples, baseline, lambda);
+    const durations: Record<string, number> = {};
+    for (const s of ['generate', 'judge', 'pair', 'train', 'evaluate']) {
+      const rec = await ctx.state.stage(t, s);
+      if (rec) durations[s] = rec.seconds;
+    }
+    const it: IterationSummary = {
+      ...metrics,
+      iteration: t,
+      pairs: pairCount,
+      dpoLoss: finiteOrNull(trained.loss as number | null),
+      dpoAccuracy: finiteOrNull(trained.accuracy as number | null),
+      durations,
+    };
+    iterations.push(it);
+    for (const p of ((paired.samples as PairSample[] | undefined) ?? []).slice(0, 3)) {
+      samples.push(p);
+      summarySamples.push({ iteration: t, ...p });
+    }
+    ctx.ui.say(
+      `iteration ${t}/${spec.iterations}: ${line(it)} pairs ${pairCount} dpo loss ${fmt(it.dpoLoss)} acc ${fmt(it.dpoAccuracy, 2)}`,
+    );
+  }
+
+  const best = bestIterationOf({ initial, iterations });
+  const bestPolicy = best === null || best === 0 ? pi0 : (iterations[best - 1]?.policy ?? pi0);
+  return {
+    run: {
+      name: ctx.run.name,
+      namespace: ctx.run.namespace,
+      seed: spec.generation.seed,
+      startedAt,
+      finishedAt: new Date().toISOString(),
+    },
+    judge: {
+      type: spec.judge.type,
+      lengthPenalty: spec.judge.type === 'gold' ? null : lambda,
+      ...(lengthFit ? { lengthPenaltyFit: lengthFit } : {}),
+    },
+    ...(setup
+      ? { rewardModel: { heldOutAccuracy: setup.rewardModelAccuracy, labelBayesRate: setup.labelBayesRate } }
+      : {}),
+    initial,
+    iterations,
+    bestIteration: best,
+    bestPolicy,
+    samples: summarySamples,
+  };
+}
+
+const fmt = (x: number | null, digits = 3): string => (x === null ? '-' : x.toFixed(digits));
+
+function line(m: PolicyMetrics): string {
+  return `proxy ${fmt(m.proxyReward)} gold ${fmt(m.goldReward)} win ${fmt(m.winRate, 2)} kl ${fmt(m.kl, 2)} length ${fmt(m.meanLength, 1)} grammatical ${fmt(m.grammaticalRate, 2)}`;
+}

@@ -1,0 +1,138 @@
+/**
+ * `rlhf run` on one machine: NATS (given or started), the stage workers as local processes, the run
+ * reconciled stage by stage with its state in JetStream KV, then summary.json, report.html and the charts
+ * in the output directory. Running the same command again resumes; a changed spec is refused unless the
+ * user asks for a fresh start, since finished stages would no longer match it.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  ArtifactRouter,
+  connectNats,
+  ensureStreams,
+  type Logger,
+  openJetStream,
+  openStateKv,
+  RlhfError,
+} from '@rlhf/platform';
+import type { RlhfRun } from '@rlhf/run-spec';
+import { natsForRun } from './local-nats.js';
+import { type LocalWorkers, startLocalWorkers, type WorkerPlan } from './local-workers.js';
+import { reconcileRun } from './reconcile-run.js';
+import { renderReport } from './report/report-html.js';
+import type { RunSummary } from './report/summary-types.js';
+import type { StageUi } from './run-context.js';
+import { RunState } from './stage-records.js';
+
+export interface LocalRunOptions {
+  run: RlhfRun;
+  out: string;
+  /** Worker processes for each sharded stage's service. */
+  workers: number;
+  natsUrl?: string;
+  /** Forget finished stages and start over. */
+  restart?: boolean;
+  ui: StageUi;
+  logger: Logger;
+  /** argv that runs the rlhf CLI, for the worker processes. */
+  command: string[];
+  /** Extra environment of the workers. */
+  workerEnv?: NodeJS.ProcessEnv;
+}
+
+function specDigest(run: RlhfRun): string {
+  return createHash('sha256').update(JSON.stringify(run.spec)).digest('hex').slice(0, 16);
+}
+
+export function workerPlan(run: RlhfRun, workers: number): WorkerPlan[] {
+  const plan: WorkerPlan[] = [
+    { service: 'policy-generator', replicas: workers },
+    { service: 'dpo-trainer', replicas: 1 },
+  ];
+  if (run.spec.judge.type === 'reward' || run.spec.setup)
+    plan.push({ service: 'reward-model', replicas: workers });
+  if (run.spec.judge.type === 'preference') plan.push({ service: 'preference-model', replicas: workers });
+  return plan;
+}
+
+/** JSON has no NaN or Infinity: write them as null. */
+const jsonSafe = (_k: string, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v);
+
+export async function runLocal(o: LocalRunOptions): Promise<RunSummary> {
+  await mkdir(o.out, { recursive: true });
+  const nats = await natsForRun({ ...(o.natsUrl ? { url: o.natsUrl } : {}), stateDir: join(o.out, 'nats') });
+  const nc = await connectNats({ url: nats.url, name: `rlhf-run-${o.run.metadata.name}`, logger: o.logger });
+  let workers: LocalWorkers | null = null;
+  try {
+    const { js, jsm } = await openJetStream(nc);
+    await ensureStreams(jsm);
+    const runRef = { namespace: o.run.metadata.namespace ?? 'default', name: o.run.metadata.name };
+    const state = new RunState(await openStateKv(nc), runRef);
+    const digest = specDigest(o.run);
+    const known = await state.runRecord();
+    if (o.restart) await state.clear();
+    else if (known && known.specDigest !== digest)
+      throw new RlhfError(
+        'FAILED_PRECONDITION',
+        `run ${runRef.name} was started with a different spec; its finished stages would not match this one`,
+        {
+          field: 'spec',
+          fix: 'run it again with --restart to start over, or give the run another metadata.name',
+        },
+      );
+    await state.setRun({
+      specDigest: digest,
+      phase: 'Running',
+      message: '',
+      updatedAt: new Date().toISOString(),
+    });
+
+    workers = await startLocalWorkers({
+      command: o.command,
+      natsUrl: nats.url,
+      plan: workerPlan(o.run, o.workers),
+      logDir: join(o.out, 'logs'),
+      ...(o.workerEnv ? { env: o.workerEnv } : {}),
+    });
+    try {
+      const summary = await reconcileRun({
+        run: runRef,
+        spec: o.run.spec,
+        deps: { nc, js, store: new ArtifactRouter(nc), logger: o.logger },
+        state,
+        ui: o.ui,
+        workers: o.workers,
+      });
+      const report = renderReport(summary);
+      await writeFile(join(o.out, 'summary.json'), `${JSON.stringify(summary, jsonSafe, 2)}\n`);
+      await writeFile(join(o.out, 'report.html'), report.html);
+      await mkdir(join(o.out, 'charts'), { recursive: true });
+      for (const [name, svg] of Object.entries(report.images))
+        await writeFile(join(o.out, 'charts', name), svg);
+      await state.setRun({
+        specDigest: digest,
+        phase: 'Succeeded',
+        message: '',
+        updatedAt: new Date().toISOString(),
+      });
+      return summary;
+    } catch (err) {
+      await state
+        .setRun({
+          specDigest: digest,
+          phase: 'Failed',
+          message: (err as Error).message,
+          updatedAt: new Date().toISOString(),
+        })
+        .catch(() => {});
+      const gone = workers.exited();
+      if (gone.length) o.logger.error({ workers: gone }, 'workers exited during the run');
+      throw err;
+    }
+  } finally {
+    await workers?.stop();
+    await nc.drain().catch(() => {});
+    await nats.stop();
+  }
+}

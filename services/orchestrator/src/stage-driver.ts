@@ -1,0 +1,188 @@
+/**
+ * Runs one sharded stage over NATS: publish each shard whose output is not stored yet (the message id
+ * makes a re-publish a no-op), follow the stage's events for progress, and finish once every shard's
+ * output exists. Completion is read from the store, not only from events, so a driver that restarts
+ * mid-stage (or misses events while NATS is away) still sees shards finished meanwhile. A shard that fails
+ * on bad input, or keeps failing until its deliveries run out, fails the stage with the worker's reason.
+ */
+import type { JetStreamClient } from '@nats-io/jetstream';
+import {
+  type ArtifactStore,
+  type Logger,
+  type NatsConnection,
+  publishWork,
+  RlhfError,
+  shardMsgId,
+  eventSubject,
+  workSubject,
+} from '@rlhf/platform';
+import { type Stage, StageEvent, StageWork } from '@rlhf/proto';
+import type { RunRef } from './run-layout.js';
+
+export interface ShardSpec {
+  input: string;
+  output: string;
+  /** Global index of the shard's first row (seeds per-row randomness independently of sharding). */
+  firstRow: number;
+  rows: number;
+  /** The object whose presence says the shard is done (default: `output`; a model's manifest for training). */
+  doneMarker?: string;
+}
+
+export interface StageSpec {
+  run: RunRef;
+  iteration: number;
+  /** Subject token (`generate`, `judge`, ...). */
+  token: string;
+  stage: Stage;
+  shards: ShardSpec[];
+  params: StageWork['params'];
+  /** Failed deliveries of one shard before the stage gives up on it (the work consumer's max deliver). */
+  maxDeliver: number;
+  /** What progress counts (prompts, steps, pairs). */
+  unit: string;
+}
+
+export interface StageDeps {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  store: ArtifactStore;
+  logger: Logger;
+}
+
+export type ProgressFn = (done: number, total: number, unit: string) => void;
+
+const POLL_MS = 1500;
+
+async function stored(store: ArtifactStore, uri: string): Promise<boolean> {
+  return (await store.info(uri)) !== null;
+}
+
+export async function runShardedStage(
+  deps: StageDeps,
+  spec: StageSpec,
+  onProgress?: ProgressFn,
+): Promise<void> {
+  const { run, iteration, token } = spec;
+  const total = spec.shards.reduce((a, s) => a + s.rows, 0);
+  const done = new Set<number>();
+  const partial = new Map<number, number>();
+  const failures = new Map<number, number>();
+  const failed: { error: RlhfError | null } = { error: null };
+  const waker: { wake: (() => void) | null } = { wake: null };
+  const report = () => {
+    let n = 0;
+    spec.shards.forEach((s, i) => {
+      n += done.has(i) ? s.rows : Math.min(partial.get(i) ?? 0, s.rows);
+    });
+    onProgress?.(n, total, spec.unit);
+  };
+
+  const sub = deps.nc.subscribe(eventSubject(run.name, iteration, token));
+  const follow = (async () => {
+    for await (const m of sub) {
+      let ev: StageEvent;
+      try {
+        ev = StageEvent.decode(m.data);
+      } catch {
+        continue;
+      }
+      if (ev.key && ev.key.namespace !== run.namespace) continue;
+      const e = ev.event;
+      if (!e) continue;
+      if (e.$case === 'progress') {
+        if (e.value.unit === spec.unit || e.value.unit === '')
+          partial.set(e.value.shardIndex, Number(e.value.done));
+        report();
+      } else if (e.$case === 'shardDone') {
+        waker.wake?.();
+      } else if (e.$case === 'failed') {
+        const shard = e.value.shardIndex ?? -1;
+        const n = (failures.get(shard) ?? 0) + 1;
+        failures.set(shard, n);
+        if (!e.value.retryable) {
+          failed.error = new RlhfError(
+            'FAILED_PRECONDITION',
+            `${token} shard ${shard} failed: ${e.value.message}`,
+            {
+              field: `iteration ${iteration} ${token}`,
+              fix: 'correct the input named in the message and run the same command again',
+            },
+          );
+        } else if (n >= spec.maxDeliver) {
+          failed.error = new RlhfError(
+            'UNAVAILABLE',
+            `${token} shard ${shard} failed ${n} times (dead letter): ${e.value.message}`,
+            {
+              field: `iteration ${iteration} ${token}`,
+              fix: 'see the worker logs; run the same command again to retry',
+            },
+          );
+        } else {
+          deps.logger.warn(
+            { shard, attempt: n, message: e.value.message },
+            `${token} shard failed; it will be retried`,
+          );
+        }
+        waker.wake?.();
+      }
+    }
+  })();
+
+  try {
+    for (let i = 0; i < spec.shards.length; i++) {
+      const s = spec.shards[i] as ShardSpec;
+      if (await stored(deps.store, s.doneMarker ?? s.output)) {
+        done.add(i);
+        continue;
+      }
+      const work = StageWork.fromPartial({
+        key: { namespace: run.namespace, run: run.name, iteration, stage: spec.stage, runUid: '' },
+        shardIndex: i,
+        shardCount: spec.shards.length,
+        inputUri: s.input,
+        outputUri: s.output,
+        firstRowIndex: s.firstRow,
+        createdAt: new Date(),
+        params: spec.params,
+      });
+      await publishWork(
+        deps.js,
+        workSubject(token, run.name, iteration),
+        StageWork.encode(work).finish(),
+        `${run.namespace}/${shardMsgId(token, run.name, iteration, i)}`,
+      );
+    }
+    report();
+    let natsDown = false;
+    while (done.size < spec.shards.length) {
+      if (failed.error) throw failed.error;
+      await new Promise<void>((resolve) => {
+        waker.wake = resolve;
+        setTimeout(resolve, POLL_MS);
+      });
+      waker.wake = null;
+      if (failed.error) throw failed.error;
+      try {
+        for (let i = 0; i < spec.shards.length; i++)
+          if (!done.has(i)) {
+            const s = spec.shards[i] as ShardSpec;
+            if (await stored(deps.store, s.doneMarker ?? s.output)) done.add(i);
+          }
+        if (natsDown) deps.logger.warn('NATS is back; the run continues');
+        natsDown = false;
+      } catch (err) {
+        if (!natsDown)
+          deps.logger.warn(
+            { err: (err as Error).message },
+            'NATS is unreachable; the run is paused until it is back',
+          );
+        natsDown = true;
+      }
+      report();
+    }
+  } finally {
+    sub.unsubscribe();
+    await follow.catch(() => {});
+  }
+}

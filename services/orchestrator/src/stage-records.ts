@@ -1,0 +1,61 @@
+/**
+ * Stage state in JetStream KV: a stage is done exactly when its record exists, and the record is written
+ * only after every output it names is stored. A resumed run skips done stages and re-runs the rest (their
+ * shard outputs are deterministic keys, so work already stored is reused or overwritten, never doubled).
+ */
+import type { KV } from '@nats-io/kv';
+import { type RunRef, runKey, stageKey } from './run-layout.js';
+
+export interface StageRecord {
+  stage: string;
+  iteration: number;
+  startedAt: string;
+  finishedAt: string;
+  seconds: number;
+  /** What the stage produced: output URIs, counts, metrics. */
+  result: Record<string, unknown>;
+}
+
+export interface RunRecord {
+  specDigest: string;
+  phase: 'Running' | 'Succeeded' | 'Failed';
+  message: string;
+  updatedAt: string;
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+export class RunState {
+  constructor(
+    private readonly kv: KV,
+    readonly run: RunRef,
+  ) {}
+
+  async stage(iteration: number, stage: string): Promise<StageRecord | null> {
+    const e = await this.kv.get(stageKey(this.run, iteration, stage));
+    if (!e || e.operation !== 'PUT' || e.value.length === 0) return null;
+    return JSON.parse(dec.decode(e.value)) as StageRecord;
+  }
+
+  async finish(record: StageRecord): Promise<void> {
+    await this.kv.put(stageKey(this.run, record.iteration, record.stage), enc.encode(JSON.stringify(record)));
+  }
+
+  async runRecord(): Promise<RunRecord | null> {
+    const e = await this.kv.get(runKey(this.run));
+    if (!e || e.operation !== 'PUT' || e.value.length === 0) return null;
+    return JSON.parse(dec.decode(e.value)) as RunRecord;
+  }
+
+  async setRun(record: RunRecord): Promise<void> {
+    await this.kv.put(runKey(this.run), enc.encode(JSON.stringify(record)));
+  }
+
+  /** Forgets every record of the run (a fresh start with --restart, or a changed spec). */
+  async clear(): Promise<void> {
+    const prefix = `${this.run.namespace}.${this.run.name}.`;
+    const keys = await this.kv.keys(`${prefix}>`);
+    for await (const k of keys) await this.kv.purge(k);
+  }
+}
