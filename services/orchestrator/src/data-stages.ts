@@ -4,14 +4,14 @@
  * generations, and turning evaluation rows into the iteration's metrics.
  */
 import { Rng } from '@rlhf/ml-engine';
+import type { EvalSample } from '@rlhf/pipeline';
 import {
   buildPair,
   type EvalMetrics,
   evaluationMetrics,
-  parseEvalRows,
   type PairStrategy,
+  parseEvalRows,
 } from '@rlhf/pipeline';
-import type { EvalSample } from '@rlhf/pipeline';
 import type { ArtifactStore } from '@rlhf/platform';
 import { readJsonl, writeJsonl } from './jsonl-artifacts.js';
 import type { GenerationRow } from './model-stages.js';

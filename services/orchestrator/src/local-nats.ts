@@ -3,7 +3,7 @@
  * with its JetStream store in the run's output directory, so the KV state and artifacts outlive the CLI. A
  * server left running by a killed CLI is found again (its address is recorded next to the store) and reused.
  */
-import { readFile, mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { probeNats, startLocalNatsServer } from '@rlhf/platform';
 

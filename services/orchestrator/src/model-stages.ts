@@ -4,19 +4,20 @@
  * (dpo-trainer: SFT and DPO; reward-model: BT), evaluate (policy-generator). Each is recorded in KV by
  * the caller's `once`, and reads and writes deterministic artifact keys.
  */
-import { taskOracle } from '@rlhf/reference-task';
-import type { RlhfRunSpec } from '@rlhf/run-spec';
+
 import {
   DpoLossType,
   JudgeType,
   LrSchedule,
   Optimizer,
-  ReferenceMode,
   RankMethod,
+  ReferenceMode,
   Stage,
-  type TrainShardParams,
   TrainingObjective,
+  type TrainShardParams,
 } from '@rlhf/proto';
+import { taskOracle } from '@rlhf/reference-task';
+import type { RlhfRunSpec } from '@rlhf/run-spec';
 import { MODEL_MANIFEST, TRAINING_METRICS_FILE } from '@rlhf/service-kit';
 import { readJsonl, writeJsonl } from './jsonl-artifacts.js';
 import { type RunContext, shardRanges } from './run-context.js';

@@ -5,8 +5,8 @@
  * run again after a crash continues where it stopped, and with the same seed ends with the same metrics.
  */
 import type { EvalSample } from '@rlhf/pipeline';
-import { invalidArgument } from '@rlhf/platform';
-import { buildPairs, iterationPrompts, type PairSample, readEvalSamples, metricsOf } from './data-stages.js';
+import { invalidArgument, RlhfError } from '@rlhf/platform';
+import { buildPairs, iterationPrompts, metricsOf, type PairSample, readEvalSamples } from './data-stages.js';
 import { readJsonl } from './jsonl-artifacts.js';
 import { evaluateStage, generateStage, judgeStage, trainStage } from './model-stages.js';
 import {
@@ -22,7 +22,26 @@ import { fitLambda, runSetup } from './setup-stages.js';
 const finiteOrNull = (x: number | null | undefined): number | null =>
   typeof x === 'number' && Number.isFinite(x) ? x : null;
 
+async function mustExist(ctx: RunContext, uri: string, field: string, what: string): Promise<void> {
+  if (!(await ctx.deps.store.info(uri)))
+    throw new RlhfError('NOT_FOUND', `${what} ${uri} does not exist`, {
+      field,
+      fix: 'point the field at an existing artifact (or upload it first)',
+    });
+}
+
+/** A model directory is there when its manifest (nats-obj://) or its config.json (file://) is. */
+async function modelMustExist(ctx: RunContext, uri: string, field: string): Promise<void> {
+  await mustExist(
+    ctx,
+    `${uri}/${uri.startsWith('file://') ? 'config.json' : 'manifest.json'}`,
+    field,
+    'model',
+  );
+}
+
 async function promptTexts(ctx: RunContext, uri: string, field: string): Promise<string[]> {
+  await mustExist(ctx, uri, field, 'dataset');
   const rows = await readJsonl<{ prompt?: unknown }>(ctx.deps.store, uri);
   return rows.map((r, i) => {
     if (typeof r.prompt !== 'string')
@@ -70,6 +89,9 @@ export async function reconcileRun(ctx: RunContext): Promise<RunSummary> {
   if (!pi0) throw invalidArgument('spec.policy.model', 'is required unless spec.setup trains the policy');
   if (!promptsUri)
     throw invalidArgument('spec.prompts.dataset', 'is required unless spec.setup synthesizes prompts');
+  // Everything the run reads is checked before the first iteration stage runs.
+  if (!setup) await modelMustExist(ctx, pi0, 'spec.policy.model');
+  if (spec.judge.model) await modelMustExist(ctx, spec.judge.model, 'spec.judge.model');
   const prompts = await promptTexts(ctx, promptsUri, 'spec.prompts.dataset');
   if (prompts.length === 0) throw invalidArgument('spec.prompts.dataset', `${promptsUri} holds no prompts`);
   const evalPrompts = evalUri ? await promptTexts(ctx, evalUri, 'spec.prompts.eval') : prompts.slice(0, 64);

@@ -13,7 +13,7 @@ import { synthesizeSentimentTask, taskOracle } from '@rlhf/reference-task';
 import type { SetupSpec } from '@rlhf/run-spec';
 import { publishModelDir } from '@rlhf/service-kit';
 import { readJsonl } from './jsonl-artifacts.js';
-import { generateStage, type GenerationRow, judgeStage, trainStage } from './model-stages.js';
+import { type GenerationRow, generateStage, judgeStage, trainStage } from './model-stages.js';
 import { once, type RunContext } from './run-context.js';
 import { dataUri, modelUri } from './run-layout.js';
 

@@ -8,12 +8,12 @@
 import type { JetStreamClient } from '@nats-io/jetstream';
 import {
   type ArtifactStore,
+  eventSubject,
   type Logger,
   type NatsConnection,
   publishWork,
   RlhfError,
   shardMsgId,
-  eventSubject,
   workSubject,
 } from '@rlhf/platform';
 import { type Stage, StageEvent, StageWork } from '@rlhf/proto';

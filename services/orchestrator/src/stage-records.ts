@@ -34,7 +34,7 @@ export class RunState {
 
   async stage(iteration: number, stage: string): Promise<StageRecord | null> {
     const e = await this.kv.get(stageKey(this.run, iteration, stage));
-    if (!e || e.operation !== 'PUT' || e.value.length === 0) return null;
+    if (e?.operation !== 'PUT' || e.value.length === 0) return null;
     return JSON.parse(dec.decode(e.value)) as StageRecord;
   }
 
@@ -44,7 +44,7 @@ export class RunState {
 
   async runRecord(): Promise<RunRecord | null> {
     const e = await this.kv.get(runKey(this.run));
-    if (!e || e.operation !== 'PUT' || e.value.length === 0) return null;
+    if (e?.operation !== 'PUT' || e.value.length === 0) return null;
     return JSON.parse(dec.decode(e.value)) as RunRecord;
   }
 
