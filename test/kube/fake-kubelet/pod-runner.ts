@@ -46,6 +46,8 @@ const now = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 
 export class PodRunner {
   private readonly pods = new Map<string, Running>();
+  /** Every started process until it exits, including those of pods already gone from the store. */
+  private readonly live = new Set<Running>();
 
   constructor(
     private readonly api: InProcessClient,
@@ -68,7 +70,7 @@ export class PodRunner {
 
   /** Pods with a live process. */
   running(): { namespace: string; name: string; pid: number }[] {
-    return [...this.pods.values()]
+    return [...this.live]
       .filter((r) => r.child?.exitCode === null && r.child.signalCode === null)
       .map((r) => ({ namespace: r.namespace, name: r.name, pid: r.child!.pid! }));
   }
@@ -132,7 +134,8 @@ export class PodRunner {
     });
     closeSync(log);
     running.child = child;
-    running.exited = new Promise((resolve) => {
+    this.live.add(running);
+    running.exited = new Promise<void>((resolve) => {
       let settled = false;
       child.once('error', (err) => {
         if (settled) return;
@@ -150,7 +153,7 @@ export class PodRunner {
         this.terminated(running, pod, container, exitCode, exitCode === 0 ? 'Completed' : 'Error', startedAt);
         resolve();
       });
-    });
+    }).finally(() => this.live.delete(running));
     if (child.pid !== undefined) {
       this.writeStatus(running, {
         phase: 'Running',
@@ -254,7 +257,7 @@ export class PodRunner {
 
   /** Stops every process and waits for them to exit. */
   async stopAll(): Promise<void> {
-    const all = [...this.pods.values()];
+    const all = [...new Set([...this.pods.values(), ...this.live])];
     for (const r of all) this.kill(r);
     await Promise.all(all.map((r) => r.exited));
   }
