@@ -1,6 +1,9 @@
 export * from './reconcile-run.js';
 export * from './report/index.js';
-export type { RunContext, StageUi } from './run-context.js';
+export { type RunContext, type StageUi, type StopPoint, StopPointReached } from './run-context.js';
 export * from './run-layout.js';
 export { type LocalRunOptions, runLocal, workerPlan } from './run-local.js';
+export { runStageProcess, type StageProcessOptions } from './run-stage.js';
+export * from './stage-plan.js';
+export type { ErrorRecord, IterationRecord, PlanRecord, StageRecord } from './stage-records.js';
 export { RunState } from './stage-records.js';

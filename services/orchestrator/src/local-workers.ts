@@ -25,17 +25,19 @@ export async function startLocalWorkers(o: {
   command: string[];
   natsUrl: string;
   plan: WorkerPlan[];
-  logDir: string;
+  /** Each worker logs to <logDir>/<service>-<i>.log; without it, to this process's stderr (a pod's log). */
+  logDir?: string;
   env?: NodeJS.ProcessEnv;
 }): Promise<LocalWorkers> {
-  await mkdir(o.logDir, { recursive: true });
+  if (o.logDir) await mkdir(o.logDir, { recursive: true });
   const children: Array<{ name: string; proc: ChildProcess }> = [];
   const gone: string[] = [];
   let stopping = false;
   for (const w of o.plan)
     for (let i = 0; i < w.replicas; i++) {
       const name = `${w.service}-${i}`;
-      const log = createWriteStream(join(o.logDir, `${name}.log`), { flags: 'a' });
+      const logFile = o.logDir ? join(o.logDir, `${name}.log`) : undefined;
+      const log = logFile ? createWriteStream(logFile, { flags: 'a' }) : process.stderr;
       const [exe, ...pre] = o.command as [string, ...string[]];
       const proc = spawn(
         exe,
@@ -51,10 +53,10 @@ export async function startLocalWorkers(o: {
           stdio: ['ignore', 'pipe', 'pipe'],
         },
       );
-      proc.stdout?.pipe(log);
-      proc.stderr?.pipe(log);
+      proc.stdout?.pipe(log, { end: log !== process.stderr });
+      proc.stderr?.pipe(log, { end: log !== process.stderr });
       proc.on('exit', (code, signal) => {
-        if (!stopping) gone.push(`${name} exited (${signal ?? code}); see ${join(o.logDir, `${name}.log`)}`);
+        if (!stopping) gone.push(`${name} exited (${signal ?? code})${logFile ? `; see ${logFile}` : ''}`);
       });
       children.push({ name, proc });
     }

@@ -136,8 +136,16 @@ export async function reconcileRun(ctx: RunContext): Promise<RunSummary> {
     );
     return readEvalSamples(ctx.deps.store, r.outputs as string[]);
   };
+  await ctx.state.putPlan({
+    policy: pi0,
+    prompts: promptsUri,
+    ...(evalUri ? { evalPrompts: evalUri } : {}),
+    ...(proxyModel ? { rewardModel: proxyModel } : {}),
+    lengthPenalty: lambda,
+  });
   const baseline = await evaluate(0, pi0);
   const initial = { ...policyMetrics(pi0, baseline, baseline, lambda), iteration: 0 as const };
+  await ctx.state.putIteration({ ...initial, finishedAt: new Date().toISOString() });
   ctx.ui.say(`pi_0: ${line(initial)}`);
 
   const iterations: IterationSummary[] = [];
@@ -210,6 +218,14 @@ export async function reconcileRun(ctx: RunContext): Promise<RunSummary> {
       durations,
     };
     iterations.push(it);
+    await ctx.state.putIteration({
+      ...metrics,
+      iteration: t,
+      pairs: pairCount,
+      dpoLoss: it.dpoLoss,
+      dpoAccuracy: it.dpoAccuracy,
+      finishedAt: new Date().toISOString(),
+    });
     for (const p of ((paired.samples as PairSample[] | undefined) ?? []).slice(0, 3)) {
       samples.push(p);
       summarySamples.push({ iteration: t, ...p });

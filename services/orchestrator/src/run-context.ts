@@ -17,6 +17,20 @@ export interface StageUi {
   say(line: string): void;
 }
 
+/** Where a partial run stops: after this stage's record exists, before the next stage starts. */
+export interface StopPoint {
+  iteration: number;
+  stage: string;
+}
+
+/** Thrown by `once` when the run reached its stop point (a stage Job's work is done). */
+export class StopPointReached extends Error {
+  constructor(readonly at: StopPoint) {
+    super(`stopped after iteration ${at.iteration} ${at.stage}`);
+    this.name = 'StopPointReached';
+  }
+}
+
 export interface RunContext {
   run: RunRef;
   spec: RlhfRunSpec;
@@ -25,7 +39,14 @@ export interface RunContext {
   ui: StageUi;
   /** Worker processes per sharded stage (sets the shard count). */
   workers: number;
+  /** Run only up to this stage (a cluster stage Job); the whole run when absent. */
+  until?: StopPoint;
+  /** Set once the stop point's record exists; the next stage that would run throws StopPointReached. */
+  untilReached?: boolean;
 }
+
+const isStopPoint = (ctx: RunContext, iteration: number, stage: string) =>
+  ctx.until?.iteration === iteration && ctx.until.stage === stage;
 
 export async function once<T extends Record<string, unknown>>(
   ctx: RunContext,
@@ -36,9 +57,11 @@ export async function once<T extends Record<string, unknown>>(
   const label = iteration === 0 ? stage : `iteration ${iteration} ${stage}`;
   const known = await ctx.state.stage(iteration, stage);
   if (known) {
+    if (isStopPoint(ctx, iteration, stage)) ctx.untilReached = true;
     ctx.ui.skip(label);
     return known.result as T;
   }
+  if (ctx.until && ctx.untilReached) throw new StopPointReached(ctx.until);
   const started = new Date();
   const result = await work();
   const finished = new Date();
@@ -51,6 +74,7 @@ export async function once<T extends Record<string, unknown>>(
     result: { ...result, seconds: (finished.getTime() - started.getTime()) / 1000 },
   };
   await ctx.state.finish(record);
+  if (isStopPoint(ctx, iteration, stage)) ctx.untilReached = true;
   return record.result as T;
 }
 

@@ -4,6 +4,7 @@
  * shard outputs are deterministic keys, so work already stored is reused or overwritten, never doubled).
  */
 import type { KV } from '@nats-io/kv';
+import type { PolicyMetrics } from './report/summary-types.js';
 import { type RunRef, runKey, stageKey } from './run-layout.js';
 
 export interface StageRecord {
@@ -14,6 +15,32 @@ export interface StageRecord {
   seconds: number;
   /** What the stage produced: output URIs, counts, metrics. */
   result: Record<string, unknown>;
+}
+
+/** What iteration t measured (t = 0 is pi_0), written after its evaluation; read by the controller. */
+export interface IterationRecord extends PolicyMetrics {
+  iteration: number;
+  pairs?: number;
+  dpoLoss?: number | null;
+  dpoAccuracy?: number | null;
+  finishedAt: string;
+}
+
+/** What setup resolved for the iterations (written once, before pi_0's evaluation). */
+export interface PlanRecord {
+  policy: string;
+  prompts: string;
+  evalPrompts?: string;
+  rewardModel?: string;
+  lengthPenalty: number;
+}
+
+/** The last failure of a stage process, for the controller's Failed condition. */
+export interface ErrorRecord {
+  iteration: number;
+  stage: string;
+  message: string;
+  at: string;
 }
 
 export interface RunRecord {
@@ -40,6 +67,39 @@ export class RunState {
 
   async finish(record: StageRecord): Promise<void> {
     await this.kv.put(stageKey(this.run, record.iteration, record.stage), enc.encode(JSON.stringify(record)));
+  }
+
+  /** Written once: a resumed process recomputes the same metrics and leaves the first record alone. */
+  async putIteration(record: IterationRecord): Promise<void> {
+    if (await this.iteration(record.iteration)) return;
+    await this.kv.put(stageKey(this.run, record.iteration, 'metrics'), enc.encode(JSON.stringify(record)));
+  }
+
+  async iteration(iteration: number): Promise<IterationRecord | null> {
+    return this.read<IterationRecord>(stageKey(this.run, iteration, 'metrics'));
+  }
+
+  async putPlan(record: PlanRecord): Promise<void> {
+    if (await this.plan()) return;
+    await this.kv.put(`${this.run.namespace}.${this.run.name}.plan`, enc.encode(JSON.stringify(record)));
+  }
+
+  async plan(): Promise<PlanRecord | null> {
+    return this.read<PlanRecord>(`${this.run.namespace}.${this.run.name}.plan`);
+  }
+
+  async putError(record: ErrorRecord): Promise<void> {
+    await this.kv.put(`${this.run.namespace}.${this.run.name}.error`, enc.encode(JSON.stringify(record)));
+  }
+
+  async lastError(): Promise<ErrorRecord | null> {
+    return this.read<ErrorRecord>(`${this.run.namespace}.${this.run.name}.error`);
+  }
+
+  private async read<T>(key: string): Promise<T | null> {
+    const e = await this.kv.get(key);
+    if (e?.operation !== 'PUT' || e.value.length === 0) return null;
+    return JSON.parse(dec.decode(e.value)) as T;
   }
 
   async runRecord(): Promise<RunRecord | null> {

@@ -19,8 +19,12 @@ export interface CrdNode extends Omit<SchemaNode, 'properties' | 'items' | 'addi
   'x-kubernetes-list-map-keys'?: string[];
 }
 
-/** The stages of a run, in order; the names match spec.placement and the JetStream subject tokens. */
+/**
+ * The stages of a run, in order; the names match spec.placement and the JetStream subject tokens. `setup` is
+ * the controller's unit for everything of iteration 0 (data, SFT, reward model, length fit, pi_0's evaluation).
+ */
 export const runStages = [
+  'setup',
   'sft',
   'rewardModel',
   'preferenceModel',

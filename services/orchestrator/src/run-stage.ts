@@ -1,0 +1,93 @@
+/**
+ * `rlhf stage`: what one pod of a cluster stage Job runs. It starts the unit's service workers next to it
+ * (`rlhf serve <service>` with NATS), then reconciles the run up to the unit's stop point: earlier stages
+ * are skipped from their KV records, the unit's stages run (their shards shared with the other pods of the
+ * Job through the work queues), and it exits 0 once the unit's record exists. After the last unit it also
+ * stores summary.json and report.html next to the run's artifacts. A failure is written to KV for the
+ * controller's Failed condition and ends the process non-zero, so the Job retries it.
+ */
+import {
+  ArtifactRouter,
+  connectNats,
+  ensureStreams,
+  type Logger,
+  openJetStream,
+  openStateKv,
+} from '@rlhf/platform';
+import type { RlhfRun } from '@rlhf/run-spec';
+import { type LocalWorkers, startLocalWorkers } from './local-workers.js';
+import { reconcileRun } from './reconcile-run.js';
+import { renderReport } from './report/report-html.js';
+import type { RunSummary } from './report/summary-types.js';
+import { type StageUi, StopPointReached } from './run-context.js';
+import { runBase } from './run-layout.js';
+import { type StageUnit, unitServices } from './stage-plan.js';
+import { RunState } from './stage-records.js';
+
+export interface StageProcessOptions {
+  run: RlhfRun;
+  unit: StageUnit;
+  natsUrl: string;
+  /** Pods of the Job: the shard count of sharded stages. */
+  replicas: number;
+  /** Worker logs; the process's stderr (the pod log) when absent. */
+  logDir?: string;
+  ui: StageUi;
+  logger: Logger;
+  /** argv that runs the rlhf CLI, for the worker processes. */
+  command: string[];
+}
+
+const enc = new TextEncoder();
+const jsonSafe = (_k: string, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v);
+
+/** Runs the unit; resolves with the run's summary when the unit was the run's last one. */
+export async function runStageProcess(o: StageProcessOptions): Promise<RunSummary | null> {
+  const runRef = { namespace: o.run.metadata.namespace ?? 'default', name: o.run.metadata.name };
+  const nc = await connectNats({
+    url: o.natsUrl,
+    name: `rlhf-stage-${runRef.name}-${o.unit.stage}`,
+    logger: o.logger,
+  });
+  let workers: LocalWorkers | null = null;
+  const state = new RunState(await openStateKv(nc), runRef);
+  try {
+    const { js, jsm } = await openJetStream(nc);
+    await ensureStreams(jsm);
+    const services = unitServices(o.run.spec, o.unit.stage);
+    workers = await startLocalWorkers({
+      command: o.command,
+      natsUrl: o.natsUrl,
+      plan: services.map((service) => ({ service, replicas: 1 })),
+      ...(o.logDir ? { logDir: o.logDir } : {}),
+    });
+    const store = new ArtifactRouter(nc);
+    try {
+      const summary = await reconcileRun({
+        run: runRef,
+        spec: o.run.spec,
+        deps: { nc, js, store, logger: o.logger },
+        state,
+        ui: o.ui,
+        workers: o.replicas,
+        until: o.unit.until,
+      });
+      const report = renderReport(summary);
+      const base = runBase(runRef);
+      await store.put(`${base}/summary.json`, enc.encode(`${JSON.stringify(summary, jsonSafe, 2)}\n`));
+      await store.put(`${base}/report.html`, enc.encode(report.html));
+      return summary;
+    } catch (err) {
+      if (err instanceof StopPointReached) return null;
+      const gone = workers.exited();
+      const message = gone.length ? `${(err as Error).message} (${gone.join('; ')})` : (err as Error).message;
+      await state
+        .putError({ iteration: o.unit.iteration, stage: o.unit.stage, message, at: new Date().toISOString() })
+        .catch(() => {});
+      throw err;
+    }
+  } finally {
+    await workers?.stop();
+    await nc.drain().catch(() => {});
+  }
+}
