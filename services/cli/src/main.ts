@@ -6,6 +6,7 @@
 import { exitWithError } from '@rlhf/platform';
 import { Command, CommanderError } from 'commander';
 import { registerBench } from './commands/bench.js';
+import { registerController } from './commands/controller.js';
 import { registerData } from './commands/data.js';
 import { registerGenerate } from './commands/generate.js';
 import { registerHealth } from './commands/health.js';
@@ -40,6 +41,7 @@ registerData(program);
 registerTrain(program);
 registerValidate(program);
 registerStage(program);
+registerController(program);
 registerGenerate(program);
 registerModel(program);
 registerTokenize(program);

@@ -1,2 +1,5 @@
-/** The controller: reconciles RLHFRun and RLHFIteration resources (being built). */
-export const controllerPackage = '@rlhf/controller';
+/** The controller: reconciles RLHFRun resources into RLHFIterations and stage Jobs. */
+export { type ControllerOptions, type RunningController, startController } from './controller.js';
+export { type ClusterPort, type ReconcileDeps, reconcile } from './reconcile.js';
+export * from './resources.js';
+export { type JobConfig, stageJob, stageJobName } from './stage-job.js';

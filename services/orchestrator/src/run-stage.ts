@@ -80,7 +80,9 @@ export async function runStageProcess(o: StageProcessOptions): Promise<RunSummar
     } catch (err) {
       if (err instanceof StopPointReached) return null;
       const gone = workers.exited();
-      const message = gone.length ? `${(err as Error).message} (${gone.join('; ')})` : (err as Error).message;
+      const e = err as Error & { field?: string; fix?: string };
+      const what = `${e.field ? `${e.field}: ` : ''}${e.message}${e.fix ? ` (fix: ${e.fix})` : ''}`;
+      const message = gone.length ? `${what} (${gone.join('; ')})` : what;
       await state
         .putError({ iteration: o.unit.iteration, stage: o.unit.stage, message, at: new Date().toISOString() })
         .catch(() => {});

@@ -43,6 +43,17 @@ function crossFieldProblems(spec: RlhfRunSpec): FieldProblem[] {
     out.push({ path: 'spec.prompts.dataset', message: 'is required unless spec.setup synthesizes prompts' });
   if (spec.judge.type === 'gold' && !spec.judge.task && !spec.setup)
     out.push({ path: 'spec.judge.task', message: 'is required for judge type gold (which gold reward?)' });
+  // Checked here, not in the CRD: the controller reports them as InvalidSpec on the run.
+  if (spec.judge.lengthPenalty === 'auto' && spec.judge.type !== 'reward')
+    out.push({
+      path: 'spec.judge.lengthPenalty',
+      message: `"auto" fits lambda against a reward model; judge type ${spec.judge.type} needs a number (e.g. 0)`,
+    });
+  else if (spec.judge.lengthPenalty === 'auto' && !spec.judge.task && !spec.setup?.task)
+    out.push({
+      path: 'spec.judge.lengthPenalty',
+      message: '"auto" regresses the reward on a gold reward: set spec.judge.task, or give a number',
+    });
   if (spec.dpo.gradAccum > spec.dpo.batchSize)
     out.push({
       path: 'spec.dpo.gradAccum',

@@ -1,0 +1,125 @@
+import { hostname } from 'node:os';
+import { createLogger, invalidArgument, type LogLevel, onStopSignal, parseIntegerIn } from '@rlhf/platform';
+import type { Command } from 'commander';
+
+interface ControllerFlags {
+  natsUrl?: string;
+  namespace?: string;
+  workerImage?: string;
+  metricsPort: string;
+  leaderElect: string;
+  leaseName: string;
+  leaseNamespace?: string;
+  concurrency: string;
+  logLevel: string;
+}
+
+const env = process.env;
+
+export function registerController(program: Command): void {
+  program
+    .command('controller')
+    .summary('reconcile RLHFRuns on a Kubernetes cluster into RLHFIterations and stage Jobs')
+    .description(
+      [
+        'The platform controller (the Helm chart runs it). For each RLHFRun it adds a finalizer, checks the spec',
+        '(what the CRD schema cannot catch sets Ready=False, reason InvalidSpec), then creates one Job per unit:',
+        'setup, then generate, judge, pair, train, evaluate for each iteration (one RLHFIteration per iteration),',
+        'each Job running `rlhf stage` in the worker image with the run placement (GPUs, node selector, ...).',
+        'Progress comes from Job status and the stage records in NATS KV; metrics land in the run status.',
+        'Deleting a run deletes its iterations, Jobs and artifacts. Kubernetes access: KUBECONFIG or in-cluster.',
+        'Serves /metrics, /healthz and /readyz on --metrics-port; with leader election only the Lease holder acts.',
+      ].join('\n'),
+    )
+    .option('--nats-url <URL>', 'NATS with JetStream [env NATS_URL]', env.NATS_URL)
+    .option(
+      '--namespace <NS>',
+      'watch only this namespace (default: all) [env WATCH_NAMESPACE]',
+      env.WATCH_NAMESPACE,
+    )
+    .option(
+      '--worker-image <IMAGE>',
+      'image of the stage Jobs [env RLHF_WORKER_IMAGE]',
+      env.RLHF_WORKER_IMAGE,
+    )
+    .option(
+      '--metrics-port <PORT>',
+      'probe and metrics port, or "off" [env METRICS_PORT]',
+      env.METRICS_PORT ?? '8080',
+    )
+    .option(
+      '--leader-elect <BOOL>',
+      'hold a Lease before acting [env LEADER_ELECT]',
+      env.LEADER_ELECT ?? 'false',
+    )
+    .option(
+      '--lease-name <NAME>',
+      'the Lease [env LEADER_ELECTION_LEASE]',
+      env.LEADER_ELECTION_LEASE ?? 'rlhf-controller',
+    )
+    .option(
+      '--lease-namespace <NS>',
+      'namespace of the Lease [env LEADER_ELECTION_NAMESPACE, else POD_NAMESPACE]',
+      env.LEADER_ELECTION_NAMESPACE ?? env.POD_NAMESPACE,
+    )
+    .option('--concurrency <N>', 'runs reconciled in parallel', '4')
+    .option('--log-level <LEVEL>', 'log level [env LOG_LEVEL]', env.LOG_LEVEL ?? 'info')
+    .action(async (f: ControllerFlags) => {
+      if (!f.natsUrl) throw invalidArgument('--nats-url', 'is required', 'set NATS_URL or pass --nats-url');
+      if (!f.workerImage)
+        throw invalidArgument('--worker-image', 'is required', 'set RLHF_WORKER_IMAGE to the platform image');
+      const metricsPort =
+        f.metricsPort === 'off' ? null : parseIntegerIn(f.metricsPort, '--metrics-port', 0, 65535);
+      if (!['true', 'false'].includes(f.leaderElect))
+        throw invalidArgument('--leader-elect', `must be true or false, got ${f.leaderElect}`);
+      const leaderElect = f.leaderElect === 'true';
+      if (leaderElect && !f.leaseNamespace)
+        throw invalidArgument(
+          '--lease-namespace',
+          'is required with --leader-elect true',
+          'set POD_NAMESPACE',
+        );
+      const logger = createLogger('controller', { level: f.logLevel as LogLevel });
+      // Loaded here: only this command needs the Kubernetes client.
+      const { KubeConfig } = await import('@kubernetes/client-node');
+      const { startController } = await import('@rlhf/controller');
+      const kc = new KubeConfig();
+      kc.loadFromDefault();
+      const controller = await startController({
+        kc,
+        natsUrl: f.natsUrl,
+        ...(f.namespace ? { namespace: f.namespace } : {}),
+        jobConfig: {
+          image: f.workerImage,
+          natsUrl: f.natsUrl,
+          ...(env.RLHF_WORKER_NATS_SECRET
+            ? {
+                natsSecret: {
+                  name: env.RLHF_WORKER_NATS_SECRET,
+                  key: env.RLHF_WORKER_NATS_SECRET_KEY ?? 'url',
+                },
+              }
+            : {}),
+          ...(env.RLHF_WORKER_SERVICE_ACCOUNT ? { serviceAccountName: env.RLHF_WORKER_SERVICE_ACCOUNT } : {}),
+          logLevel: f.logLevel,
+        },
+        concurrency: parseIntegerIn(f.concurrency, '--concurrency', 1, 64),
+        ...(leaderElect
+          ? {
+              leaderElection: {
+                namespace: f.leaseNamespace as string,
+                name: f.leaseName,
+                identity: env.POD_NAME ?? `${hostname()}-${process.pid}`,
+              },
+            }
+          : {}),
+        metricsPort,
+        logger,
+      });
+      logger.info(
+        { metricsPort: controller.metricsPort, namespace: f.namespace ?? '(all)' },
+        'controller started',
+      );
+      onStopSignal(logger, () => controller.stop());
+    });
+}

@@ -1,0 +1,37 @@
+/**
+ * metav1.Condition bookkeeping: one condition per type, lastTransitionTime moves only when the status
+ * does, and every condition carries the generation it was computed from.
+ */
+import type { Condition } from './resources.js';
+
+export interface ConditionInput {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+}
+
+export function setConditions(
+  current: readonly Condition[] | undefined,
+  next: readonly ConditionInput[],
+  generation: number,
+  now: string,
+): Condition[] {
+  const out = new Map((current ?? []).map((c) => [c.type, c]));
+  for (const c of next) {
+    const old = out.get(c.type);
+    out.set(c.type, {
+      ...c,
+      lastTransitionTime: old && old.status === c.status ? old.lastTransitionTime : now,
+      observedGeneration: generation,
+    });
+  }
+  return [...out.values()];
+}
+
+export function conditionOf(
+  conditions: readonly Condition[] | undefined,
+  type: string,
+): Condition | undefined {
+  return conditions?.find((c) => c.type === type);
+}

@@ -1,0 +1,116 @@
+/**
+ * The Job of one unit of a run (setup, or one stage of an iteration): its pods run `rlhf stage <unit>`
+ * with the run as JSON in RLHF_RUN, start the unit's service workers next to themselves, and exit 0 once
+ * the unit's record is in JetStream KV. The run's placement becomes the pods' GPU limits, node selector,
+ * tolerations, affinity, priority class and scheduler; spec.maxRetries becomes the Job's backoffLimit.
+ */
+import { createHash } from 'node:crypto';
+import type { V1EnvVar, V1Job, V1OwnerReference } from '@kubernetes/client-node';
+import { type StageUnit, unitPlacement } from '@rlhf/orchestrator/stage-plan';
+import type { RlhfRunSpec } from '@rlhf/run-spec';
+import { apiVersion, labels, managedByValue } from './resources.js';
+
+export interface JobConfig {
+  /** Image of the stage pods (the platform image; its entrypoint is `rlhf`). */
+  image: string;
+  imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never';
+  natsUrl: string;
+  /** NATS URL from a Secret instead of natsUrl in plain text. */
+  natsSecret?: { name: string; key: string };
+  serviceAccountName?: string;
+  logLevel?: string;
+}
+
+/** `<run>-<iteration>-<stage>`, shortened with a hash when it would pass 63 characters. */
+export function stageJobName(run: string, unit: StageUnit): string {
+  const name = `${run}-${unit.iteration}-${unit.stage}`;
+  if (name.length <= 63) return name;
+  const hash = createHash('sha256').update(name).digest('hex').slice(0, 8);
+  const tail = `-${unit.iteration}-${unit.stage}-${hash}`;
+  return `${run.slice(0, 63 - tail.length).replace(/-+$/, '')}${tail}`;
+}
+
+export function stageJob(o: {
+  run: { name: string; namespace: string; spec: RlhfRunSpec };
+  unit: StageUnit;
+  owner: V1OwnerReference;
+  config: JobConfig;
+}): V1Job {
+  const { run, unit, config } = o;
+  const placement = unitPlacement(run.spec, unit.stage);
+  const name = stageJobName(run.name, unit);
+  const podLabels = {
+    [labels.managedBy]: managedByValue,
+    [labels.run]: run.name,
+    [labels.iteration]: String(unit.iteration),
+    [labels.stage]: unit.stage,
+  };
+  const queue = run.spec.placement.queue;
+  const env: V1EnvVar[] = [
+    config.natsSecret
+      ? { name: 'NATS_URL', valueFrom: { secretKeyRef: config.natsSecret } }
+      : { name: 'NATS_URL', value: config.natsUrl },
+    {
+      name: 'RLHF_RUN',
+      value: JSON.stringify({
+        apiVersion,
+        kind: 'RLHFRun',
+        metadata: { name: run.name, namespace: run.namespace },
+        spec: run.spec,
+      }),
+    },
+    { name: 'RLHF_STAGE_REPLICAS', value: String(placement.replicas) },
+    { name: 'LOG_LEVEL', value: config.logLevel ?? 'info' },
+  ];
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: {
+      name,
+      namespace: run.namespace,
+      labels: { ...podLabels, ...(queue ? { 'kueue.x-k8s.io/queue-name': queue } : {}) },
+      ownerReferences: [o.owner],
+    },
+    spec: {
+      backoffLimit: run.spec.maxRetries,
+      parallelism: placement.replicas,
+      completions: placement.replicas,
+      // A gang scheduler's queue admits the Job by unsuspending it.
+      ...(queue ? { suspend: true } : {}),
+      template: {
+        metadata: { labels: podLabels },
+        spec: {
+          restartPolicy: 'Never',
+          automountServiceAccountToken: false,
+          ...(config.serviceAccountName ? { serviceAccountName: config.serviceAccountName } : {}),
+          ...(placement.nodeSelector ? { nodeSelector: placement.nodeSelector } : {}),
+          ...(placement.tolerations ? { tolerations: placement.tolerations } : {}),
+          ...(placement.affinity ? { affinity: placement.affinity } : {}),
+          ...(placement.priorityClassName ? { priorityClassName: placement.priorityClassName } : {}),
+          ...(run.spec.placement.schedulerName ? { schedulerName: run.spec.placement.schedulerName } : {}),
+          securityContext: { runAsNonRoot: true, runAsUser: 10001, fsGroup: 10001 },
+          containers: [
+            {
+              name: 'stage',
+              image: config.image,
+              ...(config.imagePullPolicy ? { imagePullPolicy: config.imagePullPolicy } : {}),
+              args: ['stage', unit.stage, '--iteration', String(unit.iteration)],
+              env,
+              resources:
+                placement.gpus > 0
+                  ? { limits: { 'nvidia.com/gpu': String(placement.gpus) } }
+                  : { requests: { cpu: '1' } },
+              securityContext: {
+                allowPrivilegeEscalation: false,
+                readOnlyRootFilesystem: true,
+                capabilities: { drop: ['ALL'] },
+              },
+              volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
+            },
+          ],
+          volumes: [{ name: 'tmp', emptyDir: {} }],
+        },
+      },
+    },
+  };
+}
