@@ -44,6 +44,7 @@ const start = () =>
     logger,
   });
 
+// biome-ignore lint/suspicious/noExplicitAny: the test reads API objects as loose JSON
 type Json = Record<string, any>;
 const getRun = async (name: string) =>
   (await c.custom.getNamespacedCustomObject({ ...ref, name }).catch(() => null)) as Json | null;

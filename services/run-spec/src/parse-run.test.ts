@@ -45,9 +45,14 @@ test('a minimal run takes the paper defaults', () => {
 
 test('lengthPenalty accepts "auto" and numbers >= 0', () => {
   assert.equal(
-    parseRunYaml(minimal.replace('lengthPenalty: 0.001', 'lengthPenalty: auto')).spec.judge.lengthPenalty,
+    parseRunYaml(minimal.replace('lengthPenalty: 0.001', 'lengthPenalty: auto, task: sentiment')).spec.judge
+      .lengthPenalty,
     'auto',
   );
+  // "auto" regresses the reward model's score on a gold reward: it needs a reward judge and a task.
+  assert.deepEqual(problems(minimal.replace('lengthPenalty: 0.001', 'lengthPenalty: auto')), [
+    'spec.judge.lengthPenalty: "auto" regresses the reward on a gold reward: set spec.judge.task, or give a number',
+  ]);
   assert.deepEqual(problems(minimal.replace('lengthPenalty: 0.001', 'lengthPenalty: soon')), [
     'spec.judge.lengthPenalty: must be a number or "auto", got string "soon"',
   ]);
