@@ -172,6 +172,14 @@ describe('controller on the fake API server', () => {
     assert.equal(summary.iterations.length, 2);
     assert.ok((await store.list(`${base}/`)).length > 10);
 
+    // Probes and metrics of the controller that finished the run.
+    const probe = `http://127.0.0.1:${controller?.metricsPort}`;
+    assert.equal((await fetch(`${probe}/healthz`)).status, 200);
+    assert.equal((await fetch(`${probe}/readyz`)).status, 200);
+    const metrics = await (await fetch(`${probe}/metrics`)).text();
+    assert.match(metrics, /rlhf_controller_reconcile_total\{result="done"[^}]*\} [1-9]/);
+    assert.match(metrics, /rlhf_controller_is_leader\{[^}]*\} 1/);
+
     // Deleting the run removes its iterations, Jobs (by ownerReference) and artifacts (the finalizer).
     await c.custom.deleteNamespacedCustomObject({ ...ref, name, propagationPolicy: 'Foreground' });
     await until(async () => (await getRun(name)) === null, 'the run to be deleted', 60_000);
@@ -195,6 +203,19 @@ describe('controller on the fake API server', () => {
     const keys: string[] = [];
     for await (const k of await kv.keys(`${ns}.${name}.>`)) keys.push(k);
     assert.deepEqual(keys, []);
+  });
+
+  test('a second replica waits as a standby while the first holds the Lease', async () => {
+    const standby = await start();
+    try {
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal(controller?.isLeader(), true);
+      assert.equal(standby.isLeader(), false);
+      assert.equal(standby.stats().reconciles, 0);
+      assert.equal((await fetch(`http://127.0.0.1:${standby.metricsPort}/readyz`)).status, 200);
+    } finally {
+      await standby.stop();
+    }
   });
 
   test('a stage whose pods fail is retried up to spec.maxRetries, then the run is Failed with the reason', async () => {

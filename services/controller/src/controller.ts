@@ -65,9 +65,17 @@ export interface RunningController {
   /** The probe server's port, when it has one. */
   metricsPort: number | undefined;
   isLeader(): boolean;
-  /** API requests by verb and resource, for the scale benchmark. */
-  apiRequests(): Map<string, number>;
+  /** Reconcile counts, durations and API requests (verb and resource) of this process, for benchmarks. */
+  stats(): ControllerStats;
   stop(): Promise<void>;
+}
+
+export interface ControllerStats {
+  reconciles: number;
+  errors: number;
+  /** Duration of every reconcile, in ms (the latest 100 000). */
+  durationsMs: number[];
+  apiRequests: Map<string, number>;
 }
 
 type AnyList<T> = KubernetesListObject<T & { metadata?: { name?: string } }>;
@@ -98,6 +106,7 @@ export async function startController(o: ControllerOptions): Promise<RunningCont
     registers: [registry],
   });
 
+  const stats: ControllerStats = { reconciles: 0, errors: 0, durationsMs: [], apiRequests: new Map() };
   const nc = await connectNats({ url: o.natsUrl, name: 'rlhf-controller', logger: log });
   const kv = await openStateKv(nc);
   const store = new ArtifactRouter(nc);
@@ -178,16 +187,21 @@ export async function startController(o: ControllerOptions): Promise<RunningCont
       o.concurrency ?? 4,
       async (key) => {
         const end = duration.startTimer();
+        const t0 = performance.now();
         try {
           const r = await reconcile(deps, key);
           reconciles.inc({ result: r === 'done' ? 'done' : 'requeue' });
           return r;
         } finally {
           end();
+          stats.reconciles++;
+          if (stats.durationsMs.length >= 100_000) stats.durationsMs.shift();
+          stats.durationsMs.push(performance.now() - t0);
         }
       },
       (key, err) => {
         reconciles.inc({ result: 'error' });
+        stats.errors++;
         log.warn({ run: key, err: (err as Error).message ?? String(err) }, 'reconcile failed; retrying');
       },
     );
@@ -232,7 +246,7 @@ export async function startController(o: ControllerOptions): Promise<RunningCont
   return {
     metricsPort: probe?.port,
     isLeader: () => (election ? election.isLeader() : true),
-    apiRequests: () => new Map(active?.cluster.requests ?? []),
+    stats: () => ({ ...stats, apiRequests: new Map(active?.cluster.requests ?? []) }),
     stop: async () => {
       stopping = true;
       await election?.stop();

@@ -1,5 +1,10 @@
 /** The controller: reconciles RLHFRun resources into RLHFIterations and stage Jobs. */
-export { type ControllerOptions, type RunningController, startController } from './controller.js';
+export {
+  type ControllerOptions,
+  type ControllerStats,
+  type RunningController,
+  startController,
+} from './controller.js';
 export { type ClusterPort, type ReconcileDeps, reconcile } from './reconcile.js';
 export * from './resources.js';
 export { type JobConfig, stageJob, stageJobName } from './stage-job.js';

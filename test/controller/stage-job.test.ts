@@ -1,0 +1,103 @@
+/**
+ * The stage Job manifest: valid batch/v1 (kubernetes-models), the run's placement on the pods, GPUs in
+ * limits, retries as backoffLimit, the run as RLHF_RUN, a gang-scheduler queue as a suspended Job.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { stageJob, stageJobName } from '@rlhf/controller';
+import { iterationUnit, setupUnit } from '@rlhf/orchestrator/stage-plan';
+import { parseRunYaml } from '@rlhf/run-spec';
+import { Job } from 'kubernetes-models/batch/v1/Job';
+
+const run = parseRunYaml(`apiVersion: rlhf.dev/v1alpha1
+kind: RLHFRun
+metadata: {name: demo, namespace: team-a}
+spec:
+  policy: {model: nats-obj://rlhf-models/sft}
+  judge: {type: reward, model: nats-obj://rlhf-models/rm, lengthPenalty: 0.001}
+  prompts: {dataset: nats-obj://rlhf-data/prompts.jsonl}
+  maxRetries: 2
+  placement:
+    generate:
+      replicas: 3
+      gpus: 2
+      nodeSelector: {gpu: a100}
+      tolerations: [{key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}]
+      priorityClassName: rlhf-high
+    schedulerName: volcano
+    queue: research
+`);
+const owner = {
+  apiVersion: 'rlhf.dev/v1alpha1',
+  kind: 'RLHFIteration',
+  name: 'demo-1',
+  uid: 'u1',
+  controller: true,
+};
+const config = { image: 'ghcr.io/example/rlhf:1.0', natsUrl: 'nats://nats:4222' };
+
+test('a generate Job carries the run placement, GPU limits, retries and the run itself', () => {
+  const job = stageJob({
+    run: { name: 'demo', namespace: 'team-a', spec: run.spec },
+    unit: iterationUnit(1, 'generate'),
+    owner,
+    config,
+  });
+  new Job(job as never).validate();
+  assert.equal(job.metadata?.name, 'demo-1-generate');
+  assert.equal(job.spec?.backoffLimit, 2);
+  assert.equal(job.spec?.parallelism, 3);
+  assert.equal(job.spec?.suspend, true, 'a queued Job waits for its queue to admit it');
+  assert.equal(job.metadata?.labels?.['kueue.x-k8s.io/queue-name'], 'research');
+  const pod = job.spec?.template.spec;
+  assert.deepEqual(pod?.nodeSelector, { gpu: 'a100' });
+  assert.equal(pod?.tolerations?.[0]?.key, 'nvidia.com/gpu');
+  assert.equal(pod?.priorityClassName, 'rlhf-high');
+  assert.equal(pod?.schedulerName, 'volcano');
+  assert.equal(pod?.restartPolicy, 'Never');
+  const c = pod?.containers[0];
+  assert.deepEqual(c?.args, ['stage', 'generate', '--iteration', '1']);
+  assert.deepEqual(c?.resources?.limits, { 'nvidia.com/gpu': '2' });
+  assert.equal(c?.securityContext?.readOnlyRootFilesystem, true);
+  const env = Object.fromEntries((c?.env ?? []).map((e) => [e.name, e.value]));
+  assert.equal(env.NATS_URL, 'nats://nats:4222');
+  assert.equal(env.RLHF_STAGE_REPLICAS, '3');
+  const carried = JSON.parse(env.RLHF_RUN as string);
+  assert.deepEqual(carried.metadata, { name: 'demo', namespace: 'team-a' });
+  assert.deepEqual(carried.spec, run.spec);
+  assert.deepEqual(job.metadata?.ownerReferences, [owner]);
+});
+
+test('pairing needs no GPU; setup goes where training goes; NATS from a Secret stays out of the spec', () => {
+  const pair = stageJob({
+    run: { name: 'demo', namespace: 'team-a', spec: run.spec },
+    unit: iterationUnit(2, 'pair'),
+    owner,
+    config: { ...config, natsSecret: { name: 'nats-creds', key: 'url' } },
+  });
+  new Job(pair as never).validate();
+  const c = pair.spec?.template.spec?.containers[0];
+  assert.equal(c?.resources?.limits, undefined);
+  assert.deepEqual(c?.env?.[0], {
+    name: 'NATS_URL',
+    valueFrom: { secretKeyRef: { name: 'nats-creds', key: 'url' } },
+  });
+  const setup = stageJob({
+    run: { name: 'demo', namespace: 'team-a', spec: run.spec },
+    unit: setupUnit(),
+    owner,
+    config,
+  });
+  assert.deepEqual(setup.spec?.template.spec?.containers[0]?.args, ['stage', 'setup', '--iteration', '0']);
+  assert.deepEqual(setup.spec?.template.spec?.containers[0]?.resources?.limits, { 'nvidia.com/gpu': '1' });
+});
+
+test('Job names are DNS labels even for long run names, and distinct per unit', () => {
+  const long = 'a'.repeat(63);
+  const names = [iterationUnit(12, 'evaluate'), iterationUnit(12, 'generate'), setupUnit()].map((u) =>
+    stageJobName(long, u),
+  );
+  for (const n of names) assert.match(n, /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/);
+  assert.equal(new Set(names).size, 3);
+  assert.equal(stageJobName('demo', iterationUnit(3, 'train')), 'demo-3-train');
+});
