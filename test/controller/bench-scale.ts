@@ -39,11 +39,7 @@ interface Result {
 async function measure(server: FakeApiServer, concurrency: number): Promise<Result> {
   const ns = `bench-${concurrency}-${tag}`;
   const c = clientsFor(server, ns);
-  // biome-ignore lint/suspicious/noExplicitAny: a manifest read as loose JSON
-  const template = parseYaml(readFileSync(join(root, 'examples/ci-small.yaml'), 'utf8')) as Record<
-    string,
-    any
-  >;
+  const template = parseYaml(readFileSync(join(root, 'examples/ci-small.yaml'), 'utf8')) as object;
   const created = new Map<string, number>();
   const running = new Map<string, number>();
   let resolveAll: () => void = () => {};
