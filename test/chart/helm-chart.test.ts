@@ -260,6 +260,10 @@ test('bundled NATS points at the nats chart service; external NATS comes from th
     const env = podSpec(d).containers[0]?.env?.find((e) => e.name === 'NATS_URL');
     assert.deepEqual(env?.valueFrom?.secretKeyRef, { name: 'rlhf-nats', key: 'url' }, d.metadata.name);
   }
+  // The controller hands the Secret (not its value) to the stage Jobs it creates.
+  const ctlEnv = podSpec(named(objs, 'Deployment', '-controller')).containers[0]?.env ?? [];
+  assert.equal(ctlEnv.find((e) => e.name === 'RLHF_WORKER_NATS_SECRET')?.value, 'rlhf-nats');
+  assert.equal(ctlEnv.find((e) => e.name === 'RLHF_WORKER_NATS_SECRET_KEY')?.value, 'url');
   assert.equal(byKind(objs, 'ClusterRole').length, 1, 'clusterWide: a ClusterRole for the resources');
   assert.ok(byKind(objs, 'PodDisruptionBudget').some((p) => p.metadata.name.endsWith('-controller')));
   const disabled = render(['nats-disabled.yaml']);
