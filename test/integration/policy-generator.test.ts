@@ -294,6 +294,7 @@ test('bad input gets its status and names the field; the server keeps serving', 
     ['no model', { prompts: ['x'] }, INVALID_ARGUMENT, 'model.uri'],
     ['no prompts', { model: m, prompts: [] }, INVALID_ARGUMENT, 'prompts'],
     ['text and ids', { ...ok, promptTokenIds: [{ ids: [5] }] }, INVALID_ARGUMENT, 'prompt_token_ids'],
+    ['n = 0 (unset means 1; zero samples is a mistake)', { ...ok, n: 0 }, INVALID_ARGUMENT, 'n'],
     ['n above the proto range', { ...ok, n: 1025 }, INVALID_ARGUMENT, 'n'],
     ['n above the server limit', { ...ok, n: 17 }, RESOURCE_EXHAUSTED, 'n'],
     [

@@ -275,7 +275,7 @@ async function evaluate(
   ctx: Pick<ShardContext, 'progress'>,
 ): Promise<ShardResult> {
   const p = checkParams(work);
-  const n = settingsCheck(() => checkN(p.n, defaultGenerateLimits, 'evaluate.n'));
+  const n = settingsCheck(() => checkN(p.n || undefined, defaultGenerateLimits, 'evaluate.n'));
   const sampling: SamplingSettings = settingsCheck(() =>
     checkSamplingParams(p.sampling, defaultGenerateLimits, 'evaluate.sampling'),
   );

@@ -78,7 +78,7 @@ export async function generateShard(
   const params = work.params.value;
   if (work.inputUri === '') throw invalidArgument('input_uri', 'is required');
   if (work.outputUri === '') throw invalidArgument('output_uri', 'is required');
-  const n = checkN(params.n, limits, 'generate.n');
+  const n = checkN(params.n || undefined, limits, 'generate.n'); // stage work: 0 means 1
   const sampling = checkSamplingParams(params.sampling, limits, 'generate.sampling');
   const model = await sampler.model(params.policy, 'generate.policy');
   const rows = await readPrompts(

@@ -71,8 +71,9 @@ test('bad values name their field under the given prefix', () => {
   );
 });
 
-test('n: 0 means 1; above 1024 is malformed; above the server limit is RESOURCE_EXHAUSTED', () => {
-  assert.equal(checkN(0, limits), 1);
+test('n: unset means 1; 0 and above 1024 are malformed; above the server limit is RESOURCE_EXHAUSTED', () => {
+  assert.equal(checkN(undefined, limits), 1);
+  fails(() => checkN(0, limits), 'INVALID_ARGUMENT', 'n');
   assert.equal(checkN(8, limits), 8);
   fails(() => checkN(9, limits), 'RESOURCE_EXHAUSTED', 'n');
   fails(() => checkN(1025, { ...limits, maxN: 2048 }), 'INVALID_ARGUMENT', 'n');

@@ -116,11 +116,15 @@ export function checkSamplingParams(
   };
 }
 
-/** n as the proto defines it: 0 (unset) means 1; 1..1024, and at most the server's limit. */
-export function checkN(n: number, limits: GenerateLimits, field = 'n'): number {
-  const value = n === 0 ? 1 : n;
+/** n as the proto defines it: unset means 1; else 1..1024 (0 is refused), and at most the server's limit. */
+export function checkN(n: number | undefined, limits: GenerateLimits, field = 'n'): number {
+  const value = n ?? 1;
   if (!(Number.isInteger(value) && value >= 1 && value <= MAX_N))
-    throw invalidArgument(field, `must be in 1..${MAX_N}, got ${n}`, 'leave it unset for 1');
+    throw invalidArgument(
+      field,
+      `must be in 1..${MAX_N}, got ${n}`,
+      'ask for at least one sample, or leave it unset for 1',
+    );
   if (value > limits.maxN) {
     throw new RlhfError('RESOURCE_EXHAUSTED', `${value} is above the server's limit of ${limits.maxN}`, {
       field,

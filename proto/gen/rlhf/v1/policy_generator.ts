@@ -35,8 +35,10 @@ export interface GenerateRequest {
   prompts: string[];
   /** Prompts as token ids, used verbatim after BOS (for data tokenized elsewhere). Alternative to prompts. */
   promptTokenIds: TokenIds[];
-  /** Completions per prompt, 1..1024. 0 (unset): 1. */
-  n: number;
+  /** Completions per prompt, 1..1024. Unset: 1. An explicit 0 is INVALID_ARGUMENT. */
+  n?:
+    | number
+    | undefined;
   /** Temperature, top-k/top-p, length limit, seed and stops. Unset: the SamplingParams defaults. */
   sampling?:
     | SamplingParams
@@ -78,8 +80,10 @@ export interface GenerateStreamRequest {
   prompts: string[];
   /** Prompts as token ids, used verbatim after BOS. Alternative to prompts. */
   promptTokenIds: TokenIds[];
-  /** Completions per prompt, 1..1024. 0 (unset): 1. */
-  n: number;
+  /** Completions per prompt, 1..1024. Unset: 1. An explicit 0 is INVALID_ARGUMENT. */
+  n?:
+    | number
+    | undefined;
   /** Temperature, top-k/top-p, length limit, seed and stops. Unset: the SamplingParams defaults. */
   sampling?:
     | SamplingParams
@@ -99,7 +103,7 @@ export interface GenerateStreamResponse {
 }
 
 function createBaseGenerateRequest(): GenerateRequest {
-  return { model: undefined, prompts: [], promptTokenIds: [], n: 0, sampling: undefined, firstPromptIndex: 0 };
+  return { model: undefined, prompts: [], promptTokenIds: [], n: undefined, sampling: undefined, firstPromptIndex: 0 };
 }
 
 export const GenerateRequest: MessageFns<GenerateRequest> = {
@@ -113,7 +117,7 @@ export const GenerateRequest: MessageFns<GenerateRequest> = {
     for (const v of message.promptTokenIds) {
       TokenIds.encode(v!, writer.uint32(26).fork()).join();
     }
-    if (message.n !== 0) {
+    if (message.n !== undefined) {
       writer.uint32(32).uint32(message.n);
     }
     if (message.sampling !== undefined) {
@@ -207,7 +211,7 @@ export const GenerateRequest: MessageFns<GenerateRequest> = {
         : globalThis.Array.isArray(object?.prompt_token_ids)
         ? object.prompt_token_ids.map((e: any) => TokenIds.fromJSON(e))
         : [],
-      n: isSet(object.n) ? globalThis.Number(object.n) : 0,
+      n: isSet(object.n) ? globalThis.Number(object.n) : undefined,
       sampling: isSet(object.sampling) ? SamplingParams.fromJSON(object.sampling) : undefined,
       firstPromptIndex: isSet(object.firstPromptIndex)
         ? globalThis.Number(object.firstPromptIndex)
@@ -228,7 +232,7 @@ export const GenerateRequest: MessageFns<GenerateRequest> = {
     if (message.promptTokenIds?.length) {
       obj.promptTokenIds = message.promptTokenIds.map((e) => TokenIds.toJSON(e));
     }
-    if (message.n !== 0) {
+    if (message.n !== undefined) {
       obj.n = Math.round(message.n);
     }
     if (message.sampling !== undefined) {
@@ -250,7 +254,7 @@ export const GenerateRequest: MessageFns<GenerateRequest> = {
       : undefined;
     message.prompts = object.prompts?.map((e) => e) || [];
     message.promptTokenIds = object.promptTokenIds?.map((e) => TokenIds.fromPartial(e)) || [];
-    message.n = object.n ?? 0;
+    message.n = object.n ?? undefined;
     message.sampling = (object.sampling !== undefined && object.sampling !== null)
       ? SamplingParams.fromPartial(object.sampling)
       : undefined;
@@ -438,7 +442,7 @@ export const GenerateResponse: MessageFns<GenerateResponse> = {
 };
 
 function createBaseGenerateStreamRequest(): GenerateStreamRequest {
-  return { model: undefined, prompts: [], promptTokenIds: [], n: 0, sampling: undefined, firstPromptIndex: 0 };
+  return { model: undefined, prompts: [], promptTokenIds: [], n: undefined, sampling: undefined, firstPromptIndex: 0 };
 }
 
 export const GenerateStreamRequest: MessageFns<GenerateStreamRequest> = {
@@ -452,7 +456,7 @@ export const GenerateStreamRequest: MessageFns<GenerateStreamRequest> = {
     for (const v of message.promptTokenIds) {
       TokenIds.encode(v!, writer.uint32(26).fork()).join();
     }
-    if (message.n !== 0) {
+    if (message.n !== undefined) {
       writer.uint32(32).uint32(message.n);
     }
     if (message.sampling !== undefined) {
@@ -546,7 +550,7 @@ export const GenerateStreamRequest: MessageFns<GenerateStreamRequest> = {
         : globalThis.Array.isArray(object?.prompt_token_ids)
         ? object.prompt_token_ids.map((e: any) => TokenIds.fromJSON(e))
         : [],
-      n: isSet(object.n) ? globalThis.Number(object.n) : 0,
+      n: isSet(object.n) ? globalThis.Number(object.n) : undefined,
       sampling: isSet(object.sampling) ? SamplingParams.fromJSON(object.sampling) : undefined,
       firstPromptIndex: isSet(object.firstPromptIndex)
         ? globalThis.Number(object.firstPromptIndex)
@@ -567,7 +571,7 @@ export const GenerateStreamRequest: MessageFns<GenerateStreamRequest> = {
     if (message.promptTokenIds?.length) {
       obj.promptTokenIds = message.promptTokenIds.map((e) => TokenIds.toJSON(e));
     }
-    if (message.n !== 0) {
+    if (message.n !== undefined) {
       obj.n = Math.round(message.n);
     }
     if (message.sampling !== undefined) {
@@ -589,7 +593,7 @@ export const GenerateStreamRequest: MessageFns<GenerateStreamRequest> = {
       : undefined;
     message.prompts = object.prompts?.map((e) => e) || [];
     message.promptTokenIds = object.promptTokenIds?.map((e) => TokenIds.fromPartial(e)) || [];
-    message.n = object.n ?? 0;
+    message.n = object.n ?? undefined;
     message.sampling = (object.sampling !== undefined && object.sampling !== null)
       ? SamplingParams.fromPartial(object.sampling)
       : undefined;
