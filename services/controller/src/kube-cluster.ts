@@ -34,6 +34,15 @@ export function statusPatch(next: object, previous: object): Record<string, unkn
   return patch;
 }
 
+/** A run deleted while it was being reconciled needs nothing more: a 404 is not an error. */
+async function goneIsDone(call: Promise<unknown>): Promise<void> {
+  try {
+    await call;
+  } catch (err) {
+    if (codeOf(err) !== 404) throw err;
+  }
+}
+
 export class KubeCluster implements ClusterPort {
   /** API requests sent, by verb and resource (e.g. "create jobs"). */
   readonly requests = new Map<string, number>();
@@ -136,7 +145,7 @@ export class KubeCluster implements ClusterPort {
   /** Optimistic: carries the cached resourceVersion, so a concurrent change gives a 409 and a retry. */
   async setRunFinalizers(run: RunObject, finalizers: string[]): Promise<void> {
     this.count('patch rlhfruns');
-    await this.api.custom.patchNamespacedCustomObject(
+    const patch = this.api.custom.patchNamespacedCustomObject(
       {
         group,
         version,
@@ -147,5 +156,6 @@ export class KubeCluster implements ClusterPort {
       },
       mergePatch,
     );
+    await goneIsDone(patch);
   }
 }

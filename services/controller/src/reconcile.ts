@@ -125,7 +125,9 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
 
   const records = deps.records.of(namespace, name);
   const units = stageUnits(spec);
-  const current = units.find((u) => !unitDone(records, u));
+  // The last unit is done only once its pod has stored the run's summary (after the last metrics).
+  const last = units[units.length - 1] as StageUnit;
+  const current = units.find((u) => !unitDone(records, u) || (u === last && !records.summary()));
   const jobs = new Map(deps.cluster.jobsOf(namespace, name).map((j) => [j.metadata?.name as string, j]));
   const iterations = new Map(deps.cluster.iterationsOf(namespace, name).map((i) => [i.spec.iteration, i]));
   const metrics = evaluatedIterations(records, spec.iterations);

@@ -4,7 +4,13 @@
  * so progress reaches the RLHFRun status without polling, and a reconcile reads memory, not NATS.
  */
 import type { KV } from '@nats-io/kv';
-import type { ErrorRecord, IterationRecord, PlanRecord, StageRecord } from '@rlhf/orchestrator/stage-records';
+import type {
+  ErrorRecord,
+  IterationRecord,
+  PlanRecord,
+  StageRecord,
+  SummaryRecord,
+} from '@rlhf/orchestrator/stage-records';
 import { keyOf } from './resources.js';
 
 export interface RecordsView {
@@ -12,6 +18,8 @@ export interface RecordsView {
   iteration(iteration: number): IterationRecord | undefined;
   plan(): PlanRecord | undefined;
   lastError(): ErrorRecord | undefined;
+  /** Present once the last unit stored summary.json and report.html. */
+  summary(): SummaryRecord | undefined;
 }
 
 const empty: RecordsView = {
@@ -19,6 +27,7 @@ const empty: RecordsView = {
   iteration: () => undefined,
   plan: () => undefined,
   lastError: () => undefined,
+  summary: () => undefined,
 };
 
 /** `<ns>.<run>.<rest>` -> ["<ns>/<run>", "<rest>"]; namespaces and names are DNS labels, without dots. */
@@ -93,6 +102,7 @@ export class RunRecords {
       iteration: (t) => m.get(`${t}.metrics`) as IterationRecord | undefined,
       plan: () => m.get('plan') as PlanRecord | undefined,
       lastError: () => m.get('error') as ErrorRecord | undefined,
+      summary: () => m.get('summary') as SummaryRecord | undefined,
     };
   }
 

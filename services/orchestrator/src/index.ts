@@ -5,5 +5,11 @@ export * from './run-layout.js';
 export { type LocalRunOptions, runLocal, workerPlan } from './run-local.js';
 export { runStageProcess, type StageProcessOptions } from './run-stage.js';
 export * from './stage-plan.js';
-export type { ErrorRecord, IterationRecord, PlanRecord, StageRecord } from './stage-records.js';
+export type {
+  ErrorRecord,
+  IterationRecord,
+  PlanRecord,
+  StageRecord,
+  SummaryRecord,
+} from './stage-records.js';
 export { RunState } from './stage-records.js';

@@ -76,6 +76,12 @@ export async function runStageProcess(o: StageProcessOptions): Promise<RunSummar
       const base = runBase(runRef);
       await store.put(`${base}/summary.json`, enc.encode(`${JSON.stringify(summary, jsonSafe, 2)}\n`));
       await store.put(`${base}/report.html`, enc.encode(report.html));
+      await state.putSummary({
+        summary: `${base}/summary.json`,
+        report: `${base}/report.html`,
+        bestIteration: summary.bestIteration,
+        finishedAt: new Date().toISOString(),
+      });
       return summary;
     } catch (err) {
       if (err instanceof StopPointReached) return null;

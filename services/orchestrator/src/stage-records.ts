@@ -35,6 +35,13 @@ export interface PlanRecord {
   lengthPenalty: number;
 }
 
+export interface SummaryRecord {
+  summary: string;
+  report: string;
+  bestIteration: number | null;
+  finishedAt: string;
+}
+
 /** The last failure of a stage process, for the controller's Failed condition. */
 export interface ErrorRecord {
   iteration: number;
@@ -86,6 +93,11 @@ export class RunState {
 
   async plan(): Promise<PlanRecord | null> {
     return this.read<PlanRecord>(`${this.run.namespace}.${this.run.name}.plan`);
+  }
+
+  /** Where the finished run's summary and report are (written after both are stored). */
+  async putSummary(record: SummaryRecord): Promise<void> {
+    await this.kv.put(`${this.run.namespace}.${this.run.name}.summary`, enc.encode(JSON.stringify(record)));
   }
 
   async putError(record: ErrorRecord): Promise<void> {
