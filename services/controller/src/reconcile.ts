@@ -136,7 +136,7 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
   const base: RunStatus = {
     ...status,
     iteration: current ? current.iteration : spec.iterations,
-    progress: `${current ? Math.max(current.iteration - 1, 0) : spec.iterations}/${spec.iterations}`,
+    progress: `${current ? current.iteration : spec.iterations}/${spec.iterations}`,
     ...(metrics.length ? { iterations: metrics } : {}),
     ...(latest ? { latest } : {}),
     ...(best ? { bestIteration: best.iteration, ...(best.policy ? { bestPolicy: best.policy } : {}) } : {}),
@@ -220,6 +220,10 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
       ],
     );
     return 'done';
+  }
+  if (!job && current.iteration > 0 && !iterations.has(current.iteration)) {
+    // Setup's plan record has not reached the cache yet (or was lost): nothing to own the Job yet.
+    return { requeueAfterMs: 2000 };
   }
   if (!job) {
     const owner =
