@@ -7,7 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { GraphBuilder } from '../onnx/graph-builder.js';
 import { DataType } from '../onnx/onnx-types.js';
+import { Rng } from '../random/rng.js';
+import { OrtSession } from '../runtime/ort-session.js';
+import { backward } from './backward.js';
 import { checkRule, type RuleCase } from './rule-check.js';
 import { vjpRules } from './vjp-rules.js';
 
@@ -391,6 +395,18 @@ export const cases: RuleCase[] = [
   },
   {
     op: 'Gather',
+    title: 'rows of a symbolic-length matrix (a reward head picking last positions)',
+    inputs: { x: { shape: [6, 3], dims: ['rows', 3] }, i: { shape: [2], dtype: 'int64', data: [5, 2] } },
+    forward: (g, { x, i }) => g.gather(x!, i!),
+  },
+  {
+    op: 'Gather',
+    title: 'axis 0 of a rank-3 table with repeated ids',
+    inputs: { w: { shape: [5, 2, 3] }, ids },
+    forward: (g, { w, ids: i }) => g.gather(w!, i!),
+  },
+  {
+    op: 'Gather',
     title: 'axis 1 with a scalar index',
     inputs: { x: { shape: [2, 4, 3] }, i: { shape: [], dtype: 'int64', data: [2] } },
     forward: (g, { x, i }) => g.gather(x!, i!, 1),
@@ -425,4 +441,36 @@ cases.forEach((c, i) => {
       assert.ok(r.relError <= tol, `${r.name}: relative error ${r.relError.toExponential(2)} > ${tol}`);
     }
   });
+});
+
+test('the embedding gradient sums repeated ids exactly, the same on every run, on every thread', async () => {
+  // Many rows on few ids: with ScatterND 'add' (the rule before) ORT's threads lost updates here, so
+  // repeats gave different, wrong sums. The sum must be the sequential float32 one, bit for bit.
+  const [vocab, dim, rows] = [8, 64, 4096];
+  const rng = new Rng(11);
+  const ids = BigInt64Array.from({ length: rows }, () => BigInt(rng.int(vocab)));
+  const dy = Float32Array.from({ length: rows * dim }, () => rng.normal());
+  const g = new GraphBuilder({ float: 'float32' });
+  const w = g.input('w', 'float32', [vocab, dim]);
+  const i = g.input('ids', 'int64', ['rows']);
+  const seed = g.input('dy', 'float32', ['rows', dim]);
+  const [grad] = backward(g, g.reduceSum(g.mul(g.gather(w, i), seed), [0, 1], false), [w]);
+  g.output(grad!, 'grad');
+  const expected = new Float32Array(vocab * dim);
+  for (let r = 0; r < rows; r++) {
+    const v = Number(ids[r]);
+    for (let d = 0; d < dim; d++)
+      expected[v * dim + d] = Math.fround((expected[v * dim + d] as number) + (dy[r * dim + d] as number));
+  }
+  const feeds = {
+    w: { data: new Float32Array(vocab * dim), dims: [vocab, dim] },
+    ids: { data: ids, dims: [rows] },
+    dy: { data: dy, dims: [rows, dim] },
+  };
+  for (const threads of [1, 2, 4]) {
+    const session = await OrtSession.create(g.build(), { threads });
+    for (let k = 0; k < 8; k++)
+      assert.deepEqual((await session.run(feeds)).grad?.data, expected, `${threads} threads, run ${k + 1}`);
+    await session.dispose();
+  }
 });

@@ -5,7 +5,7 @@
  * node is emitted for a mask, an index or a constant. Every thunk returns a tensor of exactly its
  * input's shape (broadcasts are summed back with `sumTo`).
  */
-import { staticShape } from '../onnx/dims.js';
+import { numel, type Shape, staticShape } from '../onnx/dims.js';
 import type { GraphBuilder } from '../onnx/graph-builder.js';
 import { type GraphNode, intAttr, intsAttr, type Value } from '../onnx/graph-types.js';
 import { SLICE_END } from '../onnx/shape-inference.js';
@@ -205,31 +205,63 @@ function sliceGrad(g: GraphBuilder, node: GraphNode, a: Value, dy: Value): Value
 }
 
 /**
- * Gather along `axis`: ScatterND with reduction 'add' into zeros, which sums repeated indices (tokens
- * that occur several times in a batch). A non-zero axis is moved to the front and back with Transposes.
+ * Gather along `axis`: each row of dy is added back into the row of `data` it was read from, summing
+ * repeated indices (tokens that occur several times in a batch). The sum is a ScatterElements 'add' of dy
+ * flattened to [indices, width], with every index broadcast along its row, into zeros of [rows, width].
+ *
+ * Not ScatterND 'add' (the obvious form, used before): ORT's CPU kernel splits the index rows over its
+ * threads with no regard for repeats, so with more than one intra-op thread two threads add into the same
+ * embedding row at once and updates are lost (onnxruntime issue 18048). Embedding gradients came out wrong
+ * and different on every run, which is why two `rlhf run`s with one seed ended with different metrics.
+ * ScatterElements never splits the updates of one output element between threads: the sum is the
+ * sequential one, bit for bit, whatever the thread count (checked in vjp-rules.test.ts). It costs more
+ * than the racy ScatterND (the broadcast int64 indices, a per-element kernel), a few percent of a training
+ * step (services/ml-engine/scripts/bench-gather-grad.ts), far less than training on one thread.
+ *
+ * A non-zero axis is moved to the front and back with Transposes.
  */
 function gatherGrad(g: GraphBuilder, data: Value, idx: Value, dy: Value, axis: number): Value {
   const r = data.shape.length;
   const ax = axis < 0 ? axis + r : axis;
   const q = idx.shape.length;
-  const indices = g.unsqueeze(idx, [q]);
-  if (ax === 0) return g.scatterND(g.zerosLike(data), indices, dy, 'add');
-  // dy is data[:ax] + idx + data[ax+1:]; put the idx block first, scatter, then restore data's order.
-  const perm = [
-    ...Array.from({ length: q }, (_, i) => ax + i),
-    ...Array.from({ length: ax }, (_, i) => i),
-    ...Array.from({ length: r - ax - 1 }, (_, i) => ax + q + i),
-  ];
-  const moved = staticShape(
-    [data.shape[ax] ?? 1, ...data.shape.slice(0, ax), ...data.shape.slice(ax + 1)],
-    `Gather gradient along axis ${axis}`,
+  // `rows`: data with the gathered axis first; `updates`: dy in that order (idx's dims, then rows[1:]).
+  let rows: Shape = data.shape;
+  let updates = dy;
+  if (ax !== 0) {
+    rows = staticShape(
+      [data.shape[ax] ?? 1, ...data.shape.slice(0, ax), ...data.shape.slice(ax + 1)],
+      `Gather gradient along axis ${axis}`,
+    );
+    // dy is data[:ax] + idx + data[ax+1:]; put the idx block first.
+    updates = g.transpose(dy, [
+      ...Array.from({ length: q }, (_, i) => ax + i),
+      ...Array.from({ length: ax }, (_, i) => i),
+      ...Array.from({ length: r - ax - 1 }, (_, i) => ax + q + i),
+    ]);
+  }
+  const width = numel(rows.slice(1));
+  const flat =
+    typeof width === 'number'
+      ? g.reshape(updates, [-1, width])
+      : g.op('Flatten', [updates], { axis: q }, { shapes: [[numel(idx.shape), width]] });
+  const index = g.op(
+    'Expand',
+    [g.reshape(idx, [-1, 1]), g.shapeOf(flat)],
+    {},
+    {
+      shapes: [flat.shape],
+      dtypes: ['int64'],
+    },
   );
-  const zeros = g.filled(moved, 0, data.dtype);
-  const scattered = g.scatterND(zeros, indices, g.transpose(dy, perm), 'add');
+  let zeros: Value;
+  if (ax !== 0) zeros = g.filled([rows[0] ?? 1, width], 0, data.dtype);
+  else zeros = r === 2 ? g.zerosLike(data) : g.reshape(g.zerosLike(data), [0, -1]);
+  const summed = g.scatterElements(zeros, index, flat, 0, 'add');
+  if (ax === 0) return r === 2 ? summed : g.reshapeTo(summed, data.shape, data);
   const back = [
     ...Array.from({ length: ax }, (_, i) => i + 1),
     0,
     ...Array.from({ length: r - ax - 1 }, (_, i) => ax + 1 + i),
   ];
-  return g.transpose(scattered, back);
+  return g.transpose(g.reshapeTo(summed, rows), back);
 }
