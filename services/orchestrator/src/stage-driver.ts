@@ -64,16 +64,20 @@ export async function runShardedStage(
   onProgress?: ProgressFn,
 ): Promise<void> {
   const { run, iteration, token } = spec;
-  const total = spec.shards.reduce((a, s) => a + s.rows, 0);
   const done = new Set<number>();
   const partial = new Map<number, number>();
+  // A shard's own count when its events carry one (a training shard is one row but many steps).
+  const totals = new Map<number, number>();
   const failures = new Map<number, number>();
   const failed: { error: RlhfError | null } = { error: null };
   const waker: { wake: (() => void) | null } = { wake: null };
   const report = () => {
     let n = 0;
+    let total = 0;
     spec.shards.forEach((s, i) => {
-      n += done.has(i) ? s.rows : Math.min(partial.get(i) ?? 0, s.rows);
+      const size = totals.get(i) ?? s.rows;
+      total += size;
+      n += done.has(i) ? size : Math.min(partial.get(i) ?? 0, size);
     });
     onProgress?.(n, total, spec.unit);
   };
@@ -91,8 +95,10 @@ export async function runShardedStage(
       const e = ev.event;
       if (!e) continue;
       if (e.$case === 'progress') {
-        if (e.value.unit === spec.unit || e.value.unit === '')
+        if (e.value.unit === spec.unit || e.value.unit === '') {
           partial.set(e.value.shardIndex, Number(e.value.done));
+          if (Number(e.value.total) > 0) totals.set(e.value.shardIndex, Number(e.value.total));
+        }
         report();
       } else if (e.$case === 'shardDone') {
         waker.wake?.();

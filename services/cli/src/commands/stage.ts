@@ -15,15 +15,17 @@ interface StageFlags {
 /** Progress as plain log lines (a pod has no terminal): at most one line per stage every few seconds. */
 function logLineUi(): StageUi {
   const say = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
-  const last = new Map<string, number>();
+  const last = new Map<string, { at: number; line: string }>();
   return {
     start: (label) => {
       say(`${label}: started`);
       return (done, total, unit) => {
         const now = Date.now();
-        if (done < total && now - (last.get(label) ?? 0) < 5000) return;
-        last.set(label, now);
-        say(`${label}: ${done}/${total} ${unit}`);
+        const line = `${label}: ${done}/${total} ${unit}`;
+        const prev = last.get(label);
+        if (prev?.line === line || (done < total && now - (prev?.at ?? 0) < 5000)) return;
+        last.set(label, { at: now, line });
+        say(line);
       };
     },
     finish: (label, line) => say(`${label}: ${line}`),
