@@ -87,6 +87,25 @@ interface Row {
   request: RequestOptions | undefined;
 }
 
+/** The per-layer feed and output names of the KV cache, built once per batch. */
+function cacheNames(layers: number): { past: string[]; present: string[] } {
+  const past: string[] = [];
+  const present: string[] = [];
+  for (let i = 0; i < layers; i++) {
+    for (const part of ['key', 'value']) {
+      past.push(`past_key_values.${i}.${part}`);
+      present.push(`present.${i}.${part}`);
+    }
+  }
+  return { past, present };
+}
+
+/**
+ * One batch of rows to the end. Tokens and the attention mask live in [B, promptLen + maxSteps] int64
+ * buffers written once per token, so a decode step only copies the mask rows into the feed (a view of the
+ * buffer when B = 1) and writes one id and one position per row; the present KV tensors ORT returns are the
+ * next step's past as they are.
+ */
 async function generateBatch(
   session: OrtSession,
   c: LlamaConfig,
@@ -99,63 +118,76 @@ async function generateBatch(
   const hd = headDim(c);
   const maxSteps = Math.max(...rows.map((r) => r.maxNewTokens));
   const promptLen = Math.max(...rows.map((r) => r.prompt.length));
-  // Every row's full token list so far, left-padded to a common length.
-  const seqs = rows.map((r) => [...new Array(promptLen - r.prompt.length).fill(o.padId), ...r.prompt]);
-  const masks = rows.map((r) => [
-    ...new Array(promptLen - r.prompt.length).fill(0),
-    ...new Array(r.prompt.length).fill(1),
-  ]);
-  const useCache = o.useCache ?? true;
+  const width = promptLen + maxSteps;
+  // Row b's tokens so far and their mask (1 real, 0 padding) in [b * width, b * width + total), left-padded.
+  const tokens = new BigInt64Array(B * width);
+  const mask = new BigInt64Array(B * width);
   // Real (unpadded) tokens per row so far, the position source of the next token.
-  const realCount = rows.map((r) => r.prompt.length);
-  let past: Record<string, TensorValue> = {};
-  const emptyPast = (): Record<string, TensorValue> => {
-    const feeds: Record<string, TensorValue> = {};
-    for (let i = 0; i < c.num_hidden_layers; i++) {
-      for (const part of ['key', 'value'])
-        feeds[`past_key_values.${i}.${part}`] = { data: new Float32Array(0), dims: [B, kvHeads, 0, hd] };
-    }
-    return feeds;
-  };
+  const realCount = new Int32Array(B);
+  rows.forEach((r, b) => {
+    const pad = promptLen - r.prompt.length;
+    tokens.fill(BigInt(o.padId), b * width, b * width + pad);
+    r.prompt.forEach((t, k) => {
+      tokens[b * width + pad + k] = BigInt(t);
+      mask[b * width + pad + k] = 1n;
+    });
+    realCount[b] = r.prompt.length;
+  });
+  const useCache = o.useCache ?? true;
+  const names = cacheNames(c.num_hidden_layers);
+  const emptyPast: Record<string, TensorValue> = {};
+  for (const name of names.past) emptyPast[name] = { data: new Float32Array(0), dims: [B, kvHeads, 0, hd] };
+  let past = emptyPast;
+  // The one-token feeds of a decode step, rewritten in place every step.
+  const stepIds = new BigInt64Array(B);
+  const stepPos = new BigInt64Array(B);
   for (let step = 0; step < maxSteps; step++) {
-    const total = (seqs[0] as number[]).length;
+    const total = promptLen + step;
     const fresh = step === 0 || !useCache ? total : 1;
-    const ids = new BigInt64Array(B * fresh);
-    const pos = new BigInt64Array(B * fresh);
-    const mask = new BigInt64Array(B * total);
-    for (let b = 0; b < B; b++) {
-      const m = masks[b] as number[];
-      const seq = seqs[b] as number[];
-      for (let t = 0; t < total; t++) mask[b * total + t] = m[t] ? 1n : 0n;
-      for (let k = 0; k < fresh; k++) ids[b * fresh + k] = BigInt(seq[total - fresh + k] as number);
-      if (fresh === 1) {
+    let ids = stepIds;
+    let pos = stepPos;
+    let maskFeed: BigInt64Array;
+    if (B === 1) maskFeed = mask.subarray(0, total);
+    else {
+      maskFeed = new BigInt64Array(B * total);
+      for (let b = 0; b < B; b++) maskFeed.set(mask.subarray(b * width, b * width + total), b * total);
+    }
+    if (fresh === 1) {
+      for (let b = 0; b < B; b++) {
+        stepIds[b] = tokens[b * width + total - 1] as bigint;
         // One new token: its position is the count of real tokens before it (padding skipped).
-        pos[b] = BigInt(Math.max(0, (realCount[b] as number) - 1));
-      } else {
+        stepPos[b] = BigInt(Math.max(0, (realCount[b] as number) - 1));
+      }
+    } else {
+      ids = new BigInt64Array(B * fresh);
+      pos = new BigInt64Array(B * fresh);
+      for (let b = 0; b < B; b++) {
+        ids.set(tokens.subarray(b * width + total - fresh, b * width + total), b * fresh);
         let p = -1;
         for (let t = 0; t < total; t++) {
-          if (m[t]) p++;
-          if (t >= total - fresh) pos[b * fresh + t - (total - fresh)] = BigInt(m[t] ? Math.max(0, p) : 0);
+          const real = mask[b * width + t] !== 0n;
+          if (real) p++;
+          if (t >= total - fresh) pos[b * fresh + t - (total - fresh)] = BigInt(real ? Math.max(0, p) : 0);
         }
       }
     }
     const feeds: Record<string, TensorValue> = {
       input_ids: { data: ids, dims: [B, fresh] },
-      attention_mask: { data: mask, dims: [B, total] },
+      attention_mask: { data: maskFeed, dims: [B, total] },
       position_ids: { data: pos, dims: [B, fresh] },
-      ...(step === 0 || !useCache ? emptyPast() : past),
+      ...(step === 0 || !useCache ? emptyPast : past),
     };
     const out = await session.run(feeds);
     const logits = out.logits?.data as Float32Array;
     if (useCache) {
       past = {};
-      for (let i = 0; i < c.num_hidden_layers; i++) {
-        for (const part of ['key', 'value'])
-          past[`past_key_values.${i}.${part}`] = out[`present.${i}.${part}`] as TensorValue;
-      }
+      names.past.forEach((name, k) => {
+        past[name] = out[names.present[k] as string] as TensorValue;
+      });
     }
     let active = 0;
-    rows.forEach((r, b) => {
+    for (let b = 0; b < B; b++) {
+      const r = rows[b] as Row;
       let next = o.padId;
       if (!r.done && r.request?.cancelled?.()) r.done = true;
       else if (!r.done) {
@@ -175,11 +207,11 @@ async function generateBatch(
         if (r.done) r.request?.onSample?.(r.out);
       }
       if (!r.done) active++;
-      (seqs[b] as number[]).push(next);
       const real = r.done && next === o.padId ? 0 : 1;
-      (masks[b] as number[]).push(real);
+      tokens[b * width + total] = BigInt(next);
+      mask[b * width + total] = real ? 1n : 0n;
       realCount[b] = (realCount[b] as number) + real;
-    });
+    }
     if (active === 0) break;
   }
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Rng } from '../random/rng.js';
-import { sampleToken } from './sample-token.js';
+import { idsByLogit, sampleToken } from './sample-token.js';
 
 const logits = new Float32Array([Math.log(0.5), Math.log(0.3), Math.log(0.15), Math.log(0.05)]);
 
@@ -37,4 +37,33 @@ test('same seed, same tokens', () => {
   const b = new Rng(4);
   for (let i = 0; i < 100; i++)
     assert.deepEqual(sampleToken(logits, 0, 4, params, a), sampleToken(logits, 0, 4, params, b));
+});
+
+test('top-k/top-p order: the comparator order (logit descending, ties by lower id), ties, signed zeros, infinities and NaN included', () => {
+  const rng = new Rng(7);
+  const special = [0, -0, 1, -1, 2.5, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 1e-45, -1e-45];
+  for (const vocab of [1, 2, 3, 40, 1000]) {
+    for (let trial = 0; trial < 60; trial++) {
+      const row = new Float32Array(vocab + 3);
+      for (let i = 0; i < row.length; i++) {
+        const kind = trial % 5;
+        row[i] =
+          kind === 0
+            ? rng.normal() * 5
+            : kind === 1
+              ? Math.round(rng.normal() * 2) // many exact ties
+              : kind === 2
+                ? (special[rng.int(special.length)] as number)
+                : kind === 3
+                  ? rng.normal() * 1e30
+                  : rng.uniform() < 0.05
+                    ? Number.NaN
+                    : rng.normal();
+      }
+      const want = Array.from({ length: vocab }, (_, i) => i).sort(
+        (a, b) => (row[3 + b] as number) - (row[3 + a] as number) || a - b,
+      );
+      assert.deepEqual(Array.from(idsByLogit(row, 3, vocab)), want, `vocab ${vocab}, trial ${trial}`);
+    }
+  }
 });

@@ -30,6 +30,45 @@ function logSumExp(x: Float32Array, offset: number, n: number, scale: number): n
   return max + Math.log(sum);
 }
 
+/** Token `t` with its log-probability under the model (`modelLse`: log-sum-exp of the row at temperature 1). */
+function picked(logits: Float32Array, offset: number, modelLse: number, t: number): Picked {
+  return { token: t, logprob: (logits[offset + t] as number) - modelLse };
+}
+
+/** The comparator order: logit descending, ties by the lower id. */
+function idsByComparator(logits: Float32Array, offset: number, vocab: number): number[] {
+  return Array.from({ length: vocab }, (_, i) => i).sort(
+    (a, b) => (logits[offset + b] as number) - (logits[offset + a] as number) || a - b,
+  );
+}
+
+/**
+ * Token ids by logit, highest first, ties by the lower id: exactly the comparator order above, from one
+ * comparator-free sort of Float64Array keys (2-3x faster). A key is an order-reversing map of the
+ * logit's float32 bits times 2^idBits, plus the id: an integer below 2^53, so equal logits keep id order and
+ * the id comes back exactly. -0 is keyed as +0, which the comparator treats as equal. A row with a NaN (where
+ * the comparator is no order) or a vocabulary over 2^21 ids goes through the comparator itself.
+ */
+export function idsByLogit(logits: Float32Array, offset: number, vocab: number): ArrayLike<number> {
+  const idBits = Math.max(1, Math.ceil(Math.log2(vocab)));
+  if (idBits > 21) return idsByComparator(logits, offset, vocab);
+  const bits = new Uint32Array(logits.buffer, logits.byteOffset + offset * 4, vocab);
+  const idScale = 2 ** idBits;
+  const keys = new Float64Array(vocab);
+  for (let i = 0; i < vocab; i++) {
+    let b = bits[i] as number;
+    if ((b & 0x7fffffff) > 0x7f800000) return idsByComparator(logits, offset, vocab);
+    if (b === 0x80000000) b = 0;
+    // Non-negative floats order like their bits, negative ones reversed; either way a larger logit gets a
+    // smaller key, and every non-negative key is below every negative one.
+    keys[i] = (b >= 0x80000000 ? b : 0x7fffffff - b) * idScale + i;
+  }
+  keys.sort();
+  const ids = new Int32Array(vocab);
+  for (let r = 0; r < vocab; r++) ids[r] = (keys[r] as number) % idScale;
+  return ids;
+}
+
 /** Picks from `logits[offset .. offset + vocab)`. */
 export function sampleToken(
   logits: Float32Array,
@@ -39,27 +78,25 @@ export function sampleToken(
   rng: Rng,
 ): Picked {
   const modelLse = logSumExp(logits, offset, vocab, 1);
-  const logprobOf = (t: number): number => (logits[offset + t] as number) - modelLse;
   if (p.greedy || p.temperature === 0) {
     let best = 0;
     for (let i = 1; i < vocab; i++)
       if ((logits[offset + i] as number) > (logits[offset + best] as number)) best = i;
-    return { token: best, logprob: logprobOf(best) };
+    return picked(logits, offset, modelLse, best);
   }
   const scale = 1 / p.temperature;
   if (p.topK === 0 && p.topP >= 1) {
-    // Full distribution: one pass of inverse-CDF sampling, no sort.
-    const lse = logSumExp(logits, offset, vocab, scale);
+    // Full distribution: one pass of inverse-CDF sampling, no sort. At temperature 1 the scaled log-sum-exp
+    // is the model's (x * 1 === x), so it is not computed twice.
+    const lse = scale === 1 ? modelLse : logSumExp(logits, offset, vocab, scale);
     let u = rng.uniform();
     for (let i = 0; i < vocab; i++) {
       u -= Math.exp((logits[offset + i] as number) * scale - lse);
-      if (u <= 0) return { token: i, logprob: logprobOf(i) };
+      if (u <= 0) return picked(logits, offset, modelLse, i);
     }
-    return { token: vocab - 1, logprob: logprobOf(vocab - 1) };
+    return picked(logits, offset, modelLse, vocab - 1);
   }
-  const order = Array.from({ length: vocab }, (_, i) => i).sort(
-    (a, b) => (logits[offset + b] as number) - (logits[offset + a] as number) || a - b,
-  );
+  const order = idsByLogit(logits, offset, vocab);
   const keep = p.topK > 0 ? Math.min(p.topK, vocab) : vocab;
   const max = (logits[offset + (order[0] as number)] as number) * scale;
   const weights: number[] = [];
@@ -86,8 +123,7 @@ export function sampleToken(
   let u = rng.uniform() * kept;
   for (let r = 0; r < cut; r++) {
     u -= weights[r] as number;
-    if (u <= 0) return { token: order[r] as number, logprob: logprobOf(order[r] as number) };
+    if (u <= 0) return picked(logits, offset, modelLse, order[r] as number);
   }
-  const last = order[cut - 1] as number;
-  return { token: last, logprob: logprobOf(last) };
+  return picked(logits, offset, modelLse, order[cut - 1] as number);
 }
