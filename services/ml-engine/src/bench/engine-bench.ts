@@ -31,7 +31,12 @@ export async function benchEngine(o: {
   const generation: GenerationFigure[] = [];
   for (const batch of o.quick ? [2] : [1, 64]) {
     o.onProgress?.(`generation batch ${batch}`);
-    generation.push(await generationThroughput(smallModel, batch, o.quick ? 8 : 64));
+    generation.push(
+      await generationThroughput(smallModel, batch, o.quick ? 8 : 64, {
+        repeats: o.quick ? 2 : 5,
+        minSeconds: seconds,
+      }),
+    );
   }
   return { gemm, training, generation };
 }
