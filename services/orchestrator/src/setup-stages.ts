@@ -2,13 +2,21 @@
  * spec.setup: the stages before iteration 1 that build everything from nothing (DESIGN.md section 6).
  * Data synthesis and model initialisation are cheap and run here; SFT and the reward model are training
  * shards for the dpo-trainer and reward-model workers; `lengthPenalty: auto` samples pi_0 twice per fit
- * prompt, scores the samples with the reward model and regresses the score on gold and length.
+ * prompt, scores the samples with the reward model and regresses the score on gold and length over the
+ * grammatical samples.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initWeights, parseLlamaConfig, Rng, saveModelDir, trainBpe } from '@rlhf/ml-engine';
-import { fitLengthPenalty } from '@rlhf/pipeline';
+import {
+  initWeights,
+  parseLlamaConfig,
+  Rng,
+  saveModelDir,
+  tokenizerFromJson,
+  trainBpe,
+} from '@rlhf/ml-engine';
+import { fitLengthPenaltyOnSamples, type LengthFitSample } from '@rlhf/pipeline';
 import { synthesizeSentimentTask, taskOracle } from '@rlhf/reference-task';
 import type { SetupSpec } from '@rlhf/run-spec';
 import { publishModelDir } from '@rlhf/service-kit';
@@ -57,6 +65,10 @@ async function initModel(ctx: RunContext, s: SetupSpec, corpusUri: string) {
       .trim()
       .split('\n');
     const tokenizerJson = trainBpe(corpus, { vocabSize: s.model.vocabSize });
+    // vocabSize is an upper bound: BPE stops when the corpus has no pair left to merge (524 tokens on the
+    // sentiment grammar, fewer on a small corpus). The model gets the vocabulary actually trained, as in the
+    // in-process pipeline, so it never samples an id the tokenizer does not define.
+    const vocabSize = tokenizerFromJson(tokenizerJson).vocabSize;
     const config = parseLlamaConfig({
       hidden_size: s.model.hiddenSize,
       intermediate_size: s.model.intermediateSize,
@@ -64,7 +76,7 @@ async function initModel(ctx: RunContext, s: SetupSpec, corpusUri: string) {
       num_key_value_heads: s.model.numKeyValueHeads,
       num_hidden_layers: s.model.numHiddenLayers,
       max_position_embeddings: s.model.maxPositionEmbeddings,
-      vocab_size: s.model.vocabSize,
+      vocab_size: vocabSize,
     });
     const dir = await mkdtemp(join(tmpdir(), 'rlhf-init-'));
     try {
@@ -127,7 +139,10 @@ export async function runSetup(ctx: RunContext, s: SetupSpec): Promise<SetupResu
   };
 }
 
-/** lambda for `lengthPenalty: auto`: the length coefficient of reward ~ gold + chars over pi_0's samples. */
+/**
+ * lambda for `lengthPenalty: auto`: the length coefficient of reward ~ gold + chars over pi_0's grammatical
+ * samples (all of them when too few are grammatical; see `fitLengthPenaltyOnSamples`).
+ */
 export async function fitLambda(
   ctx: RunContext,
   o: { policy: string; rewardModel: string; prompts: readonly string[]; task: string; seed: number },
@@ -145,20 +160,22 @@ export async function fitLambda(
       lengthPenalty: 0,
     });
     const oracle = taskOracle(o.task, 'spec.judge.task');
-    const reward: number[] = [];
-    const gold: number[] = [];
-    const chars: number[] = [];
+    const samples: LengthFitSample[] = [];
     for (const uri of judged.outputs)
       for (const row of await readJsonl<GenerationRow>(ctx.deps.store, uri))
         row.responses.forEach((text, k) => {
-          reward.push(row.rewards?.[k] as number);
-          gold.push(oracle.gold(row.prompt, text, row.finish_reasons[k] === 'eos'));
-          chars.push([...text].length);
+          const eos = row.finish_reasons[k] === 'eos';
+          samples.push({
+            reward: row.rewards?.[k] as number,
+            gold: oracle.gold(row.prompt, text, eos),
+            chars: [...text].length,
+            grammatical: oracle.grammatical(row.prompt, text, eos),
+          });
         });
-    const fit = fitLengthPenalty(reward, gold, chars);
+    const fit = fitLengthPenaltyOnSamples(samples);
     ctx.ui.finish(
       'length-fit',
-      `lambda ${fit.lambda.toExponential(3)} per character from ${reward.length} samples`,
+      `lambda ${fit.lambda.toExponential(3)} per character from ${fit.samples} ${fit.over === 'grammatical' ? 'grammatical ' : ''}of ${samples.length} samples`,
     );
     return { lambda: fit.lambda, fit: { ...fit } };
   });

@@ -4,13 +4,18 @@
  * Variants: a = judged by the RM without penalty, b = with the fitted length penalty, g = judged by the gold.
  */
 import { parseArgs } from 'node:util';
-import { defaultLoopConfig, prepareReferenceTask, runLocalIterations } from '../src/index.js';
+import {
+  defaultLoopConfig,
+  prepareReferenceTask,
+  referenceRecipe,
+  runLocalIterations,
+} from '../src/index.js';
 
 const { values } = parseArgs({
   options: {
     variant: { type: 'string', default: 'b' },
     seed: { type: 'string', default: '1' },
-    'sft-epochs': { type: 'string', default: '4' },
+    'sft-epochs': { type: 'string', default: String(referenceRecipe.sft.epochs) },
     quick: { type: 'boolean', default: false },
   },
 });

@@ -3,6 +3,13 @@
  * Regress the RM score on gold reward and length (characters) over SFT samples by least squares:
  *   r ~ a + b * gold + c * chars;   lambda = max(c, 0)
  * so r - lambda * chars no longer grows with length at equal gold.
+ *
+ * Over which samples: the grammatical ones (`fitLengthPenaltyOnSamples`). The gold of the reference task is
+ * a gate: -2 for any sample that does not parse or end with EOS, whatever its text. That constant is not on
+ * the scale the annotators labelled (they only ever saw grammatical reviews, so neither did the RM), and the
+ * broken samples are the long ones, so keeping them in the regression halves the gold coefficient and pushes
+ * the length coefficient up (2-layer d=64 pi_0 at 76% grammatical: lambda 0.053 over all samples, 0.044 over
+ * the grammatical ones, 0.042 over the SFT data itself).
  */
 export interface LengthFit {
   lambda: number;
@@ -60,4 +67,32 @@ export function fitLengthPenalty(
   for (const d of [1, 2]) (xtx[d] as number[])[d] = ((xtx[d] as number[])[d] as number) * (1 + 1e-9) + 1e-9;
   const [a, b, c] = solve3(xtx, xty) as [number, number, number];
   return { lambda: Math.max(c, 0), intercept: a, goldCoefficient: b, lengthCoefficient: c, samples: n };
+}
+
+export interface LengthFitSample {
+  reward: number;
+  gold: number;
+  chars: number;
+  /** Whether the task's gold is defined on the sample (parses and ended with EOS), not the gate's value. */
+  grammatical: boolean;
+}
+
+/** Fewest grammatical samples the fit uses on their own; with fewer it falls back to every sample. */
+export const minGrammaticalFitSamples = 30;
+
+/**
+ * The fit over pi_0's grammatical samples, where gold and the RM score are on the annotators' scale; over all
+ * samples when fewer than `minGrammaticalFitSamples` are grammatical (a tiny or untrained policy).
+ */
+export type SampleLengthFit = LengthFit & { over: 'grammatical' | 'all' };
+
+export function fitLengthPenaltyOnSamples(samples: readonly LengthFitSample[]): SampleLengthFit {
+  const grammatical = samples.filter((s) => s.grammatical);
+  const used = grammatical.length >= minGrammaticalFitSamples ? grammatical : samples;
+  const fit = fitLengthPenalty(
+    used.map((s) => s.reward),
+    used.map((s) => s.gold),
+    used.map((s) => s.chars),
+  );
+  return { ...fit, over: used === grammatical ? 'grammatical' : 'all' };
 }

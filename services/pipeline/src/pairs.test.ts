@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Rng } from '@rlhf/ml-engine';
-import { fitLengthPenalty } from './length-penalty.js';
+import { fitLengthPenalty, fitLengthPenaltyOnSamples, minGrammaticalFitSamples } from './length-penalty.js';
 import { buildPair } from './pairs.js';
 
 const judged = (scores: number[], texts?: string[]) => ({
@@ -61,4 +61,32 @@ test('the fit still finds the length effect when gold is constant', () => {
     chars,
   );
   assert.ok(Math.abs(fit.lambda - 0.02) < 1e-6, `lambda ${fit.lambda}`);
+});
+
+test('the fit runs over grammatical samples: the gold gate of broken (long) samples does not inflate lambda', () => {
+  const rng = new Rng(4);
+  const samples = [];
+  for (let i = 0; i < 400; i++) {
+    const grammatical = i % 4 !== 0;
+    const chars = grammatical ? 10 + rng.int(60) : 60 + rng.int(100);
+    const g = grammatical ? rng.normal() : -2;
+    // The RM scores a broken sample by its text (here: like an average review of its length), not by the gate.
+    const reward = 0.5 + 2 * (grammatical ? g : 0) + 0.01 * chars + 0.05 * rng.normal();
+    samples.push({ reward, gold: g, chars, grammatical });
+  }
+  const fit = fitLengthPenaltyOnSamples(samples);
+  assert.equal(fit.over, 'grammatical');
+  assert.equal(fit.samples, 300);
+  assert.ok(Math.abs(fit.lambda - 0.01) < 0.001, `lambda ${fit.lambda}`);
+  const naive = fitLengthPenalty(
+    samples.map((s) => s.reward),
+    samples.map((s) => s.gold),
+    samples.map((s) => s.chars),
+  );
+  assert.ok(naive.lambda > 0.015, `over every sample the gate inflates lambda to ${naive.lambda}`);
+  // Too few grammatical samples to fit on their own: every sample is used.
+  const few = samples.map((s, i) => ({ ...s, grammatical: s.grammatical && i < minGrammaticalFitSamples }));
+  const fallback = fitLengthPenaltyOnSamples(few);
+  assert.equal(fallback.over, 'all');
+  assert.equal(fallback.samples, 400);
 });

@@ -97,7 +97,7 @@ test('required fields, kinds, URIs and cross-field rules', () => {
   const withSetup = parseRunYaml(
     'apiVersion: rlhf.dev/v1alpha1\nkind: RLHFRun\nmetadata: {name: x}\nspec: {setup: {task: sentiment}, judge: {type: reward}}\n',
   );
-  assert.equal(withSetup.spec.setup?.sft.epochs, 4);
+  assert.equal(withSetup.spec.setup?.sft.epochs, 8);
   assert.equal(parseRunYaml(minimal).spec.setup, undefined);
   assert.deepEqual(
     problems(

@@ -107,11 +107,16 @@ const setupSchema: SchemaNode = {
         numAttentionHeads: intIn('num_attention_heads.', 1, 256, 4),
         numKeyValueHeads: intIn('num_key_value_heads (grouped-query attention).', 1, 256, 2),
         maxPositionEmbeddings: intIn('max_position_embeddings.', 16, 131072, 96),
-        vocabSize: intIn('Byte-level BPE vocabulary trained on the SFT corpus.', 260, 262144, 400),
+        vocabSize: intIn(
+          'Most tokens of the byte-level BPE trained on the SFT corpus (it stops when no pair is left to merge: 524 on the sentiment grammar, where every word is one token).',
+          260,
+          262144,
+          524,
+        ),
       },
     },
-    sft: trainingSection('the SFT policy', 4, 3e-3),
-    rewardModel: trainingSection('the Bradley-Terry reward model (from the SFT backbone)', 2, 1e-3),
+    sft: trainingSection('the SFT policy', 8, 6e-3),
+    rewardModel: trainingSection('the Bradley-Terry reward model (from the SFT backbone)', 4, 1e-3),
   },
 };
 
@@ -161,7 +166,7 @@ export const rlhfRunSpecSchema: SchemaNode = {
         lengthPenalty: {
           type: 'number',
           description:
-            'Length penalty lambda per character: r(x, y) - lambda * chars(y) (paper: 0.001); "auto" fits it on SFT samples by regressing the reward on gold and length.',
+            'Length penalty lambda per character: r(x, y) - lambda * chars(y) (paper: 0.001); "auto" fits it on SFT samples by regressing the reward on gold and length over the grammatical ones.',
           minimum: 0,
           'x-rlhf-or-words': ['auto'],
           default: 0,

@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { writeDirectoryAtomically } from '@rlhf/ml-engine';
-import { defaultLoopConfig, prepareReferenceTask, runLocalIterations } from '@rlhf/pipeline';
+import { defaultLoopConfig, prepareReferenceTask, referenceRecipe, runLocalIterations } from '@rlhf/pipeline';
 import { invalidArgument, parseIntegerIn } from '@rlhf/platform';
 import type { Command } from 'commander';
 import { ProgressBar } from '../progress.js';
@@ -37,7 +37,7 @@ export function registerQuickstart(program: Command): void {
     .option('--seed <N>', 'seed of data, models and sampling', '1')
     .option('--iterations <N>', 'online iterations', '3')
     .option('--variant <V>', 'a, b or g (see above)', 'b')
-    .option('--sft-epochs <N>', 'SFT epochs', '4')
+    .option('--sft-epochs <N>', 'SFT epochs', String(referenceRecipe.sft.epochs))
     .option('--quick', 'tiny data and models: a smoke test in seconds, not meaningful numbers')
     .option('--overwrite', 'replace an existing output directory')
     .action(async (f: QuickstartFlags) => {
