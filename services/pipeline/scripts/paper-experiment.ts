@@ -4,7 +4,7 @@
  *   a  online, RM judge, no length penalty        b  online, RM judge, fitted length penalty
  *   c  offline DPO on annotator-labelled pairs    o  offline best-vs-worst of 8 SFT samples under the RM
  *   g  online, judged by the gold (an upper bound)
- * (p, online judged by the preference model, needs the PM stage in the pipeline; not run yet.)
+ *   p  online, judged by the pairwise preference model (knock-out tournament; no length penalty applies)
  * The goals of the pipeline issue (iteration 3, means over seeds) are checked and tabled from the same rows.
  *
  *   node --import tsx services/pipeline/scripts/paper-experiment.ts [--seeds 1,2,3] [--variants a,b,c,o,g] [--out docs]
@@ -25,7 +25,8 @@ import {
 const usage = `Usage: node --import tsx services/pipeline/scripts/paper-experiment.ts [options]
   --seeds 1,2,3          seeds (data, models, sampling); one setup (SFT, RM, length fit) per seed
   --variants a,b,c,o,g   a: online RM no penalty, b: online RM + fitted penalty, c: offline annotator pairs,
-                         o: offline best-vs-worst of SFT samples, g: online gold judge
+                         o: offline best-vs-worst of SFT samples, g: online gold judge,
+                         p: online preference-model tournament (trains a PM per seed)
   --out docs             where RESULTS.md and results.json go
   --sft-epochs N         override the recipe's SFT epochs (${referenceRecipe.sft.epochs})
   --help                 this text`;
@@ -45,7 +46,7 @@ if (values.help) {
 const seeds = (values.seeds as string).split(',').map(Number);
 const variants = (values.variants as string).split(',');
 for (const v of variants)
-  if (!['a', 'b', 'c', 'o', 'g'].includes(v)) {
+  if (!['a', 'b', 'c', 'o', 'g', 'p'].includes(v)) {
     process.stderr.write(`unknown variant ${v}\n${usage}\n`);
     process.exit(2);
   }
@@ -58,6 +59,7 @@ interface Row {
   seed: number;
   variant: string;
   rmAccuracy: number;
+  pmAccuracy: number | null;
   bayesRate: number;
   lambda: number;
   lambdaFitOver: string;
@@ -67,9 +69,14 @@ interface Row {
 }
 const rows: Row[] = [];
 for (const seed of seeds) {
-  const setup = await prepareReferenceTask({ seed, sftEpochs: Number(values['sft-epochs']), quick: false });
+  const setup = await prepareReferenceTask({
+    seed,
+    sftEpochs: Number(values['sft-epochs']),
+    quick: false,
+    preferenceModel: variants.includes('p'),
+  });
   say(
-    `seed ${seed}: RM accuracy ${setup.rewardModelAccuracy.toFixed(3)} (Bayes ${setup.bayesRate.toFixed(3)}), lambda ${setup.lengthFit.lambda.toFixed(4)} (over ${setup.lengthFit.samples} ${setup.lengthFit.over} samples)`,
+    `seed ${seed}: RM accuracy ${setup.rewardModelAccuracy.toFixed(3)}${setup.preferenceModelAccuracy === undefined ? '' : `, PM ${setup.preferenceModelAccuracy.toFixed(3)}`} (Bayes ${setup.bayesRate.toFixed(3)}), lambda ${setup.lengthFit.lambda.toFixed(4)} (over ${setup.lengthFit.samples} ${setup.lengthFit.over} samples)`,
   );
   const annotatorPairs = (setup.files['preferences.jsonl'] ?? '')
     .trim()
@@ -83,11 +90,12 @@ for (const seed of seeds) {
       prompts: setup.prompts,
       evalPrompts: setup.evalPrompts,
       oracle: setup.oracle,
+      ...(setup.preferenceModel ? { preferenceModel: setup.preferenceModel } : {}),
     };
     const config = {
       ...defaultLoopConfig,
       seed,
-      judge: v === 'g' ? ('gold' as const) : ('reward' as const),
+      judge: v === 'g' ? ('gold' as const) : v === 'p' ? ('preference' as const) : ('reward' as const),
       lengthPenalty: v === 'b' || v === 'o' ? setup.lengthFit.lambda : 0,
     };
     const result =
@@ -104,6 +112,7 @@ for (const seed of seeds) {
       seed,
       variant: v,
       rmAccuracy: setup.rewardModelAccuracy,
+      pmAccuracy: setup.preferenceModelAccuracy ?? null,
       bayesRate: setup.bayesRate,
       lambda: setup.lengthFit.lambda,
       lambdaFitOver: setup.lengthFit.over,
@@ -122,6 +131,7 @@ const names: Record<string, string> = {
   c: '(c) offline DPO, annotator pairs',
   o: '(o) offline, best-vs-worst of SFT samples',
   g: '(g) online, gold judge',
+  p: '(p) online, PM tournament, no penalty',
 };
 const minutes = (Date.now() - started) / 60000;
 const c = defaultLoopConfig;
@@ -140,7 +150,7 @@ lines.push(
 );
 const setupRows = rows.filter((r) => r.variant === rows[0]?.variant);
 lines.push(
-  `Reward model held-out accuracy ${f(mean(setupRows.map((r) => r.rmAccuracy)), 3)} against the label model's Bayes rate ${f(mean(setupRows.map((r) => r.bayesRate)), 3)}; fitted length penalty lambda ${f(mean(setupRows.map((r) => r.lambda)), 4)} per character (per seed: ${setupRows.map((r) => f(r.lambda, 4)).join(', ')}; fitted over pi_0's ${[...new Set(setupRows.map((r) => r.lambdaFitOver))].join('/')} samples).`,
+  `Reward model held-out accuracy ${f(mean(setupRows.map((r) => r.rmAccuracy)), 3)}${variants.includes('p') ? ` (preference model ${f(mean(setupRows.map((r) => r.pmAccuracy ?? Number.NaN)), 3)})` : ''} against the label model's Bayes rate ${f(mean(setupRows.map((r) => r.bayesRate)), 3)}; fitted length penalty lambda ${f(mean(setupRows.map((r) => r.lambda)), 4)} per character (per seed: ${setupRows.map((r) => f(r.lambda, 4)).join(', ')}; fitted over pi_0's ${[...new Set(setupRows.map((r) => r.lambdaFitOver))].join('/')} samples).`,
   '',
 );
 lines.push(

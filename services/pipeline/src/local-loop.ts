@@ -12,6 +12,7 @@ import {
   OrtSession,
   type PairExample,
   Rng,
+  rankTournament,
   scoreResponses,
   sequenceLogps,
   type TrainOptions,
@@ -32,7 +33,8 @@ export interface LoopConfig {
   temperature: number;
   maxNewTokens: number;
   seed: number;
-  judge: 'reward' | 'gold';
+  /** reward: the BT RM (minus lengthPenalty per character); preference: PM tournament; gold: the task's gold. */
+  judge: 'reward' | 'preference' | 'gold';
   lengthPenalty: number;
   pairs: PairStrategy;
   reference: 'initial' | 'previous';
@@ -137,6 +139,29 @@ async function rewardScores(
   }
 }
 
+/**
+ * PM judge: a knock-out tournament per prompt (ml-engine `rankTournament`: position-debiased comparisons); a
+ * response's score is minus its rank, so maxMin pairs the champion with the loser of the losers' bracket.
+ */
+async function preferenceScores(pm: Model | undefined, gens: Generation[]): Promise<number[][]> {
+  if (!pm) throw new Error('judge "preference" needs a preference model');
+  const s = await sessionFor(pm);
+  try {
+    const out: number[][] = [];
+    for (const g of gens) {
+      const { ranking } = await rankTournament(pm, s, g.prompt, g.responses);
+      const scores = g.responses.map(() => 0);
+      ranking.forEach((i, rank) => {
+        scores[i] = -rank;
+      });
+      out.push(scores);
+    }
+    return out;
+  } finally {
+    await s.dispose();
+  }
+}
+
 async function evaluate(
   policy: Model,
   initial: Model,
@@ -173,6 +198,8 @@ async function evaluate(
 export interface LoopInput {
   policy: Model;
   rewardModel?: Model;
+  /** The judge of `judge: 'preference'` (a causal LM trained on the A/B format). */
+  preferenceModel?: Model;
   prompts: string[];
   evalPrompts: string[];
   oracle: TaskOracle;
@@ -207,7 +234,9 @@ export async function runLocalIterations(input: LoopInput): Promise<LoopResult> 
         ? gens.map((g) =>
             g.responses.map((r, k) => input.oracle.gold(g.prompt, r, g.finish_reasons[k] === 'eos')),
           )
-        : (await rewardScores(input.rewardModel, gens, cfg.lengthPenalty)).penalized;
+        : cfg.judge === 'preference'
+          ? await preferenceScores(input.preferenceModel, gens)
+          : (await rewardScores(input.rewardModel, gens, cfg.lengthPenalty)).penalized;
     const tJudge = Date.now();
     const rng = new Rng(cfg.seed * 31 + t);
     const tok = current.tokenizer;
