@@ -116,34 +116,32 @@ console.log(
 console.log('objective      variant        ms/step  steps/s  distinct embedding grads');
 for (const o of objectives) {
   const weights = initWeights(o.config, new Rng(3));
-  const runs = await Promise.all(
-    variants.map(async (v) => {
-      const graph = withGatherRule(v.rule, () =>
-        buildTrainingGraph(o.config, { objective: o.objective, dpo }),
-      );
-      const session = await OrtSession.create(graph.graph.toBytes(), { threads: v.threads });
-      const feeds = {
-        ...Object.fromEntries(
-          graph.params.map((p) => [p.name, { data: weights.get(p.name) as Float32Array, dims: p.shape }]),
-        ),
-        ...o.data,
-      };
-      return {
-        v,
-        session,
-        feeds,
-        times: [] as number[],
-        digests: new Set<string>(),
-        last: new Float32Array() as Float32Array<ArrayBufferLike>,
-      };
-    }),
-  );
-  for (const r of runs) await r.session.run(r.feeds); // warm-up
+  const runs = variants.map((v) => {
+    const graph = withGatherRule(v.rule, () => buildTrainingGraph(o.config, { objective: o.objective, dpo }));
+    const feeds = {
+      ...Object.fromEntries(
+        graph.params.map((p) => [p.name, { data: weights.get(p.name) as Float32Array, dims: p.shape }]),
+      ),
+      ...o.data,
+    };
+    return {
+      v,
+      bytes: graph.graph.toBytes(),
+      feeds,
+      times: [] as number[],
+      digests: new Set<string>(),
+      last: new Float32Array() as Float32Array<ArrayBufferLike>,
+    };
+  });
+  // One session at a time, made afresh for each block of steps: an idle session's ORT threads spin for a
+  // while after each run and would slow whichever session runs next.
   for (let round = 0; round < rounds; round++)
-    for (const r of runs)
+    for (const r of runs) {
+      const session = await OrtSession.create(r.bytes, { threads: r.v.threads });
+      await session.run(r.feeds); // warm-up
       for (let k = 0; k < 3; k++) {
         const t0 = performance.now();
-        const out = await r.session.run(r.feeds);
+        const out = await session.run(r.feeds);
         r.times.push(performance.now() - t0);
         const grad = out[EMBED]?.data as Float32Array;
         r.digests.add(
@@ -153,6 +151,8 @@ for (const o of objectives) {
         );
         r.last = grad;
       }
+      await session.dispose();
+    }
   for (const r of runs) {
     const ms = median(r.times);
     console.log(
@@ -163,5 +163,4 @@ for (const o of objectives) {
   const same =
     single && fixed && Buffer.compare(Buffer.from(single.last.buffer), Buffer.from(fixed.last.buffer)) === 0;
   console.log(`${''.padEnd(14)} scatterelems == scatternd-1t bit for bit: ${same}`);
-  for (const r of runs) await r.session.dispose();
 }
