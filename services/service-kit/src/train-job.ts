@@ -244,6 +244,9 @@ export async function runTrainingJob(
     outDir,
     options: plan.options,
     overwrite: true,
+    // The job directory is keyed by the output URI only: a checkpoint left by another run that wrote the
+    // same URI (an edited spec run again with --restart) is stale, not an error.
+    foreignState: 'discard',
     saveEvery: deps.saveEvery,
     signal,
     onStep: (r) => {

@@ -33,6 +33,11 @@ export interface RunTrainingArgs {
   outDir: string;
   options: TrainOptions;
   overwrite?: boolean;
+  /**
+   * A checkpoint in `<out>.partial` from other data or options: 'error' (the default, for a directory the
+   * user named) or 'discard' (a service's scratch directory, where a stale one is just left over).
+   */
+  foreignState?: 'error' | 'discard';
   /** Checkpoint every N optimizer steps into `<out>.partial` (0: only the final model). */
   saveEvery?: number;
   onStep?: (r: StepReport) => void | Promise<void>;
@@ -102,7 +107,7 @@ export async function runTraining(args: RunTrainingArgs): Promise<RunTrainingRes
   const partial = `${args.outDir}.partial`;
 
   let weights = base.weights;
-  const resume = await readTrainingState(partial, print);
+  const resume = await readTrainingState(partial, print, args.foreignState === 'discard');
   if (resume) {
     weights = (await loadModelDir(partial)).weights;
     args.onInfo?.(`resuming from ${partial} at step ${resume.step}`);

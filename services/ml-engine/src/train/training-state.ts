@@ -37,8 +37,15 @@ export async function writeTrainingState(
   );
 }
 
-/** The saved state, or null when the directory has none. Throws when it belongs to a different run. */
-export async function readTrainingState(modelDir: string, fingerprint: string): Promise<TrainerState | null> {
+/**
+ * The saved state, or null when the directory has none. State of a different run throws, or with
+ * `discardForeign` counts as none (a service's private scratch directory: the next checkpoint replaces it).
+ */
+export async function readTrainingState(
+  modelDir: string,
+  fingerprint: string,
+  discardForeign = false,
+): Promise<TrainerState | null> {
   const dir = join(modelDir, TRAINING_STATE_DIR);
   let meta: { step: number; fingerprint: string };
   try {
@@ -47,6 +54,7 @@ export async function readTrainingState(modelDir: string, fingerprint: string): 
     return null;
   }
   if (meta.fingerprint !== fingerprint) {
+    if (discardForeign) return null;
     throw invalidInput(
       `${dir} holds the state of a different training run (other data or options)`,
       dir,
