@@ -280,20 +280,21 @@ test('JUDGE stage over NATS: preference shards get rewards n-1-position of the t
         value: { model: model(), type, rankMethod: RankMethod.RANK_METHOD_TOURNAMENT },
       },
     });
-  const subject = workSubject('judge', run, 1);
+  // Preference-judge shards have their own queue (reward-model workers never pull them).
+  const subject = workSubject('judge-preference', run, 1);
   for (const shard of [0, 1])
     await publishWork(
       js,
       subject,
       StageWork.encode(work(shard, JudgeType.JUDGE_TYPE_PREFERENCE)).finish(),
-      shardMsgId('judge', run, 1, shard),
+      shardMsgId('judge-preference', run, 1, shard),
     );
-  // A reward-type shard: a reward-model worker's job, so this worker hands it back untouched.
+  // A reward-type shard on this queue (a misrouted one): this worker hands it back untouched.
   await publishWork(
     js,
     subject,
     StageWork.encode(work(2, JudgeType.JUDGE_TYPE_REWARD)).finish(),
-    shardMsgId('judge', run, 1, 2),
+    shardMsgId('judge-preference', run, 1, 2),
   );
   await withTimeout(
     until(() => doneCount() >= 2),
@@ -307,7 +308,7 @@ test('JUDGE stage over NATS: preference shards get rewards n-1-position of the t
     js,
     subject,
     StageWork.encode(work(0, JudgeType.JUDGE_TYPE_PREFERENCE)).finish(),
-    `${shardMsgId('judge', run, 1, 0)}-again`,
+    `${shardMsgId('judge-preference', run, 1, 0)}-again`,
   );
   await withTimeout(
     until(() => doneCount() >= 3),

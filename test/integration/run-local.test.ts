@@ -133,3 +133,42 @@ test('bad runs are refused before any stage runs, naming the field', async () =>
   assert.match(missing.stderr, /does not exist/);
   assert.doesNotMatch(missing.stderr, /generate/);
 });
+
+test('a preference-model judge trained by setup; a changed spec is refused until --restart, which starts over', async () => {
+  const out = join(dir, 'pm');
+  const file = join(dir, 'pm.yaml');
+  const base = (await readFile(example, 'utf8'))
+    .replace('name: ci-small', 'name: ci-pm')
+    .replace('judge: { type: reward, lengthPenalty: auto }', 'judge: { type: preference, lengthPenalty: 0 }');
+  assert.ok(base.includes('type: preference'), 'the example changed: update this test');
+  // The default 96 positions cannot hold a prompt and two 24-token responses: the judge stage says so.
+  await writeFile(file, base);
+  const short = await runCli(['run', '-f', file, '--out', out], {}, 180_000);
+  assert.notEqual(short.code, 0);
+  assert.match(short.stderr, /comparison takes \d+ tokens, more than the model's 96 positions/);
+  assert.match(short.stderr, /maxPositionEmbeddings/);
+
+  await writeFile(
+    file,
+    base.replace(
+      'rewardModel: { epochs: 1 }',
+      'rewardModel: { epochs: 1 }\n    model: { maxPositionEmbeddings: 128 }',
+    ),
+  );
+  const refused = await runCli(['run', '-f', file, '--out', out], {}, 60_000);
+  assert.notEqual(refused.code, 0, refused.stderr);
+  assert.match(refused.stderr, /different spec/);
+  assert.match(refused.stderr, /--restart/);
+
+  // --restart forgets the records and the artifacts: the SFT model is trained again with 128 positions
+  // (a stale one at the same URI, or a shard deduplicated against the first attempt, would hang or fail).
+  const r = await runCli(['run', '-f', file, '--out', out, '--restart'], {}, 180_000);
+  assert.equal(r.code, 0, r.stderr);
+  const s = (await readSummary(out)) as Summary & {
+    judge: { type: string };
+    preferenceModel?: { heldOutAccuracy: number };
+  };
+  assert.equal(s.judge.type, 'preference');
+  assert.ok(typeof s.preferenceModel?.heldOutAccuracy === 'number', 'the PM held-out accuracy is reported');
+  assert.equal(s.iterations.length, 2);
+});

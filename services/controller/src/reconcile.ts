@@ -231,7 +231,12 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
         ? ownerRef('RLHFRun', run)
         : ownerRef('RLHFIteration', iterations.get(current.iteration) as IterationObject);
     await deps.cluster.createJob(
-      stageJob({ run: { name, namespace, spec }, unit: current, owner, config: deps.jobConfig }),
+      stageJob({
+        run: { name, namespace, spec, ...(run.metadata.uid ? { uid: run.metadata.uid } : {}) },
+        unit: current,
+        owner,
+        config: deps.jobConfig,
+      }),
     );
   }
   const state = job ? jobState(job) : 'active';

@@ -31,7 +31,7 @@ export function stageJobName(run: string, unit: StageUnit): string {
 }
 
 export function stageJob(o: {
-  run: { name: string; namespace: string; spec: RlhfRunSpec };
+  run: { name: string; namespace: string; uid?: string; spec: RlhfRunSpec };
   unit: StageUnit;
   owner: V1OwnerReference;
   config: JobConfig;
@@ -55,7 +55,7 @@ export function stageJob(o: {
       value: JSON.stringify({
         apiVersion,
         kind: 'RLHFRun',
-        metadata: { name: run.name, namespace: run.namespace },
+        metadata: { name: run.name, namespace: run.namespace, ...(run.uid ? { uid: run.uid } : {}) },
         spec: run.spec,
       }),
     },

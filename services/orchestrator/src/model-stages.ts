@@ -145,7 +145,8 @@ export async function judgeStage(
     {
       run: ctx.run,
       iteration,
-      token: 'judge',
+      // A preference judge's shards have their own queue, so reward-model workers never take them.
+      token: judge.type === 'preference' ? 'judge-preference' : 'judge',
       stage: Stage.STAGE_JUDGE,
       shards: inputs.map((input, i) => ({ input, output: outputs[i] as string, firstRow: 0, rows: 1 })),
       unit: 'shards',
@@ -167,7 +168,7 @@ export async function judgeStage(
 }
 
 export interface TrainSettings {
-  objective: 'sft' | 'dpo' | 'rm';
+  objective: 'sft' | 'dpo' | 'rm' | 'pm';
   base: string;
   reference?: string;
   dataset: string;
@@ -179,12 +180,18 @@ export interface TrainSettings {
   seed: number;
 }
 
-const stageOf = { sft: Stage.STAGE_SFT, dpo: Stage.STAGE_TRAIN, rm: Stage.STAGE_REWARD_MODEL } as const;
-const tokenOf = { sft: 'sft', dpo: 'train', rm: 'reward-model' } as const;
+const stageOf = {
+  sft: Stage.STAGE_SFT,
+  dpo: Stage.STAGE_TRAIN,
+  rm: Stage.STAGE_REWARD_MODEL,
+  pm: Stage.STAGE_PREFERENCE_MODEL,
+} as const;
+const tokenOf = { sft: 'sft', dpo: 'train', rm: 'reward-model', pm: 'preference-model' } as const;
 const objectiveOf = {
   sft: TrainingObjective.TRAINING_OBJECTIVE_SFT,
   dpo: TrainingObjective.TRAINING_OBJECTIVE_DPO,
   rm: TrainingObjective.TRAINING_OBJECTIVE_REWARD_MODEL,
+  pm: TrainingObjective.TRAINING_OBJECTIVE_PREFERENCE_MODEL,
 } as const;
 
 const lossOf = {

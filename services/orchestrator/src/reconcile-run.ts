@@ -82,7 +82,14 @@ export async function reconcileRun(ctx: RunContext): Promise<RunSummary> {
   const startedAt = new Date().toISOString();
   const setup = spec.setup ? await runSetup(ctx, spec.setup) : null;
   const pi0 = setup?.policy ?? spec.policy?.model;
-  const rewardModel = spec.judge.model ?? (spec.judge.type === 'reward' ? setup?.rewardModel : undefined);
+  // The judge's model: given, or the one setup trained for this judge type.
+  const judgeModel =
+    spec.judge.model ??
+    (spec.judge.type === 'reward'
+      ? setup?.rewardModel
+      : spec.judge.type === 'preference'
+        ? setup?.preferenceModel
+        : undefined);
   const promptsUri = spec.prompts.dataset ?? setup?.prompts;
   const evalUri = spec.prompts.eval ?? setup?.evalPrompts;
   const task = spec.judge.task ?? spec.setup?.task;
@@ -99,7 +106,7 @@ export async function reconcileRun(ctx: RunContext): Promise<RunSummary> {
   let lambda = 0;
   let lengthFit: { lambda: number; r2?: number } | undefined;
   if (spec.judge.lengthPenalty === 'auto') {
-    if (!rewardModel || spec.judge.type !== 'reward')
+    if (!judgeModel || spec.judge.type !== 'reward')
       throw invalidArgument(
         'spec.judge.lengthPenalty',
         '"auto" fits lambda for a reward-model judge',
@@ -113,7 +120,7 @@ export async function reconcileRun(ctx: RunContext): Promise<RunSummary> {
     const fitPrompts = prompts.slice(0, spec.setup?.lengthFitPrompts ?? 512);
     const fit = await fitLambda(ctx, {
       policy: pi0,
-      rewardModel,
+      rewardModel: judgeModel,
       prompts: fitPrompts,
       task,
       seed: spec.generation.seed,
@@ -122,7 +129,7 @@ export async function reconcileRun(ctx: RunContext): Promise<RunSummary> {
     lengthFit = { lambda, ...(typeof fit.fit.r2 === 'number' ? { r2: fit.fit.r2 } : {}) };
   } else lambda = spec.judge.lengthPenalty;
   if (spec.judge.type === 'gold') lambda = 0;
-  const proxyModel = spec.judge.type === 'reward' ? rewardModel : undefined;
+  const proxyModel = spec.judge.type === 'reward' ? judgeModel : undefined;
 
   const evaluate = async (t: number, policy: string) => {
     const r = await once(ctx, t, 'evaluate', async () =>
@@ -165,7 +172,7 @@ export async function reconcileRun(ctx: RunContext): Promise<RunSummary> {
     const judged = await once(ctx, t, 'judge', () =>
       judgeStage(ctx, t, 'judge', gen.outputs as string[], {
         type: spec.judge.type,
-        ...(rewardModel ? { model: rewardModel } : {}),
+        ...(judgeModel ? { model: judgeModel } : {}),
         lengthPenalty: lambda,
         ...(task ? { task } : {}),
       }),
@@ -252,6 +259,14 @@ export async function reconcileRun(ctx: RunContext): Promise<RunSummary> {
     },
     ...(setup
       ? { rewardModel: { heldOutAccuracy: setup.rewardModelAccuracy, labelBayesRate: setup.labelBayesRate } }
+      : {}),
+    ...(setup?.preferenceModel
+      ? {
+          preferenceModel: {
+            heldOutAccuracy: setup.preferenceModelAccuracy ?? null,
+            labelBayesRate: setup.labelBayesRate,
+          },
+        }
       : {}),
     initial,
     iterations,

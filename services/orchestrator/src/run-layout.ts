@@ -7,6 +7,11 @@ import { buckets } from '@rlhf/platform';
 export interface RunRef {
   namespace: string;
   name: string;
+  /**
+   * This incarnation of the run (a fresh start or the RLHFRun's uid): part of every shard's message id, so
+   * JetStream's duplicate window drops a resumed run's re-publishes but never a restarted run's shards.
+   */
+  epoch?: string;
 }
 
 /** Artifact prefix of a run: nats-obj://rlhf-artifacts/runs/<ns>/<run>. */

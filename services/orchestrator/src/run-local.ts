@@ -23,6 +23,7 @@ import { reconcileRun } from './reconcile-run.js';
 import { renderReport } from './report/report-html.js';
 import type { RunSummary } from './report/summary-types.js';
 import type { StageUi } from './run-context.js';
+import { runBase } from './run-layout.js';
 import { RunState } from './stage-records.js';
 
 export interface LocalRunOptions {
@@ -52,7 +53,8 @@ export function workerPlan(run: RlhfRun, workers: number): WorkerPlan[] {
   ];
   if (run.spec.judge.type === 'reward' || run.spec.setup)
     plan.push({ service: 'reward-model', replicas: workers });
-  if (run.spec.judge.type === 'preference') plan.push({ service: 'preference-model', replicas: workers });
+  if (run.spec.judge.type === 'preference' || run.spec.setup?.preferenceModel)
+    plan.push({ service: 'preference-model', replicas: workers });
   return plan;
 }
 
@@ -67,12 +69,20 @@ export async function runLocal(o: LocalRunOptions): Promise<RunSummary> {
   try {
     const { js, jsm } = await openJetStream(nc);
     await ensureStreams(jsm);
-    const runRef = { namespace: o.run.metadata.namespace ?? 'default', name: o.run.metadata.name };
-    const state = new RunState(await openStateKv(nc), runRef);
+    const ref = { namespace: o.run.metadata.namespace ?? 'default', name: o.run.metadata.name };
+    const state = new RunState(await openStateKv(nc), ref);
     const digest = specDigest(o.run);
     const known = await state.runRecord();
-    if (o.restart) await state.clear();
-    else if (known && known.specDigest !== digest)
+    const epoch = (!o.restart && known?.epoch) || `${Date.now().toString(36)}${process.pid.toString(36)}`;
+    const runRef = { ...ref, epoch };
+    if (o.restart) {
+      // Stage outputs count as done when they exist, so a fresh start removes them with the records.
+      await state.clear();
+      const store = new ArtifactRouter(nc);
+      const stale = await store.list(`${runBase(runRef)}/`);
+      for (const uri of stale) await store.delete(uri);
+      if (stale.length) o.logger.info({ artifacts: stale.length }, 'restart: removed the earlier artifacts');
+    } else if (known && known.specDigest !== digest)
       throw new RlhfError(
         'FAILED_PRECONDITION',
         `run ${runRef.name} was started with a different spec; its finished stages would not match this one`,
@@ -83,6 +93,7 @@ export async function runLocal(o: LocalRunOptions): Promise<RunSummary> {
       );
     await state.setRun({
       specDigest: digest,
+      epoch,
       phase: 'Running',
       message: '',
       updatedAt: new Date().toISOString(),
@@ -112,6 +123,7 @@ export async function runLocal(o: LocalRunOptions): Promise<RunSummary> {
         await writeFile(join(o.out, 'charts', name), svg);
       await state.setRun({
         specDigest: digest,
+        epoch,
         phase: 'Succeeded',
         message: '',
         updatedAt: new Date().toISOString(),
@@ -121,6 +133,7 @@ export async function runLocal(o: LocalRunOptions): Promise<RunSummary> {
       await state
         .setRun({
           specDigest: digest,
+          epoch,
           phase: 'Failed',
           message: (err as Error).message,
           updatedAt: new Date().toISOString(),

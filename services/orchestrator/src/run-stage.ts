@@ -43,7 +43,13 @@ const jsonSafe = (_k: string, v: unknown) => (typeof v === 'number' && !Number.i
 
 /** Runs the unit; resolves with the run's summary when the unit was the run's last one. */
 export async function runStageProcess(o: StageProcessOptions): Promise<RunSummary | null> {
-  const runRef = { namespace: o.run.metadata.namespace ?? 'default', name: o.run.metadata.name };
+  const uid = (o.run.metadata as { uid?: string }).uid;
+  const runRef = {
+    namespace: o.run.metadata.namespace ?? 'default',
+    name: o.run.metadata.name,
+    // The RLHFRun's uid: a run deleted and created again under its name never has its shards deduplicated.
+    ...(uid ? { epoch: uid } : {}),
+  };
   const nc = await connectNats({
     url: o.natsUrl,
     name: `rlhf-stage-${runRef.name}-${o.unit.stage}`,

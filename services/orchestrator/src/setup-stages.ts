@@ -28,6 +28,9 @@ import { dataUri, modelUri } from './run-layout.js';
 export interface SetupResult {
   policy: string;
   rewardModel: string;
+  /** Trained when spec.setup.preferenceModel is given or the judge is a preference model without judge.model. */
+  preferenceModel?: string;
+  preferenceModelAccuracy?: number | null;
   prompts: string;
   evalPrompts: string;
   rewardModelAccuracy: number | null;
@@ -129,7 +132,34 @@ export async function runSetup(ctx: RunContext, s: SetupSpec): Promise<SetupResu
     );
     return { model: r.model, accuracy };
   });
+  const pmSettings =
+    s.preferenceModel ??
+    (ctx.spec.judge.type === 'preference' && !ctx.spec.judge.model ? s.rewardModel : null);
+  const pmStage = pmSettings
+    ? await once(ctx, 0, 'preference-model', async () => {
+        const r = await trainStage(ctx, 0, 'preference-model', {
+          objective: 'pm',
+          base: sft.model as string,
+          dataset: files['preferences.jsonl'] as string,
+          evalDataset: files['preferences-eval.jsonl'] as string,
+          output: modelUri(ctx.run, 0, 'pm'),
+          epochs: pmSettings.epochs,
+          learningRate: pmSettings.learningRate,
+          batchSize: pmSettings.batchSize,
+          seed: s.seed,
+        });
+        const accuracy = r.metrics.eval_accuracy ?? r.metrics.evalAccuracy ?? null;
+        ctx.ui.finish('preference-model', `held-out accuracy ${accuracy?.toFixed(3) ?? '-'}`);
+        return { model: r.model, accuracy };
+      })
+    : null;
   return {
+    ...(pmStage
+      ? {
+          preferenceModel: pmStage.model as string,
+          preferenceModelAccuracy: pmStage.accuracy as number | null,
+        }
+      : {}),
     policy: sft.model as string,
     rewardModel: rmStage.model as string,
     prompts: files['prompts.jsonl'] as string,

@@ -156,7 +156,7 @@ export async function runShardedStage(
         deps.js,
         workSubject(token, run.name, iteration),
         StageWork.encode(work).finish(),
-        `${run.namespace}/${shardMsgId(token, run.name, iteration, i)}`,
+        `${run.namespace}/${run.epoch ? `${run.epoch}/` : ''}${shardMsgId(token, run.name, iteration, i)}`,
       );
     }
     report();

@@ -56,7 +56,7 @@ export function unitServices(spec: RlhfRunSpec, stage: UnitStage): string[] {
     case 'setup': {
       const all = ['policy-generator', 'dpo-trainer'];
       if (spec.setup || spec.judge.type === 'reward') all.push('reward-model');
-      if (spec.judge.type === 'preference') all.push('preference-model');
+      if (spec.judge.type === 'preference' || spec.setup?.preferenceModel) all.push('preference-model');
       return all;
     }
     case 'generate':

@@ -52,6 +52,8 @@ export interface ErrorRecord {
 
 export interface RunRecord {
   specDigest: string;
+  /** This incarnation of the run (new on a fresh start or --restart), see RunRef.epoch. */
+  epoch?: string;
   phase: 'Running' | 'Succeeded' | 'Failed';
   message: string;
   updatedAt: string;

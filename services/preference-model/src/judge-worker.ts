@@ -19,6 +19,9 @@ import { type PreferenceJudge, rewardsFromRanking } from './preference-judge.js'
 
 const PROGRESS_EVERY_MS = 1000;
 
+/** The work-queue token of preference-judge shards (see the stages list in @rlhf/platform). */
+export const PREFERENCE_JUDGE_TOKEN = 'judge-preference';
+
 export function isPreferenceJudge(work: StageWork): boolean {
   return work.params?.$case === 'judge' && work.params.value.type === JudgeType.JUDGE_TYPE_PREFERENCE;
 }
@@ -79,6 +82,7 @@ export function startPreferenceJudgeWorker(o: {
   return startStageWorker({
     nats: o.nats,
     stage: Stage.STAGE_JUDGE,
+    token: PREFERENCE_JUDGE_TOKEN,
     logger: o.logger.child({ worker: 'judge-preference' }),
     accepts: isPreferenceJudge,
     handle: (work, ctx) => judgeShard(work, o.store, o.judge, ctx),

@@ -81,7 +81,7 @@ export class PreferenceJudge {
       throw invalidArgument(
         longest.field,
         `the comparison takes ${tokens} tokens, more than the model's ${max} positions`,
-        'shorten the prompt or the responses',
+        'shorten the prompt or the responses, or use a preference model with more positions (max_position_embeddings; spec.setup.model.maxPositionEmbeddings for one a run trains), since it reads the prompt and both responses at once',
       );
     }
   }

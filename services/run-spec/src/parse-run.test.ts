@@ -99,19 +99,22 @@ test('required fields, kinds, URIs and cross-field rules', () => {
   );
   assert.equal(withSetup.spec.setup?.sft.epochs, 8);
   assert.equal(parseRunYaml(minimal).spec.setup, undefined);
-  assert.deepEqual(
-    problems(
-      'apiVersion: rlhf.dev/v1alpha1\nkind: RLHFRun\nmetadata: {name: x}\nspec: {setup: {task: sentiment}, judge: {type: preference}}\n',
-    ),
-    ['spec.judge.model: is required for judge type preference'],
+  // Setup trains the preference model too when the judge is one (or when setup.preferenceModel says so).
+  const pmJudge = parseRunYaml(
+    'apiVersion: rlhf.dev/v1alpha1\nkind: RLHFRun\nmetadata: {name: x}\nspec: {setup: {task: sentiment}, judge: {type: preference}}\n',
   );
+  assert.equal(pmJudge.spec.setup?.preferenceModel, undefined, 'an absent section stays absent');
+  const pmSection = parseRunYaml(
+    'apiVersion: rlhf.dev/v1alpha1\nkind: RLHFRun\nmetadata: {name: x}\nspec: {setup: {task: sentiment, preferenceModel: {epochs: 2}}, judge: {type: reward}}\n',
+  );
+  assert.deepEqual(pmSection.spec.setup?.preferenceModel, { epochs: 2, learningRate: 1e-3, batchSize: 32 });
   assert.match(
     problems(minimal.replace('nats-obj://rlhf-models/sft', 's3://bucket/sft'))[0] ?? '',
     /^spec\.policy\.model: "s3:\/\/bucket\/sft" is not valid/,
   );
   assert.deepEqual(
     problems(minimal.replace('type: reward, model: nats-obj://rlhf-models/rm, ', 'type: preference, ')),
-    ['spec.judge.model: is required for judge type preference'],
+    ['spec.judge.model: is required for judge type preference unless spec.setup trains it'],
   );
   assert.deepEqual(
     problems(minimal.replace('type: reward, model: nats-obj://rlhf-models/rm, ', 'type: gold, ')),

@@ -31,11 +31,11 @@ const dnsLabel = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 /** Cross-field rules (mirrored as CEL rules in the CRD). */
 function crossFieldProblems(spec: RlhfRunSpec): FieldProblem[] {
   const out: FieldProblem[] = [];
-  const trainedBySetup = spec.setup !== undefined && spec.judge.type === 'reward';
-  if (spec.judge.type !== 'gold' && !spec.judge.model && !trainedBySetup)
+  // Setup trains the reward model, and the preference model when the judge needs one.
+  if (spec.judge.type !== 'gold' && !spec.judge.model && !spec.setup)
     out.push({
       path: 'spec.judge.model',
-      message: `is required for judge type ${spec.judge.type}${spec.judge.type === 'reward' ? ' unless spec.setup trains it' : ''}`,
+      message: `is required for judge type ${spec.judge.type} unless spec.setup trains it`,
     });
   if (!spec.setup && !spec.policy)
     out.push({ path: 'spec.policy.model', message: 'is required unless spec.setup trains the policy' });

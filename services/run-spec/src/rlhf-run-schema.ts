@@ -117,6 +117,16 @@ const setupSchema: SchemaNode = {
     },
     sft: trainingSection('the SFT policy', 8, 6e-3),
     rewardModel: trainingSection('the Bradley-Terry reward model (from the SFT backbone)', 4, 1e-3),
+    preferenceModel: {
+      ...trainingSection(
+        'the pairwise preference model (from the SFT backbone, both orders of each pair)',
+        4,
+        1e-3,
+      ),
+      description:
+        'Training of the pairwise preference model (from the SFT backbone, on both orders of each pair). Present: setup trains it (on the same labelled pairs as the reward model); a preference judge without judge.model then uses it. Absent with a preference judge and no judge.model: trained with the rewardModel settings.',
+      required: ['epochs'],
+    },
   },
 };
 
@@ -127,8 +137,8 @@ export const rlhfRunSpecSchema: SchemaNode = {
   required: ['judge'],
   'x-kubernetes-validations': [
     {
-      rule: "self.judge.type == 'gold' || has(self.judge.model) || (has(self.setup) && self.judge.type == 'reward')",
-      message: 'judge.model is required unless judge.type is gold or setup trains the reward model',
+      rule: "self.judge.type == 'gold' || has(self.judge.model) || has(self.setup)",
+      message: 'judge.model is required unless judge.type is gold or setup trains the judge',
     },
     { rule: 'has(self.setup) || has(self.policy)', message: 'policy is required unless setup trains it' },
     {

@@ -34,6 +34,8 @@ export interface SetupSpec {
   };
   sft: TrainingSection;
   rewardModel: TrainingSection;
+  /** Present: setup trains a pairwise preference model too. */
+  preferenceModel?: TrainingSection;
 }
 
 export interface RlhfRunSpec {

@@ -48,6 +48,8 @@ export interface ShardContext {
 export interface StageWorkerOptions {
   nats: NatsConnection;
   stage: Stage;
+  /** The queue's subject token when it is not the stage's own (the preference judge: `judge-preference`). */
+  token?: string;
   logger: Logger;
   handle(work: StageWork, ctx: ShardContext): Promise<ShardResult>;
   /**
@@ -74,7 +76,7 @@ const userErrors = new Set(['INVALID_ARGUMENT', 'NOT_FOUND', 'FAILED_PRECONDITIO
 export async function startStageWorker(o: StageWorkerOptions): Promise<RunningWorker> {
   const ctx = await openJetStream(o.nats);
   await ensureStreams(ctx.jsm);
-  const token = stageToken[o.stage];
+  const token = o.token ?? stageToken[o.stage];
   const ackWaitMs = o.ackWaitMs ?? 30_000;
   const consumer = await ensureWorkConsumer(ctx, token, { ackWaitMs, maxDeliver: o.maxDeliver ?? 5 });
   const worker = o.workerName ?? `${hostname()}-${process.pid}`;

@@ -24,6 +24,9 @@ export const stages = [
   'preference-model',
   'generate',
   'judge',
+  // JUDGE shards of a preference-model judge have their own queue: on a work-queue stream each subject has
+  // one consumer, and a reward-model worker pulling a shard it cannot do would use up its deliveries.
+  'judge-preference',
   'pair',
   'train',
   'evaluate',
