@@ -42,11 +42,14 @@ export interface LoopConfig {
 }
 
 /**
- * The reference task's online recipe (DESIGN.md section 6), the same as examples/quickstart.yaml. DPO at lr 2e-3
- * for 4 epochs (was 1e-3 for 2): with the word-level SFT policy and the better reward model, 1e-3 x 2 epochs
- * (16 optimizer steps an iteration) under-optimised: gold was still climbing steeply at iteration 3 with KL
- * ~2.5. More prompts per iteration (512) reached as much at twice the generation cost; more samples per prompt
- * (16) less. NLL weight 1 keeps the small policy grammatical.
+ * The reference task's online recipe (DESIGN.md section 6), the same as examples/quickstart.yaml.
+ * - DPO lr 2e-3 for 4 epochs (was 1e-3 for 2): with the word-level SFT policy and the better reward model,
+ *   1e-3 x 2 epochs (16 optimizer steps an iteration) under-optimised: gold still climbing steeply at iteration 3,
+ *   KL ~2.5. 512 prompts an iteration reached about as much at twice the generation cost; 16 samples a prompt less.
+ * - NLL weight 2 (was 1; RPO-style term on the chosen response): at weight 1 some seeds lost the grammar at
+ *   iteration 3 by exploiting the RM with repeated sentiment words ("i loved loved it ." scores above "i loved
+ *   it ." under the RM, -2 under the gold), and which seeds did flipped with a 0.1% change of lambda. At weight 2,
+ *   seeds 1-6 all stayed >= 96% grammatical (beta 0.2 or 0.3 at weight 1 helped less).
  */
 export const defaultLoopConfig: LoopConfig = {
   iterations: 3,
@@ -65,7 +68,7 @@ export const defaultLoopConfig: LoopConfig = {
     lr: 2e-3,
     epochs: 4,
     batchSize: 32,
-    dpo: { beta: 0.1, lossType: 'sigmoid', labelSmoothing: 0, nllWeight: 1 },
+    dpo: { beta: 0.1, lossType: 'sigmoid', labelSmoothing: 0, nllWeight: 2 },
   },
 };
 
