@@ -8,6 +8,7 @@ import { Command, CommanderError } from 'commander';
 import { registerBench } from './commands/bench.js';
 import { registerController } from './commands/controller.js';
 import { registerData } from './commands/data.js';
+import { registerExperiment } from './commands/experiment.js';
 import { registerGenerate } from './commands/generate.js';
 import { registerHealth } from './commands/health.js';
 import { registerModel } from './commands/model.js';
@@ -34,6 +35,7 @@ const program = new Command('rlhf')
 registerVersion(program);
 registerQuickstart(program);
 registerRun(program);
+registerExperiment(program);
 registerServe(program);
 registerHealth(program);
 registerBench(program);

@@ -12,7 +12,7 @@ import {
   type PairStrategy,
   parseEvalRows,
 } from '@rlhf/pipeline';
-import type { ArtifactStore } from '@rlhf/platform';
+import { type ArtifactStore, invalidArgument } from '@rlhf/platform';
 import { readJsonl, writeJsonl } from './jsonl-artifacts.js';
 import type { GenerationRow } from './model-stages.js';
 
@@ -87,6 +87,51 @@ export async function buildPairs(
   }
   await writeJsonl(store, output, rows);
   return { pairs: rows.length, meanScore: count ? sum / count : Number.NaN, samples };
+}
+
+export interface LabelledPair {
+  prompt: string;
+  chosen: string;
+  rejected: string;
+}
+
+/** The rows of an offline pair dataset (spec.pairs.dataset), each checked; errors name the line. */
+export async function readLabelledPairs(
+  store: ArtifactStore,
+  uri: string,
+  field: string,
+): Promise<LabelledPair[]> {
+  const rows = await readJsonl<Record<string, unknown>>(store, uri);
+  if (rows.length === 0)
+    throw invalidArgument(field, `${uri} holds no pairs`, 'point it at a non-empty dataset');
+  return rows.map((r, i) => {
+    for (const k of ['prompt', 'chosen', 'rejected'])
+      if (typeof r[k] !== 'string')
+        throw invalidArgument(
+          `${field} (${uri}:${i + 1})`,
+          `"${k}" is missing or not a string`,
+          'write one {"prompt": "...", "chosen": "...", "rejected": "..."} object per line',
+        );
+    return { prompt: r.prompt as string, chosen: r.chosen as string, rejected: r.rejected as string };
+  });
+}
+
+/** Iteration t's slice of an offline pair dataset: the next `perIteration` pairs in file order, wrapping. */
+export async function writeOfflinePairs(
+  store: ArtifactStore,
+  all: readonly LabelledPair[],
+  perIteration: number,
+  t: number,
+  output: string,
+): Promise<{ pairs: number; meanScore: number; samples: PairSample[] }> {
+  const picked: LabelledPair[] = [];
+  for (let k = 0; k < Math.min(perIteration, all.length); k++)
+    picked.push(all[((t - 1) * perIteration + k) % all.length] as LabelledPair);
+  await writeJsonl(store, output, picked);
+  const samples = picked
+    .slice(0, 8)
+    .map((p) => ({ ...p, chosenScore: Number.NaN, rejectedScore: Number.NaN }));
+  return { pairs: picked.length, meanScore: Number.NaN, samples };
 }
 
 export async function readEvalSamples(

@@ -6,7 +6,15 @@
  */
 import type { EvalSample } from '@rlhf/pipeline';
 import { invalidArgument, RlhfError } from '@rlhf/platform';
-import { buildPairs, iterationPrompts, metricsOf, type PairSample, readEvalSamples } from './data-stages.js';
+import {
+  buildPairs,
+  iterationPrompts,
+  metricsOf,
+  type PairSample,
+  readEvalSamples,
+  readLabelledPairs,
+  writeOfflinePairs,
+} from './data-stages.js';
 import { readJsonl } from './jsonl-artifacts.js';
 import { evaluateStage, generateStage, judgeStage, trainStage } from './model-stages.js';
 import {
@@ -102,6 +110,16 @@ export async function reconcileRun(ctx: RunContext): Promise<RunSummary> {
   const prompts = await promptTexts(ctx, promptsUri, 'spec.prompts.dataset');
   if (prompts.length === 0) throw invalidArgument('spec.prompts.dataset', `${promptsUri} holds no prompts`);
   const evalPrompts = evalUri ? await promptTexts(ctx, evalUri, 'spec.prompts.eval') : prompts.slice(0, 64);
+  // Offline DPO: labelled pairs replace generating and judging (their stage records say so).
+  const offlineUri = spec.pairs.dataset;
+  if (offlineUri) await mustExist(ctx, offlineUri, 'spec.pairs.dataset', 'dataset');
+  const offline = offlineUri
+    ? await readLabelledPairs(ctx.deps.store, offlineUri, 'spec.pairs.dataset')
+    : null;
+  const skipped = async (label: string) => {
+    ctx.ui.finish(label, `not needed: offline pairs from ${offlineUri}`);
+    return { outputs: [] as string[], offline: true };
+  };
 
   let lambda = 0;
   let lengthFit: { lambda: number; r2?: number } | undefined;
@@ -161,31 +179,37 @@ export async function reconcileRun(ctx: RunContext): Promise<RunSummary> {
   let current = pi0;
   for (let t = 1; t <= spec.iterations; t++) {
     const batch = iterationPrompts(prompts, spec.prompts.perIteration, spec.generation.seed, t);
-    const gen = await once(ctx, t, 'generate', () =>
-      generateStage(ctx, t, 'generate', {
-        policy: current,
-        prompts: batch,
-        n: spec.generation.samplesPerPrompt,
-        seed: spec.generation.seed + t,
-      }),
+    const gen = await once<Record<string, unknown>>(ctx, t, 'generate', () =>
+      offline
+        ? skipped(`iteration ${t} generate`)
+        : generateStage(ctx, t, 'generate', {
+            policy: current,
+            prompts: batch,
+            n: spec.generation.samplesPerPrompt,
+            seed: spec.generation.seed + t,
+          }),
     );
-    const judged = await once(ctx, t, 'judge', () =>
-      judgeStage(ctx, t, 'judge', gen.outputs as string[], {
-        type: spec.judge.type,
-        ...(judgeModel ? { model: judgeModel } : {}),
-        lengthPenalty: lambda,
-        ...(task ? { task } : {}),
-      }),
+    const judged = await once<Record<string, unknown>>(ctx, t, 'judge', () =>
+      offline
+        ? skipped(`iteration ${t} judge`)
+        : judgeStage(ctx, t, 'judge', gen.outputs as string[], {
+            type: spec.judge.type,
+            ...(judgeModel ? { model: judgeModel } : {}),
+            lengthPenalty: lambda,
+            ...(task ? { task } : {}),
+          }),
     );
     const pairsUri = `${stageDir(ctx.run, t, 'pair')}/pairs.jsonl`;
     const paired = await once(ctx, t, 'pair', async () => {
-      const r = await buildPairs(
-        ctx.deps.store,
-        judged.outputs as string[],
-        pairsUri,
-        spec.pairs.strategy,
-        spec.generation.seed * 31 + t,
-      );
+      const r = offline
+        ? await writeOfflinePairs(ctx.deps.store, offline, spec.prompts.perIteration, t, pairsUri)
+        : await buildPairs(
+            ctx.deps.store,
+            judged.outputs as string[],
+            pairsUri,
+            spec.pairs.strategy,
+            spec.generation.seed * 31 + t,
+          );
       return { ...r };
     });
     const pairCount = paired.pairs as number;

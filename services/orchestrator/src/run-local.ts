@@ -110,7 +110,7 @@ export async function runLocal(o: LocalRunOptions): Promise<RunSummary> {
       const summary = await reconcileRun({
         run: runRef,
         spec: o.run.spec,
-        deps: { nc, js, store: new ArtifactRouter(nc), logger: o.logger },
+        deps: { nc, js, store: new ArtifactRouter(nc), logger: o.logger, notice: o.ui.say },
         state,
         ui: o.ui,
         workers: o.workers,

@@ -48,6 +48,8 @@ export interface StageDeps {
   js: JetStreamClient;
   store: ArtifactStore;
   logger: Logger;
+  /** Tells the person at the terminal something they must know now (NATS gone, NATS back). */
+  notice?: (line: string) => void;
 }
 
 export type ProgressFn = (done: number, total: number, unit: string) => void;
@@ -175,14 +177,17 @@ export async function runShardedStage(
             const s = spec.shards[i] as ShardSpec;
             if (await stored(deps.store, s.doneMarker ?? s.output)) done.add(i);
           }
-        if (natsDown) deps.logger.warn('NATS is back; the run continues');
+        if (natsDown) {
+          deps.logger.warn('NATS is back; the run continues');
+          deps.notice?.('NATS is back; the run continues');
+        }
         natsDown = false;
       } catch (err) {
-        if (!natsDown)
-          deps.logger.warn(
-            { err: (err as Error).message },
-            'NATS is unreachable; the run is paused until it is back',
-          );
+        if (!natsDown) {
+          const message = 'NATS is unreachable; the run is paused until it is back';
+          deps.logger.warn({ err: (err as Error).message }, message);
+          deps.notice?.(`${message} (${(err as Error).message}); nothing is lost, finished shards are kept`);
+        }
         natsDown = true;
       }
       report();

@@ -59,10 +59,11 @@ export function unitServices(spec: RlhfRunSpec, stage: UnitStage): string[] {
       if (spec.judge.type === 'preference' || spec.setup?.preferenceModel) all.push('preference-model');
       return all;
     }
+    // Offline pairs (spec.pairs.dataset) leave nothing to generate or judge.
     case 'generate':
-      return ['policy-generator'];
+      return spec.pairs.dataset ? [] : ['policy-generator'];
     case 'judge':
-      return judge;
+      return spec.pairs.dataset ? [] : judge;
     case 'pair':
       return [];
     case 'train':

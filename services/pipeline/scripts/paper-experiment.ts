@@ -14,12 +14,13 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   defaultLoopConfig,
-  type EvalMetrics,
   type LoopResult,
   prepareReferenceTask,
   referenceRecipe,
+  renderResults,
   runLocalIterations,
   runOfflineDpo,
+  type VariantResult,
 } from '../src/index.js';
 
 const usage = `Usage: node --import tsx services/pipeline/scripts/paper-experiment.ts [options]
@@ -123,139 +124,36 @@ for (const seed of seeds) {
   }
 }
 
-const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(xs.length, 1);
-const f = (x: number, d = 2): string => (Number.isFinite(x) ? x.toFixed(d) : '-');
-const names: Record<string, string> = {
-  a: '(a) online, RM, no penalty',
-  b: '(b) online, RM + length penalty',
-  c: '(c) offline DPO, annotator pairs',
-  o: '(o) offline, best-vs-worst of SFT samples',
-  g: '(g) online, gold judge',
-  p: '(p) online, PM tournament, no penalty',
-};
 const minutes = (Date.now() - started) / 60000;
 const c = defaultLoopConfig;
 const m = referenceRecipe.model;
-const lines: string[] = [];
-lines.push('# Results: the reference task', '');
-lines.push(
-  `Produced by \`node --import tsx services/pipeline/scripts/paper-experiment.ts --seeds ${seeds.join(',')} --variants ${variants.join(',')}\``,
-  `in ${minutes.toFixed(1)} minutes on this machine (2 cores, shared). Every stage runs in one process (the in-process`,
-  'pipeline of `services/pipeline`), with the recipe of `rlhf quickstart` and `examples/quickstart.yaml`: a',
-  `${m.numHiddenLayers}-layer d=${m.hiddenSize} Llama with a ${m.vocabSize}-token BPE (every word of the grammar one token), SFT ${referenceRecipe.sft.epochs} epochs at lr ${referenceRecipe.sft.learningRate},`,
-  `a Bradley-Terry RM ${referenceRecipe.rewardModel.epochs} epochs at lr ${referenceRecipe.rewardModel.learningRate} from the SFT backbone, ${c.promptsPerIteration} prompts x ${c.samplesPerPrompt} samples per iteration,`,
-  `DPO beta ${c.dpo.dpo.beta}, lr ${c.dpo.lr}, ${c.dpo.epochs} epochs, batch ${c.dpo.batchSize}, NLL weight ${c.dpo.dpo.nllWeight}, reference pi_0. Means over seeds.`,
-  'Offline variants train once on as many pairs as the online ones use in total; they are listed at iteration 3.',
-  '',
-);
-const setupRows = rows.filter((r) => r.variant === rows[0]?.variant);
-lines.push(
-  `Reward model held-out accuracy ${f(mean(setupRows.map((r) => r.rmAccuracy)), 3)}${variants.includes('p') ? ` (preference model ${f(mean(setupRows.map((r) => r.pmAccuracy ?? Number.NaN)), 3)})` : ''} against the label model's Bayes rate ${f(mean(setupRows.map((r) => r.bayesRate)), 3)}; fitted length penalty lambda ${f(mean(setupRows.map((r) => r.lambda)), 4)} per character (per seed: ${setupRows.map((r) => f(r.lambda, 4)).join(', ')}; fitted over pi_0's ${[...new Set(setupRows.map((r) => r.lambdaFitOver))].join('/')} samples).`,
-  '',
-);
-lines.push(
-  '| variant | iteration | gold | win rate vs SFT | KL | length (words) | grammatical |',
-  '| --- | --- | --- | --- | --- | --- | --- |',
-);
-const initial = rows.map((r) => r.result.initial);
-lines.push(
-  `| SFT (pi_0) | 0 | ${f(mean(initial.map((m) => m.goldReward ?? Number.NaN)))} | 0.50 | 0.00 | ${f(mean(initial.map((m) => m.meanLength)), 1)} | ${f(mean(initial.map((m) => m.grammaticalRate ?? Number.NaN)))} |`,
-);
-const evalsAt = (v: string, t: number): EvalMetrics[] =>
-  rows
-    .filter((r) => r.variant === v)
-    .map((r) => r.result.iterations[t]?.eval)
-    .filter((e) => e !== undefined);
-for (const v of variants) {
-  const mine = rows.filter((r) => r.variant === v);
-  const iters = Math.max(...mine.map((r) => r.result.iterations.length));
-  for (let t = 0; t < iters; t++) {
-    const evs = evalsAt(v, t);
-    const label = v === 'c' || v === 'o' ? 3 : t + 1;
-    lines.push(
-      `| ${names[v] ?? v} | ${label} | ${f(mean(evs.map((e) => e.goldReward ?? Number.NaN)))} | ${f(mean(evs.map((e) => e.winRate ?? Number.NaN)))} | ${f(mean(evs.map((e) => e.kl)))} | ${f(mean(evs.map((e) => e.meanLength)), 1)} | ${f(mean(evs.map((e) => e.grammaticalRate ?? Number.NaN)))} |`,
-    );
-  }
-}
-lines.push(
-  '',
-  'Per seed at the last iteration (gold / win rate / grammatical), and seconds per variant and seed:',
-  '',
-);
-lines.push(
-  `| variant | ${seeds.map((s) => `seed ${s}`).join(' | ')} |`,
-  `| --- |${seeds.map(() => ' --- |').join('')}`,
-);
-for (const v of variants)
-  lines.push(
-    `| ${names[v] ?? v} | ${seeds
-      .map((s) => {
-        const r = rows.find((x) => x.seed === s && x.variant === v);
-        const e = r?.result.iterations.at(-1)?.eval;
-        return e
-          ? `${f(e.goldReward ?? Number.NaN)} / ${f(e.winRate ?? Number.NaN)} / ${f(e.grammaticalRate ?? Number.NaN)} (${(r?.seconds ?? 0).toFixed(0)} s)`
-          : '-';
-      })
-      .join(' | ')} |`,
-  );
-
-// The goals of the pipeline issue, at the last iteration, means over seeds.
-const last = (v: string): EvalMetrics[] =>
-  rows.filter((r) => r.variant === v).flatMap((r) => r.result.iterations.slice(-1).map((i) => i.eval));
-const has = (v: string): boolean => last(v).length > 0;
-const gold = (v: string): number => mean(last(v).map((e) => e.goldReward ?? Number.NaN));
-const win = (v: string): number => mean(last(v).map((e) => e.winRate ?? Number.NaN));
-const goals: Array<[string, string, boolean]> = [];
-const sftGold = mean(initial.map((m) => m.goldReward ?? Number.NaN));
-const sftWords = mean(initial.map((m) => m.meanLength));
-if (has('b')) {
-  const gram = mean(last('b').map((e) => e.grammaticalRate ?? Number.NaN));
-  goals.push(['(b) gold >= 1.8', f(gold('b')), gold('b') >= 1.8]);
-  goals.push(['(b) win rate vs SFT >= 0.82', f(win('b')), win('b') >= 0.82]);
-  goals.push(['(b) >= 90% grammatical', `${(100 * gram).toFixed(0)}%`, gram >= 0.9]);
-  if (has('c'))
-    goals.push([
-      '(b) beats (c) by >= 1.5 gold and >= 0.25 win rate',
-      `+${f(gold('b') - gold('c'))} gold, +${f(win('b') - win('c'))} win`,
-      gold('b') - gold('c') >= 1.5 && win('b') - win('c') >= 0.25,
-    ]);
-  if (has('o'))
-    goals.push([
-      '(b) beats (o) by >= 0.5 gold',
-      `+${f(gold('b') - gold('o'))}`,
-      gold('b') - gold('o') >= 0.5,
-    ]);
-  const perIteration = [0, 1, 2].map((t) => mean(evalsAt('b', t).map((e) => e.goldReward ?? Number.NaN)));
-  const rising = [sftGold, ...perIteration].every((g, i, all) => i === 0 || g > (all[i - 1] as number));
-  goals.push([
-    'gold rises every iteration in (b)',
-    `${f(sftGold)} (SFT), ${perIteration.map((g) => f(g)).join(', ')}`,
-    rising,
-  ]);
-}
-if (has('a')) {
-  const words = mean(last('a').map((e) => e.meanLength));
-  goals.push([
-    '(a) ends at >= 2x SFT length with gold below SFT',
-    `${f(words, 1)} vs ${f(sftWords, 1)} words; gold ${f(gold('a'))} vs ${f(sftGold)}`,
-    words >= 2 * sftWords && gold('a') < sftGold,
-  ]);
-}
-if (goals.length) {
-  lines.push(
-    '',
-    `## Against the goals of the pipeline issue (iteration 3, means over ${seeds.length} seeds)`,
-    '',
-  );
-  lines.push('| goal | measured | |', '| --- | --- | --- |');
-  for (const [goal, measured, met] of goals)
-    lines.push(`| ${goal} | ${measured} | ${met ? 'met' : 'missed'} |`);
-  lines.push(
-    `| RM held-out accuracy next to the Bayes rate | ${f(mean(setupRows.map((r) => r.rmAccuracy)), 3)} vs ${f(mean(setupRows.map((r) => r.bayesRate)), 3)} (prototype 0.83 vs 0.87) | reported |`,
-  );
-}
+const results: VariantResult[] = rows.map((r) => ({
+  seed: r.seed,
+  variant: r.variant,
+  rmAccuracy: r.rmAccuracy,
+  pmAccuracy: r.pmAccuracy,
+  bayesRate: r.bayesRate,
+  lambda: r.lambda,
+  lambdaFitOver: r.lambdaFitOver,
+  seconds: r.seconds,
+  initial: r.result.initial,
+  iterations: r.result.iterations.map((i) => i.eval),
+}));
+const markdown = renderResults(results, {
+  seeds,
+  variants,
+  header: [
+    `Produced by \`node --import tsx services/pipeline/scripts/paper-experiment.ts --seeds ${seeds.join(',')} --variants ${variants.join(',')}\``,
+    `in ${minutes.toFixed(1)} minutes on this machine (2 cores, shared). Every stage runs in one process (the in-process`,
+    'pipeline of `services/pipeline`), with the recipe of `rlhf quickstart` and `examples/quickstart.yaml`: a',
+    `${m.numHiddenLayers}-layer d=${m.hiddenSize} Llama with a ${m.vocabSize}-token BPE (every word of the grammar one token), SFT ${referenceRecipe.sft.epochs} epochs at lr ${referenceRecipe.sft.learningRate},`,
+    `a Bradley-Terry RM ${referenceRecipe.rewardModel.epochs} epochs at lr ${referenceRecipe.rewardModel.learningRate} from the SFT backbone, ${c.promptsPerIteration} prompts x ${c.samplesPerPrompt} samples per iteration,`,
+    `DPO beta ${c.dpo.dpo.beta}, lr ${c.dpo.lr}, ${c.dpo.epochs} epochs, batch ${c.dpo.batchSize}, NLL weight ${c.dpo.dpo.nllWeight}, reference pi_0. Means over seeds.`,
+    'Offline variants train once on as many pairs as the online ones use in total; they are listed at iteration 3.',
+  ],
+});
 await mkdir(values.out as string, { recursive: true });
-await writeFile(join(values.out as string, 'RESULTS.md'), `${lines.join('\n')}\n`);
+await writeFile(join(values.out as string, 'RESULTS.md'), markdown);
 await writeFile(
   join(values.out as string, 'results.json'),
   `${JSON.stringify(rows, (k, v) => (k === 'policies' ? undefined : v), 2)}\n`,

@@ -4,3 +4,4 @@ export * from './length-penalty.js';
 export * from './local-loop.js';
 export * from './pairs.js';
 export * from './reference-setup.js';
+export * from './results-table.js';

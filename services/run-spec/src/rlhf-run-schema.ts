@@ -268,6 +268,9 @@ export const rlhfRunSpecSchema: SchemaNode = {
           enum: ['maxMin', 'maxRandom', 'random'],
           default: 'maxMin',
         },
+        dataset: uri(
+          'Offline DPO (the offline baseline of the paper): each iteration trains on the next prompts.perIteration labelled pairs of this JSONL dataset ({"prompt", "chosen", "rejected"} rows, in file order, wrapping around) instead of generating and judging; the judge still scores the evaluation.',
+        ),
       },
     },
     dpo: {

@@ -58,7 +58,11 @@ export interface RlhfRunSpec {
     maxNewTokens: number;
     seed: number;
   };
-  pairs: { strategy: 'maxMin' | 'maxRandom' | 'random' };
+  pairs: {
+    strategy: 'maxMin' | 'maxRandom' | 'random';
+    /** Offline DPO: labelled pairs to train on instead of generating and judging. */
+    dataset?: string;
+  };
   dpo: {
     beta: number;
     learningRate: number;

@@ -30,7 +30,7 @@ export function registerQuickstart(program: Command): void {
         'the length penalty fitted on SFT samples, then online iterative DPO (Algorithm 2) with evaluation after',
         'every iteration. Writes summary.json and the datasets to --out.',
         'Variants: b = reward model with the fitted length penalty (default), a = without it, g = judged by the gold.',
-        'This runs every stage in one process; the distributed run over NATS workers is `rlhf run` (in progress).',
+        "This runs every stage in one process; the platform's way (stage workers over NATS) is `rlhf run -f examples/quickstart.yaml`.",
       ].join('\n'),
     )
     .option('--out <DIR>', 'output directory', 'runs/quickstart')

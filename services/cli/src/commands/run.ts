@@ -15,7 +15,8 @@ interface RunFlags {
   logLevel: string;
 }
 
-function terminalUi(): StageUi {
+/** Progress bars per stage on stderr, one line per finished stage. */
+export function terminalUi(): StageUi {
   const bars = new Map<string, { bar: ProgressBar; total: number; last: number }>();
   const say = (line: string) => process.stderr.write(`${line}\n`);
   return {
