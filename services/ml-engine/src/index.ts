@@ -121,12 +121,14 @@ export {
   type SessionOptions,
   type TensorValue,
 } from './runtime/ort-session.js';
+export { DecodeLoop, type DecodeLoopOptions, type StepInfo } from './sampling/decode-loop.js';
 export {
   type FinishReason,
   type GenerateOptions,
   type GenerateRequest,
   generate,
   type RequestOptions,
+  type RowDefaults,
   rowSeed,
   type Sample,
 } from './sampling/generate.js';

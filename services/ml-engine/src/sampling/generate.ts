@@ -6,89 +6,36 @@
  */
 import type { LlamaConfig } from '../model/config.js';
 import { headDim } from '../model/config.js';
-import { Rng } from '../random/rng.js';
 import type { OrtSession, TensorValue } from '../runtime/ort-session.js';
-import { type SamplingParams, sampleToken } from './sample-token.js';
+import {
+  advanceRow,
+  type GenerateRequest,
+  type Row,
+  type RowDefaults,
+  rowsOf,
+  type Sample,
+} from './sample-rows.js';
 
-export type FinishReason = 'eos' | 'length' | 'stop';
+export {
+  type FinishReason,
+  type GenerateRequest,
+  type RequestOptions,
+  type RowDefaults,
+  rowSeed,
+  type Sample,
+} from './sample-rows.js';
 
-export interface GenerateRequest {
-  /** Prompt token ids (BOS included when the model expects it). */
-  promptIds: number[];
-  /** Samples for this prompt. */
-  n: number;
-  /** Global index of the prompt, for its RNG streams (defaults to its position in the list). */
-  promptIndex?: number;
-  /**
-   * This request's own settings, overriding the shared GenerateOptions for its rows only, so requests with
-   * different sampling settings can share one batched forward pass (a server batching concurrent calls).
-   */
-  options?: RequestOptions;
-}
-
-/** Per-request overrides of GenerateOptions, and hooks on this request's rows. */
-export interface RequestOptions extends Partial<SamplingParams> {
-  seed?: number;
-  maxNewTokens?: number;
-  stopIds?: readonly number[];
-  /**
-   * Ends a sample with reason 'stop' when it returns true for the tokens generated so far (e.g. a stop
-   * string found in the decoded text). The token that completed the match stays in the sample.
-   */
-  stopWhen?(tokenIds: readonly number[]): boolean;
-  /** When it returns true, this request's unfinished rows stop sampling (e.g. the caller went away). */
-  cancelled?(): boolean;
-  /** Called with each of this request's samples as soon as it is finished (in completion order). */
-  onSample?(sample: Sample): void;
-}
-
-export interface GenerateOptions extends SamplingParams {
-  maxNewTokens: number;
-  seed: number;
+export interface GenerateOptions extends RowDefaults {
   eosId: number;
   padId: number;
-  /** Token ids that end a sample (besides EOS); the stop token is kept in the output. */
-  stopIds?: readonly number[];
   /** Rows per forward pass (default 64). */
   maxBatch?: number;
   /** false recomputes the whole sequence each step (only for benchmarks and tests). */
   useCache?: boolean;
 }
 
-export interface Sample {
-  promptIndex: number;
-  sampleIndex: number;
-  tokenIds: number[];
-  /** Model log-probability of each generated token (temperature 1, untruncated). */
-  logprobs: number[];
-  finishReason: FinishReason;
-}
-
-export function rowSeed(seed: number, promptIndex: number, sampleIndex: number): number {
-  let h = (seed ^ 0x9e3779b9) >>> 0;
-  for (const v of [promptIndex, sampleIndex]) {
-    h = Math.imul(h ^ v, 0x85ebca6b) >>> 0;
-    h = (h ^ (h >>> 13)) >>> 0;
-  }
-  return h;
-}
-
-interface Row {
-  promptIndex: number;
-  sampleIndex: number;
-  prompt: number[];
-  rng: Rng;
-  out: Sample;
-  done: boolean;
-  /** The row's sampling settings (the shared options with its request's overrides). */
-  params: SamplingParams;
-  maxNewTokens: number;
-  stop: ReadonlySet<number>;
-  request: RequestOptions | undefined;
-}
-
-/** The per-layer feed and output names of the KV cache, built once per batch. */
-function cacheNames(layers: number): { past: string[]; present: string[] } {
+/** The per-layer feed and output names of the KV cache. */
+export function cacheNames(layers: number): { past: string[]; present: string[] } {
   const past: string[] = [];
   const present: string[] = [];
   for (let i = 0; i < layers; i++) {
@@ -189,22 +136,9 @@ async function generateBatch(
     for (let b = 0; b < B; b++) {
       const r = rows[b] as Row;
       let next = o.padId;
-      if (!r.done && r.request?.cancelled?.()) r.done = true;
-      else if (!r.done) {
-        const picked = sampleToken(logits, (b * fresh + fresh - 1) * vocab, vocab, r.params, r.rng);
-        next = picked.token;
-        r.out.tokenIds.push(next);
-        r.out.logprobs.push(picked.logprob);
-        if (next === o.eosId) {
-          r.done = true;
-          r.out.finishReason = 'eos';
-        } else if (r.stop.has(next) || r.request?.stopWhen?.(r.out.tokenIds)) {
-          r.done = true;
-          r.out.finishReason = 'stop';
-        } else if (r.out.tokenIds.length >= r.maxNewTokens) {
-          r.done = true;
-        }
-        if (r.done) r.request?.onSample?.(r.out);
+      if (!r.done) {
+        const picked = advanceRow(r, logits, (b * fresh + fresh - 1) * vocab, vocab, o.eosId);
+        if (picked) next = picked.token;
       }
       if (!r.done) active++;
       const real = r.done && next === o.padId ? 0 : 1;
@@ -223,32 +157,7 @@ export async function generate(
   requests: readonly GenerateRequest[],
   o: GenerateOptions,
 ): Promise<Sample[]> {
-  const rows: Row[] = [];
-  requests.forEach((req, i) => {
-    const promptIndex = req.promptIndex ?? i;
-    const r = req.options;
-    const params: SamplingParams = {
-      temperature: r?.temperature ?? o.temperature,
-      topP: r?.topP ?? o.topP,
-      topK: r?.topK ?? o.topK,
-      greedy: r?.greedy ?? o.greedy,
-    };
-    const stop = new Set(r?.stopIds ?? o.stopIds ?? []);
-    for (let s = 0; s < req.n; s++) {
-      rows.push({
-        promptIndex,
-        sampleIndex: s,
-        prompt: req.promptIds,
-        rng: new Rng(rowSeed(r?.seed ?? o.seed, promptIndex, s)),
-        out: { promptIndex, sampleIndex: s, tokenIds: [], logprobs: [], finishReason: 'length' },
-        done: false,
-        params,
-        maxNewTokens: r?.maxNewTokens ?? o.maxNewTokens,
-        stop,
-        request: r,
-      });
-    }
-  });
+  const rows = rowsOf(requests, o);
   const maxBatch = o.maxBatch ?? 64;
   for (let s = 0; s < rows.length; s += maxBatch)
     await generateBatch(session, c, rows.slice(s, s + maxBatch), o);
