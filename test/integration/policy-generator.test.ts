@@ -234,22 +234,22 @@ test('GenerateStream: one message per completion as it finishes; the same set as
   );
 });
 
-/** Generation passes so far, and how many of them served a single request, from the service's metrics. */
-async function batchStats(): Promise<{ passes: number; singles: number; tokens: number }> {
+/** Decode steps so far, and how many of them served a single request, from the service's metrics. */
+async function batchStats(): Promise<{ steps: number; singles: number; tokens: number }> {
   const registry = service.context.metrics;
   const metric = await registry.getSingleMetric('rlhf_generate_batch_requests')?.get();
-  let passes = 0;
+  let steps = 0;
   let singles = 0;
   for (const v of (metric?.values ?? []) as Array<{
     metricName?: string;
     labels: { le?: number | string };
     value: number;
   }>) {
-    if (v.metricName === 'rlhf_generate_batch_requests_count') passes = v.value;
+    if (v.metricName === 'rlhf_generate_batch_requests_count') steps = v.value;
     if (v.metricName === 'rlhf_generate_batch_requests_bucket' && v.labels.le === 1) singles = v.value;
   }
   const tokens = (await registry.getSingleMetric('rlhf_generate_tokens_total')?.get())?.values[0]?.value ?? 0;
-  return { passes, singles, tokens };
+  return { steps, singles, tokens };
 }
 
 test('dynamic batching: a seeded request gives the same completions alone and batched with others', async () => {
@@ -280,9 +280,9 @@ test('dynamic batching: a seeded request gives the same completions alone and ba
       }
     }
   }
-  const passes = after.passes - before.passes;
-  assert.ok(passes < 7, `${passes} generation passes for 7 concurrent calls`);
-  assert.ok(passes > after.singles - before.singles, 'some pass served several calls');
+  const steps = after.steps - before.steps;
+  assert.ok(steps > 0);
+  assert.ok(steps > after.singles - before.singles, 'some decode step served several calls');
   assert.ok(after.tokens > before.tokens, 'tokens counted');
 });
 

@@ -1,9 +1,11 @@
 /**
  * Generation through gRPC on loopback, the server in its own process (as deployed) and the clients in this
  * one: throughput (completions/s and tokens/s) of one-prompt Generate calls made one at a time, against the
- * same calls from concurrent clients with dynamic batching off and on. Every figure comes from this one run,
- * and each ratio is against the one-at-a-time baseline measured alongside (a server with batching off, so the
- * baseline pays no batching window); the last line compares batching on and off at the same concurrency.
+ * same calls from concurrent clients with batching off and on (continuous batching: a call's row joins the
+ * running batch at the next decode step). Every figure comes from this one run, and each ratio is against the
+ * one-at-a-time baseline measured alongside (a server with batching off, so the baseline pays no batching
+ * window); the last line compares batching on and off at the same concurrency. "Completions per step" is the
+ * mean number of rows in a decode step of the batched server over the round, from its metrics.
  *
  * Usage: node --import tsx services/policy-generator/scripts/bench-generate.ts [--requests N] [--clients N]
  *          [--rounds N] [--max-new-tokens N] [--hidden N] [--layers N]
@@ -124,7 +126,7 @@ async function start(env: Record<string, string>, cacheDir: string): Promise<Tar
   return { child, client, metricsPort: Number(m[2]) };
 }
 
-/** Sum and count of the server's completions-per-pass histogram. */
+/** Sum and count of the server's completions-per-decode-step histogram (rows in each step's decode run). */
 async function batchTotals(t: Target): Promise<{ sum: number; count: number }> {
   const text = await (await fetch(`http://127.0.0.1:${t.metricsPort}/metrics`)).text();
   const value = (name: string) =>
@@ -196,14 +198,14 @@ async function main(): Promise<void> {
     unbatched: [],
     batched: [],
   };
-  const perPass: number[] = [];
+  const perStep: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
     runs.sequential.push(await sequential(unbatched));
     runs.unbatched.push(await concurrent(unbatched));
     const before = await batchTotals(batched);
     runs.batched.push(await concurrent(batched));
     const after = await batchTotals(batched);
-    perPass.push((after.sum - before.sum) / Math.max(1, after.count - before.count));
+    perStep.push((after.sum - before.sum) / Math.max(1, after.count - before.count));
   }
 
   const base = median(runs.sequential.map((x) => x.completions));
@@ -219,9 +221,9 @@ async function main(): Promise<void> {
     `model: hidden ${HIDDEN}, ${LAYERS} layers, vocab 400, random weights, KV cache; ${availableParallelism()} cores; Node ${process.version}; medians of ${ROUNDS} rounds`,
     row('one at a time (1 client, batching off)', runs.sequential),
     row(`${CLIENTS} concurrent clients, batching off`, runs.unbatched),
-    row(`${CLIENTS} concurrent clients, dynamic batching`, runs.batched),
-    `dynamic batching at ${CLIENTS} clients: ${median(perPass).toFixed(1)} completions per generation pass (median of rounds: ${perPass.map((x) => x.toFixed(1)).join(', ')})`,
-    `ratio, dynamic batching vs one at a time: ${(median(runs.batched.map((x) => x.completions)) / base).toFixed(1)}x; vs ${CLIENTS} clients with batching off: ${onOff.toFixed(1)}x`,
+    row(`${CLIENTS} concurrent clients, continuous batching`, runs.batched),
+    `continuous batching at ${CLIENTS} clients: ${median(perStep).toFixed(1)} completions per step (mean rows in a decode step; median of rounds: ${perStep.map((x) => x.toFixed(1)).join(', ')})`,
+    `ratio, continuous batching vs one at a time: ${(median(runs.batched.map((x) => x.completions)) / base).toFixed(1)}x; vs ${CLIENTS} clients with batching off: ${onOff.toFixed(1)}x`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 

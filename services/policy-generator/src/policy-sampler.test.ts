@@ -67,6 +67,21 @@ const counter = async (name: string): Promise<number> =>
   (await registry.getSingleMetric(name)?.get())?.values[0]?.value ?? 0;
 const turn = () => new Promise((resolve) => setImmediate(resolve));
 
+/** The histogram's observation count and the smallest bucket bound that holds every observation. */
+async function histogram(r: Registry, name: string): Promise<{ count: number; max: number }> {
+  const values = ((await r.getSingleMetric(name)?.get())?.values ?? []) as Array<{
+    metricName?: string;
+    labels: { le?: number | string };
+    value: number;
+  }>;
+  const count = values.find((v) => v.metricName === `${name}_count`)?.value ?? 0;
+  const full = values.filter(
+    (v) => v.metricName === `${name}_bucket` && v.value === count && v.labels.le !== '+Inf',
+  );
+  return { count, max: Math.min(...full.map((v) => Number(v.labels.le))) };
+}
+const stepCount = async (r: Registry) => (await histogram(r, 'rlhf_generate_batch_seconds')).count;
+
 test('a request whose deadline passes while queued is dropped before it runs', async () => {
   const before = await counter('rlhf_generate_completions_total');
   const running = sampler.generate(model, job(4, 1)); // fills a batch (4 completions)
@@ -120,4 +135,47 @@ test('idle() waits for work in flight; after close() new work is refused UNAVAIL
     other.track(async () => 1),
     (e: unknown) => e instanceof RlhfError && e.code === 'UNAVAILABLE',
   );
+});
+
+test('a seeded request samples the same alone and joining a running batch mid-way; the batch stays within its bound', async () => {
+  const reg = new Registry();
+  const other = new PolicySampler(
+    cache,
+    { windowMs: 0, maxBatchCompletions: 4 },
+    reg,
+    createLogger('t', { level: 'error' }),
+  );
+  const mine: SampleJob = {
+    ...job(3, 11),
+    prompts: [
+      [model.model.tokenizer.bosId, 7],
+      [model.model.tokenizer.bosId, 8, 9, 10, 11],
+    ],
+    firstPromptIndex: 4,
+  };
+  const alone = await other.generate(model, mine);
+  const running = other.generate(model, {
+    ...job(2, 12),
+    prompts: [[model.model.tokenizer.bosId, 5, 6, 7, 8]],
+  });
+  const stepsBefore = await stepCount(reg);
+  while ((await stepCount(reg)) - stepsBefore < 5) await turn();
+  const joined = other.generate(model, mine);
+  const [first, late] = await Promise.all([running, joined]);
+  assert.equal(first.flat().length, 2);
+  assert.ok(
+    first.flat().some((c) => c.tokenIds.length > 6),
+    'the running request was still running when the other joined',
+  );
+  assert.deepEqual(
+    late.map((cs) => cs.map((c) => [c.finishReason, ...c.tokenIds])),
+    alone.map((cs) => cs.map((c) => [c.finishReason, ...c.tokenIds])),
+  );
+  late.flat().forEach((c, i) => {
+    const want = alone.flat()[i]?.logprobs as number[];
+    for (const [t, lp] of c.logprobs.entries())
+      assert.ok(Math.abs(lp - (want[t] as number)) < 1e-4, `log-prob ${lp} vs ${want[t]}`);
+  });
+  // 8 rows wanted the batch at once; it never held more than 4, and it held more than the 2 running rows.
+  assert.equal((await histogram(reg, 'rlhf_generate_batch_completions')).max, 4);
 });

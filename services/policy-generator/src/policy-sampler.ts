@@ -1,29 +1,38 @@
 /**
- * Sampling behind one queue per loaded policy: concurrent callers (Generate and GenerateStream calls, and
- * GENERATE shards) are batched dynamically into shared generation passes with the KV cache. Each request
- * keeps its own settings (seed, temperature, top-k/p, max_new_tokens, stops) inside the shared batch, and
- * each of its rows draws from its own random stream keyed by (seed, global prompt index, sample index), so a
- * seeded request samples the same tokens whether it ran alone or batched with others.
+ * Sampling through one continuously batched decode loop per loaded policy: the rows of concurrent callers
+ * (Generate and GenerateStream calls, and GENERATE shards) share a running batch with the KV cache, joining
+ * it at the next decode step and leaving it as soon as they finish, so a call never waits for another call's
+ * whole generation. Each request keeps its own settings (seed, temperature, top-k/p, max_new_tokens, stops)
+ * inside the shared batch, and each of its rows draws from its own random stream keyed by (seed, global
+ * prompt index, sample index), so a seeded request samples the same tokens whether it ran alone or batched
+ * with others, joining a running batch at any step (log-probs agree to float32 rounding: padding and batch
+ * size change ORT's summation order; see the engine's decode-loop.ts).
  */
-import { type GenerateRequest as EngineRequest, generate, type Sample } from '@rlhf/ml-engine';
+import {
+  DecodeLoop,
+  type GenerateRequest as EngineRequest,
+  type RowDefaults,
+  type Sample,
+  type StepInfo,
+} from '@rlhf/ml-engine';
 import { type Logger, parseIntegerIn, parseNumberIn, RlhfError } from '@rlhf/platform';
 import type { ModelRef } from '@rlhf/proto';
-import { type LoadedModel, loadModelRef, MicroBatcher, type ModelCache } from '@rlhf/service-kit';
+import { type LoadedModel, loadModelRef, type ModelCache } from '@rlhf/service-kit';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { type GeneratedCompletion, stopStringsHook, toCompletion } from './completions.js';
 import type { SamplingSettings } from './sampling-settings.js';
 
 export interface BatchingOptions {
-  /** How long an idle policy waits for more requests before it starts a batch. */
+  /** How long an idle policy waits for more requests before its first decode step. */
   windowMs: number;
-  /** Completions (rows) per generation pass. */
+  /** Completions (rows) in the running batch at most; the rest wait, first come first served. */
   maxBatchCompletions: number;
 }
 
 /**
- * A generation pass takes tens of milliseconds or more, so an idle policy waiting 5 ms for company costs
- * little, and it keeps clients that got their answers together (and ask again together) in one batch
- * rather than splitting them into a small first batch and the rest, which then waits a whole pass.
+ * Requests join a running batch at the next step anyway; the window only matters when the policy is idle,
+ * where waiting 5 ms for company lets clients that got their answers together (and ask again together)
+ * share their prefill run and their steps from the start.
  */
 export const defaultBatching: BatchingOptions = { windowMs: 5, maxBatchCompletions: 64 };
 
@@ -50,11 +59,6 @@ export interface SampleJob {
   onCompletion?(prompt: number, sample: number, completion: GeneratedCompletion): void;
 }
 
-interface Queued {
-  rows: EngineRequest[];
-  size: number;
-}
-
 interface GenerateMetrics {
   tokens: Counter;
   completions: Counter;
@@ -78,32 +82,42 @@ function generateMetrics(registry: Registry): GenerateMetrics {
     }),
     batchCompletions: new Histogram({
       name: 'rlhf_generate_batch_completions',
-      help: 'Completions (rows) sharing one batched generation pass',
+      help: 'Completions (rows) in one decode step of the running batch',
       buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
       registers: [registry],
     }),
     batchRequests: new Histogram({
       name: 'rlhf_generate_batch_requests',
-      help: 'Requests (Generate calls or shard chunks) sharing one batched generation pass',
+      help: 'Requests (Generate calls or shard chunks) with rows in one decode step',
       buckets: [1, 2, 4, 8, 16, 32, 64],
       registers: [registry],
     }),
     batchSeconds: new Histogram({
       name: 'rlhf_generate_batch_seconds',
-      help: 'Wall time of one batched generation pass',
-      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      help: 'Wall time of one decode step (with the prefill of the rows joining at it)',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers: [registry],
     }),
     queued: new Gauge({
       name: 'rlhf_generate_queue_depth',
-      help: 'Generation requests waiting for a batch',
+      help: 'Completions (rows) waiting to join the running batch',
       registers: [registry],
     }),
   };
 }
 
+/** Every row carries its request's settings; these are only the engine's fallbacks. */
+const engineDefaults: RowDefaults = {
+  temperature: 1,
+  topP: 1,
+  topK: 0,
+  greedy: false,
+  maxNewTokens: 1,
+  seed: 0,
+};
+
 export class PolicySampler {
-  private readonly batchers = new WeakMap<LoadedModel, MicroBatcher<Queued, Sample[]>>();
+  private readonly loops = new WeakMap<LoadedModel, DecodeLoop>();
   private readonly metrics: GenerateMetrics;
   private waiting = 0;
   private active = 0;
@@ -177,15 +191,18 @@ export class PolicySampler {
           : {}),
       },
     }));
-    this.metrics.queued.set(++this.waiting);
+    const loop = this.loopFor(model);
+    this.waiting++;
     let samples: Sample[];
     try {
-      samples = await this.batcherFor(model).submit({ rows, size: rows.length * job.n }, signal);
+      const submitted = loop.submit(rows, engineDefaults, signal);
+      this.metrics.queued.set(loop.waiting);
+      samples = await submitted;
     } finally {
-      this.metrics.queued.set(--this.waiting);
+      this.waiting--;
       this.wakeIfIdle();
     }
-    // A call whose deadline passed (or that was cancelled) mid-batch has rows cut short: drop its result.
+    // A call whose deadline passed (or that was cancelled) while running has rows cut short: no result.
     signal?.throwIfAborted();
     return job.prompts.map((_, i) =>
       samples.slice(i * job.n, (i + 1) * job.n).map((sample) => toCompletion(tok, sample, s.stop)),
@@ -207,57 +224,42 @@ export class PolicySampler {
     if (this.waiting === 0 && this.active === 0) for (const wake of this.idleWaiters.splice(0)) wake();
   }
 
-  private batcherFor(model: LoadedModel): MicroBatcher<Queued, Sample[]> {
-    let b = this.batchers.get(model);
-    if (!b) {
+  private loopFor(model: LoadedModel): DecodeLoop {
+    let loop = this.loops.get(model);
+    if (!loop) {
       const tok = model.model.tokenizer;
-      const maxBatch = Math.max(1, this.batching.maxBatchCompletions);
-      b = new MicroBatcher<Queued, Sample[]>({
+      loop = new DecodeLoop(model.session, model.model.config, {
+        eosId: tok.eosId,
+        padId: tok.padId,
+        maxBatch: Math.max(1, this.batching.maxBatchCompletions),
         windowMs: this.batching.windowMs,
-        maxBatchSize: maxBatch,
-        sizeOf: (q) => q.size,
-        onBatch: ({ requests, size }) => {
-          this.metrics.batchRequests.observe(requests);
-          this.metrics.batchCompletions.observe(size);
-        },
-        run: async (batch) => {
-          const started = performance.now();
-          const all = await generate(
-            model.session,
-            model.model.config,
-            batch.flatMap((q) => q.rows),
-            {
-              // Every row carries its request's settings; these are only the engine's fallbacks.
-              temperature: 1,
-              topP: 1,
-              topK: 0,
-              greedy: false,
-              maxNewTokens: 1,
-              seed: 0,
-              eosId: tok.eosId,
-              padId: tok.padId,
-              maxBatch,
-            },
-          );
-          const seconds = (performance.now() - started) / 1000;
-          const tokens = all.reduce((n, s) => n + s.tokenIds.length, 0);
-          this.metrics.tokens.inc(tokens);
-          this.metrics.completions.inc(all.length);
-          this.metrics.batchSeconds.observe(seconds);
-          this.logger.debug(
-            { model: model.uri, requests: batch.length, completions: all.length, tokens, seconds },
-            'generation batch done',
-          );
-          let k = 0;
-          return batch.map((q) => {
-            const mine = all.slice(k, k + q.size);
-            k += q.size;
-            return mine;
-          });
-        },
+        onStep: (step) => this.observe(model, step),
       });
-      this.batchers.set(model, b);
+      this.loops.set(model, loop);
     }
-    return b;
+    return loop;
+  }
+
+  private observe(model: LoadedModel, step: StepInfo): void {
+    const m = this.metrics;
+    m.tokens.inc(step.tokens);
+    m.completions.inc(step.finished);
+    if (step.rows > 0) {
+      m.batchCompletions.observe(step.rows);
+      m.batchRequests.observe(step.requests);
+    }
+    m.batchSeconds.observe(step.seconds);
+    m.queued.set(step.waiting);
+    if (step.admitted > 0)
+      this.logger.debug(
+        {
+          model: model.uri,
+          joined: step.admitted,
+          rows: step.rows,
+          requests: step.requests,
+          waiting: step.waiting,
+        },
+        'rows joined the running batch',
+      );
   }
 }
