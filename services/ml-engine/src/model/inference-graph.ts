@@ -3,6 +3,10 @@
  * names. The LM head uses the optimum decoder signature (input_ids, attention_mask, position_ids,
  * past_key_values.N.key|value -> logits, present.N.key|value) so the KV cache works as other ONNX tools
  * expect; the scalar head takes input_ids and attention_mask and returns `scores`.
+ *
+ * RMSNorm, RoPE and attention are the standard fused ops of opset 23 (RMSNormalization, RotaryEmbedding,
+ * Attention), so model.onnx stays plain ONNX for any runtime that implements opset 23, and a decode step
+ * runs far fewer kernels than the training graph's decomposition of the same math.
  */
 import { GraphBuilder } from '../onnx/graph-builder.js';
 import type { Value } from '../onnx/graph-types.js';
@@ -10,7 +14,24 @@ import { headDim, headTypeOf, type LlamaConfig } from './config.js';
 import { decoder, type KvPair, lmHead, scalarHead } from './llama-graph.js';
 import { checkWeights, type Weights, weightSpecs } from './weights.js';
 
-export function buildInferenceGraph(c: LlamaConfig, weights: Weights): GraphBuilder {
+/** The fused ops (RMSNormalization, RotaryEmbedding, Attention) are opset 23; ORT 1.30 runs up to 26. */
+export const INFERENCE_OPSET = 23;
+
+export interface InferenceGraphOptions {
+  /**
+   * Standard opset-23 fused ops for RMSNorm, RoPE and attention (default true): a one-token decode step runs
+   * about a third of the kernels (scripts/bench-decode-step.ts counts them). false builds the training
+   * graphs' decomposed ops, for comparisons.
+   */
+  fused?: boolean;
+}
+
+export function buildInferenceGraph(
+  c: LlamaConfig,
+  weights: Weights,
+  o: InferenceGraphOptions = {},
+): GraphBuilder {
+  const style = { fused: o.fused !== false };
   checkWeights(c, weights, 'weights');
   const g = new GraphBuilder({ float: 'float32', name: 'llama' });
   const values = new Map<string, Value>();
@@ -24,21 +45,25 @@ export function buildInferenceGraph(c: LlamaConfig, weights: Weights): GraphBuil
   const inputIds = g.input('input_ids', 'int64', ['batch', 'seq']);
   if (headTypeOf(c) === 'scalar') {
     const attentionMask = g.input('attention_mask', 'int64', ['batch', 'seq']);
-    const positions = g.unsqueeze(
-      g.op(
-        'Range',
-        [
-          g.constant([0], [], 'int64'),
-          g.squeeze(g.op('Shape', [inputIds], { start: 1, end: 2 }), [0]),
-          g.constant([1], [], 'int64'),
-        ],
-        {},
-        { shapes: [['seq']], dtypes: ['int64'] },
-      ),
-      [0],
+    const range = g.op(
+      'Range',
+      [
+        g.constant([0], [], 'int64'),
+        g.squeeze(g.op('Shape', [inputIds], { start: 1, end: 2 }), [0]),
+        g.constant([1], [], 'int64'),
+      ],
+      {},
+      { shapes: [['seq']], dtypes: ['int64'] },
     );
-    const { hidden } = decoder(g, c, w, { inputIds, attentionMask, positionIds: positions });
-    g.output(scalarHead(g, c, w, hidden, inputIds, attentionMask), 'scores');
+    // RotaryEmbedding takes position ids per row, [batch, seq].
+    const positions = g.op(
+      'Expand',
+      [g.unsqueeze(range, [0]), g.shapeOf(inputIds)],
+      {},
+      { shapes: [['batch', 'seq']] },
+    );
+    const { hidden } = decoder(g, c, w, { inputIds, attentionMask, positionIds: positions }, style);
+    g.output(scalarHead(g, c, w, hidden, inputIds, attentionMask, style), 'scores');
     return g;
   }
   const attentionMask = g.input('attention_mask', 'int64', ['batch', '(past+seq)']);
@@ -51,8 +76,8 @@ export function buildInferenceGraph(c: LlamaConfig, weights: Weights): GraphBuil
       value: g.input(`past_key_values.${i}.value`, 'float32', shape),
     });
   }
-  const { hidden, presents } = decoder(g, c, w, { inputIds, attentionMask, positionIds, past });
-  g.output(lmHead(g, c, w, hidden, inputIds), 'logits');
+  const { hidden, presents } = decoder(g, c, w, { inputIds, attentionMask, positionIds, past }, style);
+  g.output(lmHead(g, c, w, hidden, inputIds, style), 'logits');
   presents.forEach((p, i) => {
     g.output(p.key, `present.${i}.key`);
     g.output(p.value, `present.${i}.value`);
@@ -61,6 +86,10 @@ export function buildInferenceGraph(c: LlamaConfig, weights: Weights): GraphBuil
 }
 
 /** The serialized inference model, ready to write as model.onnx or to load into an ORT session. */
-export function buildInferenceModel(c: LlamaConfig, weights: Weights): Uint8Array {
-  return buildInferenceGraph(c, weights).toBytes();
+export function buildInferenceModel(
+  c: LlamaConfig,
+  weights: Weights,
+  o: InferenceGraphOptions = {},
+): Uint8Array {
+  return buildInferenceGraph(c, weights, o).toBytes({ opset: INFERENCE_OPSET });
 }

@@ -8,13 +8,18 @@
  * projection is one Gemm with transB (HF's [out, in] weights need no Transpose, and the Gemm gradient rules
  * need none either); grouped-query attention broadcasts K/V over the query group in MatMul instead of
  * materialising repeated heads.
+ *
+ * With `fused` (inference graphs only), RMSNorm, RoPE and attention are the standard opset-23 ops
+ * RMSNormalization, RotaryEmbedding and Attention: one kernel each instead of 5-20 small ones, which is most
+ * of the cost of a one-token decode step. Training graphs keep the decomposed ops, the ones the autodiff
+ * differentiates.
  */
 
 import type { Dim } from '../onnx/dims.js';
-import type { GraphBuilder } from '../onnx/graph-builder.js';
+import type { GraphBuilder, KvPair } from '../onnx/graph-builder.js';
 import type { Value } from '../onnx/graph-types.js';
 import { headDim as headDimOf, type LlamaConfig } from './config.js';
-import { ropeTables } from './rope.js';
+import { ropeCaches, ropeTables } from './rope.js';
 import { layerPrefix } from './weights.js';
 
 /** Returns the graph value of a parameter: a graph input when training, an initializer for inference. */
@@ -23,10 +28,7 @@ export type WeightSource = (name: string) => Value;
 /** Additive mask value; finite so a fully masked row (a padding query) softmaxes to uniform, never NaN. */
 const MASKED = -1e9;
 
-export interface KvPair {
-  key: Value;
-  value: Value;
-}
+export type { KvPair };
 
 export interface DecoderInputs {
   /** [batch, seq] int64 */
@@ -39,8 +41,13 @@ export interface DecoderInputs {
   past?: KvPair[];
 }
 
+export interface DecoderOptions {
+  /** Emit the opset-23 fused ops (the graph then needs opset >= 23); default false, the decomposed ops. */
+  fused?: boolean;
+}
+
 export interface DecoderOutputs {
-  /** [batch*seq, hidden], after the final RMSNorm when `finalNorm` was asked for. */
+  /** [batch*seq, hidden] ([batch, seq, hidden] on the fused path), before the final RMSNorm. */
   hidden: Value;
   /** Per layer [batch, kv_heads, past+seq, head_dim] (inference graphs). */
   presents: KvPair[];
@@ -50,7 +57,17 @@ export function linear(g: GraphBuilder, x: Value, weight: Value): Value {
   return g.gemm(x, weight, undefined, { transB: true });
 }
 
-export function rmsNorm(g: GraphBuilder, x: Value, weight: Value, eps: number): Value {
+/**
+ * x @ weight^T for either stream: a Gemm on the 2-D one; on the fused path's 3-D [batch, seq, hidden] one, a
+ * MatMul with the weight transposed in the graph (ORT folds the Transpose of an initializer when it loads
+ * the model), so no Reshape runs between the projections and the fused ops.
+ */
+function project(g: GraphBuilder, x: Value, weight: Value): Value {
+  return x.shape.length === 2 ? linear(g, x, weight) : g.matMul(x, g.transpose(weight, [1, 0]));
+}
+
+export function rmsNorm(g: GraphBuilder, x: Value, weight: Value, eps: number, fused = false): Value {
+  if (fused) return g.rmsNormalization(x, weight, eps);
   const meanSquare = g.reduceMean(g.mul(x, x), [-1]);
   const inv = g.reciprocal(g.sqrt(g.add(meanSquare, eps)));
   return g.mul(g.mul(x, inv), weight);
@@ -86,19 +103,24 @@ export function attentionBias(g: GraphBuilder, inputIds: Value, attentionMask: V
   );
   const future = g.greater(g.unsqueeze(keyPos, [0]), g.unsqueeze(queryPos, [1]));
   const causal = g.where(future, g.scalar(MASKED), 0);
-  const padding = g.where(g.equal(attentionMask, g.constant([0], [], 'int64')), g.scalar(MASKED), 0);
-  const bias = g.add(g.unsqueeze(padding, [1, 2, 3]), causal);
+  const bias = g.add(g.unsqueeze(paddingBias(g, attentionMask), [1, 2, 3]), causal);
   if (bias.shape.length !== 5 || bias.shape[0] !== batch)
     throw new Error(`attention bias has shape [${bias.shape.join(', ')}]`);
   return bias;
 }
 
-interface Rope {
+/** [batch, kvLen]: MASKED where attention_mask is 0, else 0. */
+function paddingBias(g: GraphBuilder, attentionMask: Value): Value {
+  return g.where(g.equal(attentionMask, g.constant([0], [], 'int64')), g.scalar(MASKED), 0);
+}
+
+export interface Rope {
   cos: Value;
   sin: Value;
 }
 
-function ropeAt(g: GraphBuilder, c: LlamaConfig, positionIds: Value): Rope {
+/** The decomposed RoPE tables at the given positions: cos and signed sin, [batch, seq, 1, head_dim]. */
+export function ropeAt(g: GraphBuilder, c: LlamaConfig, positionIds: Value): Rope {
   const hd = headDimOf(c);
   const t = ropeTables(hd, c.max_position_embeddings, c.rope_theta);
   const table = (data: number[]): Value =>
@@ -106,8 +128,8 @@ function ropeAt(g: GraphBuilder, c: LlamaConfig, positionIds: Value): Rope {
   return { cos: table(t.cos), sin: table(t.sinSigned) };
 }
 
-/** x: [batch, seq, heads, head_dim] */
-function applyRope(g: GraphBuilder, x: Value, rope: Rope): Value {
+/** Decomposed RoPE (HF rotate_half) of x [batch, seq, heads, head_dim]. */
+export function applyRope(g: GraphBuilder, x: Value, rope: Rope): Value {
   const hd = x.shape[3] as number;
   const [x1, x2] = g.split(x, [hd / 2, hd / 2], -1) as [Value, Value];
   return g.add(g.mul(x, rope.cos), g.mul(g.concat([x2, x1], -1), rope.sin));
@@ -164,11 +186,96 @@ function attention(
   return { out: linear(g, merged, w(`${p}.self_attn.o_proj.weight`)), present: { key: keys, value: values } };
 }
 
+/** RoPE for the fused path: RotaryEmbedding's cos/sin caches and the position ids that index them. */
+interface FusedRope {
+  cos: Value;
+  sin: Value;
+  positionIds: Value;
+}
+
+function fusedRope(g: GraphBuilder, c: LlamaConfig, positionIds: Value): FusedRope {
+  const hd = headDimOf(c);
+  const t = ropeCaches(hd, c.max_position_embeddings, c.rope_theta);
+  return {
+    cos: g.constant(t.cos, [c.max_position_embeddings, hd / 2]),
+    sin: g.constant(t.sin, [c.max_position_embeddings, hd / 2]),
+    positionIds,
+  };
+}
+
+/**
+ * The same attention as `attention` on the 3-D stream x [batch, seq, hidden], with RotaryEmbedding and
+ * Attention (opset 23) doing the work: q, k and v stay [batch, seq, heads * head_dim], the layout both ops
+ * take, and the presents come out [batch, kv_heads, past + seq, head_dim] as the optimum signature has them.
+ */
+function fusedAttention(
+  g: GraphBuilder,
+  c: LlamaConfig,
+  p: string,
+  x: Value,
+  bias: Value,
+  rope: FusedRope,
+  w: WeightSource,
+  past?: KvPair,
+): { out: Value; present?: KvPair } {
+  const heads = c.num_attention_heads;
+  const kvHeads = c.num_key_value_heads;
+  const proj = (name: string): Value => project(g, x, w(`${p}.self_attn.${name}.weight`));
+  const rotate = (v: Value, n: number): Value =>
+    g.rotaryEmbedding(v, rope.cos, rope.sin, rope.positionIds, n);
+  const q = rotate(proj('q_proj'), heads);
+  const { y, present } = g.attention(q, rotate(proj('k_proj'), kvHeads), proj('v_proj'), {
+    mask: bias,
+    causal: true,
+    past,
+    qHeads: heads,
+    kvHeads,
+  });
+  const out = project(g, y, w(`${p}.self_attn.o_proj.weight`));
+  return present ? { out, present } : { out };
+}
+
+type LayerAttention = (p: string, x: Value, past?: KvPair) => { out: Value; present?: KvPair };
+
+/** Attention for one layer, with what every layer shares (mask, RoPE tables) built once here. */
+function layerAttention(
+  g: GraphBuilder,
+  c: LlamaConfig,
+  w: WeightSource,
+  inputs: DecoderInputs,
+  fused: boolean,
+): LayerAttention {
+  const ids = inputs.inputIds;
+  if (fused) {
+    // The op's is_causal masks the future, so the bias holds only padding, expanded to [batch, 1, seq, kvLen]
+    // (ORT's kernel wants the mask's query dim spelled out, not broadcast).
+    const [batch, seq] = ids.shape as [Dim, Dim];
+    const kvLen = inputs.attentionMask.shape[1] as Dim;
+    const queryDims = g.concat(
+      [g.int64s([1, 1]), g.op('Shape', [ids], { start: 1, end: 2 }), g.int64s([1])],
+      0,
+    );
+    const bias = g.op(
+      'Expand',
+      [g.unsqueeze(paddingBias(g, inputs.attentionMask), [1, 2]), queryDims],
+      {},
+      {
+        shapes: [[batch, 1, seq, kvLen]],
+      },
+    );
+    const rope = fusedRope(g, c, inputs.positionIds);
+    return (p, x, past) => fusedAttention(g, c, p, x, bias, rope, w, past);
+  }
+  const bias = attentionBias(g, ids, inputs.attentionMask);
+  const rope = ropeAt(g, c, inputs.positionIds);
+  return (p, x, past) => attention(g, c, p, x, ids, bias, rope, w, past);
+}
+
 function mlp(g: GraphBuilder, p: string, x: Value, w: WeightSource): Value {
-  const gate = linear(g, x, w(`${p}.mlp.gate_proj.weight`));
-  const up = linear(g, x, w(`${p}.mlp.up_proj.weight`));
+  const gate = project(g, x, w(`${p}.mlp.gate_proj.weight`));
+  const up = project(g, x, w(`${p}.mlp.up_proj.weight`));
   const silu = g.mul(gate, g.sigmoid(gate));
-  return linear(g, g.mul(silu, up), w(`${p}.mlp.down_proj.weight`));
+  return project(g, g.mul(silu, up), w(`${p}.mlp.down_proj.weight`));
 }
 
 /** The decoder body; returns the residual stream after the last layer (before the final norm). */
@@ -177,44 +284,41 @@ export function decoder(
   c: LlamaConfig,
   w: WeightSource,
   inputs: DecoderInputs,
+  o: DecoderOptions = {},
 ): DecoderOutputs {
-  const embedded = g.gather(w('model.embed_tokens.weight'), inputs.inputIds, 0);
-  let h = g.reshape(embedded, [-1, c.hidden_size]);
-  const bias = attentionBias(g, inputs.inputIds, inputs.attentionMask);
-  const rope = ropeAt(g, c, inputs.positionIds);
+  const fused = o.fused === true;
+  const ids = inputs.inputIds;
+  const embedded = g.gather(w('model.embed_tokens.weight'), ids, 0);
+  // The fused path keeps the stream 3-D, the layout of the fused ops; the decomposed one flattens it for Gemm.
+  let h = fused ? embedded : g.reshape(embedded, [-1, c.hidden_size]);
+  const attend = layerAttention(g, c, w, inputs, fused);
   const presents: KvPair[] = [];
   for (let i = 0; i < c.num_hidden_layers; i++) {
     const p = layerPrefix(i);
     g.scope(`layer${i}`, () => {
-      const attn = attention(
-        g,
-        c,
-        p,
-        rmsNorm(g, h, w(`${p}.input_layernorm.weight`), c.rms_norm_eps),
-        inputs.inputIds,
-        bias,
-        rope,
-        w,
-        inputs.past?.[i],
-      );
-      presents.push(attn.present);
+      const x = rmsNorm(g, h, w(`${p}.input_layernorm.weight`), c.rms_norm_eps, fused);
+      const attn = attend(p, x, inputs.past?.[i]);
+      if (attn.present) presents.push(attn.present);
       h = g.add(h, attn.out);
-      h = g.add(h, mlp(g, p, rmsNorm(g, h, w(`${p}.post_attention_layernorm.weight`), c.rms_norm_eps), w));
+      const normed = rmsNorm(g, h, w(`${p}.post_attention_layernorm.weight`), c.rms_norm_eps, fused);
+      h = g.add(h, mlp(g, p, normed, w));
     });
   }
   return { hidden: h, presents };
 }
 
-/** LM head: [batch*seq, hidden] -> logits [batch, seq, vocab]. */
+/** LM head: [batch*seq, hidden] (or the fused path's [batch, seq, hidden]) -> logits [batch, seq, vocab]. */
 export function lmHead(
   g: GraphBuilder,
   c: LlamaConfig,
   w: WeightSource,
   hidden: Value,
   inputIds: Value,
+  o: DecoderOptions = {},
 ): Value {
-  const normed = rmsNorm(g, hidden, w('model.norm.weight'), c.rms_norm_eps);
+  const normed = rmsNorm(g, hidden, w('model.norm.weight'), c.rms_norm_eps, o.fused);
   const head = c.tie_word_embeddings ? w('model.embed_tokens.weight') : w('lm_head.weight');
+  if (normed.shape.length === 3) return project(g, normed, head);
   const [batch, seq] = inputIds.shape as [Dim, Dim];
   return reshapeDyn(g, linear(g, normed, head), shapeWith(g, inputIds, [c.vocab_size]), [
     batch,
@@ -234,6 +338,7 @@ export function scalarHead(
   hidden: Value,
   inputIds: Value,
   attentionMask: Value,
+  o: DecoderOptions = {},
 ): Value {
   const batch = inputIds.shape[0] as Dim;
   const one = g.constant([1], [], 'int64');
@@ -246,7 +351,8 @@ export function scalarHead(
     {},
     { shapes: [[batch]], dtypes: ['int64'] },
   );
-  const picked = g.gather(hidden, g.add(g.mul(rows, seqLen), last), 0);
-  const normed = rmsNorm(g, picked, w('model.norm.weight'), c.rms_norm_eps);
+  const flat = hidden.shape.length === 3 ? g.reshape(hidden, [-1, c.hidden_size]) : hidden;
+  const picked = g.gather(flat, g.add(g.mul(rows, seqLen), last), 0);
+  const normed = rmsNorm(g, picked, w('model.norm.weight'), c.rms_norm_eps, o.fused);
   return g.reshape(linear(g, normed, w('score.weight')), [-1]);
 }

@@ -13,15 +13,19 @@ export interface RopeTables {
   sinSigned: number[];
 }
 
+/** The rotation angle of frequency i at position p: p / theta^(2i / headDim). */
+function angle(p: number, i: number, headDim: number, theta: number): number {
+  return p / theta ** ((2 * i) / headDim);
+}
+
 export function ropeTables(headDim: number, maxPositions: number, theta: number): RopeTables {
   const half = headDim / 2;
   const cos: number[] = new Array(maxPositions * headDim);
   const sinSigned: number[] = new Array(maxPositions * headDim);
   for (let p = 0; p < maxPositions; p++) {
     for (let i = 0; i < half; i++) {
-      const angle = p / theta ** ((2 * i) / headDim);
-      const c = Math.cos(angle);
-      const s = Math.sin(angle);
+      const c = Math.cos(angle(p, i, headDim, theta));
+      const s = Math.sin(angle(p, i, headDim, theta));
       cos[p * headDim + i] = c;
       cos[p * headDim + half + i] = c;
       sinSigned[p * headDim + i] = -s;
@@ -29,4 +33,25 @@ export function ropeTables(headDim: number, maxPositions: number, theta: number)
     }
   }
   return { cos, sinSigned };
+}
+
+/**
+ * The same angles as the cos/sin caches of ONNX RotaryEmbedding: [maxPositions, headDim / 2], frequency i in
+ * column i; with interleaved = 0 the op rotates the pairs (x[i], x[i + hd/2]), the HF convention above.
+ */
+export function ropeCaches(
+  headDim: number,
+  maxPositions: number,
+  theta: number,
+): { cos: number[]; sin: number[] } {
+  const half = headDim / 2;
+  const cos: number[] = new Array(maxPositions * half);
+  const sin: number[] = new Array(maxPositions * half);
+  for (let p = 0; p < maxPositions; p++) {
+    for (let i = 0; i < half; i++) {
+      cos[p * half + i] = Math.cos(angle(p, i, headDim, theta));
+      sin[p * half + i] = Math.sin(angle(p, i, headDim, theta));
+    }
+  }
+  return { cos, sin };
 }

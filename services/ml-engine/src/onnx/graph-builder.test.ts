@@ -34,6 +34,14 @@ test('shape inference carries symbolic dims through reshapes, matmuls, slices an
   );
   assert.equal(g.equal(ids, g.scalar(0, 'int64')).dtype, 'bool');
   assert.deepEqual(g.expand(g.unsqueeze(x, [2]), [1, 1, 3, 1]).shape, ['batch', 'seq', 3, 8]);
+  // The fused attention: 3-D q/k/v with heads as attributes, presents [batch, kv_heads, past + seq, head_dim].
+  const q = g.input('q', 'float32', ['batch', 'seq', 32]);
+  const kv = g.input('kv', 'float32', ['batch', 'seq', 16]);
+  const pastKv = g.input('past_kv', 'float32', ['batch', 2, 'past', 8]);
+  const att = g.attention(q, kv, kv, { past: { key: pastKv, value: pastKv }, qHeads: 4, kvHeads: 2 });
+  assert.deepEqual(att.y.shape, ['batch', 'seq', 32]);
+  assert.deepEqual(att.present?.value.shape, ['batch', 2, '(past+seq)', 8]);
+  assert.deepEqual(g.attention(q, kv, kv, { qHeads: 4, kvHeads: 2 }).present, undefined);
 });
 
 test('bad graphs fail at the op that is wrong, naming it', () => {

@@ -17,6 +17,12 @@ export interface GemmOptions {
   beta?: number;
 }
 
+/** A layer's keys and values, e.g. a KV cache entry. */
+export interface KvPair {
+  key: Value;
+  value: Value;
+}
+
 export type ScatterReduction = 'none' | 'add' | 'mul';
 
 export class GraphBuilder extends GraphCore {
@@ -116,6 +122,51 @@ export class GraphBuilder extends GraphCore {
   }
   logSoftmax(x: Value, axis = -1): Value {
     return this.op('LogSoftmax', [x], { axis });
+  }
+
+  // ---- fused transformer ops (opset 23; inference graphs only: the autodiff has no rules for them) ----
+  /** x / sqrt(mean(x^2 over the last axis) + eps) * scale. */
+  rmsNormalization(x: Value, scale: Value, epsilon: number): Value {
+    return this.op('RMSNormalization', [x, scale], { axis: -1, epsilon });
+  }
+  /**
+   * RoPE in the rotate-half convention (interleaved 0) on x [batch, seq, heads * head_dim]; cos and sin are
+   * [max_position, head_dim / 2] tables indexed by positionIds [batch, seq].
+   */
+  rotaryEmbedding(x: Value, cos: Value, sin: Value, positionIds: Value, heads: number): Value {
+    return this.op('RotaryEmbedding', [x, cos, sin, positionIds], { num_heads: heads });
+  }
+  /**
+   * Scaled dot-product attention on q [batch, seq, qHeads * head_dim] and k, v [batch, kv_seq, kvHeads *
+   * head_dim] (grouped-query when kvHeads < qHeads), with an additive mask broadcastable to [batch, qHeads,
+   * seq, past + kv_seq]. With a past ([batch, kvHeads, past, head_dim] each) it also returns the presents,
+   * past and new keys/values concatenated along the sequence. `causal`: query i sees keys up to past + i
+   * (the causal diagonal aligned to the last key when a past is given, as in KV-cache decoding).
+   */
+  attention(
+    q: Value,
+    k: Value,
+    v: Value,
+    o: {
+      mask?: Value | undefined;
+      past?: KvPair | undefined;
+      qHeads: number;
+      kvHeads: number;
+      causal?: boolean;
+    },
+  ): { y: Value; present?: KvPair } {
+    const attrs = {
+      q_num_heads: o.qHeads,
+      kv_num_heads: o.kvHeads,
+      is_causal: o.causal ? 1 : undefined,
+    };
+    if (!o.past) return { y: this.op('Attention', [q, k, v, o.mask], attrs) };
+    const [y, key, value] = this.opN('Attention', [q, k, v, o.mask, o.past.key, o.past.value], 3, attrs) as [
+      Value,
+      Value,
+      Value,
+    ];
+    return { y, present: { key, value } };
   }
 
   // ---- reductions ----

@@ -10,6 +10,7 @@ import {
   type Dim,
   divDims,
   formatShape,
+  mulDims,
   normAxis,
   numel,
   type Shape,
@@ -281,6 +282,45 @@ function tensorDtype(t: unknown, where: string): DType {
   return dtype;
 }
 
+/**
+ * Attention (opset 23) with 3-D Q/K/V [batch, seq, heads * head_dim] (q_num_heads and kv_num_heads given) or
+ * 4-D [batch, heads, seq, head_dim]: Y has Q's layout with V's head size; present_key|value are 4-D
+ * [batch, kv_heads, past + kv_seq, head_dim], past_key|value (inputs 4 and 5) first along the sequence.
+ */
+const attentionShapes: ShapeRule = (c) => {
+  const [q, k, v] = [c.input(0), c.input(1), c.input(2)];
+  const dtype = sameDtypes(c, [q, k, v]);
+  const rank = q.shape.length;
+  if (rank !== 3 && rank !== 4)
+    throw new Error(`${c.where}: Q must be 3-D or 4-D, got ${formatShape(q.shape)}`);
+  const qHeads = intAttr(c.attrs, 'q_num_heads', 0);
+  const kvHeads = intAttr(c.attrs, 'kv_num_heads', 0);
+  if (rank === 3 && (qHeads <= 0 || kvHeads <= 0))
+    throw new Error(`${c.where}: 3-D inputs need q_num_heads and kv_num_heads`);
+  const headOf = (x: Value, heads: number): Dim => {
+    const d = rank === 3 ? divDims(x.shape[2] as Dim, heads) : x.shape[3];
+    if (d === undefined)
+      throw new Error(`${c.where}: ${formatShape(x.shape)} does not split into ${heads} heads`);
+    return d as Dim;
+  };
+  const vHead = headOf(v, kvHeads);
+  const y: Dim[] =
+    rank === 3
+      ? [q.shape[0] as Dim, q.shape[1] as Dim, mulDims(qHeads, vHead)]
+      : [q.shape[0] as Dim, q.shape[1] as Dim, q.shape[2] as Dim, vHead];
+  const outs: OutInfo[] = [{ dtype, shape: y }];
+  if (c.outputs > 1) {
+    const kvSeq = (rank === 3 ? k.shape[1] : k.shape[2]) as Dim;
+    const heads = rank === 3 ? kvHeads : (k.shape[1] as Dim);
+    const past = c.inputs[4];
+    const total = past ? addDims(past.shape[2] as Dim, kvSeq) : kvSeq;
+    outs.push({ dtype, shape: [k.shape[0] as Dim, heads, total, headOf(k, kvHeads)] });
+    if (c.outputs > 2) outs.push({ dtype, shape: [v.shape[0] as Dim, heads, total, vHead] });
+  }
+  if (c.outputs > 3) throw new Error(`${c.where}: the qk_matmul output is not supported`);
+  return outs;
+};
+
 const unary = ['Identity', 'Neg', 'Abs', 'Sqrt', 'Reciprocal', 'Exp', 'Log', 'Tanh', 'Sigmoid', 'Relu'];
 const unary2 = ['Softplus', 'Erf', 'Sin', 'Cos', 'Floor', 'Ceil', 'Sign', 'Not', 'Softmax', 'LogSoftmax'];
 
@@ -360,6 +400,10 @@ export const shapeRules: Record<string, ShapeRule> = {
     const end = normClamp(intAttr(c.attrs, 'end', rank), rank);
     return [{ dtype: 'int64', shape: [Math.max(0, end - start)] }];
   },
+  // Opset-23 fused ops of the inference graph (model/llama-graph.ts with `fused`).
+  RMSNormalization: same,
+  RotaryEmbedding: same,
+  Attention: attentionShapes,
   ConstantOfShape: (c) => [{ dtype: tensorDtype(c.attrs.value, c.where), shape: constInts(c, 0, 'shape') }],
   Range: (c) => {
     const [start, limit, delta] = [c.ints(0)?.[0], c.ints(1)?.[0], c.ints(2)?.[0]];
