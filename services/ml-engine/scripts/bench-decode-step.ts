@@ -1,20 +1,28 @@
 /**
  * Where the time of one generation step goes on the bench's small model at batch 1 (or the batch given):
  * the ORT call alone for a KV-cache decode step and for a full recompute (what `generate` does without the
- * cache), the same steps through `generate` (feeds, sampling and bookkeeping in TypeScript included), and
- * the per-row sampling. Every figure is process CPU time per step (or per call), median of repeats, so time
- * the process spends descheduled by other work on a shared machine does not count; wall time under load
- * is what `rlhf bench engine` reports.
+ * cache), for the inference graph (opset-23 fused ops) and for the same model with the training graph's
+ * decomposed ops; the call of a graph with the decoder's inputs and outputs and next to no compute (what
+ * the node binding's feeds and fetches cost, which both steps pay); the steps through `generate` (feeds,
+ * sampling and bookkeeping in TypeScript included); the kernels ORT runs per graph; and the per-row
+ * sampling. Every figure is process CPU time per step (or per call), median of repeats, so time the process
+ * spends descheduled by other work on a shared machine does not count; wall time under load is what
+ * `rlhf bench engine` reports.
  *
  * Usage: node --import tsx services/ml-engine/scripts/bench-decode-step.ts [batch] [threads]
  *   (defaults: batch 1, threads 1; threads 0 = the session default, every core)
  * The cached/uncached ratio of the ORT calls alone bounds what trimming TypeScript overhead can reach.
  */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { configOf, smallModel } from '../src/bench/model-bench.js';
 import { median } from '../src/bench/timing.js';
 import { headDim } from '../src/model/config.js';
-import { buildInferenceModel } from '../src/model/inference-graph.js';
+import { buildInferenceModel, INFERENCE_OPSET } from '../src/model/inference-graph.js';
 import { initWeights } from '../src/model/weights.js';
+import { GraphBuilder } from '../src/onnx/graph-builder.js';
+import { decodeModel } from '../src/onnx/onnx-decode.js';
 import { Rng } from '../src/random/rng.js';
 import { OrtSession, type TensorValue } from '../src/runtime/ort-session.js';
 import { generate } from '../src/sampling/generate.js';
@@ -51,10 +59,50 @@ async function cpuMicros(probes: Probe[]): Promise<number[]> {
 }
 
 const config = configOf(smallModel);
-const session = await OrtSession.create(
-  buildInferenceModel(config, initWeights(config, new Rng(3))),
-  threads > 0 ? { threads } : {},
-);
+const sessionOptions = threads > 0 ? { threads } : {};
+const weights = initWeights(config, new Rng(3));
+const models = {
+  fused: buildInferenceModel(config, weights),
+  decomposed: buildInferenceModel(config, weights, { fused: false }),
+  floor: signatureOnly(),
+};
+const session = await OrtSession.create(models.fused, sessionOptions);
+const decomposed = await OrtSession.create(models.decomposed, sessionOptions);
+const floor = await OrtSession.create(models.floor, sessionOptions);
+
+/**
+ * The decoder's inputs and outputs (same names, shapes and dtypes) with next to no compute between them:
+ * logits and presents are broadcasts of the input ids.
+ */
+function signatureOnly(): Uint8Array {
+  const g = new GraphBuilder({ name: 'signature' });
+  const ids = g.input('input_ids', 'int64', ['batch', 'seq']);
+  g.input('attention_mask', 'int64', ['batch', '(past+seq)']);
+  g.input('position_ids', 'int64', ['batch', 'seq']);
+  const x = g.cast(ids, 'float32');
+  g.output(g.mul(g.unsqueeze(x, [2]), g.constant(new Array(config.vocab_size).fill(1))), 'logits');
+  const [kv, hd] = [config.num_key_value_heads, headDim(config)];
+  const fresh = g.mul(g.unsqueeze(x, [1, 3]), g.constant(new Array(kv * hd).fill(1), [1, kv, 1, hd]));
+  for (let i = 0; i < config.num_hidden_layers; i++) {
+    for (const part of ['key', 'value']) {
+      const past = g.input(`past_key_values.${i}.${part}`, 'float32', ['batch', kv, 'past', hd]);
+      g.output(g.concat([past, fresh], 2), `present.${i}.${part}`);
+    }
+  }
+  return g.toBytes({ opset: INFERENCE_OPSET });
+}
+
+/** The number of kernels ORT runs for a model, after its graph optimisations. */
+async function kernelCount(model: Uint8Array): Promise<number> {
+  const dir = await mkdtemp(join(tmpdir(), 'decode-step-'));
+  try {
+    const path = join(dir, 'optimized.onnx');
+    await (await OrtSession.create(model, { ...sessionOptions, optimizedModelPath: path })).dispose();
+    return decodeModel(await readFile(path)).graph.node.length;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
 const rng = new Rng(4);
 const ids = (n: number): BigInt64Array =>
   BigInt64Array.from({ length: batch * n }, () => BigInt(3 + rng.int(config.vocab_size - 3)));
@@ -81,9 +129,9 @@ const feeds = (fresh: number, past: number): Record<string, TensorValue> => ({
 // The 64 steps of a 9 + 64 token generation: one token on a growing cache, or the whole sequence so far.
 const decodeSteps = Array.from({ length: NEW }, (_, k) => feeds(1, PROMPT + k));
 const fullSteps = Array.from({ length: NEW }, (_, k) => feeds(PROMPT + k, 0));
-const cycle = (steps: Record<string, TensorValue>[]) => {
+const cycle = (steps: Record<string, TensorValue>[], on: OrtSession = session) => {
   let k = 0;
-  return () => session.run(steps[k++ % steps.length] as Record<string, TensorValue>);
+  return () => on.run(steps[k++ % steps.length] as Record<string, TensorValue>);
 };
 
 const requests = Array.from({ length: batch }, () => ({
@@ -109,19 +157,29 @@ const sampling: Array<[string, SamplingParams]> = [
   ['top-p 0.9', { temperature: 1, topP: 0.9, topK: 0, greedy: false }],
 ];
 
-const [ortCached, ortFull, genCached, genFull] = (await cpuMicros([
-  [cycle(decodeSteps), NEW],
-  [cycle(fullSteps), NEW],
-  [() => generate(session, config, requests, { ...options, useCache: true }), 1],
-  [() => generate(session, config, requests, { ...options, useCache: false }), 1],
-])) as [number, number, number, number];
+const [ortCached, ortFull, decCached, decFull, floorCached, floorFull, genCached, genFull] = (await cpuMicros(
+  [
+    [cycle(decodeSteps), NEW],
+    [cycle(fullSteps), NEW],
+    [cycle(decodeSteps, decomposed), NEW],
+    [cycle(fullSteps, decomposed), NEW],
+    [cycle(decodeSteps, floor), NEW],
+    [cycle(fullSteps, floor), NEW],
+    [() => generate(session, config, requests, { ...options, useCache: true }), 1],
+    [() => generate(session, config, requests, { ...options, useCache: false }), 1],
+  ],
+)) as [number, number, number, number, number, number, number, number];
 const perStep = (x: number): number => x / NEW;
 const f0 = (x: number): string => x.toFixed(0).padStart(8);
+const row = (name: string, cached: number, full: number, kernels?: number): string =>
+  `  ${name.padEnd(36)} ${f0(cached)}        ${f0(full)}    ${(full / cached).toFixed(2)}x${kernels === undefined ? '' : `   ${kernels}`}`;
 const out = [
   `small model, batch ${batch}, ${threads > 0 ? threads : 'default'} intra-op thread(s); CPU us per step (${PROMPT}-token prompt, ${NEW} new tokens)`,
-  '                                       with KV cache   recompute   ratio',
-  `  OrtSession.run alone                 ${f0(ortCached)}        ${f0(ortFull)}    ${(ortFull / ortCached).toFixed(2)}x`,
-  `  generate() step                      ${f0(perStep(genCached))}        ${f0(perStep(genFull))}    ${(genFull / genCached).toFixed(2)}x`,
+  '                                       with KV cache   recompute   ratio   kernels',
+  row('OrtSession.run, fused ops', ortCached, ortFull, await kernelCount(models.fused)),
+  row('OrtSession.run, decomposed ops', decCached, decFull, await kernelCount(models.decomposed)),
+  row('OrtSession.run, signature only', floorCached, floorFull, await kernelCount(models.floor)),
+  row('generate() step (fused ops)', perStep(genCached), perStep(genFull)),
   `  generate() beyond the ORT call       ${f0(perStep(genCached) - ortCached)}        ${f0(perStep(genFull) - ortFull)}`,
   '',
   `sampleToken, one row of ${config.vocab_size} logits (CPU us per call)`,
@@ -136,4 +194,4 @@ sampling.forEach(([name], k) => {
   out.push(`  ${name.padEnd(36)} ${(samplingMicros[k] as number).toFixed(1).padStart(8)}`);
 });
 process.stdout.write(`${out.join('\n')}\n`);
-await session.dispose();
+await Promise.all([session.dispose(), decomposed.dispose(), floor.dispose()]);
