@@ -53,7 +53,7 @@ export interface SampleJob {
   /** Global index of prompts[0] in its dataset (the RNG streams are keyed by first + i). */
   firstPromptIndex: number;
   sampling: SamplingSettings;
-  /** Aborted when the caller goes away: dropped from the queue, or its rows stop mid-batch. */
+  /** Aborted when the caller goes away: its waiting rows are dropped, its running rows stop at the next step. */
   signal?: AbortSignal;
   /** Each completion as soon as it is finished (completion order); `prompt` is 0-based in this job. */
   onCompletion?(prompt: number, sample: number, completion: GeneratedCompletion): void;
@@ -178,7 +178,6 @@ export class PolicySampler {
         maxNewTokens: s.maxNewTokens,
         stopIds: s.stopIds,
         ...(stopWhen ? { stopWhen } : {}),
-        ...(signal ? { cancelled: () => signal.aborted } : {}),
         ...(onCompletion
           ? {
               onSample: (sample: Sample) =>
