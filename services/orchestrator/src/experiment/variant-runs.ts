@@ -89,7 +89,8 @@ export function setupRun(base: RlhfRun, seed: number, withPreferenceModel: boole
               learningRate: pm.learningRate,
               batchSize: pm.batchSize,
             },
-            // The PM reads a prompt and two responses; RoPE has no weights, so more positions leave pi_0 as is.
+            // The PM reads a prompt and two responses. Every model keeps its shapes (RoPE has no weights), but
+            // SFT and RM examples are no longer cut at the smaller length, so b's numbers move a little with p.
             model: {
               ...setup.model,
               maxPositionEmbeddings: Math.max(setup.model.maxPositionEmbeddings, pm.maxPositionEmbeddings),
