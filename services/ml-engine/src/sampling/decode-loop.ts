@@ -9,10 +9,11 @@
  *
  * Every row keeps its own settings, random stream (rowSeed(seed, prompt index, sample index)), stop ids and
  * hooks, and samples through the same rule as generate() (sample-rows.ts). Position ids count each row's own
- * tokens, skipping padding, so a row's tokens do not depend on the rows it shares steps with; its logits do,
- * at float32 rounding level (padding and batch size change ORT's summation order), so log-probs agree to
- * about 1e-6 and a sampled token could only differ if its uniform draw fell within that of a boundary of the
- * cumulative distribution (greedy: if two logits tied to that precision).
+ * tokens, skipping padding, so what a row samples does not depend on the rows it shares steps with, except at
+ * float32 rounding: padding and batch size change ORT's summation order, so a row's log-probs move by a few
+ * parts in a million, and a sampled token could differ only if its uniform draw fell that close to a boundary
+ * of the cumulative distribution (greedy: if its two best logits tied to that precision). The tests check
+ * identical tokens and log-probs within 1e-4.
  */
 import type { LlamaConfig } from '../model/config.js';
 import { headDim } from '../model/config.js';
