@@ -138,6 +138,40 @@ test('rows that join a running batch mid-way sample what they sample alone', asy
   assert.equal(join.requests, 2, 'the running request and the new one');
 });
 
+test('requests arriving one per step into a full, churning batch each sample what they sample alone', async () => {
+  const rng = new Rng(8);
+  const arrivals: GenerateRequest[] = Array.from({ length: 24 }, (_, i) => ({
+    promptIds: [0, ...Array.from({ length: 1 + rng.int(9) }, () => 3 + rng.int(36))],
+    n: 1 + (i % 2),
+    promptIndex: 100 + i,
+    options: { seed: i, maxNewTokens: 3 + rng.int(18), ...(i % 3 === 0 ? { topK: 8 } : {}) },
+  }));
+  const pending: Array<Promise<Sample[]>> = [];
+  const arrive = () => {
+    if (pending.length < arrivals.length)
+      pending.push(loop.submit([arrivals[pending.length] as GenerateRequest], noEos));
+  };
+  const { loop, steps } = loopWith({ maxBatch: 8, onStep: arrive });
+  // One arrival per step; should the batch ever drain first, the next arrival starts it again.
+  while (pending.length < arrivals.length) {
+    arrive();
+    await loop.idle();
+  }
+  const got = await Promise.all(pending);
+  await loop.idle();
+  for (const [i, r] of arrivals.entries())
+    assertSame(got[i] as Sample[], await generate(session, config, [r], noEos), `arrival ${i}`);
+  assert.ok(steps.every((s) => s.rows <= 8));
+  assert.ok(
+    steps.filter((s) => s.admitted > 0 && s.rows > s.admitted).length >= 10,
+    'rows joined a running batch',
+  );
+  assert.ok(
+    steps.some((s) => s.waiting > 0),
+    'rows waited for room',
+  );
+});
+
 test('maxBatch bounds the running batch; waiting rows join in FIFO order as rows finish', async () => {
   const { loop, steps } = loopWith({ maxBatch: 3 });
   const a = loop.submit(requests.slice(0, 2), noEos);
