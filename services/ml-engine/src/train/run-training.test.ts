@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -81,6 +81,20 @@ test('an interrupted run resumes from its checkpoint and ends with the same weig
   const a = (await loadModelDir(straight)).weights;
   const b = (await loadModelDir(resumed)).weights;
   for (const [name, w] of a) assert.deepEqual(b.get(name), w, name);
+  // The log holds every step, the ones before the checkpoint too, with the uninterrupted run's figures.
+  const log = async (dir: string) =>
+    (await readFile(join(dir, 'training_log.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { step: number; lr: number; metrics: Record<string, number> });
+  const figures = (rows: Awaited<ReturnType<typeof log>>) =>
+    rows.map((r) => ({ step: r.step, lr: r.lr, metrics: r.metrics }));
+  const straightLog = await log(straight);
+  assert.deepEqual(
+    straightLog.map((r) => r.step),
+    Array.from({ length: 12 }, (_, i) => i + 1),
+  );
+  assert.deepEqual(figures(await log(resumed)), figures(straightLog));
 });
 
 test('a dataset row with a bad field fails before anything is written', async (t) => {

@@ -98,6 +98,9 @@ async function fingerprint(args: RunTrainingArgs): Promise<string> {
   return h.digest('hex');
 }
 
+/** One JSON line per optimizer step (StepReport), every step of the run, in the model directory. */
+export const TRAINING_LOG = 'training_log.jsonl';
+
 export async function runTraining(args: RunTrainingArgs): Promise<RunTrainingResult> {
   const base = await loadModelDir(args.modelDir);
   const stats: EncodeStats = { truncated: 0 };
@@ -108,10 +111,26 @@ export async function runTraining(args: RunTrainingArgs): Promise<RunTrainingRes
 
   let weights = base.weights;
   const resume = await readTrainingState(partial, print, args.foreignState === 'discard');
+  // The steps' log so far: a checkpoint carries the lines of its steps, so a resumed run ends with the log
+  // of every step, as an uninterrupted run does (readers average its last lines).
+  let earlierLog = '';
   if (resume) {
     weights = (await loadModelDir(partial)).weights;
+    earlierLog = await readFile(join(partial, TRAINING_LOG), 'utf8').catch(() => '');
     args.onInfo?.(`resuming from ${partial} at step ${resume.step}`);
   }
+  const logLines: string[] = [];
+  const logText = () => earlierLog + logLines.map((l) => `${l}\n`).join('');
+  // The log goes in before the state: a checkpoint whose state is readable has the log of its steps.
+  const checkpointTo = async (
+    dir: string,
+    w: typeof weights,
+    state: Parameters<typeof writeTrainingState>[1],
+  ) => {
+    await saveModelDir(dir, contents(w), { overwrite: true });
+    await writeFile(join(dir, TRAINING_LOG), logText());
+    await writeTrainingState(dir, state, print);
+  };
   const contents = (w: typeof weights) => ({
     config: base.config,
     tokenizerJson: base.tokenizerJson,
@@ -126,30 +145,25 @@ export async function runTraining(args: RunTrainingArgs): Promise<RunTrainingRes
     // The reference stays the starting policy even when resuming from a later checkpoint.
     reference: reference ?? base.weights,
     ...(resume ? { resume } : {}),
-    ...(args.onStep ? { onStep: args.onStep } : {}),
+    onStep: async (r) => {
+      logLines.push(JSON.stringify(r));
+      await args.onStep?.(r);
+    },
     ...(args.signal ? { signal: args.signal } : {}),
     ...(args.saveEvery
       ? {
           checkpoint: {
             every: args.saveEvery,
-            save: async (w, state) => {
-              await saveModelDir(partial, contents(w), { overwrite: true });
-              await writeTrainingState(partial, state, print);
-            },
+            save: (w, state) => checkpointTo(partial, w, state),
           },
         }
       : {}),
   });
-  if (result.stopped) {
-    await saveModelDir(partial, contents(result.weights), { overwrite: true });
-    await writeTrainingState(partial, result.state, print);
-  } else {
+  if (result.stopped) await checkpointTo(partial, result.weights, result.state);
+  else {
     await saveModelDir(args.outDir, contents(result.weights), { overwrite: args.overwrite === true });
     await writeTrainingState(args.outDir, result.state, print);
-    await writeFile(
-      join(args.outDir, 'training_log.jsonl'),
-      result.history.map((r) => JSON.stringify(r)).join('\n') + (result.history.length ? '\n' : ''),
-    );
+    await writeFile(join(args.outDir, TRAINING_LOG), logText());
     await rm(partial, { recursive: true, force: true });
   }
   return {
