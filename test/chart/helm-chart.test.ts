@@ -252,6 +252,19 @@ test('GPU placement values reach the pods; PDBs appear for replicated services',
   assert.deepEqual(pdbs, ['rlhf-policy-generator'], 'only the service with 4 replicas gets a PDB');
 });
 
+test("every service sizes ONNX Runtime's threads to its container's CPU limit", () => {
+  const objs = render([]);
+  for (const name of ['policy-generator', 'reward-model', 'preference-model', 'dpo-trainer']) {
+    const container = podSpec(named(objs, 'Deployment', `-${name}`)).containers[0];
+    const env = container?.env?.find((e) => e.name === 'RLHF_ORT_THREADS');
+    assert.deepEqual(
+      env?.valueFrom,
+      { resourceFieldRef: { containerName: name, resource: 'limits.cpu', divisor: '1' } },
+      name,
+    );
+  }
+});
+
 test('bundled NATS points at the nats chart service; external NATS comes from the Secret', () => {
   const bundled = podSpec(named(render([]), 'Deployment', '-reward-model')).containers[0]?.env;
   assert.equal(bundled?.find((e) => e.name === 'NATS_URL')?.value, 'nats://rlhf-nats.rlhf-system.svc:4222');

@@ -116,6 +116,7 @@ export { DEFAULT_NO_DECAY, type NoDecay, type ParamMap } from './optim/param-map
 export { Sgd, type SgdOptions, type SgdState } from './optim/sgd.js';
 export * from './random/rng.js';
 export {
+  defaultThreads,
   OrtSession,
   type OutputTensor,
   type SessionOptions,

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
+import { availableParallelism } from 'node:os';
 import { test } from 'node:test';
+import { EngineError } from '../engine-error.js';
 import { GraphBuilder } from '../onnx/graph-builder.js';
-import { OrtSession } from './ort-session.js';
+import { defaultThreads, OrtSession } from './ort-session.js';
 
 test('runs a model from bytes with float32, float64 and int64 feeds and returns typed outputs', async () => {
   const g = new GraphBuilder();
@@ -63,4 +65,31 @@ test('a float64 ModelProto gets a level whose fusions have float64 kernels', asy
   const out = await session.run({ x: { data: Float64Array.from([0, 1]), dims: [2] } });
   assert.deepEqual(Array.from(out.silu?.data as Float64Array), [0, 1 / (1 + Math.exp(-1))]);
   await session.dispose();
+});
+
+test('intra-op threads: RLHF_ORT_THREADS when set (a pod CPU limit), else every core; a bad value names the variable', async () => {
+  assert.equal(defaultThreads({}), availableParallelism());
+  assert.equal(defaultThreads({ RLHF_ORT_THREADS: '' }), availableParallelism());
+  assert.equal(defaultThreads({ RLHF_ORT_THREADS: '3' }), 3);
+  for (const bad of ['0', '2.5', 'two', '-1', '4096'])
+    assert.throws(
+      () => defaultThreads({ RLHF_ORT_THREADS: bad }),
+      (e: unknown) =>
+        e instanceof EngineError && e.field === 'RLHF_ORT_THREADS' && e.message.includes(`"${bad}"`),
+      bad,
+    );
+  // A session made with the variable set runs (ORT takes the thread count).
+  const g = new GraphBuilder();
+  g.output(g.mul(g.input('x', 'float32', [2]), 3), 'y');
+  const saved = process.env.RLHF_ORT_THREADS;
+  process.env.RLHF_ORT_THREADS = '1';
+  try {
+    const session = await OrtSession.create(g.toBytes());
+    const out = await session.run({ x: { data: Float32Array.from([1, 2]), dims: [2] } });
+    assert.deepEqual(Array.from(out.y?.data as Float32Array), [3, 6]);
+    await session.dispose();
+  } finally {
+    if (saved === undefined) delete process.env.RLHF_ORT_THREADS;
+    else process.env.RLHF_ORT_THREADS = saved;
+  }
 });

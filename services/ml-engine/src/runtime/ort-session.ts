@@ -5,6 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
+import { invalidInput } from '../engine-error.js';
 import { encodeModel } from '../onnx/onnx-encode.js';
 import { DataType, type ModelProto } from '../onnx/onnx-types.js';
 import type { DType, TypedData } from '../onnx/tensor-data.js';
@@ -19,7 +20,7 @@ export interface OutputTensor extends TensorValue {
 }
 
 export interface SessionOptions {
-  /** Intra-op threads; default: every core the process may use. */
+  /** Intra-op threads; default: RLHF_ORT_THREADS, else every core the process may use (see defaultThreads). */
   threads?: number;
   /**
    * ORT graph optimisation level. Default 'all' (fusions such as Transpose+MatMul into FusedMatMul), but
@@ -31,6 +32,24 @@ export interface SessionOptions {
   optimizedModelPath?: string;
   /** ORT log severity: 0 verbose .. 4 fatal; default 3 (errors only). */
   logSeverity?: 0 | 1 | 2 | 3 | 4;
+}
+
+/**
+ * Intra-op threads of a session when the caller does not say: `RLHF_ORT_THREADS` when set, else every core
+ * this process may run on. Node counts the CPUs the process is pinned to, not a container's CPU quota, so a
+ * pod limited to 2 CPUs on a 64-core node would start 64 threads: set the variable to the pod's CPU limit.
+ */
+export function defaultThreads(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.RLHF_ORT_THREADS;
+  if (raw === undefined || raw === '') return availableParallelism();
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 1024)
+    throw invalidInput(
+      `must be a whole number of threads from 1 to 1024, got "${raw}"`,
+      'RLHF_ORT_THREADS',
+      "set it to the CPUs this process may use (a pod's CPU limit), or unset it to use every core",
+    );
+  return n;
 }
 
 const dtypeOf = (data: TypedData): DType => {
@@ -69,7 +88,7 @@ export class OrtSession {
         options.optimization ?? (model instanceof Uint8Array ? 'all' : defaultLevel(model)),
       // One op at a time, each using every core: the graphs are chains of large MatMuls.
       executionMode: 'sequential',
-      intraOpNumThreads: options.threads ?? availableParallelism(),
+      intraOpNumThreads: options.threads ?? defaultThreads(),
       interOpNumThreads: 1,
       enableCpuMemArena: true,
       enableMemPattern: true,
