@@ -1,13 +1,15 @@
 /**
  * The stage Job manifest: valid batch/v1 (kubernetes-models), the run's placement on the pods, GPUs in
- * limits, retries as backoffLimit, the run as RLHF_RUN, a gang-scheduler queue as a suspended Job.
+ * limits, retries as backoffLimit, the run as RLHF_RUN, a gang-scheduler queue as a suspended Job,
+ * ONNX Runtime's threads from a CPU limit.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { stageJob, stageJobName } from '@rlhf/controller';
+import { ortThreadsEnv, stageJob, stageJobName } from '@rlhf/controller';
 import { iterationUnit, setupUnit } from '@rlhf/orchestrator/stage-plan';
 import { parseRunYaml } from '@rlhf/run-spec';
 import { Job } from 'kubernetes-models/batch/v1/Job';
+import { resourceFieldValue } from '../kube/fake-kubelet/resource-field-ref.js';
 
 const run = parseRunYaml(`apiVersion: rlhf.dev/v1alpha1
 kind: RLHFRun
@@ -100,4 +102,31 @@ test('Job names are DNS labels even for long run names, and distinct per unit', 
   for (const n of names) assert.match(n, /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/);
   assert.equal(new Set(names).size, 3);
   assert.equal(stageJobName('demo', iterationUnit(3, 'train')), 'demo-3-train');
+});
+
+test("ONNX Runtime's threads come from the stage container's CPU limit, and only when it has one", () => {
+  // No stage unit has a CPU limit today: GPU units limit GPUs only, CPU units only request a CPU.
+  for (const unit of [iterationUnit(1, 'generate'), iterationUnit(1, 'pair'), setupUnit()]) {
+    const job = stageJob({ run: { name: 'demo', namespace: 'team-a', spec: run.spec }, unit, owner, config });
+    const c = job.spec?.template.spec?.containers[0];
+    assert.equal(c?.resources?.limits?.cpu, undefined, unit.stage);
+    assert.equal(
+      c?.env?.find((e) => e.name === 'RLHF_ORT_THREADS'),
+      undefined,
+      `${unit.stage}: without a CPU limit ORT keeps its default`,
+    );
+    assert.deepEqual(ortThreadsEnv(c!.name, c!.resources!), []);
+  }
+  // With one, the kubelet resolves limits.cpu rounded up to whole CPUs (500m -> 1) into the variable.
+  const limited = { limits: { cpu: '500m', 'nvidia.com/gpu': '1' } };
+  const env = ortThreadsEnv('stage', limited);
+  assert.deepEqual(env, [
+    {
+      name: 'RLHF_ORT_THREADS',
+      valueFrom: { resourceFieldRef: { containerName: 'stage', resource: 'limits.cpu', divisor: '1' } },
+    },
+  ]);
+  const stage = { name: 'stage', resources: limited };
+  const ref = env[0]!.valueFrom!.resourceFieldRef!;
+  assert.equal(resourceFieldValue({ spec: { containers: [stage] } }, stage, 'RLHF_ORT_THREADS', ref), '1');
 });

@@ -83,20 +83,25 @@ describe('fake kubelet', () => {
     }
   });
 
-  test('a pod exiting 0 completes the Job; env (value and fieldRef) reaches the process and its output is the pod log', async () => {
+  test('a pod exiting 0 completes the Job; env (value, fieldRef, resourceFieldRef) reaches the process and its output is the pod log', async () => {
     await c.batch.createNamespacedJob({
       namespace: ns,
       body: jobOf('succeeds', {
         command: [
           'node',
           '-e',
-          'const e = process.env; console.log("hello from " + e.POD_NAME + " in " + e.POD_NS + " with " + e.GREETING)',
+          'const e = process.env; console.log("hello from " + e.POD_NAME + " in " + e.POD_NS + " with " + e.GREETING + " on " + e.CPUS + " CPUs")',
         ],
         env: [
           { name: 'GREETING', value: 'x=$(POD_NS)' },
           { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
           { name: 'POD_NS', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+          {
+            name: 'CPUS',
+            valueFrom: { resourceFieldRef: { containerName: 'main', resource: 'limits.cpu', divisor: '1' } },
+          },
         ],
+        resources: { limits: { cpu: '1500m' } },
       }),
     });
     const done = await until(async () => {
@@ -110,7 +115,8 @@ describe('fake kubelet', () => {
     assert.equal(pod?.status?.containerStatuses?.[0]?.state?.terminated?.reason, 'Completed');
     const log = await c.core.readNamespacedPodLog({ name: pod!.metadata!.name!, namespace: ns });
     // GREETING was defined before POD_NS, so $(POD_NS) stays unexpanded, as in Kubernetes.
-    assert.equal(log, `hello from ${pod!.metadata!.name} in ${ns} with x=$(POD_NS)\n`);
+    // limits.cpu 1500m with divisor 1 rounds up to 2, as the kubelet does.
+    assert.equal(log, `hello from ${pod!.metadata!.name} in ${ns} with x=$(POD_NS) on 2 CPUs\n`);
   });
 
   test('an Indexed Job with completions=parallelism=2 runs two pods with distinct JOB_COMPLETION_INDEX', async () => {

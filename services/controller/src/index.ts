@@ -7,4 +7,4 @@ export {
 } from './controller.js';
 export { type ClusterPort, type ReconcileDeps, reconcile } from './reconcile.js';
 export * from './resources.js';
-export { type JobConfig, stageJob, stageJobName } from './stage-job.js';
+export { type JobConfig, ortThreadsEnv, stageJob, stageJobName } from './stage-job.js';

@@ -5,7 +5,7 @@
  * tolerations, affinity, priority class and scheduler; spec.maxRetries becomes the Job's backoffLimit.
  */
 import { createHash } from 'node:crypto';
-import type { V1EnvVar, V1Job, V1OwnerReference } from '@kubernetes/client-node';
+import type { V1EnvVar, V1Job, V1OwnerReference, V1ResourceRequirements } from '@kubernetes/client-node';
 import { type StageUnit, unitPlacement } from '@rlhf/orchestrator/stage-plan';
 import type { RlhfRunSpec } from '@rlhf/run-spec';
 import { apiVersion, labels, managedByValue } from './resources.js';
@@ -28,6 +28,21 @@ export function stageJobName(run: string, unit: StageUnit): string {
   const hash = createHash('sha256').update(name).digest('hex').slice(0, 8);
   const tail = `-${unit.iteration}-${unit.stage}-${hash}`;
   return `${run.slice(0, 63 - tail.length).replace(/-+$/, '')}${tail}`;
+}
+
+/**
+ * RLHF_ORT_THREADS (ONNX Runtime's intra-op threads) from the container's CPU limit, which the kubelet
+ * rounds up to whole CPUs with divisor 1 (500m -> 1); ORT would otherwise use every core of the node.
+ */
+export function ortThreadsEnv(containerName: string, resources: V1ResourceRequirements): V1EnvVar[] {
+  // Without a CPU limit (no unit sets one) limits.cpu is the node's allocatable CPUs: ORT's default anyway.
+  if (resources.limits?.cpu === undefined) return [];
+  return [
+    {
+      name: 'RLHF_ORT_THREADS',
+      valueFrom: { resourceFieldRef: { containerName, resource: 'limits.cpu', divisor: '1' } },
+    },
+  ];
 }
 
 export function stageJob(o: {
@@ -62,6 +77,11 @@ export function stageJob(o: {
     { name: 'RLHF_STAGE_REPLICAS', value: String(placement.replicas) },
     { name: 'LOG_LEVEL', value: config.logLevel ?? 'info' },
   ];
+  const containerName = 'stage';
+  const resources: V1ResourceRequirements =
+    placement.gpus > 0
+      ? { limits: { 'nvidia.com/gpu': String(placement.gpus) } }
+      : { requests: { cpu: '1' } };
   return {
     apiVersion: 'batch/v1',
     kind: 'Job',
@@ -91,15 +111,12 @@ export function stageJob(o: {
           securityContext: { runAsNonRoot: true, runAsUser: 10001, fsGroup: 10001 },
           containers: [
             {
-              name: 'stage',
+              name: containerName,
               image: config.image,
               ...(config.imagePullPolicy ? { imagePullPolicy: config.imagePullPolicy } : {}),
               args: ['stage', unit.stage, '--iteration', String(unit.iteration)],
-              env,
-              resources:
-                placement.gpus > 0
-                  ? { limits: { 'nvidia.com/gpu': String(placement.gpus) } }
-                  : { requests: { cpu: '1' } },
+              env: [...env, ...ortThreadsEnv(containerName, resources)],
+              resources,
               securityContext: {
                 allowPrivilegeEscalation: false,
                 readOnlyRootFilesystem: true,

@@ -1,11 +1,20 @@
 /** A container's environment and command line, resolved the way the kubelet does. */
 import type { InProcessClient, JsonObject } from '../fake-api-server/index.js';
+import { ContainerConfigError } from './container-config-error.js';
+import {
+  type ContainerResources,
+  type ResourceFieldSelector,
+  resourceFieldValue,
+} from './resource-field-ref.js';
+
+export { ContainerConfigError };
 
 interface EnvVar {
   name: string;
   value?: string;
   valueFrom?: {
     fieldRef?: { fieldPath: string };
+    resourceFieldRef?: ResourceFieldSelector;
     secretKeyRef?: { name: string; key: string; optional?: boolean };
     configMapKeyRef?: { name: string; key: string; optional?: boolean };
   };
@@ -24,10 +33,8 @@ export interface Container {
   args?: string[];
   env?: EnvVar[];
   envFrom?: EnvFrom[];
+  resources?: ContainerResources;
 }
-
-/** Why a container could not start (the real kubelet's CreateContainerConfigError / StartError). */
-export class ContainerConfigError extends Error {}
 
 function fieldRef(pod: JsonObject, path: string): string {
   const meta = pod.metadata as {
@@ -109,7 +116,9 @@ export function containerEnv(
   for (const v of container.env ?? []) {
     if (v.value !== undefined) env[v.name] = expand(v.value, env);
     else if (v.valueFrom?.fieldRef) env[v.name] = fieldRef(pod, v.valueFrom.fieldRef.fieldPath);
-    else if (v.valueFrom?.secretKeyRef || v.valueFrom?.configMapKeyRef) {
+    else if (v.valueFrom?.resourceFieldRef) {
+      env[v.name] = resourceFieldValue(pod, container, v.name, v.valueFrom.resourceFieldRef);
+    } else if (v.valueFrom?.secretKeyRef || v.valueFrom?.configMapKeyRef) {
       const ref = (v.valueFrom.secretKeyRef ?? v.valueFrom.configMapKeyRef)!;
       const kind = v.valueFrom.secretKeyRef ? 'secrets' : 'configmaps';
       const data = dataOf(api, kind, namespace, ref.name, ref.optional === true);
