@@ -81,7 +81,10 @@ export class ModelCache {
     const version = await modelVersion(this.o.store, uri);
     const dir = await localModelDir(this.o.store, uri, this.o.cacheDir);
     const model = await loadModelDir(dir);
-    const session = await OrtSession.create(new Uint8Array(await readFile(join(dir, 'model.onnx'))));
+    // Served models run between other work (sampling, calls): ORT's threads sleep rather than spin when idle.
+    const session = await OrtSession.create(new Uint8Array(await readFile(join(dir, 'model.onnx'))), {
+      spinning: false,
+    });
     return { uri, version, model, session };
   }
 

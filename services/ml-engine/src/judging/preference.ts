@@ -6,7 +6,7 @@
  */
 import type { LoadedModelDir } from '../checkpoint/model-dir.js';
 import { invalidInput } from '../engine-error.js';
-import type { OrtSession, TensorValue } from '../runtime/ort-session.js';
+import type { ModelRunner, TensorValue } from '../runtime/ort-session.js';
 import { answerIds, preferencePrompt } from '../train/preference-format.js';
 
 export interface Comparison {
@@ -20,7 +20,7 @@ export interface Comparison {
 
 async function firstIsBetter(
   model: LoadedModelDir,
-  session: OrtSession,
+  session: ModelRunner,
   prompts: string[],
 ): Promise<number[]> {
   const tok = model.tokenizer;
@@ -75,7 +75,7 @@ async function firstIsBetter(
 /** Compares many (prompt, a, b) triples in one batch, both orders each. */
 export async function comparePairs(
   model: LoadedModelDir,
-  session: OrtSession,
+  session: ModelRunner,
   triples: ReadonlyArray<{ prompt: string; a: string; b: string }>,
 ): Promise<Comparison[]> {
   if (triples.length === 0) return [];
@@ -106,7 +106,7 @@ export interface Ranking {
  */
 export async function rankTournament(
   model: LoadedModelDir,
-  session: OrtSession,
+  session: ModelRunner,
   prompt: string,
   responses: readonly string[],
 ): Promise<Ranking> {
@@ -161,7 +161,7 @@ export async function rankTournament(
 /** Every pair compared once; scores are mean win probabilities. n (n - 1) / 2 comparisons in one batch. */
 export async function rankRoundRobin(
   model: LoadedModelDir,
-  session: OrtSession,
+  session: ModelRunner,
   prompt: string,
   responses: readonly string[],
 ): Promise<Ranking> {

@@ -4,7 +4,7 @@
  */
 import type { LoadedModelDir } from '../checkpoint/model-dir.js';
 import { invalidInput } from '../engine-error.js';
-import type { OrtSession, TensorValue } from '../runtime/ort-session.js';
+import type { ModelRunner, TensorValue } from '../runtime/ort-session.js';
 
 export interface ScoreInput {
   prompt: string;
@@ -19,7 +19,7 @@ export interface ScoredItem {
 /** Rows are [BOS] prompt response [EOS], right-padded; the head reads the EOS position. */
 export async function scoreResponses(
   model: LoadedModelDir,
-  session: OrtSession,
+  session: ModelRunner,
   items: readonly ScoreInput[],
   lengthPenalty: number,
   batchSize = 64,

@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { test } from 'node:test';
 import { EngineError } from '../engine-error.js';
 import { GraphBuilder } from '../onnx/graph-builder.js';
-import { defaultThreads, OrtSession } from './ort-session.js';
+import { defaultThreads, OrtSession, ortSessionOptions } from './ort-session.js';
 
 test('runs a model from bytes with float32, float64 and int64 feeds and returns typed outputs', async () => {
   const g = new GraphBuilder();
@@ -92,4 +92,20 @@ test('intra-op threads: RLHF_ORT_THREADS when set (a pod CPU limit), else every 
     if (saved === undefined) delete process.env.RLHF_ORT_THREADS;
     else process.env.RLHF_ORT_THREADS = saved;
   }
+});
+
+test('idle intra-op threads spin unless told not to, and a session that does not spin runs the same', async () => {
+  const g = new GraphBuilder();
+  const x = g.input('x', 'float32', [3]);
+  g.output(g.mul(x, 3), 'y');
+  const bytes = g.toBytes();
+  assert.equal(ortSessionOptions(bytes).extra, undefined);
+  assert.deepEqual(ortSessionOptions(bytes, { spinning: false }).extra, {
+    session: { intra_op: { allow_spinning: '0' } },
+  });
+  assert.equal(ortSessionOptions(bytes, { threads: 3 }).intraOpNumThreads, 3);
+  const session = await OrtSession.create(bytes, { spinning: false, threads: 2 });
+  const out = await session.run({ x: { data: Float32Array.from([1, 2, 3]), dims: [3] } });
+  assert.deepEqual(Array.from(out.y?.data as Float32Array), [3, 6, 9]);
+  await session.dispose();
 });

@@ -32,6 +32,13 @@ export interface SessionOptions {
   optimizedModelPath?: string;
   /** ORT log severity: 0 verbose .. 4 fatal; default 3 (errors only). */
   logSeverity?: 0 | 1 | 2 | 3 | 4;
+  /**
+   * Whether idle intra-op threads spin waiting for work (ORT's default, true) or sleep. Spinning suits a
+   * process that mostly runs the graph (training: the medium model's MFU was 63% spinning, 53% not, in one
+   * run); a server that samples in TypeScript and answers calls between runs wants false, or the spinning
+   * threads take the cores that work needs (see docs/BENCHMARKS.md, policy generator).
+   */
+  spinning?: boolean;
 }
 
 /**
@@ -76,26 +83,65 @@ function defaultLevel(model: ModelProto): 'all' | 'basic' {
   return float64 ? 'basic' : 'all';
 }
 
-export class OrtSession {
+/**
+ * What samplers and scorers need of a session: its names, runs and release (an OrtSession, or a stand-in).
+ */
+export interface ModelRunner {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  /** Runs the graph; returns every output, or only those named in `outputs`. */
+  run(
+    feeds: Readonly<Record<string, TensorValue>>,
+    outputs?: readonly string[],
+  ): Promise<Record<string, OutputTensor>>;
+  dispose(): Promise<void>;
+}
+
+/** ORT's options for a session of `model`. */
+export function ortSessionOptions(
+  model: ModelProto | Uint8Array,
+  options: SessionOptions = {},
+): InferenceSession.SessionOptions {
+  const opts: InferenceSession.SessionOptions = {
+    executionProviders: ['cpu'],
+    graphOptimizationLevel:
+      options.optimization ?? (model instanceof Uint8Array ? 'all' : defaultLevel(model)),
+    // One op at a time, each using every core: the graphs are chains of large MatMuls.
+    executionMode: 'sequential',
+    intraOpNumThreads: options.threads ?? defaultThreads(),
+    interOpNumThreads: 1,
+    enableCpuMemArena: true,
+    enableMemPattern: true,
+    logSeverityLevel: options.logSeverity ?? 3,
+  };
+  if (options.spinning === false) opts.extra = { session: { intra_op: { allow_spinning: '0' } } };
+  if (options.optimizedModelPath !== undefined) opts.optimizedModelFilePath = options.optimizedModelPath;
+  return opts;
+}
+
+/** Throws unless `feeds` holds every input in `inputNames`, each with as many values as its dims say. */
+export function checkFeeds(
+  inputNames: readonly string[],
+  feeds: Readonly<Record<string, TensorValue>>,
+): void {
+  const missing = inputNames.filter((n) => !(n in feeds));
+  if (missing.length)
+    throw new Error(`missing feeds: ${missing.join(', ')} (the graph's inputs are ${inputNames.join(', ')})`);
+  for (const [name, t] of Object.entries(feeds)) {
+    const numel = t.dims.reduce((a, b) => a * b, 1);
+    if (numel !== t.data.length) {
+      throw new Error(`feed ${name}: ${t.data.length} values for dims [${t.dims.join(', ')}]`);
+    }
+  }
+}
+
+export class OrtSession implements ModelRunner {
   private constructor(private readonly session: InferenceSession) {}
 
   /** Creates a session from a ModelProto or its serialized bytes. */
   static async create(model: ModelProto | Uint8Array, options: SessionOptions = {}): Promise<OrtSession> {
     const bytes = model instanceof Uint8Array ? model : encodeModel(model);
-    const opts: InferenceSession.SessionOptions = {
-      executionProviders: ['cpu'],
-      graphOptimizationLevel:
-        options.optimization ?? (model instanceof Uint8Array ? 'all' : defaultLevel(model)),
-      // One op at a time, each using every core: the graphs are chains of large MatMuls.
-      executionMode: 'sequential',
-      intraOpNumThreads: options.threads ?? defaultThreads(),
-      interOpNumThreads: 1,
-      enableCpuMemArena: true,
-      enableMemPattern: true,
-      logSeverityLevel: options.logSeverity ?? 3,
-    };
-    if (options.optimizedModelPath !== undefined) opts.optimizedModelFilePath = options.optimizedModelPath;
-    return new OrtSession(await InferenceSession.create(bytes, opts));
+    return new OrtSession(await InferenceSession.create(bytes, ortSessionOptions(model, options)));
   }
 
   get inputNames(): readonly string[] {
@@ -111,19 +157,10 @@ export class OrtSession {
     feeds: Readonly<Record<string, TensorValue>>,
     outputs?: readonly string[],
   ): Promise<Record<string, OutputTensor>> {
-    const missing = this.session.inputNames.filter((n) => !(n in feeds));
-    if (missing.length)
-      throw new Error(
-        `missing feeds: ${missing.join(', ')} (the graph's inputs are ${this.inputNames.join(', ')})`,
-      );
+    checkFeeds(this.session.inputNames, feeds);
     const ortFeeds: Record<string, Tensor> = {};
-    for (const [name, t] of Object.entries(feeds)) {
-      const numel = t.dims.reduce((a, b) => a * b, 1);
-      if (numel !== t.data.length) {
-        throw new Error(`feed ${name}: ${t.data.length} values for dims [${t.dims.join(', ')}]`);
-      }
+    for (const [name, t] of Object.entries(feeds))
       ortFeeds[name] = new Tensor(dtypeOf(t.data), t.data, t.dims);
-    }
     const result = outputs
       ? await this.session.run(ortFeeds, [...outputs])
       : await this.session.run(ortFeeds);

@@ -17,7 +17,7 @@
  */
 import type { LlamaConfig } from '../model/config.js';
 import { headDim } from '../model/config.js';
-import type { OrtSession, TensorValue } from '../runtime/ort-session.js';
+import type { ModelRunner, TensorValue } from '../runtime/ort-session.js';
 import { cacheNames } from './generate.js';
 import { KvCache } from './kv-cache.js';
 import {
@@ -96,7 +96,7 @@ export class DecodeLoop {
   private idleWaiters: Array<() => void> = [];
 
   constructor(
-    private readonly session: OrtSession,
+    private readonly session: ModelRunner,
     private readonly config: LlamaConfig,
     private readonly o: DecodeLoopOptions,
   ) {

@@ -6,7 +6,7 @@
 import type { LoadedModelDir } from '../checkpoint/model-dir.js';
 import { EngineError, invalidInput } from '../engine-error.js';
 import { headTypeOf } from '../model/config.js';
-import { OrtSession } from '../runtime/ort-session.js';
+import { type ModelRunner, OrtSession } from '../runtime/ort-session.js';
 import { type FinishReason, generate } from './generate.js';
 import type { SamplingParams } from './sample-token.js';
 
@@ -59,7 +59,7 @@ export async function policySession(model: LoadedModelDir, modelBytes: Uint8Arra
 
 export async function generateTexts(
   model: LoadedModelDir,
-  session: OrtSession,
+  session: ModelRunner,
   prompts: readonly PromptInput[],
   o: TextGenerationOptions,
 ): Promise<Generation[]> {

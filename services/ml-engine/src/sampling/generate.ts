@@ -6,7 +6,7 @@
  */
 import type { LlamaConfig } from '../model/config.js';
 import { headDim } from '../model/config.js';
-import type { OrtSession, TensorValue } from '../runtime/ort-session.js';
+import type { ModelRunner, TensorValue } from '../runtime/ort-session.js';
 import {
   advanceRow,
   type GenerateRequest,
@@ -54,7 +54,7 @@ export function cacheNames(layers: number): { past: string[]; present: string[] 
  * next step's past as they are.
  */
 async function generateBatch(
-  session: OrtSession,
+  session: ModelRunner,
   c: LlamaConfig,
   rows: Row[],
   o: GenerateOptions,
@@ -152,7 +152,7 @@ async function generateBatch(
 
 /** Samples `n` completions for every request; results are ordered by prompt, then sample index. */
 export async function generate(
-  session: OrtSession,
+  session: ModelRunner,
   c: LlamaConfig,
   requests: readonly GenerateRequest[],
   o: GenerateOptions,
