@@ -24,7 +24,7 @@ import { initWeights } from '../src/model/weights.js';
 import { GraphBuilder } from '../src/onnx/graph-builder.js';
 import { decodeModel } from '../src/onnx/onnx-decode.js';
 import { Rng } from '../src/random/rng.js';
-import { OrtSession, type TensorValue } from '../src/runtime/ort-session.js';
+import { inferenceSessionOptions, OrtSession, type TensorValue } from '../src/runtime/ort-session.js';
 import { generate } from '../src/sampling/generate.js';
 import { type SamplingParams, sampleToken } from '../src/sampling/sample-token.js';
 
@@ -59,7 +59,7 @@ async function cpuMicros(probes: Probe[]): Promise<number[]> {
 }
 
 const config = configOf(smallModel);
-const sessionOptions = threads > 0 ? { threads } : {};
+const sessionOptions = { ...inferenceSessionOptions, ...(threads > 0 ? { threads } : {}) };
 const weights = initWeights(config, new Rng(3));
 const models = {
   fused: buildInferenceModel(config, weights),

@@ -117,6 +117,7 @@ export { Sgd, type SgdOptions, type SgdState } from './optim/sgd.js';
 export * from './random/rng.js';
 export {
   defaultThreads,
+  inferenceSessionOptions,
   type ModelRunner,
   OrtSession,
   type OutputTensor,

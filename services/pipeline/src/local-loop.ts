@@ -8,6 +8,7 @@ import {
   defaultTrainOptions,
   type Generation,
   generateTexts,
+  inferenceSessionOptions,
   type LoadedModelDir,
   OrtSession,
   type PairExample,
@@ -87,7 +88,7 @@ type Model = LoadedModelDir;
 const withWeights = (m: Model, weights: Weights): Model => ({ ...m, weights });
 
 async function sessionFor(m: Model): Promise<OrtSession> {
-  return OrtSession.create(buildInferenceModel(m.config, m.weights));
+  return OrtSession.create(buildInferenceModel(m.config, m.weights), inferenceSessionOptions);
 }
 
 async function sample(

@@ -11,6 +11,7 @@ import {
   encodePair,
   encodeSft,
   generateTexts,
+  inferenceSessionOptions,
   initWeights,
   type LlamaConfig,
   type LoadedModelDir,
@@ -198,8 +199,14 @@ export async function prepareReferenceTask(o: ReferenceSetupOptions): Promise<Re
   const pm = o.preferenceModel
     ? await trainPreferenceModel(o, rows, sft.weights, lmConfig, tokenizerJson)
     : undefined;
-  const rmSession = await OrtSession.create(buildInferenceModel(rmConfig, rm.weights));
-  const policySession = await OrtSession.create(buildInferenceModel(lmConfig, sft.weights));
+  const rmSession = await OrtSession.create(
+    buildInferenceModel(rmConfig, rm.weights),
+    inferenceSessionOptions,
+  );
+  const policySession = await OrtSession.create(
+    buildInferenceModel(lmConfig, sft.weights),
+    inferenceSessionOptions,
+  );
   try {
     const heldOut = rows('preferences-eval.jsonl');
     const scored = await scoreResponses(
@@ -306,7 +313,10 @@ async function trainPreferenceModel(
     onStep: (s) => o.onStep?.('preference-model', s),
   });
   const model = memoryModel(config, trained.weights, tokenizerJson);
-  const session = await OrtSession.create(buildInferenceModel(config, trained.weights));
+  const session = await OrtSession.create(
+    buildInferenceModel(config, trained.weights),
+    inferenceSessionOptions,
+  );
   try {
     const heldOut = rows('preferences-eval.jsonl');
     const c = await comparePairs(

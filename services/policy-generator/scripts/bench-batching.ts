@@ -20,6 +20,7 @@ import {
   DecodeLoop,
   type GenerateRequest,
   generate,
+  inferenceSessionOptions,
   initWeights,
   OrtSession,
   parseLlamaConfig,
@@ -54,10 +55,10 @@ const config = parseLlamaConfig({
   vocab_size: 400,
   max_position_embeddings: 96,
 });
-const session = await OrtSession.create(
-  buildInferenceModel(config, initWeights(config, new Rng(2))),
-  flags.threads ? { threads: Number(flags.threads) } : {},
-);
+const session = await OrtSession.create(buildInferenceModel(config, initWeights(config, new Rng(2))), {
+  ...inferenceSessionOptions,
+  ...(flags.threads ? { threads: Number(flags.threads) } : {}),
+});
 // An EOS id outside the vocabulary: every completion is max-new-tokens long, as with the gRPC bench.
 const ids = { eosId: config.vocab_size, padId: 1 };
 const defaults = { temperature: 1, topP: 1, topK: 0, greedy: false, maxNewTokens: MAX_NEW, seed: 0 };

@@ -5,7 +5,13 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { headTypeOf, type LoadedModelDir, loadModelDir, OrtSession } from '@rlhf/ml-engine';
+import {
+  headTypeOf,
+  inferenceSessionOptions,
+  type LoadedModelDir,
+  loadModelDir,
+  OrtSession,
+} from '@rlhf/ml-engine';
 import { type ArtifactStore, RlhfError } from '@rlhf/platform';
 import { localModelDir, modelVersion } from './model-artifacts.js';
 
@@ -83,6 +89,7 @@ export class ModelCache {
     const model = await loadModelDir(dir);
     // Served models run between other work (sampling, calls): ORT's threads sleep rather than spin when idle.
     const session = await OrtSession.create(new Uint8Array(await readFile(join(dir, 'model.onnx'))), {
+      ...inferenceSessionOptions,
       spinning: false,
     });
     return { uri, version, model, session };

@@ -24,6 +24,7 @@ import {
   architectureOf,
   comparePairs,
   headTypeOf,
+  inferenceSessionOptions,
   initWeights,
   type LoadedModelDir,
   loadJsonl,
@@ -143,7 +144,10 @@ export async function evaluatePairModel(
     chosen: asText(model, p.chosen),
     rejected: asText(model, p.rejected),
   }));
-  const session = await OrtSession.create(new Uint8Array(await readFile(join(modelDir, 'model.onnx'))));
+  const session = await OrtSession.create(
+    new Uint8Array(await readFile(join(modelDir, 'model.onnx'))),
+    inferenceSessionOptions,
+  );
   try {
     let loss = 0;
     let right = 0;

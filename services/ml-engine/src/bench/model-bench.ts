@@ -7,7 +7,7 @@ import { type LlamaConfig, parameterCount, parseLlamaConfig } from '../model/con
 import { buildInferenceModel } from '../model/inference-graph.js';
 import { initWeights } from '../model/weights.js';
 import { Rng } from '../random/rng.js';
-import { OrtSession } from '../runtime/ort-session.js';
+import { inferenceSessionOptions, OrtSession } from '../runtime/ort-session.js';
 import { generate } from '../sampling/generate.js';
 import { lmFeeds } from '../train/batches.js';
 import type { Example } from '../train/examples.js';
@@ -134,13 +134,16 @@ export async function generationThroughput(
   s: ModelShape,
   batch: number,
   newTokens: number,
-  o: { repeats: number; minSeconds: number } = { repeats: 5, minSeconds: 0 },
+  o: { repeats: number; minSeconds: number; promptTokens?: number } = { repeats: 5, minSeconds: 0 },
 ): Promise<GenerationFigure> {
   const config = configOf(s);
-  const session = await OrtSession.create(buildInferenceModel(config, initWeights(config, new Rng(3))));
+  const session = await OrtSession.create(
+    buildInferenceModel(config, initWeights(config, new Rng(3))),
+    inferenceSessionOptions,
+  );
   const rng = new Rng(4);
   const requests = Array.from({ length: batch }, () => ({
-    promptIds: [0, ...Array.from({ length: 8 }, () => 3 + rng.int(s.vocab - 3))],
+    promptIds: [0, ...Array.from({ length: (o.promptTokens ?? 9) - 1 }, () => 3 + rng.int(s.vocab - 3))],
     n: 1,
   }));
   // eosId outside the vocabulary: every row runs the full newTokens, so both variants do the same work.

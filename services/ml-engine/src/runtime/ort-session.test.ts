@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { test } from 'node:test';
 import { EngineError } from '../engine-error.js';
 import { GraphBuilder } from '../onnx/graph-builder.js';
-import { defaultThreads, OrtSession, ortSessionOptions } from './ort-session.js';
+import { defaultThreads, inferenceSessionOptions, OrtSession, ortSessionOptions } from './ort-session.js';
 
 test('runs a model from bytes with float32, float64 and int64 feeds and returns typed outputs', async () => {
   const g = new GraphBuilder();
@@ -94,7 +94,7 @@ test('intra-op threads: RLHF_ORT_THREADS when set (a pod CPU limit), else every 
   }
 });
 
-test('idle intra-op threads spin unless told not to, and a session that does not spin runs the same', async () => {
+test('idle intra-op threads spin unless told not to, memory patterns are kept unless shapes vary; such sessions run the same', async () => {
   const g = new GraphBuilder();
   const x = g.input('x', 'float32', [3]);
   g.output(g.mul(x, 3), 'y');
@@ -104,7 +104,10 @@ test('idle intra-op threads spin unless told not to, and a session that does not
     session: { intra_op: { allow_spinning: '0' } },
   });
   assert.equal(ortSessionOptions(bytes, { threads: 3 }).intraOpNumThreads, 3);
-  const session = await OrtSession.create(bytes, { spinning: false, threads: 2 });
+  // Inference on changing shapes skips ORT's per-shape memory pattern; training keeps it.
+  assert.equal(ortSessionOptions(bytes).enableMemPattern, true);
+  assert.equal(ortSessionOptions(bytes, inferenceSessionOptions).enableMemPattern, false);
+  const session = await OrtSession.create(bytes, { ...inferenceSessionOptions, spinning: false, threads: 2 });
   const out = await session.run({ x: { data: Float32Array.from([1, 2, 3]), dims: [3] } });
   assert.deepEqual(Array.from(out.y?.data as Float32Array), [3, 6, 9]);
   await session.dispose();

@@ -6,7 +6,7 @@
 import type { LoadedModelDir } from '../checkpoint/model-dir.js';
 import { EngineError, invalidInput } from '../engine-error.js';
 import { headTypeOf } from '../model/config.js';
-import { type ModelRunner, OrtSession } from '../runtime/ort-session.js';
+import { inferenceSessionOptions, type ModelRunner, OrtSession } from '../runtime/ort-session.js';
 import { type FinishReason, generate } from './generate.js';
 import type { SamplingParams } from './sample-token.js';
 
@@ -54,7 +54,7 @@ export async function policySession(model: LoadedModelDir, modelBytes: Uint8Arra
       },
     );
   }
-  return OrtSession.create(modelBytes);
+  return OrtSession.create(modelBytes, inferenceSessionOptions);
 }
 
 export async function generateTexts(
