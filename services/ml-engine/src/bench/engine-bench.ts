@@ -28,13 +28,26 @@ export async function benchEngine(o: {
     const t = await trainingThroughput(shape, seconds);
     training.push({ ...t, mfu: t.gflops / gemm.peak });
   }
+  // The issue's figures (the small model, batch 1 and 64, a 9-token prompt), then how the batch-1 speed-up
+  // grows with the prompt and the model: a decode step's fixed cost per ORT call weighs less against more
+  // work per recomputed pass.
+  const cases = o.quick
+    ? [{ shape: smallModel, batch: 2, prompt: 9 }]
+    : [
+        { shape: smallModel, batch: 1, prompt: 9 },
+        { shape: smallModel, batch: 64, prompt: 9 },
+        { shape: smallModel, batch: 1, prompt: 64 },
+        { shape: mediumModel, batch: 1, prompt: 9 },
+        { shape: mediumModel, batch: 1, prompt: 64 },
+      ];
   const generation: GenerationFigure[] = [];
-  for (const batch of o.quick ? [2] : [1, 64]) {
-    o.onProgress?.(`generation batch ${batch}`);
+  for (const c of cases) {
+    o.onProgress?.(`generation ${c.shape.name} batch ${c.batch} prompt ${c.prompt}`);
     generation.push(
-      await generationThroughput(smallModel, batch, o.quick ? 8 : 64, {
+      await generationThroughput(c.shape, c.batch, o.quick ? 8 : 64, {
         repeats: o.quick ? 2 : 5,
         minSeconds: seconds,
+        promptTokens: c.prompt,
       }),
     );
   }

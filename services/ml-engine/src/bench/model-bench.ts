@@ -113,7 +113,10 @@ export async function trainingThroughput(s: ModelShape, minSeconds: number): Pro
 }
 
 export interface GenerationFigure {
+  model: string;
   batch: number;
+  /** Prompt length in tokens (BOS included). */
+  promptTokens: number;
   newTokens: number;
   /** Median tokens/s with the KV cache. */
   cached: number;
@@ -126,7 +129,8 @@ export interface GenerationFigure {
 }
 
 /**
- * Generation tokens/s (new tokens over wall time) with and without the KV cache, on the small model. The
+ * Generation tokens/s (new tokens over wall time) with and without the KV cache, prompts of `promptTokens`
+ * random tokens (default 9, BOS included). The
  * two are timed in alternating back-to-back pairs (which goes first alternates too), so load on the machine
  * that changes during the measurement hits both alike; the speed-up is the median of the per-pair ratios.
  */
@@ -137,13 +141,14 @@ export async function generationThroughput(
   o: { repeats: number; minSeconds: number; promptTokens?: number } = { repeats: 5, minSeconds: 0 },
 ): Promise<GenerationFigure> {
   const config = configOf(s);
+  const promptTokens = o.promptTokens ?? 9;
   const session = await OrtSession.create(
     buildInferenceModel(config, initWeights(config, new Rng(3))),
     inferenceSessionOptions,
   );
   const rng = new Rng(4);
   const requests = Array.from({ length: batch }, () => ({
-    promptIds: [0, ...Array.from({ length: (o.promptTokens ?? 9) - 1 }, () => 3 + rng.int(s.vocab - 3))],
+    promptIds: [0, ...Array.from({ length: promptTokens - 1 }, () => 3 + rng.int(s.vocab - 3))],
     n: 1,
   }));
   // eosId outside the vocabulary: every row runs the full newTokens, so both variants do the same work.
@@ -178,7 +183,9 @@ export async function generationThroughput(
     }
     const tokens = batch * newTokens;
     return {
+      model: s.name,
       batch,
+      promptTokens,
       newTokens,
       cached: tokens / median(cached),
       uncached: tokens / median(uncached),
