@@ -311,90 +311,96 @@ async function evaluate(
   const perChunk = Math.max(1, Math.floor(CHUNK_SAMPLES / n));
   const rows: EvalRow[] = [];
   const started = Date.now();
-  for (let at = 0; at < prompts.length; at += perChunk) {
-    const chunk = prompts.slice(at, at + perChunk);
-    const samples = await generate(
-      policy.session,
-      model.config,
-      chunk.map((q) => ({
-        promptIds: q.ids,
-        n,
-        promptIndex: q.row,
-        ...(requestOptions ? { options: requestOptions } : {}),
-      })),
-      {
-        temperature: sampling.temperature,
-        topP: sampling.topP,
-        topK: sampling.topK,
-        greedy: sampling.greedy,
-        maxNewTokens: sampling.maxNewTokens,
-        seed: sampling.seed,
-        eosId: tok.eosId,
-        padId: tok.padId,
-        stopIds: sampling.stopIds,
-        maxBatch: CHUNK_SAMPLES,
-      },
-    );
-    const promptOf = new Map(chunk.map((q) => [q.row, q]));
-    const sampled = samples.map((s) => {
-      const q = promptOf.get(s.promptIndex) as EvalPrompt;
-      return { q, s, completion: completionText(model, s, stops), logp: sum(s.logprobs) };
-    });
-
-    let baselineLogps: ArrayLike<number>;
-    if (sameBaseline) baselineLogps = sampled.map((x) => x.logp);
-    else {
-      const examples: Example[] = sampled.map(({ q, s }) => {
-        const ids = [...q.ids, ...s.tokenIds];
-        return { ids, targets: ids.map((_, t) => t >= q.ids.length) };
-      });
-      baselineLogps = await sequenceLogps(
-        baseline.model.config,
-        baseline.model.weights,
-        examples,
-        baseline.model.tokenizer.padId,
+  // The shard runs the policy and the judge many times: both stay loaded until it is done (shared-session.ts).
+  const releases = [policy.session.hold(), ...(judge ? [judge.session.hold()] : [])];
+  try {
+    for (let at = 0; at < prompts.length; at += perChunk) {
+      const chunk = prompts.slice(at, at + perChunk);
+      const samples = await generate(
+        policy.session,
+        model.config,
+        chunk.map((q) => ({
+          promptIds: q.ids,
+          n,
+          promptIndex: q.row,
+          ...(requestOptions ? { options: requestOptions } : {}),
+        })),
+        {
+          temperature: sampling.temperature,
+          topP: sampling.topP,
+          topK: sampling.topK,
+          greedy: sampling.greedy,
+          maxNewTokens: sampling.maxNewTokens,
+          seed: sampling.seed,
+          eosId: tok.eosId,
+          padId: tok.padId,
+          stopIds: sampling.stopIds,
+          maxBatch: CHUNK_SAMPLES,
+        },
       );
-    }
-
-    let proxy: number[] | null = null;
-    if (judge) {
-      const scored = await scoreResponses(
-        judge.model,
-        judge.session,
-        sampled.map((x) => ({ prompt: x.q.text, responses: [x.completion] })),
-        0,
-        CHUNK_SAMPLES,
-      );
-      proxy = scored.map((r) => r.rewards[0] as number);
-    }
-
-    sampled.forEach(({ q, s, completion, logp }, k) => {
-      const eos = s.finishReason === 'eos';
-      rows.push({
-        prompt: q.text,
-        completion,
-        completion_ids: s.tokenIds,
-        finish_reason: s.finishReason,
-        endedWithEos: eos,
-        logp,
-        logpBaseline: baselineLogps[k] as number,
-        proxyReward: proxy ? (proxy[k] as number) : null,
-        gold: oracle ? oracle.gold(q.text, completion, eos) : null,
-        grammatical: oracle ? oracle.grammatical(q.text, completion, eos) : null,
-        words: oracle ? oracle.words(completion) : whitespaceWords(completion),
-        row: q.row,
-        sample: s.sampleIndex,
+      const promptOf = new Map(chunk.map((q) => [q.row, q]));
+      const sampled = samples.map((s) => {
+        const q = promptOf.get(s.promptIndex) as EvalPrompt;
+        return { q, s, completion: completionText(model, s, stops), logp: sum(s.logprobs) };
       });
-    });
-    const done = Math.min(at + perChunk, prompts.length);
-    const seconds = (Date.now() - started) / 1000;
-    await ctx.progress({
-      done,
-      total: prompts.length,
-      unit: 'prompts',
-      rate: done / Math.max(seconds, 1e-3),
-      etaSeconds: ((prompts.length - done) * seconds) / done,
-    });
+
+      let baselineLogps: ArrayLike<number>;
+      if (sameBaseline) baselineLogps = sampled.map((x) => x.logp);
+      else {
+        const examples: Example[] = sampled.map(({ q, s }) => {
+          const ids = [...q.ids, ...s.tokenIds];
+          return { ids, targets: ids.map((_, t) => t >= q.ids.length) };
+        });
+        baselineLogps = await sequenceLogps(
+          baseline.model.config,
+          baseline.model.weights,
+          examples,
+          baseline.model.tokenizer.padId,
+        );
+      }
+
+      let proxy: number[] | null = null;
+      if (judge) {
+        const scored = await scoreResponses(
+          judge.model,
+          judge.session,
+          sampled.map((x) => ({ prompt: x.q.text, responses: [x.completion] })),
+          0,
+          CHUNK_SAMPLES,
+        );
+        proxy = scored.map((r) => r.rewards[0] as number);
+      }
+
+      sampled.forEach(({ q, s, completion, logp }, k) => {
+        const eos = s.finishReason === 'eos';
+        rows.push({
+          prompt: q.text,
+          completion,
+          completion_ids: s.tokenIds,
+          finish_reason: s.finishReason,
+          endedWithEos: eos,
+          logp,
+          logpBaseline: baselineLogps[k] as number,
+          proxyReward: proxy ? (proxy[k] as number) : null,
+          gold: oracle ? oracle.gold(q.text, completion, eos) : null,
+          grammatical: oracle ? oracle.grammatical(q.text, completion, eos) : null,
+          words: oracle ? oracle.words(completion) : whitespaceWords(completion),
+          row: q.row,
+          sample: s.sampleIndex,
+        });
+      });
+      const done = Math.min(at + perChunk, prompts.length);
+      const seconds = (Date.now() - started) / 1000;
+      await ctx.progress({
+        done,
+        total: prompts.length,
+        unit: 'prompts',
+        rate: done / Math.max(seconds, 1e-3),
+        etaSeconds: ((prompts.length - done) * seconds) / done,
+      });
+    }
+  } finally {
+    for (const release of releases) release();
   }
   await deps.store.put(work.outputUri, formatEvalRows(rows));
   return { outputUri: work.outputUri, items: rows.length };

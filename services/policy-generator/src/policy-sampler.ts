@@ -191,6 +191,8 @@ export class PolicySampler {
       },
     }));
     const loop = this.loopFor(model);
+    // The rows take many decode steps: the session stays loaded until they are done (shared-session.ts).
+    const release = model.session.hold();
     this.waiting++;
     let samples: Sample[];
     try {
@@ -198,6 +200,7 @@ export class PolicySampler {
       this.metrics.queued.set(loop.waiting);
       samples = await submitted;
     } finally {
+      release();
       this.waiting--;
       this.wakeIfIdle();
     }

@@ -97,10 +97,13 @@ export class PreferenceJudge {
     responses: string[],
     method: 'tournament' | 'round-robin',
   ): Promise<Ranking> {
+    // A ranking is several runs: the session stays loaded until the last (shared-session.ts).
+    const release = model.session.hold();
     return this.track(
-      method === 'tournament'
+      (method === 'tournament'
         ? rankTournament(model.model, model.session, prompt, responses)
-        : rankRoundRobin(model.model, model.session, prompt, responses),
+        : rankRoundRobin(model.model, model.session, prompt, responses)
+      ).finally(release),
     );
   }
 
@@ -127,7 +130,10 @@ export class PreferenceJudge {
         maxBatchSize: this.batching.maxBatchComparisons,
         sizeOf: () => 1,
         onBatch: ({ requests }) => this.batchSizes.observe(requests),
-        run: (triples) => comparePairs(model.model, model.session, triples),
+        run: (triples) => {
+          const release = model.session.hold();
+          return comparePairs(model.model, model.session, triples).finally(release);
+        },
       });
       this.batchers.set(model, b);
     }

@@ -131,13 +131,15 @@ export class RewardScorer {
         },
         run: async (requests) => {
           const all = requests.flat();
+          // One batch may be several runs: the session stays loaded until the last (shared-session.ts).
+          const release = model.session.hold();
           const scored = await scoreResponses(
             model.model,
             model.session,
             all,
             0,
             Math.max(1, this.batching.maxBatchResponses),
-          );
+          ).finally(release);
           let k = 0;
           return requests.map((items) => items.map(() => (scored[k++] as { rewards: number[] }).rewards));
         },

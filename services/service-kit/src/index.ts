@@ -8,6 +8,7 @@ export * from './micro-batcher.js';
 export * from './model-artifacts.js';
 export * from './model-cache.js';
 export * from './model-ref.js';
+export * from './shared-session.js';
 export * from './stage-worker.js';
 export * from './train-inputs.js';
 export * from './train-job.js';

@@ -84,3 +84,43 @@ test('file:// model directories load in place', async () => {
   assert.equal(m.model.dir, local);
   await cache.close();
 });
+
+test('an evicted or replaced model finishes the calls running on it, then is released', async () => {
+  const store = new ArtifactRouter(nc);
+  const cache = new ModelCache({ store, cacheDir: join(dir, 'cache3'), maxModels: 1, recheckMs: 0 });
+  const a = await cache.get(`file://${await makeModel('evict-a', 4, 'lm')}`, 'lm');
+  const feeds = {
+    input_ids: { data: BigInt64Array.from([1n, 2n]), dims: [1, 2] },
+    attention_mask: { data: BigInt64Array.from([1n, 1n]), dims: [1, 2] },
+    position_ids: { data: BigInt64Array.from([0n, 1n]), dims: [1, 2] },
+    ...Object.fromEntries(
+      a.session.inputNames
+        .filter((n) => n.startsWith('past_key_values'))
+        .map((n) => [n, { data: new Float32Array(0), dims: [1, 1, 0, 8] }]),
+    ),
+  };
+  const before = await a.session.run(feeds, ['logits']);
+  // A call holds a; loading b evicts a (one model at most), and a keeps serving that call.
+  const release = a.session.hold();
+  const b = await cache.get(`file://${await makeModel('evict-b', 5, 'lm')}`, 'lm');
+  assert.equal(a.session.isRetired, true);
+  assert.deepEqual((await a.session.run(feeds, ['logits'])).logits?.data, before.logits?.data);
+  release();
+  await new Promise((r) => setImmediate(r));
+  await assert.rejects(
+    a.session.run(feeds, ['logits']),
+    (e: unknown) => e instanceof RlhfError && e.code === 'UNAVAILABLE',
+  );
+  // Nothing holds b: replacing it by a new version releases it at once.
+  const uri = `nats-obj://rlhf-test-models/policies/evict${Date.now()}`;
+  await publishModelDir(store, await makeModel('evict-c', 6, 'lm'), uri);
+  const c1 = await cache.get(uri, 'lm');
+  assert.equal(b.session.isRetired, true);
+  await publishModelDir(store, await makeModel('evict-d', 7, 'lm'), uri);
+  const c2 = await cache.get(uri, 'lm');
+  assert.notEqual(c2, c1);
+  await new Promise((r) => setImmediate(r));
+  await assert.rejects(c1.session.run(feeds, ['logits']), (e: unknown) => e instanceof RlhfError);
+  assert.equal((await c2.session.run(feeds, ['logits'])).logits?.dims.join(','), '1,2,270');
+  await cache.close();
+});

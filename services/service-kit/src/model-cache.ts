@@ -14,12 +14,14 @@ import {
 } from '@rlhf/ml-engine';
 import { type ArtifactStore, RlhfError } from '@rlhf/platform';
 import { localModelDir, modelVersion } from './model-artifacts.js';
+import { SharedSession } from './shared-session.js';
 
 export interface LoadedModel {
   uri: string;
   version: string;
   model: LoadedModelDir;
-  session: OrtSession;
+  /** Released only when unused: hold() it for work that spans several runs (see shared-session.ts). */
+  session: SharedSession;
 }
 
 export interface ModelCacheOptions {
@@ -49,7 +51,8 @@ export class ModelCache {
       const version = await modelVersion(this.o.store, uri);
       if (!current || current.version !== version) {
         this.entries.delete(uri);
-        if (current) await current.session.dispose();
+        // Calls still running on the old version finish on it; it is released after them.
+        if (current) void current.session.dispose();
         entry = undefined;
       }
     }
@@ -92,7 +95,7 @@ export class ModelCache {
       ...inferenceSessionOptions,
       spinning: false,
     });
-    return { uri, version, model, session };
+    return { uri, version, model, session: new SharedSession(session) };
   }
 
   private async evict(): Promise<void> {
@@ -101,7 +104,8 @@ export class ModelCache {
       const [oldest, entry] = this.entries.entries().next().value as [string, Entry];
       this.entries.delete(oldest);
       const loaded = await entry.loading.catch(() => null);
-      await loaded?.session.dispose();
+      // Released once the calls running on it end, not under them.
+      if (loaded) void loaded.session.dispose();
     }
   }
 
