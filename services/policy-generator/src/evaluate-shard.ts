@@ -37,6 +37,7 @@ import {
   type LoadedModel,
   loadModelRef,
   type ModelCache,
+  promptProgress,
   type RunningWorker,
   type ShardContext,
   type ShardResult,
@@ -389,15 +390,7 @@ async function evaluate(
           sample: s.sampleIndex,
         });
       });
-      const done = Math.min(at + perChunk, prompts.length);
-      const seconds = (Date.now() - started) / 1000;
-      await ctx.progress({
-        done,
-        total: prompts.length,
-        unit: 'prompts',
-        rate: done / Math.max(seconds, 1e-3),
-        etaSeconds: ((prompts.length - done) * seconds) / done,
-      });
+      await ctx.progress(promptProgress(Math.min(at + perChunk, prompts.length), prompts.length, started));
     }
   } finally {
     for (const release of releases) release();

@@ -19,7 +19,13 @@ import {
   parseIntegerIn,
 } from '@rlhf/platform';
 import { Stage, type StageWork } from '@rlhf/proto';
-import { type RunningWorker, type ShardContext, type ShardResult, startStageWorker } from '@rlhf/service-kit';
+import {
+  promptProgress,
+  type RunningWorker,
+  type ShardContext,
+  type ShardResult,
+  startStageWorker,
+} from '@rlhf/service-kit';
 import { type PromptSource, prepareGeneration } from './generate-request.js';
 import type { PolicySampler } from './policy-sampler.js';
 import { checkN, checkSamplingParams, type GenerateLimits } from './sampling-settings.js';
@@ -122,15 +128,7 @@ export async function generateShard(
         }),
       );
     });
-    const done = Math.min(prepared.length, start + perChunk);
-    const seconds = (Date.now() - started) / 1000;
-    await ctx.progress({
-      done,
-      total: prepared.length,
-      unit: 'prompts',
-      rate: done / Math.max(seconds, 1e-3),
-      etaSeconds: ((prepared.length - done) * seconds) / done,
-    });
+    await ctx.progress(promptProgress(Math.min(prepared.length, start + perChunk), prepared.length, started));
   }
   await store.put(work.outputUri, new TextEncoder().encode(`${lines.join('\n')}\n`));
   return { outputUri: work.outputUri, items: rows.length };

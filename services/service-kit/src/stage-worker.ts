@@ -45,6 +45,18 @@ export interface ShardContext {
   delivery: number;
 }
 
+/** Progress of a shard worked through prompt by prompt: `done` of `total` since `started` (Date.now()). */
+export function promptProgress(done: number, total: number, started: number): Partial<StageProgress> {
+  const seconds = (Date.now() - started) / 1000;
+  return {
+    done,
+    total,
+    unit: 'prompts',
+    rate: done / Math.max(seconds, 1e-3),
+    etaSeconds: ((total - done) * seconds) / done,
+  };
+}
+
 export interface StageWorkerOptions {
   nats: NatsConnection;
   stage: Stage;
