@@ -17,6 +17,12 @@ export interface CallContext {
   signal: AbortSignal;
 }
 
+/** A call's context, and `answered()` to say its handler is done (a cancel after that aborts nothing). */
+interface OpenCall {
+  ctx: CallContext;
+  answered(): void;
+}
+
 interface GrpcMetrics {
   requests: Counter<'method' | 'code'>;
   latency: Histogram<'method'>;
@@ -52,15 +58,19 @@ export interface HandlerDeps {
   metrics: Registry;
 }
 
-function callContext(
+function openCall(
   method: string,
   call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>,
   deps: HandlerDeps,
-): CallContext {
+): OpenCall {
   const given = call.metadata.get('x-request-id')[0];
   const requestId = typeof given === 'string' && given.length <= 128 ? given : randomUUID();
   const controller = new AbortController();
-  call.on('cancelled', () => controller.abort(new RlhfError('CANCELLED', 'the client cancelled the call')));
+  // grpc-js also reports 'cancelled' when the stream closes after the answer went out: nothing to abort then.
+  let done = false;
+  call.on('cancelled', () => {
+    if (!done) controller.abort(new RlhfError('CANCELLED', 'the client cancelled the call'));
+  });
   const deadline = call.getDeadline();
   const at = deadline instanceof Date ? deadline.getTime() : deadline;
   if (Number.isFinite(at)) {
@@ -73,7 +83,12 @@ function callContext(
     controller.signal.addEventListener('abort', () => clearTimeout(timer));
     call.on('finish', () => clearTimeout(timer));
   }
-  return { requestId, logger: deps.logger.child({ method, requestId }), signal: controller.signal };
+  return {
+    ctx: { requestId, logger: deps.logger.child({ method, requestId }), signal: controller.signal },
+    answered: () => {
+      done = true;
+    },
+  };
 }
 
 function failure(method: string, ctx: CallContext, err: unknown): ReturnType<typeof toGrpcError> {
@@ -91,12 +106,13 @@ export function unary<Req, Res>(
   const m = grpcMetrics(deps.metrics);
   return (call, callback) => {
     const stop = m.latency.startTimer({ method });
-    const ctx = callContext(method, call as grpc.ServerUnaryCall<unknown, unknown>, deps);
+    const { ctx, answered } = openCall(method, call as grpc.ServerUnaryCall<unknown, unknown>, deps);
     Promise.resolve()
       .then(() => {
         checkRequestUtf8(call.request);
         return fn(call.request, ctx);
       })
+      .finally(answered)
       .then(
         (res) => {
           stop();
@@ -121,12 +137,13 @@ export function serverStream<Req, Res>(
   const m = grpcMetrics(deps.metrics);
   return (call) => {
     const stop = m.latency.startTimer({ method });
-    const ctx = callContext(method, call as grpc.ServerWritableStream<unknown, unknown>, deps);
+    const { ctx, answered } = openCall(method, call as grpc.ServerWritableStream<unknown, unknown>, deps);
     Promise.resolve()
       .then(() => {
         checkRequestUtf8(call.request);
         return fn(call.request, (res) => call.write(res), ctx);
       })
+      .finally(answered)
       .then(
         () => {
           stop();
