@@ -124,6 +124,12 @@ export {
   type SessionOptions,
   type TensorValue,
 } from './runtime/ort-session.js';
+export {
+  defaultSmallRunMflops,
+  runFlops,
+  SplitSession,
+  smallRunMflops,
+} from './runtime/split-session.js';
 export { DecodeLoop, type DecodeLoopOptions, type StepInfo } from './sampling/decode-loop.js';
 export {
   type FinishReason,

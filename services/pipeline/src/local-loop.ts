@@ -10,10 +10,11 @@ import {
   generateTexts,
   inferenceSessionOptions,
   type LoadedModelDir,
-  OrtSession,
+  type ModelRunner,
   type PairExample,
   Rng,
   rankTournament,
+  SplitSession,
   scoreResponses,
   sequenceLogps,
   type TrainOptions,
@@ -87,8 +88,8 @@ type Model = LoadedModelDir;
 
 const withWeights = (m: Model, weights: Weights): Model => ({ ...m, weights });
 
-async function sessionFor(m: Model): Promise<OrtSession> {
-  return OrtSession.create(buildInferenceModel(m.config, m.weights), inferenceSessionOptions);
+async function sessionFor(m: Model): Promise<ModelRunner> {
+  return SplitSession.create(buildInferenceModel(m.config, m.weights), m.config, inferenceSessionOptions);
 }
 
 async function sample(

@@ -15,10 +15,10 @@ import {
   initWeights,
   type LlamaConfig,
   type LoadedModelDir,
-  OrtSession,
   parseLlamaConfig,
   preferenceExample,
   Rng,
+  SplitSession,
   type StepReport,
   scoreResponses,
   tokenizerFromJson,
@@ -199,12 +199,14 @@ export async function prepareReferenceTask(o: ReferenceSetupOptions): Promise<Re
   const pm = o.preferenceModel
     ? await trainPreferenceModel(o, rows, sft.weights, lmConfig, tokenizerJson)
     : undefined;
-  const rmSession = await OrtSession.create(
+  const rmSession = await SplitSession.create(
     buildInferenceModel(rmConfig, rm.weights),
+    rmConfig,
     inferenceSessionOptions,
   );
-  const policySession = await OrtSession.create(
+  const policySession = await SplitSession.create(
     buildInferenceModel(lmConfig, sft.weights),
+    lmConfig,
     inferenceSessionOptions,
   );
   try {
@@ -313,8 +315,9 @@ async function trainPreferenceModel(
     onStep: (s) => o.onStep?.('preference-model', s),
   });
   const model = memoryModel(config, trained.weights, tokenizerJson);
-  const session = await OrtSession.create(
+  const session = await SplitSession.create(
     buildInferenceModel(config, trained.weights),
+    config,
     inferenceSessionOptions,
   );
   try {

@@ -10,7 +10,7 @@ import {
   inferenceSessionOptions,
   type LoadedModelDir,
   loadModelDir,
-  OrtSession,
+  SplitSession,
 } from '@rlhf/ml-engine';
 import { type ArtifactStore, RlhfError } from '@rlhf/platform';
 import { localModelDir, modelVersion } from './model-artifacts.js';
@@ -90,8 +90,10 @@ export class ModelCache {
     const version = await modelVersion(this.o.store, uri);
     const dir = await localModelDir(this.o.store, uri, this.o.cacheDir);
     const model = await loadModelDir(dir);
-    // Served models run between other work (sampling, calls): ORT's threads sleep rather than spin when idle.
-    const session = await OrtSession.create(new Uint8Array(await readFile(join(dir, 'model.onnx'))), {
+    // Served models run between other work (sampling, calls): ORT's threads sleep rather than spin when idle,
+    // and small runs (decode steps, short batches) take one thread (split-session.ts).
+    const bytes = new Uint8Array(await readFile(join(dir, 'model.onnx')));
+    const session = await SplitSession.create(bytes, model.config, {
       ...inferenceSessionOptions,
       spinning: false,
     });
