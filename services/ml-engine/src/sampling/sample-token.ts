@@ -22,12 +22,34 @@ export interface Picked {
   logprob: number;
 }
 
-function logSumExp(x: Float32Array, offset: number, n: number, scale: number): number {
+/** exp(x * scale - max) of the last row logSumExp was asked to keep (sampling is synchronous: one row at a time). */
+let rowExps = new Float64Array(0);
+
+/**
+ * log(sum(exp(x * scale))) over `x[offset .. offset + n)`; with `keep`, each exp(x_i * scale - max) is left
+ * in `rowExps[i]` and the sum of them is returned as well.
+ */
+function logSumExp(
+  x: Float32Array,
+  offset: number,
+  n: number,
+  scale: number,
+  keep = false,
+): { lse: number; sum: number } {
   let max = Number.NEGATIVE_INFINITY;
   for (let i = 0; i < n; i++) max = Math.max(max, (x[offset + i] as number) * scale);
   let sum = 0;
-  for (let i = 0; i < n; i++) sum += Math.exp((x[offset + i] as number) * scale - max);
-  return max + Math.log(sum);
+  if (keep) {
+    if (rowExps.length < n) rowExps = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const e = Math.exp((x[offset + i] as number) * scale - max);
+      rowExps[i] = e;
+      sum += e;
+    }
+  } else {
+    for (let i = 0; i < n; i++) sum += Math.exp((x[offset + i] as number) * scale - max);
+  }
+  return { lse: max + Math.log(sum), sum };
 }
 
 /** Token `t` with its log-probability under the model (`modelLse`: log-sum-exp of the row at temperature 1). */
@@ -77,21 +99,24 @@ export function sampleToken(
   p: SamplingParams,
   rng: Rng,
 ): Picked {
-  const modelLse = logSumExp(logits, offset, vocab, 1);
+  const full = !(p.greedy || p.temperature === 0) && p.topK === 0 && p.topP >= 1;
+  const scale = 1 / p.temperature;
+  // The full distribution at temperature 1 samples from the exps the model's log-sum-exp computes anyway.
+  const model = logSumExp(logits, offset, vocab, 1, full && scale === 1);
+  const modelLse = model.lse;
   if (p.greedy || p.temperature === 0) {
     let best = 0;
     for (let i = 1; i < vocab; i++)
       if ((logits[offset + i] as number) > (logits[offset + best] as number)) best = i;
     return picked(logits, offset, modelLse, best);
   }
-  const scale = 1 / p.temperature;
-  if (p.topK === 0 && p.topP >= 1) {
-    // Full distribution: one pass of inverse-CDF sampling, no sort. At temperature 1 the scaled log-sum-exp
-    // is the model's (x * 1 === x), so it is not computed twice.
-    const lse = scale === 1 ? modelLse : logSumExp(logits, offset, vocab, scale);
-    let u = rng.uniform();
+  if (full) {
+    // Inverse-CDF sampling, no sort, over the exps kept by a log-sum-exp pass: the first token whose
+    // cumulative weight reaches u times the total. At temperature 1 that pass is the model's own.
+    const sum = scale === 1 ? model.sum : logSumExp(logits, offset, vocab, scale, true).sum;
+    let u = rng.uniform() * sum;
     for (let i = 0; i < vocab; i++) {
-      u -= Math.exp((logits[offset + i] as number) * scale - lse);
+      u -= rowExps[i] as number;
       if (u <= 0) return picked(logits, offset, modelLse, i);
     }
     return picked(logits, offset, modelLse, vocab - 1);
