@@ -80,6 +80,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   const server = new grpc.Server({
     'grpc.max_receive_message_length': maxBytes,
     'grpc.max_send_message_length': maxBytes,
+    // Nothing here serves channelz, so its per-call bookkeeping (about 1% of a busy generator) is skipped.
+    'grpc.enable_channelz': 0,
   });
   const names = [...options.services.map((s) => s.name), ...(options.healthNames ?? [])];
   const health = new HealthImplementation({
