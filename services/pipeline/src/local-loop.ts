@@ -10,11 +10,10 @@ import {
   generateTexts,
   inferenceSessionOptions,
   type LoadedModelDir,
-  type ModelRunner,
+  OrtSession,
   type PairExample,
   Rng,
   rankTournament,
-  SplitSession,
   scoreResponses,
   sequenceLogps,
   type TrainOptions,
@@ -88,8 +87,8 @@ type Model = LoadedModelDir;
 
 const withWeights = (m: Model, weights: Weights): Model => ({ ...m, weights });
 
-async function sessionFor(m: Model): Promise<ModelRunner> {
-  return SplitSession.create(buildInferenceModel(m.config, m.weights), m.config, inferenceSessionOptions);
+async function sessionFor(m: Model): Promise<OrtSession> {
+  return OrtSession.create(buildInferenceModel(m.config, m.weights), inferenceSessionOptions);
 }
 
 async function sample(

@@ -15,10 +15,10 @@ import {
   initWeights,
   type LlamaConfig,
   type LoadedModelDir,
+  OrtSession,
   parseLlamaConfig,
   preferenceExample,
   Rng,
-  SplitSession,
   type StepReport,
   scoreResponses,
   tokenizerFromJson,
@@ -199,14 +199,12 @@ export async function prepareReferenceTask(o: ReferenceSetupOptions): Promise<Re
   const pm = o.preferenceModel
     ? await trainPreferenceModel(o, rows, sft.weights, lmConfig, tokenizerJson)
     : undefined;
-  const rmSession = await SplitSession.create(
+  const rmSession = await OrtSession.create(
     buildInferenceModel(rmConfig, rm.weights),
-    rmConfig,
     inferenceSessionOptions,
   );
-  const policySession = await SplitSession.create(
+  const policySession = await OrtSession.create(
     buildInferenceModel(lmConfig, sft.weights),
-    lmConfig,
     inferenceSessionOptions,
   );
   try {
@@ -315,9 +313,8 @@ async function trainPreferenceModel(
     onStep: (s) => o.onStep?.('preference-model', s),
   });
   const model = memoryModel(config, trained.weights, tokenizerJson);
-  const session = await SplitSession.create(
+  const session = await OrtSession.create(
     buildInferenceModel(config, trained.weights),
-    config,
     inferenceSessionOptions,
   );
   try {

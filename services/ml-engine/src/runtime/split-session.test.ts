@@ -53,9 +53,9 @@ test('small runs take the one-thread session, large ones every thread, with the 
   // The limit sits between a 4-token run (one row) and a 64-token run (16 rows of 4).
   const limitMflops = (2 * p * 16) / 1e6;
   const env = { RLHF_ORT_SMALL_RUN_MFLOPS: String(limitMflops) };
-  const split = await SplitSession.create(model, config, { threads: 2 }, env);
+  const split = await SplitSession.create(model, config, { threads: 2, spinning: false }, env);
   assert.ok(split instanceof SplitSession);
-  const plain = await OrtSession.create(model, { threads: 2 });
+  const plain = await OrtSession.create(model, { threads: 2, spinning: false });
   try {
     const small = feeds(1, 4, 3);
     const large = feeds(16, 4, 0);
@@ -81,15 +81,22 @@ test('small runs take the one-thread session, large ones every thread, with the 
   }
 });
 
-test('one session when there is one thread, when even a one-token run is over the limit, or when the limit is 0', async () => {
+test('one session when threads spin, when there is one thread, when even a one-token run is over the limit, or when the limit is 0', async () => {
   const p = parameterCount(config);
-  for (const [threads, env] of [
-    [1, {}],
-    [2, { RLHF_ORT_SMALL_RUN_MFLOPS: String((2 * p) / 1e6) }],
-    [2, { RLHF_ORT_SMALL_RUN_MFLOPS: '0' }],
+  for (const [threads, spinning, env] of [
+    [2, true, {}],
+    [2, undefined, {}],
+    [1, false, {}],
+    [2, false, { RLHF_ORT_SMALL_RUN_MFLOPS: String((2 * p) / 1e6) }],
+    [2, false, { RLHF_ORT_SMALL_RUN_MFLOPS: '0' }],
   ] as const) {
-    const s = await SplitSession.create(model, config, { threads }, env);
-    assert.ok(s instanceof OrtSession, `threads ${threads}, ${JSON.stringify(env)}`);
+    const s = await SplitSession.create(
+      model,
+      config,
+      spinning === undefined ? { threads } : { threads, spinning },
+      env,
+    );
+    assert.ok(s instanceof OrtSession, `threads ${threads}, spinning ${spinning}, ${JSON.stringify(env)}`);
     await s.dispose();
   }
 });

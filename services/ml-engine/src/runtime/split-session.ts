@@ -7,7 +7,8 @@
  * two (docs/BENCHMARKS.md, threads). So the model gets two ORT sessions when it is small enough that some of
  * its runs are small, and each run goes to the one-thread session when its estimated work is under
  * `RLHF_ORT_SMALL_RUN_MFLOPS` (default 256), else to the session with every thread. Which session a run takes
- * depends only on its input shapes, so the same inputs give the same outputs.
+ * depends only on its input shapes, so the same inputs give the same outputs. Served models use it (the
+ * model cache); sessions with spinning threads (training, `rlhf generate`, the in-process pipeline) do not.
  */
 
 import { invalidInput } from '../engine-error.js';
@@ -61,8 +62,11 @@ export class SplitSession implements ModelRunner {
   ) {}
 
   /**
-   * A session for `model` (an inference graph of `config`): a SplitSession when the wide session has more
-   * than one thread and a one-token run falls under the limit, else one OrtSession with the options given.
+   * A session for `model` (an inference graph of `config`): a SplitSession when its idle threads sleep
+   * (`spinning: false`), it has more than one thread and a one-token run falls under the limit; else one
+   * OrtSession with the options given. With spinning threads the one-thread session was no faster in
+   * `rlhf bench engine`'s generation, and slower for the medium model at batch 1 (2300-2400 against
+   * 2800-3200 tokens/s), so those keep one session.
    */
   static async create(
     model: ModelProto | Uint8Array,
@@ -73,7 +77,8 @@ export class SplitSession implements ModelRunner {
     const threads = options.threads ?? defaultThreads(env);
     const limit = smallRunMflops(env) * 1e6;
     const wide = await OrtSession.create(model, { ...options, threads });
-    if (threads <= 1 || 2 * parameterCount(config) >= limit) return wide;
+    // Spinning threads are awake already: the split is for sessions whose idle threads sleep.
+    if (options.spinning !== false || threads <= 1 || 2 * parameterCount(config) >= limit) return wide;
     try {
       const narrow = await OrtSession.create(model, { ...options, threads: 1 });
       return new SplitSession(wide, narrow, config, limit);

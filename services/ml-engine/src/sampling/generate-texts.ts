@@ -6,8 +6,7 @@
 import type { LoadedModelDir } from '../checkpoint/model-dir.js';
 import { EngineError, invalidInput } from '../engine-error.js';
 import { headTypeOf } from '../model/config.js';
-import { inferenceSessionOptions, type ModelRunner } from '../runtime/ort-session.js';
-import { SplitSession } from '../runtime/split-session.js';
+import { inferenceSessionOptions, type ModelRunner, OrtSession } from '../runtime/ort-session.js';
 import { type FinishReason, generate } from './generate.js';
 import type { SamplingParams } from './sample-token.js';
 
@@ -44,7 +43,7 @@ export function checkSampling(o: TextGenerationOptions, maxN = 1024): void {
 }
 
 /** A session for a loaded LM; FAILED_PRECONDITION for a reward model. */
-export async function policySession(model: LoadedModelDir, modelBytes: Uint8Array): Promise<ModelRunner> {
+export async function policySession(model: LoadedModelDir, modelBytes: Uint8Array): Promise<OrtSession> {
   if (headTypeOf(model.config) !== 'lm') {
     throw new EngineError(
       'FAILED_PRECONDITION',
@@ -55,7 +54,7 @@ export async function policySession(model: LoadedModelDir, modelBytes: Uint8Arra
       },
     );
   }
-  return SplitSession.create(modelBytes, model.config, inferenceSessionOptions);
+  return OrtSession.create(modelBytes, inferenceSessionOptions);
 }
 
 export async function generateTexts(
