@@ -20,6 +20,7 @@ import { registerTokenize } from './commands/tokenize.js';
 import { registerTrain } from './commands/train.js';
 import { registerValidate } from './commands/validate.js';
 import { packageVersion, registerVersion } from './commands/version.js';
+import { reflowingHelp } from './help-text.js';
 
 const program = new Command('rlhf')
   .description(
@@ -28,6 +29,7 @@ const program = new Command('rlhf')
       'Model services speak gRPC; stage work moves over NATS JetStream.',
     ].join('\n'),
   )
+  .configureHelp(reflowingHelp)
   .version(packageVersion(), '-V, --version', 'print the rlhf version')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
