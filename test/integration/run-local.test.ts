@@ -71,6 +71,8 @@ test('the CI-sized run finishes two iterations and writes summary.json, report.h
   const html = await readFile(join(out, 'report.html'), 'utf8');
   assert.match(html, /<svg/);
   assert.ok(existsSync(join(out, 'charts', 'reward.svg')));
+  // The trainers' scratch was under this run's output (each finished job removes its own directory).
+  assert.ok(existsSync(join(out, 'work')), 'training scratch under <out>/work');
 });
 
 test('a run SIGKILLed mid-stage resumes from its last finished stage and ends with the same metrics', async () => {

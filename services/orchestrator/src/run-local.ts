@@ -104,7 +104,9 @@ export async function runLocal(o: LocalRunOptions): Promise<RunSummary> {
       natsUrl: nats.url,
       plan: workerPlan(o.run, o.workers),
       logDir: join(o.out, 'logs'),
-      ...(o.workerEnv ? { env: o.workerEnv } : {}),
+      // Training scratch (a job's data and checkpoints, kept only to resume from) under this run's output,
+      // not the machine-wide default: two runs of the same name would share it there.
+      env: { RLHF_WORK_DIR: join(o.out, 'work'), ...o.workerEnv },
     });
     try {
       const summary = await reconcileRun({

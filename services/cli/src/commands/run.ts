@@ -53,7 +53,8 @@ export function registerRun(program: Command): void {
         'state lives in JetStream KV. NATS is --nats-url / NATS_URL, or a nats-server started here with its store',
         'under <out>/nats. Interrupt it at any point (Ctrl-C, or even SIGKILL) and run the same command again:',
         'finished stages are skipped and the run ends with the same metrics. At the end <out> holds summary.json,',
-        'report.html and charts/*.svg; worker logs are in <out>/logs.',
+        'report.html and charts/*.svg; worker logs are in <out>/logs, and a training job interrupted mid-way',
+        'keeps its checkpoint in <out>/work to resume from.',
       ].join('\n'),
     )
     .requiredOption('-f, --file <RUN.yaml>', 'the RLHFRun manifest')
