@@ -26,7 +26,30 @@ export function registerServe(program: Command): void {
   }
   cmd.addHelpText(
     'after',
-    '\nExample:\n  rlhf serve reward-model --port 0 --nats-url nats://127.0.0.1:4222\n',
+    [
+      '',
+      'Tuning (environment only):',
+      '  RLHF_MODEL_CACHE        where fetched models are unpacked',
+      '                          (default <tmp>/rlhf-model-cache)',
+      "  RLHF_WORK_DIR           training jobs' scratch, kept to resume an",
+      '                          interrupted job (default <tmp>/rlhf-<service>)',
+      '  RLHF_ORT_THREADS        ONNX Runtime intra-op threads (default: every',
+      "                          core the process may use; set a pod's CPU limit)",
+      '  RLHF_ORT_SMALL_RUN_MFLOPS',
+      '                          runs estimated under this many MFLOPs take a',
+      '                          one-thread session (default 256; 0: never)',
+      '  RLHF_GENERATE_BATCH_WINDOW_MS, RLHF_GENERATE_MAX_BATCH',
+      "                          the policy generator's batching window and",
+      '                          rows (default 5 ms, 64)',
+      '  RLHF_SCORE_BATCH_WINDOW_MS, RLHF_SCORE_MAX_BATCH',
+      "                          the reward model's batching window and",
+      '                          responses (default 0 ms, 64)',
+      "  RLHF_WORK_ACK_WAIT_MS   stage workers' redelivery timeout (default 30000)",
+      '',
+      'Example:',
+      '  rlhf serve reward-model --port 0 --nats-url nats://127.0.0.1:4222',
+      '',
+    ].join('\n'),
   );
   cmd.action(async (name: string, flags: Record<string, string>) => {
     const module = serviceByName(name);
