@@ -8,22 +8,14 @@ import { test } from 'node:test';
 import { GraphBuilder } from '../onnx/graph-builder.js';
 import { Rng } from '../random/rng.js';
 import { OrtSession, type OutputTensor, type TensorValue } from '../runtime/ort-session.js';
-import { headDim, parseLlamaConfig } from './config.js';
+import { tinyLlamaConfig } from '../testing/tiny-llama.js';
+import { headDim } from './config.js';
 import { buildInferenceModel, INFERENCE_OPSET } from './inference-graph.js';
 import { applyRope, rmsNorm, ropeAt } from './llama-graph.js';
 import { ropeCaches } from './rope.js';
 import { initWeights } from './weights.js';
 
-const config = parseLlamaConfig({
-  hidden_size: 32,
-  num_attention_heads: 4,
-  num_key_value_heads: 2,
-  intermediate_size: 48,
-  vocab_size: 40,
-  num_hidden_layers: 2,
-  max_position_embeddings: 64,
-  initializer_range: 0.3,
-});
+const config = tinyLlamaConfig({ max_position_embeddings: 64, initializer_range: 0.3 });
 
 const random = (rng: Rng, n: number): Float32Array => Float32Array.from({ length: n }, () => rng.normal());
 const i64 = (xs: number[], dims: number[]): TensorValue => ({

@@ -2,20 +2,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { Rng } from '../random/rng.js';
-import { parseLlamaConfig } from './config.js';
+import { tinyLlamaConfig } from '../testing/tiny-llama.js';
 import { buildInferenceModel } from './inference-graph.js';
 import { referenceForward } from './llama-reference.js';
 import { initWeights } from './weights.js';
 
-const small = {
-  hidden_size: 32,
-  num_attention_heads: 4,
-  num_key_value_heads: 2,
-  intermediate_size: 48,
-  vocab_size: 40,
-  num_hidden_layers: 2,
-  initializer_range: 0.2,
-};
+const small = { initializer_range: 0.2 };
 const i64 = (xs: number[], dims: number[]): ort.Tensor =>
   new ort.Tensor('int64', BigInt64Array.from(xs.map(BigInt)), dims);
 
@@ -40,7 +32,7 @@ function emptyPast(layers: number, batch: number, kv: number, hd: number): Recor
 }
 
 test('LM graph matches the HF-semantics reference, with padding and GQA', async () => {
-  const c = parseLlamaConfig(small);
+  const c = tinyLlamaConfig(small);
   const w = initWeights(c, new Rng(11));
   const session = await ort.InferenceSession.create(buildInferenceModel(c, w));
   const rows = [
@@ -68,7 +60,7 @@ test('LM graph matches the HF-semantics reference, with padding and GQA', async 
 });
 
 test('decoding with the KV cache equals the full forward pass', async () => {
-  const c = parseLlamaConfig(small);
+  const c = tinyLlamaConfig(small);
   const w = initWeights(c, new Rng(12));
   const session = await ort.InferenceSession.create(buildInferenceModel(c, w));
   const ids = [4, 17, 9, 33, 12, 6];
@@ -98,7 +90,7 @@ test('decoding with the KV cache equals the full forward pass', async () => {
 });
 
 test('scalar head scores the last real token of right-padded rows', async () => {
-  const c = parseLlamaConfig({ ...small, architectures: ['LlamaForSequenceClassification'] });
+  const c = tinyLlamaConfig({ ...small, architectures: ['LlamaForSequenceClassification'] });
   const w = initWeights(c, new Rng(13));
   const session = await ort.InferenceSession.create(buildInferenceModel(c, w));
   const out = await session.run({

@@ -1,22 +1,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { EngineError } from '../engine-error.js';
-import { parameterCount, parseLlamaConfig } from '../model/config.js';
+import { parameterCount } from '../model/config.js';
 import { buildInferenceModel } from '../model/inference-graph.js';
 import { initWeights } from '../model/weights.js';
 import { Rng } from '../random/rng.js';
+import { tinyLlamaConfig } from '../testing/tiny-llama.js';
 import { OrtSession, type TensorValue } from './ort-session.js';
 import { runFlops, SplitSession, smallRunMflops } from './split-session.js';
 
-const config = parseLlamaConfig({
-  hidden_size: 32,
-  num_attention_heads: 4,
-  num_key_value_heads: 2,
-  intermediate_size: 48,
-  vocab_size: 40,
-  num_hidden_layers: 2,
-  initializer_range: 0.2,
-});
+const config = tinyLlamaConfig({ initializer_range: 0.2 });
 const model = buildInferenceModel(config, initWeights(config, new Rng(1)));
 
 /** Feeds for `batch` rows of `seq` new tokens after `past` cached ones (random cache values). */

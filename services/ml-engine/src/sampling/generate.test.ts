@@ -1,22 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseLlamaConfig } from '../model/config.js';
 import { buildInferenceModel } from '../model/inference-graph.js';
 import { referenceForward } from '../model/llama-reference.js';
 import { initWeights } from '../model/weights.js';
 import { Rng } from '../random/rng.js';
 import { OrtSession } from '../runtime/ort-session.js';
+import { tinyLlamaConfig } from '../testing/tiny-llama.js';
 import { generate } from './generate.js';
 
-const config = parseLlamaConfig({
-  hidden_size: 32,
-  num_attention_heads: 4,
-  num_key_value_heads: 2,
-  intermediate_size: 48,
-  vocab_size: 40,
-  num_hidden_layers: 2,
-  initializer_range: 0.3,
-});
+const config = tinyLlamaConfig({ initializer_range: 0.3 });
 const weights = initWeights(config, new Rng(31));
 const base = {
   temperature: 1,
