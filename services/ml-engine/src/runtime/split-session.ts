@@ -1,14 +1,15 @@
 /**
  * An inference session that runs small work on one thread and large work on every thread. With idle
  * threads asleep (served models, see SessionOptions.spinning), each parallel kernel first has to wake them,
- * which costs more than it saves when the kernel is small: on 2 cores, a decode step of the reference
- * policy at batch 32 took 0.72x the time on one thread, and the medium bench model's forward pass at batch
- * 1 0.86x, while a forward pass over 64 x 100 tokens of the same model took 1.9x as long on one thread as on
- * two (docs/BENCHMARKS.md, threads). So the model gets two ORT sessions when it is small enough that some of
- * its runs are small, and each run goes to the one-thread session when its estimated work is under
- * `RLHF_ORT_SMALL_RUN_MFLOPS` (default 256), else to the session with every thread. Which session a run takes
- * depends only on its input shapes, so the same inputs give the same outputs. Served models use it (the
- * model cache); sessions with spinning threads (training, `rlhf generate`, the in-process pipeline) do not.
+ * which costs more than it saves when the kernel is small. On 2 cores (scripts/bench-threads.ts), generation
+ * with the reference policy's shape at batch 32-64 took 0.65-0.81x the time on one thread, while a forward
+ * pass over 64 x 100 tokens of the bench's medium model took 1.7x as long on one thread as on two; the
+ * crossover lies between about 250 and 600 MFLOP a run (docs/BENCHMARKS.md, policy generator). So the model
+ * gets two ORT sessions when it is small enough that some of its runs are small, and each run goes to the
+ * one-thread session when its estimated work is under `RLHF_ORT_SMALL_RUN_MFLOPS` (default 256), else to the
+ * session with every thread. Which session a run takes depends only on its input shapes, so the same inputs
+ * give the same outputs. Served models use it (the model cache); sessions with spinning threads (training,
+ * `rlhf generate`, the in-process pipeline) do not.
  */
 
 import { invalidInput } from '../engine-error.js';
