@@ -17,6 +17,7 @@
  */
 import type { LlamaConfig } from '../model/config.js';
 import { headDim } from '../model/config.js';
+import { NEXT_TOKEN_PROBS } from '../model/inference-graph.js';
 import type { ModelRunner, TensorValue } from '../runtime/ort-session.js';
 import { cacheNames } from './generate.js';
 import { KvCache } from './kv-cache.js';
@@ -268,7 +269,7 @@ export class DecodeLoop {
       this.failJobs(new Set(rows.map((r) => r.job)), err);
       return { tokens: 0, finished: 0 };
     }
-    const got = this.sample(rows, out.logits?.data as Float32Array, L);
+    const got = this.sample(rows, out, L);
     const keep = rows.flatMap((r, b) => (r.row.done ? [] : [b]));
     const survivors = keep.map((b) => rows[b] as Running);
     this.release(rows);
@@ -304,7 +305,7 @@ export class DecodeLoop {
     const out = await this.session.run(feeds);
     this.cache = KvCache.fromOutputs(out, this.names.present);
     for (const r of this.batch) r.real++;
-    const got = this.sample(this.batch, out.logits?.data as Float32Array, 1);
+    const got = this.sample(this.batch, out, 1);
     if (this.batch.some((r) => r.row.done)) {
       const keep = this.batch.flatMap((r, b) => (r.row.done ? [] : [b]));
       const survivors = keep.map((b) => this.batch[b] as Running);
@@ -319,7 +320,13 @@ export class DecodeLoop {
   }
 
   /** Samples each row's next token from the last of its `seq` logit rows; rows of aborted calls stop. */
-  private sample(rows: Running[], logits: Float32Array, seq: number): { tokens: number; finished: number } {
+  private sample(
+    rows: Running[],
+    out: Record<string, TensorValue>,
+    seq: number,
+  ): { tokens: number; finished: number } {
+    const logits = out.logits?.data as Float32Array;
+    const probs = out[NEXT_TOKEN_PROBS]?.data as Float32Array | undefined;
     let tokens = 0;
     let finished = 0;
     rows.forEach((r, b) => {
@@ -327,7 +334,14 @@ export class DecodeLoop {
         r.row.done = true;
         return;
       }
-      const picked = advanceRow(r.row, logits, (b * seq + seq - 1) * this.vocab, this.vocab, this.o.eosId);
+      const picked = advanceRow(
+        r.row,
+        logits,
+        (b * seq + seq - 1) * this.vocab,
+        this.vocab,
+        this.o.eosId,
+        probs && { data: probs, offset: b * this.vocab },
+      );
       if (picked) {
         tokens++;
         r.pending = picked.token;

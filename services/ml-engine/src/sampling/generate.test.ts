@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { buildInferenceModel } from '../model/inference-graph.js';
+import { buildInferenceModel, NEXT_TOKEN_PROBS } from '../model/inference-graph.js';
 import { referenceForward } from '../model/llama-reference.js';
 import { initWeights } from '../model/weights.js';
 import { Rng } from '../random/rng.js';
-import { OrtSession } from '../runtime/ort-session.js';
+import { type ModelRunner, OrtSession, type OutputTensor } from '../runtime/ort-session.js';
 import { tinyLlamaConfig } from '../testing/tiny-llama.js';
 import { generate } from './generate.js';
 
@@ -137,5 +137,45 @@ test('per-request options: requests with different settings share a batch and sa
     { ...base, eosId: 39, maxNewTokens: 10 },
   );
   assert.ok(cancelled.every((s) => s.tokenIds.length <= 2));
+  await session.dispose();
+});
+
+test("sampling from the graph's next_token_probs draws what sampling from the logits alone draws", async () => {
+  const session = await OrtSession.create(buildInferenceModel(config, weights));
+  assert.ok(session.outputNames.includes(NEXT_TOKEN_PROBS));
+  // The same session, seen as a model directory written before the graph had that output.
+  const logitsOnly: ModelRunner = {
+    inputNames: session.inputNames,
+    outputNames: session.outputNames.filter((n) => n !== NEXT_TOKEN_PROBS),
+    run: async (feeds) => {
+      const { [NEXT_TOKEN_PROBS]: _, ...rest } = await session.run(feeds);
+      return rest;
+    },
+    dispose: () => session.dispose(),
+  };
+  const many = prompts.map((p) => ({ ...p, n: 6 }));
+  const withProbs = await generate(session, config, many, { ...base, maxNewTokens: 20 });
+  const without = await generate(logitsOnly, config, many, { ...base, maxNewTokens: 20 });
+  assert.deepEqual(
+    withProbs.map((s) => s.tokenIds),
+    without.map((s) => s.tokenIds),
+  );
+  for (const [i, s] of withProbs.entries())
+    for (const [k, lp] of s.logprobs.entries())
+      assert.ok(Math.abs(lp - (without[i]?.logprobs[k] as number)) < 1e-5);
+  // And the draws do come from that output: flattened to uniform, it changes them.
+  const flattened: ModelRunner = {
+    ...logitsOnly,
+    run: async (feeds) => {
+      const out = await session.run(feeds);
+      const probs = out[NEXT_TOKEN_PROBS] as OutputTensor;
+      return { ...out, [NEXT_TOKEN_PROBS]: { ...probs, data: new Float32Array(probs.data.length).fill(1) } };
+    },
+  };
+  const uniform = await generate(flattened, config, many, { ...base, maxNewTokens: 20 });
+  assert.notDeepEqual(
+    uniform.map((s) => s.tokenIds),
+    withProbs.map((s) => s.tokenIds),
+  );
   await session.dispose();
 });

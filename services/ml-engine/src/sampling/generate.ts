@@ -6,6 +6,7 @@
  */
 import type { LlamaConfig } from '../model/config.js';
 import { headDim } from '../model/config.js';
+import { NEXT_TOKEN_PROBS } from '../model/inference-graph.js';
 import type { ModelRunner, TensorValue } from '../runtime/ort-session.js';
 import {
   advanceRow,
@@ -126,6 +127,7 @@ async function generateBatch(
     };
     const out = await session.run(feeds);
     const logits = out.logits?.data as Float32Array;
+    const probs = out[NEXT_TOKEN_PROBS]?.data as Float32Array | undefined;
     if (useCache) {
       past = {};
       names.past.forEach((name, k) => {
@@ -137,7 +139,14 @@ async function generateBatch(
       const r = rows[b] as Row;
       let next = o.padId;
       if (!r.done) {
-        const picked = advanceRow(r, logits, (b * fresh + fresh - 1) * vocab, vocab, o.eosId);
+        const picked = advanceRow(
+          r,
+          logits,
+          (b * fresh + fresh - 1) * vocab,
+          vocab,
+          o.eosId,
+          probs && { data: probs, offset: b * vocab },
+        );
         if (picked) next = picked.token;
       }
       if (!r.done) active++;

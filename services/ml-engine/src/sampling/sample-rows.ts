@@ -4,7 +4,7 @@
  * and the continuous decode loop both sample through these, so a row samples the same tokens in either.
  */
 import { Rng } from '../random/rng.js';
-import { type Picked, type SamplingParams, sampleToken } from './sample-token.js';
+import { type Picked, type RowProbs, type SamplingParams, sampleToken } from './sample-token.js';
 
 export type FinishReason = 'eos' | 'length' | 'stop';
 
@@ -108,7 +108,8 @@ export function rowsOf(requests: readonly GenerateRequest[], o: RowDefaults): Ro
 /**
  * Samples an unfinished row's next token from `logits[offset .. offset + vocab)` and finishes the row on EOS,
  * a stop id or stopWhen, or its token budget (calling onSample once). A row whose request was cancelled is
- * finished where it is instead, without a token or onSample: returns null then.
+ * finished where it is instead, without a token or onSample: returns null then. `probs`, when the graph
+ * returned them, is the same row's softmax (see sampleToken).
  */
 export function advanceRow(
   r: Row,
@@ -116,12 +117,13 @@ export function advanceRow(
   offset: number,
   vocab: number,
   eosId: number,
+  probs?: RowProbs,
 ): Picked | null {
   if (r.request?.cancelled?.()) {
     r.done = true;
     return null;
   }
-  const picked = sampleToken(logits, offset, vocab, r.params, r.rng);
+  const picked = sampleToken(logits, offset, vocab, r.params, r.rng, probs);
   const next = picked.token;
   r.out.tokenIds.push(next);
   r.out.logprobs.push(picked.logprob);

@@ -67,3 +67,52 @@ test('top-k/top-p order: the comparator order (logit descending, ties by lower i
     }
   }
 });
+
+/** The float32 softmax of `row`, as the graph's next_token_probs output holds it. */
+function softmax32(row: Float32Array): Float32Array {
+  const max = Math.max(...row);
+  const e = Array.from(row, (x) => Math.exp(x - max));
+  const sum = e.reduce((a, b) => a + b, 0);
+  return Float32Array.from(e, (x) => x / sum);
+}
+
+test("temperature 1 with the graph's probabilities: the same draws as from the logits, log-probs within 1e-6", () => {
+  const rng = new Rng(12);
+  const full = { temperature: 1, topP: 1, topK: 0, greedy: false };
+  let same = 0;
+  const draws = 20_000;
+  for (let d = 0; d < draws; d++) {
+    const row = Float32Array.from({ length: 50 }, () => rng.normal() * 3);
+    const seed = 1000 + d;
+    const fromLogits = sampleToken(row, 0, 50, full, new Rng(seed));
+    const fromProbs = sampleToken(row, 0, 50, full, new Rng(seed), { data: softmax32(row), offset: 0 });
+    if (fromProbs.token === fromLogits.token) same++;
+    const lse = Math.log(row.reduce((a, x) => a + Math.exp(x), 0));
+    assert.ok(Math.abs(fromProbs.logprob - ((row[fromProbs.token] as number) - lse)) < 1e-6, `draw ${d}`);
+  }
+  // They differ only where u falls within float32 rounding of a boundary of the cumulative distribution.
+  assert.ok(same >= draws - 2, `${draws - same} of ${draws} draws differ`);
+  // The frequencies are the softmax's, read from an offset into a batch of rows.
+  const batch = new Float32Array(8);
+  batch.set(softmax32(logits), 4);
+  const counts = [0, 0, 0, 0];
+  const r = new Rng(9);
+  for (let i = 0; i < 40_000; i++)
+    counts[sampleToken(logits, 0, 4, full, r, { data: batch, offset: 4 }).token]! += 1;
+  for (const [i, p] of [0.5, 0.3, 0.15, 0.05].entries()) assert.ok(Math.abs(counts[i]! / 40_000 - p) < 0.01);
+});
+
+test("the graph's probabilities: an underflowing token's log-prob comes from the logits; an all-NaN row falls back", () => {
+  const full = { temperature: 1, topP: 1, topK: 0, greedy: false };
+  // Token 1 is e^-120 as likely as token 0: zero in float32. A draw past token 0's mass is impossible, so
+  // force one by giving the probabilities a NaN-free but truncated row: only token 1 positive.
+  const row = new Float32Array([0, -120]);
+  const got = sampleToken(row, 0, 2, full, new Rng(1), { data: new Float32Array([0, 1e-40]), offset: 0 });
+  assert.equal(got.token, 1);
+  assert.ok(Math.abs(got.logprob - (-120 - Math.log1p(Math.exp(-120)))) < 1e-9);
+  const nan = sampleToken(logits, 0, 4, full, new Rng(3), {
+    data: new Float32Array(4).fill(Number.NaN),
+    offset: 0,
+  });
+  assert.deepEqual(nan, sampleToken(logits, 0, 4, full, new Rng(3)));
+});

@@ -22,6 +22,15 @@ export interface Picked {
   logprob: number;
 }
 
+/**
+ * A row's next-token distribution at temperature 1 as the inference graph computed it (its
+ * `next_token_probs` output): `data[offset .. offset + vocab)`.
+ */
+export interface RowProbs {
+  data: Float32Array;
+  offset: number;
+}
+
 /** exp(x * scale - max) of the last row logSumExp was asked to keep (sampling is synchronous: one row at a time). */
 let rowExps = new Float64Array(0);
 
@@ -91,16 +100,54 @@ export function idsByLogit(logits: Float32Array, offset: number, vocab: number):
   return ids;
 }
 
-/** Picks from `logits[offset .. offset + vocab)`. */
+/**
+ * Inverse-CDF sampling from the graph's own softmax, no exp at all: the first token whose cumulative
+ * probability reaches u times their sum. The log-probability is the log of the token's probability (within
+ * about 1e-7 of logit minus log-sum-exp), or that difference itself where the float32 probability is too
+ * small to carry it.
+ */
+function sampleFromProbs(
+  logits: Float32Array,
+  offset: number,
+  vocab: number,
+  probs: RowProbs,
+  rng: Rng,
+): Picked | null {
+  const q = probs.data;
+  const o = probs.offset;
+  let total = 0;
+  for (let i = 0; i < vocab; i++) total += q[o + i] as number;
+  // No positive probability (a NaN row): the exps path decides as it always has, the RNG untouched.
+  if (!(total > 0 && total < Number.POSITIVE_INFINITY)) return null;
+  let u = rng.uniform() * total;
+  let t = -1;
+  for (let i = 0; i < vocab; i++) {
+    const w = q[o + i] as number;
+    if (w > 0) t = i;
+    u -= w;
+    if (u <= 0 && w > 0) break;
+  }
+  const w = q[o + t] as number;
+  if (w >= 1e-30) return { token: t, logprob: Math.log(w) };
+  return picked(logits, offset, logSumExp(logits, offset, vocab, 1).lse, t);
+}
+
+/**
+ * Picks from `logits[offset .. offset + vocab)`. With `probs` (the graph's softmax of the same row), the full
+ * distribution at temperature 1 is sampled from those instead of exps computed here.
+ */
 export function sampleToken(
   logits: Float32Array,
   offset: number,
   vocab: number,
   p: SamplingParams,
   rng: Rng,
+  probs?: RowProbs,
 ): Picked {
   const full = !(p.greedy || p.temperature === 0) && p.topK === 0 && p.topP >= 1;
   const scale = 1 / p.temperature;
+  const fromProbs = full && scale === 1 && probs ? sampleFromProbs(logits, offset, vocab, probs, rng) : null;
+  if (fromProbs) return fromProbs;
   // The full distribution at temperature 1 samples from the exps the model's log-sum-exp computes anyway.
   const model = logSumExp(logits, offset, vocab, 1, full && scale === 1);
   const modelLse = model.lse;
