@@ -192,7 +192,7 @@ async function main(): Promise<void> {
 
   // Warm up: load the model in both servers, let ORT, V8 and the connections settle. The batched server goes
   // last, so that it idles no longer before its first timed round than before the others: warmed first, its
-  // first timed round was its slowest in 11 runs of 12.
+  // first timed round was its slowest in most runs.
   for (const t of [unbatched, batched]) {
     for (let i = 0; i < 20; i++) await call(t.client, one(i));
     for (let r = 0; r < 3; r++) await concurrent(t);
