@@ -306,6 +306,8 @@ export interface OfflineInput extends LoopInput {
    * Where the pairs come from: `annotators` uses the given labelled pairs (variant c); `rm` samples n
    * responses per prompt from pi_0 once and pairs them under the reward model (variant o). Either way the
    * pair count equals iterations x promptsPerIteration, trained in one DPO run with no regeneration.
+   * Its random streams are iteration 1's (sampling seed + 1, pairing seed * 31 + 1, DPO seed + 1), as in the
+   * platform's offline run, which is a one-iteration RLHFRun: both paths give the same figures.
    */
   source: 'annotators' | 'rm';
   annotatorPairs?: ReadonlyArray<{ prompt: string; chosen: string; rejected: string }>;
@@ -336,7 +338,7 @@ export async function runOfflineDpo(input: OfflineInput): Promise<LoopResult> {
     const prompts = order.slice(0, count).map((i) => input.prompts[i] as string);
     const gens = await sample(pi0, prompts, cfg.samplesPerPrompt, cfg, cfg.seed + 1);
     const scores = (await rewardScores(input.rewardModel, gens, cfg.lengthPenalty)).penalized;
-    const rng = new Rng(cfg.seed * 31);
+    const rng = new Rng(cfg.seed * 31 + 1);
     gens.forEach((g, i) => {
       const pair = buildPair(
         { responses: g.response_ids, scores: scores[i] as number[], key: (ids) => ids.join(',') },
@@ -355,7 +357,7 @@ export async function runOfflineDpo(input: OfflineInput): Promise<LoopResult> {
     weights: pi0.weights,
     padId: tok.padId,
     examples: pairs,
-    options: { ...cfg.dpo, objective: 'dpo', seed: cfg.seed },
+    options: { ...cfg.dpo, objective: 'dpo', seed: cfg.seed + 1 },
     reference: pi0.weights,
   });
   const tTrain = Date.now();

@@ -167,8 +167,10 @@ export async function prepareReferenceTask(o: ReferenceSetupOptions): Promise<Re
   const policy = memoryModel(lmConfig, sft.weights, tokenizerJson);
   o.onStage?.('sft', { steps: sft.history.length, loss: sft.history.at(-1)?.metrics.loss });
 
-  // The reward model starts from the SFT backbone with a fresh score head, as in the paper's recipe.
-  const rmInit = initWeights(rmConfig, new Rng(o.seed + 1));
+  // The reward model starts from the SFT backbone with a fresh score head, as in the paper's recipe. The head
+  // is drawn from the setup seed's stream, as the reward-model service draws it for a training job from a
+  // policy (service-kit train-job), so this path and `rlhf run` train the same reward model.
+  const rmInit = initWeights(rmConfig, new Rng(o.seed));
   for (const [k, v] of sft.weights) if (rmInit.has(k)) rmInit.set(k, v.slice());
   const pair = (r: Record<string, string>) =>
     encodePair(
@@ -286,7 +288,8 @@ async function trainPreferenceModel(
   const r = referenceRecipe.preferenceModel;
   const config = parseLlamaConfig({ ...lmConfig, max_position_embeddings: r.maxPositionEmbeddings });
   const tok = tokenizerFromJson(tokenizerJson);
-  const rng = new Rng(o.seed + 2);
+  // The A/B order of each pair from the setup seed's stream, as the preference-model service draws it.
+  const rng = new Rng(o.seed);
   const examples = rows('preferences.jsonl').map((p) =>
     preferenceExample(
       tok,
