@@ -3,7 +3,8 @@
  * process) and `rlhf run` of an RLHFRun with the same settings (stage workers over NATS: the reward-model and
  * dpo-trainer services train, the policy generator samples and evaluates). Same seed, same setup, same
  * iteration-indexed random streams, so the reward model's held-out accuracy, the fitted length penalty and,
- * at every iteration, KL to pi_0, mean length, gold, win rate and grammaticality must be equal. KL is
+ * for pi_0 and at every iteration, the proxy reward (the judge's objective), KL to pi_0, mean length, gold, win
+ * rate and grammaticality must be equal, and so must each iteration's DPO loss and accuracy. KL is
  * compared to a part in 10^9: it sums the log-probs of every token both policies sampled, so one different
  * token or weight shows.
  */
@@ -48,18 +49,26 @@ spec:
 `;
 
 interface Figures {
+  proxyReward: number;
   goldReward: number;
   winRate: number;
   kl: number;
   meanLength: number;
   grammaticalRate: number;
 }
-const figures = (x: Figures) => ({
-  goldReward: x.goldReward,
-  winRate: x.winRate,
-  meanLength: x.meanLength,
-  grammaticalRate: x.grammaticalRate,
+/** Everything but KL, which is compared with a tolerance. */
+const figures = ({ kl: _kl, ...rest }: Figures) => ({
+  proxyReward: rest.proxyReward,
+  goldReward: rest.goldReward,
+  winRate: rest.winRate,
+  meanLength: rest.meanLength,
+  grammaticalRate: rest.grammaticalRate,
 });
+const sameKl = (run: Figures, quick: Figures, where: string) =>
+  assert.ok(
+    Math.abs(run.kl - quick.kl) <= 1e-9 * Math.abs(quick.kl),
+    `${where}: KL ${run.kl} (rlhf run) against ${quick.kl} (quickstart)`,
+  );
 
 test('rlhf quickstart and rlhf run of the same settings give the same reward model, penalty and iterations', async () => {
   const yaml = join(dir, 'run.yaml');
@@ -77,24 +86,26 @@ test('rlhf quickstart and rlhf run of the same settings give the same reward mod
   const q = JSON.parse(await readFile(join(dir, 'quickstart', 'summary.json'), 'utf8')) as {
     rewardModel: { heldOutAccuracy: number };
     lengthPenalty: { lambda: number };
-    iterations: Array<{ eval: Figures }>;
+    initial: Figures;
+    iterations: Array<{ eval: Figures; dpoLoss: number; dpoAccuracy: number }>;
   };
   const r = JSON.parse(await readFile(join(dir, 'run', 'summary.json'), 'utf8')) as {
     rewardModel: { heldOutAccuracy: number };
     judge: { lengthPenalty: number };
-    iterations: Figures[];
+    initial: Figures;
+    iterations: Array<Figures & { dpoLoss: number; dpoAccuracy: number }>;
   };
   assert.equal(r.rewardModel.heldOutAccuracy, q.rewardModel.heldOutAccuracy);
   assert.equal(r.judge.lengthPenalty, q.lengthPenalty.lambda);
+  assert.deepEqual(figures(r.initial), figures(q.initial), 'pi_0');
   assert.equal(r.iterations.length, 2);
   assert.equal(q.iterations.length, 2);
   r.iterations.forEach((ri, k) => {
-    const qi = (q.iterations[k] as { eval: Figures }).eval;
-    assert.deepEqual(figures(ri), figures(qi), `iteration ${k + 1}`);
-    assert.ok(
-      Math.abs(ri.kl - qi.kl) <= 1e-9 * Math.abs(qi.kl),
-      `iteration ${k + 1}: KL ${ri.kl} (rlhf run) against ${qi.kl} (quickstart)`,
-    );
-    assert.ok(qi.kl > 0, `iteration ${k + 1}: the policy moved`);
+    const qi = q.iterations[k] as { eval: Figures; dpoLoss: number; dpoAccuracy: number };
+    assert.deepEqual(figures(ri), figures(qi.eval), `iteration ${k + 1}`);
+    sameKl(ri, qi.eval, `iteration ${k + 1}`);
+    assert.ok(qi.eval.kl > 0, `iteration ${k + 1}: the policy moved`);
+    // The DPO term and accuracy, each the mean of the last ten steps.
+    assert.deepEqual([ri.dpoLoss, ri.dpoAccuracy], [qi.dpoLoss, qi.dpoAccuracy], `iteration ${k + 1}: DPO`);
   });
 });

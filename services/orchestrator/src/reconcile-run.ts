@@ -228,7 +228,8 @@ export async function reconcileRun(ctx: RunContext): Promise<RunSummary> {
       });
       return {
         model: r.model,
-        loss: r.metrics.loss ?? null,
+        // The DPO term itself: the trainer's `loss` adds nllWeight x the chosen response's NLL to it.
+        loss: r.metrics.dpo_loss ?? r.metrics.loss ?? null,
         accuracy: r.metrics.accuracy ?? r.metrics.reward_accuracy ?? null,
       };
     });

@@ -166,6 +166,20 @@ async function preferenceScores(pm: Model | undefined, gens: Generation[]): Prom
   }
 }
 
+/**
+ * Each metric of the last step, averaged over the last ten steps (one step's loss on one batch is noisy): the
+ * DPO loss and accuracy an iteration reports, computed as `rlhf run` computes them from the training log.
+ */
+function lastStepsMean(history: readonly { metrics: Record<string, number> }[]): Record<string, number> {
+  const tail = history.slice(-10).map((r) => r.metrics);
+  const out: Record<string, number> = {};
+  for (const k of Object.keys(tail.at(-1) ?? {})) {
+    const xs = tail.map((m) => m[k]).filter((x): x is number => typeof x === 'number');
+    if (xs.length) out[k] = xs.reduce((a, b) => a + b, 0) / xs.length;
+  }
+  return out;
+}
+
 async function evaluate(
   policy: Model,
   initial: Model,
@@ -175,7 +189,9 @@ async function evaluate(
   oracle: TaskOracle,
 ): Promise<EvalSample[]> {
   const gens = await sample(policy, prompts, 1, cfg, cfg.seed + 7919);
-  const proxy = await rewardScores(rm, gens, 0);
+  // The proxy reward is the judge's objective, the reward model's score minus the length penalty, as
+  // `rlhf run` reports it.
+  const proxy = await rewardScores(rm, gens, cfg.lengthPenalty);
   const tok = policy.tokenizer;
   const rows = gens.map((g) => {
     const ids = [tok.bosId, ...tok.encode(g.prompt), ...(g.response_ids[0] as number[])];
@@ -191,7 +207,7 @@ async function evaluate(
       endedWithEos: eos,
       logp: (g.logprobs[0] as number[]).reduce((a, b) => a + b, 0),
       logpInitial: initialLogps[i] as number,
-      proxyReward: (proxy.raw[i] as number[])[0] as number,
+      proxyReward: (proxy.penalized[i] as number[])[0] as number,
       gold: oracle.gold(g.prompt, completion, eos),
       grammatical: oracle.grammatical(g.prompt, completion, eos),
       words: oracle.words(completion),
@@ -280,7 +296,7 @@ export async function runLocalIterations(input: LoopInput): Promise<LoopResult> 
     if (trained) current = withWeights(current, trained.weights);
     policies.push(current.weights);
     const evalSamples = await evaluate(current, pi0, input.rewardModel, input.evalPrompts, cfg, input.oracle);
-    const last = trained?.history.at(-1)?.metrics ?? {};
+    const last = trained ? lastStepsMean(trained.history) : {};
     const report: IterationReport = {
       iteration: t,
       pairs: pairs.length,
@@ -363,7 +379,7 @@ export async function runOfflineDpo(input: OfflineInput): Promise<LoopResult> {
   const tTrain = Date.now();
   const policy = withWeights(pi0, trained.weights);
   const evalSamples = await evaluate(policy, pi0, input.rewardModel, input.evalPrompts, cfg, input.oracle);
-  const last = trained.history.at(-1)?.metrics ?? {};
+  const last = lastStepsMean(trained.history);
   const report: IterationReport = {
     iteration: 1,
     pairs: pairs.length,
