@@ -5,6 +5,7 @@
  * the caller's `once`, and reads and writes deterministic artifact keys.
  */
 
+import { meanOfLastSteps } from '@rlhf/pipeline';
 import {
   DpoLossType,
   JudgeType,
@@ -279,12 +280,7 @@ async function lastMetrics(ctx: RunContext, model: string): Promise<Record<strin
       ctx.deps.store,
       `${model}/training_log.jsonl`,
     );
-    // The mean over the last steps: one step's loss on one batch is noisy.
-    const tail = rows.slice(-10).map((r) => r.metrics ?? {});
-    for (const k of Object.keys(tail.at(-1) ?? {})) {
-      const xs = tail.map((m) => m[k]).filter((x): x is number => typeof x === 'number');
-      if (xs.length) out[k] = xs.reduce((a, b) => a + b, 0) / xs.length;
-    }
+    Object.assign(out, meanOfLastSteps(rows.map((r) => r.metrics ?? {})));
   }
   // Held-out figures (eval_loss, eval_accuracy) the trainer writes when it had an eval dataset.
   const file = `${model}/${TRAINING_METRICS_FILE}`;

@@ -5,3 +5,4 @@ export * from './local-loop.js';
 export * from './pairs.js';
 export * from './reference-setup.js';
 export * from './results-table.js';
+export * from './step-metrics.js';

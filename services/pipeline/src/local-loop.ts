@@ -23,6 +23,7 @@ import {
 import type { TaskOracle } from '@rlhf/reference-task';
 import { type EvalMetrics, type EvalSample, evaluationMetrics } from './evaluation.js';
 import { buildPair, type PairStrategy } from './pairs.js';
+import { meanOfLastSteps } from './step-metrics.js';
 
 /** The task's gold reward and grammar; defined with the reference task, re-exported for existing imports. */
 export type { TaskOracle } from '@rlhf/reference-task';
@@ -166,20 +167,6 @@ async function preferenceScores(pm: Model | undefined, gens: Generation[]): Prom
   }
 }
 
-/**
- * Each metric of the last step, averaged over the last ten steps (one step's loss on one batch is noisy): the
- * DPO loss and accuracy an iteration reports, computed as `rlhf run` computes them from the training log.
- */
-function lastStepsMean(history: readonly { metrics: Record<string, number> }[]): Record<string, number> {
-  const tail = history.slice(-10).map((r) => r.metrics);
-  const out: Record<string, number> = {};
-  for (const k of Object.keys(tail.at(-1) ?? {})) {
-    const xs = tail.map((m) => m[k]).filter((x): x is number => typeof x === 'number');
-    if (xs.length) out[k] = xs.reduce((a, b) => a + b, 0) / xs.length;
-  }
-  return out;
-}
-
 async function evaluate(
   policy: Model,
   initial: Model,
@@ -296,7 +283,7 @@ export async function runLocalIterations(input: LoopInput): Promise<LoopResult> 
     if (trained) current = withWeights(current, trained.weights);
     policies.push(current.weights);
     const evalSamples = await evaluate(current, pi0, input.rewardModel, input.evalPrompts, cfg, input.oracle);
-    const last = trained ? lastStepsMean(trained.history) : {};
+    const last = trained ? meanOfLastSteps(trained.history.map((h) => h.metrics)) : {};
     const report: IterationReport = {
       iteration: t,
       pairs: pairs.length,
@@ -379,7 +366,7 @@ export async function runOfflineDpo(input: OfflineInput): Promise<LoopResult> {
   const tTrain = Date.now();
   const policy = withWeights(pi0, trained.weights);
   const evalSamples = await evaluate(policy, pi0, input.rewardModel, input.evalPrompts, cfg, input.oracle);
-  const last = lastStepsMean(trained.history);
+  const last = meanOfLastSteps(trained.history.map((h) => h.metrics));
   const report: IterationReport = {
     iteration: 1,
     pairs: pairs.length,
