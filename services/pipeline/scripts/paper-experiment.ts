@@ -8,6 +8,8 @@
  * The goals of the pipeline issue (iteration 3, means over seeds) are checked and tabled from the same rows.
  *
  *   node --import tsx services/pipeline/scripts/paper-experiment.ts [--seeds 1,2,3] [--variants a,b,c,o,g] [--out docs]
+ * The DPO flags change the recipe for every variant of the run (to try a setting on seeds other than the
+ * reported ones); the table's header says which setting produced it.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -30,6 +32,10 @@ const usage = `Usage: node --import tsx services/pipeline/scripts/paper-experime
                          p: online preference-model tournament (trains a PM per seed)
   --out docs             where RESULTS.md and results.json go
   --sft-epochs N         override the recipe's SFT epochs (${referenceRecipe.sft.epochs})
+  --dpo-lr X             override the DPO learning rate (${defaultLoopConfig.dpo.lr})
+  --dpo-epochs N         override the DPO epochs per iteration (${defaultLoopConfig.dpo.epochs})
+  --beta X               override DPO's beta (${defaultLoopConfig.dpo.dpo.beta})
+  --nll-weight X         override the weight of the NLL term on chosen responses (${defaultLoopConfig.dpo.dpo.nllWeight})
   --help                 this text`;
 const { values } = parseArgs({
   options: {
@@ -37,6 +43,10 @@ const { values } = parseArgs({
     variants: { type: 'string', default: 'a,b,c,o,g' },
     out: { type: 'string', default: 'docs' },
     'sft-epochs': { type: 'string', default: String(referenceRecipe.sft.epochs) },
+    'dpo-lr': { type: 'string', default: String(defaultLoopConfig.dpo.lr) },
+    'dpo-epochs': { type: 'string', default: String(defaultLoopConfig.dpo.epochs) },
+    beta: { type: 'string', default: String(defaultLoopConfig.dpo.dpo.beta) },
+    'nll-weight': { type: 'string', default: String(defaultLoopConfig.dpo.dpo.nllWeight) },
     help: { type: 'boolean', default: false },
   },
 });
@@ -44,7 +54,35 @@ if (values.help) {
   process.stdout.write(`${usage}\n`);
   process.exit(0);
 }
+/** The value of a numeric flag, or exit with the flag's name and what it takes. */
+function numberFlag(name: string, integer: boolean, min: number): number {
+  const raw = values[name as keyof typeof values] as string;
+  const x = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(x) || x < min || (integer && !Number.isInteger(x))) {
+    process.stderr.write(
+      `--${name}: expected ${integer ? 'a whole number' : 'a number'} >= ${min}, got "${raw}"\n${usage}\n`,
+    );
+    process.exit(2);
+  }
+  return x;
+}
+const recipeDpo = defaultLoopConfig.dpo;
+const dpo = {
+  ...recipeDpo,
+  lr: numberFlag('dpo-lr', false, 0),
+  epochs: numberFlag('dpo-epochs', true, 1),
+  dpo: {
+    ...recipeDpo.dpo,
+    beta: numberFlag('beta', false, 0),
+    nllWeight: numberFlag('nll-weight', false, 0),
+  },
+};
+const sftEpochs = numberFlag('sft-epochs', true, 1);
 const seeds = (values.seeds as string).split(',').map(Number);
+if (seeds.some((x) => !Number.isInteger(x) || x < 0)) {
+  process.stderr.write(`--seeds: expected whole numbers >= 0 separated by commas, got "${values.seeds}"\n`);
+  process.exit(2);
+}
 const variants = (values.variants as string).split(',');
 for (const v of variants)
   if (!['a', 'b', 'c', 'o', 'g', 'p'].includes(v)) {
@@ -72,7 +110,7 @@ const rows: Row[] = [];
 for (const seed of seeds) {
   const setup = await prepareReferenceTask({
     seed,
-    sftEpochs: Number(values['sft-epochs']),
+    sftEpochs,
     quick: false,
     preferenceModel: variants.includes('p'),
   });
@@ -95,6 +133,7 @@ for (const seed of seeds) {
     };
     const config = {
       ...defaultLoopConfig,
+      dpo,
       seed,
       judge: v === 'g' ? ('gold' as const) : v === 'p' ? ('preference' as const) : ('reward' as const),
       lengthPenalty: v === 'b' || v === 'o' ? setup.lengthFit.lambda : 0,
@@ -125,7 +164,7 @@ for (const seed of seeds) {
 }
 
 const minutes = (Date.now() - started) / 60000;
-const c = defaultLoopConfig;
+const c = { ...defaultLoopConfig, dpo };
 const m = referenceRecipe.model;
 const results: VariantResult[] = rows.map((r) => ({
   seed: r.seed,
@@ -139,11 +178,25 @@ const results: VariantResult[] = rows.map((r) => ({
   initial: r.result.initial,
   iterations: r.result.iterations.map((i) => i.eval),
 }));
+/** The flags given that change the recipe, as they were typed (empty for the recipe itself). */
+function overrides(): string {
+  const recipe: Record<string, number> = {
+    'sft-epochs': referenceRecipe.sft.epochs,
+    'dpo-lr': recipeDpo.lr,
+    'dpo-epochs': recipeDpo.epochs,
+    beta: recipeDpo.dpo.beta,
+    'nll-weight': recipeDpo.dpo.nllWeight,
+  };
+  return Object.entries(recipe)
+    .filter(([name, x]) => Number(values[name as keyof typeof values]) !== x)
+    .map(([name]) => ` --${name} ${values[name as keyof typeof values]}`)
+    .join('');
+}
 const markdown = renderResults(results, {
   seeds,
   variants,
   header: [
-    `Produced by \`node --import tsx services/pipeline/scripts/paper-experiment.ts --seeds ${seeds.join(',')} --variants ${variants.join(',')}\``,
+    `Produced by \`node --import tsx services/pipeline/scripts/paper-experiment.ts --seeds ${seeds.join(',')} --variants ${variants.join(',')}${overrides()}\``,
     `in ${minutes.toFixed(1)} minutes on this machine (2 cores, shared). Every stage runs in one process (the in-process`,
     'pipeline of `services/pipeline`), with the recipe of `rlhf quickstart` and `examples/quickstart.yaml`: a',
     `${m.numHiddenLayers}-layer d=${m.hiddenSize} Llama with a ${m.vocabSize}-token BPE (every word of the grammar one token), SFT ${referenceRecipe.sft.epochs} epochs at lr ${referenceRecipe.sft.learningRate},`,
