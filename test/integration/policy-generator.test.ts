@@ -7,7 +7,6 @@
  * worker processes, one SIGKILLed mid-shard, and every prompt in the stage's output exactly once.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,7 +27,12 @@ import {
   startLocalNatsServer,
   workSubject,
 } from '@rlhf/platform';
-import { natsForTests, type TestNats } from '@rlhf/platform/testing';
+import {
+  natsForTests,
+  type ServiceProcess,
+  startServiceProcess,
+  type TestNats,
+} from '@rlhf/platform/testing';
 import { createPolicyGeneratorService } from '@rlhf/policy-generator';
 import {
   type Completion,
@@ -611,54 +615,21 @@ test('GENERATE stage over NATS: shards give what one call gives, in the JUDGE in
 
 const mainTs = fileURLToPath(new URL('../../services/policy-generator/src/main.ts', import.meta.url));
 
-interface Worker {
-  child: ChildProcess;
-  exited: Promise<number | null>;
-}
+type Worker = ServiceProcess;
 
 /** `services/policy-generator/src/main.ts` as its own process, a GENERATE worker on `natsUrl`. */
-async function startWorker(natsUrl: string, cacheDir: string): Promise<Worker> {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      mainTs,
-      '--host',
-      '127.0.0.1',
-      '--port',
-      '0',
-      '--metrics-port',
-      'off',
-      '--log-level',
-      'warn',
-    ],
-    {
-      env: {
-        ...process.env,
-        NATS_URL: natsUrl,
-        RLHF_MODEL_CACHE: cacheDir,
-        RLHF_WORK_ACK_WAIT_MS: String(ACK_WAIT_MS),
-        // One completion per pass: slow shards, so the kill lands mid-shard (the output does not change).
-        RLHF_GENERATE_MAX_BATCH: '1',
-      },
-      stdio: ['ignore', 'pipe', 'inherit'],
+function startWorker(natsUrl: string, cacheDir: string): Promise<Worker> {
+  const started = startServiceProcess(mainTs, {
+    metrics: false,
+    env: {
+      NATS_URL: natsUrl,
+      RLHF_MODEL_CACHE: cacheDir,
+      RLHF_WORK_ACK_WAIT_MS: String(ACK_WAIT_MS),
+      // One completion per pass: slow shards, so the kill lands mid-shard (the output does not change).
+      RLHF_GENERATE_MAX_BATCH: '1',
     },
-  );
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  await withTimeout(
-    new Promise<void>((resolve, reject) => {
-      let out = '';
-      child.stdout?.on('data', (d: Buffer) => {
-        out += d.toString();
-        if (out.includes('listening on')) resolve();
-      });
-      void exited.then((code) => reject(new Error(`worker exited with ${code} before listening`)));
-    }),
-    60_000,
-    () => 'worker start',
-  );
-  return { child, exited };
+  });
+  return withTimeout(started, 60_000, () => 'worker start');
 }
 
 test('fault: two worker processes, one SIGKILLed mid-shard; the stage output holds every prompt exactly once', async () => {

@@ -19,14 +19,25 @@ export function serveHelp(usage: string, module: ServiceModule): string {
   return `Usage: ${usage} [options]\n\n${module.summary}\nServes ${module.grpcServiceName}, grpc.health.v1 and server reflection.\n\nOptions:\n${lines.join('\n')}\n  -h, --help${' '.repeat(Math.max(1, width - 8))}show this help\n`;
 }
 
+/** The line a service prints once it serves (testing/service-process.ts reads it back). */
+export function listeningBanner(
+  name: string,
+  host: string,
+  grpcPort: number,
+  metricsPort: number | null,
+): string {
+  return `${name} listening on ${host}:${grpcPort}${metricsPort === null ? '' : ` (metrics on :${metricsPort})`}`;
+}
+
 /** Starts the service and prints `<name> listening on <host>:<port>` on stdout once it serves. */
 export async function startService(
   module: ServiceModule,
   options: ServeOptions,
 ): Promise<Awaited<ReturnType<typeof serveService>>> {
   const running = await serveService(module, { ...options, handleSignals: true });
-  const metrics = running.metricsPort === null ? '' : ` (metrics on :${running.metricsPort})`;
-  process.stdout.write(`${module.name} listening on ${options.host}:${running.grpcPort}${metrics}\n`);
+  process.stdout.write(
+    `${listeningBanner(module.name, options.host, running.grpcPort, running.metricsPort)}\n`,
+  );
   if (process.env.RLHF_EXIT_WITH_PARENT === '1') stopWhenOrphaned();
   return running;
 }

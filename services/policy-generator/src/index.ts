@@ -1,9 +1,14 @@
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import { ArtifactRouter, type ServiceContext, type ServiceModule } from '@rlhf/platform';
 import { PolicyGeneratorServiceService } from '@rlhf/proto';
-import { ModelCache, type RunningWorker, serverStream, unary, withUtf8Checks } from '@rlhf/service-kit';
+import {
+  defaultModelCacheDir,
+  ModelCache,
+  type RunningWorker,
+  serverStream,
+  unary,
+  withUtf8Checks,
+} from '@rlhf/service-kit';
 import { startEvaluateWorker } from './evaluate-shard.js';
 import { generateHandler, generateStreamHandler } from './generate-rpc.js';
 import { ackWaitFromEnv, startGenerateWorker } from './generate-worker.js';
@@ -58,7 +63,7 @@ export function createPolicyGeneratorService(options: PolicyGeneratorServiceOpti
       const store = new ArtifactRouter(ctx.nats);
       const cache = new ModelCache({
         store,
-        cacheDir: options.cacheDir ?? process.env.RLHF_MODEL_CACHE ?? join(tmpdir(), 'rlhf-model-cache'),
+        cacheDir: options.cacheDir ?? defaultModelCacheDir(),
       });
       s = { store, cache, sampler: new PolicySampler(cache, batching, ctx.metrics, ctx.logger) };
       states.set(ctx, s);

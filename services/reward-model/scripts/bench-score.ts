@@ -12,7 +12,6 @@
  * task's reward-model shape (hidden 64, 2 layers, 96 positions). Random weights: only shapes matter here.
  * Prints figures only; it asserts nothing about time.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { initWeights, parseLlamaConfig, Rng, saveModelDir, trainBpe } from '@rlhf/ml-engine';
+import { histogramTotals, type ServiceProcess, startServiceProcess } from '@rlhf/platform/testing';
 import { RewardModelServiceClient, type ScoreRequest, type ScoreResponse } from '@rlhf/proto';
 
 const { values: flags } = parseArgs({
@@ -90,54 +90,22 @@ const quantile = (xs: number[], q: number): number => {
   return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)] as number;
 };
 
-interface Target {
-  child: ChildProcess;
+interface Target extends ServiceProcess {
   client: RewardModelServiceClient;
   metricsPort: number;
 }
 
 const mainTs = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 
-/** Starts `services/reward-model/src/main.ts` as a child process with the given environment. */
+/** Starts `src/main.ts` of this service as a child process with the given environment. */
 async function start(env: Record<string, string>, cacheDir: string): Promise<Target> {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      mainTs,
-      '--host',
-      '127.0.0.1',
-      '--port',
-      '0',
-      '--metrics-port',
-      '0',
-      '--log-level',
-      'warn',
-    ],
-    { env: { ...process.env, ...env, RLHF_MODEL_CACHE: cacheDir }, stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  const banner = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('\n')) resolve(out);
-    });
-    child.once('exit', (code) => reject(new Error(`reward-model exited with ${code} before listening`)));
-  });
-  const m = /listening on [^:]+:(\d+) \(metrics on :(\d+)\)/.exec(banner);
-  if (!m) throw new Error(`unexpected banner: ${banner}`);
-  const client = new RewardModelServiceClient(`127.0.0.1:${m[1]}`, grpc.credentials.createInsecure());
-  return { child, client, metricsPort: Number(m[2]) };
+  const p = await startServiceProcess(mainTs, { env: { ...env, RLHF_MODEL_CACHE: cacheDir } });
+  const client = new RewardModelServiceClient(`127.0.0.1:${p.grpcPort}`, grpc.credentials.createInsecure());
+  return { ...p, client, metricsPort: p.metricsPort as number };
 }
 
 /** Sum and count of the server's responses-per-forward-pass histogram. */
-async function batchTotals(t: Target): Promise<{ sum: number; count: number }> {
-  const text = await (await fetch(`http://127.0.0.1:${t.metricsPort}/metrics`)).text();
-  const value = (name: string) =>
-    Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
-  return { sum: value('rlhf_reward_batch_responses_sum'), count: value('rlhf_reward_batch_responses_count') };
-}
+const batchTotals = (t: Target) => histogramTotals(t.metricsPort, 'rlhf_reward_batch_responses');
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'rlhf-bench-score-'));
@@ -239,9 +207,8 @@ async function main(): Promise<void> {
 
   for (const t of [batched, unbatched]) {
     t.client.close();
-    const exited = new Promise((r) => t.child.once('exit', r));
     t.child.kill('SIGTERM');
-    await exited;
+    await t.exited;
   }
   await rm(dir, { recursive: true, force: true });
 }

@@ -4,6 +4,7 @@ export * from './job-events.js';
 export * from './job-manager.js';
 export * from './job-metrics.js';
 export * from './judge-records.js';
+export * from './judge-service.js';
 export * from './micro-batcher.js';
 export * from './model-artifacts.js';
 export * from './model-cache.js';

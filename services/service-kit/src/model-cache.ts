@@ -4,6 +4,7 @@
  * that is loading share the one load.
  */
 import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   headTypeOf,
@@ -22,6 +23,11 @@ export interface LoadedModel {
   model: LoadedModelDir;
   /** Released only when unused: hold() it for work that spans several runs (see shared-session.ts). */
   session: SharedSession;
+}
+
+/** Where models fetched from the Object Store are unpacked unless a service is told: $RLHF_MODEL_CACHE, else <tmp>/rlhf-model-cache. */
+export function defaultModelCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.RLHF_MODEL_CACHE || join(tmpdir(), 'rlhf-model-cache');
 }
 
 export interface ModelCacheOptions {

@@ -27,6 +27,7 @@ import type { CallContext } from './grpc-handlers.js';
 import { jobEventPublisher } from './job-events.js';
 import { JobManager, requestFingerprint } from './job-manager.js';
 import { jobMetricsHook } from './job-metrics.js';
+import { defaultModelCacheDir } from './model-cache.js';
 import {
   type RunningWorker,
   type ShardContext,
@@ -86,7 +87,7 @@ export function createTrainingRuntime(
     jobs,
     train: {
       store,
-      cacheDir: options.cacheDir ?? process.env.RLHF_MODEL_CACHE ?? join(tmpdir(), 'rlhf-model-cache'),
+      cacheDir: options.cacheDir ?? defaultModelCacheDir(),
       workDir: options.workDir ?? process.env.RLHF_WORK_DIR ?? join(tmpdir(), `rlhf-${service}`),
       saveEvery: options.saveEvery ?? 50,
     },

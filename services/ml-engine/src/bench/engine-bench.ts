@@ -28,9 +28,9 @@ export async function benchEngine(o: {
     const t = await trainingThroughput(shape, seconds);
     training.push({ ...t, mfu: t.gflops / gemm.peak });
   }
-  // The figures (the small model, batch 1 and 64, a 9-token prompt), then how the batch-1 speed-up
-  // grows with the prompt and the model: a decode step's fixed cost per ORT call weighs less against more
-  // work per recomputed pass.
+  // The grid (both models at batch 1 and 64, after a 9-token prompt), and the batch-1 cases again
+  // after a 64-token prompt: a decode step's fixed cost per ORT call weighs less against more work per
+  // recomputed pass.
   const cases = o.quick
     ? [{ shape: smallModel, batch: 2, prompt: 9 }]
     : [
@@ -38,6 +38,7 @@ export async function benchEngine(o: {
         { shape: smallModel, batch: 64, prompt: 9 },
         { shape: smallModel, batch: 1, prompt: 64 },
         { shape: mediumModel, batch: 1, prompt: 9 },
+        { shape: mediumModel, batch: 64, prompt: 9 },
         { shape: mediumModel, batch: 1, prompt: 64 },
       ];
   const generation: GenerationFigure[] = [];

@@ -1,1 +1,2 @@
 export * from './nats.js';
+export * from './service-process.js';
