@@ -105,7 +105,7 @@ test('Job names are DNS labels even for long run names, and distinct per unit', 
 });
 
 test("ONNX Runtime's threads come from the stage container's CPU limit, and only when it has one", () => {
-  // No stage unit has a CPU limit today: GPU units limit GPUs only, CPU units only request a CPU.
+  // This run sets no resources: GPU units limit GPUs only, CPU units only request a CPU.
   for (const unit of [iterationUnit(1, 'generate'), iterationUnit(1, 'pair'), setupUnit()]) {
     const job = stageJob({ run: { name: 'demo', namespace: 'team-a', spec: run.spec }, unit, owner, config });
     const c = job.spec?.template.spec?.containers[0];
@@ -129,4 +129,54 @@ test("ONNX Runtime's threads come from the stage container's CPU limit, and only
   const stage = { name: 'stage', resources: limited };
   const ref = env[0]!.valueFrom!.resourceFieldRef!;
   assert.equal(resourceFieldValue({ spec: { containers: [stage] } }, stage, 'RLHF_ORT_THREADS', ref), '1');
+});
+
+test("a group's CPU and memory reach its pods beside the GPUs; setup takes training's; a CPU limit sizes ORT", () => {
+  const sized = parseRunYaml(`apiVersion: rlhf.dev/v1alpha1
+kind: RLHFRun
+metadata: {name: sized, namespace: team-a}
+spec:
+  policy: {model: nats-obj://rlhf-models/sft}
+  judge: {type: reward, model: nats-obj://rlhf-models/rm, lengthPenalty: 0.001}
+  prompts: {dataset: nats-obj://rlhf-data/prompts.jsonl}
+  placement:
+    train: {gpus: 1, resources: {requests: {cpu: "3", memory: 6Gi}, limits: {cpu: "4", memory: 8Gi}}}
+    evaluate: {gpus: 0, resources: {limits: {memory: 4Gi}}}
+    judge: {gpus: 0, resources: {requests: {cpu: 250m}}}
+`);
+  const container = (unit: ReturnType<typeof setupUnit>) => {
+    const job = stageJob({
+      run: { name: 'sized', namespace: 'team-a', spec: sized.spec },
+      unit,
+      owner,
+      config,
+    });
+    new Job(job as never).validate();
+    const pod = job.spec?.template.spec;
+    const c = pod?.containers[0];
+    assert.ok(pod && c);
+    return { pod, c };
+  };
+  for (const unit of [iterationUnit(1, 'train'), setupUnit()]) {
+    const { pod, c } = container(unit);
+    assert.deepEqual(c.resources, {
+      requests: { cpu: '3', memory: '6Gi' },
+      limits: { cpu: '4', memory: '8Gi', 'nvidia.com/gpu': '1' },
+    });
+    const threads = c.env?.find((e) => e.name === 'RLHF_ORT_THREADS');
+    assert.ok(threads?.valueFrom?.resourceFieldRef, `${unit.stage}: the CPU limit sizes ORT's threads`);
+    assert.equal(
+      resourceFieldValue({ spec: pod }, c, 'RLHF_ORT_THREADS', threads.valueFrom.resourceFieldRef),
+      '4',
+    );
+  }
+  // No CPU figure and no GPU: the 1-CPU request stays beside the memory limit.
+  const evaluate = container(iterationUnit(1, 'evaluate')).c;
+  assert.deepEqual(evaluate.resources, { requests: { cpu: '1' }, limits: { memory: '4Gi' } });
+  assert.equal(
+    evaluate.env?.find((e) => e.name === 'RLHF_ORT_THREADS'),
+    undefined,
+  );
+  // A CPU request of its own replaces the default one.
+  assert.deepEqual(container(iterationUnit(1, 'judge')).c.resources, { requests: { cpu: '250m' } });
 });

@@ -1,13 +1,14 @@
 /**
  * The Job of one unit of a run (setup, or one stage of an iteration): its pods run `rlhf stage <unit>`
  * with the run as JSON in RLHF_RUN, start the unit's service workers next to themselves, and exit 0 once
- * the unit's record is in JetStream KV. The run's placement becomes the pods' GPU limits, node selector,
- * tolerations, affinity, priority class and scheduler; spec.maxRetries becomes the Job's backoffLimit.
+ * the unit's record is in JetStream KV. The run's placement becomes the pods' resources (CPU, memory, GPUs),
+ * node selector, tolerations, affinity, priority class and scheduler; spec.maxRetries becomes the Job's
+ * backoffLimit.
  */
 import { createHash } from 'node:crypto';
 import type { V1EnvVar, V1Job, V1OwnerReference, V1ResourceRequirements } from '@kubernetes/client-node';
 import { type StageUnit, unitPlacement } from '@rlhf/orchestrator/stage-plan';
-import type { RlhfRunSpec } from '@rlhf/run-spec';
+import type { PlacementGroup, RlhfRunSpec } from '@rlhf/run-spec';
 import { apiVersion, labels, managedByValue } from './resources.js';
 
 export interface JobConfig {
@@ -35,7 +36,7 @@ export function stageJobName(run: string, unit: StageUnit): string {
  * rounds up to whole CPUs with divisor 1 (500m -> 1); ORT would otherwise use every core of the node.
  */
 export function ortThreadsEnv(containerName: string, resources: V1ResourceRequirements): V1EnvVar[] {
-  // Without a CPU limit (no unit sets one) limits.cpu is the node's allocatable CPUs: ORT's default anyway.
+  // Without a CPU limit, limits.cpu would read as the node's allocatable CPUs: ORT's default anyway.
   if (resources.limits?.cpu === undefined) return [];
   return [
     {
@@ -43,6 +44,22 @@ export function ortThreadsEnv(containerName: string, resources: V1ResourceRequir
       valueFrom: { resourceFieldRef: { containerName, resource: 'limits.cpu', divisor: '1' } },
     },
   ];
+}
+
+/**
+ * A stage pod's container resources: the group's CPU and memory requests and limits as given, GPUs as a
+ * limit, and a request of 1 CPU for a pod with neither GPUs nor any CPU figure (so it is not best-effort).
+ */
+export function podResources(placement: PlacementGroup): V1ResourceRequirements {
+  const given = placement.resources ?? {};
+  const requests: Record<string, string> = { ...given.requests };
+  const limits: Record<string, string> = { ...given.limits };
+  if (placement.gpus > 0) limits['nvidia.com/gpu'] = String(placement.gpus);
+  else if (requests.cpu === undefined && limits.cpu === undefined) requests.cpu = '1';
+  return {
+    ...(Object.keys(requests).length ? { requests } : {}),
+    ...(Object.keys(limits).length ? { limits } : {}),
+  };
 }
 
 export function stageJob(o: {
@@ -78,10 +95,7 @@ export function stageJob(o: {
     { name: 'LOG_LEVEL', value: config.logLevel ?? 'info' },
   ];
   const containerName = 'stage';
-  const resources: V1ResourceRequirements =
-    placement.gpus > 0
-      ? { limits: { 'nvidia.com/gpu': String(placement.gpus) } }
-      : { requests: { cpu: '1' } };
+  const resources = podResources(placement);
   return {
     apiVersion: 'batch/v1',
     kind: 'Job',

@@ -122,3 +122,36 @@ test('required fields, kinds, URIs and cross-field rules', () => {
   );
   assert.match(problems('spec: [')[0] ?? '', /is not valid YAML/);
 });
+
+test('placement resources: Kubernetes quantities, unknown keys refused, requests not above limits', () => {
+  const withResources = (resources: string) =>
+    `${minimal}  placement:\n    train: {gpus: 0, resources: ${resources}}\n`;
+  const run = parseRunYaml(
+    withResources('{requests: {cpu: 500m, memory: 6Gi}, limits: {cpu: "4", memory: 8Gi}}'),
+  );
+  assert.deepEqual(run.spec.placement.train.resources, {
+    requests: { cpu: '500m', memory: '6Gi' },
+    limits: { cpu: '4', memory: '8Gi' },
+  });
+  assert.equal(run.spec.placement.generate.resources, undefined);
+  const bad = problems(withResources('{limits: {cpu: 4 cores, memory: 8GB, nvidia.com/gpu: "1"}}'));
+  assert.equal(bad.length, 3, bad.join('\n'));
+  assert.match(
+    bad.join('\n'),
+    /spec\.placement\.train\.resources\.limits\.cpu: "4 cores" is not valid: CPU as a Kubernetes quantity/,
+  );
+  assert.match(
+    bad.join('\n'),
+    /spec\.placement\.train\.resources\.limits\.memory: "8GB" is not valid: .*"8Gi"/,
+  );
+  assert.match(bad.join('\n'), /spec\.placement\.train\.resources\.limits\.nvidia\.com\/gpu: /);
+  assert.deepEqual(
+    problems(withResources('{requests: {cpu: "2", memory: 9Gi}, limits: {cpu: 1500m, memory: 8Gi}}')),
+    [
+      'spec.placement.train.resources.requests.cpu: 2 is more than the limit 1500m: raise limits.cpu or lower the request',
+      'spec.placement.train.resources.requests.memory: 9Gi is more than the limit 8Gi: raise limits.memory or lower the request',
+    ],
+  );
+  // Equal is fine, and units mix: 1 = 1000m, 1Gi > 1G.
+  parseRunYaml(withResources('{requests: {cpu: "1", memory: 1G}, limits: {cpu: 1000m, memory: 1Gi}}'));
+});

@@ -3,6 +3,7 @@
  * every schema problem at once, then the cross-field rules the CRD expresses in CEL, then defaults.
  */
 import { parse as parseYaml } from 'yaml';
+import { quantityValue } from './quantity.js';
 import { rlhfRunSpecSchema } from './rlhf-run-schema.js';
 import type { RlhfRun, RlhfRunSpec } from './types.js';
 import { applyDefaults, type FieldProblem, validateAgainst } from './validate.js';
@@ -54,6 +55,18 @@ function crossFieldProblems(spec: RlhfRunSpec): FieldProblem[] {
       path: 'spec.judge.lengthPenalty',
       message: '"auto" regresses the reward on a gold reward: set spec.judge.task, or give a number',
     });
+  for (const group of ['generate', 'judge', 'train', 'evaluate'] as const) {
+    const r = spec.placement[group].resources;
+    for (const what of ['cpu', 'memory'] as const) {
+      const request = r?.requests?.[what];
+      const limit = r?.limits?.[what];
+      if (request !== undefined && limit !== undefined && quantityValue(request) > quantityValue(limit))
+        out.push({
+          path: `spec.placement.${group}.resources.requests.${what}`,
+          message: `${request} is more than the limit ${limit}: raise limits.${what} or lower the request`,
+        });
+    }
+  }
   if (spec.dpo.gradAccum > spec.dpo.batchSize)
     out.push({
       path: 'spec.dpo.gradAccum',

@@ -2,6 +2,7 @@
  * The RLHFRun spec, field by field: descriptions (what `kubectl explain` shows), defaults (the paper's),
  * ranges and enums. The only definition of these facts: validation, defaulting and the CRD come from it.
  */
+import { cpuQuantityPattern, memoryQuantityPattern } from './quantity.js';
 import type { SchemaNode } from './schema-types.js';
 
 const artifactUri: SchemaNode = {
@@ -13,6 +14,23 @@ const artifactUri: SchemaNode = {
 const uri = (description: string): SchemaNode => ({
   ...artifactUri,
   description: `${description} ${artifactUri.description}`,
+});
+
+const quantities = (which: string): SchemaNode => ({
+  type: 'object',
+  description: `CPU and memory ${which} of each pod.`,
+  properties: {
+    cpu: {
+      type: 'string',
+      description: 'CPU as a Kubernetes quantity: cores or millicores ("4", "1.5", "500m").',
+      pattern: cpuQuantityPattern,
+    },
+    memory: {
+      type: 'string',
+      description: 'Memory as a Kubernetes quantity: bytes with an optional suffix ("8Gi", "512Mi", "2G").',
+      pattern: memoryQuantityPattern,
+    },
+  },
 });
 
 const placementGroup = (what: string): SchemaNode => ({
@@ -49,6 +67,13 @@ const placementGroup = (what: string): SchemaNode => ({
       'x-kubernetes-preserve-unknown-fields': true,
     },
     priorityClassName: { type: 'string', description: 'PriorityClass of the pods.' },
+    resources: {
+      type: 'object',
+      description:
+        "CPU and memory of each pod, as in a container spec. A CPU limit also sets ONNX Runtime's threads " +
+        '(RLHF_ORT_THREADS); without any CPU request or limit, pods without GPUs request 1 CPU.',
+      properties: { requests: quantities('requests'), limits: quantities('limits') },
+    },
   },
 });
 

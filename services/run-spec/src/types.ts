@@ -6,6 +6,13 @@ export interface PlacementGroup {
   tolerations?: Record<string, unknown>[];
   affinity?: Record<string, unknown>;
   priorityClassName?: string;
+  resources?: { requests?: PodQuantities; limits?: PodQuantities };
+}
+
+/** Kubernetes quantities, e.g. { cpu: '4', memory: '8Gi' }. */
+export interface PodQuantities {
+  cpu?: string;
+  memory?: string;
 }
 
 export interface TrainingSection {
