@@ -6,7 +6,16 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { checkHealth, listServices, serveService } from '@rlhf/platform';
 import { protoFiles, protoRoot } from '@rlhf/proto';
-import { serviceModules } from '../../services/cli/src/service-registry.js';
+import { loadAllServices, serviceEntries } from '../../services/cli/src/service-registry.js';
+
+const serviceModules = await loadAllServices();
+
+test('rlhf serve lists each service by the name and summary the service itself has', () => {
+  assert.deepEqual(
+    serviceEntries.map((e) => [e.name, e.summary]),
+    serviceModules.map((m) => [m.name, m.summary]),
+  );
+});
 
 for (const module of serviceModules) {
   test(`${module.name}: health and reflection over loopback`, async () => {

@@ -10,6 +10,7 @@ import {
   type TrainLimits,
   withUtf8Checks,
 } from '@rlhf/service-kit';
+import { serviceInfo } from './service-info.js';
 import { trainerImplementation } from './trainer-rpcs.js';
 import { trainerStages } from './training-plan.js';
 import { trainerUtf8Schemas } from './utf8-schemas.js';
@@ -25,8 +26,7 @@ export interface DpoTrainerServiceOptions extends TrainingRuntimeOptions {
   ackWaitMs?: number;
 }
 
-const name = 'dpo-trainer';
-const summary = 'Runs DPO and SFT training jobs with progress, writing new policy checkpoints.';
+const { name, summary } = serviceInfo;
 
 /** The DPO trainer: DpoTrainerService over a one-at-a-time job queue, and TRAIN/SFT shard workers. */
 export function createDpoTrainerService(options: DpoTrainerServiceOptions = {}): ServiceModule {

@@ -29,6 +29,8 @@ export {
   samplingDefaults,
 } from './sampling-settings.js';
 
+import { serviceInfo } from './service-info.js';
+
 export interface PolicyGeneratorServiceOptions {
   limits?: Partial<GenerateLimits>;
   /**
@@ -50,8 +52,6 @@ interface State {
   sampler: PolicySampler;
 }
 
-const summary = 'Samples n completions per prompt from a policy model, batched with a KV cache.';
-
 /** The policy-generator service with the given limits and batching (the `rlhf serve` default uses none). */
 export function createPolicyGeneratorService(options: PolicyGeneratorServiceOptions = {}): ServiceModule {
   const limits: GenerateLimits = { ...defaultGenerateLimits, ...options.limits };
@@ -72,8 +72,8 @@ export function createPolicyGeneratorService(options: PolicyGeneratorServiceOpti
   };
 
   return {
-    name: 'policy-generator',
-    summary,
+    name: serviceInfo.name,
+    summary: serviceInfo.summary,
     grpcServiceName: 'rlhf.v1.PolicyGeneratorService',
     bindings: (ctx) => {
       const s = stateOf(ctx);

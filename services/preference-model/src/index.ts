@@ -6,6 +6,7 @@ import { defaultPreferenceLimits, type PreferenceLimits } from './compare-reques
 import { compareHandler, rankHandler } from './judge-rpcs.js';
 import { startPreferenceJudgeWorker } from './judge-worker.js';
 import { PreferenceJudge } from './preference-judge.js';
+import { serviceInfo } from './service-info.js';
 import { preferenceTrainingImplementation } from './train-rpcs.js';
 import { preferenceUtf8Schemas } from './utf8-schemas.js';
 
@@ -27,9 +28,7 @@ export function createPreferenceModelService(options: PreferenceModelServiceOpti
   const batching = { windowMs: 2, maxBatchComparisons: 32, ...options.batching };
   return createJudgeService(
     {
-      name: 'preference-model',
-      summary:
-        'Judges P(a > b) with a pairwise preference model, debiased over both orders; ranks by tournament; trains preference models.',
+      ...serviceInfo,
       grpcServiceName: 'rlhf.v1.PreferenceModelService',
       definition: PreferenceModelServiceService as unknown as grpc.ServiceDefinition,
       utf8Schemas: preferenceUtf8Schemas,

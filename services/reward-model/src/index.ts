@@ -6,6 +6,7 @@ import { startRewardJudgeWorker } from './judge-worker.js';
 import { type BatchingOptions, batchingFromEnv, defaultBatching, RewardScorer } from './reward-scorer.js';
 import { defaultScoreLimits, type ScoreLimits } from './score-request.js';
 import { scoreHandler } from './score-rpc.js';
+import { serviceInfo } from './service-info.js';
 import { rewardTrainingImplementation } from './train-rpcs.js';
 import { rewardUtf8Schemas } from './utf8-schemas.js';
 
@@ -26,9 +27,7 @@ export function createRewardModelService(options: RewardModelServiceOptions = {}
   const limits: ScoreLimits = { ...defaultScoreLimits, ...options.limits };
   return createJudgeService(
     {
-      name: 'reward-model',
-      summary:
-        'Scores responses with a Bradley-Terry reward model (with a length penalty) and trains reward models.',
+      ...serviceInfo,
       grpcServiceName: 'rlhf.v1.RewardModelService',
       definition: RewardModelServiceService as unknown as grpc.ServiceDefinition,
       utf8Schemas: rewardUtf8Schemas,

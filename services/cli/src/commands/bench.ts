@@ -1,5 +1,4 @@
 import { cpus } from 'node:os';
-import { benchEngine } from '@rlhf/ml-engine';
 import type { Command } from 'commander';
 
 const f1 = (x: number): string => x.toFixed(1);
@@ -24,6 +23,7 @@ export function registerBench(program: Command): void {
     .option('--quick', 'tiny sizes: a smoke test, not meaningful figures')
     .option('--json', 'print the figures as JSON')
     .action(async (f: { quick?: boolean; json?: boolean }) => {
+      const { benchEngine } = await import('@rlhf/ml-engine');
       const r = await benchEngine({
         quick: f.quick === true,
         onProgress: (w) => process.stderr.write(`measuring ${w}...\n`),

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { createLogger, invalidArgument, type LogLevel, onStopSignal, parseIntegerIn } from '@rlhf/platform';
+import { invalidArgument, type LogLevel, parseIntegerIn } from '@rlhf/platform/core';
 import type { Command } from 'commander';
 
 interface ControllerFlags {
@@ -65,6 +65,7 @@ export function registerController(program: Command): void {
     .option('--concurrency <N>', 'runs reconciled in parallel', '4')
     .option('--log-level <LEVEL>', 'log level [env LOG_LEVEL]', env.LOG_LEVEL ?? 'info')
     .action(async (f: ControllerFlags) => {
+      const { createLogger, onStopSignal } = await import('@rlhf/platform');
       if (!f.natsUrl) throw invalidArgument('--nats-url', 'is required', 'set NATS_URL or pass --nats-url');
       if (!f.workerImage)
         throw invalidArgument('--worker-image', 'is required', 'set RLHF_WORKER_IMAGE to the platform image');

@@ -1,7 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeDirectoryAtomically } from '@rlhf/ml-engine';
-import { invalidArgument, parseIntegerIn, parseNumberIn } from '@rlhf/platform';
+import { invalidArgument, parseIntegerIn, parseNumberIn } from '@rlhf/platform/core';
 import { defaultSynthOptions, synthesizeSentimentTask } from '@rlhf/reference-task';
 import type { Command } from 'commander';
 
@@ -49,6 +48,7 @@ export function registerData(program: Command): void {
     .option('--kappa <X>', 'annotator verbosity bias per extra word', String(d.annotators.kappa))
     .option('--overwrite', 'replace an existing output directory')
     .action(async (task: string, f: SynthFlags) => {
+      const { writeDirectoryAtomically } = await import('@rlhf/ml-engine');
       if (task !== 'sentiment') {
         throw invalidArgument('<task>', `unknown task "${task}"`, 'use: rlhf data synth sentiment --out DIR');
       }

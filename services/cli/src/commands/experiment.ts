@@ -1,9 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { experimentVariants, parseVariants, runExperiment } from '@rlhf/orchestrator';
-import { createLogger, invalidArgument, type LogLevel, parseIntegerIn } from '@rlhf/platform';
-import { parseRunYaml } from '@rlhf/run-spec';
+import { experimentVariants } from '@rlhf/orchestrator/variant-names';
+import { invalidArgument, type LogLevel, parseIntegerIn } from '@rlhf/platform/core';
 import type { Command } from 'commander';
 import { terminalUi } from './run.js';
 
@@ -59,6 +58,9 @@ export function registerExperiment(program: Command): void {
     .option('--restart', 'forget every finished stage of these runs and start over')
     .option('--log-level <LEVEL>', "log level of this process (workers log to each run's logs/)", 'warn')
     .action(async (f: ExperimentFlags) => {
+      const { parseVariants, runExperiment } = await import('@rlhf/orchestrator');
+      const { createLogger } = await import('@rlhf/platform');
+      const { parseRunYaml } = await import('@rlhf/run-spec');
       const file = f.file ?? quickstartFile;
       const seeds = parseSeeds(f.seeds);
       const variants = parseVariants(f.variants);

@@ -1,14 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  generateTexts,
-  loadJsonl,
-  loadModelDir,
-  type PromptInput,
-  parsePromptRecord,
-  policySession,
-} from '@rlhf/ml-engine';
-import { invalidArgument, parseIntegerIn, parseNumberIn, writeFileAtomic } from '@rlhf/platform';
+import type { PromptInput } from '@rlhf/ml-engine';
+import { invalidArgument, parseIntegerIn, parseNumberIn } from '@rlhf/platform/core';
 import type { Command } from 'commander';
 
 interface GenerateFlags {
@@ -27,6 +20,7 @@ interface GenerateFlags {
 }
 
 async function promptsFrom(f: GenerateFlags, vocabSize: number): Promise<PromptInput[]> {
+  const { loadJsonl, parsePromptRecord } = await import('@rlhf/ml-engine');
   const given = [f.prompt, f.promptIds, f.prompts].filter((x) => x !== undefined).length;
   if (given !== 1)
     throw invalidArgument(
@@ -79,6 +73,8 @@ export function registerGenerate(program: Command): void {
     .option('--greedy', 'always take the likeliest token')
     .option('--out <FILE>', 'write JSONL here (atomically) instead of stdout')
     .action(async (f: GenerateFlags) => {
+      const { generateTexts, loadModelDir, policySession } = await import('@rlhf/ml-engine');
+      const { writeFileAtomic } = await import('@rlhf/platform');
       const model = await loadModelDir(f.model);
       const prompts = await promptsFrom(f, model.config.vocab_size);
       const session = await policySession(model, await readFile(join(f.model, 'model.onnx')));

@@ -1,4 +1,4 @@
-import { checkHealth, listServices, parseIntegerIn, RlhfError } from '@rlhf/platform';
+import { parseIntegerIn, RlhfError } from '@rlhf/platform/core';
 import type { Command } from 'commander';
 
 export function registerHealth(program: Command): void {
@@ -10,6 +10,7 @@ export function registerHealth(program: Command): void {
     .option('--timeout <MS>', 'deadline of the call in milliseconds', '5000')
     .option('--list', 'also list the services the server describes through reflection')
     .action(async (flags: { address: string; service: string; timeout: string; list?: boolean }) => {
+      const { checkHealth, listServices } = await import('@rlhf/platform');
       const deadlineMs = parseIntegerIn(flags.timeout, '--timeout', 1, 600_000);
       let status: string;
       try {

@@ -1,27 +1,11 @@
 import { readFile, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
-import {
-  checkTokenizerFits,
-  defaultLlamaConfig,
-  exportHfCheckpoint,
-  headTypeOf,
-  importHfCheckpoint,
-  initWeights,
-  type LlamaConfig,
-  loadTokenizer,
-  parameterCount,
-  parseLlamaConfig,
-  Rng,
-  saveModelDir,
-  type Tokenizer,
-  type TokenizerJson,
-  tokenizerFromJson,
-  trainBpe,
-  withTokenizerIds,
-} from '@rlhf/ml-engine';
-import { invalidArgument, parseIntegerIn, RlhfError } from '@rlhf/platform';
+import type { LlamaConfig, Tokenizer, TokenizerJson } from '@rlhf/ml-engine';
+import { invalidArgument, parseIntegerIn, RlhfError } from '@rlhf/platform/core';
 import type { Command } from 'commander';
-import { parse as parseYaml } from 'yaml';
+
+/** The engine, loaded when a subcommand runs (not for `--help`). */
+const engine = () => import('@rlhf/ml-engine');
 
 interface InitFlags {
   config: string;
@@ -53,7 +37,7 @@ async function readConfigFile(path: string): Promise<Record<string, unknown>> {
   const yaml = ['.yaml', '.yml'].includes(extname(path).toLowerCase());
   let raw: unknown;
   try {
-    raw = yaml ? parseYaml(text) : JSON.parse(text);
+    raw = yaml ? (await import('yaml')).parse(text) : JSON.parse(text);
   } catch (cause) {
     throw invalidArgument(
       '--config',
@@ -79,6 +63,7 @@ interface ChosenTokenizer {
 
 /** `--tokenizer` (a tokenizer.json or a directory holding one), or a BPE trained on `--tokenizer-corpus`. */
 async function chooseTokenizer(f: InitFlags, rawConfig: Record<string, unknown>): Promise<ChosenTokenizer> {
+  const { defaultLlamaConfig, loadTokenizer, tokenizerFromJson, trainBpe } = await engine();
   if ((f.tokenizer === undefined) === (f.tokenizerCorpus === undefined)) {
     throw invalidArgument(
       '--tokenizer',
@@ -137,11 +122,14 @@ async function writingOut<T>(write: Promise<T>): Promise<T> {
   }
 }
 
-function summary(config: LlamaConfig): string {
+async function summary(config: LlamaConfig): Promise<string> {
+  const { headTypeOf, parameterCount } = await engine();
   return `${parameterCount(config).toLocaleString('en-US')} parameters, vocab ${config.vocab_size}, ${config.num_hidden_layers} layers, hidden ${config.hidden_size}, ${headTypeOf(config)} head`;
 }
 
 async function init(f: InitFlags): Promise<void> {
+  const { checkTokenizerFits, initWeights, parseLlamaConfig, Rng, saveModelDir, withTokenizerIds } =
+    await engine();
   const seed = parseIntegerIn(f.seed, '--seed', 0, 2 ** 32 - 1);
   const rawConfig = await readConfigFile(f.config);
   const { json, tokenizer, source } = await chooseTokenizer(f, rawConfig);
@@ -155,7 +143,7 @@ async function init(f: InitFlags): Promise<void> {
     saveModelDir(f.out, { config, tokenizerJson: json, weights }, { overwrite: f.overwrite === true }),
   );
   process.stdout.write(
-    `initialised ${f.out}: ${summary(config)} (tokenizer ${tokenizer.vocabSize} tokens)\n`,
+    `initialised ${f.out}: ${await summary(config)} (tokenizer ${tokenizer.vocabSize} tokens)\n`,
   );
 }
 
@@ -201,9 +189,9 @@ export function registerModel(program: Command): void {
     .option('--overwrite', 'replace an existing output directory')
     .action(async (f: { from: string; out: string; overwrite?: boolean }) => {
       const { config } = await writingOut(
-        importHfCheckpoint(f.from, f.out, { overwrite: f.overwrite === true }),
+        (await engine()).importHfCheckpoint(f.from, f.out, { overwrite: f.overwrite === true }),
       );
-      process.stdout.write(`imported ${f.from} to ${f.out}: ${summary(config)}\n`);
+      process.stdout.write(`imported ${f.from} to ${f.out}: ${await summary(config)}\n`);
     });
 
   model
@@ -223,7 +211,9 @@ export function registerModel(program: Command): void {
       if (f.format !== 'safetensors') {
         throw invalidArgument('--format', `unknown format "${f.format}"`, 'use --format safetensors');
       }
-      await writingOut(exportHfCheckpoint(f.model, f.out, { overwrite: f.overwrite === true }));
+      await writingOut(
+        (await engine()).exportHfCheckpoint(f.model, f.out, { overwrite: f.overwrite === true }),
+      );
       process.stdout.write(`exported ${f.model} to ${f.out} (Hugging Face, safetensors)\n`);
     });
 }

@@ -1,8 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { writeDirectoryAtomically } from '@rlhf/ml-engine';
-import { defaultLoopConfig, prepareReferenceTask, referenceRecipe, runLocalIterations } from '@rlhf/pipeline';
-import { invalidArgument, parseIntegerIn } from '@rlhf/platform';
+import { referenceRecipe } from '@rlhf/pipeline/recipe';
+import { invalidArgument, parseIntegerIn } from '@rlhf/platform/core';
 import type { Command } from 'commander';
 import { ProgressBar } from '../progress.js';
 
@@ -41,6 +40,8 @@ export function registerQuickstart(program: Command): void {
     .option('--quick', 'tiny data and models: a smoke test in seconds, not meaningful numbers')
     .option('--overwrite', 'replace an existing output directory')
     .action(async (f: QuickstartFlags) => {
+      const { writeDirectoryAtomically } = await import('@rlhf/ml-engine');
+      const { defaultLoopConfig, prepareReferenceTask, runLocalIterations } = await import('@rlhf/pipeline');
       if (!['a', 'b', 'g'].includes(f.variant))
         throw invalidArgument('--variant', `unknown variant "${f.variant}"`, 'use a, b or g');
       const seed = parseIntegerIn(f.seed, '--seed', 0, 2 ** 31);

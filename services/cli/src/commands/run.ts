@@ -1,8 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { runLocal, type StageUi } from '@rlhf/orchestrator';
-import { createLogger, invalidArgument, type LogLevel, parseIntegerIn } from '@rlhf/platform';
-import { parseRunYaml } from '@rlhf/run-spec';
+import type { StageUi } from '@rlhf/orchestrator';
+import { invalidArgument, type LogLevel, parseIntegerIn } from '@rlhf/platform/core';
 import type { Command } from 'commander';
 import { ProgressBar } from '../progress.js';
 
@@ -64,6 +63,9 @@ export function registerRun(program: Command): void {
     .option('--restart', 'forget the finished stages of this run and start over')
     .option('--log-level <LEVEL>', 'log level of this process (workers log to <out>/logs)', 'warn')
     .action(async (f: RunFlags) => {
+      const { runLocal } = await import('@rlhf/orchestrator');
+      const { createLogger } = await import('@rlhf/platform');
+      const { parseRunYaml } = await import('@rlhf/run-spec');
       if (!f.file) throw invalidArgument('--file', 'is required', 'pass -f RUN.yaml');
       const workers = parseIntegerIn(f.workers, '--workers', 1, 64);
       let text: string;

@@ -1,6 +1,6 @@
-import { resolveServeOptions, serveFlags, startService } from '@rlhf/platform';
+import { resolveServeOptions, serveFlags } from '@rlhf/platform/core';
 import { Argument, type Command } from 'commander';
-import { serviceByName, serviceModules } from '../service-registry.js';
+import { loadService, serviceEntries } from '../service-registry.js';
 
 export function registerServe(program: Command): void {
   const cmd = program
@@ -12,11 +12,11 @@ export function registerServe(program: Command): void {
         'Every service answers grpc.health.v1 and server reflection. Flags fall back to the environment',
         'variable named in brackets, then to the default.',
         '',
-        ...serviceModules.map((s) => `  ${s.name.padEnd(18)}${s.summary}`),
+        ...serviceEntries.map((s) => `  ${s.name.padEnd(18)}${s.summary}`),
       ].join('\n'),
     )
     .addArgument(
-      new Argument('<service>', 'which service to run').choices(serviceModules.map((s) => s.name)),
+      new Argument('<service>', 'which service to run').choices(serviceEntries.map((s) => s.name)),
     );
   for (const f of serveFlags) {
     const extra = [f.env ? `env ${f.env}` : '', f.default !== undefined ? `default ${f.default}` : '']
@@ -52,10 +52,11 @@ export function registerServe(program: Command): void {
     ].join('\n'),
   );
   cmd.action(async (name: string, flags: Record<string, string>) => {
-    const module = serviceByName(name);
+    // Loaded here, not at the top: only `serve` needs a service and the proto files, and only the one served.
+    const module = await loadService(name);
     if (!module) throw new Error(`unknown service ${name}`);
-    // Loaded here, not at the top: only `serve` needs the proto files, and every other command starts faster.
     const { protoFiles, protoRoot } = await import('@rlhf/proto');
+    const { startService } = await import('@rlhf/platform');
     await startService(module, {
       ...resolveServeOptions(flags),
       reflection: { files: protoFiles, includeDirs: [protoRoot] },

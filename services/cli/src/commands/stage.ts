@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
-import { parseUnit, runStageProcess, type StageUi } from '@rlhf/orchestrator';
-import { createLogger, invalidArgument, type LogLevel, parseIntegerIn } from '@rlhf/platform';
-import { parseRunObject, parseRunYaml, type RlhfRun } from '@rlhf/run-spec';
+import type { StageUi } from '@rlhf/orchestrator';
+import { invalidArgument, type LogLevel, parseIntegerIn } from '@rlhf/platform/core';
+import type { RlhfRun } from '@rlhf/run-spec';
 import type { Command } from 'commander';
 
 interface StageFlags {
@@ -35,6 +35,7 @@ function logLineUi(): StageUi {
 }
 
 async function loadRun(f: StageFlags): Promise<RlhfRun> {
+  const { parseRunObject, parseRunYaml } = await import('@rlhf/run-spec');
   if (f.runFile) {
     let text: string;
     try {
@@ -85,6 +86,8 @@ export function registerStage(program: Command): void {
     )
     .option('--log-level <LEVEL>', 'log level', process.env.LOG_LEVEL ?? 'info')
     .action(async (unitName: string, f: StageFlags) => {
+      const { parseUnit, runStageProcess } = await import('@rlhf/orchestrator');
+      const { createLogger } = await import('@rlhf/platform');
       const iteration = parseIntegerIn(f.iteration, '--iteration', 0, 100);
       let unit: ReturnType<typeof parseUnit>;
       try {

@@ -1,5 +1,4 @@
-import { loadTokenizer } from '@rlhf/ml-engine';
-import { invalidArgument } from '@rlhf/platform';
+import { invalidArgument } from '@rlhf/platform/core';
 import type { Command } from 'commander';
 
 interface TokenizeFlags {
@@ -53,6 +52,7 @@ export function registerTokenize(program: Command): void {
       if (f.decode !== undefined && (f.addBos || f.addEos)) {
         throw invalidArgument(f.addBos ? '--add-bos' : '--add-eos', 'only applies with --text');
       }
+      const { loadTokenizer } = await import('@rlhf/ml-engine');
       const tokenizer = await loadTokenizer(f.model);
       if (f.text !== undefined) {
         const ids = tokenizer.encode(f.text, { addBos: f.addBos === true, addEos: f.addEos === true });

@@ -1,13 +1,7 @@
 import { appendFile, writeFile } from 'node:fs/promises';
-import {
-  type DpoLossType,
-  defaultTrainOptions,
-  runTraining,
-  type ScheduleKind,
-  type TrainObjective,
-  type TrainOptions,
-} from '@rlhf/ml-engine';
-import { invalidArgument, parseIntegerIn, parseNumberIn } from '@rlhf/platform';
+import type { DpoLossType, ScheduleKind, TrainObjective, TrainOptions } from '@rlhf/ml-engine';
+import { defaultTrainOptions } from '@rlhf/ml-engine/train-defaults';
+import { invalidArgument, parseIntegerIn, parseNumberIn } from '@rlhf/platform/core';
 import { Argument, type Command, Option } from 'commander';
 import { ProgressBar } from '../progress.js';
 
@@ -148,6 +142,7 @@ export function registerTrain(program: Command): void {
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
       try {
+        const { runTraining } = await import('@rlhf/ml-engine');
         const result = await runTraining({
           modelDir: f.model,
           ...(f.reference ? { referenceDir: f.reference } : {}),

@@ -1,8 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { RlhfError } from '@rlhf/platform';
-import { InvalidRunError, parseRunYaml } from '@rlhf/run-spec';
+import { RlhfError } from '@rlhf/platform/core';
 import type { Command } from 'commander';
-import { stringify } from 'yaml';
 
 export function registerValidate(program: Command): void {
   program
@@ -14,6 +12,8 @@ export function registerValidate(program: Command): void {
     .requiredOption('-f, --file <FILE>', 'the RLHFRun manifest (YAML)')
     .option('--print', 'print the run with defaults applied')
     .action(async (f: { file: string; print?: boolean }) => {
+      const { InvalidRunError, parseRunYaml } = await import('@rlhf/run-spec');
+      const { stringify } = await import('yaml');
       let text: string;
       try {
         text = await readFile(f.file, 'utf8');

@@ -14,8 +14,9 @@ import { invalidArgument } from '@rlhf/platform';
 import { parseRunObject, type RlhfRun, type RlhfRunSpec } from '@rlhf/run-spec';
 import { dataUri, modelUri, type RunRef } from '../run-layout.js';
 
-export const experimentVariants = ['a', 'b', 'c', 'o', 'g', 'p'] as const;
-export type Variant = (typeof experimentVariants)[number];
+import { experimentVariants, type Variant } from './variant-names.js';
+
+export { experimentVariants, type Variant };
 
 /** What b's setup leaves for the other variants of its seed. */
 export interface SharedSetup {
