@@ -5,6 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadModelDir } from '@rlhf/ml-engine';
+import { ArtifactRouter, connectNats, createLogger } from '@rlhf/platform';
+import { natsForTests } from '@rlhf/platform/testing';
+import { publishModelDir } from '@rlhf/service-kit';
 import { type CliResult, runCli } from '../helpers/cli.js';
 
 const exists = (path: string) =>
@@ -166,5 +169,51 @@ describe('rlhf model and rlhf tokenize', () => {
       (await readdir(root)).filter((f) => f.startsWith('never')),
       [],
     );
+  });
+
+  it('pull copies a model out of the artifact store; a bad --from or a missing model is one clear line', async () => {
+    const nats = await natsForTests();
+    const nc = await connectNats({
+      url: nats.url,
+      name: 'model-cli-test',
+      logger: createLogger('t', { level: 'warn' }),
+    });
+    try {
+      const uri = 'nats-obj://rlhf-artifacts/runs/default/demo/iter-1/models/policy';
+      await publishModelDir(new ArtifactRouter(nc), model, uri);
+      const out = join(root, 'pulled');
+      const pull = (...extra: string[]) => runCli(['model', 'pull', '--nats-url', nats.url, ...extra]);
+      const result = await pull('--from', uri, '--out', out);
+      assertOk(result);
+      assert.match(result.stdout, /pulled nats-obj:\/\/rlhf-artifacts\/.*\/policy to .*pulled/);
+      const [a, b] = await Promise.all([loadModelDir(model), loadModelDir(out)]);
+      assert.deepEqual(b.config, a.config);
+      assert.deepEqual(b.weights, a.weights);
+      const again = await pull('--from', uri, '--out', out);
+      assert.equal(again.code, 1, 'ALREADY_EXISTS, as for the other commands writing --out');
+      assert.match(
+        again.stderr,
+        /^error: --out: refusing to overwrite .*pass --overwrite to replace it\)\n$/,
+      );
+      assertOk(await pull('--from', uri, '--out', out, '--overwrite'));
+      assertUserError(
+        await pull('--from', model, '--out', join(root, 'never-pulled')),
+        /--from/,
+        /nats-obj:\/\//,
+      );
+      assertUserError(
+        await pull(
+          '--from',
+          'nats-obj://rlhf-artifacts/runs/default/demo/iter-9/models/policy',
+          '--out',
+          join(root, 'never-pulled'),
+        ),
+        /^error: --from: no model at .*iter-9\/models\/policy/,
+      );
+      assert.equal(await exists(join(root, 'never-pulled')), false);
+    } finally {
+      await nc.close();
+      await nats.stop();
+    }
   });
 });

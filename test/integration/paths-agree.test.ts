@@ -108,4 +108,9 @@ test('rlhf quickstart and rlhf run of the same settings give the same reward mod
     // The DPO term and accuracy, each the mean of the last ten steps.
     assert.deepEqual([ri.dpoLoss, ri.dpoAccuracy], [qi.dpoLoss, qi.dpoAccuracy], `iteration ${k + 1}: DPO`);
   });
+  // Both leave the best policy and the reward model as model directories, and they are the same models.
+  for (const model of ['policy', 'reward-model']) {
+    const onnx = (way: string) => readFile(join(dir, way, 'models', model, 'model.onnx'));
+    assert.deepEqual(await onnx('quickstart'), await onnx('run'), `models/${model}`);
+  }
 });

@@ -12,6 +12,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { headTypeOf, loadModelDir } from '@rlhf/ml-engine';
 import { rlhfBin, runCli } from '../helpers/cli.js';
 
 const example = new URL('../../examples/ci-small.yaml', import.meta.url).pathname;
@@ -29,7 +30,7 @@ interface Summary {
   iterations: Array<Record<string, unknown>>;
   bestIteration: number | null;
   judge: { lengthPenalty: number | null };
-  rewardModel?: { heldOutAccuracy: number | null; labelBayesRate: number | null };
+  rewardModel?: { model?: string; heldOutAccuracy: number | null; labelBayesRate: number | null };
   samples: Array<Record<string, unknown>>;
 }
 
@@ -73,6 +74,23 @@ test('the CI-sized run finishes two iterations and writes summary.json, report.h
   assert.ok(existsSync(join(out, 'charts', 'reward.svg')));
   // The trainers' scratch was under this run's output (each finished job removes its own directory).
   assert.ok(existsSync(join(out, 'work')), 'training scratch under <out>/work');
+  // The run's models, ready to use: the best iteration's policy and the reward model setup trained.
+  assert.equal(
+    uninterrupted.rewardModel?.model,
+    'nats-obj://rlhf-artifacts/runs/default/ci-small/iter-0/models/rm',
+  );
+  assert.match(r.stderr, new RegExp(`its policy in ${out}/models/policy`));
+  assert.equal(headTypeOf((await loadModelDir(join(out, 'models', 'reward-model'))).config), 'scalar');
+  const generated = await runCli([
+    'generate',
+    '--model',
+    join(out, 'models', 'policy'),
+    '--prompt',
+    'the film',
+    '--greedy',
+  ]);
+  assert.equal(generated.code, 0, generated.stderr);
+  assert.equal((JSON.parse(generated.stdout) as { responses: string[] }).responses.length, 1);
 });
 
 test('a run SIGKILLed mid-stage resumes from its last finished stage and ends with the same metrics', async () => {
@@ -102,6 +120,10 @@ test('a run SIGKILLed mid-stage resumes from its last finished stage and ends wi
   const resumed = figures(await readSummary(out));
   assert.ok(resumed.iterations.every((it) => typeof it.kl === 'number' && typeof it.dpoLoss === 'number'));
   assert.deepEqual(resumed, figures(uninterrupted));
+  for (const model of ['policy', 'reward-model']) {
+    const onnx = (run: string) => readFile(join(dir, run, 'models', model, 'model.onnx'));
+    assert.deepEqual(await onnx('killed'), await onnx('straight'), `models/${model}`);
+  }
 });
 
 test('bad runs are refused before any stage runs, naming the field', async () => {
@@ -172,5 +194,6 @@ test('a preference-model judge trained by setup; a changed spec is refused until
   };
   assert.equal(s.judge.type, 'preference');
   assert.ok(typeof s.preferenceModel?.heldOutAccuracy === 'number', 'the PM held-out accuracy is reported');
+  assert.equal(headTypeOf((await loadModelDir(join(out, 'models', 'preference-model'))).config), 'lm');
   assert.equal(s.iterations.length, 2);
 });

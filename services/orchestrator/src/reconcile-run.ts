@@ -283,11 +283,18 @@ export async function reconcileRun(ctx: RunContext): Promise<RunSummary> {
       ...(lengthFit ? { lengthPenaltyFit: lengthFit } : {}),
     },
     ...(setup
-      ? { rewardModel: { heldOutAccuracy: setup.rewardModelAccuracy, labelBayesRate: setup.labelBayesRate } }
+      ? {
+          rewardModel: {
+            model: setup.rewardModel,
+            heldOutAccuracy: setup.rewardModelAccuracy,
+            labelBayesRate: setup.labelBayesRate,
+          },
+        }
       : {}),
     ...(setup?.preferenceModel
       ? {
           preferenceModel: {
+            model: setup.preferenceModel,
             heldOutAccuracy: setup.preferenceModelAccuracy ?? null,
             labelBayesRate: setup.labelBayesRate,
           },

@@ -1,7 +1,8 @@
 /**
  * `rlhf run` on one machine: NATS (given or started), the stage workers as local processes, the run
- * reconciled stage by stage with its state in JetStream KV, then summary.json, report.html and the charts
- * in the output directory. Running the same command again resumes; a changed spec is refused unless the
+ * reconciled stage by stage with its state in JetStream KV, then the run's models (models/policy, the best
+ * iteration's, and the judge models setup trained), summary.json, report.html and the charts in the output
+ * directory. Running the same command again resumes; a changed spec is refused unless the
  * user asks for a fresh start, since finished stages would no longer match it.
  */
 import { createHash } from 'node:crypto';
@@ -17,6 +18,7 @@ import {
   RlhfError,
 } from '@rlhf/platform';
 import type { RlhfRun } from '@rlhf/run-spec';
+import { exportRunModels } from './export-models.js';
 import { natsForRun } from './local-nats.js';
 import { type LocalWorkers, startLocalWorkers, type WorkerPlan } from './local-workers.js';
 import { reconcileRun } from './reconcile-run.js';
@@ -117,6 +119,7 @@ export async function runLocal(o: LocalRunOptions): Promise<RunSummary> {
         ui: o.ui,
         workers: o.workers,
       });
+      await exportRunModels(new ArtifactRouter(nc), summary, join(o.out, 'models'));
       const report = renderReport(summary);
       await writeFile(join(o.out, 'summary.json'), `${JSON.stringify(summary, jsonSafe, 2)}\n`);
       await writeFile(join(o.out, 'report.html'), report.html);

@@ -3,8 +3,9 @@
  * URI holds one object per file under the prefix plus `manifest.json` (file names, sizes, digests), written
  * last: a model exists exactly when its manifest does, so a reader never loads half a model.
  */
-import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeDirectoryAtomically } from '@rlhf/ml-engine';
 import {
   type ArtifactStore,
   joinArtifactUri,
@@ -66,6 +67,27 @@ export async function modelVersion(store: ArtifactStore, uri: string): Promise<s
 }
 
 /**
+ * Writes the files of the model at nats-obj `uri` into the existing directory `dir`, each checked against
+ * its manifest digest, and the manifest last.
+ */
+async function fetchModelFiles(store: ArtifactStore, uri: string, dir: string): Promise<void> {
+  const manifest = JSON.parse(
+    new TextDecoder().decode(await store.get(joinArtifactUri(uri, MODEL_MANIFEST))),
+  ) as ModelManifest;
+  for (const f of manifest.files) {
+    const data = await store.get(joinArtifactUri(uri, f.name));
+    if (!sameDigest(sha256Digest(data), f.digest)) {
+      throw new RlhfError('INTERNAL', `${uri}/${f.name} does not match its manifest digest`, {
+        field: 'model.uri',
+        fix: 'publish the model again',
+      });
+    }
+    await writeFileAtomic(join(dir, f.name), data);
+  }
+  await writeFileAtomic(join(dir, MODEL_MANIFEST), new TextEncoder().encode(JSON.stringify(manifest)));
+}
+
+/**
  * A local directory holding the model at `uri`: the directory itself for file://, otherwise a download into
  * `<cacheDir>/<digest>` (made atomically, reused while the digest is the same).
  */
@@ -75,23 +97,10 @@ export async function localModelDir(store: ArtifactStore, uri: string, cacheDir:
   const digest = await modelVersion(store, uri);
   const dir = join(cacheDir, digest.replace(/[^A-Za-z0-9_-]/g, '_'));
   if (await stat(join(dir, MODEL_MANIFEST)).catch(() => null)) return dir;
-  const manifest = JSON.parse(
-    new TextDecoder().decode(await store.get(joinArtifactUri(uri, MODEL_MANIFEST))),
-  ) as ModelManifest;
   const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
   await mkdir(tmp, { recursive: true });
   try {
-    for (const f of manifest.files) {
-      const data = await store.get(joinArtifactUri(uri, f.name));
-      if (!sameDigest(sha256Digest(data), f.digest)) {
-        throw new RlhfError('INTERNAL', `${uri}/${f.name} does not match its manifest digest`, {
-          field: 'model.uri',
-          fix: 'publish the model again',
-        });
-      }
-      await writeFileAtomic(join(tmp, f.name), data);
-    }
-    await writeFileAtomic(join(tmp, MODEL_MANIFEST), new TextEncoder().encode(JSON.stringify(manifest)));
+    await fetchModelFiles(store, uri, tmp);
     await rename(tmp, dir).catch(async (e: NodeJS.ErrnoException) => {
       // Another request fetched the same version first; theirs is as good as ours.
       if (e.code !== 'ENOTEMPTY' && e.code !== 'EEXIST') throw e;
@@ -102,4 +111,28 @@ export async function localModelDir(store: ArtifactStore, uri: string, cacheDir:
     throw err;
   }
   return dir;
+}
+
+/**
+ * Saves the model at `uri` as the standalone model directory `out` (what `rlhf generate --model` and
+ * `rlhf model export` read), published atomically: `out` is refused when it exists and is not empty, unless
+ * `overwrite`, and a failure leaves nothing behind. A file:// model's files are copied.
+ */
+export async function saveModelFromArtifact(
+  store: ArtifactStore,
+  uri: string,
+  out: string,
+  options: { overwrite?: boolean } = {},
+): Promise<void> {
+  const loc = parseArtifactUri(uri, 'model.uri');
+  await modelVersion(store, uri); // NOT_FOUND, naming the URI, before anything is written
+  await writeDirectoryAtomically(
+    out,
+    async (tmp) => {
+      if (loc.scheme !== 'file') return fetchModelFiles(store, uri, tmp);
+      for (const entry of await readdir(loc.path, { withFileTypes: true }))
+        if (entry.isFile()) await copyFile(join(loc.path, entry.name), join(tmp, entry.name));
+    },
+    options,
+  );
 }

@@ -195,6 +195,46 @@ export function registerModel(program: Command): void {
     });
 
   model
+    .command('pull')
+    .summary("copy a model out of the platform's artifact store into a local model directory")
+    .description(
+      [
+        'Copy the model at a nats-obj:// URI (as summary.json, an RLHFRun status or `kubectl get rlhfiterations`',
+        'name it) into --out, a model directory that `rlhf generate --model` and `rlhf model export` read. Every',
+        "file is checked against the model manifest's digest; --out appears only when the copy is complete.",
+        'On a cluster, reach its NATS first, e.g. `kubectl -n rlhf-system port-forward svc/<release>-nats 4222`.',
+        'A finished `rlhf run` already leaves its models in <out>/models.',
+      ].join('\n'),
+    )
+    .requiredOption('--from <URI>', 'model URI, nats-obj://bucket/key')
+    .requiredOption('--out <DIR>', 'output directory')
+    .option(
+      '--nats-url <URL>',
+      'NATS with JetStream [env NATS_URL]',
+      process.env.NATS_URL ?? 'nats://127.0.0.1:4222',
+    )
+    .option('--overwrite', 'replace an existing output directory')
+    .action(async (f: { from: string; out: string; natsUrl: string; overwrite?: boolean }) => {
+      const { ArtifactRouter, connectNats, createLogger, parseArtifactUri } = await import('@rlhf/platform');
+      const { asField, saveModelFromArtifact } = await import('@rlhf/service-kit');
+      if (parseArtifactUri(f.from, '--from').scheme === 'file')
+        throw invalidArgument('--from', `${f.from} is a local directory already`, 'pass a nats-obj:// URI');
+      const nc = await connectNats({
+        url: f.natsUrl,
+        name: 'rlhf-model-pull',
+        logger: createLogger('rlhf-model-pull', { level: 'warn' }),
+      });
+      try {
+        const store = new ArtifactRouter(nc);
+        const save = () => saveModelFromArtifact(store, f.from, f.out, { overwrite: f.overwrite === true });
+        await writingOut(asField('--from', save));
+      } finally {
+        await nc.close();
+      }
+      process.stdout.write(`pulled ${f.from} to ${f.out}\n`);
+    });
+
+  model
     .command('export')
     .summary('export a model directory as a Hugging Face checkpoint directory')
     .description(

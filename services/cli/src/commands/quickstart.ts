@@ -27,7 +27,9 @@ export function registerQuickstart(program: Command): void {
         'The reference task of DESIGN.md section 6 from nothing, with embedded defaults and no cluster: synthetic',
         'movie reviews, a tokenizer, an SFT policy, a Bradley-Terry reward model on simulated annotator labels,',
         'the length penalty fitted on SFT samples, then online iterative DPO (Algorithm 2) with evaluation after',
-        'every iteration. Writes summary.json and the datasets to --out.',
+        'every iteration. Writes summary.json, the datasets (data/) and the models to --out: models/policy (the',
+        "best iteration's policy by validation reward) and models/reward-model, model directories that",
+        '`rlhf generate --model` and `rlhf model export` read.',
         'Variants: b = reward model with the fitted length penalty (default), a = without it, g = judged by the gold.',
         "This runs every stage in one process; the platform's way (stage workers over NATS) is `rlhf run -f examples/quickstart.yaml`.",
       ].join('\n'),
@@ -40,7 +42,8 @@ export function registerQuickstart(program: Command): void {
     .option('--quick', 'tiny data and models: a smoke test in seconds, not meaningful numbers')
     .option('--overwrite', 'replace an existing output directory')
     .action(async (f: QuickstartFlags) => {
-      const { writeDirectoryAtomically } = await import('@rlhf/ml-engine');
+      const { saveModelDir, writeDirectoryAtomically } = await import('@rlhf/ml-engine');
+      const { bestIterationOf } = await import('@rlhf/orchestrator/summary-types');
       const { defaultLoopConfig, prepareReferenceTask, runLocalIterations } = await import('@rlhf/pipeline');
       if (!['a', 'b', 'g'].includes(f.variant))
         throw invalidArgument('--variant', `unknown variant "${f.variant}"`, 'use a, b or g');
@@ -86,10 +89,12 @@ export function registerQuickstart(program: Command): void {
             `iteration ${r.iteration}: gold ${fmt(r.eval.goldReward)} win ${fmt(r.eval.winRate)} kl ${fmt(r.eval.kl, 2)} length ${fmt(r.eval.meanLength, 1)} grammatical ${fmt(r.eval.grammaticalRate, 2)} pairs ${r.pairs} dpo acc ${fmt(r.dpoAccuracy, 2)}`,
           ),
       });
-      const best = result.iterations.reduce(
-        (b, r) => (r.eval.proxyReward > b.eval.proxyReward ? r : b),
-        result.iterations[0] as (typeof result.iterations)[number],
-      );
+      // The same rule as `rlhf run`: the highest validation (proxy) reward, pi_0 included, ties to the earlier.
+      const best = bestIterationOf({
+        initial: { iteration: 0, ...result.initial },
+        iterations: result.iterations.map((r) => ({ iteration: r.iteration, ...r.eval })),
+      });
+      const bestWeights = best ? result.policies[best - 1] : undefined;
       const summary = {
         variant: f.variant,
         seed,
@@ -97,7 +102,7 @@ export function registerQuickstart(program: Command): void {
         lengthPenalty: { lambda, fit: setup.lengthFit },
         initial: result.initial,
         iterations: result.iterations,
-        bestIterationByProxyReward: best?.iteration ?? null,
+        bestIterationByProxyReward: best,
       };
       const files: Record<string, string> = { 'summary.json': `${JSON.stringify(summary, null, 2)}\n` };
       for (const [name, text] of Object.entries(setup.files)) files[join('data', name)] = text;
@@ -108,11 +113,14 @@ export function registerQuickstart(program: Command): void {
             await mkdir(dirname(join(dir, name)), { recursive: true });
             await writeFile(join(dir, name), text);
           }
+          const policy = { ...setup.policy, ...(bestWeights ? { weights: bestWeights } : {}) };
+          await saveModelDir(join(dir, 'models', 'policy'), policy);
+          await saveModelDir(join(dir, 'models', 'reward-model'), setup.rewardModel);
         },
         { overwrite: f.overwrite === true },
       );
       say(
-        `wrote ${f.out}/summary.json (initial gold ${fmt(result.initial.goldReward)}, final gold ${fmt(result.iterations.at(-1)?.eval.goldReward)})`,
+        `wrote ${f.out}/summary.json and ${f.out}/models/policy (iteration ${best ?? '-'}; initial gold ${fmt(result.initial.goldReward)}, final gold ${fmt(result.iterations.at(-1)?.eval.goldReward)})`,
       );
     });
 }

@@ -52,8 +52,10 @@ export function registerRun(program: Command): void {
         'state lives in JetStream KV. NATS is --nats-url / NATS_URL, or a nats-server started here with its store',
         'under <out>/nats. Interrupt it at any point (Ctrl-C, or even SIGKILL) and run the same command again:',
         'finished stages are skipped and the run ends with the same metrics. At the end <out> holds summary.json,',
-        'report.html and charts/*.svg; worker logs are in <out>/logs, and a training job interrupted mid-way',
-        'keeps its checkpoint in <out>/work to resume from.',
+        "report.html, charts/*.svg and the models: models/policy (the best iteration's policy) and, when setup",
+        'trained them, models/reward-model and models/preference-model, each a model directory that',
+        '`rlhf generate --model` and `rlhf model export` read. Worker logs are in <out>/logs, and a training job',
+        'interrupted mid-way keeps its checkpoint in <out>/work to resume from.',
       ].join('\n'),
     )
     .requiredOption('-f, --file <RUN.yaml>', 'the RLHFRun manifest')
@@ -93,7 +95,7 @@ export function registerRun(program: Command): void {
         command: [process.execPath, ...process.execArgv, process.argv[1] as string],
       });
       ui.say(
-        `done: best iteration ${summary.bestIteration ?? '-'} (${summary.bestPolicy}); wrote ${out}/summary.json and ${out}/report.html`,
+        `done: best iteration ${summary.bestIteration ?? '-'}, its policy in ${out}/models/policy (${summary.bestPolicy}); wrote ${out}/summary.json and ${out}/report.html`,
       );
     });
 }

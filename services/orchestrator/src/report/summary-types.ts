@@ -63,6 +63,8 @@ export interface SamplePair {
 
 /** Quality of a learned judge against the simulated annotators' labels. */
 export interface JudgeModelQuality {
+  /** The model's URI, when the run trained it (setup). */
+  model?: string;
   /** Accuracy on held-out labelled pairs. */
   heldOutAccuracy: number | null;
   /** The Bayes rate of the label model: the best accuracy any judge can reach on those labels. */
