@@ -10,6 +10,7 @@ import { registerData } from './commands/data.js';
 import { registerExperiment } from './commands/experiment.js';
 import { registerGenerate } from './commands/generate.js';
 import { registerHealth } from './commands/health.js';
+import { registerJudge } from './commands/judge.js';
 import { registerModel } from './commands/model.js';
 import { registerQuickstart } from './commands/quickstart.js';
 import { registerRun } from './commands/run.js';
@@ -47,6 +48,7 @@ export function buildProgram(): Command {
   registerStage(program);
   registerController(program);
   registerGenerate(program);
+  registerJudge(program);
   registerModel(program);
   registerTokenize(program);
   return program;

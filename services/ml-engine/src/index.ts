@@ -9,6 +9,7 @@ export { type Grad, type VjpContext, type VjpRule, vjpRules } from './autodiff/v
 export { benchEngine, type EngineBench } from './bench/engine-bench.js';
 export { type AtomicDirectoryOptions, writeDirectoryAtomically } from './checkpoint/atomic-directory.js';
 export { exportHfCheckpoint, hfConfigJson, importHfCheckpoint } from './checkpoint/hf-checkpoint.js';
+export { readJsonFile } from './checkpoint/json-file.js';
 export {
   type LoadedModelDir,
   loadModelDir,

@@ -5,16 +5,10 @@
  */
 import { Rng } from '@rlhf/ml-engine';
 import type { EvalSample } from '@rlhf/pipeline';
-import {
-  buildPair,
-  type EvalMetrics,
-  evaluationMetrics,
-  type PairStrategy,
-  parseEvalRows,
-} from '@rlhf/pipeline';
+import { type EvalMetrics, evaluationMetrics, parseEvalRows } from '@rlhf/pipeline';
 import { type ArtifactStore, invalidArgument } from '@rlhf/platform';
 import { readJsonl, writeJsonl } from './jsonl-artifacts.js';
-import type { GenerationRow } from './model-stages.js';
+import type { PairSample } from './judged-pairs.js';
 
 /** The prompts of iteration t: a seeded permutation of the dataset, taken in consecutive slices. */
 export function iterationPrompts(
@@ -28,65 +22,6 @@ export function iterationPrompts(
   const picked = order.slice(start, start + perIteration);
   if (picked.length < perIteration) picked.push(...order.slice(0, perIteration - picked.length));
   return picked.map((i) => all[i] as string);
-}
-
-export interface PairSample {
-  prompt: string;
-  chosen: string;
-  rejected: string;
-  chosenScore: number;
-  rejectedScore: number;
-}
-
-/** Pairs from judged shards, in prompt order; returns the count, the mean judge score and a few samples. */
-export async function buildPairs(
-  store: ArtifactStore,
-  judged: readonly string[],
-  output: string,
-  strategy: PairStrategy,
-  seed: number,
-): Promise<{ pairs: number; meanScore: number; samples: PairSample[] }> {
-  const rng = new Rng(seed);
-  const rows: Array<Record<string, unknown>> = [];
-  const samples: PairSample[] = [];
-  let sum = 0;
-  let count = 0;
-  for (const uri of judged) {
-    for (const r of await readJsonl<GenerationRow>(store, uri)) {
-      const scores = r.rewards ?? [];
-      for (const s of scores) {
-        sum += s;
-        count++;
-      }
-      const pair = buildPair(
-        {
-          responses: r.response_ids.map((ids, k) => ({ ids, text: r.responses[k] as string })),
-          scores,
-          key: (x) => x.ids.join(','),
-        },
-        strategy,
-        rng,
-      );
-      if (!pair) continue;
-      rows.push({
-        prompt: r.prompt,
-        // Token ids as sampled (text would be re-tokenized, and need not give the same ids back).
-        chosen_ids: pair.chosen.ids,
-        rejected_ids: pair.rejected.ids,
-        margin: pair.margin,
-      });
-      if (samples.length < 8)
-        samples.push({
-          prompt: r.prompt,
-          chosen: pair.chosen.text,
-          rejected: pair.rejected.text,
-          chosenScore: scores[pair.chosenIndex] as number,
-          rejectedScore: scores[pair.rejectedIndex] as number,
-        });
-    }
-  }
-  await writeJsonl(store, output, rows);
-  return { pairs: rows.length, meanScore: count ? sum / count : Number.NaN, samples };
 }
 
 export interface LabelledPair {

@@ -1,5 +1,6 @@
 export { type ExperimentOptions, type ExperimentResult, runExperiment } from './experiment/run-experiment.js';
 export * from './experiment/variant-runs.js';
+export * from './judged-pairs.js';
 export * from './reconcile-run.js';
 export * from './report/index.js';
 export { type RunContext, type StageUi, type StopPoint, StopPointReached } from './run-context.js';

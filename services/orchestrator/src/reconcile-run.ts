@@ -7,15 +7,14 @@
 import type { EvalSample } from '@rlhf/pipeline';
 import { invalidArgument, RlhfError } from '@rlhf/platform';
 import {
-  buildPairs,
   iterationPrompts,
   metricsOf,
-  type PairSample,
   readEvalSamples,
   readLabelledPairs,
   writeOfflinePairs,
 } from './data-stages.js';
 import { readJsonl } from './jsonl-artifacts.js';
+import { buildPairs, type PairSample } from './judged-pairs.js';
 import { evaluateStage, generateStage, judgeStage, trainStage } from './model-stages.js';
 import {
   bestIterationOf,
@@ -203,14 +202,11 @@ export async function reconcileRun(ctx: RunContext): Promise<RunSummary> {
     const paired = await once(ctx, t, 'pair', async () => {
       const r = offline
         ? await writeOfflinePairs(ctx.deps.store, offline, spec.prompts.perIteration, t, pairsUri)
-        : await buildPairs(
-            ctx.deps.store,
-            judged.outputs as string[],
-            pairsUri,
-            spec.pairs.strategy,
-            spec.generation.seed * 31 + t,
-          );
-      return { ...r };
+        : await buildPairs(ctx.deps.store, judged.outputs as string[], pairsUri, {
+            strategy: spec.pairs.strategy,
+            seed: spec.generation.seed * 31 + t,
+          });
+      return { pairs: r.pairs, meanScore: r.meanScore, samples: r.samples };
     });
     const pairCount = paired.pairs as number;
     const trained = await once(ctx, t, 'train', async () => {

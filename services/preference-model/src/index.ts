@@ -11,6 +11,7 @@ import { preferenceTrainingImplementation } from './train-rpcs.js';
 import { preferenceUtf8Schemas } from './utf8-schemas.js';
 
 export { defaultPreferenceLimits, type PreferenceLimits } from './compare-request.js';
+export { judgeShard as judgePreferenceShard } from './judge-worker.js';
 export { PreferenceJudge, rewardsFromRanking } from './preference-judge.js';
 
 /** The stage the preference-model's training worker serves. */

@@ -10,6 +10,7 @@ import { serviceInfo } from './service-info.js';
 import { rewardTrainingImplementation } from './train-rpcs.js';
 import { rewardUtf8Schemas } from './utf8-schemas.js';
 
+export { judgeShard as judgeRewardShard } from './judge-worker.js';
 export { charCount, RewardScorer } from './reward-scorer.js';
 export { defaultScoreLimits, type ScoreLimits } from './score-request.js';
 

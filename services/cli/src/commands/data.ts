@@ -1,6 +1,6 @@
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { invalidArgument, parseIntegerIn, parseNumberIn } from '@rlhf/platform/core';
+import { stat, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { invalidArgument, parseIntegerIn, parseNumberIn, RlhfError } from '@rlhf/platform/core';
 import { defaultSynthOptions, synthesizeSentimentTask } from '@rlhf/reference-task';
 import type { Command } from 'commander';
 
@@ -83,6 +83,53 @@ export function registerData(program: Command): void {
           .join(
             ', ',
           )}; label Bayes rate ${s.bayesRate.eval.toFixed(3)}, SFT mean gold ${s.sft.meanGold.toFixed(3)}\n`,
+      );
+    });
+
+  data
+    .command('pairs')
+    .summary('build DPO pairs (chosen, rejected) from judged generations')
+    .description(
+      [
+        "Step 4 of the paper's Algorithm 2, the code of a run's pair stage: from each judged record (what",
+        '`rlhf judge` writes: {"prompt", "responses", "rewards"}) take one pair, chosen = the best response and',
+        "rejected = by --strategy: maxMin the worst (the paper's choice), maxRandom a random other, random two",
+        'at random (ordered by reward). Pairs whose rewards tie or whose responses are identical are dropped.',
+        'Records from `rlhf generate` carry token ids, and pairs keep them ({"prompt", "chosen_ids",',
+        '"rejected_ids", "margin"}: DPO trains on exactly the sampled tokens); --text writes the texts instead,',
+        'the format TRL and the RLHFlow scripts read. `rlhf train dpo --data` reads either.',
+      ].join('\n'),
+    )
+    .requiredOption('--data <FILE>', 'judged JSONL')
+    .requiredOption('--out <FILE>', 'pairs JSONL (written atomically)')
+    .option('--strategy <S>', 'maxMin, maxRandom or random', 'maxMin')
+    .option('--seed <N>', 'seed of the random strategies', '0')
+    .option('--text', 'write "chosen" and "rejected" as text even when the records carry token ids')
+    .action(async (f: { data: string; out: string; strategy: string; seed: string; text?: boolean }) => {
+      const { buildPairs } = await import('@rlhf/orchestrator');
+      const { ArtifactRouter } = await import('@rlhf/platform');
+      const strategies = ['maxMin', 'maxRandom', 'random'] as const;
+      const strategy = strategies.find((s) => s === f.strategy);
+      if (!strategy)
+        throw invalidArgument(
+          '--strategy',
+          `unknown strategy "${f.strategy}"`,
+          'use maxMin, maxRandom or random',
+        );
+      const seed = parseIntegerIn(f.seed, '--seed', 0, 2 ** 31);
+      if (!(await stat(f.data).catch(() => null)))
+        throw new RlhfError('NOT_FOUND', `${f.data} does not exist`, {
+          field: '--data',
+          fix: 'pass the judged JSONL that rlhf judge wrote',
+        });
+      const uri = (path: string) => `file://${resolve(path)}`;
+      const r = await buildPairs(new ArtifactRouter(null), [uri(f.data)], uri(f.out), {
+        strategy,
+        seed,
+        ...(f.text ? { text: true } : {}),
+      });
+      process.stderr.write(
+        `wrote ${r.pairs} pairs from ${r.records} records to ${f.out} (${r.records - r.pairs} dropped: fewer than 2 responses, tied rewards or identical responses)\n`,
       );
     });
 }
