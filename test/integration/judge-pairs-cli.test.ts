@@ -1,7 +1,7 @@
 /**
  * The paper's loop by hand, as a user types it: `rlhf generate` -> `rlhf judge` (a reward model, or a
- * preference model) -> `rlhf data pairs` -> `rlhf train dpo`; and bad input answered with one line naming the
- * flag or the file, line and field.
+ * preference model) -> `rlhf data pairs` -> `rlhf train dpo` -> `rlhf eval`; and bad input answered with one
+ * line naming the flag or the file, line and field.
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -36,7 +36,7 @@ interface Judged {
   rewards: number[];
 }
 
-describe('rlhf judge and rlhf data pairs', () => {
+describe('rlhf judge, rlhf data pairs and rlhf eval', () => {
   let dir = '';
   const p = (name: string): string => join(dir, name);
   const n = 4;
@@ -183,9 +183,52 @@ describe('rlhf judge and rlhf data pairs', () => {
         '2',
         '--batch-size',
         '4',
+        '--lr',
+        '0.02',
       ]),
     );
     assert.match(train.stderr, new RegExp(`train dpo: 2 steps over ${pairs.length} examples`));
+  });
+
+  it('eval compares the trained policy with the baseline: judge reward and win rate, KL, gold', async () => {
+    interface Metrics {
+      proxyReward: number;
+      goldReward: number | null;
+      winRate: number | null;
+      kl: number;
+      meanLength: number;
+      samples: number;
+    }
+    type Result = { policy: Metrics; baseline: Metrics; judgeWinRate: number | null };
+    const evaluate = (policy: string, ...extra: string[]) =>
+      runCli([
+        'eval',
+        '--policy',
+        p(policy),
+        '--baseline',
+        p('policy'),
+        '--prompts',
+        p('prompts.jsonl'),
+        ...extra,
+      ]);
+    const r = ok(
+      await evaluate('dpo', '--judge', p('rm'), '--gold', 'sentiment', '-n', '2', '--out', p('eval')),
+    );
+    const result = JSON.parse(r.stdout) as Result;
+    assert.deepEqual(JSON.parse(await readFile(p('eval/metrics.json'), 'utf8')), result);
+    assert.equal(result.policy.samples, 12);
+    assert.equal((await readJsonl(p('eval/policy.jsonl'))).length, 12);
+    assert.equal(result.baseline.kl, 0, 'the baseline against itself');
+    assert.equal(result.baseline.winRate, 0.5);
+    assert.notEqual(result.policy.kl, 0, 'DPO moved the policy');
+    assert.ok(result.judgeWinRate !== null && result.judgeWinRate >= 0 && result.judgeWinRate <= 1);
+    assert.equal(typeof result.policy.goldReward, 'number');
+    assert.match(r.stderr, /policy: judge reward -?\d/);
+    // The same model on both sides: the same samples, so every figure ties.
+    const same = JSON.parse(ok(await evaluate('policy', '--judge', p('rm'))).stdout) as Result;
+    assert.equal(same.judgeWinRate, 0.5);
+    assert.deepEqual(same.policy, same.baseline);
+    assert.equal(same.policy.goldReward, null, 'no gold without --gold');
   });
 
   it("a preference model ranks each prompt's responses: rewards n - 1 - rank", async () => {
@@ -233,6 +276,23 @@ describe('rlhf judge and rlhf data pairs', () => {
       await judge('--model', p('rm'), '--data', p('data/prompts.jsonl')),
       /prompts\.jsonl:1:responses: expected a non-empty array of strings/,
     );
+    const evaluate = (...args: string[]) =>
+      runCli([
+        'eval',
+        '--baseline',
+        p('policy'),
+        '--prompts',
+        p('prompts.jsonl'),
+        '--out',
+        p('never'),
+        ...args,
+      ]);
+    userError(await evaluate('--policy', p('nope')), /--policy: .*nope does not exist/);
+    userError(await evaluate('--policy', p('policy'), '--gold', 'nope'), /--gold: unknown task "nope"/);
+    const wrongJudge = await evaluate('--policy', p('policy'), '--judge', p('policy'));
+    assert.equal(wrongJudge.code, 1, 'FAILED_PRECONDITION, as for a wrong model anywhere');
+    assert.match(wrongJudge.stderr, /^error: --judge: .* is a causal LM; this call needs a reward model/);
+    assert.equal(existsSync(p('never')), false);
     const pairs = (data: string, ...args: string[]) =>
       runCli(['data', 'pairs', '--data', p(data), '--out', p('never.jsonl'), ...args]);
     userError(await pairs('gen.jsonl'), /gen\.jsonl:1:rewards: is missing/, /rlhf judge/);

@@ -7,6 +7,7 @@ import { Command } from 'commander';
 import { registerBench } from './commands/bench.js';
 import { registerController } from './commands/controller.js';
 import { registerData } from './commands/data.js';
+import { registerEval } from './commands/eval.js';
 import { registerExperiment } from './commands/experiment.js';
 import { registerGenerate } from './commands/generate.js';
 import { registerHealth } from './commands/health.js';
@@ -49,6 +50,7 @@ export function buildProgram(): Command {
   registerController(program);
   registerGenerate(program);
   registerJudge(program);
+  registerEval(program);
   registerModel(program);
   registerTokenize(program);
   return program;

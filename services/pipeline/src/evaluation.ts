@@ -59,3 +59,20 @@ export function evaluationMetrics(
     samples: samples.length,
   };
 }
+
+/**
+ * Win rate against the baseline under the proxy judge: `samples[i]` against `baseline[i]` (the baseline's
+ * sample for the same prompt and sample index) by proxy reward, ties counted half. Null when the lists differ
+ * in length or a proxy reward is missing (NaN): no reward model judged the samples.
+ */
+export function judgeWinRate(samples: readonly EvalSample[], baseline: readonly EvalSample[]): number | null {
+  if (samples.length === 0 || samples.length !== baseline.length) return null;
+  let wins = 0;
+  for (const [i, s] of samples.entries()) {
+    const a = s.proxyReward;
+    const b = (baseline[i] as EvalSample).proxyReward;
+    if (!Number.isFinite(a) || !Number.isFinite(b)) return null;
+    wins += a > b ? 1 : a === b ? 0.5 : 0;
+  }
+  return wins / samples.length;
+}

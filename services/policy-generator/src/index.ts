@@ -17,6 +17,7 @@ import { defaultGenerateLimits, type GenerateLimits } from './sampling-settings.
 import { generatorUtf8Schemas } from './utf8-schemas.js';
 
 export { toCompletion } from './completions.js';
+export { evaluateShard } from './evaluate-shard.js';
 export { checkGenerateRequest, prepareGeneration } from './generate-request.js';
 export { ackWaitFromEnv, generateShard, isGenerateShard } from './generate-worker.js';
 export { type BatchingOptions, batchingFromEnv, PolicySampler, type SampleJob } from './policy-sampler.js';

@@ -1,8 +1,9 @@
-import { stat, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { invalidArgument, parseIntegerIn, parseNumberIn, RlhfError } from '@rlhf/platform/core';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { invalidArgument, parseIntegerIn, parseNumberIn } from '@rlhf/platform/core';
 import { defaultSynthOptions, synthesizeSentimentTask } from '@rlhf/reference-task';
 import type { Command } from 'commander';
+import { fileUri, mustExist } from '../local-files.js';
 
 interface SynthFlags {
   out: string;
@@ -117,13 +118,8 @@ export function registerData(program: Command): void {
           'use maxMin, maxRandom or random',
         );
       const seed = parseIntegerIn(f.seed, '--seed', 0, 2 ** 31);
-      if (!(await stat(f.data).catch(() => null)))
-        throw new RlhfError('NOT_FOUND', `${f.data} does not exist`, {
-          field: '--data',
-          fix: 'pass the judged JSONL that rlhf judge wrote',
-        });
-      const uri = (path: string) => `file://${resolve(path)}`;
-      const r = await buildPairs(new ArtifactRouter(null), [uri(f.data)], uri(f.out), {
+      await mustExist(f.data, '--data', 'judged JSONL file (rlhf judge writes one)');
+      const r = await buildPairs(new ArtifactRouter(null), [fileUri(f.data)], fileUri(f.out), {
         strategy,
         seed,
         ...(f.text ? { text: true } : {}),

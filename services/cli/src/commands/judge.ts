@@ -3,10 +3,10 @@
  * (the reward-model and preference-model services' judge workers) on one shard that is the whole file, so
  * the rewards are exactly what a run's judge stage would write for the same generations and model.
  */
-import { stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { invalidArgument, parseNumberIn, RlhfError } from '@rlhf/platform/core';
+import { join } from 'node:path';
+import { invalidArgument, parseNumberIn } from '@rlhf/platform/core';
 import type { Command } from 'commander';
+import { fileUri, mustExist, namingFlags } from '../local-files.js';
 import { ProgressBar } from '../progress.js';
 
 interface JudgeFlags {
@@ -18,17 +18,6 @@ interface JudgeFlags {
 }
 
 const RANK_METHODS = ['tournament', 'round-robin'] as const;
-
-const fileUri = (path: string): string => `file://${resolve(path)}`;
-
-async function mustExist(path: string, flag: string, what: string): Promise<void> {
-  const info = await stat(path).catch(() => null);
-  if (!info)
-    throw new RlhfError('NOT_FOUND', `${path} does not exist`, {
-      field: flag,
-      fix: `pass an existing ${what}`,
-    });
-}
 
 export function registerJudge(program: Command): void {
   program
@@ -56,7 +45,7 @@ export function registerJudge(program: Command): void {
     )
     .action(async (f: JudgeFlags) => {
       const { headTypeOf, parseLlamaConfig, readJsonFile } = await import('@rlhf/ml-engine');
-      const { ArtifactRouter, asRlhfError } = await import('@rlhf/platform');
+      const { ArtifactRouter } = await import('@rlhf/platform');
       const { JudgeType, RankMethod, StageWork } = await import('@rlhf/proto');
       const { defaultModelCacheDir, ModelCache } = await import('@rlhf/service-kit');
       const { Registry } = await import('prom-client');
@@ -104,29 +93,20 @@ export function registerJudge(program: Command): void {
         },
       };
       try {
-        const result = reward
-          ? await (async () => {
-              const { judgeRewardShard, RewardScorer } = await import('@rlhf/reward-model');
-              const scorer = new RewardScorer(cache, { windowMs: 0, maxBatchResponses: 64 }, registry);
-              return judgeRewardShard(work, store, scorer, ctx);
-            })()
-          : await (async () => {
-              const { judgePreferenceShard, PreferenceJudge } = await import('@rlhf/preference-model');
-              const judge = new PreferenceJudge(cache, { windowMs: 0, maxBatchComparisons: 32 }, registry);
-              return judgePreferenceShard(work, store, judge, ctx);
-            })();
+        // The shard code names the model as the stage's field; here it is a flag.
+        const result = await namingFlags({ 'judge.model': '--model' }, async () => {
+          if (reward) {
+            const { judgeRewardShard, RewardScorer } = await import('@rlhf/reward-model');
+            const scorer = new RewardScorer(cache, { windowMs: 0, maxBatchResponses: 64 }, registry);
+            return judgeRewardShard(work, store, scorer, ctx);
+          }
+          const { judgePreferenceShard, PreferenceJudge } = await import('@rlhf/preference-model');
+          const judge = new PreferenceJudge(cache, { windowMs: 0, maxBatchComparisons: 32 }, registry);
+          return judgePreferenceShard(work, store, judge, ctx);
+        });
         (bar as ProgressBar | null)?.done(`${result.items} prompts`);
         const how = reward ? `reward model, length penalty ${lengthPenalty}` : `preference model, ${f.rank}`;
         process.stderr.write(`judged ${result.items} prompts with ${f.model} (${how}); wrote ${f.out}\n`);
-      } catch (err) {
-        // The shard code names the model as the stage's field; here it is a flag.
-        const known = asRlhfError(err);
-        if (!known?.field?.startsWith('judge.model')) throw err;
-        throw new RlhfError(known.code, known.message, {
-          field: '--model',
-          ...(known.fix === undefined ? {} : { fix: known.fix }),
-          cause: err,
-        });
       } finally {
         await cache.close();
       }
