@@ -8,7 +8,8 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { initWeights, loadModelDir, parseLlamaConfig, Rng, saveModelDir, trainBpe } from '@rlhf/ml-engine';
+import { loadModelDir, saveModelDir } from '@rlhf/ml-engine';
+import { tinyModel } from '@rlhf/ml-engine/test-model';
 import { ArtifactRouter, connectNats, createLogger, type NatsConnection } from '@rlhf/platform';
 import { natsForTests, type TestNats } from '@rlhf/platform/testing';
 import { MODEL_MANIFEST, publishModelDir, saveModelFromArtifact } from './model-artifacts.js';
@@ -30,17 +31,7 @@ before(async () => {
   store = new ArtifactRouter(nc);
   dir = await mkdtemp(join(tmpdir(), 'rlhf-save-model-'));
   source = join(dir, 'source');
-  const config = parseLlamaConfig({
-    hidden_size: 16,
-    intermediate_size: 32,
-    num_attention_heads: 2,
-    num_key_value_heads: 1,
-    num_hidden_layers: 1,
-    vocab_size: 270,
-    max_position_embeddings: 32,
-  });
-  const tokenizerJson = trainBpe(['the film was great .', 'the film was dull .'], { vocabSize: 270 });
-  await saveModelDir(source, { config, tokenizerJson, weights: initWeights(config, new Rng(7)) });
+  await saveModelDir(source, tinyModel());
   await publishModelDir(store, source, uri);
 });
 after(async () => {
@@ -60,7 +51,7 @@ test('a nats-obj model saved to a directory has every file of the original and l
   await sameFiles(source, out);
   assert.ok((await readdir(out)).includes(MODEL_MANIFEST));
   const loaded = await loadModelDir(out);
-  assert.equal(loaded.config.hidden_size, 16);
+  assert.deepEqual(loaded.config, tinyModel().config);
 });
 
 test('an existing directory is refused unless overwrite, which replaces it whole', async () => {

@@ -1,4 +1,7 @@
-/** A tiny model (BPE tokenizer trained on the review corpus, seeded weights) for checkpoint tests. */
+/**
+ * A tiny model (BPE tokenizer trained on the review corpus, seeded weights) for checkpoint tests, here and in
+ * other packages (`@rlhf/ml-engine/test-model`).
+ */
 import { type LlamaConfig, parseLlamaConfig } from '../model/config.js';
 import { initWeights } from '../model/weights.js';
 import { Rng } from '../random/rng.js';
