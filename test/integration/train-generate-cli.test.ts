@@ -217,6 +217,13 @@ describe('rlhf data synth, model init, train, generate', () => {
       await runCli(['generate', '--model', p('sft0'), '--prompt-ids', '[1, 99999]']),
       /99999.*outside the vocabulary/,
     );
+    // A prompt too long for the model is named by its place in the file, before anything is sampled (the
+    // 70th, in the second batch of 64).
+    const prompts = Array.from({ length: 80 }, (_, i) => (i === 69 ? 'the film '.repeat(40) : 'the movie'));
+    await writeFile(p('long.jsonl'), prompts.map((prompt) => `${JSON.stringify({ prompt })}\n`).join(''));
+    const long = await runCli(['generate', '--model', p('sft0'), '--prompts', p('long.jsonl')]);
+    userError(long, /prompts\[69\]: prompt 70 has \d+ tokens/);
+    assert.doesNotMatch(long.stderr, /generate \[/, 'no batch was sampled');
     assert.equal(existsSync(p('x')), false);
   });
 });

@@ -148,6 +148,7 @@ export {
   generateTexts,
   type PromptInput,
   policySession,
+  promptRows,
   type TextGenerationOptions,
 } from './sampling/generate-texts.js';
 export { defaultSamplingParams, type SamplingParams, sampleToken } from './sampling/sample-token.js';

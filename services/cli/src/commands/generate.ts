@@ -1,8 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { PromptInput } from '@rlhf/ml-engine';
+import type { Generation, PromptInput } from '@rlhf/ml-engine';
 import { invalidArgument, parseIntegerIn, parseNumberIn } from '@rlhf/platform/core';
 import type { Command } from 'commander';
+import { ProgressBar } from '../progress.js';
 
 interface GenerateFlags {
   model: string;
@@ -72,22 +73,41 @@ export function registerGenerate(program: Command): void {
     .option('--seed <S>', 'sampling seed', '42')
     .option('--greedy', 'always take the likeliest token')
     .option('--out <FILE>', 'write JSONL here (atomically) instead of stdout')
+    .option(
+      '--batch-prompts <N>',
+      'prompts sampled together (default: 64 samples a batch); the output does not depend on it',
+    )
     .action(async (f: GenerateFlags) => {
-      const { generateTexts, loadModelDir, policySession } = await import('@rlhf/ml-engine');
+      const { generateTexts, loadModelDir, policySession, promptRows } = await import('@rlhf/ml-engine');
       const { writeFileAtomic } = await import('@rlhf/platform');
       const model = await loadModelDir(f.model);
       const prompts = await promptsFrom(f, model.config.vocab_size);
       const session = await policySession(model, await readFile(join(f.model, 'model.onnx')));
+      const options = {
+        n: parseIntegerIn(f.n, '--n', 1, 1024),
+        temperature: parseNumberIn(f.temperature, '--temperature', 0, 100),
+        topP: parseNumberIn(f.topP, '--top-p', 1e-9, 1),
+        topK: parseIntegerIn(f.topK, '--top-k', 0, 1e9),
+        greedy: f.greedy === true,
+        maxNewTokens: parseIntegerIn(f.maxNewTokens, '--max-new-tokens', 1, 1e6),
+        seed: parseIntegerIn(f.seed, '--seed', 0, 2 ** 32 - 1),
+      };
+      promptRows(model, prompts, options.maxNewTokens); // every prompt checked before any is sampled
+      // 64 prompts at a time, for progress: the sampler batches 64 rows at a time, so 64 prompts of n samples
+      // are exactly n of its batches, the same ones as for the whole file at once (the same bits out).
+      const perBatch = 64;
+      const bar =
+        prompts.length > perBatch
+          ? new ProgressBar({ label: 'generate', total: prompts.length, unit: 'prompt' })
+          : null;
       try {
-        const out = await generateTexts(model, session, prompts, {
-          n: parseIntegerIn(f.n, '--n', 1, 1024),
-          temperature: parseNumberIn(f.temperature, '--temperature', 0, 100),
-          topP: parseNumberIn(f.topP, '--top-p', 1e-9, 1),
-          topK: parseIntegerIn(f.topK, '--top-k', 0, 1e9),
-          greedy: f.greedy === true,
-          maxNewTokens: parseIntegerIn(f.maxNewTokens, '--max-new-tokens', 1, 1e6),
-          seed: parseIntegerIn(f.seed, '--seed', 0, 2 ** 32 - 1),
-        });
+        const out: Generation[] = [];
+        for (let at = 0; at < prompts.length; at += perBatch) {
+          const batch = prompts.slice(at, at + perBatch);
+          out.push(...(await generateTexts(model, session, batch, { ...options, firstPromptIndex: at })));
+          bar?.update(out.length);
+        }
+        bar?.done(`${out.length} prompts, ${out.length * options.n} samples`);
         const text = out.map((g) => JSON.stringify(g)).join('\n') + (out.length ? '\n' : '');
         if (f.out) await writeFileAtomic(f.out, new TextEncoder().encode(text));
         else process.stdout.write(text);

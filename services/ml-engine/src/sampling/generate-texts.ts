@@ -57,17 +57,21 @@ export async function policySession(model: LoadedModelDir, modelBytes: Uint8Arra
   return OrtSession.create(modelBytes, inferenceSessionOptions);
 }
 
-export async function generateTexts(
+/**
+ * Each prompt as the generator's row: BOS, then its ids (or its text encoded). INVALID_ARGUMENT naming the
+ * prompt by its place among all the caller's prompts (`first` counts the earlier ones) for an id outside the
+ * vocabulary, or a prompt that leaves no room for `maxNewTokens`.
+ */
+export function promptRows(
   model: LoadedModelDir,
-  session: ModelRunner,
   prompts: readonly PromptInput[],
-  o: TextGenerationOptions,
-): Promise<Generation[]> {
-  checkSampling(o);
-  if (prompts.length === 0) throw invalidInput('no prompts given', 'prompts', 'pass at least one prompt');
+  maxNewTokens: number,
+  first = 0,
+): number[][] {
   const tok = model.tokenizer;
   const maxLen = model.config.max_position_embeddings;
-  const ids = prompts.map((p, i) => {
+  return prompts.map((p, k) => {
+    const i = first + k;
     const body = 'ids' in p ? p.ids : tok.encode(p.text);
     for (const id of body) {
       if (!Number.isInteger(id) || id < 0 || id >= model.config.vocab_size) {
@@ -78,24 +82,42 @@ export async function generateTexts(
       }
     }
     const row = [tok.bosId, ...body];
-    if (row.length + o.maxNewTokens > maxLen) {
+    if (row.length + maxNewTokens > maxLen) {
       throw invalidInput(
-        `prompt ${i + 1} has ${row.length} tokens; with max_new_tokens ${o.maxNewTokens} it exceeds the model's ${maxLen} positions`,
+        `prompt ${i + 1} has ${row.length} tokens; with max_new_tokens ${maxNewTokens} it exceeds the model's ${maxLen} positions`,
         `prompts[${i}]`,
         'shorten the prompt or lower max_new_tokens',
       );
     }
     return row;
   });
+}
+
+export async function generateTexts(
+  model: LoadedModelDir,
+  session: ModelRunner,
+  prompts: readonly PromptInput[],
+  o: TextGenerationOptions,
+): Promise<Generation[]> {
+  checkSampling(o);
+  if (prompts.length === 0) throw invalidInput('no prompts given', 'prompts', 'pass at least one prompt');
+  const tok = model.tokenizer;
   const first = o.firstPromptIndex ?? 0;
+  const ids = promptRows(model, prompts, o.maxNewTokens, first);
   const samples = await generate(
     session,
     model.config,
     ids.map((promptIds, i) => ({ promptIds, n: o.n, promptIndex: first + i })),
     { ...o, eosId: tok.eosId, padId: tok.padId },
   );
+  const byPrompt = new Map<number, typeof samples>();
+  for (const s of samples) {
+    const list = byPrompt.get(s.promptIndex);
+    if (list) list.push(s);
+    else byPrompt.set(s.promptIndex, [s]);
+  }
   return prompts.map((p, i) => {
-    const mine = samples.filter((s) => s.promptIndex === first + i);
+    const mine = byPrompt.get(first + i) ?? [];
     const strip = (t: number[]): number[] => (t.at(-1) === tok.eosId ? t.slice(0, -1) : t);
     return {
       prompt: 'ids' in p ? tok.decode(p.ids) : p.text,
