@@ -1,6 +1,6 @@
 /** `rlhf model init|import|export` and `rlhf tokenize` as a user runs them. */
 import assert from 'node:assert/strict';
-import { access, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { access, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -118,6 +118,67 @@ describe('rlhf model and rlhf tokenize', () => {
     assert.deepEqual(b.config, a.config);
     assert.deepEqual([...b.weights.keys()], [...a.weights.keys()]);
     for (const [name, data] of a.weights) assert.deepEqual(b.weights.get(name), data, name);
+  });
+
+  it("a checkpoint's chat template comes in with import, and rlhf generate renders chat prompts with it", async () => {
+    const hf = join(root, 'hf');
+    const file = join(hf, 'tokenizer_config.json');
+    const template =
+      '{{ bos_token }}{% for m in messages %}[{{ m.role | upper }}] {{ m.content }}\n{% endfor %}{% if add_generation_prompt %}[ASSISTANT]{% endif %}';
+    await writeFile(
+      file,
+      JSON.stringify({ ...JSON.parse(await readFile(file, 'utf8')), chat_template: template }),
+    );
+    const chat = join(root, 'chat');
+    assertOk(await runCli(['model', 'import', '--from', hf, '--out', chat]));
+    await writeFile(
+      join(root, 'messages.jsonl'),
+      `${JSON.stringify({ messages: [{ role: 'user', content: 'the movie' }] })}\n`,
+    );
+    const generate = (dir: string) =>
+      runCli([
+        'generate',
+        '--model',
+        dir,
+        '--prompts',
+        join(root, 'messages.jsonl'),
+        '--max-new-tokens',
+        '4',
+      ]);
+    const templated = await generate(chat);
+    assertOk(templated);
+    assert.equal(
+      (JSON.parse(templated.stdout) as { prompt: string }).prompt,
+      '[USER] the movie\n[ASSISTANT]',
+    );
+    const plain = await generate(model);
+    assertOk(plain);
+    assert.equal(
+      (JSON.parse(plain.stdout) as { prompt: string }).prompt,
+      'the movie',
+      'no template: the contents',
+    );
+    // Training keeps it: the trained model answers chat prompts the same way.
+    await writeFile(join(root, 'sft.jsonl'), `${JSON.stringify({ text: 'the movie was fine' })}\n`);
+    assertOk(
+      await runCli([
+        'train',
+        'sft',
+        '--model',
+        chat,
+        '--data',
+        join(root, 'sft.jsonl'),
+        '--out',
+        join(root, 'chat-sft'),
+        '--steps',
+        '1',
+      ]),
+    );
+    assert.equal((await loadModelDir(join(root, 'chat-sft'))).chatTemplate, template);
+    // Export writes it back where transformers reads it.
+    assertOk(await runCli(['model', 'export', '--model', chat, '--out', join(root, 'chat-hf')]));
+    const exported = JSON.parse(await readFile(join(root, 'chat-hf', 'tokenizer_config.json'), 'utf8'));
+    assert.equal(exported.chat_template, template);
   });
 
   it('bad input exits 2 with one line naming the flag or field, and writes nothing', async () => {

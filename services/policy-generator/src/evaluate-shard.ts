@@ -18,6 +18,7 @@ import {
   type LoadedModelDir,
   parseJsonlLines,
   parsePromptRecord,
+  promptInputOf,
   type Sample,
   scoreResponses,
   sequenceLogps,
@@ -131,7 +132,8 @@ async function readInput(store: ArtifactStore, uri: string): Promise<Uint8Array>
   }
 }
 
-async function readPrompts(data: Uint8Array, source: string): Promise<ParsedPrompt[]> {
+/** The held-out prompts; a chat prompt goes through the policy's chat template (promptInputOf). */
+async function readPrompts(data: Uint8Array, source: string, model: LoadedModelDir): Promise<ParsedPrompt[]> {
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(data);
@@ -141,10 +143,7 @@ async function readPrompts(data: Uint8Array, source: string): Promise<ParsedProm
   const prompts: ParsedPrompt[] = [];
   const lines = text.split('\n');
   for await (const p of parseJsonlLines(lines, source, (value, where): ParsedPrompt => {
-    const r = parsePromptRecord(value, where);
-    // Chat prompts have no template here: their contents joined by newlines, as `rlhf generate` does.
-    if (r.kind === 'messages') return { where, text: r.messages.map((m) => m.content).join('\n') };
-    return 'ids' in r.prompt ? { where, ids: r.prompt.ids } : { where, text: r.prompt.text };
+    return { where, ...promptInputOf(model, parsePromptRecord(value, where), where) };
   }))
     prompts.push(p);
   return prompts;
@@ -284,9 +283,8 @@ async function evaluate(
   const withJudge = rewardJudge(p);
   if (!p.baseline || p.baseline.uri === '')
     throw invalidArgument('evaluate.baseline.uri', 'is required', 'pass pi_0 (the SFT policy) of the run');
-  const parsed = await readPrompts(await readInput(deps.store, work.inputUri), work.inputUri);
-
   const policy = await loadModelRef(deps.cache, p.policy, 'lm', 'evaluate.policy');
+  const parsed = await readPrompts(await readInput(deps.store, work.inputUri), work.inputUri, policy.model);
   const baseline = await loadModelRef(deps.cache, p.baseline, 'lm', 'evaluate.baseline');
   const judge = withJudge
     ? await loadModelRef(deps.cache, p.judge?.model, 'scalar', 'evaluate.judge.model')

@@ -10,7 +10,7 @@
  * sample index), so a prompt gets the same responses however the prompts were sharded or batched, and a
  * redelivered shard writes the same output.
  */
-import { type ChatMessage, parseJsonlLines, parsePromptRecord, type TextOrIds } from '@rlhf/ml-engine';
+import { type LoadedModelDir, parseJsonlLines, parsePromptRecord, promptInputOf } from '@rlhf/ml-engine';
 import {
   type ArtifactStore,
   invalidArgument,
@@ -47,15 +47,8 @@ interface PromptRow {
   where: string;
 }
 
-function promptOf(
-  record: { kind: 'prompt'; prompt: TextOrIds } | { kind: 'messages'; messages: ChatMessage[] },
-) {
-  // A chat prompt is its messages' contents, one per line (as `rlhf generate` reads them).
-  if (record.kind === 'messages') return { text: record.messages.map((m) => m.content).join('\n') };
-  return record.prompt;
-}
-
-async function readPrompts(data: Uint8Array, source: string, vocabSize: number): Promise<PromptRow[]> {
+/** The shard's prompts; a chat prompt goes through the policy's chat template (promptInputOf). */
+async function readPrompts(data: Uint8Array, source: string, model: LoadedModelDir): Promise<PromptRow[]> {
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(data);
@@ -64,7 +57,11 @@ async function readPrompts(data: Uint8Array, source: string, vocabSize: number):
   }
   const rows: PromptRow[] = [];
   const parse = (value: unknown, where: string): PromptRow => ({
-    prompt: promptOf(parsePromptRecord(value, where, { vocabSize })),
+    prompt: promptInputOf(
+      model,
+      parsePromptRecord(value, where, { vocabSize: model.config.vocab_size }),
+      where,
+    ),
     raw: value as Record<string, unknown>,
     where,
   });
@@ -87,11 +84,7 @@ export async function generateShard(
   const n = checkN(params.n || undefined, limits, 'generate.n'); // stage work: 0 means 1
   const sampling = checkSamplingParams(params.sampling, limits, 'generate.sampling');
   const model = await sampler.model(params.policy, 'generate.policy');
-  const rows = await readPrompts(
-    await store.get(work.inputUri),
-    work.inputUri,
-    model.model.config.vocab_size,
-  );
+  const rows = await readPrompts(await store.get(work.inputUri), work.inputUri, model.model);
   const prepared = prepareGeneration(
     model,
     rows.map((r) => r.prompt),

@@ -119,7 +119,12 @@ async function scalarHeadStart(modelDir: string, jobDir: string, seed: number): 
   const weights = initWeights(config, new Rng(seed));
   for (const [name, w] of base.weights) if (weights.has(name)) weights.set(name, w.slice());
   const out = join(jobDir, 'base-scalar');
-  await saveModelDir(out, { config, tokenizerJson: base.tokenizerJson, weights }, { overwrite: true });
+  const chatTemplate = base.chatTemplate === undefined ? {} : { chatTemplate: base.chatTemplate };
+  await saveModelDir(
+    out,
+    { config, tokenizerJson: base.tokenizerJson, weights, ...chatTemplate },
+    { overwrite: true },
+  );
   return out;
 }
 

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Generation, PromptInput } from '@rlhf/ml-engine';
+import type { Generation, LoadedModelDir, PromptInput } from '@rlhf/ml-engine';
 import { invalidArgument, parseIntegerIn, parseNumberIn } from '@rlhf/platform/core';
 import type { Command } from 'commander';
 import { ProgressBar } from '../progress.js';
@@ -20,8 +20,8 @@ interface GenerateFlags {
   out?: string;
 }
 
-async function promptsFrom(f: GenerateFlags, vocabSize: number): Promise<PromptInput[]> {
-  const { loadJsonl, parsePromptRecord } = await import('@rlhf/ml-engine');
+async function promptsFrom(f: GenerateFlags, model: LoadedModelDir): Promise<PromptInput[]> {
+  const { loadJsonl, parsePromptRecord, promptInputOf } = await import('@rlhf/ml-engine');
   const given = [f.prompt, f.promptIds, f.prompts].filter((x) => x !== undefined).length;
   if (given !== 1)
     throw invalidArgument(
@@ -45,13 +45,10 @@ async function promptsFrom(f: GenerateFlags, vocabSize: number): Promise<PromptI
       );
     return [{ ids: ids as number[] }];
   }
-  const records = await loadJsonl(f.prompts as string, (v, where) =>
-    parsePromptRecord(v, where, { vocabSize }),
+  // A chat prompt ({"messages"}) goes through the model's chat template.
+  return loadJsonl(f.prompts as string, (v, where) =>
+    promptInputOf(model, parsePromptRecord(v, where, { vocabSize: model.config.vocab_size }), where),
   );
-  return records.map((r) => {
-    if (r.kind === 'messages') return { text: r.messages.map((m) => m.content).join('\n') };
-    return 'ids' in r.prompt ? { ids: r.prompt.ids } : { text: r.prompt.text };
-  });
 }
 
 export function registerGenerate(program: Command): void {
@@ -64,7 +61,10 @@ export function registerGenerate(program: Command): void {
     .requiredOption('--model <DIR>', 'policy model directory')
     .option('--prompt <TEXT>', 'one prompt')
     .option('--prompt-ids <JSON>', 'one prompt as token ids, e.g. "[5, 17, 9]"')
-    .option('--prompts <FILE>', 'JSONL of {"prompt"} or {"messages"} records')
+    .option(
+      '--prompts <FILE>',
+      'JSONL of {"prompt"}, {"prompt_ids"} or {"messages"} records (messages through the model\'s chat template)',
+    )
     .option('-n, --n <K>', 'samples per prompt', '1')
     .option('--temperature <T>', 'sampling temperature (0 = greedy)', '1')
     .option('--top-p <P>', 'nucleus mass in (0, 1]', '1')
@@ -81,7 +81,7 @@ export function registerGenerate(program: Command): void {
       const { generateTexts, loadModelDir, policySession, promptRows } = await import('@rlhf/ml-engine');
       const { writeFileAtomic } = await import('@rlhf/platform');
       const model = await loadModelDir(f.model);
-      const prompts = await promptsFrom(f, model.config.vocab_size);
+      const prompts = await promptsFrom(f, model);
       const session = await policySession(model, await readFile(join(f.model, 'model.onnx')));
       const options = {
         n: parseIntegerIn(f.n, '--n', 1, 1024),

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { invalidInput } from '../engine-error.js';
 import { type LlamaConfig, parseLlamaConfig } from '../model/config.js';
 import { checkWeights, type Weights, weightSpecs } from '../model/weights.js';
+import { readChatTemplate } from '../tokenizer/chat-template.js';
 import { tokenizerFromJson } from '../tokenizer/tokenizer.js';
 import { loadTokenizer, writeTokenizerFiles } from '../tokenizer/tokenizer-files.js';
 import type { TokenizerJson } from '../tokenizer/tokenizer-json.js';
@@ -31,7 +32,7 @@ export async function exportHfCheckpoint(
   out: string,
   options: AtomicDirectoryOptions = {},
 ): Promise<void> {
-  const { config, tokenizerJson, weights } = await loadModelDir(modelDir);
+  const { config, tokenizerJson, weights, chatTemplate } = await loadModelDir(modelDir);
   const tensors = new Map<string, F32Tensor>();
   for (const spec of weightSpecs(config))
     tensors.set(spec.name, { shape: spec.shape, data: weights.get(spec.name) as Float32Array });
@@ -42,7 +43,7 @@ export async function exportHfCheckpoint(
       await writeFile(join(dir, 'config.json'), prettyJson(hfConfigJson(config)));
       // transformers refuses safetensors files without a `format` entry in the metadata.
       await writeSafetensors(join(dir, SINGLE_FILE), tensors, { format: 'pt' });
-      await writeTokenizerFiles(dir, tokenizerJson, specials, config.max_position_embeddings);
+      await writeTokenizerFiles(dir, tokenizerJson, specials, config.max_position_embeddings, chatTemplate);
       await writeFile(
         join(dir, 'generation_config.json'),
         prettyJson({
@@ -140,7 +141,13 @@ export async function importHfCheckpoint(
 
   const weights = weightsOf(config, tensors, configFile);
   checkWeights(config, weights, source);
-  const contents = { config, tokenizerJson, weights };
+  const chatTemplate = await readChatTemplate(hfDir);
+  const contents: ModelDirContents = {
+    config,
+    tokenizerJson,
+    weights,
+    ...(chatTemplate === undefined ? {} : { chatTemplate }),
+  };
   await saveModelDir(out, contents, options);
   return contents;
 }

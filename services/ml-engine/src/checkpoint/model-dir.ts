@@ -11,6 +11,7 @@ import { type LlamaConfig, parseLlamaConfig } from '../model/config.js';
 import { buildInferenceModel } from '../model/inference-graph.js';
 import { checkWeights, type Weights } from '../model/weights.js';
 import { decodeModel } from '../onnx/onnx-decode.js';
+import { checkChatTemplate, readChatTemplate } from '../tokenizer/chat-template.js';
 import { type Tokenizer, tokenizerFromJson } from '../tokenizer/tokenizer.js';
 import { loadTokenizer, writeTokenizerFiles } from '../tokenizer/tokenizer-files.js';
 import type { TokenizerJson } from '../tokenizer/tokenizer-json.js';
@@ -30,6 +31,8 @@ export interface ModelDirContents {
   config: LlamaConfig;
   tokenizerJson: TokenizerJson;
   weights: Weights;
+  /** The Jinja chat template for `{"messages"}` prompts (tokenizer_config.json's `chat_template`). */
+  chatTemplate?: string;
 }
 
 export interface LoadedModelDir extends ModelDirContents {
@@ -42,12 +45,14 @@ export interface LoadedModelDir extends ModelDirContents {
  * Checks a model before anything is written: the config reads back as written, its special-token ids are
  * tokens of the tokenizer, the tokenizer fits the embedding, and the weights match the config.
  */
-function checkContents({ config, tokenizerJson, weights }: ModelDirContents) {
+function checkContents(contents: ModelDirContents) {
+  const { config, tokenizerJson, weights } = contents;
   const checked = parseLlamaConfig(JSON.parse(JSON.stringify(config)), 'config');
   const specials = specialTokensOf(checked, tokenizerJson, 'config');
   const tokenizer = tokenizerFromJson(tokenizerJson, { specials, source: 'tokenizerJson' });
   checkTokenizerFits(checked, tokenizer, 'config', 'tokenizerJson');
   checkWeights(checked, weights, 'weights');
+  if (contents.chatTemplate !== undefined) checkChatTemplate(contents.chatTemplate, 'chatTemplate');
   return { config: checked, specials };
 }
 
@@ -62,7 +67,13 @@ export async function saveModelDir(
     out,
     async (dir) => {
       await writeFile(join(dir, MODEL_DIR_FILES.config), prettyJson(config));
-      await writeTokenizerFiles(dir, contents.tokenizerJson, specials, config.max_position_embeddings);
+      await writeTokenizerFiles(
+        dir,
+        contents.tokenizerJson,
+        specials,
+        config.max_position_embeddings,
+        contents.chatTemplate,
+      );
       await writeFile(join(dir, MODEL_DIR_FILES.model), buildInferenceModel(config, contents.weights));
     },
     options,
@@ -100,5 +111,13 @@ export async function loadModelDir(dir: string): Promise<LoadedModelDir> {
 
   const model = decodeModel(await readFileOrFail(modelFile), modelFile);
   const weights = weightsFromOnnx(model, config, modelFile);
-  return { config, tokenizer, tokenizerJson, weights, dir };
+  const chatTemplate = await readChatTemplate(dir);
+  return {
+    config,
+    tokenizer,
+    tokenizerJson,
+    weights,
+    dir,
+    ...(chatTemplate === undefined ? {} : { chatTemplate }),
+  };
 }

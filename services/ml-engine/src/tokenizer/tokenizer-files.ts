@@ -1,6 +1,7 @@
 /**
  * Reading and writing the tokenizer files of a model directory: `tokenizer.json` (the tokenizer itself)
- * and `tokenizer_config.json` (which token is bos/eos/pad, which `tokenizer.json` does not record).
+ * and `tokenizer_config.json` (which token is bos/eos/pad, which `tokenizer.json` does not record, and the
+ * chat template when the model has one).
  */
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -81,6 +82,7 @@ export async function loadTokenizer(path: string, specials: SpecialTokenNames = 
 export function tokenizerConfigJson(
   specials: SpecialTokens,
   modelMaxLength?: number,
+  chatTemplate?: string,
 ): Record<string, unknown> {
   const config: Record<string, unknown> = {
     tokenizer_class: 'PreTrainedTokenizerFast',
@@ -91,6 +93,7 @@ export function tokenizerConfigJson(
   };
   if (specials.extra.length > 0) config.additional_special_tokens = [...specials.extra];
   if (modelMaxLength !== undefined) config.model_max_length = modelMaxLength;
+  if (chatTemplate !== undefined) config.chat_template = chatTemplate;
   return config;
 }
 
@@ -103,8 +106,13 @@ export async function writeTokenizerFiles(
   json: TokenizerJson,
   specials: Partial<SpecialTokens> = {},
   modelMaxLength?: number,
+  chatTemplate?: string,
 ): Promise<void> {
-  const config = tokenizerConfigJson({ ...DEFAULT_SPECIAL_TOKENS, ...specials }, modelMaxLength);
+  const config = tokenizerConfigJson(
+    { ...DEFAULT_SPECIAL_TOKENS, ...specials },
+    modelMaxLength,
+    chatTemplate,
+  );
   await writeFile(join(dir, 'tokenizer.json'), `${JSON.stringify(json, null, 2)}\n`);
   await writeFile(join(dir, 'tokenizer_config.json'), `${JSON.stringify(config, null, 2)}\n`);
 }

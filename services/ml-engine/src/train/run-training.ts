@@ -135,6 +135,7 @@ export async function runTraining(args: RunTrainingArgs): Promise<RunTrainingRes
     config: base.config,
     tokenizerJson: base.tokenizerJson,
     weights: w,
+    ...(base.chatTemplate === undefined ? {} : { chatTemplate: base.chatTemplate }),
   });
   const result = await trainModel({
     config: base.config,
