@@ -175,6 +175,56 @@ describe('rlhf model and rlhf tokenize', () => {
       ]),
     );
     assert.equal((await loadModelDir(join(root, 'chat-sft'))).chatTemplate, template);
+    // Conversational data (TRL's form) trains exactly as its text through the template: the same weights.
+    const rows = (conversational: boolean) =>
+      ['great', 'dull'].map((word) => {
+        const messages = [{ role: 'user', content: `the ${word} movie` }];
+        const answer = `it was ${word} .`;
+        return JSON.stringify(
+          conversational
+            ? { messages: [...messages, { role: 'assistant', content: answer }] }
+            : { prompt: `[USER] the ${word} movie\n[ASSISTANT]`, completion: answer },
+        );
+      });
+    const pairs = (conversational: boolean) =>
+      JSON.stringify(
+        conversational
+          ? {
+              prompt: [{ role: 'user', content: 'the movie' }],
+              chosen: [{ role: 'assistant', content: 'great .' }],
+              rejected: [{ role: 'assistant', content: 'dull .' }],
+            }
+          : { prompt: '[USER] the movie\n[ASSISTANT]', chosen: 'great .', rejected: 'dull .' },
+      );
+    for (const [objective, data] of [
+      ['sft', rows],
+      ['dpo', (c: boolean) => [pairs(c)]],
+    ] as const) {
+      const onnx: Buffer[] = [];
+      for (const conversational of [true, false]) {
+        const file = join(root, `${objective}-${conversational}.jsonl`);
+        await writeFile(file, `${data(conversational).join('\n')}\n`);
+        const out = join(root, `chat-${objective}-${conversational}`);
+        assertOk(
+          await runCli([
+            'train',
+            objective,
+            '--model',
+            chat,
+            '--data',
+            file,
+            '--out',
+            out,
+            '--steps',
+            '2',
+            '--lr',
+            '0.01',
+          ]),
+        );
+        onnx.push(await readFile(join(out, 'model.onnx')));
+      }
+      assert.ok((onnx[0] as Buffer).equals(onnx[1] as Buffer), `${objective}: messages train as their text`);
+    }
     // Export writes it back where transformers reads it.
     assertOk(await runCli(['model', 'export', '--model', chat, '--out', join(root, 'chat-hf')]));
     const exported = JSON.parse(await readFile(join(root, 'chat-hf', 'tokenizer_config.json'), 'utf8'));

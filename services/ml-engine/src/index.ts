@@ -158,7 +158,12 @@ export {
   learnByteLevelBpe,
   trainBpe,
 } from './tokenizer/bpe-trainer.js';
-export { promptInputOf, readChatTemplate, renderChatPrompt } from './tokenizer/chat-template.js';
+export {
+  chatRenderer,
+  promptInputOf,
+  readChatTemplate,
+  renderChatPrompt,
+} from './tokenizer/chat-template.js';
 export { DEFAULT_SPECIAL_TOKENS, type SpecialTokens } from './tokenizer/special-tokens.js';
 export {
   type DecodeIdsOptions,

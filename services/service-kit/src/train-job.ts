@@ -22,6 +22,7 @@ import { copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs
 import { join } from 'node:path';
 import {
   architectureOf,
+  chatRenderer,
   comparePairs,
   headTypeOf,
   inferenceSessionOptions,
@@ -142,7 +143,7 @@ export async function evaluatePairModel(
 ): Promise<Record<string, number>> {
   const model = await loadModelDir(modelDir);
   const pairs = await loadJsonl(evalFile, (v, where) =>
-    parsePairRecord(v, where, { vocabSize: model.config.vocab_size }),
+    parsePairRecord(v, where, { vocabSize: model.config.vocab_size, chat: chatRenderer(model) }),
   );
   const triples = pairs.map((p) => ({
     prompt: asText(model, p.prompt),

@@ -90,11 +90,14 @@ export function registerTrain(program: Command): void {
       [
         'Train from a JSONL dataset and write a new model directory (atomically, with training_state/ and',
         'training_log.jsonl inside). Objectives and the data each takes:',
-        '  sft  {"prompt","completion"} (loss on the completion) or {"text"}; policy model',
+        '  sft  {"prompt","completion"} (loss on the completion), {"text"}, or {"messages"} (loss on the last,',
+        '       assistant message); policy model',
         '  rm   {"prompt","chosen","rejected"}: Bradley-Terry; model with a scalar head',
         '  pm   {"prompt","chosen","rejected"}: pairwise preference model (A/B token, order randomised)',
         '  dpo  {"prompt","chosen","rejected"}: DPO against --reference (default: the starting policy)',
-        'Token-id fields (prompt_ids, completion_ids, chosen_ids, rejected_ids) are used verbatim.',
+        'Token-id fields (prompt_ids, completion_ids, chosen_ids, rejected_ids) are used verbatim. Pairs may be',
+        'conversational (TRL): "prompt" a list of messages, "chosen" and "rejected" one assistant message each.',
+        "Messages go through the model's chat template (tokenizer_config.json), or are joined by newlines.",
         'Interrupted runs continue from <out>.partial when the same command runs again (see --save-every).',
       ].join('\n'),
     )

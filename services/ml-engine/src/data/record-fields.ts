@@ -7,6 +7,11 @@ import { type EngineError, invalidInput } from '../engine-error.js';
 export interface RecordOptions {
   /** When given, token-id fields must hold ids below it. */
   vocabSize?: number;
+  /**
+   * Chat messages as prompt text (the model's chat template with the generation prompt, `chatRenderer`);
+   * without it, their contents joined by newlines.
+   */
+  chat?: (messages: readonly ChatMessage[], where: string) => string;
 }
 
 export type Row = Record<string, unknown>;

@@ -83,3 +83,53 @@ describe('dataset records', () => {
     assert.deepEqual(textOrIdsToIds({ ids: [1, 2] }, encode), [1, 2]);
   });
 });
+
+describe('conversational records (TRL): chat messages through the model, or their contents by line', () => {
+  const chat = (messages: readonly { role: string; content: string }[]) =>
+    `${messages.map((m) => `<${m.role}>${m.content}`).join('')}<assistant>`;
+  const conversation = [
+    { role: 'system', content: 'be kind' },
+    { role: 'user', content: 'the film?' },
+    { role: 'assistant', content: 'it was great .' },
+  ];
+
+  it('an SFT conversation learns its last, assistant message after the others as the prompt', () => {
+    assert.deepEqual(parseSftRecord({ messages: conversation }, 'sft:1', { chat }), {
+      kind: 'prompt-completion',
+      prompt: { text: '<system>be kind<user>the film?<assistant>' },
+      completion: { text: 'it was great .' },
+    });
+    assert.deepEqual(parseSftRecord({ messages: conversation }, 'sft:1'), {
+      kind: 'prompt-completion',
+      prompt: { text: 'be kind\nthe film?' },
+      completion: { text: 'it was great .' },
+    });
+    assert.throws(
+      () => parseSftRecord({ messages: conversation.slice(0, 2) }, 'sft:2', { chat }),
+      /sft:2: field "messages" must end with an assistant message/,
+    );
+  });
+
+  it('a pair may give its prompt as messages and each response as one assistant message', () => {
+    const row = {
+      prompt: conversation.slice(0, 2),
+      chosen: [{ role: 'assistant', content: 'great .' }],
+      rejected: 'dull .',
+      margin: 2,
+    };
+    assert.deepEqual(parsePairRecord(row, 'pairs:1', { chat }), {
+      prompt: { text: '<system>be kind<user>the film?<assistant>' },
+      chosen: { text: 'great .' },
+      rejected: { text: 'dull .' },
+      margin: 2,
+    });
+    assert.throws(
+      () => parsePairRecord({ ...row, chosen: conversation }, 'pairs:2', { chat }),
+      /pairs:2: field "chosen" as messages must be one \{"role": "assistant", "content"\} message/,
+    );
+    assert.throws(
+      () => parsePairRecord({ ...row, prompt: [{ role: 'user' }] }, 'pairs:3', { chat }),
+      /pairs:3/,
+    );
+  });
+});

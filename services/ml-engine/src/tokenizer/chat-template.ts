@@ -86,21 +86,20 @@ export function renderChatPrompt(
   return text.startsWith(specials.bos) ? text.slice(specials.bos.length) : text;
 }
 
+/** Chat messages as a model's prompt text: its template with the generation prompt, else contents by line. */
+export function chatRenderer(
+  model: LoadedModelDir,
+): (messages: readonly ChatMessage[], where: string) => string {
+  const template = model.chatTemplate;
+  if (template === undefined) return (messages) => messages.map((m) => m.content).join('\n');
+  const tok = model.tokenizer;
+  const specials = { bos: tok.idToToken(tok.bosId), eos: tok.idToToken(tok.eosId) };
+  return (messages, where) => renderChatPrompt(template, messages, specials, where);
+}
+
 /** A prompt record as the generator's input: text, ids, or chat messages through the model's template. */
 export function promptInputOf(model: LoadedModelDir, record: PromptRecord, where = 'prompt'): PromptInput {
   if (record.kind === 'prompt')
     return 'ids' in record.prompt ? { ids: record.prompt.ids } : { text: record.prompt.text };
-  if (model.chatTemplate === undefined) return { text: record.messages.map((m) => m.content).join('\n') };
-  const tok = model.tokenizer;
-  return {
-    text: renderChatPrompt(
-      model.chatTemplate,
-      record.messages,
-      {
-        bos: tok.idToToken(tok.bosId),
-        eos: tok.idToToken(tok.eosId),
-      },
-      where,
-    ),
-  };
+  return { text: chatRenderer(model)(record.messages, where) };
 }
