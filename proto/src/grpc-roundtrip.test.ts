@@ -65,6 +65,7 @@ test('PolicyGeneratorService: unary and server-streaming calls over loopback', a
       model: { uri: 'file:///models/sft', revision: '', digest: '' },
       prompts: ['the acting', 'i really'],
       promptTokenIds: [],
+      conversations: [],
       n: 2,
       sampling: { temperature: 0.7, topK: 0, stop: [], stopTokenIds: [], greedy: false },
       firstPromptIndex: 0,

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import { loadModelDir } from '@rlhf/ml-engine';
+import { loadModelDir, saveModelDir } from '@rlhf/ml-engine';
 import {
   ArtifactRouter,
   connectNats,
@@ -219,6 +219,66 @@ test('Generate: stop strings cut the text before the match; stop token ids end w
   ).results[0]?.completions[0] as Completion;
   assert.equal(byId.finishReason, FinishReason.FINISH_REASON_STOP);
   assert.deepEqual(byId.tokenIds, full.tokenIds.slice(0, at + 1));
+});
+
+test("Generate: conversations go through the model's chat template, and sample what their text samples", async () => {
+  const template =
+    "{{ bos_token }}{% for m in messages %}{% if m.role not in ['system', 'user', 'assistant'] %}" +
+    "{{ raise_exception('no role ' + m.role) }}{% endif %}[{{ m.role }}] {{ m.content }}\n{% endfor %}" +
+    '{% if add_generation_prompt %}[assistant]{% endif %}';
+  const chatDir = join(dir, 'chat-policy');
+  await saveModelDir(chatDir, { ...(await loadModelDir(policyDir)), chatTemplate: template });
+  const chatModel = { uri: `file://${chatDir}`, revision: '', digest: '' };
+  const conversations = [
+    { messages: [{ role: 'user', content: 'the film' }] },
+    {
+      messages: [
+        { role: 'system', content: 'be brief' },
+        { role: 'user', content: 'the plot' },
+      ],
+    },
+  ];
+  const sampling = { seed: 7, maxNewTokens: 8 };
+  const chat = await generateCall({ model: chatModel, conversations, n: 2, sampling });
+  const rendered = ['[user] the film\n[assistant]', '[system] be brief\n[user] the plot\n[assistant]'];
+  assert.deepEqual(
+    chat.results.map((r) => r.prompt),
+    rendered,
+  );
+  const text = await generateCall({ model: chatModel, prompts: rendered, n: 2, sampling });
+  assert.deepEqual(keys(chat), keys(text), 'a conversation samples what its rendered text samples');
+  // A model without a template: the contents, one per line.
+  const plain = await generateCall({ model: model(), conversations, sampling });
+  assert.deepEqual(
+    plain.results.map((r) => r.prompt),
+    ['the film', 'be brief\nthe plot'],
+  );
+  const { INVALID_ARGUMENT } = grpc.status;
+  await assertStatus(
+    generateCall({ model: chatModel, prompts: ['x'], conversations }),
+    INVALID_ARGUMENT,
+    'conversations',
+    'prompts and conversations',
+  );
+  await assertStatus(
+    generateCall({ model: chatModel, conversations: [{ messages: [] }] }),
+    INVALID_ARGUMENT,
+    'conversations[0].messages',
+    'an empty conversation',
+  );
+  await assertStatus(
+    generateCall({
+      model: chatModel,
+      conversations: [
+        conversations[0] as (typeof conversations)[number],
+        { messages: [{ role: 'tool', content: 'x' }] },
+      ],
+      sampling,
+    }),
+    INVALID_ARGUMENT,
+    'conversations[1]',
+    'a role the template refuses',
+  );
 });
 
 test('GenerateStream: one message per completion as it finishes; the same set as Generate', async () => {
@@ -439,6 +499,12 @@ test('bad input gets its status and names the field; the server keeps serving', 
     INVALID_ARGUMENT,
     'sampling.stop[0]',
     'invalid UTF-8 stop',
+  );
+  await assertStatus(
+    rawCall({ model: m, conversations: [{ messages: [{ role: 'user', content: 'the ZZ film' }] }] }, 'ZZ'),
+    INVALID_ARGUMENT,
+    'conversations[0].messages[0].content',
+    'invalid UTF-8 message',
   );
   const replacement = await rawCall({ model: m, prompts: ['the film \uFFFD'] }, 'no marker');
   assert.equal(replacement.results[0]?.prompt, 'the film \uFFFD', 'a real U+FFFD is text');

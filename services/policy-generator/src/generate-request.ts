@@ -6,6 +6,7 @@
  * RESOURCE_EXHAUSTED naming the field that carries it. (Invalid UTF-8 is found in the raw bytes before the
  * handler runs: see utf8-schemas.ts.)
  */
+import { chatRenderer } from '@rlhf/ml-engine';
 import { invalidArgument, RlhfError } from '@rlhf/platform';
 import type { GenerateRequest, GenerateStreamRequest } from '@rlhf/proto';
 import type { LoadedModel } from '@rlhf/service-kit';
@@ -16,7 +17,11 @@ import {
   type SamplingSettings,
 } from './sampling-settings.js';
 
-export type PromptSource = { text: string } | { ids: number[] };
+/** A prompt as text, as token ids, or as a chat conversation (rendered with the model's template). */
+export type PromptSource =
+  | { text: string }
+  | { ids: number[] }
+  | { messages: Array<{ role: string; content: string }> };
 
 export interface CheckedGenerate {
   prompts: PromptSource[];
@@ -24,26 +29,46 @@ export interface CheckedGenerate {
   sampling: SamplingSettings;
   firstPromptIndex: number;
   /** The request field the prompts came from, for messages naming one of them. */
-  promptField: 'prompts' | 'prompt_token_ids';
+  promptField: 'prompts' | 'prompt_token_ids' | 'conversations';
 }
+
+const textLength = (p: PromptSource): number =>
+  'text' in p ? p.text.length : 'messages' in p ? p.messages.reduce((n, m) => n + m.content.length, 0) : 0;
 
 export function checkGenerateRequest(
   req: GenerateRequest | GenerateStreamRequest,
   limits: GenerateLimits,
 ): CheckedGenerate {
-  const texts = req.prompts;
-  const ids = req.promptTokenIds;
-  if (texts.length > 0 && ids.length > 0) {
+  const given = {
+    prompts: req.prompts.map((text): PromptSource => ({ text })),
+    prompt_token_ids: req.promptTokenIds.map((p): PromptSource => ({ ids: [...p.ids] })),
+    conversations: req.conversations.map(
+      (c): PromptSource => ({
+        messages: c.messages.map((m) => ({ role: m.role, content: m.content })),
+      }),
+    ),
+  };
+  const used = (Object.keys(given) as Array<keyof typeof given>).filter((k) => given[k].length > 0);
+  if (used.length > 1) {
     throw invalidArgument(
-      'prompt_token_ids',
-      'give prompts or prompt_token_ids, not both',
-      'send the prompts as text or as ids',
+      used[1] as string,
+      `give one of prompts, prompt_token_ids and conversations, not ${used.join(' and ')}`,
+      'send the prompts in one form',
     );
   }
-  const count = texts.length + ids.length;
-  const promptField = ids.length > 0 ? 'prompt_token_ids' : 'prompts';
+  const promptField = used[0] ?? 'prompts';
+  const prompts = given[promptField];
+  const count = prompts.length;
   if (count === 0)
-    throw invalidArgument('prompts', 'must not be empty', 'give at least one prompt (or prompt_token_ids)');
+    throw invalidArgument(
+      'prompts',
+      'must not be empty',
+      'give at least one prompt (or prompt_token_ids, or conversations)',
+    );
+  prompts.forEach((p, i) => {
+    if ('messages' in p && p.messages.length === 0)
+      throw invalidArgument(`conversations[${i}].messages`, 'must not be empty', 'give at least one message');
+  });
   if (count > limits.maxPrompts) {
     throw new RlhfError(
       'RESOURCE_EXHAUSTED',
@@ -60,17 +85,18 @@ export function checkGenerateRequest(
     );
   }
   const sampling = checkSamplingParams(req.sampling, limits);
-  texts.forEach((t, i) => {
-    if (t.length > limits.maxChars) {
+  prompts.forEach((p, i) => {
+    const chars = textLength(p);
+    if (chars > limits.maxChars) {
       throw new RlhfError(
         'RESOURCE_EXHAUSTED',
-        `has ${t.length} characters, more than the limit ${limits.maxChars}`,
-        { field: `prompts[${i}]` },
+        `has ${chars} characters, more than the limit ${limits.maxChars}`,
+        {
+          field: `${promptField}[${i}]`,
+        },
       );
     }
   });
-  const prompts: PromptSource[] =
-    promptField === 'prompts' ? texts.map((text) => ({ text })) : ids.map((p) => ({ ids: [...p.ids] }));
   return { prompts, n, sampling, firstPromptIndex: req.firstPromptIndex, promptField };
 }
 
@@ -109,7 +135,9 @@ export function prepareGeneration(
       { field: `${samplingField}.max_new_tokens`, fix: `ask for at most ${maxLen - 1}` },
     );
   }
-  return prompts.map((p, i) => {
+  const chat = chatRenderer(model.model);
+  return prompts.map((given, i) => {
+    const p = 'messages' in given ? { text: chat(given.messages, promptField(i)) } : given;
     let body: number[];
     if ('ids' in p) {
       const outside = p.ids.findIndex((id) => id >= vocab || id >= tok.vocabSize);

@@ -9,6 +9,13 @@ const generateSchema: WireSchema = {
   1: { name: 'model', message: modelRefSchema },
   2: { name: 'prompts', repeated: true },
   5: { name: 'sampling', message: { 6: { name: 'stop', repeated: true } } },
+  7: {
+    name: 'conversations',
+    repeated: true,
+    message: {
+      1: { name: 'messages', repeated: true, message: { 1: { name: 'role' }, 2: { name: 'content' } } },
+    },
+  },
 };
 
 export const generatorUtf8Schemas: Record<string, WireSchema> = {

@@ -29,8 +29,8 @@ export interface GenerateRequest {
     | ModelRef
     | undefined;
   /**
-   * Prompt texts, tokenized with the model's tokenizer (BOS prepended). Give either prompts or
-   * prompt_token_ids, not both; at least one prompt is required.
+   * Prompt texts, tokenized with the model's tokenizer (BOS prepended). Give one of prompts,
+   * prompt_token_ids and conversations; at least one prompt is required.
    */
   prompts: string[];
   /** Prompts as token ids, used verbatim after BOS (for data tokenized elsewhere). Alternative to prompts. */
@@ -49,13 +49,36 @@ export interface GenerateRequest {
    * Default 0.
    */
   firstPromptIndex: number;
+  /**
+   * Prompts as chat conversations, each rendered through the model's chat template with the generation
+   * prompt (as transformers' apply_chat_template), or its contents joined by newlines when the model has
+   * no template. Alternative to prompts and prompt_token_ids.
+   */
+  conversations: Conversation[];
+}
+
+/** One chat message. */
+export interface ChatMessage {
+  /** Who speaks: "system", "user", "assistant", or any role the model's template knows. */
+  role: string;
+  /** What they say. */
+  content: string;
+}
+
+/** A chat conversation so far; the model writes the next assistant message. */
+export interface Conversation {
+  /** The messages in order. At least one is required. */
+  messages: ChatMessage[];
 }
 
 /** The completions of one prompt. */
 export interface PromptCompletions {
   /** Index of the prompt in the request (0-based; add first_prompt_index for the dataset index). */
   promptIndex: number;
-  /** The prompt text (decoded from the ids when the request gave prompt_token_ids). */
+  /**
+   * The prompt text (decoded from the ids when the request gave prompt_token_ids; the rendered chat
+   * template for conversations).
+   */
   prompt: string;
   /** The n completions, by sample index. */
   completions: Completion[];
@@ -74,8 +97,8 @@ export interface GenerateStreamRequest {
     | ModelRef
     | undefined;
   /**
-   * Prompt texts, tokenized with the model's tokenizer (BOS prepended). Give either prompts or
-   * prompt_token_ids, not both; at least one prompt is required.
+   * Prompt texts, tokenized with the model's tokenizer (BOS prepended). Give one of prompts,
+   * prompt_token_ids and conversations; at least one prompt is required.
    */
   prompts: string[];
   /** Prompts as token ids, used verbatim after BOS. Alternative to prompts. */
@@ -90,6 +113,11 @@ export interface GenerateStreamRequest {
     | undefined;
   /** Global index of the first prompt in its dataset (see GenerateRequest.first_prompt_index). Default 0. */
   firstPromptIndex: number;
+  /**
+   * Prompts as chat conversations (see GenerateRequest.conversations). Alternative to prompts and
+   * prompt_token_ids.
+   */
+  conversations: Conversation[];
 }
 
 /** One finished completion. A stream carries prompts x n of them, then ends with status OK. */
@@ -103,7 +131,15 @@ export interface GenerateStreamResponse {
 }
 
 function createBaseGenerateRequest(): GenerateRequest {
-  return { model: undefined, prompts: [], promptTokenIds: [], n: undefined, sampling: undefined, firstPromptIndex: 0 };
+  return {
+    model: undefined,
+    prompts: [],
+    promptTokenIds: [],
+    n: undefined,
+    sampling: undefined,
+    firstPromptIndex: 0,
+    conversations: [],
+  };
 }
 
 export const GenerateRequest: MessageFns<GenerateRequest> = {
@@ -125,6 +161,9 @@ export const GenerateRequest: MessageFns<GenerateRequest> = {
     }
     if (message.firstPromptIndex !== 0) {
       writer.uint32(48).uint32(message.firstPromptIndex);
+    }
+    for (const v of message.conversations) {
+      Conversation.encode(v!, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -190,6 +229,14 @@ export const GenerateRequest: MessageFns<GenerateRequest> = {
             message.firstPromptIndex = reader.uint32();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.conversations.push(Conversation.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -218,6 +265,9 @@ export const GenerateRequest: MessageFns<GenerateRequest> = {
         : isSet(object.first_prompt_index)
         ? globalThis.Number(object.first_prompt_index)
         : 0,
+      conversations: globalThis.Array.isArray(object?.conversations)
+        ? object.conversations.map((e: any) => Conversation.fromJSON(e))
+        : [],
     };
   },
 
@@ -241,6 +291,9 @@ export const GenerateRequest: MessageFns<GenerateRequest> = {
     if (message.firstPromptIndex !== 0) {
       obj.firstPromptIndex = Math.round(message.firstPromptIndex);
     }
+    if (message.conversations?.length) {
+      obj.conversations = message.conversations.map((e) => Conversation.toJSON(e));
+    }
     return obj;
   },
 
@@ -259,6 +312,163 @@ export const GenerateRequest: MessageFns<GenerateRequest> = {
       ? SamplingParams.fromPartial(object.sampling)
       : undefined;
     message.firstPromptIndex = object.firstPromptIndex ?? 0;
+    message.conversations = object.conversations?.map((e) => Conversation.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseChatMessage(): ChatMessage {
+  return { role: "", content: "" };
+}
+
+export const ChatMessage: MessageFns<ChatMessage> = {
+  encode(message: ChatMessage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.role !== "") {
+      writer.uint32(10).string(message.role);
+    }
+    if (message.content !== "") {
+      writer.uint32(18).string(message.content);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ChatMessage {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseChatMessage();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.role = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.content = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ChatMessage {
+    return {
+      role: isSet(object.role) ? globalThis.String(object.role) : "",
+      content: isSet(object.content) ? globalThis.String(object.content) : "",
+    };
+  },
+
+  toJSON(message: ChatMessage): unknown {
+    const obj: any = {};
+    if (message.role !== "") {
+      obj.role = message.role;
+    }
+    if (message.content !== "") {
+      obj.content = message.content;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ChatMessage>, I>>(base?: I): ChatMessage {
+    return ChatMessage.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ChatMessage>, I>>(object: I): ChatMessage {
+    const message = createBaseChatMessage();
+    message.role = object.role ?? "";
+    message.content = object.content ?? "";
+    return message;
+  },
+};
+
+function createBaseConversation(): Conversation {
+  return { messages: [] };
+}
+
+export const Conversation: MessageFns<Conversation> = {
+  encode(message: Conversation, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.messages) {
+      ChatMessage.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Conversation {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConversation();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.messages.push(ChatMessage.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Conversation {
+    return {
+      messages: globalThis.Array.isArray(object?.messages)
+        ? object.messages.map((e: any) => ChatMessage.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: Conversation): unknown {
+    const obj: any = {};
+    if (message.messages?.length) {
+      obj.messages = message.messages.map((e) => ChatMessage.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Conversation>, I>>(base?: I): Conversation {
+    return Conversation.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Conversation>, I>>(object: I): Conversation {
+    const message = createBaseConversation();
+    message.messages = object.messages?.map((e) => ChatMessage.fromPartial(e)) || [];
     return message;
   },
 };
@@ -442,7 +652,15 @@ export const GenerateResponse: MessageFns<GenerateResponse> = {
 };
 
 function createBaseGenerateStreamRequest(): GenerateStreamRequest {
-  return { model: undefined, prompts: [], promptTokenIds: [], n: undefined, sampling: undefined, firstPromptIndex: 0 };
+  return {
+    model: undefined,
+    prompts: [],
+    promptTokenIds: [],
+    n: undefined,
+    sampling: undefined,
+    firstPromptIndex: 0,
+    conversations: [],
+  };
 }
 
 export const GenerateStreamRequest: MessageFns<GenerateStreamRequest> = {
@@ -464,6 +682,9 @@ export const GenerateStreamRequest: MessageFns<GenerateStreamRequest> = {
     }
     if (message.firstPromptIndex !== 0) {
       writer.uint32(48).uint32(message.firstPromptIndex);
+    }
+    for (const v of message.conversations) {
+      Conversation.encode(v!, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -529,6 +750,14 @@ export const GenerateStreamRequest: MessageFns<GenerateStreamRequest> = {
             message.firstPromptIndex = reader.uint32();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.conversations.push(Conversation.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -557,6 +786,9 @@ export const GenerateStreamRequest: MessageFns<GenerateStreamRequest> = {
         : isSet(object.first_prompt_index)
         ? globalThis.Number(object.first_prompt_index)
         : 0,
+      conversations: globalThis.Array.isArray(object?.conversations)
+        ? object.conversations.map((e: any) => Conversation.fromJSON(e))
+        : [],
     };
   },
 
@@ -580,6 +812,9 @@ export const GenerateStreamRequest: MessageFns<GenerateStreamRequest> = {
     if (message.firstPromptIndex !== 0) {
       obj.firstPromptIndex = Math.round(message.firstPromptIndex);
     }
+    if (message.conversations?.length) {
+      obj.conversations = message.conversations.map((e) => Conversation.toJSON(e));
+    }
     return obj;
   },
 
@@ -598,6 +833,7 @@ export const GenerateStreamRequest: MessageFns<GenerateStreamRequest> = {
       ? SamplingParams.fromPartial(object.sampling)
       : undefined;
     message.firstPromptIndex = object.firstPromptIndex ?? 0;
+    message.conversations = object.conversations?.map((e) => Conversation.fromPartial(e)) || [];
     return message;
   },
 };
