@@ -120,7 +120,7 @@ test('a run SIGKILLed mid-stage resumes from its last finished stage and ends wi
   const resumed = figures(await readSummary(out));
   assert.ok(resumed.iterations.every((it) => typeof it.kl === 'number' && typeof it.dpoLoss === 'number'));
   assert.deepEqual(resumed, figures(uninterrupted));
-  for (const model of ['policy', 'reward-model']) {
+  for (const model of ['policy', 'initial-policy', 'reward-model']) {
     const onnx = (run: string) => readFile(join(dir, run, 'models', model, 'model.onnx'));
     assert.deepEqual(await onnx('killed'), await onnx('straight'), `models/${model}`);
   }

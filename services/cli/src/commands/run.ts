@@ -52,9 +52,9 @@ export function registerRun(program: Command): void {
         'state lives in JetStream KV. NATS is --nats-url / NATS_URL, or a nats-server started here with its store',
         'under <out>/nats. Interrupt it at any point (Ctrl-C, or even SIGKILL) and run the same command again:',
         'finished stages are skipped and the run ends with the same metrics. At the end <out> holds summary.json,',
-        "report.html, charts/*.svg and the models: models/policy (the best iteration's policy) and, when setup",
-        'trained them, models/reward-model and models/preference-model, each a model directory that',
-        '`rlhf generate --model` and `rlhf model export` read. Worker logs are in <out>/logs, and a training job',
+        "report.html, charts/*.svg and the models: models/policy (the best iteration's policy), models/initial-policy",
+        '(pi_0) and, when setup trained them, models/reward-model and models/preference-model, each a model',
+        'directory that `rlhf generate`, `rlhf eval` and `rlhf model export` read. Worker logs are in <out>/logs, and a training job',
         'interrupted mid-way keeps its checkpoint in <out>/work to resume from.',
       ].join('\n'),
     )
