@@ -274,6 +274,21 @@ describe('Hugging Face checkpoints', () => {
     assert.match(e.field ?? '', /config\.json:num_hiden_layers$/);
   });
 
+  it('rejects a list of end tokens (HF chat models), suggesting the one the tokenizer names', async () => {
+    const dir = await hfVariant('eos-list', async (d) => {
+      const config = await readJson(join(d, 'config.json'));
+      config.eos_token_id = [config.eos_token_id, 5];
+      await writeFile(join(d, 'config.json'), JSON.stringify(config));
+    });
+    const e = await importFails(
+      dir,
+      'INVALID_ARGUMENT',
+      /lists 2 end tokens \(\[\d+,5\]\); a model directory keeps one/,
+    );
+    assert.match(e.field ?? '', /eos-list\/config\.json:eos_token_id$/);
+    assert.match(e.fix ?? '', /set "eos_token_id": \d+ \(the tokenizer's eos_token\)/);
+  });
+
   it('rejects a shape mismatch, naming the file, the parameter, the shape found and the shape implied', async () => {
     const dir = await hfVariant('shape', async (d) => {
       const config = await readJson(join(d, 'config.json'));

@@ -122,6 +122,18 @@ export async function importHfCheckpoint(
     throw invalidInput(`${configFile}: expected a JSON object`, configFile);
   }
   let raw = parsed as Record<string, unknown>;
+  if (Array.isArray(raw.eos_token_id)) {
+    // HF chat models list several end tokens (Llama 3: end of text, end of message, end of turn).
+    const tokenizerEos = (await loadTokenizer(hfDir)).eosId;
+    const listed = raw.eos_token_id as unknown[];
+    throw invalidInput(
+      `lists ${listed.length} end tokens (${JSON.stringify(listed)}); a model directory keeps one, the EOS training appends and generation stops at`,
+      `${configFile}:eos_token_id`,
+      listed.includes(tokenizerEos)
+        ? `set "eos_token_id": ${tokenizerEos} (the tokenizer's eos_token) in a copy of the checkpoint and import that`
+        : `set "eos_token_id" to one of them (the one tokenizer_config.json's eos_token names) in a copy of the checkpoint and import that`,
+    );
+  }
   const tokenizerJson = (await readJsonFile(tokenizerFile)) as TokenizerJson;
   const { tensors, source } = await readHfWeights(hfDir);
   if (['bos_token_id', 'eos_token_id', 'pad_token_id'].some((f) => raw[f] == null)) {
