@@ -8,7 +8,7 @@ test('the quick engine bench yields finite positive figures (no timing is assert
   const figures = [
     r.gemm.peak,
     ...r.training.flatMap((t) => [t.tokensPerSecond, t.gflops, t.mfu]),
-    ...r.generation.flatMap((g) => [g.cached, g.uncached, g.speedup]),
+    ...[...r.generation, ...r.decodeLoop].flatMap((g) => [g.cached, g.uncached, g.speedup]),
   ];
   for (const f of figures) assert.ok(Number.isFinite(f) && f > 0, String(f));
 });

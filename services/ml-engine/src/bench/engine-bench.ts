@@ -1,4 +1,5 @@
 /** `rlhf bench engine`: every engine figure from one run, so the ratios compare like with like. */
+import { decodeLoopThroughput } from './decode-loop-bench.js';
 import { type GemmFigure, gemmPeak } from './gemm-peak.js';
 import {
   type GenerationFigure,
@@ -13,6 +14,8 @@ export interface EngineBench {
   gemm: { peak: number; figures: GemmFigure[] };
   training: Array<TrainFigure & { mfu: number }>;
   generation: GenerationFigure[];
+  /** Batch 1, greedy, with the decode loop inside ORT both ways (decode-loop-bench.ts). */
+  decodeLoop: GenerationFigure[];
 }
 
 export async function benchEngine(o: {
@@ -52,5 +55,14 @@ export async function benchEngine(o: {
       }),
     );
   }
-  return { gemm, training, generation };
+  // The batch-1 cases again with the loop inside ORT, cached and recomputing alike: what the KV cache saves
+  // once neither side pays a call per token.
+  const decodeLoop: GenerationFigure[] = [];
+  for (const shape of o.quick ? [smallModel] : [smallModel, mediumModel]) {
+    o.onProgress?.(`generation ${shape.name} batch 1 prompt 9, decode loop in ORT`);
+    decodeLoop.push(
+      await decodeLoopThroughput(shape, o.quick ? 8 : 64, { repeats: o.quick ? 2 : 5, minSeconds: seconds }),
+    );
+  }
+  return { gemm, training, generation, decodeLoop };
 }

@@ -1,0 +1,214 @@
+/**
+ * Greedy batch-1 generation with the whole decode loop inside one ONNX Runtime call: an ONNX `Loop` around the
+ * model's inference graph, one token a trip on the KV cache (the presents carried to the next trip), or the
+ * whole sequence again every trip (empty pasts). For measuring what the per-token call costs a loop driven
+ * from TypeScript (`rlhf bench engine`, scripts/bench-decode-loop.ts); generation itself does not use it.
+ */
+import { headDim, type LlamaConfig } from '../model/config.js';
+import { buildInferenceModel } from '../model/inference-graph.js';
+import type { Weights } from '../model/weights.js';
+import { decodeModel } from '../onnx/onnx-decode.js';
+import { encodeModel } from '../onnx/onnx-encode.js';
+import {
+  type AttributeProto,
+  AttributeType,
+  DataType,
+  type GraphProto,
+  type ModelProto,
+  type NodeProto,
+  type TensorProto,
+  type ValueInfoProto,
+} from '../onnx/onnx-types.js';
+
+export interface DecodeLoopModels {
+  /**
+   * Inputs `trips` (int64 scalar), `go` (bool scalar), `ids0` [1, 1] (the token after the prompt), `mask0`
+   * [1, L], `pos0` [1, 1] and `past_key_values.N.key|value_0` (the prompt's presents); output `tokens`
+   * [trips, 1, 1], the next `trips` greedy tokens.
+   */
+  cached: Uint8Array;
+  /** Inputs `trips`, `go` and `prompt` [1, L]; output `tokens` [trips, 1, 1], the next `trips` greedy tokens. */
+  recompute: Uint8Array;
+  /** The cache's feed names (`past_key_values.N.key|value`) and the matching output names (`present.*`). */
+  pastNames: string[];
+  presentNames: string[];
+}
+
+export function decodeLoopModels(config: LlamaConfig, weights: Weights): DecodeLoopModels {
+  const base = decodeModel(buildInferenceModel(config, weights));
+  const layers = config.num_hidden_layers;
+  const [kvHeads, hd] = [config.num_key_value_heads, headDim(config)];
+  const pastNames = Array.from({ length: layers }, (_, i) => [
+    `past_key_values.${i}.key`,
+    `past_key_values.${i}.value`,
+  ]).flat();
+  const presentNames = pastNames.map((n) => n.replace('past_key_values', 'present'));
+  let counter = 0;
+  const node = (
+    opType: string,
+    input: string[],
+    output: string[],
+    attribute: AttributeProto[] = [],
+  ): NodeProto => ({
+    name: `loop_${opType}_${counter++}`,
+    opType,
+    domain: '',
+    input,
+    output,
+    attribute,
+  });
+  const int = (name: string, i: number): AttributeProto => ({ name, type: AttributeType.INT, i });
+  const int64s = (name: string, dims: number[], values: number[]): TensorProto => ({
+    name,
+    dims,
+    dataType: DataType.INT64,
+    int64Data: values.map(BigInt),
+  });
+  const info = (name: string, elemType: number, shape: Array<number | string>): ValueInfoProto => ({
+    name,
+    type: { elemType, shape: shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+  });
+  const pastInfo = (name: string) => info(name, DataType.FLOAT, [1, kvHeads, 'past', hd]);
+  const loopCounters = [info('iter', DataType.INT64, []), info('cond_in', DataType.BOOL, [])];
+
+  /** The model's graph inside a Loop body: its nodes and weights, and the step's own nodes after them. */
+  function body(
+    name: string,
+    input: ValueInfoProto[],
+    nodes: { before?: NodeProto[]; after: NodeProto[] },
+    extraInit: TensorProto[],
+    output: ValueInfoProto[],
+  ): GraphProto {
+    return {
+      name,
+      node: [...(nodes.before ?? []), ...base.graph.node, ...nodes.after],
+      initializer: [...base.graph.initializer, ...extraInit],
+      input: [...loopCounters, ...input],
+      output,
+      valueInfo: [],
+    };
+  }
+
+  function model(graph: GraphProto): Uint8Array {
+    const m: ModelProto = { ...base, graph };
+    return encodeModel(m);
+  }
+
+  /** One token per iteration on the cache: carried ids [1, 1], mask [1, L], position [1, 1] and the pasts. */
+  function cachedLoop(): Uint8Array {
+    const b = body(
+      'cached_step',
+      [
+        info('input_ids', DataType.INT64, [1, 1]),
+        info('attention_mask', DataType.INT64, [1, 'L']),
+        info('position_ids', DataType.INT64, [1, 1]),
+        ...pastNames.map(pastInfo),
+      ],
+      {
+        after: [
+          node('Gather', ['logits', 'minus_one'], ['last_logits'], [int('axis', 1)]),
+          node('ArgMax', ['last_logits'], ['next_ids'], [int('axis', 1), int('keepdims', 1)]),
+          node('Concat', ['attention_mask', 'one_11'], ['mask_next'], [int('axis', 1)]),
+          node('Add', ['position_ids', 'one_11'], ['pos_next']),
+          node('Identity', ['cond_in'], ['cond_out']),
+          node('Identity', ['next_ids'], ['token']),
+        ],
+      },
+      [int64s('minus_one', [], [-1]), int64s('one_11', [1, 1], [1])],
+      [
+        info('cond_out', DataType.BOOL, []),
+        info('next_ids', DataType.INT64, [1, 1]),
+        info('mask_next', DataType.INT64, [1, 'L1']),
+        info('pos_next', DataType.INT64, [1, 1]),
+        ...presentNames.map(pastInfo),
+        info('token', DataType.INT64, [1, 1]),
+      ],
+    );
+    const outer = ['ids0', 'mask0', 'pos0', ...pastNames.map((n) => `${n}_0`)];
+    return model({
+      name: 'cached_loop',
+      node: [
+        node(
+          'Loop',
+          ['trips', 'go', ...outer],
+          ['ids_f', 'mask_f', 'pos_f', ...pastNames.map((n) => `${n}_f`), 'tokens'],
+          [{ name: 'body', type: AttributeType.GRAPH, g: b }],
+        ),
+      ],
+      initializer: [],
+      input: [
+        info('trips', DataType.INT64, []),
+        info('go', DataType.BOOL, []),
+        info('ids0', DataType.INT64, [1, 1]),
+        info('mask0', DataType.INT64, [1, 'L']),
+        info('pos0', DataType.INT64, [1, 1]),
+        ...pastNames.map((n) => pastInfo(`${n}_0`)),
+      ],
+      output: [info('tokens', DataType.INT64, ['steps', 1, 1])],
+      valueInfo: [],
+    });
+  }
+
+  /** The whole sequence again every iteration: carried ids [1, L], no past (empty past tensors). */
+  function recomputeLoop(): Uint8Array {
+    const emptyPasts: TensorProto[] = pastNames.map((name) => ({
+      name,
+      dims: [1, kvHeads, 0, hd],
+      dataType: DataType.FLOAT,
+      rawData: new Uint8Array(0),
+    }));
+    const b = body(
+      'recompute_step',
+      [info('ids_all', DataType.INT64, [1, 'L'])],
+      {
+        before: [
+          node('Identity', ['ids_all'], ['input_ids']),
+          node('Shape', ['ids_all'], ['ids_shape']),
+          node(
+            'ConstantOfShape',
+            ['ids_shape'],
+            ['attention_mask'],
+            [{ name: 'value', type: AttributeType.TENSOR, t: int64s('', [1], [1]) }],
+          ),
+          node('CumSum', ['attention_mask', 'one'], ['positions_from_1']),
+          node('Sub', ['positions_from_1', 'one'], ['position_ids']),
+        ],
+        after: [
+          node('Gather', ['logits', 'minus_one'], ['last_logits'], [int('axis', 1)]),
+          node('ArgMax', ['last_logits'], ['next_ids'], [int('axis', 1), int('keepdims', 1)]),
+          node('Concat', ['ids_all', 'next_ids'], ['ids_next'], [int('axis', 1)]),
+          node('Identity', ['cond_in'], ['cond_out']),
+          node('Identity', ['next_ids'], ['token']),
+        ],
+      },
+      [int64s('minus_one', [], [-1]), int64s('one', [], [1]), ...emptyPasts],
+      [
+        info('cond_out', DataType.BOOL, []),
+        info('ids_next', DataType.INT64, [1, 'L1']),
+        info('token', DataType.INT64, [1, 1]),
+      ],
+    );
+    // The body's empty pasts are initializers, not inputs: drop them from the inputs the model graph declared.
+    return model({
+      name: 'recompute_loop',
+      node: [
+        node(
+          'Loop',
+          ['trips', 'go', 'prompt'],
+          ['ids_f', 'tokens'],
+          [{ name: 'body', type: AttributeType.GRAPH, g: b }],
+        ),
+      ],
+      initializer: [],
+      input: [
+        info('trips', DataType.INT64, []),
+        info('go', DataType.BOOL, []),
+        info('prompt', DataType.INT64, [1, 'L']),
+      ],
+      output: [info('tokens', DataType.INT64, ['steps', 1, 1])],
+      valueInfo: [],
+    });
+  }
+
+  return { cached: cachedLoop(), recompute: recomputeLoop(), pastNames, presentNames };
+}
