@@ -73,10 +73,6 @@ export function registerGenerate(program: Command): void {
     .option('--seed <S>', 'sampling seed', '42')
     .option('--greedy', 'always take the likeliest token')
     .option('--out <FILE>', 'write JSONL here (atomically) instead of stdout')
-    .option(
-      '--batch-prompts <N>',
-      'prompts sampled together (default: 64 samples a batch); the output does not depend on it',
-    )
     .action(async (f: GenerateFlags) => {
       const { generateTexts, loadModelDir, policySession, promptRows } = await import('@rlhf/ml-engine');
       const { writeFileAtomic } = await import('@rlhf/platform');
