@@ -197,3 +197,97 @@ test('a preference-model judge trained by setup; a changed spec is refused until
   assert.equal(headTypeOf((await loadModelDir(join(out, 'models', 'preference-model'))).config), 'lm');
   assert.equal(s.iterations.length, 2);
 });
+
+test("a run on a chat model of one's own: chat prompts go through the policy's template in every stage", async () => {
+  const out = join(dir, 'chat');
+  const runCli0 = (args: string[]) => runCli(args, {}, 120_000);
+  const data = join(dir, 'chat-data');
+  assert.equal((await runCli0(['data', 'synth', 'sentiment', '--out', data, '--sft', '200'])).code, 0);
+  await writeFile(
+    join(dir, 'chat-cfg.json'),
+    JSON.stringify({
+      hidden_size: 32,
+      intermediate_size: 64,
+      num_attention_heads: 4,
+      num_key_value_heads: 2,
+      num_hidden_layers: 1,
+      max_position_embeddings: 96,
+    }),
+  );
+  const policy = join(dir, 'chat-policy');
+  const init = await runCli0([
+    'model',
+    'init',
+    '--config',
+    join(dir, 'chat-cfg.json'),
+    '--out',
+    policy,
+    '--tokenizer-corpus',
+    join(data, 'corpus.txt'),
+  ]);
+  assert.equal(init.code, 0, init.stderr);
+  // A reward model of random weights tells the responses apart, so there are pairs to look at.
+  await writeFile(
+    join(dir, 'chat-rm.json'),
+    JSON.stringify({
+      ...JSON.parse(await readFile(join(dir, 'chat-cfg.json'), 'utf8')),
+      architectures: ['LlamaForSequenceClassification'],
+      num_labels: 1,
+    }),
+  );
+  const rm = join(dir, 'chat-rm');
+  const rmInit = await runCli0([
+    'model',
+    'init',
+    '--config',
+    join(dir, 'chat-rm.json'),
+    '--out',
+    rm,
+    '--tokenizer',
+    join(policy, 'tokenizer.json'),
+  ]);
+  assert.equal(rmInit.code, 0, rmInit.stderr);
+  const configFile = join(policy, 'tokenizer_config.json');
+  const template =
+    '{% for m in messages %}<{{ m.role }}> {{ m.content }}\n{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}';
+  await writeFile(
+    configFile,
+    JSON.stringify({ ...JSON.parse(await readFile(configFile, 'utf8')), chat_template: template }),
+  );
+  const chats = (n: number, from: number) =>
+    Array.from({ length: n }, (_, i) =>
+      JSON.stringify({
+        messages: [{ role: 'user', content: ['the film', 'i really', 'the plot'][(from + i) % 3] }],
+      }),
+    ).join('\n');
+  await writeFile(join(dir, 'chat-prompts.jsonl'), `${chats(16, 0)}\n`);
+  await writeFile(join(dir, 'chat-eval.jsonl'), `${chats(4, 1)}\n`);
+  const file = join(dir, 'chat.yaml');
+  await writeFile(
+    file,
+    [
+      'apiVersion: rlhf.dev/v1alpha1',
+      'kind: RLHFRun',
+      'metadata: {name: ci-chat}',
+      'spec:',
+      `  policy: {model: "file://${policy}"}`,
+      `  judge: {type: reward, model: "file://${rm}", lengthPenalty: 0}`,
+      `  prompts: {dataset: "file://${join(dir, 'chat-prompts.jsonl')}", eval: "file://${join(dir, 'chat-eval.jsonl')}", perIteration: 8}`,
+      '  iterations: 1',
+      '  generation: {samplesPerPrompt: 2, maxNewTokens: 8, seed: 3}',
+      '  dpo: {learningRate: 1.0e-3, epochs: 1, batchSize: 8}',
+    ].join('\n'),
+  );
+  const r = await runCli(['run', '-f', file, '--out', out], {}, 180_000);
+  assert.equal(r.code, 0, r.stderr);
+  const s = (await readSummary(out)) as Summary & { samples: Array<{ prompt: string }> };
+  assert.equal(s.iterations.length, 1);
+  assert.ok(s.samples.length > 0, 'pairs were built');
+  for (const p of s.samples)
+    assert.match(p.prompt, /^<user> (the film|i really|the plot)\n<assistant>$/, 'the rendered template');
+  assert.equal(
+    (await loadModelDir(join(out, 'models', 'policy'))).chatTemplate,
+    template,
+    'the trained policy keeps it',
+  );
+});

@@ -11,17 +11,12 @@ import { readJsonl, writeJsonl } from './jsonl-artifacts.js';
 import type { PairSample } from './judged-pairs.js';
 
 /** The prompts of iteration t: a seeded permutation of the dataset, taken in consecutive slices. */
-export function iterationPrompts(
-  all: readonly string[],
-  perIteration: number,
-  seed: number,
-  t: number,
-): string[] {
+export function iterationPrompts<T>(all: readonly T[], perIteration: number, seed: number, t: number): T[] {
   const order = new Rng(seed).shuffle(all.map((_, i) => i));
   const start = ((t - 1) * perIteration) % Math.max(order.length, 1);
   const picked = order.slice(start, start + perIteration);
   if (picked.length < perIteration) picked.push(...order.slice(0, perIteration - picked.length));
-  return picked.map((i) => all[i] as string);
+  return picked.map((i) => all[i] as T);
 }
 
 export interface LabelledPair {

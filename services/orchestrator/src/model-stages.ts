@@ -38,22 +38,27 @@ export interface GenerationRow {
   [k: string]: unknown;
 }
 
+/**
+ * A prompt as the run's datasets give it and the generate and evaluate workers read it: text, token ids, or a
+ * chat conversation (which the worker renders with the policy's chat template).
+ */
+export type PromptRow =
+  | { prompt: string }
+  | { prompt_ids: number[] }
+  | { messages: Array<{ role: string; content: string }> };
+
 async function writeShardInputs(
   ctx: RunContext,
   iteration: number,
   name: string,
-  prompts: readonly string[],
+  prompts: readonly PromptRow[],
 ): Promise<Array<{ input: string; output: string; firstRow: number; rows: number }>> {
   const ranges = shardRanges(prompts.length, PROMPTS_PER_SHARD, ctx.workers);
   const shards = [];
   for (const [i, r] of ranges.entries()) {
     const input = shardInputUri(ctx.run, iteration, name, i);
     if (!(await ctx.deps.store.info(input)))
-      await writeJsonl(
-        ctx.deps.store,
-        input,
-        prompts.slice(r.first, r.first + r.count).map((prompt) => ({ prompt })),
-      );
+      await writeJsonl(ctx.deps.store, input, prompts.slice(r.first, r.first + r.count));
     shards.push({
       input,
       output: shardOutputUri(ctx.run, iteration, name, i),
@@ -83,7 +88,7 @@ export async function generateStage(
   ctx: RunContext,
   iteration: number,
   name: string,
-  o: { policy: string; prompts: readonly string[]; n: number; seed: number },
+  o: { policy: string; prompts: readonly PromptRow[]; n: number; seed: number },
 ): Promise<{ outputs: string[]; prompts: number }> {
   const shards = await writeShardInputs(ctx, iteration, name, o.prompts);
   await runShardedStage(
@@ -297,7 +302,7 @@ async function lastMetrics(ctx: RunContext, model: string): Promise<Record<strin
 export async function evaluateStage(
   ctx: RunContext,
   iteration: number,
-  o: { policy: string; baseline: string; prompts: readonly string[]; rewardModel?: string; task?: string },
+  o: { policy: string; baseline: string; prompts: readonly PromptRow[]; rewardModel?: string; task?: string },
 ): Promise<{ outputs: string[] }> {
   const shards = await writeShardInputs(ctx, iteration, 'evaluate', o.prompts);
   await runShardedStage(

@@ -4,6 +4,7 @@
  * judge -> pair -> train -> evaluate. Every stage is skipped when its KV record exists, so running the same
  * run again after a crash continues where it stopped, and with the same seed ends with the same metrics.
  */
+import { parsePromptRecord } from '@rlhf/ml-engine';
 import type { EvalSample } from '@rlhf/pipeline';
 import { invalidArgument, RlhfError } from '@rlhf/platform';
 import {
@@ -15,7 +16,7 @@ import {
 } from './data-stages.js';
 import { readJsonl } from './jsonl-artifacts.js';
 import { buildPairs, type PairSample } from './judged-pairs.js';
-import { evaluateStage, generateStage, judgeStage, trainStage } from './model-stages.js';
+import { evaluateStage, generateStage, judgeStage, type PromptRow, trainStage } from './model-stages.js';
 import {
   bestIterationOf,
   type IterationSummary,
@@ -47,17 +48,22 @@ async function modelMustExist(ctx: RunContext, uri: string, field: string): Prom
   );
 }
 
-async function promptTexts(ctx: RunContext, uri: string, field: string): Promise<string[]> {
+/** The prompts of a dataset: `{"prompt"}`, `{"prompt_ids"}` or chat `{"messages"}` rows, each checked. */
+async function promptRows(ctx: RunContext, uri: string, field: string): Promise<PromptRow[]> {
   await mustExist(ctx, uri, field, 'dataset');
-  const rows = await readJsonl<{ prompt?: unknown }>(ctx.deps.store, uri);
-  return rows.map((r, i) => {
-    if (typeof r.prompt !== 'string')
+  return readJsonl(ctx.deps.store, uri, (value, where): PromptRow => {
+    let r: ReturnType<typeof parsePromptRecord>;
+    try {
+      r = parsePromptRecord(value, where);
+    } catch (err) {
       throw invalidArgument(
-        `${field} (${uri}:${i + 1})`,
-        'expected a {"prompt": "..."} row',
-        'write one prompt object per line',
+        `${field} (${where})`,
+        (err as Error).message,
+        'write one {"prompt": "..."} or {"messages": [...]} object per line',
       );
-    return r.prompt;
+    }
+    if (r.kind === 'messages') return { messages: r.messages };
+    return 'ids' in r.prompt ? { prompt_ids: r.prompt.ids } : { prompt: r.prompt.text };
   });
 }
 
@@ -106,9 +112,9 @@ export async function reconcileRun(ctx: RunContext): Promise<RunSummary> {
   // Everything the run reads is checked before the first iteration stage runs.
   if (!setup) await modelMustExist(ctx, pi0, 'spec.policy.model');
   if (spec.judge.model) await modelMustExist(ctx, spec.judge.model, 'spec.judge.model');
-  const prompts = await promptTexts(ctx, promptsUri, 'spec.prompts.dataset');
+  const prompts = await promptRows(ctx, promptsUri, 'spec.prompts.dataset');
   if (prompts.length === 0) throw invalidArgument('spec.prompts.dataset', `${promptsUri} holds no prompts`);
-  const evalPrompts = evalUri ? await promptTexts(ctx, evalUri, 'spec.prompts.eval') : prompts.slice(0, 64);
+  const evalPrompts = evalUri ? await promptRows(ctx, evalUri, 'spec.prompts.eval') : prompts.slice(0, 64);
   // Offline DPO: labelled pairs replace generating and judging (their stage records say so).
   const offlineUri = spec.pairs.dataset;
   if (offlineUri) await mustExist(ctx, offlineUri, 'spec.pairs.dataset', 'dataset');

@@ -21,7 +21,7 @@ import { synthesizeSentimentTask, taskOracle } from '@rlhf/reference-task';
 import type { SetupSpec } from '@rlhf/run-spec';
 import { publishModelDir } from '@rlhf/service-kit';
 import { readJsonl } from './jsonl-artifacts.js';
-import { type GenerationRow, generateStage, judgeStage, trainStage } from './model-stages.js';
+import { type GenerationRow, generateStage, judgeStage, type PromptRow, trainStage } from './model-stages.js';
 import { once, type RunContext } from './run-context.js';
 import { dataUri, modelUri } from './run-layout.js';
 
@@ -175,7 +175,7 @@ export async function runSetup(ctx: RunContext, s: SetupSpec): Promise<SetupResu
  */
 export async function fitLambda(
   ctx: RunContext,
-  o: { policy: string; rewardModel: string; prompts: readonly string[]; task: string; seed: number },
+  o: { policy: string; rewardModel: string; prompts: readonly PromptRow[]; task: string; seed: number },
 ): Promise<{ lambda: number; fit: Record<string, unknown> }> {
   const r = await once(ctx, 0, 'length-fit', async () => {
     const gen = await generateStage(ctx, 0, 'fit-generate', {
