@@ -203,50 +203,31 @@ test("a run on a chat model of one's own: chat prompts go through the policy's t
   const runCli0 = (args: string[]) => runCli(args, {}, 120_000);
   const data = join(dir, 'chat-data');
   assert.equal((await runCli0(['data', 'synth', 'sentiment', '--out', data, '--sft', '200'])).code, 0);
-  await writeFile(
-    join(dir, 'chat-cfg.json'),
-    JSON.stringify({
-      hidden_size: 32,
-      intermediate_size: 64,
-      num_attention_heads: 4,
-      num_key_value_heads: 2,
-      num_hidden_layers: 1,
-      max_position_embeddings: 96,
-    }),
-  );
-  const policy = join(dir, 'chat-policy');
-  const init = await runCli0([
-    'model',
-    'init',
-    '--config',
-    join(dir, 'chat-cfg.json'),
-    '--out',
-    policy,
+  // A policy, and a reward model of random weights that tells the responses apart (so there are pairs).
+  const tiny = { hidden_size: 32, intermediate_size: 64, num_attention_heads: 4, num_key_value_heads: 2 };
+  const init = async (name: string, config: object, tokenizer: string[]): Promise<string> => {
+    await writeFile(join(dir, `${name}.json`), JSON.stringify({ ...tiny, num_hidden_layers: 1, ...config }));
+    const r = await runCli0([
+      'model',
+      'init',
+      '--config',
+      join(dir, `${name}.json`),
+      '--out',
+      join(dir, name),
+      ...tokenizer,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    return join(dir, name);
+  };
+  const policy = await init('chat-policy', { max_position_embeddings: 96 }, [
     '--tokenizer-corpus',
     join(data, 'corpus.txt'),
   ]);
-  assert.equal(init.code, 0, init.stderr);
-  // A reward model of random weights tells the responses apart, so there are pairs to look at.
-  await writeFile(
-    join(dir, 'chat-rm.json'),
-    JSON.stringify({
-      ...JSON.parse(await readFile(join(dir, 'chat-cfg.json'), 'utf8')),
-      architectures: ['LlamaForSequenceClassification'],
-      num_labels: 1,
-    }),
+  const rm = await init(
+    'chat-rm',
+    { max_position_embeddings: 96, architectures: ['LlamaForSequenceClassification'], num_labels: 1 },
+    ['--tokenizer', join(policy, 'tokenizer.json')],
   );
-  const rm = join(dir, 'chat-rm');
-  const rmInit = await runCli0([
-    'model',
-    'init',
-    '--config',
-    join(dir, 'chat-rm.json'),
-    '--out',
-    rm,
-    '--tokenizer',
-    join(policy, 'tokenizer.json'),
-  ]);
-  assert.equal(rmInit.code, 0, rmInit.stderr);
   const configFile = join(policy, 'tokenizer_config.json');
   const template =
     '{% for m in messages %}<{{ m.role }}> {{ m.content }}\n{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}';
