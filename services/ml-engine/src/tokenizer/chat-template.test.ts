@@ -83,6 +83,9 @@ test('chat templates are read in the forms transformers writes: a string, named 
     readChatTemplate(await write('broken', { chat_template: '{% for m in messages %}' })),
     /tokenizer_config\.json:chat_template: the chat template does not parse/,
   );
+  const torn = await write('torn', {});
+  await writeFile(join(torn, 'tokenizer_config.json'), '{"chat_template": "x"');
+  await assert.rejects(readChatTemplate(torn), /torn\/tokenizer_config\.json is not valid JSON/);
 });
 
 test('a prompt record as generator input: text and ids as given, messages through the template or joined', async () => {

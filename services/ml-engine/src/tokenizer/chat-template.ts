@@ -43,10 +43,13 @@ export function checkChatTemplate(template: string, where: string): void {
 /** The chat template of a model or HF checkpoint directory, if it has one (checked to parse). */
 export async function readChatTemplate(dir: string): Promise<string | undefined> {
   const configFile = join(dir, 'tokenizer_config.json');
-  const config = await readFile(configFile, 'utf8').then(
-    (text) => JSON.parse(text) as Record<string, unknown>,
-    () => ({}) as Record<string, unknown>,
-  );
+  const text = await readFile(configFile, 'utf8').catch(() => '{}');
+  let config: Record<string, unknown>;
+  try {
+    config = JSON.parse(text) as Record<string, unknown>;
+  } catch (cause) {
+    throw invalidInput(`${configFile} is not valid JSON: ${(cause as Error).message}`, configFile);
+  }
   let template = templateOf(config.chat_template, configFile);
   let where = `${configFile}:chat_template`;
   const jinjaFile = join(dir, 'chat_template.jinja');
