@@ -148,7 +148,7 @@ async function init(f: InitFlags): Promise<void> {
 }
 
 export function registerModel(program: Command): void {
-  const model = program.command('model').summary('create, import and export model directories');
+  const model = program.command('model').summary('create, import, export and pull model directories');
   model
     .command('init')
     .summary('write a freshly initialised model directory')
