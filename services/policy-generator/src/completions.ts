@@ -45,7 +45,8 @@ export function stopStringsHook(
 
 export function toCompletion(tok: Tokenizer, sample: Sample, stops: readonly string[]): GeneratedCompletion {
   const ids = sample.tokenIds;
-  const body = sample.finishReason === 'eos' && ids.at(-1) === tok.eosId ? ids.slice(0, -1) : ids;
+  // A sample that ended on EOS (or another end token of the model) ends with it: the text leaves it out.
+  const body = sample.finishReason === 'eos' ? ids.slice(0, -1) : ids;
   let text = decodeIds(tok, body);
   const cut = firstStop(text, stops);
   if (cut >= 0) text = text.slice(0, cut);

@@ -221,7 +221,7 @@ function checkBaseline(policy: LoadedModel, baseline: LoadedModel, longest: numb
 /** The completion's text: EOS dropped, and cut before the first stop string that ended it. */
 function completionText(model: LoadedModelDir, s: Sample, stops: readonly string[]): string {
   const tok = model.tokenizer;
-  const ids = s.tokenIds.at(-1) === tok.eosId ? s.tokenIds.slice(0, -1) : s.tokenIds;
+  const ids = s.finishReason === 'eos' ? s.tokenIds.slice(0, -1) : s.tokenIds;
   const text = tok.decode(ids);
   if (s.finishReason !== 'stop' || stops.length === 0) return text;
   let cut = text.length;
@@ -334,6 +334,7 @@ async function evaluate(
           eosId: tok.eosId,
           padId: tok.padId,
           stopIds: sampling.stopIds,
+          endIds: model.endTokenIds ?? [],
           maxBatch: CHUNK_SAMPLES,
         },
       );

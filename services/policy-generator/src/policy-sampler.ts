@@ -177,6 +177,7 @@ export class PolicySampler {
         greedy: s.greedy,
         maxNewTokens: s.maxNewTokens,
         stopIds: s.stopIds,
+        endIds: model.model.endTokenIds ?? [],
         ...(stopWhen ? { stopWhen } : {}),
         ...(onCompletion
           ? {

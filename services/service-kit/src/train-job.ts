@@ -120,7 +120,10 @@ async function scalarHeadStart(modelDir: string, jobDir: string, seed: number): 
   const weights = initWeights(config, new Rng(seed));
   for (const [name, w] of base.weights) if (weights.has(name)) weights.set(name, w.slice());
   const out = join(jobDir, 'base-scalar');
-  const chatTemplate = base.chatTemplate === undefined ? {} : { chatTemplate: base.chatTemplate };
+  const chatTemplate = {
+    ...(base.chatTemplate === undefined ? {} : { chatTemplate: base.chatTemplate }),
+    ...(base.endTokenIds ? { endTokenIds: base.endTokenIds } : {}),
+  };
   await saveModelDir(
     out,
     { config, tokenizerJson: base.tokenizerJson, weights, ...chatTemplate },

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { headDim, type LlamaConfig } from '../model/config.js';
+import { generateTexts, policySession } from '../sampling/generate-texts.js';
 import { exportHfCheckpoint, importHfCheckpoint } from './hf-checkpoint.js';
 import { loadModelDir, type ModelDirContents, saveModelDir } from './model-dir.js';
 import { type F32Tensor, readSafetensors, writeSafetensors } from './safetensors.js';
@@ -274,19 +275,50 @@ describe('Hugging Face checkpoints', () => {
     assert.match(e.field ?? '', /config\.json:num_hiden_layers$/);
   });
 
-  it('rejects a list of end tokens (HF chat models), suggesting the one the tokenizer names', async () => {
+  it('imports a list of end tokens (HF chat models): the EOS in config.json, the others end generation too', async () => {
+    const policy = await loadModelDir(join(root, 'model'));
+    const session = await policySession(policy, await readFile(join(root, 'model', 'model.onnx')));
+    const greedy = { n: 1, temperature: 1, topP: 1, topK: 0, greedy: true, maxNewTokens: 8, seed: 1 };
+    const [free] = await generateTexts(policy, session, [{ ids: [5, 9] }], greedy);
+    await session.dispose();
+    const ids = free?.response_ids[0] ?? [];
+    // The first token not said before it (after the first, if any is): made an end token, generation stops there.
+    const k = Math.max(
+      0,
+      ids.findIndex((id, i) => i > 0 && !ids.slice(0, i).includes(id)),
+    );
+    const third = ids[k] as number;
+    const eos = policy.config.eos_token_id;
     const dir = await hfVariant('eos-list', async (d) => {
       const config = await readJson(join(d, 'config.json'));
-      config.eos_token_id = [config.eos_token_id, 5];
+      config.eos_token_id = [third, eos];
       await writeFile(join(d, 'config.json'), JSON.stringify(config));
+      await writeFile(join(d, 'generation_config.json'), JSON.stringify({ eos_token_id: [eos, third, 7] }));
     });
-    const e = await importFails(
-      dir,
-      'INVALID_ARGUMENT',
-      /lists 2 end tokens \(\[\d+,5\]\); a model directory keeps one/,
-    );
-    assert.match(e.field ?? '', /eos-list\/config\.json:eos_token_id$/);
-    assert.match(e.fix ?? '', /set "eos_token_id": \d+ \(the tokenizer's eos_token\)/);
+    const out = join(root, 'eos-list-model');
+    const imported = await importHfCheckpoint(dir, out);
+    assert.equal(imported.config.eos_token_id, eos, "the tokenizer's EOS stays config.json's");
+    assert.deepEqual(imported.endTokenIds, [third, 7]);
+    const loaded = await loadModelDir(out);
+    assert.deepEqual(loaded.endTokenIds, [third, 7]);
+    assert.deepEqual((await readJson(join(out, 'generation_config.json'))).eos_token_id, [eos, third, 7]);
+    const s2 = await policySession(loaded, await readFile(join(out, 'model.onnx')));
+    const [ended] = await generateTexts(loaded, s2, [{ ids: [5, 9] }], greedy);
+    await s2.dispose();
+    assert.deepEqual(ended?.response_ids[0], ids.slice(0, k + 1));
+    assert.equal(ended?.finish_reasons[0], 'eos');
+    assert.equal(ended?.responses[0], policy.tokenizer.decode(ids.slice(0, k)));
+    await exportHfCheckpoint(out, join(root, 'eos-list-hf'));
+    assert.deepEqual((await readJson(join(root, 'eos-list-hf', 'generation_config.json'))).eos_token_id, [
+      eos,
+      third,
+      7,
+    ]);
+    // An end token outside the vocabulary is refused, naming the file.
+    const bad = await hfVariant('eos-outside', async (d) => {
+      await writeFile(join(d, 'generation_config.json'), JSON.stringify({ eos_token_id: [eos, 99999] }));
+    });
+    await importFails(bad, 'INVALID_ARGUMENT', /end token 99999 is outside the vocabulary/);
   });
 
   it('rejects a shape mismatch, naming the file, the parameter, the shape found and the shape implied', async () => {

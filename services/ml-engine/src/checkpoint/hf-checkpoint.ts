@@ -15,6 +15,13 @@ import { tokenizerFromJson } from '../tokenizer/tokenizer.js';
 import { loadTokenizer, writeTokenizerFiles } from '../tokenizer/tokenizer-files.js';
 import type { TokenizerJson } from '../tokenizer/tokenizer-json.js';
 import { type AtomicDirectoryOptions, writeDirectoryAtomically } from './atomic-directory.js';
+import {
+  endIdsOf,
+  extraEndIds,
+  GENERATION_CONFIG,
+  generationConfigJson,
+  generationEndIds,
+} from './end-tokens.js';
 import { type HfTensor, readHfWeights, SINGLE_FILE } from './hf-weights.js';
 import { prettyJson, readJsonFile } from './json-file.js';
 import { loadModelDir, type ModelDirContents, saveModelDir } from './model-dir.js';
@@ -32,7 +39,7 @@ export async function exportHfCheckpoint(
   out: string,
   options: AtomicDirectoryOptions = {},
 ): Promise<void> {
-  const { config, tokenizerJson, weights, chatTemplate } = await loadModelDir(modelDir);
+  const { config, tokenizerJson, weights, chatTemplate, endTokenIds } = await loadModelDir(modelDir);
   const tensors = new Map<string, F32Tensor>();
   for (const spec of weightSpecs(config))
     tensors.set(spec.name, { shape: spec.shape, data: weights.get(spec.name) as Float32Array });
@@ -44,14 +51,7 @@ export async function exportHfCheckpoint(
       // transformers refuses safetensors files without a `format` entry in the metadata.
       await writeSafetensors(join(dir, SINGLE_FILE), tensors, { format: 'pt' });
       await writeTokenizerFiles(dir, tokenizerJson, specials, config.max_position_embeddings, chatTemplate);
-      await writeFile(
-        join(dir, 'generation_config.json'),
-        prettyJson({
-          bos_token_id: config.bos_token_id,
-          eos_token_id: config.eos_token_id,
-          pad_token_id: config.pad_token_id,
-        }),
-      );
+      await writeFile(join(dir, GENERATION_CONFIG), prettyJson(generationConfigJson(config, endTokenIds)));
     },
     options,
   );
@@ -122,17 +122,16 @@ export async function importHfCheckpoint(
     throw invalidInput(`${configFile}: expected a JSON object`, configFile);
   }
   let raw = parsed as Record<string, unknown>;
+  // HF chat models may list several end tokens (Llama 3: end of text, end of message, end of turn). The
+  // tokenizer's own EOS (else the first) becomes config.json's; the others, and generation_config.json's,
+  // end generation too (end-tokens.ts).
+  const listed = [
+    ...endIdsOf(raw.eos_token_id, `${configFile}:eos_token_id`),
+    ...(await generationEndIds(hfDir)),
+  ];
   if (Array.isArray(raw.eos_token_id)) {
-    // HF chat models list several end tokens (Llama 3: end of text, end of message, end of turn).
     const tokenizerEos = (await loadTokenizer(hfDir)).eosId;
-    const listed = raw.eos_token_id as unknown[];
-    throw invalidInput(
-      `lists ${listed.length} end tokens (${JSON.stringify(listed)}); a model directory keeps one, the EOS training appends and generation stops at`,
-      `${configFile}:eos_token_id`,
-      listed.includes(tokenizerEos)
-        ? `set "eos_token_id": ${tokenizerEos} (the tokenizer's eos_token) in a copy of the checkpoint and import that`
-        : `set "eos_token_id" to one of them (the one tokenizer_config.json's eos_token names) in a copy of the checkpoint and import that`,
-    );
+    raw = { ...raw, eos_token_id: listed.includes(tokenizerEos) ? tokenizerEos : listed[0] };
   }
   const tokenizerJson = (await readJsonFile(tokenizerFile)) as TokenizerJson;
   const { tensors, source } = await readHfWeights(hfDir);
@@ -154,11 +153,13 @@ export async function importHfCheckpoint(
   const weights = weightsOf(config, tensors, configFile);
   checkWeights(config, weights, source);
   const chatTemplate = await readChatTemplate(hfDir);
+  const endTokenIds = extraEndIds(config, listed, `${configFile}:eos_token_id`);
   const contents: ModelDirContents = {
     config,
     tokenizerJson,
     weights,
     ...(chatTemplate === undefined ? {} : { chatTemplate }),
+    ...(endTokenIds.length ? { endTokenIds } : {}),
   };
   await saveModelDir(out, contents, options);
   return contents;

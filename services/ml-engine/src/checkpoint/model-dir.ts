@@ -16,6 +16,7 @@ import { type Tokenizer, tokenizerFromJson } from '../tokenizer/tokenizer.js';
 import { loadTokenizer, writeTokenizerFiles } from '../tokenizer/tokenizer-files.js';
 import type { TokenizerJson } from '../tokenizer/tokenizer-json.js';
 import { type AtomicDirectoryOptions, writeDirectoryAtomically } from './atomic-directory.js';
+import { extraEndIds, GENERATION_CONFIG, generationConfigJson, generationEndIds } from './end-tokens.js';
 import { prettyJson, readFileOrFail, readJsonFile } from './json-file.js';
 import { checkSpecialIdsAgree, checkTokenizerFits, specialTokensOf } from './model-tokenizer.js';
 import { weightsFromOnnx } from './onnx-weights.js';
@@ -33,6 +34,8 @@ export interface ModelDirContents {
   weights: Weights;
   /** The Jinja chat template for `{"messages"}` prompts (tokenizer_config.json's `chat_template`). */
   chatTemplate?: string;
+  /** End tokens besides config.eos_token_id (generation_config.json's `eos_token_id` list), see end-tokens.ts. */
+  endTokenIds?: number[];
 }
 
 export interface LoadedModelDir extends ModelDirContents {
@@ -53,6 +56,7 @@ function checkContents(contents: ModelDirContents) {
   checkTokenizerFits(checked, tokenizer, 'config', 'tokenizerJson');
   checkWeights(checked, weights, 'weights');
   if (contents.chatTemplate !== undefined) checkChatTemplate(contents.chatTemplate, 'chatTemplate');
+  if (contents.endTokenIds) extraEndIds(checked, contents.endTokenIds, 'endTokenIds');
   return { config: checked, specials };
 }
 
@@ -75,6 +79,11 @@ export async function saveModelDir(
         contents.chatTemplate,
       );
       await writeFile(join(dir, MODEL_DIR_FILES.model), buildInferenceModel(config, contents.weights));
+      if (contents.endTokenIds?.length)
+        await writeFile(
+          join(dir, GENERATION_CONFIG),
+          prettyJson(generationConfigJson(config, contents.endTokenIds)),
+        );
     },
     options,
   );
@@ -112,6 +121,7 @@ export async function loadModelDir(dir: string): Promise<LoadedModelDir> {
   const model = decodeModel(await readFileOrFail(modelFile), modelFile);
   const weights = weightsFromOnnx(model, config, modelFile);
   const chatTemplate = await readChatTemplate(dir);
+  const endTokenIds = extraEndIds(config, await generationEndIds(dir), join(dir, GENERATION_CONFIG));
   return {
     config,
     tokenizer,
@@ -119,5 +129,6 @@ export async function loadModelDir(dir: string): Promise<LoadedModelDir> {
     weights,
     dir,
     ...(chatTemplate === undefined ? {} : { chatTemplate }),
+    ...(endTokenIds.length ? { endTokenIds } : {}),
   };
 }

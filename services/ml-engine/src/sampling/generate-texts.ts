@@ -7,7 +7,7 @@ import type { LoadedModelDir } from '../checkpoint/model-dir.js';
 import { EngineError, invalidInput } from '../engine-error.js';
 import { headTypeOf } from '../model/config.js';
 import { inferenceSessionOptions, type ModelRunner, OrtSession } from '../runtime/ort-session.js';
-import { type FinishReason, generate } from './generate.js';
+import { type FinishReason, generate, type Sample } from './generate.js';
 import type { SamplingParams } from './sample-token.js';
 
 export interface TextGenerationOptions extends SamplingParams {
@@ -108,7 +108,7 @@ export async function generateTexts(
     session,
     model.config,
     ids.map((promptIds, i) => ({ promptIds, n: o.n, promptIndex: first + i })),
-    { ...o, eosId: tok.eosId, padId: tok.padId },
+    { ...o, eosId: tok.eosId, padId: tok.padId, endIds: model.endTokenIds ?? [] },
   );
   const byPrompt = new Map<number, typeof samples>();
   for (const s of samples) {
@@ -118,10 +118,11 @@ export async function generateTexts(
   }
   return prompts.map((p, i) => {
     const mine = byPrompt.get(first + i) ?? [];
-    const strip = (t: number[]): number[] => (t.at(-1) === tok.eosId ? t.slice(0, -1) : t);
+    // A sample that ended on EOS (or another end token) ends with it: the text leaves it out.
+    const strip = (s: Sample): number[] => (s.finishReason === 'eos' ? s.tokenIds.slice(0, -1) : s.tokenIds);
     return {
       prompt: 'ids' in p ? tok.decode(p.ids) : p.text,
-      responses: mine.map((s) => tok.decode(strip(s.tokenIds))),
+      responses: mine.map((s) => tok.decode(strip(s))),
       response_ids: mine.map((s) => s.tokenIds),
       logprobs: mine.map((s) => s.logprobs),
       finish_reasons: mine.map((s) => s.finishReason),

@@ -27,6 +27,8 @@ export interface RequestOptions extends Partial<SamplingParams> {
   seed?: number;
   maxNewTokens?: number;
   stopIds?: readonly number[];
+  /** Token ids that end a sample as EOS does (finish reason 'eos'): an HF model's other end tokens. */
+  endIds?: readonly number[];
   /**
    * Ends a sample with reason 'stop' when it returns true for the tokens generated so far (e.g. a stop
    * string found in the decoded text). The token that completed the match stays in the sample.
@@ -44,6 +46,8 @@ export interface RowDefaults extends SamplingParams {
   seed: number;
   /** Token ids that end a sample (besides EOS); the stop token is kept in the output. */
   stopIds?: readonly number[];
+  /** Token ids that end a sample as EOS does (finish reason 'eos'): an HF model's other end tokens. */
+  endIds?: readonly number[];
 }
 
 export interface Sample {
@@ -73,6 +77,8 @@ export interface Row {
   params: SamplingParams;
   maxNewTokens: number;
   stop: ReadonlySet<number>;
+  /** End tokens besides EOS (`endIds`). */
+  ends: ReadonlySet<number>;
   request: RequestOptions | undefined;
 }
 
@@ -89,6 +95,7 @@ export function rowsOf(requests: readonly GenerateRequest[], o: RowDefaults): Ro
       greedy: r?.greedy ?? o.greedy,
     };
     const stop = new Set(r?.stopIds ?? o.stopIds ?? []);
+    const ends = new Set(r?.endIds ?? o.endIds ?? []);
     for (let s = 0; s < req.n; s++) {
       rows.push({
         prompt: req.promptIds,
@@ -98,6 +105,7 @@ export function rowsOf(requests: readonly GenerateRequest[], o: RowDefaults): Ro
         params,
         maxNewTokens: r?.maxNewTokens ?? o.maxNewTokens,
         stop,
+        ends,
         request: r,
       });
     }
@@ -127,7 +135,7 @@ export function advanceRow(
   const next = picked.token;
   r.out.tokenIds.push(next);
   r.out.logprobs.push(picked.logprob);
-  if (next === eosId) {
+  if (next === eosId || r.ends.has(next)) {
     r.done = true;
     r.out.finishReason = 'eos';
   } else if (r.stop.has(next) || r.request?.stopWhen?.(r.out.tokenIds)) {

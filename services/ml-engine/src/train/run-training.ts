@@ -138,6 +138,7 @@ export async function runTraining(args: RunTrainingArgs): Promise<RunTrainingRes
     tokenizerJson: base.tokenizerJson,
     weights: w,
     ...(base.chatTemplate === undefined ? {} : { chatTemplate: base.chatTemplate }),
+    ...(base.endTokenIds ? { endTokenIds: base.endTokenIds } : {}),
   });
   const result = await trainModel({
     config: base.config,
