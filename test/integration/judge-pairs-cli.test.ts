@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -229,6 +229,52 @@ describe('rlhf judge, rlhf data pairs and rlhf eval', () => {
     assert.equal(same.judgeWinRate, 0.5);
     assert.deepEqual(same.policy, same.baseline);
     assert.equal(same.policy.goldReward, null, 'no gold without --gold');
+  });
+
+  it('a reward model with a chat template reads chat records through its own template', async () => {
+    const rmChat = p('rm-chat');
+    await cp(p('rm'), rmChat, { recursive: true });
+    const config = join(rmChat, 'tokenizer_config.json');
+    const template =
+      '{% for m in messages %}<<{{ m.role }}>> {{ m.content }}\n{% endfor %}{% if add_generation_prompt %}<<assistant>>{% endif %}';
+    await writeFile(
+      config,
+      JSON.stringify({ ...JSON.parse(await readFile(config, 'utf8')), chat_template: template }),
+    );
+    const chats = ['the film', 'the plot'].map((c) =>
+      JSON.stringify({ messages: [{ role: 'user', content: c }] }),
+    );
+    await writeFile(p('chat-prompts.jsonl'), `${chats.join('\n')}\n`);
+    ok(
+      await runCli([
+        'generate',
+        '--model',
+        p('policy'),
+        '--prompts',
+        p('chat-prompts.jsonl'),
+        '-n',
+        '3',
+        '--max-new-tokens',
+        '6',
+        '--out',
+        p('chat-gen.jsonl'),
+      ]),
+    );
+    // The same records with the reward model's rendering as their prompt and no messages: the same rewards.
+    const gen = await readJsonl<Record<string, unknown> & { prompt: string }>(p('chat-gen.jsonl'));
+    assert.equal(gen[0]?.prompt, 'the film', 'the policy has no template: its prompt is the contents');
+    const rendered = gen.map(({ messages: _m, ...r }) => ({
+      ...r,
+      prompt: `<<user>> ${r.prompt}\n<<assistant>>`,
+    }));
+    await writeFile(p('chat-rendered.jsonl'), `${rendered.map((r) => JSON.stringify(r)).join('\n')}\n`);
+    const judge = async (model: string, data: string) => {
+      ok(await runCli(['judge', '--model', p(model), '--data', p(data), '--out', p(`${model}-${data}`)]));
+      return (await readJsonl<Judged>(p(`${model}-${data}`))).map((r) => r.rewards);
+    };
+    const own = await judge('rm-chat', 'chat-gen.jsonl');
+    assert.deepEqual(own, await judge('rm-chat', 'chat-rendered.jsonl'));
+    assert.notDeepEqual(own, await judge('rm', 'chat-gen.jsonl'), 'not the policy-rendered prompt');
   });
 
   it("a preference model ranks each prompt's responses: rewards n - 1 - rank", async () => {

@@ -12,6 +12,8 @@
  * from the random stream (sampling.seed, i, j), so rows do not depend on the sharding or on batching.
  */
 import {
+  type ChatMessage,
+  chatRenderer,
   type Example,
   type GenerateRequest,
   generate,
@@ -65,9 +67,13 @@ interface EvalPrompt {
   ids: number[];
   row: number;
   where: string;
+  /** A chat prompt's messages, which the reward model renders with its own template. */
+  messages?: ChatMessage[];
 }
 
-type ParsedPrompt = { where: string; text: string } | { where: string; ids: number[] };
+type ParsedPrompt = ({ where: string; text: string } | { where: string; ids: number[] }) & {
+  messages?: ChatMessage[];
+};
 
 function checkParams(work: StageWork): EvaluateShardParams {
   if (work.params?.$case !== 'evaluate')
@@ -143,7 +149,12 @@ async function readPrompts(data: Uint8Array, source: string, model: LoadedModelD
   const prompts: ParsedPrompt[] = [];
   const lines = text.split('\n');
   for await (const p of parseJsonlLines(lines, source, (value, where): ParsedPrompt => {
-    return { where, ...promptInputOf(model, parsePromptRecord(value, where), where) };
+    const r = parsePromptRecord(value, where);
+    return {
+      where,
+      ...promptInputOf(model, r, where),
+      ...(r.kind === 'messages' ? { messages: r.messages } : {}),
+    };
   }))
     prompts.push(p);
   return prompts;
@@ -178,7 +189,8 @@ function encodePrompts(
         `the prompt has ${ids.length} tokens; with max_new_tokens ${maxNewTokens} it exceeds the policy's ${maxLen} positions`,
         'shorten the prompt or lower evaluate.sampling.max_new_tokens',
       );
-    return { text: 'ids' in p ? tok.decode(p.ids) : p.text, ids, row: firstRow + i, where: p.where };
+    const text = 'ids' in p ? tok.decode(p.ids) : p.text;
+    return { text, ids, row: firstRow + i, where: p.where, ...(p.messages ? { messages: p.messages } : {}) };
   });
 }
 
@@ -291,6 +303,10 @@ async function evaluate(
     : null;
   const model = policy.model;
   const tok = model.tokenizer;
+  // The reward model reads a chat prompt through its own template, as the judge stage does (judgePrompt).
+  const judgeChat = judge?.model.chatTemplate !== undefined ? chatRenderer(judge.model) : null;
+  const judgeText = (q: EvalPrompt): string =>
+    judgeChat && q.messages ? judgeChat(q.messages, q.where) : q.text;
   sampling.stopIds.forEach((id, i) => {
     if (id >= model.config.vocab_size)
       throw invalidArgument(
@@ -364,7 +380,7 @@ async function evaluate(
         const scored = await scoreResponses(
           judge.model,
           judge.session,
-          sampled.map((x) => ({ prompt: x.q.text, responses: [x.completion] })),
+          sampled.map((x) => ({ prompt: judgeText(x.q), responses: [x.completion] })),
           0,
           CHUNK_SAMPLES,
         );

@@ -8,6 +8,7 @@ import { JudgeType, Stage, type StageWork } from '@rlhf/proto';
 import {
   formatJudged,
   type GenerationRecord,
+  judgePrompt,
   parseGenerations,
   type RunningWorker,
   type ShardContext,
@@ -53,7 +54,11 @@ export async function judgeShard(
       chunk.push(r);
       size += r.responses.length;
     }
-    const scored = await scorer.score(model, chunk, params.lengthPenalty);
+    const inputs = chunk.map((r, k) => ({
+      prompt: judgePrompt(model.model, r, `${work.inputUri}:record ${i - chunk.length + k + 1}`),
+      responses: r.responses,
+    }));
+    const scored = await scorer.score(model, inputs, params.lengthPenalty);
     rewards.push(...scored.map((s) => s.penalizedRewards));
     const seconds = (Date.now() - started) / 1000;
     await ctx.progress({

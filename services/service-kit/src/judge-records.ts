@@ -3,7 +3,7 @@
  * record with `"rewards": [...]` (one per response) added. Every other field is kept as it came, so what
  * the generator wrote (token ids, log-probs, finish reasons) flows on to the pairing stage.
  */
-import { parseJsonlLines } from '@rlhf/ml-engine';
+import { chatRenderer, type LoadedModelDir, parseJsonlLines, parsePromptRecord } from '@rlhf/ml-engine';
 import { invalidArgument } from '@rlhf/platform';
 
 export interface GenerationRecord {
@@ -38,6 +38,17 @@ export async function parseGenerations(data: Uint8Array, source: string): Promis
   const records: GenerationRecord[] = [];
   for await (const r of parseJsonlLines(text.split('\n'), source, parseGeneration)) records.push(r);
   return records;
+}
+
+/**
+ * The prompt a judge model reads for a record: the record's chat `messages` (kept from a chat prompt row)
+ * rendered with the judge's own chat template when both exist, since a reward model may use another template
+ * than the policy that rendered `prompt`; else `prompt` as written.
+ */
+export function judgePrompt(model: LoadedModelDir, record: GenerationRecord, where: string): string {
+  if (model.chatTemplate === undefined || record.raw.messages === undefined) return record.prompt;
+  const chat = parsePromptRecord({ messages: record.raw.messages }, where);
+  return chat.kind === 'messages' ? chatRenderer(model)(chat.messages, where) : record.prompt;
 }
 
 /** Judged JSONL: each record with its rewards (replacing any it had), one line each. */

@@ -20,7 +20,13 @@ interface GenerateFlags {
   out?: string;
 }
 
-async function promptsFrom(f: GenerateFlags, model: LoadedModelDir): Promise<PromptInput[]> {
+/** A prompt to sample from, and the other fields of its row in a --prompts file (kept in the output). */
+interface PromptLine {
+  input: PromptInput;
+  extra: Record<string, unknown>;
+}
+
+async function promptsFrom(f: GenerateFlags, model: LoadedModelDir): Promise<PromptLine[]> {
   const { loadJsonl, parsePromptRecord, promptInputOf } = await import('@rlhf/ml-engine');
   const given = [f.prompt, f.promptIds, f.prompts].filter((x) => x !== undefined).length;
   if (given !== 1)
@@ -29,7 +35,7 @@ async function promptsFrom(f: GenerateFlags, model: LoadedModelDir): Promise<Pro
       'give exactly one of --prompt, --prompt-ids, --prompts',
       'e.g. --prompt "the movie"',
     );
-  if (f.prompt !== undefined) return [{ text: f.prompt }];
+  if (f.prompt !== undefined) return [{ input: { text: f.prompt }, extra: {} }];
   if (f.promptIds !== undefined) {
     let ids: unknown;
     try {
@@ -43,12 +49,19 @@ async function promptsFrom(f: GenerateFlags, model: LoadedModelDir): Promise<Pro
         `expected a JSON array of integers, got ${f.promptIds}`,
         'e.g. --prompt-ids "[5, 17, 9]"',
       );
-    return [{ ids: ids as number[] }];
+    return [{ input: { ids: ids as number[] }, extra: {} }];
   }
-  // A chat prompt ({"messages"}) goes through the model's chat template.
-  return loadJsonl(f.prompts as string, (v, where) =>
-    promptInputOf(model, parsePromptRecord(v, where, { vocabSize: model.config.vocab_size }), where),
-  );
+  // A chat prompt ({"messages"}) goes through the model's chat template. The row's other fields (its
+  // messages too) are kept in the output line, as a run's generate stage keeps them.
+  return loadJsonl(f.prompts as string, (v, where): PromptLine => {
+    const input = promptInputOf(
+      model,
+      parsePromptRecord(v, where, { vocabSize: model.config.vocab_size }),
+      where,
+    );
+    const { prompt: _text, prompt_ids: _ids, ...extra } = v as Record<string, unknown>;
+    return { input, extra };
+  });
 }
 
 export function registerGenerate(program: Command): void {
@@ -56,7 +69,7 @@ export function registerGenerate(program: Command): void {
     .command('generate')
     .summary('sample completions from a policy model')
     .description(
-      'Sample n completions per prompt (batched, KV cache, seeded) and write JSONL:\n{"prompt", "responses", "response_ids", "logprobs", "finish_reasons"} per prompt.',
+      'Sample n completions per prompt (batched, KV cache, seeded) and write JSONL:\n{"prompt", "responses", "response_ids", "logprobs", "finish_reasons"} per prompt, after the other fields of\nthe prompt\'s row in a --prompts file (a chat row keeps its "messages", which `rlhf judge` reads).',
     )
     .requiredOption('--model <DIR>', 'policy model directory')
     .option('--prompt <TEXT>', 'one prompt')
@@ -77,7 +90,8 @@ export function registerGenerate(program: Command): void {
       const { generateTexts, loadModelDir, policySession, promptRows } = await import('@rlhf/ml-engine');
       const { writeFileAtomic } = await import('@rlhf/platform');
       const model = await loadModelDir(f.model);
-      const prompts = await promptsFrom(f, model);
+      const lines = await promptsFrom(f, model);
+      const prompts = lines.map((l) => l.input);
       const session = await policySession(model, await readFile(join(f.model, 'model.onnx')));
       const options = {
         n: parseIntegerIn(f.n, '--n', 1, 1024),
@@ -104,7 +118,9 @@ export function registerGenerate(program: Command): void {
           bar?.update(out.length);
         }
         bar?.done(`${out.length} prompts, ${out.length * options.n} samples`);
-        const text = out.map((g) => JSON.stringify(g)).join('\n') + (out.length ? '\n' : '');
+        const text =
+          out.map((g, i) => JSON.stringify({ ...lines[i]?.extra, ...g })).join('\n') +
+          (out.length ? '\n' : '');
         if (f.out) await writeFileAtomic(f.out, new TextEncoder().encode(text));
         else process.stdout.write(text);
       } finally {
