@@ -8,6 +8,7 @@ import { type ArtifactStore, invalidArgument, type Logger, type NatsConnection }
 import { JudgeType, Stage, type StageWork } from '@rlhf/proto';
 import {
   formatJudged,
+  judgePrompt,
   parseGenerations,
   type RunningWorker,
   type ShardContext,
@@ -45,15 +46,17 @@ export async function judgeShard(
   let reported = started;
   for (const [i, record] of records.entries()) {
     const where = `${work.inputUri}:record ${i + 1}`;
+    // A chat record's messages through the preference model's own template, as `rlhf train pm` renders them.
+    const prompt = judgePrompt(model.model, record, where);
     judge.checkFits(
       model,
-      { field: `${where}:prompt`, text: record.prompt },
+      { field: `${where}:prompt`, text: prompt },
       record.responses.map((text, j) => ({ field: `${where}:responses[${j}]`, text })),
     );
     if (record.responses.length === 1) {
       rewards.push([0]); // nothing to compare against: the only response is both best and worst
     } else {
-      const ranked = await judge.rank(model, record.prompt, record.responses, method);
+      const ranked = await judge.rank(model, prompt, record.responses, method);
       rewards.push(rewardsFromRanking(ranked.ranking));
     }
     const now = Date.now();
