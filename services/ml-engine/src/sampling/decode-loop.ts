@@ -19,8 +19,7 @@ import type { LlamaConfig } from '../model/config.js';
 import { headDim } from '../model/config.js';
 import { NEXT_TOKEN_PROBS } from '../model/inference-graph.js';
 import type { ModelRunner, TensorValue } from '../runtime/ort-session.js';
-import { cacheNames } from './generate.js';
-import { KvCache } from './kv-cache.js';
+import { cacheNames, KvCache } from './kv-cache.js';
 import {
   advanceRow,
   type GenerateRequest,

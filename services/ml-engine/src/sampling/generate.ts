@@ -7,7 +7,10 @@
 import type { LlamaConfig } from '../model/config.js';
 import { headDim } from '../model/config.js';
 import { NEXT_TOKEN_PROBS } from '../model/inference-graph.js';
+import { Rng } from '../random/rng.js';
 import type { ModelRunner, TensorValue } from '../runtime/ort-session.js';
+import { cacheNames } from './kv-cache.js';
+import { type RowLoop, rowLoopMode } from './row-loop.js';
 import {
   advanceRow,
   type GenerateRequest,
@@ -17,6 +20,7 @@ import {
   type Sample,
 } from './sample-rows.js';
 
+export { cacheNames } from './kv-cache.js';
 export {
   type FinishReason,
   type GenerateRequest,
@@ -33,33 +37,28 @@ export interface GenerateOptions extends RowDefaults {
   maxBatch?: number;
   /** false recomputes the whole sequence each step (only for benchmarks and tests). */
   useCache?: boolean;
-}
-
-/** The per-layer feed and output names of the KV cache. */
-export function cacheNames(layers: number): { past: string[]; present: string[] } {
-  const past: string[] = [];
-  const present: string[] = [];
-  for (let i = 0; i < layers; i++) {
-    for (const part of ['key', 'value']) {
-      past.push(`past_key_values.${i}.${part}`);
-      present.push(`present.${i}.${part}`);
-    }
-  }
-  return { past, present };
+  /**
+   * The model's row loop (RowLoop.create): a batch of one row that it can sample (greedy, or temperature 1
+   * untruncated) decodes on it after the prefill, up to 32 tokens an ORT call, with the same tokens and
+   * log-probabilities as token by token. Worth its second session where batch-1 calls are many.
+   */
+  rowLoop?: RowLoop;
 }
 
 /**
  * One batch of rows to the end. Tokens and the attention mask live in [B, promptLen + maxSteps] int64
  * buffers written once per token, so a decode step only copies the mask rows into the feed (a view of the
  * buffer when B = 1) and writes one id and one position per row; the present KV tensors ORT returns are the
- * next step's past as they are.
+ * next step's past as they are. With `loop` (one row), the row goes on to it after the prefill; returns false
+ * when the row loop gave the row back (see RowLoop.finish).
  */
 async function generateBatch(
   session: ModelRunner,
   c: LlamaConfig,
   rows: Row[],
   o: GenerateOptions,
-): Promise<void> {
+  loop?: RowLoop,
+): Promise<boolean> {
   const B = rows.length;
   const vocab = c.vocab_size;
   const kvHeads = c.num_key_value_heads;
@@ -156,7 +155,14 @@ async function generateBatch(
       realCount[b] = (realCount[b] as number) + real;
     }
     if (active === 0) break;
+    const row = rows[0] as Row;
+    if (loop && step === 0) {
+      const pasts = names.past.map((name) => past[name] as TensorValue);
+      const state = { mask: mask.slice(0, total + 1), position: (realCount[0] as number) - 1, pasts };
+      return await loop.finish(row, state, o.eosId);
+    }
   }
+  return true;
 }
 
 /** Samples `n` completions for every request; results are ordered by prompt, then sample index. */
@@ -168,7 +174,17 @@ export async function generate(
 ): Promise<Sample[]> {
   const rows = rowsOf(requests, o);
   const maxBatch = o.maxBatch ?? 64;
-  for (let s = 0; s < rows.length; s += maxBatch)
-    await generateBatch(session, c, rows.slice(s, s + maxBatch), o);
+  for (let s = 0; s < rows.length; s += maxBatch) {
+    const batch = rows.slice(s, s + maxBatch);
+    const only = batch.length === 1 ? (batch[0] as Row) : undefined;
+    const loop = only && (o.useCache ?? true) && rowLoopMode(only.params) ? o.rowLoop : undefined;
+    const start = loop && only?.rng.state();
+    if (await generateBatch(session, c, batch, o, loop)) continue;
+    // The row loop gave the row back: generate it again from its start, token by token.
+    if (!only || !start) throw new Error('only a one-row batch goes on the row loop');
+    Object.assign(only, { rng: Rng.fromState(start), done: false });
+    Object.assign(only.out, { tokenIds: [], logprobs: [], finishReason: 'length' });
+    await generateBatch(session, c, batch, o);
+  }
   return rows.map((r) => r.out);
 }

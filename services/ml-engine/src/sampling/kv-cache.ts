@@ -8,6 +8,19 @@
  */
 import type { TensorValue } from '../runtime/ort-session.js';
 
+/** The per-layer feed and output names of the KV cache. */
+export function cacheNames(layers: number): { past: string[]; present: string[] } {
+  const past: string[] = [];
+  const present: string[] = [];
+  for (let i = 0; i < layers; i++) {
+    for (const part of ['key', 'value']) {
+      past.push(`past_key_values.${i}.${part}`);
+      present.push(`present.${i}.${part}`);
+    }
+  }
+  return { past, present };
+}
+
 export class KvCache {
   private constructor(
     /** Per past input, in graph-input order. */

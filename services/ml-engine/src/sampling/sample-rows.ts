@@ -132,6 +132,15 @@ export function advanceRow(
     return null;
   }
   const picked = sampleToken(logits, offset, vocab, r.params, r.rng, probs);
+  takeToken(r, picked, eosId);
+  return picked;
+}
+
+/**
+ * Appends a picked token to an unfinished row and finishes the row on EOS or an end token, a stop id or
+ * stopWhen, or its token budget (calling onSample once).
+ */
+export function takeToken(r: Row, picked: Picked, eosId: number): void {
   const next = picked.token;
   r.out.tokenIds.push(next);
   r.out.logprobs.push(picked.logprob);
@@ -145,5 +154,4 @@ export function advanceRow(
     r.done = true;
   }
   if (r.done) r.request?.onSample?.(r.out);
-  return picked;
 }

@@ -101,10 +101,11 @@ export function idsByLogit(logits: Float32Array, offset: number, vocab: number):
 }
 
 /**
- * Inverse-CDF sampling from the graph's own softmax, no exp at all: the first token whose cumulative
- * probability reaches u times their sum. The log-probability is the log of the token's probability (within
- * about 1e-7 of logit minus log-sum-exp), or that difference itself where the float32 probability is too
- * small to carry it.
+ * Inverse-CDF sampling from the graph's own softmax, no exp at all: the first token of positive probability
+ * whose running float64 sum of probabilities reaches u times their total (the row loop's graph picks by the
+ * same sums, see row-loop-graph.ts). The log-probability is the log of the token's probability (within about
+ * 1e-7 of logit minus log-sum-exp), or that difference itself where the float32 probability is too small to
+ * carry it.
  */
 function sampleFromProbs(
   logits: Float32Array,
@@ -119,22 +120,41 @@ function sampleFromProbs(
   for (let i = 0; i < vocab; i++) total += q[o + i] as number;
   // No positive probability (a NaN row): the exps path decides as it always has, the RNG untouched.
   if (!(total > 0 && total < Number.POSITIVE_INFINITY)) return null;
-  let u = rng.uniform() * total;
+  const threshold = rng.uniform() * total;
+  let running = 0;
   let t = -1;
   for (let i = 0; i < vocab; i++) {
     const w = q[o + i] as number;
-    if (w > 0) t = i;
-    u -= w;
-    if (u <= 0 && w > 0) break;
+    running += w;
+    if (w > 0) {
+      t = i;
+      if (running >= threshold) break;
+    }
   }
-  const w = q[o + t] as number;
-  if (w >= 1e-30) return { token: t, logprob: Math.log(w) };
+  return fromProb(logits, offset, vocab, q[o + t] as number, t);
+}
+
+/** Token `t` whose graph probability is `w`: log(w), or logit minus log-sum-exp where w is too small. */
+function fromProb(logits: Float32Array, offset: number, vocab: number, w: number, t: number): Picked {
+  if (w >= MIN_PROB_FOR_LOG) return { token: t, logprob: Math.log(w) };
   return picked(logits, offset, logSumExp(logits, offset, vocab, 1).lse, t);
+}
+
+/** Below this a float32 probability's log is too coarse, and the log-probability comes from the logits. */
+export const MIN_PROB_FOR_LOG = 1e-30;
+
+/** The first largest logit of the row. */
+function argmax(logits: Float32Array, offset: number, vocab: number): number {
+  let best = 0;
+  for (let i = 1; i < vocab; i++)
+    if ((logits[offset + i] as number) > (logits[offset + best] as number)) best = i;
+  return best;
 }
 
 /**
  * Picks from `logits[offset .. offset + vocab)`. With `probs` (the graph's softmax of the same row), the full
- * distribution at temperature 1 is sampled from those instead of exps computed here.
+ * distribution at temperature 1 is sampled from those instead of exps computed here, and a greedy pick's
+ * log-probability is the log of its probability there; both are what the row loop's graph computes.
  */
 export function sampleToken(
   logits: Float32Array,
@@ -144,19 +164,19 @@ export function sampleToken(
   rng: Rng,
   probs?: RowProbs,
 ): Picked {
-  const full = !(p.greedy || p.temperature === 0) && p.topK === 0 && p.topP >= 1;
+  const greedy = p.greedy || p.temperature === 0;
+  const full = !greedy && p.topK === 0 && p.topP >= 1;
   const scale = 1 / p.temperature;
   const fromProbs = full && scale === 1 && probs ? sampleFromProbs(logits, offset, vocab, probs, rng) : null;
   if (fromProbs) return fromProbs;
+  if (greedy && probs) {
+    const best = argmax(logits, offset, vocab);
+    return fromProb(logits, offset, vocab, probs.data[probs.offset + best] as number, best);
+  }
   // The full distribution at temperature 1 samples from the exps the model's log-sum-exp computes anyway.
   const model = logSumExp(logits, offset, vocab, 1, full && scale === 1);
   const modelLse = model.lse;
-  if (p.greedy || p.temperature === 0) {
-    let best = 0;
-    for (let i = 1; i < vocab; i++)
-      if ((logits[offset + i] as number) > (logits[offset + best] as number)) best = i;
-    return picked(logits, offset, modelLse, best);
-  }
+  if (greedy) return picked(logits, offset, modelLse, argmax(logits, offset, vocab));
   if (full) {
     // Inverse-CDF sampling, no sort, over the exps kept by a log-sum-exp pass: the first token whose
     // cumulative weight reaches u times the total. At temperature 1 that pass is the model's own.

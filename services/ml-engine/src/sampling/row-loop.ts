@@ -1,0 +1,163 @@
+/**
+ * Decodes a single row on the row loop (row-loop-graph.ts): up to `chunk` tokens per ORT call instead of one,
+ * which is what batch-1 generation on a small model pays for most (the call, not the compute). It takes the
+ * rows sampleToken can pick inside the graph with the same arithmetic: greedy, and temperature 1 with no
+ * top-k or top-p (the paper's setting). Other rows, and every batch of more than one row, stay on the step
+ * session.
+ *
+ * Tokens come back a chunk at a time and go through the same rule as a step's (takeToken): end tokens, stop
+ * ids, stopWhen, the token budget, cancellation checked before each token. The loop stops inside the graph
+ * after an end or stop id; stopWhen, a budget or a cancellation met mid-chunk drops the chunk's later tokens,
+ * which no one has seen. A token whose probability is too small for its log (or a NaN row) is one
+ * sampleToken would score from the logits, which the loop does not return: then the row is given back
+ * (`false`), and the caller generates it again from its start on the step session, its random stream rewound.
+ */
+import type { LlamaConfig } from '../model/config.js';
+import type { ModelProto } from '../onnx/onnx-types.js';
+import {
+  inferenceSessionOptions,
+  type ModelRunner,
+  OrtSession,
+  type SessionOptions,
+  type TensorValue,
+} from '../runtime/ort-session.js';
+import { cacheNames } from './kv-cache.js';
+import { type RowLoopMode, rowLoopFinal, rowLoopModel, rowLoopStart } from './row-loop-graph.js';
+import { type Row, takeToken } from './sample-rows.js';
+import { MIN_PROB_FOR_LOG, type SamplingParams } from './sample-token.js';
+
+/** Tokens per call (at most): small enough that a stop string or cancellation wastes little. */
+export const ROW_LOOP_CHUNK = 32;
+
+/** How the row loop picks for these settings: 'greedy', 'sample' (temperature 1, untruncated), or null. */
+export function rowLoopMode(p: SamplingParams): RowLoopMode | null {
+  if (p.greedy || p.temperature === 0) return 'greedy';
+  return p.temperature === 1 && p.topK === 0 && p.topP >= 1 ? 'sample' : null;
+}
+
+/** Where a row stands after its prefill: its pending token (sampled, not yet run) and its cache. */
+export interface RowState {
+  /** Attention mask of the cache plus the pending token: [1, columns + 1]. */
+  mask: BigInt64Array;
+  /** The pending token's position. */
+  position: number;
+  /** present.* of the last run, [1, kvHeads, columns, headDim] each, in cacheNames order. */
+  pasts: readonly TensorValue[];
+}
+
+/**
+ * The row loops of one model: a session per pick mode, each made the first time a row needs it (it holds a
+ * copy of the weights).
+ */
+/** What a run of the row loop did: tokens taken, and where the row stands (null once done or given back). */
+export interface RowAdvance {
+  tokens: number;
+  state: RowState | null;
+  givenBack: boolean;
+}
+
+export class RowLoop {
+  private readonly names: { past: string[]; present: string[] };
+  private readonly sessions = new Map<RowLoopMode, Promise<ModelRunner>>();
+
+  constructor(
+    private readonly inference: Uint8Array | ModelProto,
+    private readonly config: LlamaConfig,
+    private readonly options: SessionOptions = inferenceSessionOptions,
+  ) {
+    this.names = cacheNames(config.num_hidden_layers);
+  }
+
+  /** The session for `mode`, made now if it was not yet. */
+  session(mode: RowLoopMode): Promise<ModelRunner> {
+    let s = this.sessions.get(mode);
+    if (!s) {
+      s = OrtSession.create(rowLoopModel(this.inference, this.config, mode), this.options);
+      this.sessions.set(mode, s);
+    }
+    return s;
+  }
+
+  /**
+   * Decodes `row` (holding the tokens sampled so far, the last of them pending in `state`) until it is done.
+   * Returns false, with the row's output as it stood, when the loop gave the row back (see above).
+   */
+  async finish(row: Row, state: RowState, eosId: number): Promise<boolean> {
+    let at: RowState | null = state;
+    while (at) {
+      const step = await this.advance(row, at, eosId);
+      if (step.givenBack) return false;
+      at = step.state;
+    }
+    return true;
+  }
+
+  /**
+   * Up to `trips` more tokens of `row` (default ROW_LOOP_CHUNK, never past its budget) in one run. `state`
+   * null: the row is done, or was given back (`givenBack`, see above). `stopped` ends the row where it is
+   * (no token, no onSample), as a cancelled request does; both are asked before each token is taken.
+   */
+  async advance(
+    row: Row,
+    state: RowState,
+    eosId: number,
+    o: { trips?: number; stopped?: () => boolean } = {},
+  ): Promise<RowAdvance> {
+    const mode = rowLoopMode(row.params);
+    if (mode === null) throw new Error('the row loop samples greedy or temperature-1 untruncated rows only');
+    const session = await this.session(mode);
+    const goesOn = new Uint8Array(this.config.vocab_size).fill(1);
+    for (const t of [eosId, ...row.ends, ...row.stop]) if (t >= 0 && t < goesOn.length) goesOn[t] = 0;
+    const { mask, position, pasts } = state;
+    const trips = Math.min(o.trips ?? ROW_LOOP_CHUNK, row.maxNewTokens - row.out.tokenIds.length);
+    const feeds: Record<string, TensorValue> = {
+      trips: { data: BigInt64Array.of(BigInt(trips)), dims: [] },
+      go: { data: Uint8Array.of(1), dims: [] },
+      ids0: { data: BigInt64Array.of(BigInt(row.out.tokenIds.at(-1) as number)), dims: [1, 1] },
+      mask0: { data: mask, dims: [1, mask.length] },
+      pos0: { data: BigInt64Array.of(BigInt(position)), dims: [1, 1] },
+      goes_on: { data: goesOn, dims: [goesOn.length] },
+    };
+    if (mode === 'sample') {
+      const uniforms = new Float64Array(trips);
+      for (let i = 0; i < trips; i++) uniforms[i] = row.rng.uniform();
+      feeds.uniforms = { data: uniforms, dims: [trips] };
+    }
+    this.names.past.forEach((name, k) => {
+      feeds[rowLoopStart(name)] = pasts[k] as TensorValue;
+    });
+    const out = await session.run(feeds);
+    const tokens = out.tokens?.data as BigInt64Array;
+    const probs = out.token_probs?.data as Float32Array;
+    let taken = 0;
+    for (; taken < tokens.length && !row.done; taken++) {
+      const w = probs[taken] as number;
+      if (!(w >= MIN_PROB_FOR_LOG)) return { tokens: taken, state: null, givenBack: true };
+      if (row.request?.cancelled?.() || o.stopped?.()) {
+        row.done = true;
+        return { tokens: taken, state: null, givenBack: false };
+      }
+      takeToken(row, { token: Number(tokens[taken]), logprob: Math.log(w) }, eosId);
+    }
+    if (row.done) return { tokens: taken, state: null, givenBack: false };
+    // Every trip's token was taken: the cache now ends with the last trip's input, the last token pending.
+    const next = new BigInt64Array(mask.length + taken);
+    next.set(mask);
+    next.fill(1n, mask.length);
+    return {
+      tokens: taken,
+      state: {
+        mask: next,
+        position: position + taken,
+        pasts: this.names.present.map((name) => out[rowLoopFinal(name)] as TensorValue),
+      },
+      givenBack: false,
+    };
+  }
+
+  async dispose(): Promise<void> {
+    const sessions = [...this.sessions.values()];
+    this.sessions.clear();
+    await Promise.all(sessions.map(async (s) => (await s).dispose()));
+  }
+}
