@@ -131,7 +131,12 @@ export {
   SplitSession,
   smallRunMflops,
 } from './runtime/split-session.js';
-export { DecodeLoop, type DecodeLoopOptions, type StepInfo } from './sampling/decode-loop.js';
+export {
+  DecodeLoop,
+  type DecodeLoopOptions,
+  ROW_LOOP_SERVER_TRIPS,
+  type StepInfo,
+} from './sampling/decode-loop.js';
 export {
   type FinishReason,
   type GenerateOptions,
@@ -151,6 +156,7 @@ export {
   promptRows,
   type TextGenerationOptions,
 } from './sampling/generate-texts.js';
+export { ROW_LOOP_MAX_PARAMETERS, RowLoop, rowLoopFor, rowLoopMode } from './sampling/row-loop.js';
 export { defaultSamplingParams, type SamplingParams, sampleToken } from './sampling/sample-token.js';
 export {
   type BpeTrainOptions,

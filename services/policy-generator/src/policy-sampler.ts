@@ -237,6 +237,7 @@ export class PolicySampler {
         maxBatch: Math.max(1, this.batching.maxBatchCompletions),
         windowMs: this.batching.windowMs,
         onStep: (step) => this.observe(model, step),
+        ...(model.rowLoop ? { rowLoop: model.rowLoop } : {}),
       });
       this.loops.set(model, loop);
     }

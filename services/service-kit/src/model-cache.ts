@@ -11,6 +11,8 @@ import {
   inferenceSessionOptions,
   type LoadedModelDir,
   loadModelDir,
+  type RowLoop,
+  rowLoopFor,
   SplitSession,
 } from '@rlhf/ml-engine';
 import { type ArtifactStore, RlhfError } from '@rlhf/platform';
@@ -23,6 +25,11 @@ export interface LoadedModel {
   model: LoadedModelDir;
   /** Released only when unused: hold() it for work that spans several runs (see shared-session.ts). */
   session: SharedSession;
+  /**
+   * A causal LM's row loop, for a lone row's decoding (DecodeLoop), when the model is small enough for the
+   * call per token to matter (rowLoopFor); released with `session`, so hold the session while using it.
+   */
+  rowLoop?: RowLoop;
 }
 
 /** Where models fetched from the Object Store are unpacked unless a service is told: $RLHF_MODEL_CACHE, else <tmp>/rlhf-model-cache. */
@@ -103,7 +110,9 @@ export class ModelCache {
       ...inferenceSessionOptions,
       spinning: false,
     });
-    return { uri, version, model, session: new SharedSession(session) };
+    const rowLoop = rowLoopFor(bytes, model.config);
+    const shared = new SharedSession(session, rowLoop ? [rowLoop] : []);
+    return { uri, version, model, session: shared, ...(rowLoop ? { rowLoop } : {}) };
   }
 
   private async evict(): Promise<void> {

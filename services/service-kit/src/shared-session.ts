@@ -14,7 +14,11 @@ export class SharedSession implements ModelRunner {
   private released: Promise<void> | undefined;
   private onReleased: Array<() => void> = [];
 
-  constructor(private readonly inner: ModelRunner) {}
+  /** `companions` (such as the model's row loop) are released with it. */
+  constructor(
+    private readonly inner: ModelRunner,
+    private readonly companions: ReadonlyArray<{ dispose(): Promise<void> }> = [],
+  ) {}
 
   get inputNames(): readonly string[] {
     return this.inner.inputNames;
@@ -71,7 +75,9 @@ export class SharedSession implements ModelRunner {
 
   private releaseIfUnused(): void {
     if (!this.retired || this.uses > 0 || this.released) return;
-    this.released = this.inner.dispose();
+    this.released = Promise.all([this.inner.dispose(), ...this.companions.map((c) => c.dispose())]).then(
+      () => undefined,
+    );
     const waiting = this.onReleased.splice(0);
     void this.released.then(
       () => {

@@ -9,7 +9,16 @@ test('the quick engine bench yields finite positive figures (no timing is assert
     r.gemm.peak,
     ...r.training.flatMap((t) => [t.tokensPerSecond, t.gflops, t.mfu]),
     ...[...r.generation, ...r.decodeLoop].flatMap((g) => [g.cached, g.uncached, g.speedup]),
+    ...r.generation.flatMap((g) => (g.rowLoop ? [g.rowLoop.tokensPerSecond, g.rowLoop.speedup] : [])),
   ];
+  // Batch 1 is timed on the row loop as well, larger batches are not.
+  assert.deepEqual(
+    r.generation.map((g) => [g.batch, g.rowLoop !== undefined]),
+    [
+      [1, true],
+      [2, false],
+    ],
+  );
   for (const f of figures) assert.ok(Number.isFinite(f) && f > 0, String(f));
 });
 

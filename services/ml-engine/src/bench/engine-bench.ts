@@ -35,7 +35,10 @@ export async function benchEngine(o: {
   // after a 64-token prompt: a decode step's fixed cost per ORT call weighs less against more work per
   // recomputed pass.
   const cases = o.quick
-    ? [{ shape: smallModel, batch: 2, prompt: 9 }]
+    ? [
+        { shape: smallModel, batch: 1, prompt: 9 },
+        { shape: smallModel, batch: 2, prompt: 9 },
+      ]
     : [
         { shape: smallModel, batch: 1, prompt: 9 },
         { shape: smallModel, batch: 64, prompt: 9 },

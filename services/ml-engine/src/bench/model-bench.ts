@@ -9,6 +9,7 @@ import { initWeights } from '../model/weights.js';
 import { Rng } from '../random/rng.js';
 import { inferenceSessionOptions, OrtSession } from '../runtime/ort-session.js';
 import { generate } from '../sampling/generate.js';
+import { RowLoop } from '../sampling/row-loop.js';
 import { lmFeeds } from '../train/batches.js';
 import type { Example } from '../train/examples.js';
 import { buildTrainingGraph, gradName } from '../train/training-graph.js';
@@ -126,6 +127,11 @@ export interface GenerationFigure {
   speedup: number;
   /** Pairs of runs timed (after one warm-up run of each). */
   repeats: number;
+  /**
+   * Batch 1 only: the cached side again on the row loop (row-loop.ts; its own session, 1 intra-op thread),
+   * timed in the same rounds: median tokens/s and the median of uncached time / row-loop time.
+   */
+  rowLoop?: { tokensPerSecond: number; speedup: number };
 }
 
 /**
@@ -133,6 +139,7 @@ export interface GenerationFigure {
  * random tokens (default 9, BOS included). The
  * two are timed in alternating back-to-back pairs (which goes first alternates too), so load on the machine
  * that changes during the measurement hits both alike; the speed-up is the median of the per-pair ratios.
+ * At batch 1 each round also times generate() on the row loop, the order of the three rotating.
  */
 export async function generationThroughput(
   s: ModelShape,
@@ -142,10 +149,8 @@ export async function generationThroughput(
 ): Promise<GenerationFigure> {
   const config = configOf(s);
   const promptTokens = o.promptTokens ?? 9;
-  const session = await OrtSession.create(
-    buildInferenceModel(config, initWeights(config, new Rng(3))),
-    inferenceSessionOptions,
-  );
+  const model = buildInferenceModel(config, initWeights(config, new Rng(3)));
+  const session = await OrtSession.create(model, inferenceSessionOptions);
   const rng = new Rng(4);
   const requests = Array.from({ length: batch }, () => ({
     promptIds: [0, ...Array.from({ length: promptTokens - 1 }, () => 3 + rng.int(s.vocab - 3))],
@@ -163,36 +168,42 @@ export async function generationThroughput(
     padId: 2,
     maxBatch: batch,
   };
-  const seconds = async (useCache: boolean): Promise<number> => {
+  const rowLoop = batch === 1 ? new RowLoop(model, config, { ...inferenceSessionOptions, threads: 1 }) : null;
+  type Way = 'cached' | 'uncached' | 'rowLoop';
+  const ways: Way[] = rowLoop ? ['cached', 'uncached', 'rowLoop'] : ['cached', 'uncached'];
+  const seconds = async (way: Way): Promise<number> => {
     const t0 = performance.now();
-    await generate(session, config, requests, { ...opts, useCache });
+    const extra = way === 'rowLoop' && rowLoop ? { rowLoop } : {};
+    await generate(session, config, requests, { ...opts, ...extra, useCache: way !== 'uncached' });
     return (performance.now() - t0) / 1000;
   };
   try {
-    await seconds(true);
-    await seconds(false);
-    const cached: number[] = [];
-    const uncached: number[] = [];
+    for (const way of ways) await seconds(way);
+    const times: Record<Way, number[]> = { cached: [], uncached: [], rowLoop: [] };
     const start = performance.now();
-    while (cached.length < o.repeats || performance.now() - start < o.minSeconds * 1000) {
-      const cachedFirst = cached.length % 2 === 0;
-      const first = await seconds(cachedFirst);
-      const second = await seconds(!cachedFirst);
-      cached.push(cachedFirst ? first : second);
-      uncached.push(cachedFirst ? second : first);
+    for (let round = 0; round < o.repeats || performance.now() - start < o.minSeconds * 1000; round++) {
+      // Which way goes first rotates, so load that changes during the measurement hits all alike.
+      for (let k = 0; k < ways.length; k++) {
+        const way = ways[(round + k) % ways.length] as Way;
+        times[way].push(await seconds(way));
+      }
     }
     const tokens = batch * newTokens;
+    const speedup = (t: number[]) => median(times.uncached.map((u, i) => u / (t[i] as number)));
     return {
       model: s.name,
       batch,
       promptTokens,
       newTokens,
-      cached: tokens / median(cached),
-      uncached: tokens / median(uncached),
-      speedup: median(uncached.map((u, i) => u / (cached[i] as number))),
-      repeats: cached.length,
+      cached: tokens / median(times.cached),
+      uncached: tokens / median(times.uncached),
+      speedup: speedup(times.cached),
+      repeats: times.cached.length,
+      ...(rowLoop
+        ? { rowLoop: { tokensPerSecond: tokens / median(times.rowLoop), speedup: speedup(times.rowLoop) } }
+        : {}),
     };
   } finally {
-    await session.dispose();
+    await Promise.all([session.dispose(), rowLoop?.dispose()]);
   }
 }

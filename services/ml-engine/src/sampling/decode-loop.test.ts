@@ -5,9 +5,10 @@ import { initWeights } from '../model/weights.js';
 import { Rng } from '../random/rng.js';
 import { OrtSession } from '../runtime/ort-session.js';
 import { tinyLlamaConfig } from '../testing/tiny-llama.js';
-import { DecodeLoop, type StepInfo } from './decode-loop.js';
+import { DecodeLoop, ROW_LOOP_SERVER_TRIPS, type StepInfo } from './decode-loop.js';
 import { type GenerateOptions, type GenerateRequest, generate, type Sample } from './generate.js';
 import { KvCache } from './kv-cache.js';
+import { type RowAdvance, RowLoop, rowLoopMode } from './row-loop.js';
 
 const config = tinyLlamaConfig({ initializer_range: 0.3 });
 const base: GenerateOptions = {
@@ -215,6 +216,85 @@ test('a request cancelled mid-run stops its rows and rejects; the others run on 
   );
   assert.ok(hooked.every((s) => s.tokenIds.length <= 2));
   await loop.idle();
+});
+
+test('a lone row decodes on the row loop, up to 16 tokens a step, and samples what generate() samples', async () => {
+  const rowLoop = new RowLoop(buildInferenceModel(config, initWeights(config, new Rng(31))), config);
+  const long = { ...noEos, maxNewTokens: 40 };
+  try {
+    for (const extra of [{}, { greedy: true }, { eosId: 1 }, { temperature: 0.7 }]) {
+      const o = { ...long, ...extra };
+      for (let i = 0; i < 4; i++) {
+        const req = [{ promptIds: [0, 5 + i, 9], n: 1, promptIndex: i }];
+        const { loop, steps } = loopWith({ rowLoop, eosId: o.eosId });
+        const got = await loop.submit(req, o);
+        await loop.idle();
+        assert.deepEqual(got, await generate(session, config, req, o), JSON.stringify(extra));
+        const most = Math.max(...steps.map((s) => s.tokens));
+        const onLoop = rowLoopMode({ ...o }) !== null && (got[0]?.tokenIds.length ?? 0) > 2;
+        assert.equal(most > 2, onLoop, `${JSON.stringify(extra)}: ${most} tokens in a step`);
+        // The first step also prefills: its first token, then up to ROW_LOOP_SERVER_TRIPS on the row loop.
+        assert.ok(most <= ROW_LOOP_SERVER_TRIPS + 1, `${most} tokens in a step`);
+      }
+    }
+    // A call arriving while the lone row runs joins at the end of that step; both then go step by step, and
+    // the row left alone goes back on the row loop.
+    let joined: Promise<Sample[]> | undefined;
+    const { loop, steps } = loopWith({
+      rowLoop,
+      onStep: (s) => {
+        if (!joined && s.tokens > 1)
+          joined = loop.submit([{ promptIds: [0, 8], n: 1, promptIndex: 6 }], noEos);
+      },
+    });
+    const first = [{ promptIds: [0, 5, 9], n: 1, promptIndex: 5 }];
+    const early = await loop.submit(first, { ...long, maxNewTokens: 60 });
+    assertSame(early, await generate(session, config, first, { ...long, maxNewTokens: 60 }), 'the first row');
+    assertSame(
+      (await joined) ?? [],
+      await generate(session, config, [{ promptIds: [0, 8], n: 1, promptIndex: 6 }], noEos),
+      'the second',
+    );
+    await loop.idle();
+    const joinedAt = steps.findIndex((s) => s.admitted === 1 && s.rows === 2);
+    assert.ok(joinedAt > 0, 'the second row joined a running step');
+    assert.ok(
+      steps.slice(joinedAt + 1).some((s) => s.rows === 1 && s.tokens > 1),
+      'the first went on alone',
+    );
+    // Aborted while on the row loop: stops at the end of the step, and the call rejects.
+    const controller = new AbortController();
+    const { loop: aborting } = loopWith({
+      rowLoop,
+      onStep: (s) => s.tokens > 1 && controller.abort(new Error('gone')),
+    });
+    await assert.rejects(aborting.submit(first, long, controller.signal), /gone/);
+  } finally {
+    await rowLoop.dispose();
+  }
+});
+
+test('a lone row the row loop gives back starts again step by step and samples what generate() samples', async () => {
+  class GivingBack extends RowLoop {
+    gaveBack = 0;
+    override async advance(...args: Parameters<RowLoop['advance']>): Promise<RowAdvance> {
+      const step = await super.advance(...args);
+      this.gaveBack++;
+      return { ...step, state: null, givenBack: true };
+    }
+  }
+  const rowLoop = new GivingBack(buildInferenceModel(config, initWeights(config, new Rng(31))), config);
+  const req = [{ promptIds: [0, 5, 9], n: 1, promptIndex: 3 }];
+  const long = { ...noEos, maxNewTokens: 30 };
+  const { loop, steps } = loopWith({ rowLoop });
+  assert.deepEqual(await loop.submit(req, long), await generate(session, config, req, long));
+  await loop.idle();
+  assert.equal(rowLoop.gaveBack, 1, 'given back once, then step by step');
+  assert.equal(
+    steps.reduce((t, s) => t + s.finished, 0),
+    1,
+  );
+  await rowLoop.dispose();
 });
 
 test('KvCache: select drops rows and leading columns; concat pads the shorter side on the left', () => {

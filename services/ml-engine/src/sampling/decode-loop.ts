@@ -18,8 +18,10 @@
 import type { LlamaConfig } from '../model/config.js';
 import { headDim } from '../model/config.js';
 import { NEXT_TOKEN_PROBS } from '../model/inference-graph.js';
+import { Rng, type RngState } from '../random/rng.js';
 import type { ModelRunner, TensorValue } from '../runtime/ort-session.js';
 import { cacheNames, KvCache } from './kv-cache.js';
+import { type RowLoop, rowLoopMode } from './row-loop.js';
 import {
   advanceRow,
   type GenerateRequest,
@@ -38,7 +40,16 @@ export interface DecodeLoopOptions {
   windowMs?: number;
   /** Called after every step (for metrics). */
   onStep?(step: StepInfo): void;
+  /**
+   * The model's row loop (row-loop.ts): while the running batch is a single row it can pick for and no one
+   * waits, a step decodes up to ROW_LOOP_SERVER_TRIPS tokens of it in one ORT call instead of one; the row
+   * samples the same tokens. A call arriving meanwhile joins at the end of that step.
+   */
+  rowLoop?: RowLoop;
 }
+
+/** Tokens a step may take on the row loop: a call that arrives meanwhile waits for at most this many. */
+export const ROW_LOOP_SERVER_TRIPS = 16;
 
 export interface StepInfo {
   /** Rows in the step's decode run (0 when the step only prefilled rows that all finished at once). */
@@ -75,6 +86,10 @@ interface Job {
 interface Running {
   row: Row;
   job: Job;
+  /** The row's random stream before its first token, to start it again if the row loop gives it back. */
+  start: RngState;
+  /** Given back by the row loop once: decoded step by step from then on. */
+  stepwise: boolean;
   /** The token sampled last, fed at the next step. */
   pending: number;
   /** Real (non-padding) tokens in the cache: the pending token's position. */
@@ -231,7 +246,7 @@ export class DecodeLoop {
         continue;
       }
       if (job.inBatch++ === 0) this.jobsInBatch++;
-      out.push({ row, job, pending: 0, real: row.prompt.length });
+      out.push({ row, job, start: row.rng.state(), stepwise: false, pending: 0, real: row.prompt.length });
     }
     return out;
   }
@@ -284,6 +299,11 @@ export class DecodeLoop {
 
   /** One token for every running row, then the finished rows leave the batch. */
   private async decode(): Promise<{ tokens: number; finished: number }> {
+    const only = this.batch.length === 1 ? (this.batch[0] as Running) : undefined;
+    const loop = this.o.rowLoop;
+    const lone = only && this.queue.length === 0 && this.cache.columns === only.real;
+    if (lone && loop && !only.stepwise && rowLoopMode(only.row.params))
+      return await this.decodeOnRowLoop(only, loop);
     const B = this.batch.length;
     const T = this.cache.columns;
     const ids = new BigInt64Array(B);
@@ -316,6 +336,42 @@ export class DecodeLoop {
       this.batch = survivors;
     }
     return got;
+  }
+
+  /** Up to ROW_LOOP_SERVER_TRIPS tokens of the batch's one row in one run of the row loop. */
+  private async decodeOnRowLoop(r: Running, loop: RowLoop): Promise<{ tokens: number; finished: number }> {
+    const columns = this.cache.columns;
+    // A lone row's cache holds only its own tokens (padding columns leave with the rows they padded for).
+    const dims = [1, this.cache.kvHeads, columns, this.cache.headDim];
+    const state = {
+      mask: new BigInt64Array(columns + 1).fill(1n),
+      position: r.real,
+      pasts: this.cache.tensors.map((data) => ({ data, dims })),
+    };
+    const got = await loop.advance(r.row, state, this.o.eosId, {
+      trips: ROW_LOOP_SERVER_TRIPS,
+      stopped: () => r.job.signal?.aborted === true,
+    });
+    if (got.givenBack) {
+      // Again from its prompt, step by step, its random stream rewound: the tokens it would have had.
+      Object.assign(r.row, { rng: Rng.fromState(r.start), done: false });
+      Object.assign(r.row.out, { tokenIds: [], logprobs: [], finishReason: 'length' });
+      Object.assign(r, { stepwise: true, real: r.row.prompt.length });
+      this.batch = [];
+      this.cache = this.emptyCache();
+      return await this.prefill([r]);
+    }
+    if (got.state) {
+      const presents = Object.fromEntries(this.names.present.map((name, k) => [name, got.state?.pasts[k]]));
+      this.cache = KvCache.fromOutputs(presents as Record<string, TensorValue>, this.names.present);
+      r.real = got.state.position;
+      r.pending = r.row.out.tokenIds.at(-1) as number;
+      return { tokens: got.tokens, finished: 0 };
+    }
+    this.release(this.batch);
+    this.batch = [];
+    this.cache = this.emptyCache();
+    return { tokens: got.tokens, finished: got.stopped ? 0 : 1 };
   }
 
   /** Samples each row's next token from the last of its `seq` logit rows; rows of aborted calls stop. */

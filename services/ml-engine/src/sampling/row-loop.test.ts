@@ -137,7 +137,7 @@ test('a row the loop gives back is generated again from its start, token by toke
         const step = await super.advance(...args);
         if (step.tokens < 2) return step;
         this.gaveBack++;
-        return { tokens: step.tokens, state: null, givenBack: true };
+        return { ...step, state: null, givenBack: true };
       }
     }
     const giving = new GivingBack(bytes, tiny);

@@ -12,7 +12,7 @@
  * sampleToken would score from the logits, which the loop does not return: then the row is given back
  * (`false`), and the caller generates it again from its start on the step session, its random stream rewound.
  */
-import type { LlamaConfig } from '../model/config.js';
+import { headTypeOf, type LlamaConfig, parameterCount } from '../model/config.js';
 import type { ModelProto } from '../onnx/onnx-types.js';
 import {
   inferenceSessionOptions,
@@ -25,6 +25,23 @@ import { cacheNames } from './kv-cache.js';
 import { type RowLoopMode, rowLoopFinal, rowLoopModel, rowLoopStart } from './row-loop-graph.js';
 import { type Row, takeToken } from './sample-rows.js';
 import { MIN_PROB_FOR_LOG, type SamplingParams } from './sample-token.js';
+
+/**
+ * Models up to this many parameters get a row loop where one is wanted (rowLoopFor). It holds a second copy of
+ * the weights, and the call it saves matters less the larger the model: at batch 1 a decode step of a model
+ * this size is already about a millisecond of matrix-vector products against some 70 us for the call.
+ */
+export const ROW_LOOP_MAX_PARAMETERS = 25_000_000;
+
+/**
+ * A row loop for a served causal LM of `config` (its model.onnx bytes), or undefined when the model is larger
+ * than ROW_LOOP_MAX_PARAMETERS or is not a causal LM. Its sessions are made on first use: one intra-op thread
+ * (one row's kernels are too small to share) whose idle threads sleep, as a served model's do.
+ */
+export function rowLoopFor(inference: Uint8Array, config: LlamaConfig): RowLoop | undefined {
+  if (headTypeOf(config) !== 'lm' || parameterCount(config) > ROW_LOOP_MAX_PARAMETERS) return undefined;
+  return new RowLoop(inference, config, { ...inferenceSessionOptions, threads: 1, spinning: false });
+}
 
 /** Tokens per call (at most): small enough that a stop string or cancellation wastes little. */
 export const ROW_LOOP_CHUNK = 32;
@@ -54,6 +71,8 @@ export interface RowAdvance {
   tokens: number;
   state: RowState | null;
   givenBack: boolean;
+  /** The row ended without a token, cancelled or `stopped` (no onSample). */
+  stopped: boolean;
 }
 
 export class RowLoop {
@@ -132,14 +151,14 @@ export class RowLoop {
     let taken = 0;
     for (; taken < tokens.length && !row.done; taken++) {
       const w = probs[taken] as number;
-      if (!(w >= MIN_PROB_FOR_LOG)) return { tokens: taken, state: null, givenBack: true };
+      if (!(w >= MIN_PROB_FOR_LOG)) return { tokens: taken, state: null, givenBack: true, stopped: false };
       if (row.request?.cancelled?.() || o.stopped?.()) {
         row.done = true;
-        return { tokens: taken, state: null, givenBack: false };
+        return { tokens: taken, state: null, givenBack: false, stopped: true };
       }
       takeToken(row, { token: Number(tokens[taken]), logprob: Math.log(w) }, eosId);
     }
-    if (row.done) return { tokens: taken, state: null, givenBack: false };
+    if (row.done) return { tokens: taken, state: null, givenBack: false, stopped: false };
     // Every trip's token was taken: the cache now ends with the last trip's input, the last token pending.
     const next = new BigInt64Array(mask.length + taken);
     next.set(mask);
@@ -152,6 +171,7 @@ export class RowLoop {
         pasts: this.names.present.map((name) => out[rowLoopFinal(name)] as TensorValue),
       },
       givenBack: false,
+      stopped: false,
     };
   }
 
