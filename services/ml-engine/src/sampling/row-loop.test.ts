@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { LlamaConfig } from '../model/config.js';
+import { EngineError } from '../engine-error.js';
+import { type LlamaConfig, parameterCount } from '../model/config.js';
 import { buildInferenceModel } from '../model/inference-graph.js';
 import { initWeights } from '../model/weights.js';
 import { DataType, type ModelProto } from '../onnx/onnx-types.js';
@@ -9,7 +10,14 @@ import { Rng } from '../random/rng.js';
 import { OrtSession } from '../runtime/ort-session.js';
 import { tinyLlamaConfig } from '../testing/tiny-llama.js';
 import { type GenerateOptions, type GenerateRequest, generate, type RequestOptions } from './generate.js';
-import { type RowAdvance, RowLoop, rowLoopMode } from './row-loop.js';
+import {
+  ROW_LOOP_MAX_PARAMETERS,
+  type RowAdvance,
+  RowLoop,
+  rowLoopFor,
+  rowLoopMaxParameters,
+  rowLoopMode,
+} from './row-loop.js';
 
 const tiny = tinyLlamaConfig({ initializer_range: 0.3 });
 // The bench's small model's vocabulary: running sums over 512 probabilities, many of them tiny.
@@ -193,4 +201,23 @@ test("ORT's float64 CumSum over float32 probabilities is JavaScript's sequential
     }
   }
   await session.dispose();
+});
+
+test('rowLoopFor: causal LMs up to RLHF_ROW_LOOP_MAX_PARAMETERS get a row loop; reward models and 0 get none', async () => {
+  const bytes = buildInferenceModel(tiny, initWeights(tiny, new Rng(31)));
+  const loop = rowLoopFor(bytes, tiny, {});
+  assert.ok(loop instanceof RowLoop);
+  await loop.dispose();
+  const scalar = tinyLlamaConfig({ architectures: ['LlamaForSequenceClassification'], num_labels: 1 });
+  assert.equal(rowLoopFor(bytes, scalar, {}), undefined);
+  assert.equal(rowLoopFor(bytes, tiny, { RLHF_ROW_LOOP_MAX_PARAMETERS: '0' }), undefined);
+  assert.equal(
+    rowLoopFor(bytes, tiny, { RLHF_ROW_LOOP_MAX_PARAMETERS: String(parameterCount(tiny)) }) !== undefined,
+    true,
+  );
+  assert.equal(rowLoopMaxParameters({}), ROW_LOOP_MAX_PARAMETERS);
+  assert.throws(
+    () => rowLoopMaxParameters({ RLHF_ROW_LOOP_MAX_PARAMETERS: 'lots' }),
+    (e: unknown) => e instanceof EngineError && e.field === 'RLHF_ROW_LOOP_MAX_PARAMETERS',
+  );
 });

@@ -12,6 +12,8 @@
  * sampleToken would score from the logits, which the loop does not return: then the row is given back
  * (`false`), and the caller generates it again from its start on the step session, its random stream rewound.
  */
+
+import { invalidInput } from '../engine-error.js';
 import { headTypeOf, type LlamaConfig, parameterCount } from '../model/config.js';
 import type { ModelProto } from '../onnx/onnx-types.js';
 import {
@@ -27,19 +29,38 @@ import { type Row, takeToken } from './sample-rows.js';
 import { MIN_PROB_FOR_LOG, type SamplingParams } from './sample-token.js';
 
 /**
- * Models up to this many parameters get a row loop where one is wanted (rowLoopFor). It holds a second copy of
- * the weights, and the call it saves matters less the larger the model: at batch 1 a decode step of a model
- * this size is already about a millisecond of matrix-vector products against some 70 us for the call.
+ * Models up to this many parameters get a row loop where one is wanted (rowLoopFor), unless
+ * RLHF_ROW_LOOP_MAX_PARAMETERS says otherwise (0: none). It holds a second copy of the weights, and the call
+ * it saves matters less the larger the model: at batch 1 a decode step of a model this size is already about a
+ * millisecond of matrix-vector products against some 70 us for the call.
  */
 export const ROW_LOOP_MAX_PARAMETERS = 25_000_000;
 
+/** RLHF_ROW_LOOP_MAX_PARAMETERS, else ROW_LOOP_MAX_PARAMETERS. */
+export function rowLoopMaxParameters(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.RLHF_ROW_LOOP_MAX_PARAMETERS;
+  if (raw === undefined || raw === '') return ROW_LOOP_MAX_PARAMETERS;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0)
+    throw invalidInput(
+      `must be a whole number of parameters, 0 or more, got "${raw}"`,
+      'RLHF_ROW_LOOP_MAX_PARAMETERS',
+      `unset it for the default (${ROW_LOOP_MAX_PARAMETERS}), or set 0 to give no model a row loop`,
+    );
+  return n;
+}
+
 /**
- * A row loop for a served causal LM of `config` (its model.onnx bytes), or undefined when the model is larger
- * than ROW_LOOP_MAX_PARAMETERS or is not a causal LM. Its sessions are made on first use: one intra-op thread
- * (one row's kernels are too small to share) whose idle threads sleep, as a served model's do.
+ * A row loop for a served causal LM of `config` (its model.onnx bytes), or undefined when the model is not a
+ * causal LM or has more parameters than rowLoopMaxParameters(env). Its sessions are made on first use: one
+ * intra-op thread (one row's kernels are too small to share) whose idle threads sleep, as a served model's do.
  */
-export function rowLoopFor(inference: Uint8Array, config: LlamaConfig): RowLoop | undefined {
-  if (headTypeOf(config) !== 'lm' || parameterCount(config) > ROW_LOOP_MAX_PARAMETERS) return undefined;
+export function rowLoopFor(
+  inference: Uint8Array,
+  config: LlamaConfig,
+  env: NodeJS.ProcessEnv = process.env,
+): RowLoop | undefined {
+  if (headTypeOf(config) !== 'lm' || parameterCount(config) > rowLoopMaxParameters(env)) return undefined;
   return new RowLoop(inference, config, { ...inferenceSessionOptions, threads: 1, spinning: false });
 }
 
