@@ -6,8 +6,9 @@
  * one-at-a-time baseline measured alongside (a server with batching off, so the baseline pays no batching
  * window). Rounds alternate the modes, so the headline ratio is the median over rounds of each round's batched
  * rate over that same round's one-at-a-time rate: this machine's speed drifts by a third over seconds, and a
- * round's two measurements are a second apart. The last line compares batching on and off at the same
- * concurrency. "Completions per step" is the
+ * round's two measurements are a second apart. The next line compares batching on and off at the same
+ * concurrency, and the last one-at-a-time calls with and without the row loop (a third server with
+ * RLHF_ROW_LOOP_MAX_PARAMETERS=0, so a lone row decodes one ORT call a token). "Completions per step" is the
  * mean number of rows in a decode step of the batched server over the round, from its metrics.
  *
  * Usage: node --import tsx services/policy-generator/scripts/bench-generate.ts [--requests N] [--clients N]
@@ -132,6 +133,11 @@ async function main(): Promise<void> {
     join(dir, 'c1'),
   );
   const batched = await start({}, join(dir, 'c2'));
+  // The same as `unbatched` without the row loop: a lone row decodes one ORT call a token.
+  const stepwise = await start(
+    { RLHF_GENERATE_MAX_BATCH: '1', RLHF_GENERATE_BATCH_WINDOW_MS: '0', RLHF_ROW_LOOP_MAX_PARAMETERS: '0' },
+    join(dir, 'c3'),
+  );
 
   const tokensOf = (res: GenerateResponse) =>
     res.results.reduce((t, r) => t + r.completions.reduce((u, c) => u + c.tokenIds.length, 0), 0);
@@ -161,18 +167,20 @@ async function main(): Promise<void> {
   // Warm up: load the model in both servers, let ORT, V8 and the connections settle. The batched server goes
   // last, so that it idles no longer before its first timed round than before the others: warmed first, its
   // first timed round was its slowest in most runs.
-  for (const t of [unbatched, batched]) {
+  for (const t of [stepwise, unbatched, batched]) {
     for (let i = 0; i < 20; i++) await call(t.client, one(i));
     for (let r = 0; r < 3; r++) await concurrent(t);
   }
 
-  const runs: Record<'sequential' | 'unbatched' | 'batched', Rate[]> = {
+  const runs: Record<'stepwise' | 'sequential' | 'unbatched' | 'batched', Rate[]> = {
+    stepwise: [],
     sequential: [],
     unbatched: [],
     batched: [],
   };
   const perStep: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
+    runs.stepwise.push(await sequential(stepwise));
     runs.sequential.push(await sequential(unbatched));
     runs.unbatched.push(await concurrent(unbatched));
     const before = await batchTotals(batched);
@@ -190,18 +198,21 @@ async function main(): Promise<void> {
   const paired = (xs: Rate[], ys: Rate[]) => xs.map((x, r) => x.completions / (ys[r] as Rate).completions);
   const vsOne = paired(runs.batched, runs.sequential);
   const onOff = paired(runs.batched, runs.unbatched);
+  const rowLoop = paired(runs.sequential, runs.stepwise);
   const lines = [
     `policy generation over gRPC on loopback (server in its own process): ${N} one-prompt Generate calls, n = 1, ${MAX_NEW} new tokens each, temperature 1`,
     `model: hidden ${HIDDEN}, ${LAYERS} layers, vocab 400, random weights, KV cache; ${availableParallelism()} cores; Node ${process.version}; medians of ${ROUNDS} rounds`,
     row('one at a time (1 client, batching off)', runs.sequential),
+    row('  the same, no row loop (a call a token)', runs.stepwise),
     row(`${CLIENTS} concurrent clients, batching off`, runs.unbatched),
     row(`${CLIENTS} concurrent clients, continuous batching`, runs.batched),
     `continuous batching at ${CLIENTS} clients: ${median(perStep).toFixed(1)} completions per step (mean rows in a decode step; median of rounds: ${perStep.map((x) => x.toFixed(1)).join(', ')})`,
     `ratio, continuous batching vs one at a time: ${median(vsOne).toFixed(1)}x (median of rounds: ${vsOne.map((x) => x.toFixed(1)).join(', ')}); vs ${CLIENTS} clients with batching off: ${median(onOff).toFixed(1)}x`,
+    `ratio, one at a time with the row loop vs without: ${median(rowLoop).toFixed(2)}x (median of rounds: ${rowLoop.map((x) => x.toFixed(2)).join(', ')})`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 
-  for (const t of [batched, unbatched]) {
+  for (const t of [batched, unbatched, stepwise]) {
     t.client.close();
     t.child.kill('SIGTERM');
     await t.exited;
