@@ -2,7 +2,8 @@
  * Greedy batch-1 generation with the whole decode loop inside one ONNX Runtime call: an ONNX `Loop` around the
  * model's inference graph, one token a trip on the KV cache (the presents carried to the next trip), or the
  * whole sequence again every trip (empty pasts). For measuring what the per-token call costs a loop driven
- * from TypeScript (`rlhf bench engine`, scripts/bench-decode-loop.ts); generation itself does not use it.
+ * from TypeScript (`rlhf bench engine`, scripts/bench-decode-loop.ts). The product's own Loop, which samples as
+ * generate() does, is sampling/row-loop-graph.ts.
  */
 import { headDim, type LlamaConfig } from '../model/config.js';
 import { buildInferenceModel } from '../model/inference-graph.js';
@@ -10,7 +11,6 @@ import type { Weights } from '../model/weights.js';
 import { decodeModel } from '../onnx/onnx-decode.js';
 import { encodeModel } from '../onnx/onnx-encode.js';
 import {
-  type AttributeProto,
   AttributeType,
   DataType,
   type GraphProto,
@@ -19,6 +19,7 @@ import {
   type TensorProto,
   type ValueInfoProto,
 } from '../onnx/onnx-types.js';
+import { graphAttribute, int64Tensor, intAttribute, nodeMaker, valueInfo } from '../onnx/proto-nodes.js';
 
 export interface DecodeLoopModels {
   /**
@@ -43,33 +44,9 @@ export function decodeLoopModels(config: LlamaConfig, weights: Weights): DecodeL
     `past_key_values.${i}.value`,
   ]).flat();
   const presentNames = pastNames.map((n) => n.replace('past_key_values', 'present'));
-  let counter = 0;
-  const node = (
-    opType: string,
-    input: string[],
-    output: string[],
-    attribute: AttributeProto[] = [],
-  ): NodeProto => ({
-    name: `loop_${opType}_${counter++}`,
-    opType,
-    domain: '',
-    input,
-    output,
-    attribute,
-  });
-  const int = (name: string, i: number): AttributeProto => ({ name, type: AttributeType.INT, i });
-  const int64s = (name: string, dims: number[], values: number[]): TensorProto => ({
-    name,
-    dims,
-    dataType: DataType.INT64,
-    int64Data: values.map(BigInt),
-  });
-  const info = (name: string, elemType: number, shape: Array<number | string>): ValueInfoProto => ({
-    name,
-    type: { elemType, shape: shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
-  });
-  const pastInfo = (name: string) => info(name, DataType.FLOAT, [1, kvHeads, 'past', hd]);
-  const loopCounters = [info('iter', DataType.INT64, []), info('cond_in', DataType.BOOL, [])];
+  const node = nodeMaker('loop');
+  const pastInfo = (name: string) => valueInfo(name, DataType.FLOAT, [1, kvHeads, 'past', hd]);
+  const loopCounters = [valueInfo('iter', DataType.INT64, []), valueInfo('cond_in', DataType.BOOL, [])];
 
   /** The model's graph inside a Loop body: its nodes and weights, and the step's own nodes after them. */
   function body(
@@ -99,29 +76,34 @@ export function decodeLoopModels(config: LlamaConfig, weights: Weights): DecodeL
     const b = body(
       'cached_step',
       [
-        info('input_ids', DataType.INT64, [1, 1]),
-        info('attention_mask', DataType.INT64, [1, 'L']),
-        info('position_ids', DataType.INT64, [1, 1]),
+        valueInfo('input_ids', DataType.INT64, [1, 1]),
+        valueInfo('attention_mask', DataType.INT64, [1, 'L']),
+        valueInfo('position_ids', DataType.INT64, [1, 1]),
         ...pastNames.map(pastInfo),
       ],
       {
         after: [
-          node('Gather', ['logits', 'minus_one'], ['last_logits'], [int('axis', 1)]),
-          node('ArgMax', ['last_logits'], ['next_ids'], [int('axis', 1), int('keepdims', 1)]),
-          node('Concat', ['attention_mask', 'one_11'], ['mask_next'], [int('axis', 1)]),
+          node('Gather', ['logits', 'minus_one'], ['last_logits'], [intAttribute('axis', 1)]),
+          node(
+            'ArgMax',
+            ['last_logits'],
+            ['next_ids'],
+            [intAttribute('axis', 1), intAttribute('keepdims', 1)],
+          ),
+          node('Concat', ['attention_mask', 'one_11'], ['mask_next'], [intAttribute('axis', 1)]),
           node('Add', ['position_ids', 'one_11'], ['pos_next']),
           node('Identity', ['cond_in'], ['cond_out']),
           node('Identity', ['next_ids'], ['token']),
         ],
       },
-      [int64s('minus_one', [], [-1]), int64s('one_11', [1, 1], [1])],
+      [int64Tensor('minus_one', [], [-1]), int64Tensor('one_11', [1, 1], [1])],
       [
-        info('cond_out', DataType.BOOL, []),
-        info('next_ids', DataType.INT64, [1, 1]),
-        info('mask_next', DataType.INT64, [1, 'L1']),
-        info('pos_next', DataType.INT64, [1, 1]),
+        valueInfo('cond_out', DataType.BOOL, []),
+        valueInfo('next_ids', DataType.INT64, [1, 1]),
+        valueInfo('mask_next', DataType.INT64, [1, 'L1']),
+        valueInfo('pos_next', DataType.INT64, [1, 1]),
         ...presentNames.map(pastInfo),
-        info('token', DataType.INT64, [1, 1]),
+        valueInfo('token', DataType.INT64, [1, 1]),
       ],
     );
     const outer = ['ids0', 'mask0', 'pos0', ...pastNames.map((n) => `${n}_0`)];
@@ -132,19 +114,19 @@ export function decodeLoopModels(config: LlamaConfig, weights: Weights): DecodeL
           'Loop',
           ['trips', 'go', ...outer],
           ['ids_f', 'mask_f', 'pos_f', ...pastNames.map((n) => `${n}_f`), 'tokens'],
-          [{ name: 'body', type: AttributeType.GRAPH, g: b }],
+          [graphAttribute('body', b)],
         ),
       ],
       initializer: [],
       input: [
-        info('trips', DataType.INT64, []),
-        info('go', DataType.BOOL, []),
-        info('ids0', DataType.INT64, [1, 1]),
-        info('mask0', DataType.INT64, [1, 'L']),
-        info('pos0', DataType.INT64, [1, 1]),
+        valueInfo('trips', DataType.INT64, []),
+        valueInfo('go', DataType.BOOL, []),
+        valueInfo('ids0', DataType.INT64, [1, 1]),
+        valueInfo('mask0', DataType.INT64, [1, 'L']),
+        valueInfo('pos0', DataType.INT64, [1, 1]),
         ...pastNames.map((n) => pastInfo(`${n}_0`)),
       ],
-      output: [info('tokens', DataType.INT64, ['steps', 1, 1])],
+      output: [valueInfo('tokens', DataType.INT64, ['steps', 1, 1])],
       valueInfo: [],
     });
   }
@@ -159,7 +141,7 @@ export function decodeLoopModels(config: LlamaConfig, weights: Weights): DecodeL
     }));
     const b = body(
       'recompute_step',
-      [info('ids_all', DataType.INT64, [1, 'L'])],
+      [valueInfo('ids_all', DataType.INT64, [1, 'L'])],
       {
         before: [
           node('Identity', ['ids_all'], ['input_ids']),
@@ -168,44 +150,42 @@ export function decodeLoopModels(config: LlamaConfig, weights: Weights): DecodeL
             'ConstantOfShape',
             ['ids_shape'],
             ['attention_mask'],
-            [{ name: 'value', type: AttributeType.TENSOR, t: int64s('', [1], [1]) }],
+            [{ name: 'value', type: AttributeType.TENSOR, t: int64Tensor('', [1], [1]) }],
           ),
           node('CumSum', ['attention_mask', 'one'], ['positions_from_1']),
           node('Sub', ['positions_from_1', 'one'], ['position_ids']),
         ],
         after: [
-          node('Gather', ['logits', 'minus_one'], ['last_logits'], [int('axis', 1)]),
-          node('ArgMax', ['last_logits'], ['next_ids'], [int('axis', 1), int('keepdims', 1)]),
-          node('Concat', ['ids_all', 'next_ids'], ['ids_next'], [int('axis', 1)]),
+          node('Gather', ['logits', 'minus_one'], ['last_logits'], [intAttribute('axis', 1)]),
+          node(
+            'ArgMax',
+            ['last_logits'],
+            ['next_ids'],
+            [intAttribute('axis', 1), intAttribute('keepdims', 1)],
+          ),
+          node('Concat', ['ids_all', 'next_ids'], ['ids_next'], [intAttribute('axis', 1)]),
           node('Identity', ['cond_in'], ['cond_out']),
           node('Identity', ['next_ids'], ['token']),
         ],
       },
-      [int64s('minus_one', [], [-1]), int64s('one', [], [1]), ...emptyPasts],
+      [int64Tensor('minus_one', [], [-1]), int64Tensor('one', [], [1]), ...emptyPasts],
       [
-        info('cond_out', DataType.BOOL, []),
-        info('ids_next', DataType.INT64, [1, 'L1']),
-        info('token', DataType.INT64, [1, 1]),
+        valueInfo('cond_out', DataType.BOOL, []),
+        valueInfo('ids_next', DataType.INT64, [1, 'L1']),
+        valueInfo('token', DataType.INT64, [1, 1]),
       ],
     );
     // The body's empty pasts are initializers, not inputs: drop them from the inputs the model graph declared.
     return model({
       name: 'recompute_loop',
-      node: [
-        node(
-          'Loop',
-          ['trips', 'go', 'prompt'],
-          ['ids_f', 'tokens'],
-          [{ name: 'body', type: AttributeType.GRAPH, g: b }],
-        ),
-      ],
+      node: [node('Loop', ['trips', 'go', 'prompt'], ['ids_f', 'tokens'], [graphAttribute('body', b)])],
       initializer: [],
       input: [
-        info('trips', DataType.INT64, []),
-        info('go', DataType.BOOL, []),
-        info('prompt', DataType.INT64, [1, 'L']),
+        valueInfo('trips', DataType.INT64, []),
+        valueInfo('go', DataType.BOOL, []),
+        valueInfo('prompt', DataType.INT64, [1, 'L']),
       ],
-      output: [info('tokens', DataType.INT64, ['steps', 1, 1])],
+      output: [valueInfo('tokens', DataType.INT64, ['steps', 1, 1])],
       valueInfo: [],
     });
   }

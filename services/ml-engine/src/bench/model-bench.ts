@@ -168,7 +168,7 @@ export async function generationThroughput(
     padId: 2,
     maxBatch: batch,
   };
-  const rowLoop = batch === 1 ? new RowLoop(model, config, { ...inferenceSessionOptions, threads: 1 }) : null;
+  const rowLoop = batch === 1 ? new RowLoop(model, config) : null;
   type Way = 'cached' | 'uncached' | 'rowLoop';
   const ways: Way[] = rowLoop ? ['cached', 'uncached', 'rowLoop'] : ['cached', 'uncached'];
   const seconds = async (way: Way): Promise<number> => {

@@ -72,12 +72,11 @@ export function rowLoopModel(
   const trip = [
     ...pick,
     node('GatherElements', [probs, 'next_ids'], ['token_prob'], [intAttribute('axis', 1)]),
-    node('Identity', ['next_ids'], ['token']),
     // Carried to the next trip, and whether there is one.
     node('Concat', ['attention_mask', 'one_11'], ['mask_next'], [intAttribute('axis', 1)]),
     node('Add', ['position_ids', 'one_11'], ['pos_next']),
-    node('Gather', ['goes_on', 'next_ids'], ['cond_11']),
-    node('Reshape', ['cond_11', 'scalar_shape'], ['cond_out']),
+    // [1, 1]: ORT takes any one-element condition, which spares a Reshape a trip.
+    node('Gather', ['goes_on', 'next_ids'], ['cond_out']),
   ];
   const constants = [
     int64Tensor('one', [], [1]),
@@ -85,7 +84,6 @@ export function rowLoopModel(
     int64Tensor('one_11', [1, 1], [1]),
     int64Tensor('last_index', [1], [vocab - 1]),
     int64Tensor('vocab_end', [1], [vocab]),
-    int64Tensor('scalar_shape', [0], []),
   ];
   const carriedIn: ValueInfoProto[] = [
     valueInfo('input_ids', DataType.INT64, [1, 1]),
@@ -99,12 +97,13 @@ export function rowLoopModel(
     initializer: [...base.graph.initializer, ...constants],
     input: [valueInfo('iter', DataType.INT64, []), valueInfo('cond_in', DataType.BOOL, []), ...carriedIn],
     output: [
-      valueInfo('cond_out', DataType.BOOL, []),
+      valueInfo('cond_out', DataType.BOOL, [1, 1]),
       valueInfo('next_ids', DataType.INT64, [1, 1]),
       valueInfo('mask_next', DataType.INT64, [1, 'L1']),
       valueInfo('pos_next', DataType.INT64, [1, 1]),
       ...names.present.map(pastInfo),
-      valueInfo('token', DataType.INT64, [1, 1]),
+      // The pick again, as the scan output: the same value twice spares an Identity a trip.
+      valueInfo('next_ids', DataType.INT64, [1, 1]),
       valueInfo('token_prob', DataType.FLOAT, [1, 1]),
     ],
     valueInfo: [],

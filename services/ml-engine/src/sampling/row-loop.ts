@@ -17,7 +17,6 @@ import { invalidInput } from '../engine-error.js';
 import { headTypeOf, type LlamaConfig, parameterCount } from '../model/config.js';
 import type { ModelProto } from '../onnx/onnx-types.js';
 import {
-  inferenceSessionOptions,
   type ModelRunner,
   OrtSession,
   type SessionOptions,
@@ -51,9 +50,16 @@ export function rowLoopMaxParameters(env: NodeJS.ProcessEnv = process.env): numb
 }
 
 /**
+ * The row loop's sessions: one intra-op thread, since one row's kernels are too small to share (with 2 threads
+ * a trip took 1.4-1.5x as long, both bench models); and ORT's memory pattern, which the step sessions skip
+ * (shapesVary) but which made a trip 3-6% cheaper here. Its plans are kept per distinct set of input shapes,
+ * and for one row those are bounded by the model's positions.
+ */
+export const rowLoopSessionOptions: SessionOptions = { threads: 1 };
+
+/**
  * A row loop for a served causal LM of `config` (its model.onnx bytes), or undefined when the model is not a
- * causal LM or has more parameters than rowLoopMaxParameters(env). Its sessions are made on first use: one
- * intra-op thread (one row's kernels are too small to share) whose idle threads sleep, as a served model's do.
+ * causal LM or has more parameters than rowLoopMaxParameters(env). Its sessions are made on first use.
  */
 export function rowLoopFor(
   inference: Uint8Array,
@@ -61,7 +67,7 @@ export function rowLoopFor(
   env: NodeJS.ProcessEnv = process.env,
 ): RowLoop | undefined {
   if (headTypeOf(config) !== 'lm' || parameterCount(config) > rowLoopMaxParameters(env)) return undefined;
-  return new RowLoop(inference, config, { ...inferenceSessionOptions, threads: 1, spinning: false });
+  return new RowLoop(inference, config);
 }
 
 /** Tokens per call (at most): small enough that a stop string or cancellation wastes little. */
@@ -103,7 +109,7 @@ export class RowLoop {
   constructor(
     private readonly inference: Uint8Array | ModelProto,
     private readonly config: LlamaConfig,
-    private readonly options: SessionOptions = inferenceSessionOptions,
+    private readonly options: SessionOptions = rowLoopSessionOptions,
   ) {
     this.names = cacheNames(config.num_hidden_layers);
   }
