@@ -16,12 +16,13 @@ export function registerBench(program: Command): void {
         'throughput of a small (d=128, 2 layers) and a medium (d=256, 4 layers) model at seq 128, batch 16, with',
         'model FLOP utilisation against that peak (FLOPs/token = 6 x params + 12 x layers x seq x hidden), and',
         'generation tokens/s at batch 1 and 64 for 64 new tokens with and without the KV cache (small model,',
-        '9-token prompts; then batch 1 with 64-token prompts and the medium model), timed in alternating',
-        'back-to-back pairs; the speed-up is the median of the per-pair ratios. Medians of repeats. At batch 1 the',
-        "cached side is timed twice: one ORT call a token, and on the engine's row loop (up to 32 tokens a call,",
-        'what the policy generator does with a single row; the same tokens). Last, batch 1 with the whole decode',
-        'loop inside one ONNX Runtime call both ways (an ONNX Loop, greedy, 1 thread): the KV cache speed-up',
-        'without the cost of a call per token on either side, the recompute included.',
+        '9-token prompts; then batch 1 with 64-token prompts and the medium model), timed in rounds of back-to-back',
+        'runs, the first of a round rotating; the speed-up is the median of the per-round ratios. Medians of',
+        "repeats. At batch 1 the cached side is timed twice: one ORT call a token, and on the engine's row loop",
+        '(up to 32 tokens a call, what the policy generator does with a lone row; the same tokens and',
+        'log-probabilities). Last, batch 1 with the whole decode loop inside one ONNX Runtime call both ways (an',
+        'ONNX Loop, greedy, 1 thread): the KV cache speed-up without the cost of a call per token on either side,',
+        'the recompute included.',
       ].join('\n'),
     )
     .option('--quick', 'tiny sizes: a smoke test, not meaningful figures')
@@ -50,12 +51,12 @@ export function registerBench(program: Command): void {
       }
       out.push(
         '',
-        'generation, 64 new tokens                  cached tok/s   uncached tok/s   speed-up (median of pairs)',
+        'generation, 64 new tokens                  cached tok/s   uncached tok/s   speed-up (median of rounds)',
       );
       for (const g of r.generation) {
         const label = `${g.model}, batch ${g.batch}, prompt ${g.promptTokens}`;
         out.push(
-          `  ${label.padEnd(40)} ${f1(g.cached).padEnd(14)} ${f1(g.uncached).padEnd(16)} ${g.speedup.toFixed(1)}x (${g.repeats} pairs)`,
+          `  ${label.padEnd(40)} ${f1(g.cached).padEnd(14)} ${f1(g.uncached).padEnd(16)} ${g.speedup.toFixed(1)}x (${g.repeats} rounds)`,
         );
         if (g.rowLoop)
           out.push(
