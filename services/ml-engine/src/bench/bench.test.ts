@@ -9,7 +9,9 @@ test('the quick engine bench yields finite positive figures (no timing is assert
     r.gemm.peak,
     ...r.training.flatMap((t) => [t.tokensPerSecond, t.gflops, t.mfu]),
     ...[...r.generation, ...r.decodeLoop].flatMap((g) => [g.cached, g.uncached, g.speedup]),
-    ...r.generation.flatMap((g) => (g.rowLoop ? [g.rowLoop.tokensPerSecond, g.rowLoop.speedup] : [])),
+    ...r.generation.flatMap((g) =>
+      g.rowLoop ? [g.rowLoop.tokensPerSecond, g.rowLoop.uncachedTokensPerSecond, g.rowLoop.speedup] : [],
+    ),
   ];
   // Batch 1 is timed on the row loop as well, larger batches are not.
   assert.deepEqual(
