@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
+import { loadModelDir, saveModelDir } from '@rlhf/ml-engine';
 import {
   ArtifactRouter,
   connectNats,
@@ -48,6 +49,7 @@ let dir: string;
 let service: RunningService;
 let client: PreferenceModelServiceClient;
 let pmUri: string;
+let pmDir: string;
 let rmUri: string;
 const store = () => new ArtifactRouter(nc);
 
@@ -57,7 +59,8 @@ before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'rlhf-pm-'));
   const stamp = Date.now();
   pmUri = `nats-obj://rlhf-test-models/pm-${stamp}`;
-  await publishModelDir(store(), await trainedJudge(dir, 'pm'), pmUri);
+  pmDir = await trainedJudge(dir, 'pm');
+  await publishModelDir(store(), pmDir, pmUri);
   rmUri = `nats-obj://rlhf-test-models/rm-${stamp}`;
   await publishModelDir(store(), await baseModel(dir, 'rm', 'scalar'), rmUri);
   service = await serveService(
@@ -108,6 +111,48 @@ test('Compare: debiased probabilities are antisymmetric, the mean of both orders
   );
   assert.ok(ab.probABetter > 0.8, `P(great > dull) = ${ab.probABetter}`);
   for (const p of [ab.probAFirst, ab.probASecond]) assert.ok(p >= 0 && p <= 1);
+});
+
+test("Compare and Rank: a conversation is read through the preference model's own chat template", async () => {
+  const template =
+    "{% for m in messages %}{% if m.role not in ['system', 'user'] %}{{ raise_exception('no role ' + m.role) }}" +
+    '{% endif %}<{{ m.role }}> {{ m.content }}\n{% endfor %}{% if add_generation_prompt %}<reply>{% endif %}';
+  const chatDir = join(dir, 'chat-pm');
+  await saveModelDir(chatDir, { ...(await loadModelDir(pmDir)), chatTemplate: template });
+  const chatPm = { uri: `file://${chatDir}`, revision: '', digest: '' };
+  const conversation = { messages: [{ role: 'user', content: 'the film' }] };
+  const rendered = '<user> the film\n<reply>';
+  const pair = { responseA: 'was great .', responseB: 'was dull .' };
+  assert.deepEqual(
+    await compare({ model: chatPm, conversation, ...pair }),
+    await compare({ model: chatPm, prompt: rendered, ...pair }),
+    'a conversation compares as its rendering',
+  );
+  const responses = ['was dull .', 'was great .', 'was awful .'];
+  assert.deepEqual(
+    await rank({ model: chatPm, conversation, responses }),
+    await rank({ model: chatPm, prompt: rendered, responses }),
+    'and ranks as its rendering',
+  );
+  const { INVALID_ARGUMENT } = grpc.status;
+  await assertStatus(
+    compare({ model: chatPm, prompt: 'the film', conversation, ...pair }),
+    INVALID_ARGUMENT,
+    'conversation',
+    'a prompt and a conversation',
+  );
+  await assertStatus(
+    rank({ model: chatPm, conversation: { messages: [] }, responses }),
+    INVALID_ARGUMENT,
+    'conversation.messages',
+    'an empty conversation',
+  );
+  await assertStatus(
+    rank({ model: chatPm, conversation: { messages: [{ role: 'tool', content: 'x' }] }, responses }),
+    INVALID_ARGUMENT,
+    'conversation',
+    'a role the template refuses',
+  );
 });
 
 test('Compare: concurrent calls are batched and agree with one-at-a-time answers', async () => {

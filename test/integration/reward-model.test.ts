@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
+import { loadModelDir, saveModelDir } from '@rlhf/ml-engine';
 import {
   ArtifactRouter,
   connectNats,
@@ -106,6 +107,65 @@ test('Score: good reviews above bad, penalised = reward - lambda * chars, length
   });
   for (const [i, r] of (local.results[0]?.rewards ?? []).entries())
     assert.ok(Math.abs(r - (first.rewards[i] as number)) < 1e-5, 'file:// and nats-obj:// agree');
+});
+
+test("Score: a conversation is read through the reward model's own chat template, and scores as its rendered text", async () => {
+  const template =
+    "{% for m in messages %}{% if m.role not in ['system', 'user'] %}{{ raise_exception('no role ' + m.role) }}" +
+    '{% endif %}<{{ m.role }}> {{ m.content }}\n{% endfor %}{% if add_generation_prompt %}<reply>{% endif %}';
+  const chatDir = join(dir, 'chat-rm');
+  await saveModelDir(chatDir, { ...(await loadModelDir(rmDir)), chatTemplate: template });
+  const chatRm = { uri: `file://${chatDir}`, revision: '', digest: '' };
+  const conversation = {
+    messages: [
+      { role: 'system', content: 'be kind' },
+      { role: 'user', content: 'the film' },
+    ],
+  };
+  const viaChat = await score({ model: chatRm, items: [{ prompt: '', conversation, responses: reviews }] });
+  const viaText = await score({
+    model: chatRm,
+    items: [{ prompt: '<system> be kind\n<user> the film\n<reply>', responses: reviews }],
+  });
+  assert.deepEqual(viaChat.results, viaText.results, 'the conversation scores as its rendering');
+  // A reward model without a template reads the contents, one per line.
+  const plain = await score({
+    model: { uri: rmUri, revision: '', digest: '' },
+    items: [{ prompt: '', conversation, responses: reviews }],
+  });
+  const plainText = await score({
+    model: { uri: rmUri, revision: '', digest: '' },
+    items: [{ prompt: 'be kind\nthe film', responses: reviews }],
+  });
+  assert.deepEqual(plain.results, plainText.results);
+  const { INVALID_ARGUMENT } = grpc.status;
+  await assertStatus(
+    score({ model: chatRm, items: [{ prompt: 'the film', conversation, responses: reviews }] }),
+    INVALID_ARGUMENT,
+    'items[0].conversation',
+    'a prompt and a conversation',
+  );
+  await assertStatus(
+    score({
+      model: chatRm,
+      items: [
+        { prompt: 'x', responses: ['y'] },
+        { prompt: '', conversation: { messages: [] }, responses: ['y'] },
+      ],
+    }),
+    INVALID_ARGUMENT,
+    'items[1].conversation.messages',
+    'an empty conversation',
+  );
+  await assertStatus(
+    score({
+      model: chatRm,
+      items: [{ prompt: '', conversation: { messages: [{ role: 'tool', content: 'x' }] }, responses: ['y'] }],
+    }),
+    INVALID_ARGUMENT,
+    'items[0].conversation',
+    'a role the template refuses',
+  );
 });
 
 test('Score: concurrent calls share forward passes and get the numbers one big call gets', async () => {

@@ -4,7 +4,7 @@
  */
 import { invalidArgument } from '@rlhf/platform';
 import { type CompareRequest, RankMethod, type RankRequest } from '@rlhf/proto';
-import { checkListLength, checkText } from '@rlhf/service-kit';
+import { checkJudgePrompt, checkListLength, checkText, type JudgePromptSource } from '@rlhf/service-kit';
 
 export interface PreferenceLimits {
   /** Responses per Rank call. */
@@ -16,7 +16,8 @@ export interface PreferenceLimits {
 export const defaultPreferenceLimits: PreferenceLimits = { maxResponses: 64, maxChars: 16_384 };
 
 export interface CheckedCompare {
-  prompt: string;
+  /** The prompt as text, or a conversation for the model's own chat template. */
+  prompt: JudgePromptSource;
   a: string;
   b: string;
 }
@@ -24,21 +25,21 @@ export interface CheckedCompare {
 export function checkCompareRequest(req: CompareRequest, limits: PreferenceLimits): CheckedCompare {
   const opts = { allowEmpty: true, maxChars: limits.maxChars };
   return {
-    prompt: checkText(req.prompt, 'prompt', opts),
+    prompt: checkJudgePrompt(req.prompt, req.conversation, '', limits.maxChars),
     a: checkText(req.responseA, 'response_a', opts),
     b: checkText(req.responseB, 'response_b', opts),
   };
 }
 
 export interface CheckedRank {
-  prompt: string;
+  prompt: JudgePromptSource;
   responses: string[];
   method: 'tournament' | 'round-robin';
 }
 
 export function checkRankRequest(req: RankRequest, limits: PreferenceLimits): CheckedRank {
   const opts = { allowEmpty: true, maxChars: limits.maxChars };
-  const prompt = checkText(req.prompt, 'prompt', opts);
+  const prompt = checkJudgePrompt(req.prompt, req.conversation, '', limits.maxChars);
   checkListLength(req.responses.length, 'responses', 2, limits.maxResponses);
   const responses = req.responses.map((r, i) => checkText(r, `responses[${i}]`, opts));
   return { prompt, responses, method: rankMethodOf(req.method, 'method') };

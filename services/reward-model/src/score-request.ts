@@ -2,10 +2,9 @@
  * ScoreRequest checks: every bad field answered INVALID_ARGUMENT in the proto's snake_case path
  * (`items[2].responses[0]`), and anything above the server's limits RESOURCE_EXHAUSTED naming the limit.
  */
-import type { ScoreInput } from '@rlhf/ml-engine';
 import { invalidArgument, RlhfError } from '@rlhf/platform';
 import type { ScoreRequest } from '@rlhf/proto';
-import { checkListLength, checkText } from '@rlhf/service-kit';
+import { checkJudgePrompt, checkListLength, checkText, type JudgePromptSource } from '@rlhf/service-kit';
 
 export interface ScoreLimits {
   /** Items (prompts) per request. */
@@ -18,8 +17,14 @@ export interface ScoreLimits {
 
 export const defaultScoreLimits: ScoreLimits = { maxItems: 1024, maxResponses: 4096, maxChars: 32_768 };
 
+/** One item: its prompt (text, or a conversation for the model's template) and responses. */
+export interface CheckedScoreItem {
+  prompt: JudgePromptSource;
+  responses: string[];
+}
+
 export interface CheckedScoreRequest {
-  items: ScoreInput[];
+  items: CheckedScoreItem[];
   lengthPenalty: number;
   responses: number;
 }
@@ -36,7 +41,7 @@ export function checkScoreRequest(req: ScoreRequest, limits: ScoreLimits): Check
   let responses = 0;
   const items = req.items.map((item, i) => {
     const field = `items[${i}]`;
-    const prompt = checkText(item.prompt, `${field}.prompt`, { allowEmpty: true, maxChars: limits.maxChars });
+    const prompt = checkJudgePrompt(item.prompt, item.conversation, field, limits.maxChars);
     checkListLength(item.responses.length, `${field}.responses`, 1, limits.maxResponses);
     responses += item.responses.length;
     if (responses > limits.maxResponses) {

@@ -1,6 +1,6 @@
 /** RewardModelService.Score: check the request, load the reward model, score through the shared batcher. */
 import type { ScoreRequest, ScoreResponse } from '@rlhf/proto';
-import type { CallContext } from '@rlhf/service-kit';
+import { type CallContext, renderJudgePrompt } from '@rlhf/service-kit';
 import type { RewardScorer } from './reward-scorer.js';
 import { checkScoreRequest, type ScoreLimits } from './score-request.js';
 
@@ -11,7 +11,12 @@ export function scoreHandler(
   return async (req, ctx) => {
     const checked = checkScoreRequest(req, limits);
     const model = await scorer.model(req.model);
-    const results = await scorer.score(model, checked.items, checked.lengthPenalty, ctx.signal);
+    // A conversation is rendered with the reward model's own chat template.
+    const items = checked.items.map((item, i) => ({
+      prompt: renderJudgePrompt(model.model, item.prompt, `items[${i}]`),
+      responses: item.responses,
+    }));
+    const results = await scorer.score(model, items, checked.lengthPenalty, ctx.signal);
     return { results };
   };
 }

@@ -1,5 +1,11 @@
 /** The string fields of RewardModelService's requests (reward_model.proto numbers), checked for UTF-8. */
-import { datasetRefSchema, jobRequestSchema, modelRefSchema, type WireSchema } from '@rlhf/service-kit';
+import {
+  conversationSchema,
+  datasetRefSchema,
+  jobRequestSchema,
+  modelRefSchema,
+  type WireSchema,
+} from '@rlhf/service-kit';
 
 /** TrainRewardModelRequest (TrainPreferenceModelRequest has the same numbers). */
 const pairModelTrainSchema: WireSchema = {
@@ -17,7 +23,11 @@ export const rewardUtf8Schemas: Record<string, WireSchema> = {
     2: {
       name: 'items',
       repeated: true,
-      message: { 1: { name: 'prompt' }, 2: { name: 'responses', repeated: true } },
+      message: {
+        1: { name: 'prompt' },
+        2: { name: 'responses', repeated: true },
+        3: { name: 'conversation', message: conversationSchema },
+      },
     },
   },
   trainRewardModel: pairModelTrainSchema,

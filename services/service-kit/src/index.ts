@@ -1,3 +1,4 @@
+export * from './chat-prompt.js';
 export * from './event-channel.js';
 export * from './grpc-handlers.js';
 export * from './job-events.js';

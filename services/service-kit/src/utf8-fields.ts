@@ -21,6 +21,10 @@ export const modelRefSchema: WireSchema = {
   3: { name: 'digest' },
 };
 export const datasetRefSchema: WireSchema = { 1: { name: 'uri' } };
+/** Conversation (common.proto): messages = 1, each a ChatMessage with role = 1 and content = 2. */
+export const conversationSchema: WireSchema = {
+  1: { name: 'messages', repeated: true, message: { 1: { name: 'role' }, 2: { name: 'content' } } },
+};
 /** Get*, Watch* and Cancel* training-job requests: job_id = 1, reason = 2 (cancel only). */
 export const jobRequestSchema: WireSchema = { 1: { name: 'job_id' }, 2: { name: 'reason' } };
 

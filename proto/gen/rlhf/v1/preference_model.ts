@@ -20,7 +20,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { DatasetRef, ModelRef, RankMethod, rankMethodFromJSON, rankMethodToJSON } from "./common.js";
+import { Conversation, DatasetRef, ModelRef, RankMethod, rankMethodFromJSON, rankMethodToJSON } from "./common.js";
 import { JobStatus, TrainingEvent, TrainingHyperparameters } from "./training.js";
 
 /** Two responses to compare. */
@@ -35,6 +35,11 @@ export interface CompareRequest {
   responseA: string;
   /** The second response. */
   responseB: string;
+  /**
+   * The prompt as a chat conversation instead of `prompt`: rendered with the preference model's own chat
+   * template (see Conversation). Give `prompt` or `conversation`, not both.
+   */
+  conversation?: Conversation | undefined;
 }
 
 /** The comparison, in both orders. */
@@ -62,6 +67,8 @@ export interface RankRequest {
   responses: string[];
   /** How to rank. Unspecified: tournament. */
   method: RankMethod;
+  /** The prompt as a chat conversation instead of `prompt` (see CompareRequest.conversation). */
+  conversation?: Conversation | undefined;
 }
 
 /** The ranking. */
@@ -170,7 +177,7 @@ export interface CancelPreferenceTrainingJobResponse {
 }
 
 function createBaseCompareRequest(): CompareRequest {
-  return { model: undefined, prompt: "", responseA: "", responseB: "" };
+  return { model: undefined, prompt: "", responseA: "", responseB: "", conversation: undefined };
 }
 
 export const CompareRequest: MessageFns<CompareRequest> = {
@@ -186,6 +193,9 @@ export const CompareRequest: MessageFns<CompareRequest> = {
     }
     if (message.responseB !== "") {
       writer.uint32(34).string(message.responseB);
+    }
+    if (message.conversation !== undefined) {
+      Conversation.encode(message.conversation, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -235,6 +245,14 @@ export const CompareRequest: MessageFns<CompareRequest> = {
             message.responseB = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.conversation = Conversation.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -261,6 +279,7 @@ export const CompareRequest: MessageFns<CompareRequest> = {
         : isSet(object.response_b)
         ? globalThis.String(object.response_b)
         : "",
+      conversation: isSet(object.conversation) ? Conversation.fromJSON(object.conversation) : undefined,
     };
   },
 
@@ -278,6 +297,9 @@ export const CompareRequest: MessageFns<CompareRequest> = {
     if (message.responseB !== "") {
       obj.responseB = message.responseB;
     }
+    if (message.conversation !== undefined) {
+      obj.conversation = Conversation.toJSON(message.conversation);
+    }
     return obj;
   },
 
@@ -292,6 +314,9 @@ export const CompareRequest: MessageFns<CompareRequest> = {
     message.prompt = object.prompt ?? "";
     message.responseA = object.responseA ?? "";
     message.responseB = object.responseB ?? "";
+    message.conversation = (object.conversation !== undefined && object.conversation !== null)
+      ? Conversation.fromPartial(object.conversation)
+      : undefined;
     return message;
   },
 };
@@ -410,7 +435,7 @@ export const CompareResponse: MessageFns<CompareResponse> = {
 };
 
 function createBaseRankRequest(): RankRequest {
-  return { model: undefined, prompt: "", responses: [], method: 0 };
+  return { model: undefined, prompt: "", responses: [], method: 0, conversation: undefined };
 }
 
 export const RankRequest: MessageFns<RankRequest> = {
@@ -426,6 +451,9 @@ export const RankRequest: MessageFns<RankRequest> = {
     }
     if (message.method !== 0) {
       writer.uint32(32).int32(message.method);
+    }
+    if (message.conversation !== undefined) {
+      Conversation.encode(message.conversation, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -475,6 +503,14 @@ export const RankRequest: MessageFns<RankRequest> = {
             message.method = reader.int32() as any;
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.conversation = Conversation.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -495,6 +531,7 @@ export const RankRequest: MessageFns<RankRequest> = {
         ? object.responses.map((e: any) => globalThis.String(e))
         : [],
       method: isSet(object.method) ? rankMethodFromJSON(object.method) : 0,
+      conversation: isSet(object.conversation) ? Conversation.fromJSON(object.conversation) : undefined,
     };
   },
 
@@ -512,6 +549,9 @@ export const RankRequest: MessageFns<RankRequest> = {
     if (message.method !== 0) {
       obj.method = rankMethodToJSON(message.method);
     }
+    if (message.conversation !== undefined) {
+      obj.conversation = Conversation.toJSON(message.conversation);
+    }
     return obj;
   },
 
@@ -526,6 +566,9 @@ export const RankRequest: MessageFns<RankRequest> = {
     message.prompt = object.prompt ?? "";
     message.responses = object.responses?.map((e) => e) || [];
     message.method = object.method ?? 0;
+    message.conversation = (object.conversation !== undefined && object.conversation !== null)
+      ? Conversation.fromPartial(object.conversation)
+      : undefined;
     return message;
   },
 };

@@ -20,7 +20,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { DatasetRef, ModelRef } from "./common.js";
+import { Conversation, DatasetRef, ModelRef } from "./common.js";
 import { JobStatus, TrainingEvent, TrainingHyperparameters } from "./training.js";
 
 /** One prompt and the responses to score for it. */
@@ -32,6 +32,12 @@ export interface ScoreItem {
    * longer than the model's context is cut from the prompt's start (the reward head reads the final EOS).
    */
   responses: string[];
+  /**
+   * The prompt as a chat conversation instead of `prompt`: rendered with the reward model's own chat
+   * template (see Conversation), each response then read as the assistant's reply. Give `prompt` or
+   * `conversation`, not both.
+   */
+  conversation?: Conversation | undefined;
 }
 
 /** Responses to score. */
@@ -158,7 +164,7 @@ export interface CancelRewardTrainingJobResponse {
 }
 
 function createBaseScoreItem(): ScoreItem {
-  return { prompt: "", responses: [] };
+  return { prompt: "", responses: [], conversation: undefined };
 }
 
 export const ScoreItem: MessageFns<ScoreItem> = {
@@ -168,6 +174,9 @@ export const ScoreItem: MessageFns<ScoreItem> = {
     }
     for (const v of message.responses) {
       writer.uint32(18).string(v!);
+    }
+    if (message.conversation !== undefined) {
+      Conversation.encode(message.conversation, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -201,6 +210,14 @@ export const ScoreItem: MessageFns<ScoreItem> = {
             message.responses.push(reader.string());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.conversation = Conversation.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -219,6 +236,7 @@ export const ScoreItem: MessageFns<ScoreItem> = {
       responses: globalThis.Array.isArray(object?.responses)
         ? object.responses.map((e: any) => globalThis.String(e))
         : [],
+      conversation: isSet(object.conversation) ? Conversation.fromJSON(object.conversation) : undefined,
     };
   },
 
@@ -230,6 +248,9 @@ export const ScoreItem: MessageFns<ScoreItem> = {
     if (message.responses?.length) {
       obj.responses = message.responses;
     }
+    if (message.conversation !== undefined) {
+      obj.conversation = Conversation.toJSON(message.conversation);
+    }
     return obj;
   },
 
@@ -240,6 +261,9 @@ export const ScoreItem: MessageFns<ScoreItem> = {
     const message = createBaseScoreItem();
     message.prompt = object.prompt ?? "";
     message.responses = object.responses?.map((e) => e) || [];
+    message.conversation = (object.conversation !== undefined && object.conversation !== null)
+      ? Conversation.fromPartial(object.conversation)
+      : undefined;
     return message;
   },
 };
