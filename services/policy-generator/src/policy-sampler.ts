@@ -238,6 +238,11 @@ export class PolicySampler {
         windowMs: this.batching.windowMs,
         onStep: (step) => this.observe(model, step),
         ...(model.rowLoop ? { rowLoop: model.rowLoop } : {}),
+        onRowLoopError: (err) =>
+          this.logger.warn(
+            { model: model.uri, err: err instanceof Error ? err.message : String(err) },
+            'the row loop failed; lone rows decode one ORT call a token on this model from now on',
+          ),
       });
       this.loops.set(model, loop);
     }

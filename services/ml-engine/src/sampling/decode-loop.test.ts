@@ -297,6 +297,19 @@ test('a lone row the row loop gives back starts again step by step and samples w
   await rowLoop.dispose();
 });
 
+test('a row loop that fails is reported once; lone rows go on step by step and sample what generate() samples', async () => {
+  // A row loop over a broken model: making its session throws.
+  const broken = new RowLoop(new Uint8Array([8, 1, 2]), config);
+  const errors: unknown[] = [];
+  const { loop } = loopWith({ rowLoop: broken, onRowLoopError: (err) => errors.push(err) });
+  const long = { ...noEos, maxNewTokens: 30 };
+  for (let i = 0; i < 3; i++) {
+    const req = [{ promptIds: [0, 5 + i, 9], n: 1, promptIndex: i }];
+    assert.deepEqual(await loop.submit(req, long), await generate(session, config, req, long), `call ${i}`);
+  }
+  assert.equal(errors.length, 1, 'reported once');
+});
+
 test('KvCache: select drops rows and leading columns; concat pads the shorter side on the left', () => {
   // One tensor [rows 2, heads 1, columns 3, headDim 2]: value = 100 * row + 10 * column + d.
   const make = (rows: number, cols: number, at = 0) =>

@@ -21,7 +21,7 @@ import { NEXT_TOKEN_PROBS } from '../model/inference-graph.js';
 import { Rng, type RngState } from '../random/rng.js';
 import type { ModelRunner, TensorValue } from '../runtime/ort-session.js';
 import { cacheNames, KvCache } from './kv-cache.js';
-import { type RowLoop, rowLoopMode } from './row-loop.js';
+import { type RowAdvance, type RowLoop, rowLoopMode } from './row-loop.js';
 import {
   advanceRow,
   type GenerateRequest,
@@ -46,6 +46,11 @@ export interface DecodeLoopOptions {
    * samples the same tokens. A call arriving meanwhile joins at the end of that step.
    */
   rowLoop?: RowLoop;
+  /**
+   * Called once if the row loop fails (its session cannot be made, or a run throws): the row it held starts
+   * again step by step, as when the loop gives a row back, and this decode loop stops using the row loop.
+   */
+  onRowLoopError?(err: unknown): void;
 }
 
 /** Tokens a step may take on the row loop: a call that arrives meanwhile waits for at most this many. */
@@ -108,6 +113,8 @@ export class DecodeLoop {
   private jobsInBatch = 0;
   private cache: KvCache;
   private driving = false;
+  /** Set once the row loop failed: lone rows decode step by step from then on. */
+  private rowLoopFailed = false;
   private idleWaiters: Array<() => void> = [];
 
   constructor(
@@ -302,7 +309,7 @@ export class DecodeLoop {
     const only = this.batch.length === 1 ? (this.batch[0] as Running) : undefined;
     const loop = this.o.rowLoop;
     const lone = only && this.queue.length === 0 && this.cache.columns === only.real;
-    if (lone && loop && !only.stepwise && rowLoopMode(only.row.params))
+    if (lone && loop && !this.rowLoopFailed && !only.stepwise && rowLoopMode(only.row.params))
       return await this.decodeOnRowLoop(only, loop);
     const B = this.batch.length;
     const T = this.cache.columns;
@@ -348,10 +355,18 @@ export class DecodeLoop {
       position: r.real,
       pasts: this.cache.tensors.map((data) => ({ data, dims })),
     };
-    const got = await loop.advance(r.row, state, this.o.eosId, {
-      trips: ROW_LOOP_SERVER_TRIPS,
-      stopped: () => r.job.signal?.aborted === true,
-    });
+    let got: RowAdvance;
+    try {
+      got = await loop.advance(r.row, state, this.o.eosId, {
+        trips: ROW_LOOP_SERVER_TRIPS,
+        stopped: () => r.job.signal?.aborted === true,
+      });
+    } catch (err) {
+      // The row's stream may have moved and some of its tokens be taken: it starts again, as given back.
+      this.rowLoopFailed = true;
+      this.o.onRowLoopError?.(err);
+      got = { tokens: 0, state: null, givenBack: true, stopped: false };
+    }
     if (got.givenBack) {
       // Again from its prompt, step by step, its random stream rewound: the tokens it would have had.
       Object.assign(r.row, { rng: Rng.fromState(r.start), done: false });
