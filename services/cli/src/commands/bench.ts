@@ -1,7 +1,26 @@
+import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import type { Command } from 'commander';
 
 const f1 = (x: number): string => x.toFixed(1);
+
+/**
+ * The widest x86 vector extension the CPU reports (Linux), since the same CPU model name comes with and without
+ * AVX-512 on shared hosts and the GEMM and per-kernel figures differ between them: ', AVX-512', ', AVX2' or ''.
+ */
+function vectorUnits(): string {
+  try {
+    const flags =
+      readFileSync('/proc/cpuinfo', 'utf8')
+        .match(/^flags\s*:(.*)$/m)?.[1]
+        ?.split(/\s+/) ?? [];
+    if (flags.includes('avx512f')) return ', AVX-512';
+    if (flags.includes('avx2')) return ', AVX2';
+  } catch {
+    // No /proc/cpuinfo (not Linux): the model name alone.
+  }
+  return '';
+}
 
 export function registerBench(program: Command): void {
   const bench = program
@@ -38,7 +57,7 @@ export function registerBench(program: Command): void {
         return;
       }
       const out: string[] = [];
-      out.push(`machine: ${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown CPU'}`);
+      out.push(`machine: ${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown CPU'}${vectorUnits()}`);
       out.push('', 'GEMM (float32 MatMul, B fed as input)     GFLOP/s');
       for (const g of r.gemm.figures)
         out.push(`  ${String(g.size).padEnd(6)}x ${String(g.size).padEnd(30)} ${f1(g.gflops)}`);
