@@ -351,7 +351,6 @@ export class DecodeLoop {
     // A lone row's cache holds only its own tokens (padding columns leave with the rows they padded for).
     const dims = [1, this.cache.kvHeads, columns, this.cache.headDim];
     const state = {
-      mask: new BigInt64Array(columns + 1).fill(1n),
       position: r.real,
       pasts: this.cache.tensors.map((data) => ({ data, dims })),
     };

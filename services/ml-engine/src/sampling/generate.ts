@@ -158,7 +158,7 @@ async function generateBatch(
     const row = rows[0] as Row;
     if (loop && step === 0) {
       const pasts = names.past.map((name) => past[name] as TensorValue);
-      const state = { mask: mask.slice(0, total + 1), position: (realCount[0] as number) - 1, pasts };
+      const state = { position: (realCount[0] as number) - 1, pasts };
       return await loop.finish(row, state, o.eosId);
     }
   }

@@ -91,6 +91,28 @@ test('the row loop picks what token-by-token generation picks: tokens, log-probs
   }
 });
 
+test('a decomposed inference graph (model.onnx from before the fused ops) keeps its mask in the row loop, and the same picks', async () => {
+  const bytes = buildInferenceModel(tiny, initWeights(tiny, new Rng(31)), { fused: false });
+  const session = await OrtSession.create(bytes);
+  const loop = new RowLoop(bytes, tiny);
+  for (let s = 0; s < 10; s++) {
+    for (const greedy of [false, true]) {
+      const req = { promptIds: [0, 5, 9 + s], n: 1, promptIndex: s };
+      const { stepwise, looped } = await both(session, tiny, loop, req, {
+        ...base,
+        seed: s,
+        greedy,
+        eosId: -1,
+      });
+      assert.deepEqual(looped, stepwise, `seed ${s}, greedy ${greedy}`);
+    }
+  }
+  assert.ok((await loop.session('sample')).inputNames.includes('mask0'), 'the mask is fed');
+  const fused = new RowLoop(buildInferenceModel(tiny, initWeights(tiny, new Rng(31))), tiny);
+  assert.ok(!(await fused.session('sample')).inputNames.includes('mask0'), 'and not for fused ops');
+  await Promise.all([session.dispose(), loop.dispose(), fused.dispose()]);
+});
+
 test('the row loop ends a row on stop ids, end ids, stopWhen and cancellation as a step does', async () => {
   await withModel(tiny, 31, async (session, loop) => {
     for (let s = 0; s < 15; s++) {

@@ -81,11 +81,12 @@ export function rowLoopMode(p: SamplingParams): RowLoopMode | null {
 
 /** Where a row stands after its prefill: its pending token (sampled, not yet run) and its cache. */
 export interface RowState {
-  /** Attention mask of the cache plus the pending token: [1, columns + 1]. */
-  mask: BigInt64Array;
   /** The pending token's position. */
   position: number;
-  /** present.* of the last run, [1, kvHeads, columns, headDim] each, in cacheNames order. */
+  /**
+   * present.* of the last run, [1, kvHeads, columns, headDim] each, in cacheNames order: the row's own tokens,
+   * no padding columns (the loop attends to every column; see row-loop-graph.ts).
+   */
   pasts: readonly TensorValue[];
 }
 
@@ -154,16 +155,20 @@ export class RowLoop {
     const session = await this.session(mode);
     const goesOn = new Uint8Array(this.config.vocab_size).fill(1);
     for (const t of [eosId, ...row.ends, ...row.stop]) if (t >= 0 && t < goesOn.length) goesOn[t] = 0;
-    const { mask, position, pasts } = state;
+    const { position, pasts } = state;
     const trips = Math.min(o.trips ?? ROW_LOOP_CHUNK, row.maxNewTokens - row.out.tokenIds.length);
     const feeds: Record<string, TensorValue> = {
       trips: { data: BigInt64Array.of(BigInt(trips)), dims: [] },
       go: { data: Uint8Array.of(1), dims: [] },
       ids0: { data: BigInt64Array.of(BigInt(row.out.tokenIds.at(-1) as number)), dims: [1, 1] },
-      mask0: { data: mask, dims: [1, mask.length] },
       pos0: { data: BigInt64Array.of(BigInt(position)), dims: [1, 1] },
       goes_on: { data: goesOn, dims: [goesOn.length] },
     };
+    // Only a graph from before the fused ops takes the mask: all ones, the cache's columns and the pending token.
+    if (session.inputNames.includes('mask0')) {
+      const columns = (pasts[0]?.dims[2] ?? 0) + 1;
+      feeds.mask0 = { data: new BigInt64Array(columns).fill(1n), dims: [1, columns] };
+    }
     if (mode === 'sample') {
       const uniforms = new Float64Array(trips);
       for (let i = 0; i < trips; i++) uniforms[i] = row.rng.uniform();
@@ -187,13 +192,9 @@ export class RowLoop {
     }
     if (row.done) return { tokens: taken, state: null, givenBack: false, stopped: false };
     // Every trip's token was taken: the cache now ends with the last trip's input, the last token pending.
-    const next = new BigInt64Array(mask.length + taken);
-    next.set(mask);
-    next.fill(1n, mask.length);
     return {
       tokens: taken,
       state: {
-        mask: next,
         position: position + taken,
         pasts: this.names.present.map((name) => out[rowLoopFinal(name)] as TensorValue),
       },
