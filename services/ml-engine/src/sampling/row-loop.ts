@@ -1,5 +1,6 @@
 /**
- * Decodes a single row on the row loop (row-loop-graph.ts): up to `chunk` tokens per ORT call instead of one,
+ * Decodes a single row on the row loop (row-loop-graph.ts): up to ROW_LOOP_CHUNK tokens (or the caller's
+ * `trips`) per ORT call instead of one,
  * which is what batch-1 generation on a small model pays for most (the call, not the compute). It takes the
  * rows sampleToken can pick inside the graph with the same arithmetic: greedy, and temperature 1 with no
  * top-k or top-p (the paper's setting). Other rows, and every batch of more than one row, stay on the step
@@ -10,7 +11,8 @@
  * after an end or stop id; stopWhen, a budget or a cancellation met mid-chunk drops the chunk's later tokens,
  * which no one has seen. A token whose probability is too small for its log (or a NaN row) is one
  * sampleToken would score from the logits, which the loop does not return: then the row is given back
- * (`false`), and the caller generates it again from its start on the step session, its random stream rewound.
+ * (`givenBack`; finish() returns false), and the caller generates it again from its start on the step session,
+ * its random stream rewound.
  */
 
 import { invalidInput } from '../engine-error.js';
