@@ -155,6 +155,8 @@ test('rows the row loop cannot pick for, and batches of several rows, stay on th
   await generate(session, tiny, [{ promptIds: [0, 5, 9], n: 2 }], { ...base, rowLoop: broken });
   await generate(session, tiny, one, { ...base, useCache: false, rowLoop: broken });
   await assert.rejects(generate(session, tiny, one, { ...base, rowLoop: broken }));
+  // Releasing it after a session could not be made does not throw (a model cache evicting the model).
+  await broken.dispose();
   await session.dispose();
 });
 

@@ -205,9 +205,15 @@ export class RowLoop {
     };
   }
 
+  /** Releases the sessions made; one that could not be made (its caller had the error) has nothing to release. */
   async dispose(): Promise<void> {
     const sessions = [...this.sessions.values()];
     this.sessions.clear();
-    await Promise.all(sessions.map(async (s) => (await s).dispose()));
+    await Promise.all(
+      sessions.map(async (s) => {
+        const made = await s.catch(() => null);
+        await made?.dispose();
+      }),
+    );
   }
 }
