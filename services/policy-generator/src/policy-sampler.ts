@@ -94,7 +94,7 @@ function generateMetrics(registry: Registry): GenerateMetrics {
     }),
     batchSeconds: new Histogram({
       name: 'rlhf_generate_batch_seconds',
-      help: 'Wall time of one decode step (with the prefill of the rows joining at it)',
+      help: 'Wall time of one decode step (with the prefill of the rows joining at it); a lone row on the row loop decodes up to 16 tokens in one',
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers: [registry],
     }),
