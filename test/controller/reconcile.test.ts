@@ -9,11 +9,17 @@ import {
   type ClusterPort,
   finalizer,
   type IterationObject,
+  type RunEvent,
   type RunObject,
   type RunStatus,
   reconcile,
 } from '@rlhf/controller';
-import { parseRunYaml } from '@rlhf/run-spec';
+import {
+  type PlacementPolicy,
+  parsePlacementPolicyYaml,
+  parseRunYaml,
+  type RlhfRunSpec,
+} from '@rlhf/run-spec';
 
 const spec = parseRunYaml(`apiVersion: rlhf.dev/v1alpha1
 kind: RLHFRun
@@ -65,6 +71,11 @@ class Memory implements ClusterPort {
   async setRunFinalizers(_run: RunObject, finalizers: string[]) {
     this.calls.push(`finalizers ${finalizers.join(',')}`);
     this.run = { ...this.run, metadata: { ...this.run.metadata, finalizers } };
+  }
+  events: RunEvent[] = [];
+  async recordRunEvent(_run: RunObject, event: RunEvent) {
+    this.calls.push(`event ${event.reason}`);
+    this.events.push(event);
   }
 }
 
@@ -217,4 +228,166 @@ test('InvalidSpec names the field; deletion runs the finalizer once and removes 
   assert.deepEqual(cluster.run.metadata.finalizers, []);
   await reconcile(deps, 'ns/r');
   assert.deepEqual(deleted, ['ns/r'], 'no finalizer left: nothing more to do');
+});
+
+// Placement policy: the operator's allow-lists, checked before anything is created.
+const placementPolicy = parsePlacementPolicyYaml(`
+allowedTolerations: [{key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}]
+allowedPriorityClasses: [rlhf-batch]
+allowedNodeSelectors: {nvidia.com/gpu.product: [H100]}
+allowedSchedulerNames: [volcano]
+allowAffinity: true
+`);
+const noAffinity: PlacementPolicy = { ...placementPolicy, allowAffinity: false };
+const withTrain = (train: object, extra: object = {}): RlhfRunSpec => ({
+  ...spec,
+  placement: { ...spec.placement, train: { ...spec.placement.train, ...train }, ...extra },
+});
+const gpuToleration = { key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' };
+const affinity = { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [] } };
+
+const placementCases: {
+  kind: string;
+  refused: RlhfRunSpec;
+  allowed: RlhfRunSpec;
+  policy?: PlacementPolicy;
+  field: string;
+  says: RegExp;
+  pod: (p: NonNullable<NonNullable<V1Job['spec']>['template']['spec']>) => unknown;
+  want: unknown;
+}[] = [
+  {
+    kind: 'toleration',
+    refused: withTrain({ tolerations: [{ key: 'dedicated', operator: 'Exists' }] }),
+    allowed: withTrain({ tolerations: [gpuToleration] }),
+    field: 'spec.placement.train.tolerations[0]',
+    says: /\{key: dedicated, operator: Exists, any effect\} is not allowed by the placement policy; allowed tolerations: \{key: nvidia\.com\/gpu, operator: Exists, effect: NoSchedule\}/,
+    pod: (p) => p.tolerations,
+    want: [gpuToleration],
+  },
+  {
+    kind: 'priority class',
+    refused: withTrain({ priorityClassName: 'system-cluster-critical' }),
+    allowed: withTrain({ priorityClassName: 'rlhf-batch' }),
+    field: 'spec.placement.train.priorityClassName',
+    says: /"system-cluster-critical" is not allowed .*allowed priority classes: "rlhf-batch"/,
+    pod: (p) => p.priorityClassName,
+    want: 'rlhf-batch',
+  },
+  {
+    kind: 'node selector key',
+    refused: withTrain({ nodeSelector: { 'reserved-for': 'team-a' } }),
+    allowed: withTrain({ nodeSelector: { 'nvidia.com/gpu.product': 'H100' } }),
+    field: 'spec.placement.train.nodeSelector["reserved-for"]',
+    says: /node label "reserved-for" is not allowed .*allowed node labels: "nvidia\.com\/gpu\.product"/,
+    pod: (p) => p.nodeSelector,
+    want: { 'nvidia.com/gpu.product': 'H100' },
+  },
+  {
+    kind: 'node selector value',
+    refused: withTrain({ nodeSelector: { 'nvidia.com/gpu.product': 'A100' } }),
+    allowed: withTrain({ nodeSelector: { 'nvidia.com/gpu.product': 'H100' } }),
+    field: 'spec.placement.train.nodeSelector["nvidia.com/gpu.product"]',
+    says: /value "A100" is not allowed .*allowed values of nvidia\.com\/gpu\.product: "H100"/,
+    pod: (p) => p.nodeSelector,
+    want: { 'nvidia.com/gpu.product': 'H100' },
+  },
+  {
+    kind: 'scheduler name',
+    refused: withTrain({}, { schedulerName: 'my-scheduler' }),
+    allowed: withTrain({}, { schedulerName: 'volcano' }),
+    field: 'spec.placement.schedulerName',
+    says: /"my-scheduler" is not allowed .*allowed schedulers: "volcano"/,
+    pod: (p) => p.schedulerName,
+    want: 'volcano',
+  },
+  {
+    kind: 'affinity',
+    refused: withTrain({ affinity }),
+    allowed: withTrain({ affinity }),
+    policy: noAffinity,
+    field: 'spec.placement.train.affinity',
+    says: /is not allowed by the placement policy \(allowAffinity is false/,
+    pod: (p) => p.affinity,
+    want: affinity,
+  },
+];
+
+for (const c of placementCases) {
+  test(`placement policy, ${c.kind}: refused is InvalidSpec naming the field, with an Event and no Job`, async () => {
+    const { cluster, deps } = setup();
+    cluster.run = { ...cluster.run, spec: c.refused };
+    assert.equal(await reconcile({ ...deps, placementPolicy: c.policy ?? placementPolicy }, 'ns/r'), 'done');
+    const ready = condition(cluster.run.status, 'Ready');
+    assert.equal(ready?.status, 'False');
+    assert.equal(ready?.reason, 'InvalidSpec');
+    assert.ok(ready?.message.startsWith(`${c.field}: `), ready?.message);
+    assert.match(ready?.message ?? '', c.says);
+    assert.equal(condition(cluster.run.status, 'Progressing')?.reason, 'InvalidSpec');
+    assert.equal(cluster.run.status?.phase, 'Pending');
+    assert.equal(cluster.jobs.size, 0, 'no Job for a refused placement');
+    assert.deepEqual(cluster.calls, ['patch run status', 'event InvalidSpec']);
+    assert.deepEqual(cluster.events, [{ type: 'Warning', reason: 'InvalidSpec', message: ready?.message }]);
+  });
+
+  test(`placement policy, ${c.kind}: allowed reaches the stage pods`, async () => {
+    const { cluster, deps } = setup();
+    cluster.run = { ...cluster.run, spec: c.allowed };
+    await reconcile({ ...deps, placementPolicy }, 'ns/r');
+    assert.equal(condition(cluster.run.status, 'Ready')?.reason, 'Reconciled');
+    const pod = cluster.jobs.get('r-0-setup')?.spec?.template.spec;
+    assert.ok(pod, 'the setup Job was created');
+    assert.deepEqual(c.pod(pod), c.want);
+    assert.deepEqual(cluster.events, []);
+  });
+}
+
+test('without a policy nothing is allowed; with none asked for, the run goes ahead', async () => {
+  const { cluster, deps } = setup();
+  cluster.run = { ...cluster.run, spec: withTrain({ tolerations: [gpuToleration] }) };
+  await reconcile(deps, 'ns/r');
+  assert.match(
+    condition(cluster.run.status, 'Ready')?.message ?? '',
+    /^spec\.placement\.train\.tolerations\[0\]: .*allowed tolerations: none/,
+  );
+  assert.equal(cluster.jobs.size, 0);
+  cluster.run = { ...cluster.run, spec, metadata: { ...cluster.run.metadata, generation: 2 } };
+  await reconcile(deps, 'ns/r');
+  assert.equal(condition(cluster.run.status, 'Ready')?.reason, 'Reconciled');
+  assert.ok(cluster.jobs.has('r-0-setup'));
+});
+
+test('a running run edited to a refused placement stops creating Jobs; one Event per new refusal', async () => {
+  const { cluster, deps, records } = setup();
+  const withPolicy = { ...deps, placementPolicy };
+  await reconcile(withPolicy, 'ns/r');
+  assert.ok(cluster.jobs.has('r-0-setup'));
+  // Setup finishes; then the spec asks for a priority class the operator did not allow.
+  records.set('0.evaluate', stageRecord(0, 'evaluate'));
+  records.set('0.metrics', metrics(0, 0.1));
+  records.set('plan', { policy: 'nats-obj://b/sft', prompts: 'nats-obj://b/p.jsonl', lengthPenalty: 0 });
+  const refused = { generate: { ...spec.placement.generate, priorityClassName: 'high' } };
+  cluster.run = {
+    ...cluster.run,
+    spec: { ...spec, placement: { ...spec.placement, ...refused } },
+    metadata: { ...cluster.run.metadata, generation: 2 },
+  };
+  cluster.calls = [];
+  await reconcile(withPolicy, 'ns/r');
+  assert.deepEqual(cluster.calls, ['patch run status', 'event InvalidSpec'], 'no iteration, no generate Job');
+  assert.match(
+    condition(cluster.run.status, 'Ready')?.message ?? '',
+    /^spec\.placement\.generate\.priorityClassName: "high"/,
+  );
+  cluster.calls = [];
+  await reconcile(withPolicy, 'ns/r');
+  assert.deepEqual(cluster.calls, [], 'the same refusal again: no write, no second Event');
+  cluster.run.spec = { ...spec, placement: { ...spec.placement, schedulerName: 'other' } };
+  await reconcile(withPolicy, 'ns/r');
+  assert.deepEqual(cluster.calls, ['patch run status', 'event InvalidSpec'], 'a new refusal: a new Event');
+  assert.equal(cluster.events.length, 2);
+  cluster.calls = [];
+  cluster.run.spec = spec;
+  await reconcile(withPolicy, 'ns/r');
+  assert.ok(cluster.jobs.has('r-1-generate'), 'a fixed spec continues where the run was');
 });

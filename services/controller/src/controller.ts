@@ -6,6 +6,7 @@
  */
 import {
   BatchV1Api,
+  CoreV1Api,
   CustomObjectsApi,
   type KubeConfig,
   type KubernetesListObject,
@@ -21,6 +22,7 @@ import {
   type ProbeServer,
   startProbeServer,
 } from '@rlhf/platform';
+import type { PlacementPolicy } from '@rlhf/run-spec';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { KubeCluster } from './kube-cluster.js';
 import { reconcile } from './reconcile.js';
@@ -51,6 +53,8 @@ export interface ControllerOptions {
   /** Watch one namespace; all namespaces when absent. */
   namespace?: string;
   jobConfig: JobConfig;
+  /** What spec.placement may ask for; absent: the empty policy (no toleration, selector, ... allowed). */
+  placementPolicy?: PlacementPolicy;
   /** Parallel reconciles (different runs). Default 4. */
   concurrency?: number;
   /** Every run is reconciled again this often even without events. Default 5 min. */
@@ -112,6 +116,7 @@ export async function startController(o: ControllerOptions): Promise<RunningCont
   const store = new ArtifactRouter(nc);
   const custom = o.kc.makeApiClient(CustomObjectsApi);
   const batch = o.kc.makeApiClient(BatchV1Api);
+  const core = o.kc.makeApiClient(CoreV1Api);
 
   let active: { stop(): Promise<void>; cluster: KubeCluster } | null = null;
   let synced = false;
@@ -167,11 +172,17 @@ export async function startController(o: ControllerOptions): Promise<RunningCont
       onEvent: (_t, j) => enqueue(j),
     });
     synced = true;
-    const cluster = new KubeCluster({ custom, batch }, { runs, iterations, jobs });
+    const cluster = new KubeCluster({ custom, batch, core }, { runs, iterations, jobs }, (err, event) =>
+      log.warn(
+        { reason: event.reason, err: (err as Error).message ?? String(err) },
+        'could not record an Event',
+      ),
+    );
     const deps = {
       cluster,
       records,
       jobConfig: o.jobConfig,
+      ...(o.placementPolicy ? { placementPolicy: o.placementPolicy } : {}),
       now: () => new Date(),
       deleteRunData: async (namespace: string, name: string) => {
         const uris = await store.list(`${runBase({ namespace, name })}/`);

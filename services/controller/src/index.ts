@@ -5,6 +5,6 @@ export {
   type RunningController,
   startController,
 } from './controller.js';
-export { type ClusterPort, type ReconcileDeps, reconcile } from './reconcile.js';
+export { type ClusterPort, type ReconcileDeps, type RunEvent, reconcile } from './reconcile.js';
 export * from './resources.js';
 export { type JobConfig, ortThreadsEnv, stageJob, stageJobName } from './stage-job.js';

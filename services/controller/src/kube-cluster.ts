@@ -3,20 +3,24 @@
  * (merge patches on the status subresource, creates that treat 409 AlreadyExists as done since every name
  * the controller creates is deterministic). Counts its API requests for the metrics.
  */
+import { createHash } from 'node:crypto';
 import {
   type BatchV1Api,
+  type CoreV1Api,
   type CustomObjectsApi,
   PatchStrategy,
   setHeaderOptions,
   type V1Job,
 } from '@kubernetes/client-node';
-import type { ClusterPort } from './reconcile.js';
+import type { ClusterPort, RunEvent } from './reconcile.js';
 import {
+  apiVersion,
   group,
   type IterationObject,
   type IterationStatus,
   iterationPlural,
   labels,
+  managedByValue,
   type RunObject,
   type RunStatus,
   runPlural,
@@ -43,17 +47,25 @@ async function goneIsDone(call: Promise<unknown>): Promise<void> {
   }
 }
 
+/** Event messages are cut here, as client-go's recorder does. */
+const eventMessageLimit = 1024;
+const eventCountsKept = 1000;
+
 export class KubeCluster implements ClusterPort {
   /** API requests sent, by verb and resource (e.g. "create jobs"). */
   readonly requests = new Map<string, number>();
+  /** Times each Event was recorded by this process, for the count of a repeated one. */
+  private readonly eventCounts = new Map<string, number>();
 
   constructor(
-    private readonly api: { custom: CustomObjectsApi; batch: BatchV1Api },
+    private readonly api: { custom: CustomObjectsApi; batch: BatchV1Api; core: CoreV1Api },
     private readonly caches: {
       runs: SupervisedInformer<RunObject & { metadata: { name?: string } }>;
       iterations: SupervisedInformer<IterationObject>;
       jobs: SupervisedInformer<V1Job>;
     },
+    /** Told when an Event could not be recorded (Events are best effort). */
+    private readonly onEventError: (err: unknown, event: RunEvent) => void = () => {},
   ) {}
 
   private count(what: string): void {
@@ -157,5 +169,74 @@ export class KubeCluster implements ClusterPort {
       mergePatch,
     );
     await goneIsDone(patch);
+  }
+
+  /**
+   * A core/v1 Event on the run, named after the run and a digest of what it says: the same Event recorded
+   * again (a retried pass, a spec that went back to an earlier mistake) is patched (count, lastTimestamp)
+   * instead of piling up.
+   */
+  async recordRunEvent(run: RunObject, event: RunEvent): Promise<void> {
+    const namespace = run.metadata.namespace as string;
+    const name = run.metadata.name as string;
+    const digest = createHash('sha256')
+      .update(`${run.metadata.uid ?? ''}\n${event.type}\n${event.reason}\n${event.message}`)
+      .digest('hex')
+      .slice(0, 16);
+    const eventName = `${name}.${digest}`;
+    const now = new Date();
+    const message =
+      event.message.length > eventMessageLimit
+        ? `${event.message.slice(0, eventMessageLimit - 3)}...`
+        : event.message;
+    try {
+      this.count('create events');
+      await this.api.core.createNamespacedEvent({
+        namespace,
+        body: {
+          metadata: { name: eventName, namespace },
+          involvedObject: {
+            apiVersion,
+            kind: 'RLHFRun',
+            name,
+            namespace,
+            ...(run.metadata.uid ? { uid: run.metadata.uid } : {}),
+            ...(run.metadata.resourceVersion ? { resourceVersion: run.metadata.resourceVersion } : {}),
+          },
+          type: event.type,
+          reason: event.reason,
+          message,
+          count: 1,
+          firstTimestamp: now,
+          lastTimestamp: now,
+          source: { component: managedByValue },
+          reportingComponent: managedByValue,
+        },
+      });
+      this.remember(eventName, 1);
+    } catch (err) {
+      if (codeOf(err) !== 409) {
+        this.onEventError(err, event);
+        return;
+      }
+      const count = (this.eventCounts.get(eventName) ?? 1) + 1;
+      this.remember(eventName, count);
+      try {
+        this.count('patch events');
+        await this.api.core.patchNamespacedEvent(
+          { name: eventName, namespace, body: { count, lastTimestamp: now.toISOString() } },
+          mergePatch,
+        );
+      } catch (patchErr) {
+        this.onEventError(patchErr, event);
+      }
+    }
+  }
+
+  private remember(eventName: string, count: number): void {
+    this.eventCounts.delete(eventName);
+    this.eventCounts.set(eventName, count);
+    if (this.eventCounts.size > eventCountsKept)
+      this.eventCounts.delete(this.eventCounts.keys().next().value as string);
   }
 }

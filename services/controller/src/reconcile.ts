@@ -8,8 +8,16 @@
 import type { V1Job, V1OwnerReference } from '@kubernetes/client-node';
 import { modelUri } from '@rlhf/orchestrator/run-layout';
 import { type StageUnit, stageUnits } from '@rlhf/orchestrator/stage-plan';
-import { InvalidRunError, parseRunObject, type RlhfRunSpec } from '@rlhf/run-spec';
-import { type ConditionInput, setConditions } from './conditions.js';
+import {
+  emptyPlacementPolicy,
+  type FieldProblem,
+  InvalidRunError,
+  type PlacementPolicy,
+  parseRunObject,
+  placementProblems,
+  type RlhfRunSpec,
+} from '@rlhf/run-spec';
+import { type ConditionInput, conditionOf, setConditions } from './conditions.js';
 import { iterationNameOf, iterationStatusOf } from './iteration-status.js';
 import {
   apiVersion,
@@ -43,6 +51,14 @@ export interface ClusterPort {
     previous: IterationStatus,
   ): Promise<void>;
   setRunFinalizers(run: RunObject, finalizers: string[]): Promise<void>;
+  /** A Kubernetes Event on the run (best effort: a failure to record one is logged, not raised). */
+  recordRunEvent(run: RunObject, event: RunEvent): Promise<void>;
+}
+
+export interface RunEvent {
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
 }
 
 export interface ReconcileDeps {
@@ -51,6 +67,8 @@ export interface ReconcileDeps {
   /** Deletes the run's artifacts and KV records (the finalizer's work). */
   deleteRunData(namespace: string, name: string): Promise<void>;
   jobConfig: JobConfig;
+  /** What spec.placement may ask for; absent: the empty policy (no toleration, selector, ... allowed). */
+  placementPolicy?: PlacementPolicy;
   now(): Date;
 }
 
@@ -102,26 +120,20 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
     if (!sameStatus(status, desired)) await deps.cluster.patchRunStatus(namespace, name, desired, status);
   };
 
-  let spec: RlhfRunSpec;
-  try {
-    spec = parseRunObject(
-      { apiVersion, kind: 'RLHFRun', metadata: { name, namespace }, spec: run.spec },
-      `RLHFRun ${namespace}/${name}`,
-    ).spec;
-  } catch (err) {
-    if (!(err instanceof InvalidRunError)) throw err;
-    const message = err.problems.map((p) => `${p.path}: ${p.message}`).join('; ');
+  const checked = checkSpec(run, namespace, name, deps.placementPolicy ?? emptyPlacementPolicy);
+  if ('problems' in checked) {
+    const message = `${checked.problems.map((p) => `${p.path}: ${p.message}`).join('; ')} (fix the spec and apply it again)`;
+    const previous = conditionOf(status.conditions, 'Ready');
     await write({ ...status, phase: 'Pending' }, [
-      {
-        type: 'Ready',
-        status: 'False',
-        reason: 'InvalidSpec',
-        message: `${message} (fix the spec and apply it again)`,
-      },
+      { type: 'Ready', status: 'False', reason: 'InvalidSpec', message },
       { type: 'Progressing', status: 'False', reason: 'InvalidSpec', message: 'waiting for a valid spec' },
     ]);
+    // One Event per new refusal: a pass that finds the same problems again records nothing.
+    if (previous?.reason !== 'InvalidSpec' || previous.message !== message)
+      await deps.cluster.recordRunEvent(run, { type: 'Warning', reason: 'InvalidSpec', message });
     return 'done';
   }
+  const spec = checked.spec;
 
   const records = deps.records.of(namespace, name);
   const units = stageUnits(spec);
@@ -255,6 +267,30 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
   ]);
   // A Job that completed before its record arrived is checked again shortly.
   return state === 'complete' ? { requeueAfterMs: 2000 } : 'done';
+}
+
+/**
+ * The run's spec, validated and defaulted, and allowed by the placement policy; or every problem, each
+ * naming its field. Nothing is created for a run with problems.
+ */
+function checkSpec(
+  run: RunObject,
+  namespace: string,
+  name: string,
+  policy: PlacementPolicy,
+): { spec: RlhfRunSpec } | { problems: FieldProblem[] } {
+  let spec: RlhfRunSpec;
+  try {
+    spec = parseRunObject(
+      { apiVersion, kind: 'RLHFRun', metadata: { name, namespace }, spec: run.spec },
+      `RLHFRun ${namespace}/${name}`,
+    ).spec;
+  } catch (err) {
+    if (!(err instanceof InvalidRunError)) throw err;
+    return { problems: err.problems };
+  }
+  const refused = placementProblems(spec, policy);
+  return refused.length ? { problems: refused } : { spec };
 }
 
 function iterationObject(

@@ -27,11 +27,21 @@ export type PodLogSource = (
   container: string | undefined,
 ) => string | undefined;
 
+/** One API request as RBAC sees it: verb, API group, resource (with subresource) and namespace. */
+export interface RequestRecord {
+  verb: Verb;
+  group: string;
+  /** `jobs`, `rlhfruns/status`. */
+  resource: string;
+  /** Absent for cluster-scope requests (a list or watch across namespaces, a cluster-scoped type). */
+  namespace?: string;
+}
+
 export interface RouteContext {
   registry: ResourceRegistry;
   store: Store;
   watches: WatchHub;
-  count: (verb: Verb, resource: string) => void;
+  count: (verb: Verb, resource: string, request: RequestRecord) => void;
   podLogs: () => PodLogSource | undefined;
 }
 
@@ -158,7 +168,12 @@ async function serveResource(
   if (subresource === 'status') write.subresource = 'status';
   const count = (verb: Verb) => {
     write.verb = verb;
-    ctx.count(verb, resource);
+    ctx.count(verb, resource, {
+      verb,
+      group: type.group,
+      resource: `${type.plural}${subresource ? `/${subresource}` : ''}`,
+      ...(rr.namespace ? { namespace: rr.namespace } : {}),
+    });
   };
 
   if (method === 'GET' && (rr.watchPath || query.get('watch') === 'true' || query.get('watch') === '1')) {

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { parseAllDocuments } from 'yaml';
 import { InProcessClient } from './in-process-client.js';
 import { crdName, type JsonObject, ResourceRegistry, typesFromCrd } from './resources.js';
-import { handle, type PodLogSource, type Verb } from './routes.js';
+import { handle, type PodLogSource, type RequestRecord, type Verb } from './routes.js';
 import { type MutationRecord, Store } from './storage.js';
 import { WatchHub } from './watch.js';
 
@@ -18,6 +18,8 @@ export interface FakeApiServerOptions {
   bookmarkIntervalMs?: number;
   /** CRD objects to register before serving. */
   crds?: JsonObject[];
+  /** Keep every HTTP request in `requestLog` (verb, group, resource, namespace), e.g. to check RBAC. */
+  recordRequests?: boolean;
 }
 
 export class FakeApiServer {
@@ -27,6 +29,8 @@ export class FakeApiServer {
   readonly client: InProcessClient;
   private readonly watches: WatchHub;
   private readonly counts = new Map<string, number>();
+  /** Every HTTP request in order, when started with `recordRequests`. */
+  readonly requestLog: RequestRecord[] = [];
   private readonly http: Server;
   private podLogSource: PodLogSource | undefined;
   url = '';
@@ -42,9 +46,10 @@ export class FakeApiServer {
           registry: this.registry,
           store: this.store,
           watches: this.watches,
-          count: (verb: Verb, resource: string) => {
+          count: (verb: Verb, resource: string, request: RequestRecord) => {
             const key = `${verb} ${resource}`;
             this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+            if (opts.recordRequests) this.requestLog.push(request);
           },
           podLogs: () => this.podLogSource,
         },

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { invalidArgument, type LogLevel, parseIntegerIn } from '@rlhf/platform/core';
 import type { Command } from 'commander';
+import { describePlacementPolicy, readPlacementPolicy } from '../placement-policy-file.js';
 
 interface ControllerFlags {
   natsUrl?: string;
@@ -12,6 +13,7 @@ interface ControllerFlags {
   leaseNamespace?: string;
   concurrency: string;
   logLevel: string;
+  placementPolicy?: string;
 }
 
 const env = process.env;
@@ -28,6 +30,7 @@ export function registerController(program: Command): void {
         'each Job running `rlhf stage` in the worker image with the run placement (GPUs, node selector, ...).',
         'Progress comes from Job status and the stage records in NATS KV; metrics land in the run status.',
         'Deleting a run deletes its iterations, Jobs and artifacts. Kubernetes access: KUBECONFIG or in-cluster.',
+        'A run whose spec.placement asks for what --placement-policy does not allow is InvalidSpec (with an Event).',
         'Serves /metrics, /healthz and /readyz on --metrics-port; with leader election only the Lease holder acts.',
       ].join('\n'),
     )
@@ -63,6 +66,11 @@ export function registerController(program: Command): void {
       env.LEADER_ELECTION_NAMESPACE ?? env.POD_NAMESPACE,
     )
     .option('--concurrency <N>', 'runs reconciled in parallel', '4')
+    .option(
+      '--placement-policy <FILE>',
+      'YAML of the tolerations, priority classes, node selectors, schedulers and affinity runs may ask for; without it runs may ask for none [env RLHF_PLACEMENT_POLICY]',
+      env.RLHF_PLACEMENT_POLICY,
+    )
     .option('--log-level <LEVEL>', 'log level [env LOG_LEVEL]', env.LOG_LEVEL ?? 'info')
     .action(async (f: ControllerFlags) => {
       const { createLogger, onStopSignal } = await import('@rlhf/platform');
@@ -80,6 +88,8 @@ export function registerController(program: Command): void {
           'is required with --leader-elect true',
           'set POD_NAMESPACE',
         );
+      // Checked before anything connects: a bad policy stops the controller naming its field.
+      const placementPolicy = f.placementPolicy ? await readPlacementPolicy(f.placementPolicy) : undefined;
       const logger = createLogger('controller', { level: f.logLevel as LogLevel });
       // Loaded here: only this command needs the Kubernetes client.
       const { KubeConfig } = await import('@kubernetes/client-node');
@@ -104,6 +114,7 @@ export function registerController(program: Command): void {
           ...(env.RLHF_WORKER_SERVICE_ACCOUNT ? { serviceAccountName: env.RLHF_WORKER_SERVICE_ACCOUNT } : {}),
           logLevel: f.logLevel,
         },
+        ...(placementPolicy ? { placementPolicy } : {}),
         concurrency: parseIntegerIn(f.concurrency, '--concurrency', 1, 64),
         ...(leaderElect
           ? {
@@ -118,7 +129,13 @@ export function registerController(program: Command): void {
         logger,
       });
       logger.info(
-        { metricsPort: controller.metricsPort, namespace: f.namespace ?? '(all)' },
+        {
+          metricsPort: controller.metricsPort,
+          namespace: f.namespace ?? '(all)',
+          placementPolicy: placementPolicy
+            ? { file: f.placementPolicy, ...describePlacementPolicy(placementPolicy) }
+            : 'none: runs may not set tolerations, priority classes, node selectors, schedulers or affinity',
+        },
         'controller started',
       );
       onStopSignal(logger, () => controller.stop());

@@ -1,18 +1,24 @@
 import { readFile } from 'node:fs/promises';
 import { RlhfError } from '@rlhf/platform/core';
 import type { Command } from 'commander';
+import { readPlacementPolicy } from '../placement-policy-file.js';
 
 export function registerValidate(program: Command): void {
   program
     .command('validate')
     .summary('check an RLHFRun file and show it with every default filled in')
     .description(
-      'Checks a run file the way `rlhf run` and the CRD do, and lists every bad field with its path\n(e.g. spec.dpo.beta: must be > 0, got 0). With --print, writes the defaulted run as YAML.',
+      'Checks a run file the way `rlhf run` and the CRD do, and lists every bad field with its path\n(e.g. spec.dpo.beta: must be > 0, got 0). With --print, writes the defaulted run as YAML.\nWith --placement-policy, also checks spec.placement the way the controller does.',
     )
     .requiredOption('-f, --file <FILE>', 'the RLHFRun manifest (YAML)')
     .option('--print', 'print the run with defaults applied')
-    .action(async (f: { file: string; print?: boolean }) => {
-      const { InvalidRunError, parseRunYaml } = await import('@rlhf/run-spec');
+    .option(
+      '--placement-policy <FILE>',
+      "also check spec.placement against a cluster's placement policy (the chart's controller.placementPolicy)",
+    )
+    .action(async (f: { file: string; print?: boolean; placementPolicy?: string }) => {
+      const { InvalidRunError, parseRunYaml, placementProblems } = await import('@rlhf/run-spec');
+      const policy = f.placementPolicy ? await readPlacementPolicy(f.placementPolicy) : undefined;
       const { stringify } = await import('yaml');
       let text: string;
       try {
@@ -26,10 +32,19 @@ export function registerValidate(program: Command): void {
       }
       try {
         const run = parseRunYaml(text, f.file);
+        const refused = policy ? placementProblems(run.spec, policy) : [];
+        if (refused.length) {
+          const lines = refused.map((p) => `  ${p.path}: ${p.message}`).join('\n');
+          process.stderr.write(
+            `error: ${f.file} asks for a placement the policy ${f.placementPolicy} does not allow (the controller would set InvalidSpec):\n${lines}\n`,
+          );
+          process.exitCode = 2;
+          return;
+        }
         if (f.print) process.stdout.write(stringify(run));
         else
           process.stdout.write(
-            `${f.file}: valid RLHFRun ${run.metadata.name} (${run.spec.iterations} iterations, judge ${run.spec.judge.type})\n`,
+            `${f.file}: valid RLHFRun ${run.metadata.name} (${run.spec.iterations} iterations, judge ${run.spec.judge.type})${policy ? `; placement allowed by ${f.placementPolicy}` : ''}\n`,
           );
       } catch (e) {
         if (!(e instanceof InvalidRunError)) throw e;
