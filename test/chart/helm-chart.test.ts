@@ -340,6 +340,57 @@ test('the bearer token: a generated Secret by default, an existing one when name
     assert.deepEqual(tokenVolume(off, name), { file: undefined, secret: undefined });
 });
 
+test('TLS from a Secret: certificate files, the mutual CA, a per-service allow-list, HTTP probes', async () => {
+  const objs = render(
+    [],
+    [
+      'tls.existingSecret=svc-tls',
+      'tls.mutual=true',
+      'services.dpoTrainer.tlsAllowedClients={dns:trainer-client,uri:spiffe://td/ns/rlhf/sa/cli}',
+    ],
+  );
+  for (const o of objs) await validateObject(o);
+  for (const name of serviceNames) {
+    const pod = podSpec(named(objs, 'Deployment', `-${name}`));
+    const c = pod.containers[0];
+    assert.ok(c);
+    const env = (k: string) => c.env?.find((e) => e.name === k)?.value;
+    assert.equal(env('TLS_CERT'), '/var/run/secrets/rlhf/tls/tls.crt', name);
+    assert.equal(env('TLS_KEY'), '/var/run/secrets/rlhf/tls/tls.key', name);
+    assert.equal(env('TLS_CLIENT_CA'), '/var/run/secrets/rlhf/tls/ca.crt', name);
+    assert.equal(
+      env('TLS_ALLOWED_CLIENTS'),
+      name === 'dpo-trainer' ? 'dns:trainer-client,uri:spiffe://td/ns/rlhf/sa/cli' : undefined,
+      name,
+    );
+    const mount = c.volumeMounts?.find((m) => m.mountPath === '/var/run/secrets/rlhf/tls');
+    assert.ok(mount?.readOnly, name);
+    assert.equal(pod.volumes?.find((v) => v.name === mount.name)?.secret?.secretName, 'svc-tls', name);
+    // The kubelet's gRPC probe speaks plaintext only.
+    assert.deepEqual(c.livenessProbe?.httpGet, { path: '/healthz', port: 'metrics' }, name);
+    assert.deepEqual(c.readinessProbe?.httpGet, { path: '/readyz', port: 'metrics' }, name);
+  }
+  const serverOnly = podSpec(
+    named(render([], ['tls.existingSecret=svc-tls']), 'Deployment', '-reward-model'),
+  );
+  assert.ok(!serverOnly.containers[0]?.env?.some((e) => e.name === 'TLS_CLIENT_CA'), 'no client CA');
+
+  for (const [set, message] of [
+    [
+      ['services.rewardModel.tlsAllowedClients={dns:a}'],
+      /services\.rewardModel\.tlsAllowedClients needs mutual TLS/,
+    ],
+    [['tls.existingSecret=svc-tls', 'services.rewardModel.tlsAllowedClients={dns:a}'], /needs mutual TLS/],
+    [['services.rewardModel.tlsAllowedClients={a b}'], /tlsAllowedClients/],
+  ] as const) {
+    const args = ['template', 'rlhf', chartCopy];
+    for (const x of set) args.push('--set', x);
+    const r = runHelm(args);
+    assert.notEqual(r.status, 0, `helm template accepted ${set.join(' ')}`);
+    assert.match(r.err, message);
+  }
+});
+
 test('values.schema.json and required values make helm template refuse bad values', () => {
   const bad: [string[], RegExp][] = [
     [['services.rewardModel.replicas=-1'], /services\.rewardModel\.replicas/],
