@@ -43,7 +43,7 @@ type Container = {
   livenessProbe?: Record<string, { port?: unknown; path?: string }>;
   readinessProbe?: Record<string, { port?: unknown; path?: string }>;
   resources?: { limits?: Record<string, unknown> };
-  volumeMounts?: { name: string; mountPath: string }[];
+  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
 };
 type PodSpec = {
   securityContext?: Record<string, unknown>;
@@ -52,7 +52,11 @@ type PodSpec = {
   tolerations?: unknown[];
   affinity?: unknown;
   priorityClassName?: string;
-  volumes?: { name: string; emptyDir?: unknown }[];
+  volumes?: {
+    name: string;
+    emptyDir?: unknown;
+    secret?: { secretName: string; items?: { key: string; path: string }[]; defaultMode?: number };
+  }[];
   automountServiceAccountToken?: boolean;
 };
 
@@ -199,6 +203,19 @@ for (const [label, files] of Object.entries(valueSets)) {
         `${name}: model cache volume`,
       );
       assert.equal(podSpec(d).automountServiceAccountToken, false, `${name}: no API token`);
+      assert.equal(c.env?.find((e) => e.name === 'HOST')?.value, '0.0.0.0', `${name}: binds every interface`);
+      const tokenFile = c.env?.find((e) => e.name === 'RLHF_AUTH_TOKEN_FILE')?.value;
+      assert.ok(tokenFile, `${name}: the bearer token file`);
+      assert.ok(
+        !c.env?.some((e) => e.name === 'RLHF_AUTH_TOKEN'),
+        `${name}: the token itself is not in the environment`,
+      );
+      const mount = c.volumeMounts?.find((m) => tokenFile.startsWith(`${m.mountPath}/`));
+      assert.ok(mount?.readOnly, `${name}: the token file is on a read-only mount`);
+      assert.ok(
+        podSpec(d).volumes?.some((v) => v.name === mount.name && v.secret),
+        `${name}: the token mount is a Secret`,
+      );
       const svc = named(objs, 'Service', `-${name}`);
       assert.ok(((svc.spec?.ports ?? []) as { port: number }[]).some((p) => p.port === grpcPort));
     }
@@ -287,6 +304,97 @@ test('bundled NATS points at the nats chart service; external NATS comes from th
   assert.ok(!byKind(disabled, 'Deployment').some((d) => d.metadata.name.endsWith('-preference-model')));
 });
 
+test('the bearer token: a generated Secret by default, an existing one when named, none when off', () => {
+  const tokenVolume = (objs: K8sObject[], name: string) => {
+    const pod = podSpec(named(objs, 'Deployment', `-${name}`));
+    const env = pod.containers[0]?.env?.find((e) => e.name === 'RLHF_AUTH_TOKEN_FILE');
+    const volume = pod.volumes?.find((v) => v.name === 'auth-token');
+    return { file: env?.value, secret: volume?.secret };
+  };
+  const defaults = render([]);
+  const secrets = byKind(defaults, 'Secret');
+  assert.deepEqual(
+    secrets.map((x) => x.metadata.name),
+    ['rlhf-auth'],
+  );
+  const data = (secrets[0] as unknown as { data: Record<string, string> }).data;
+  const token = Buffer.from(data.token ?? '', 'base64').toString();
+  assert.match(token, /^[A-Za-z0-9]{48}$/, 'a random 48-character token');
+  const again = byKind(render([]), 'Secret')[0] as unknown as { data: Record<string, string> };
+  assert.notEqual(again.data.token, data.token, 'a fresh install gets a fresh token');
+  for (const name of serviceNames) {
+    const v = tokenVolume(defaults, name);
+    assert.equal(v.file, '/var/run/secrets/rlhf/auth/token', name);
+    assert.equal(v.secret?.secretName, 'rlhf-auth', name);
+    assert.deepEqual(v.secret?.items, [{ key: 'token', path: 'token' }], name);
+    assert.equal(v.secret?.defaultMode, 0o440, name);
+  }
+
+  const existing = render([], ['auth.existingSecret=team-token', 'auth.tokenKey=bearer']);
+  assert.equal(byKind(existing, 'Secret').length, 0, 'no Secret made when one is named');
+  for (const name of serviceNames) {
+    const v = tokenVolume(existing, name);
+    assert.equal(v.file, '/var/run/secrets/rlhf/auth/bearer', name);
+    assert.equal(v.secret?.secretName, 'team-token', name);
+  }
+
+  const off = render([], ['auth.enabled=false']);
+  assert.equal(byKind(off, 'Secret').length, 0);
+  for (const name of serviceNames)
+    assert.deepEqual(tokenVolume(off, name), { file: undefined, secret: undefined });
+});
+
+test('TLS from a Secret: certificate files, the mutual CA, a per-service allow-list, HTTP probes', async () => {
+  const objs = render(
+    [],
+    [
+      'tls.existingSecret=svc-tls',
+      'tls.mutual=true',
+      'services.dpoTrainer.tlsAllowedClients={dns:trainer-client,uri:spiffe://td/ns/rlhf/sa/cli}',
+    ],
+  );
+  for (const o of objs) await validateObject(o);
+  for (const name of serviceNames) {
+    const pod = podSpec(named(objs, 'Deployment', `-${name}`));
+    const c = pod.containers[0];
+    assert.ok(c);
+    const env = (k: string) => c.env?.find((e) => e.name === k)?.value;
+    assert.equal(env('TLS_CERT'), '/var/run/secrets/rlhf/tls/tls.crt', name);
+    assert.equal(env('TLS_KEY'), '/var/run/secrets/rlhf/tls/tls.key', name);
+    assert.equal(env('TLS_CLIENT_CA'), '/var/run/secrets/rlhf/tls/ca.crt', name);
+    assert.equal(
+      env('TLS_ALLOWED_CLIENTS'),
+      name === 'dpo-trainer' ? 'dns:trainer-client,uri:spiffe://td/ns/rlhf/sa/cli' : undefined,
+      name,
+    );
+    const mount = c.volumeMounts?.find((m) => m.mountPath === '/var/run/secrets/rlhf/tls');
+    assert.ok(mount?.readOnly, name);
+    assert.equal(pod.volumes?.find((v) => v.name === mount.name)?.secret?.secretName, 'svc-tls', name);
+    // The kubelet's gRPC probe speaks plaintext only.
+    assert.deepEqual(c.livenessProbe?.httpGet, { path: '/healthz', port: 'metrics' }, name);
+    assert.deepEqual(c.readinessProbe?.httpGet, { path: '/readyz', port: 'metrics' }, name);
+  }
+  const serverOnly = podSpec(
+    named(render([], ['tls.existingSecret=svc-tls']), 'Deployment', '-reward-model'),
+  );
+  assert.ok(!serverOnly.containers[0]?.env?.some((e) => e.name === 'TLS_CLIENT_CA'), 'no client CA');
+
+  for (const [set, message] of [
+    [
+      ['services.rewardModel.tlsAllowedClients={dns:a}'],
+      /services\.rewardModel\.tlsAllowedClients needs mutual TLS/,
+    ],
+    [['tls.existingSecret=svc-tls', 'services.rewardModel.tlsAllowedClients={dns:a}'], /needs mutual TLS/],
+    [['services.rewardModel.tlsAllowedClients={a b}'], /tlsAllowedClients/],
+  ] as const) {
+    const args = ['template', 'rlhf', chartCopy];
+    for (const x of set) args.push('--set', x);
+    const r = runHelm(args);
+    assert.notEqual(r.status, 0, `helm template accepted ${set.join(' ')}`);
+    assert.match(r.err, message);
+  }
+});
+
 test('values.schema.json and required values make helm template refuse bad values', () => {
   const bad: [string[], RegExp][] = [
     [['services.rewardModel.replicas=-1'], /services\.rewardModel\.replicas/],
@@ -297,6 +405,10 @@ test('values.schema.json and required values make helm template refuse bad value
     [['nats.external.url=http://nats:4222', 'nats.enabled=false'], /nats\.external\.url/],
     [['nats.enabled=false'], /set nats\.external\.url or nats\.external\.existingSecret/],
     [['services.policyGenerator.resources.limits.nvidia\\.com/gpu=lots'], /nvidia\.com\/gpu/],
+    [['auth.enabled=maybe'], /auth\.enabled/],
+    [['auth.tokenKey=a b'], /auth\.tokenKey/],
+    [['auth.existingSecret=Not_A_Name'], /auth\.existingSecret/],
+    [['auth.secret=x'], /secret/],
   ];
   for (const [set, message] of bad) {
     const args = ['template', 'rlhf', chartCopy];

@@ -1,10 +1,13 @@
 /**
  * Each of the four services started in-process on loopback: a real gRPC health round trip, server
- * reflection, and the drain on shutdown (health turns NOT_SERVING, then the port closes).
+ * reflection, every rpc answering undecodable bytes INVALID_ARGUMENT, and the drain on shutdown (health
+ * turns NOT_SERVING, then the port closes).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
 import { checkHealth, listServices, serveService } from '@rlhf/platform';
+import * as proto from '@rlhf/proto';
 import { protoFiles, protoRoot } from '@rlhf/proto';
 import { loadAllServices, serviceEntries } from '../../services/cli/src/service-registry.js';
 
@@ -16,6 +19,35 @@ test('rlhf serve lists each service by the name and summary the service itself h
     serviceModules.map((m) => [m.name, m.summary]),
   );
 });
+
+/** Every rpc of the service answers bytes no decoder can read INVALID_ARGUMENT, and keeps serving. */
+async function assertUndecodableRefused(address: string, serviceName: string): Promise<void> {
+  const short = serviceName.split('.').at(-1) as string;
+  const definition = (proto as unknown as Record<string, grpc.ServiceDefinition>)[`${short}Service`];
+  assert.ok(definition, `no generated definition for ${serviceName}`);
+  const client = new grpc.Client(address, grpc.credentials.createInsecure());
+  // Field 1 with wire type 7, which does not exist.
+  const garbage = Buffer.from([0x0f, 0x01]);
+  const id = (b: Buffer) => b;
+  try {
+    for (const method of Object.values(definition)) {
+      const err = await new Promise<grpc.ServiceError | null>((resolve) => {
+        if (method.requestStream) throw new Error(`${method.path}: client streams are not covered here`);
+        if (method.responseStream) {
+          const call = client.makeServerStreamRequest(method.path, id, id, garbage);
+          call.on('error', resolve);
+          call.on('end', () => resolve(null));
+          call.on('data', () => {});
+        } else client.makeUnaryRequest(method.path, id, id, garbage, (e) => resolve(e));
+      });
+      assert.equal(err?.code, grpc.status.INVALID_ARGUMENT, `${method.path}: ${err?.code} ${err?.details}`);
+      assert.match(err.details, /^request: the request could not be decoded/);
+    }
+  } finally {
+    client.close();
+  }
+  assert.equal(await checkHealth(address), 'SERVING', 'still serving');
+}
 
 for (const module of serviceModules) {
   test(`${module.name}: health and reflection over loopback`, async () => {
@@ -35,6 +67,7 @@ for (const module of serviceModules) {
         services.includes(module.grpcServiceName),
         `${module.grpcServiceName} in ${services.join(',')}`,
       );
+      await assertUndecodableRefused(address, module.grpcServiceName);
     } finally {
       await running.stop();
     }

@@ -63,3 +63,8 @@ app.kubernetes.io/component: {{ .component }}
   value: {{ required "nats.enabled is false: set nats.external.url or nats.external.existingSecret" .Values.nats.external.url | quote }}
 {{- end }}
 {{- end -}}
+
+{{/* The Secret holding the services' bearer token: the user's, or the one the chart makes. */}}
+{{- define "rlhf.authSecretName" -}}
+{{- default (printf "%s-auth" (include "rlhf.fullname" .)) .Values.auth.existingSecret -}}
+{{- end -}}

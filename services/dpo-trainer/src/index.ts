@@ -3,11 +3,9 @@ import type { ServiceContext, ServiceModule } from '@rlhf/platform';
 import { DpoTrainerServiceService } from '@rlhf/proto';
 import {
   createTrainingRuntime,
-  defaultTrainLimits,
   startTrainWorkers,
   type TrainingRuntime,
   type TrainingRuntimeOptions,
-  type TrainLimits,
   withUtf8Checks,
 } from '@rlhf/service-kit';
 import { serviceInfo } from './service-info.js';
@@ -19,7 +17,6 @@ export { runTrainingJob, type TrainJobDeps } from '@rlhf/service-kit';
 export { planFromRequest, planFromShard, type TrainingPlan } from './training-plan.js';
 
 export interface DpoTrainerServiceOptions extends TrainingRuntimeOptions {
-  limits?: Partial<TrainLimits>;
   /** Serve TRAIN and SFT shards over NATS when the process has a NATS connection. Default true. */
   trainWorker?: boolean;
   /** The stage workers' redelivery timeout (they heartbeat every third of it). Default 30 s. */
@@ -30,7 +27,6 @@ const { name, summary } = serviceInfo;
 
 /** The DPO trainer: DpoTrainerService over a one-at-a-time job queue, and TRAIN/SFT shard workers. */
 export function createDpoTrainerService(options: DpoTrainerServiceOptions = {}): ServiceModule {
-  const limits: TrainLimits = { ...defaultTrainLimits, ...options.limits };
   const states = new WeakMap<ServiceContext, TrainingRuntime>();
   const stateOf = (ctx: ServiceContext): TrainingRuntime => {
     let s = states.get(ctx);
@@ -57,7 +53,7 @@ export function createDpoTrainerService(options: DpoTrainerServiceOptions = {}):
           logger: ctx.logger,
           metrics: ctx.metrics,
           rt: stateOf(ctx),
-          limits,
+          limits: stateOf(ctx).limits,
         }),
       },
     ],
@@ -70,7 +66,7 @@ export function createDpoTrainerService(options: DpoTrainerServiceOptions = {}):
               logger: ctx.logger,
               rt: s,
               stages: trainerStages,
-              limits,
+              limits: s.limits,
               ...(options.ackWaitMs === undefined ? {} : { ackWaitMs: options.ackWaitMs }),
             })
           : [];

@@ -6,5 +6,6 @@
 export * from './config/env.js';
 export * from './config/parse.js';
 export * from './config/serve-flags.js';
+export * from './config/training-bounds.js';
 export * from './errors.js';
 export * from './exit.js';

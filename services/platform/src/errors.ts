@@ -11,7 +11,9 @@ export type ErrorCode =
   | 'DEADLINE_EXCEEDED'
   | 'CANCELLED'
   | 'ALREADY_EXISTS'
-  | 'INTERNAL';
+  | 'INTERNAL'
+  | 'UNAUTHENTICATED'
+  | 'PERMISSION_DENIED';
 
 /** gRPC status numbers (grpc/status.proto), kept here so this module needs no gRPC import. */
 export const grpcStatusOf: Record<ErrorCode, number> = {
@@ -24,6 +26,8 @@ export const grpcStatusOf: Record<ErrorCode, number> = {
   FAILED_PRECONDITION: 9,
   INTERNAL: 13,
   UNAVAILABLE: 14,
+  PERMISSION_DENIED: 7,
+  UNAUTHENTICATED: 16,
 };
 
 /** Kubernetes condition reasons (CamelCase, as the API conventions ask). */
@@ -37,6 +41,8 @@ export const conditionReasonOf: Record<ErrorCode, string> = {
   FAILED_PRECONDITION: 'FailedPrecondition',
   INTERNAL: 'InternalError',
   UNAVAILABLE: 'Unavailable',
+  PERMISSION_DENIED: 'PermissionDenied',
+  UNAUTHENTICATED: 'Unauthenticated',
 };
 
 export interface RlhfErrorOptions {

@@ -4,6 +4,8 @@
  */
 import type { Registry } from 'prom-client';
 import type { LogLevel } from './config/parse.js';
+import type { TrainingBounds } from './config/training-bounds.js';
+import type { TokenSource } from './grpc/bearer-token.js';
 import type { TlsFiles } from './grpc/server.js';
 import { type GrpcServiceBinding, type RunningGrpcServer, startGrpcServer } from './grpc/server.js';
 import { onStopSignal } from './lifecycle.js';
@@ -16,6 +18,8 @@ export interface ServiceContext {
   metrics: Registry;
   /** Null when the service runs without NATS (gRPC only). */
   nats: NatsConnection | null;
+  /** Bounds on training jobs from the serve flags; unset: the service's own (tests, embedders). */
+  trainingBounds?: TrainingBounds;
 }
 
 export interface ServiceModule {
@@ -38,6 +42,9 @@ export interface ServeOptions {
   /** 0 picks a free port; undefined disables the probe/metrics endpoint. */
   metricsPort?: number;
   tls?: TlsFiles;
+  /** When set, every call but health and reflection must carry this bearer token. */
+  token?: TokenSource;
+  trainingBounds?: TrainingBounds;
   logLevel?: LogLevel;
   maxMessageBytes?: number;
   reflection?: { files: string[]; includeDirs: string[] };
@@ -61,7 +68,12 @@ export async function serveService(module: ServiceModule, options: ServeOptions)
   const nats = options.natsUrl
     ? await connectNats({ url: options.natsUrl, name: `rlhf-${module.name}`, logger })
     : null;
-  const context: ServiceContext = { logger, metrics, nats };
+  const context: ServiceContext = {
+    logger,
+    metrics,
+    nats,
+    ...(options.trainingBounds ? { trainingBounds: options.trainingBounds } : {}),
+  };
 
   const grpc = await startGrpcServer({
     host: options.host,
@@ -70,6 +82,7 @@ export async function serveService(module: ServiceModule, options: ServeOptions)
     logger,
     ...(options.reflection ? { reflection: options.reflection } : {}),
     ...(options.tls ? { tls: options.tls } : {}),
+    ...(options.token ? { token: options.token } : {}),
     ...(options.maxMessageBytes ? { maxMessageBytes: options.maxMessageBytes } : {}),
   });
 

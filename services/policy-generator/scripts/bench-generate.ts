@@ -23,8 +23,9 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import { initWeights, parseLlamaConfig, Rng, saveModelDir, trainBpe } from '@rlhf/ml-engine';
+import { clientChannel } from '@rlhf/platform';
 import { histogramTotals, type ServiceProcess, startServiceProcess } from '@rlhf/platform/testing';
 import {
   type GenerateRequest,
@@ -99,9 +100,12 @@ const mainTs = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 /** Starts `src/main.ts` of this service as a child process with the given environment. */
 async function start(env: Record<string, string>, cacheDir: string): Promise<Target> {
   const p = await startServiceProcess(mainTs, { env: { ...env, RLHF_MODEL_CACHE: cacheDir } });
+  // The child inherits this environment, RLHF_AUTH_TOKEN_FILE / RLHF_AUTH_TOKEN included: send the same token.
+  const channel = clientChannel({});
   const client = new PolicyGeneratorServiceClient(
     `127.0.0.1:${p.grpcPort}`,
-    grpc.credentials.createInsecure(),
+    channel.credentials,
+    channel.options,
   );
   return { ...p, client, metricsPort: p.metricsPort as number };
 }

@@ -12,6 +12,7 @@ export * from './model-cache.js';
 export * from './model-ref.js';
 export * from './shared-session.js';
 export * from './stage-worker.js';
+export * from './step-bound.js';
 export * from './train-inputs.js';
 export * from './train-job.js';
 export * from './train-options.js';

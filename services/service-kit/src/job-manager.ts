@@ -151,10 +151,14 @@ export class JobManager {
       throw new RlhfError('UNAVAILABLE', 'the server is shutting down', { fix: 'retry on another replica' });
     const max = this.o.maxQueued ?? 16;
     if (this.queue.length >= max) {
-      throw new RlhfError('RESOURCE_EXHAUSTED', `the job queue is full (${max} jobs waiting)`, {
-        field: 'job_id',
-        fix: 'retry after a job finishes, or use another replica',
-      });
+      throw new RlhfError(
+        'RESOURCE_EXHAUSTED',
+        `the job queue is full: ${max} jobs wait behind the running one, the server's limit (--train-max-queued)`,
+        {
+          field: 'job_id',
+          fix: 'retry after a job finishes, use another replica, or start the server with a larger --train-max-queued',
+        },
+      );
     }
     let resolveDone: (status: JobStatus) => void = () => {};
     const done = new Promise<JobStatus>((resolve) => {

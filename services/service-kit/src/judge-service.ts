@@ -19,7 +19,7 @@ import type { Stage } from '@rlhf/proto';
 import type { HandlerDeps } from './grpc-handlers.js';
 import { defaultModelCacheDir, ModelCache } from './model-cache.js';
 import type { RunningWorker } from './stage-worker.js';
-import { defaultTrainLimits, type TrainLimits } from './train-options.js';
+import type { TrainLimits } from './train-options.js';
 import {
   createTrainingRuntime,
   startTrainWorkers,
@@ -37,7 +37,7 @@ export interface Judge {
 /** The options a judging service's users set (`createRewardModelService(options)` and the like). */
 export interface JudgeServiceOptions {
   /** Training jobs (the Train* rpcs and the training stage's shards): work directory, checkpoints, queue. */
-  training?: TrainingRuntimeOptions & { limits?: Partial<TrainLimits> };
+  training?: TrainingRuntimeOptions;
   /** Serve the training stage's shards over NATS when the process has a NATS connection. Default true. */
   trainWorker?: boolean;
   /** The training worker's redelivery timeout (it heartbeats every third of it). Default 30 s. */
@@ -86,7 +86,6 @@ export function createJudgeService<J extends Judge>(
   spec: JudgeServiceSpec<J>,
   options: JudgeServiceOptions = {},
 ): ServiceModule {
-  const trainLimits: TrainLimits = { ...defaultTrainLimits, ...options.training?.limits };
   const cacheDir = options.cacheDir ?? defaultModelCacheDir();
   const states = new WeakMap<ServiceContext, State<J>>();
   const stateOf = (ctx: ServiceContext): State<J> => {
@@ -114,7 +113,7 @@ export function createJudgeService<J extends Judge>(
           definition: withUtf8Checks(spec.definition, spec.utf8Schemas),
           implementation: {
             ...spec.judgeRpcs(s.judge, deps),
-            ...spec.trainingRpcs({ ...deps, rt: s.training, limits: trainLimits }),
+            ...spec.trainingRpcs({ ...deps, rt: s.training, limits: s.training.limits }),
           },
         },
       ];
@@ -137,7 +136,7 @@ export function createJudgeService<J extends Judge>(
               logger: ctx.logger,
               rt: s.training,
               stages: spec.trainingStages,
-              limits: trainLimits,
+              limits: s.training.limits,
               ...(options.ackWaitMs === undefined ? {} : { ackWaitMs: options.ackWaitMs }),
             })
           : [];

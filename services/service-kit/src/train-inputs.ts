@@ -8,6 +8,7 @@
 import { answerIds, headTypeOf, parseLlamaConfig, tokenizerFromJson } from '@rlhf/ml-engine';
 import { type ArtifactStore, asRlhfError, joinArtifactUri, RlhfError, sameDigest } from '@rlhf/platform';
 import { modelVersion } from './model-artifacts.js';
+import { overBound, type TrainLimits } from './train-options.js';
 import type { PlannedArtifact, PlannedModel, TrainingPlan } from './training-plan.js';
 
 /** Runs `fn`, re-labelling a store error about a generic `uri` field with the request's field. */
@@ -82,13 +83,28 @@ async function checkModel(store: ArtifactStore, m: PlannedModel, plan: TrainingP
   }
 }
 
-async function checkDataset(store: ArtifactStore, d: PlannedArtifact, what: string): Promise<void> {
+const mib = (bytes: number): string => `${Math.ceil((bytes / (1024 * 1024)) * 10) / 10} MiB`;
+
+async function checkDataset(
+  store: ArtifactStore,
+  d: PlannedArtifact,
+  what: string,
+  maxBytes: number,
+): Promise<void> {
   const info = await asField(d.field, () => store.info(d.uri));
   if (!info)
     throw new RlhfError('NOT_FOUND', `no ${what} at ${d.uri}`, {
       field: d.field,
       fix: 'check the URI, or upload the JSONL file first',
     });
+  if (info.size > maxBytes)
+    throw overBound(
+      d.field,
+      `the ${what} (${mib(info.size)})`,
+      'maxDatasetBytes',
+      mib(maxBytes),
+      'train on a smaller file',
+    );
   if (info.size === 0)
     throw new RlhfError('INVALID_ARGUMENT', `${d.uri} is empty`, {
       field: d.field,
@@ -96,9 +112,13 @@ async function checkDataset(store: ArtifactStore, d: PlannedArtifact, what: stri
     });
 }
 
-export async function checkTrainingInputs(store: ArtifactStore, plan: TrainingPlan): Promise<void> {
+export async function checkTrainingInputs(
+  store: ArtifactStore,
+  plan: TrainingPlan,
+  limits: Pick<TrainLimits, 'maxDatasetBytes'>,
+): Promise<void> {
   await checkModel(store, plan.base, plan);
   if (plan.reference) await checkModel(store, plan.reference, plan);
-  await checkDataset(store, plan.dataset, 'dataset');
-  if (plan.eval) await checkDataset(store, plan.eval, 'held-out dataset');
+  await checkDataset(store, plan.dataset, 'dataset', limits.maxDatasetBytes);
+  if (plan.eval) await checkDataset(store, plan.eval, 'held-out dataset', limits.maxDatasetBytes);
 }

@@ -46,6 +46,7 @@ import { type ArtifactStore, asRlhfError, parseArtifactUri, RlhfError } from '@r
 import type { ModelRef, TrainingMetrics } from '@rlhf/proto';
 import type { JobReporter } from './job-manager.js';
 import { localModelDir, publishModelDir } from './model-artifacts.js';
+import { checkPlannedSteps, countJsonlRecords } from './step-bound.js';
 import { asField, checkedModelVersion } from './train-inputs.js';
 import { trainingMetricsOf } from './training-metrics.js';
 import type { PlannedArtifact, PlannedModel, TrainingPlan } from './training-plan.js';
@@ -58,6 +59,8 @@ export interface TrainJobDeps {
   workDir: string;
   /** Resumable checkpoint every this many optimizer steps (0: none). */
   saveEvery: number;
+  /** Most optimizer steps a job may take; a job whose epochs over its data take more fails before training. */
+  maxSteps?: number;
 }
 
 /** The file written next to the weights when a job evaluates on held-out data. */
@@ -240,6 +243,13 @@ export async function runTrainingJob(
   }
   report.phase('fetching the dataset');
   const dataFile = await fetchData(deps, plan.dataset, jobDir, 'data.jsonl');
+  if (deps.maxSteps !== undefined && plan.options.maxSteps === undefined)
+    checkPlannedSteps(
+      plan.options,
+      await countJsonlRecords(dataFile),
+      deps.maxSteps,
+      plan.hyperparametersField ?? 'hyperparameters',
+    );
   const evalFile = plan.eval ? await fetchData(deps, plan.eval, jobDir, 'eval.jsonl') : null;
   const out = parseArtifactUri(plan.output.uri, plan.output.field);
   // Built locally first when it is published (nats-obj) or completed after training (metrics.json).

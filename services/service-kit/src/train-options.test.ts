@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { defaultTrainOptions, type StepReport } from '@rlhf/ml-engine';
 import { RlhfError } from '@rlhf/platform';
 import { DpoLossType, DpoParams, LrSchedule, Optimizer, TrainingHyperparameters } from '@rlhf/proto';
-import { trainOptionsFrom } from './train-options.js';
+import { defaultTrainLimits, trainOptionsFrom } from './train-options.js';
 import { trainingMetricsOf } from './training-metrics.js';
 
 test('unset fields take defaultTrainOptions; set fields are used', () => {
@@ -63,6 +63,8 @@ test('bad values are INVALID_ARGUMENT (or RESOURCE_EXHAUSTED above a limit) nami
     [{ epochs: 0 }, {}, 'train.hyperparameters.epochs', 'INVALID_ARGUMENT'],
     [{ batchSize: 0 }, {}, 'train.hyperparameters.batch_size', 'INVALID_ARGUMENT'],
     [{ batchSize: 100_000 }, {}, 'train.hyperparameters.batch_size', 'RESOURCE_EXHAUSTED'],
+    [{ epochs: 1e9 }, {}, 'train.hyperparameters.epochs', 'RESOURCE_EXHAUSTED'],
+    [{ maxSteps: 2_000_000 }, {}, 'train.hyperparameters.max_steps', 'RESOURCE_EXHAUSTED'],
     [{ batchSize: 4, gradAccum: 5 }, {}, 'train.hyperparameters.grad_accum', 'INVALID_ARGUMENT'],
     [{ warmupRatio: 1 }, {}, 'train.hyperparameters.warmup_ratio', 'INVALID_ARGUMENT'],
     [{ weightDecay: -1 }, {}, 'train.hyperparameters.weight_decay', 'INVALID_ARGUMENT'],
@@ -86,6 +88,36 @@ test('bad values are INVALID_ARGUMENT (or RESOURCE_EXHAUSTED above a limit) nami
       field,
     );
   }
+});
+
+test("a bound's error names the limit and the serve flag that raises it", () => {
+  const limits = { ...defaultTrainLimits, maxSteps: 50, maxEpochs: 3 };
+  const cases: Array<[Partial<TrainingHyperparameters>, RegExp]> = [
+    [
+      { maxSteps: 51 },
+      /^hyperparameters\.max_steps: 51 steps is above the server's limit of 50 \(--train-max-steps\)/,
+    ],
+    [
+      { epochs: 4 },
+      /^hyperparameters\.epochs: 4 epochs is above the server's limit of 3 \(--train-max-epochs\)/,
+    ],
+  ];
+  for (const [h, message] of cases) {
+    assert.throws(
+      () => trainOptionsFrom('sft', TrainingHyperparameters.fromPartial(h), undefined, '', limits),
+      (e: unknown) => e instanceof RlhfError && e.code === 'RESOURCE_EXHAUSTED' && message.test(e.describe()),
+    );
+  }
+  // At the limit is fine.
+  const o = trainOptionsFrom(
+    'sft',
+    TrainingHyperparameters.fromPartial({ maxSteps: 50, epochs: 3 }),
+    undefined,
+    '',
+    limits,
+  );
+  assert.equal(o.maxSteps, 50);
+  assert.equal(o.epochs, 3);
 });
 
 test('a step report becomes TrainingMetrics with the named DPO figures in their own fields', () => {

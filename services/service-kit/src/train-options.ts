@@ -5,7 +5,7 @@
  * Shared by the three services that train (DPO/SFT, reward models, preference models).
  */
 import { defaultTrainOptions, type TrainObjective, type TrainOptions } from '@rlhf/ml-engine';
-import { invalidArgument, RlhfError } from '@rlhf/platform';
+import { defaultTrainingBounds, invalidArgument, RlhfError, trainingBoundFlags } from '@rlhf/platform';
 import {
   DpoLossType,
   type DpoParams,
@@ -19,9 +19,33 @@ export interface TrainLimits {
   maxBatchSize: number;
   /** Largest number of optimizer steps (max_steps, or epochs over the data) a job may ask for. */
   maxSteps: number;
+  /** Most passes over the data a job may ask for. */
+  maxEpochs: number;
+  /** Largest training or held-out dataset, in bytes. */
+  maxDatasetBytes: number;
 }
 
-export const defaultTrainLimits: TrainLimits = { maxBatchSize: 4096, maxSteps: 1_000_000 };
+export const defaultTrainLimits: TrainLimits = {
+  maxBatchSize: 4096,
+  maxSteps: defaultTrainingBounds.maxSteps,
+  maxEpochs: defaultTrainingBounds.maxEpochs,
+  maxDatasetBytes: defaultTrainingBounds.maxDatasetBytes,
+};
+
+/** RESOURCE_EXHAUSTED for `field` asking `asked` where the server's `bound` allows `limit`. */
+export function overBound(
+  field: string,
+  asked: string,
+  bound: 'maxSteps' | 'maxEpochs' | 'maxDatasetBytes',
+  limit: string,
+  fix: string,
+): RlhfError {
+  const flag = trainingBoundFlags[bound];
+  return new RlhfError('RESOURCE_EXHAUSTED', `${asked} is above the server's limit of ${limit} (${flag})`, {
+    field,
+    fix: `${fix}, or start the server with a larger ${flag}`,
+  });
+}
 
 function finite(value: number, field: string): number {
   if (!Number.isFinite(value)) throw invalidArgument(field, `must be a finite number, got ${value}`);
@@ -84,12 +108,24 @@ export function trainOptionsFrom(
       o.epochs = finite(hyper.epochs, `${h}.epochs`);
       if (!(o.epochs > 0))
         throw invalidArgument(`${h}.epochs`, `must be > 0, got ${o.epochs}`, 'leave it unset for 1');
+      if (o.epochs > limits.maxEpochs)
+        throw overBound(
+          `${h}.epochs`,
+          `${o.epochs} epochs`,
+          'maxEpochs',
+          String(limits.maxEpochs),
+          'ask for fewer epochs',
+        );
     }
     if (hyper.maxSteps > 0) {
       if (hyper.maxSteps > limits.maxSteps)
-        throw new RlhfError('RESOURCE_EXHAUSTED', `${hyper.maxSteps} is above the limit ${limits.maxSteps}`, {
-          field: `${h}.max_steps`,
-        });
+        throw overBound(
+          `${h}.max_steps`,
+          `${hyper.maxSteps} steps`,
+          'maxSteps',
+          String(limits.maxSteps),
+          'ask for fewer steps',
+        );
       o.maxSteps = hyper.maxSteps;
     }
     if (hyper.batchSize !== undefined) {

@@ -42,6 +42,8 @@ export interface TrainingPlan {
   eval: PlannedArtifact | null;
   output: PlannedArtifact;
   options: TrainOptions;
+  /** Where the hyperparameters sit in the request (`hyperparameters`, `train.hyperparameters`). */
+  hyperparametersField?: string;
 }
 
 /** The wire's TrainingObjective of an engine objective. */
@@ -241,7 +243,15 @@ export function planTrainShard(
   const evalSet = checkEval(objective, p.evalDataset, 'train.eval_dataset');
   const options = trainOptionsFrom(objective, p.hyperparameters, p.dpo, 'train.', limits);
   return withOutput(
-    { objective, base, reference, dataset, eval: evalSet, options },
+    {
+      objective,
+      base,
+      reference,
+      dataset,
+      eval: evalSet,
+      options,
+      hyperparametersField: 'train.hyperparameters',
+    },
     work.outputUri,
     'output_uri',
   );

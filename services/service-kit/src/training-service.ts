@@ -37,7 +37,7 @@ import {
 } from './stage-worker.js';
 import { checkTrainingInputs } from './train-inputs.js';
 import { runTrainingJob, type TrainJobDeps } from './train-job.js';
-import type { TrainLimits } from './train-options.js';
+import { defaultTrainLimits, type TrainLimits } from './train-options.js';
 import { planTrainShard, type TrainingPlan, wireObjectiveOf } from './training-plan.js';
 
 export interface TrainingRuntimeOptions {
@@ -47,13 +47,16 @@ export interface TrainingRuntimeOptions {
   workDir?: string;
   /** Resumable checkpoint every N optimizer steps. Default 50. */
   saveEvery?: number;
-  /** Jobs that may wait behind the running one. Default 16. */
+  /** Jobs that may wait behind the running one. Default 16; the serve flag --train-max-queued wins. */
   maxQueued?: number;
+  /** Bounds on what a job may ask for; the serve flags (--train-max-*) win. */
+  limits?: Partial<TrainLimits>;
 }
 
-/** A service's training state: its job queue and what jobs need to run. */
+/** A service's training state: its job queue, the bounds on jobs, and what jobs need to run. */
 export interface TrainingRuntime {
   jobs: JobManager;
+  limits: TrainLimits;
   train: TrainJobDeps;
 }
 
@@ -68,10 +71,19 @@ export function createTrainingRuntime(
   store = new ArtifactRouter(ctx.nats),
 ): TrainingRuntime {
   const publish = ctx.nats ? jobEventPublisher(ctx.nats, service, ctx.logger) : null;
+  const bounds = ctx.trainingBounds;
+  const limits: TrainLimits = {
+    ...defaultTrainLimits,
+    ...options.limits,
+    ...(bounds
+      ? { maxSteps: bounds.maxSteps, maxEpochs: bounds.maxEpochs, maxDatasetBytes: bounds.maxDatasetBytes }
+      : {}),
+  };
+  const maxQueued = bounds?.maxQueued ?? options.maxQueued;
   let jobs: JobManager | null = null;
   const metrics = jobMetricsHook(ctx.metrics, () => jobs?.queued ?? 0);
   jobs = new JobManager({
-    ...(options.maxQueued === undefined ? {} : { maxQueued: options.maxQueued }),
+    ...(maxQueued === undefined ? {} : { maxQueued }),
     onEvent: (event, status) => {
       metrics(event, status);
       publish?.(event);
@@ -85,7 +97,9 @@ export function createTrainingRuntime(
   });
   return {
     jobs,
+    limits,
     train: {
+      maxSteps: limits.maxSteps,
       store,
       cacheDir: options.cacheDir ?? defaultModelCacheDir(),
       workDir: options.workDir ?? process.env.RLHF_WORK_DIR ?? join(tmpdir(), `rlhf-${service}`),
@@ -119,7 +133,7 @@ export function trainingRpcs<Req extends { jobId: string; labels: Record<string,
       const fingerprint = requestFingerprint(o.fingerprintOf({ ...req, jobId: '' }));
       const existing = rt.jobs.lookup(req.jobId, fingerprint);
       if (existing) return { job: existing };
-      await checkTrainingInputs(rt.train.store, plan);
+      await checkTrainingInputs(rt.train.store, plan, rt.limits);
       const job = rt.jobs.submit({
         id: req.jobId,
         objective: wireObjectiveOf[plan.objective],
@@ -156,8 +170,8 @@ export async function trainShard(
   stages: Partial<Record<Stage, TrainObjective>>,
   limits?: TrainLimits,
 ): Promise<ShardResult> {
-  const plan = planTrainShard(work, stages, limits);
-  await checkTrainingInputs(rt.train.store, plan);
+  const plan = planTrainShard(work, stages, limits ?? rt.limits);
+  await checkTrainingInputs(rt.train.store, plan, limits ?? rt.limits);
   const key = work.key;
   let lastProgress = 0;
   const started = rt.jobs.submit({

@@ -3,9 +3,12 @@
  * build their parsers and their `--help` from this table, and resolve the values here.
  */
 import { invalidArgument } from '../errors.js';
+import { authTokenEnv, type TokenSource, tokenFromFile, tokenFromValue } from '../grpc/bearer-token.js';
+import { parseAllowedClients } from '../grpc/client-identity.js';
 import type { ServeOptions } from '../service-host.js';
 import { resolveSetting } from './env.js';
 import { parseDuration, parseHost, parseIntegerIn, parseLogLevel, parseNatsUrl, parsePort } from './parse.js';
+import { defaultTrainingBounds, type TrainingBounds } from './training-bounds.js';
 
 export interface FlagSpec {
   /** Long flag without dashes, e.g. `nats-url`. */
@@ -25,7 +28,13 @@ export const serveFlags: FlagSpec[] = [
     description: 'gRPC port; 0 picks a free one and prints it',
     default: '50051',
   },
-  { name: 'host', value: 'ADDR', env: 'HOST', description: 'address to bind', default: '0.0.0.0' },
+  {
+    name: 'host',
+    value: 'ADDR',
+    env: 'HOST',
+    description: 'address to bind (gRPC and metrics); 0.0.0.0 when KUBERNETES_SERVICE_HOST is set',
+    default: '127.0.0.1',
+  },
   {
     name: 'nats-url',
     value: 'URL',
@@ -53,6 +62,19 @@ export const serveFlags: FlagSpec[] = [
     description: 'PEM CA; clients must present certificates it signed',
   },
   {
+    name: 'tls-allowed-clients',
+    value: 'LIST',
+    env: 'TLS_ALLOWED_CLIENTS',
+    description:
+      'with --tls-client-ca: client certificate SANs that may call, comma-separated (dns:NAME, uri:URI); others get PERMISSION_DENIED',
+  },
+  {
+    name: 'auth-token-file',
+    value: 'FILE',
+    env: 'RLHF_AUTH_TOKEN_FILE',
+    description: `file holding the bearer token every call but health and reflection must carry (or the token itself in ${authTokenEnv})`,
+  },
+  {
     name: 'max-message-mb',
     value: 'N',
     env: 'MAX_MESSAGE_MB',
@@ -65,6 +87,34 @@ export const serveFlags: FlagSpec[] = [
     env: 'DRAIN_TIMEOUT',
     description: 'grace for in-flight calls on SIGTERM',
     default: '10s',
+  },
+  {
+    name: 'train-max-steps',
+    value: 'N',
+    env: 'TRAIN_MAX_STEPS',
+    description: 'most optimizer steps a training job may take (max_steps, or epochs over the data)',
+    default: String(defaultTrainingBounds.maxSteps),
+  },
+  {
+    name: 'train-max-epochs',
+    value: 'N',
+    env: 'TRAIN_MAX_EPOCHS',
+    description: 'most passes over the data a training job may ask for',
+    default: String(defaultTrainingBounds.maxEpochs),
+  },
+  {
+    name: 'train-max-dataset-mb',
+    value: 'N',
+    env: 'TRAIN_MAX_DATASET_MB',
+    description: 'largest training or held-out dataset in MiB',
+    default: String(defaultTrainingBounds.maxDatasetBytes / (1024 * 1024)),
+  },
+  {
+    name: 'train-max-queued',
+    value: 'N',
+    env: 'TRAIN_MAX_QUEUED',
+    description: 'training jobs that may wait behind the running one',
+    default: String(defaultTrainingBounds.maxQueued),
   },
   {
     name: 'log-level',
@@ -98,14 +148,44 @@ function lookup<T>(
   return value ?? (spec.default !== undefined ? parse(spec.default, `--${name}`) : undefined);
 }
 
+/** The token a server checks: --auth-token-file, else RLHF_AUTH_TOKEN_FILE, else RLHF_AUTH_TOKEN itself. */
+function resolveToken(raw: RawServeFlags, env: NodeJS.ProcessEnv): TokenSource | undefined {
+  const file = lookup(raw, env, 'auth-token-file', (v) => v);
+  if (file !== undefined) return tokenFromFile(file);
+  const value = env[authTokenEnv];
+  return value !== undefined && value !== '' ? tokenFromValue(value, authTokenEnv) : undefined;
+}
+
+function resolveTrainingBounds(raw: RawServeFlags, env: NodeJS.ProcessEnv): TrainingBounds {
+  const int = (name: string, max: number) =>
+    lookup(raw, env, name, (v, f) => parseIntegerIn(v, f, 1, max)) as number;
+  return {
+    maxSteps: int('train-max-steps', 1_000_000_000),
+    maxEpochs: int('train-max-epochs', 1_000_000),
+    maxDatasetBytes: int('train-max-dataset-mb', 1024 * 1024) * 1024 * 1024,
+    maxQueued: int('train-max-queued', 100_000),
+  };
+}
+
 export function resolveServeOptions(raw: RawServeFlags, env: NodeJS.ProcessEnv = process.env): ServeOptions {
   const port = lookup(raw, env, 'port', parsePort) as number;
-  const host = lookup(raw, env, 'host', parseHost) as string;
+  // Outside Kubernetes only this machine may connect unless asked; in a pod the Service must reach it.
+  const hostGiven = raw.host !== undefined || (env.HOST !== undefined && env.HOST !== '');
+  const inKubernetes = env.KUBERNETES_SERVICE_HOST !== undefined && env.KUBERNETES_SERVICE_HOST !== '';
+  const host = !hostGiven && inKubernetes ? '0.0.0.0' : (lookup(raw, env, 'host', parseHost) as string);
   const natsUrl = lookup(raw, env, 'nats-url', parseNatsUrl);
   const metricsPort = lookup(raw, env, 'metrics-port', (v, f) => (v.trim() === 'off' ? -1 : parsePort(v, f)));
   const certFile = lookup(raw, env, 'tls-cert', (v) => v);
   const keyFile = lookup(raw, env, 'tls-key', (v) => v);
   const clientCaFile = lookup(raw, env, 'tls-client-ca', (v) => v);
+  const allowedClients = lookup(raw, env, 'tls-allowed-clients', parseAllowedClients);
+  if (allowedClients && !clientCaFile)
+    throw invalidArgument(
+      '--tls-allowed-clients',
+      'an allow-list of client certificates needs mutual TLS',
+      'pass --tls-client-ca (and --tls-cert, --tls-key) too',
+    );
+  const token = resolveToken(raw, env);
   if ((certFile === undefined) !== (keyFile === undefined)) {
     throw invalidArgument(
       certFile ? '--tls-key' : '--tls-cert',
@@ -123,7 +203,18 @@ export function resolveServeOptions(raw: RawServeFlags, env: NodeJS.ProcessEnv =
     drainMs,
     ...(natsUrl !== undefined ? { natsUrl } : {}),
     ...(metricsPort !== undefined && metricsPort >= 0 ? { metricsPort } : {}),
-    ...(certFile && keyFile ? { tls: { certFile, keyFile, ...(clientCaFile ? { clientCaFile } : {}) } } : {}),
+    ...(certFile && keyFile
+      ? {
+          tls: {
+            certFile,
+            keyFile,
+            ...(clientCaFile ? { clientCaFile } : {}),
+            ...(allowedClients ? { allowedClients } : {}),
+          },
+        }
+      : {}),
+    ...(token ? { token } : {}),
+    trainingBounds: resolveTrainingBounds(raw, env),
     ...(logLevel !== undefined ? { logLevel } : {}),
   };
 }

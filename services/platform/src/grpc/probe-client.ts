@@ -39,6 +39,8 @@ function pick(obj: grpc.GrpcObject, path: string): grpc.ServiceClientConstructor
 export interface ProbeOptions {
   deadlineMs?: number;
   credentials?: grpc.ChannelCredentials;
+  /** Channel options, e.g. the bearer-token interceptor and TLS server name of client-credentials.ts. */
+  clientOptions?: grpc.ClientOptions;
 }
 
 /** The serving status (`SERVING`, `NOT_SERVING`, ...) of a service ('' = the whole server). */
@@ -51,6 +53,7 @@ export async function checkHealth(
   const client = new Ctor(
     address,
     options.credentials ?? grpc.credentials.createInsecure(),
+    options.clientOptions,
   ) as unknown as HealthClient;
   try {
     return await new Promise<string>((resolve, reject) => {
@@ -73,6 +76,7 @@ export async function listServices(address: string, options: ProbeOptions = {}):
   const client = new Ctor(
     address,
     options.credentials ?? grpc.credentials.createInsecure(),
+    options.clientOptions,
   ) as unknown as ReflectionClient;
   try {
     return await new Promise<string[]>((resolve, reject) => {
