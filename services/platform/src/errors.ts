@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'DEADLINE_EXCEEDED'
   | 'CANCELLED'
   | 'ALREADY_EXISTS'
+  | 'PERMISSION_DENIED'
   | 'INTERNAL';
 
 /** gRPC status numbers (grpc/status.proto), kept here so this module needs no gRPC import. */
@@ -20,6 +21,7 @@ export const grpcStatusOf: Record<ErrorCode, number> = {
   DEADLINE_EXCEEDED: 4,
   NOT_FOUND: 5,
   ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
   RESOURCE_EXHAUSTED: 8,
   FAILED_PRECONDITION: 9,
   INTERNAL: 13,
@@ -33,6 +35,7 @@ export const conditionReasonOf: Record<ErrorCode, string> = {
   DEADLINE_EXCEEDED: 'DeadlineExceeded',
   NOT_FOUND: 'NotFound',
   ALREADY_EXISTS: 'AlreadyExists',
+  PERMISSION_DENIED: 'PermissionDenied',
   RESOURCE_EXHAUSTED: 'ResourceExhausted',
   FAILED_PRECONDITION: 'FailedPrecondition',
   INTERNAL: 'InternalError',

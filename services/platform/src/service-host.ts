@@ -3,6 +3,7 @@
  * orderly stop on SIGTERM. Each service supplies only its bindings; everything around them is the same.
  */
 import type { Registry } from 'prom-client';
+import { ArtifactSandbox } from './artifacts/sandbox.js';
 import type { LogLevel } from './config/parse.js';
 import type { TlsFiles } from './grpc/server.js';
 import { type GrpcServiceBinding, type RunningGrpcServer, startGrpcServer } from './grpc/server.js';
@@ -16,6 +17,10 @@ export interface ServiceContext {
   metrics: Registry;
   /** Null when the service runs without NATS (gRPC only). */
   nats: NatsConnection | null;
+  /** What URIs from clients and stage work may name: the artifact roots, and nats-obj:// with NATS. */
+  sandbox: ArtifactSandbox;
+  /** Size limit of the model download cache in bytes (undefined: the cache's default). */
+  modelCacheMaxBytes?: number;
 }
 
 export interface ServiceModule {
@@ -45,6 +50,10 @@ export interface ServeOptions {
   drainMs?: number;
   /** Install SIGTERM/SIGINT handlers (off in tests that stop the service themselves). */
   handleSignals?: boolean;
+  /** Directories file:// URIs from outside may name (--artifact-root); none: no file:// URIs at all. */
+  artifactRoots?: string[];
+  /** Size limit of the model download cache (--model-cache-max-gb). */
+  modelCacheMaxBytes?: number;
 }
 
 export interface RunningService {
@@ -61,7 +70,20 @@ export async function serveService(module: ServiceModule, options: ServeOptions)
   const nats = options.natsUrl
     ? await connectNats({ url: options.natsUrl, name: `rlhf-${module.name}`, logger })
     : null;
-  const context: ServiceContext = { logger, metrics, nats };
+  const sandbox = ArtifactSandbox.confined({ roots: options.artifactRoots ?? [], nats: nats !== null });
+  const context: ServiceContext = {
+    logger,
+    metrics,
+    nats,
+    sandbox,
+    ...(options.modelCacheMaxBytes === undefined ? {} : { modelCacheMaxBytes: options.modelCacheMaxBytes }),
+  };
+  logger.info(
+    { artifactRoots: options.artifactRoots ?? [] },
+    options.artifactRoots?.length
+      ? 'file:// URIs are confined to the artifact roots'
+      : 'no --artifact-root: file:// URIs from clients and stage work are refused',
+  );
 
   const grpc = await startGrpcServer({
     host: options.host,
