@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type RunningController, startController } from '@rlhf/controller';
 import { runBase } from '@rlhf/orchestrator/run-layout';
-import { ArtifactRouter, connectNats, createLogger, openStateKv } from '@rlhf/platform';
+import { ArtifactRouter, ArtifactSandbox, connectNats, createLogger, openStateKv } from '@rlhf/platform';
 import { parse as parseYaml } from 'yaml';
 import { FakeApiServer } from '../kube/fake-api-server/index.js';
 import { FakeKubelet } from '../kube/fake-kubelet.js';
@@ -166,7 +166,7 @@ describe('controller on the fake API server', () => {
     assert.equal(gen?.metadata?.ownerReferences?.[0]?.kind, 'RLHFIteration');
 
     // The summary was stored with the run's artifacts.
-    const store = new ArtifactRouter(nc);
+    const store = new ArtifactRouter(nc, ArtifactSandbox.unrestricted());
     const base = runBase({ namespace: ns, name });
     const summary = JSON.parse(new TextDecoder().decode(await store.get(`${base}/summary.json`)));
     assert.equal(summary.iterations.length, 2);

@@ -6,6 +6,7 @@
  * TRAIN shard trained over NATS.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +16,7 @@ import { createDpoTrainerService } from '@rlhf/dpo-trainer';
 import { encodePair, loadModelDir, sequenceLogps } from '@rlhf/ml-engine';
 import {
   ArtifactRouter,
+  ArtifactSandbox,
   connectNats,
   createLogger,
   type NatsConnection,
@@ -61,7 +63,7 @@ let policyUri: string;
 let pairsFile: string;
 let pairsUri: string;
 const stamp = Date.now();
-const store = () => new ArtifactRouter(nc);
+const store = () => new ArtifactRouter(nc, ArtifactSandbox.unrestricted());
 const ref = (uri: string) => ({ uri, revision: '', digest: '' });
 
 /** Settings under which the tiny policy learns these pairs in a few seconds. */
@@ -88,7 +90,7 @@ before(async () => {
       saveEvery: 2,
       ackWaitMs: 6000,
     }),
-    { host: '127.0.0.1', port: 0, natsUrl: nats.url, logLevel: 'error' },
+    { host: '127.0.0.1', port: 0, natsUrl: nats.url, logLevel: 'error', artifactRoots: [dir] },
   );
   client = new DpoTrainerServiceClient(`127.0.0.1:${service.grpcPort}`, grpc.credentials.createInsecure());
 });
@@ -312,7 +314,14 @@ test('two jobs queue; cancel a queued job at once and a running one after its st
   assert.equal(final.output, undefined);
   assert.ok(final.step >= 3 && final.step < 40, `stopped at step ${final.step}`);
   assert.equal(await stat(output).catch(() => null), null, 'nothing published at the output');
-  assert.ok(await stat(join(`${output}.partial`, 'model.onnx')), 'the partial checkpoint is kept');
+  // The checkpoint lives in the job's working directory (keyed by the output URI), never beside the output.
+  const jobDir = join(
+    dir,
+    'work',
+    createHash('sha256').update(`file://${output}`).digest('hex').slice(0, 24),
+  );
+  assert.ok(await stat(join(jobDir, 'model.partial', 'model.onnx')), 'the partial checkpoint is kept');
+  assert.equal(await stat(`${output}.partial`).catch(() => null), null, 'nothing written beside the output');
   assert.equal((await cancel('long')).state, JobState.JOB_STATE_CANCELLED, 'cancelling again is no error');
   assert.equal(
     (await start({ ...longRequest, jobId: 'long' })).state,
@@ -328,7 +337,7 @@ test('two jobs queue; cancel a queued job at once and a running one after its st
   assert.equal(steps[0], final.step + 1, `resumed after step ${final.step}, not from the start`);
   assert.equal(steps.at(-1), 40);
   assert.ok(await stat(join(output, 'model.onnx')), 'the model is at the output');
-  assert.equal(await stat(`${output}.partial`).catch(() => null), null, 'the checkpoint is gone');
+  assert.equal(await stat(jobDir).catch(() => null), null, 'the checkpoint is gone');
 });
 
 test('bad inputs: status and field named, failed jobs report why, and the server keeps serving', async () => {

@@ -21,6 +21,7 @@ import {
 } from '@rlhf/pipeline';
 import {
   ArtifactRouter,
+  ArtifactSandbox,
   asRlhfError,
   connectNats,
   createLogger,
@@ -67,7 +68,7 @@ before(async () => {
     logger: createLogger('test', { level: 'warn' }),
   });
   dir = await mkdtemp(join(tmpdir(), 'rlhf-eval-'));
-  store = new ArtifactRouter(nc);
+  store = new ArtifactRouter(nc, ArtifactSandbox.unrestricted());
   cache = new ModelCache({ store, cacheDir: join(dir, 'cache') });
   // pi_0 is a random-init LM; pi_t is it fine-tuned on grammatical reviews (some good, some bad).
   const base = await baseModel(dir, 'base', 'lm', 1);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadModelDir } from '@rlhf/ml-engine';
-import { ArtifactRouter, connectNats, createLogger } from '@rlhf/platform';
+import { ArtifactRouter, ArtifactSandbox, connectNats, createLogger } from '@rlhf/platform';
 import { natsForTests } from '@rlhf/platform/testing';
 import { publishModelDir } from '@rlhf/service-kit';
 import { type CliResult, runCli } from '../helpers/cli.js';
@@ -291,7 +291,7 @@ describe('rlhf model and rlhf tokenize', () => {
     });
     try {
       const uri = 'nats-obj://rlhf-artifacts/runs/default/demo/iter-1/models/policy';
-      await publishModelDir(new ArtifactRouter(nc), model, uri);
+      await publishModelDir(new ArtifactRouter(nc, ArtifactSandbox.unrestricted()), model, uri);
       const out = join(root, 'pulled');
       const pull = (...extra: string[]) => runCli(['model', 'pull', '--nats-url', nats.url, ...extra]);
       const result = await pull('--from', uri, '--out', out);

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import {
   ArtifactRouter,
+  ArtifactSandbox,
   connectNats,
   createLogger,
   ensureStreams,
@@ -88,7 +89,7 @@ test('work queue: publish (deduplicated), pull, ack; a nak is redelivered', asyn
 });
 
 test('object store: a 5 MB artifact round-trips with its digest', async () => {
-  const store = new ArtifactRouter(nc);
+  const store = new ArtifactRouter(nc, ArtifactSandbox.unrestricted());
   const data = new Uint8Array(randomBytes(5 * 1024 * 1024));
   const uri = `nats-obj://rlhf-test-${run}/runs/default/${run}/iter-1/generate/shard-0.bin`;
   const info = await store.put(uri, data);

@@ -16,6 +16,7 @@ import * as grpc from '@grpc/grpc-js';
 import { loadModelDir, saveModelDir } from '@rlhf/ml-engine';
 import {
   ArtifactRouter,
+  ArtifactSandbox,
   connectNats,
   createLogger,
   type NatsConnection,
@@ -63,7 +64,7 @@ let client: PolicyGeneratorServiceClient;
 let policyDir: string;
 let policyUri: string;
 let rmUri: string;
-const store = () => new ArtifactRouter(nc);
+const store = () => new ArtifactRouter(nc, ArtifactSandbox.unrestricted());
 const ACK_WAIT_MS = 3000;
 
 before(async () => {
@@ -83,7 +84,14 @@ before(async () => {
       cacheDir: join(dir, 'cache'),
       ackWaitMs: ACK_WAIT_MS,
     }),
-    { host: '127.0.0.1', port: 0, natsUrl: nats.url, logLevel: 'error', maxMessageBytes: 256 * 1024 },
+    {
+      host: '127.0.0.1',
+      port: 0,
+      natsUrl: nats.url,
+      logLevel: 'error',
+      maxMessageBytes: 256 * 1024,
+      artifactRoots: [dir],
+    },
   );
   client = new PolicyGeneratorServiceClient(
     `127.0.0.1:${service.grpcPort}`,
@@ -452,6 +460,7 @@ test('bad input gets its status and names the field; the server keeps serving', 
     port: 0,
     natsUrl: nats.url,
     logLevel: 'error',
+    artifactRoots: [dir],
   });
   const roomyClient = new PolicyGeneratorServiceClient(
     `127.0.0.1:${roomy.grpcPort}`,
@@ -687,6 +696,7 @@ type Worker = ServiceProcess;
 function startWorker(natsUrl: string, cacheDir: string): Promise<Worker> {
   const started = startServiceProcess(mainTs, {
     metrics: false,
+    artifactRoots: [dir],
     env: {
       NATS_URL: natsUrl,
       RLHF_MODEL_CACHE: cacheDir,
@@ -709,7 +719,7 @@ test('fault: two worker processes, one SIGKILLed mid-shard; the stage output hol
   });
   const workers: Worker[] = [];
   try {
-    const s = new ArtifactRouter(conn);
+    const s = new ArtifactRouter(conn, ArtifactSandbox.unrestricted());
     const run = `pg-fault-${Date.now()}`;
     const prefix = `nats-obj://rlhf-artifacts/runs/default/${run}/iter-1`;
     const SHARDS = 6;

@@ -13,6 +13,7 @@ import * as grpc from '@grpc/grpc-js';
 import { loadModelDir, saveModelDir } from '@rlhf/ml-engine';
 import {
   ArtifactRouter,
+  ArtifactSandbox,
   connectNats,
   createLogger,
   type NatsConnection,
@@ -51,7 +52,7 @@ let client: PreferenceModelServiceClient;
 let pmUri: string;
 let pmDir: string;
 let rmUri: string;
-const store = () => new ArtifactRouter(nc);
+const store = () => new ArtifactRouter(nc, ArtifactSandbox.unrestricted());
 
 before(async () => {
   nats = await natsForTests();
@@ -68,7 +69,7 @@ before(async () => {
       limits: { maxResponses: 12, maxChars: 1000 },
       cacheDir: join(dir, 'cache'),
     }),
-    { host: '127.0.0.1', port: 0, natsUrl: nats.url, logLevel: 'error' },
+    { host: '127.0.0.1', port: 0, natsUrl: nats.url, logLevel: 'error', artifactRoots: [dir] },
   );
   client = new PreferenceModelServiceClient(
     `127.0.0.1:${service.grpcPort}`,

@@ -15,6 +15,7 @@ import * as grpc from '@grpc/grpc-js';
 import { loadModelDir } from '@rlhf/ml-engine';
 import {
   ArtifactRouter,
+  ArtifactSandbox,
   connectNats,
   createLogger,
   joinArtifactUri,
@@ -73,7 +74,7 @@ let evalFile: string;
 let evalUri: string;
 let trainedPm: string;
 const stamp = Date.now();
-const store = () => new ArtifactRouter(nc);
+const store = () => new ArtifactRouter(nc, ArtifactSandbox.unrestricted());
 const ref = (uri: string) => ({ uri, revision: '', digest: '' });
 const dataset = (uri: string) => ({ uri, format: DatasetFormat.DATASET_FORMAT_UNSPECIFIED });
 
@@ -104,7 +105,7 @@ before(async () => {
       training: { workDir: join(dir, 'work'), saveEvery: 0 },
       ackWaitMs: 6000,
     }),
-    { host: '127.0.0.1', port: 0, natsUrl: nats.url, logLevel: 'error' },
+    { host: '127.0.0.1', port: 0, natsUrl: nats.url, logLevel: 'error', artifactRoots: [dir] },
   );
   client = new PreferenceModelServiceClient(
     `127.0.0.1:${service.grpcPort}`,

@@ -13,6 +13,7 @@ import * as grpc from '@grpc/grpc-js';
 import { loadModelDir, saveModelDir } from '@rlhf/ml-engine';
 import {
   ArtifactRouter,
+  ArtifactSandbox,
   connectNats,
   createLogger,
   type NatsConnection,
@@ -49,7 +50,7 @@ let client: RewardModelServiceClient;
 let rmUri: string;
 let rmDir: string;
 let policyUri: string;
-const store = () => new ArtifactRouter(nc);
+const store = () => new ArtifactRouter(nc, ArtifactSandbox.unrestricted());
 
 before(async () => {
   nats = await natsForTests();
@@ -63,7 +64,14 @@ before(async () => {
   await publishModelDir(store(), await baseModel(dir, 'policy', 'lm'), policyUri);
   service = await serveService(
     createRewardModelService({ limits: { maxResponses: 64, maxChars: 2000 }, cacheDir: join(dir, 'cache') }),
-    { host: '127.0.0.1', port: 0, natsUrl: nats.url, logLevel: 'error', maxMessageBytes: 256 * 1024 },
+    {
+      host: '127.0.0.1',
+      port: 0,
+      natsUrl: nats.url,
+      logLevel: 'error',
+      maxMessageBytes: 256 * 1024,
+      artifactRoots: [dir],
+    },
   );
   client = new RewardModelServiceClient(`127.0.0.1:${service.grpcPort}`, grpc.credentials.createInsecure());
 });

@@ -15,6 +15,7 @@ import * as grpc from '@grpc/grpc-js';
 import { headTypeOf, loadModelDir } from '@rlhf/ml-engine';
 import {
   ArtifactRouter,
+  ArtifactSandbox,
   connectNats,
   createLogger,
   joinArtifactUri,
@@ -77,7 +78,7 @@ let pairsUri: string;
 let evalFile: string;
 let evalUri: string;
 const stamp = Date.now();
-const store = () => new ArtifactRouter(nc);
+const store = () => new ArtifactRouter(nc, ArtifactSandbox.unrestricted());
 const ref = (uri: string) => ({ uri, revision: '', digest: '' });
 const dataset = (uri: string) => ({ uri, format: DatasetFormat.DATASET_FORMAT_UNSPECIFIED });
 
@@ -107,7 +108,7 @@ before(async () => {
       training: { workDir: join(dir, 'work'), saveEvery: 2, limits: { maxBatchSize: 256 } },
       ackWaitMs: 6000,
     }),
-    { host: '127.0.0.1', port: 0, natsUrl: nats.url, logLevel: 'error' },
+    { host: '127.0.0.1', port: 0, natsUrl: nats.url, logLevel: 'error', artifactRoots: [dir] },
   );
   client = new RewardModelServiceClient(`127.0.0.1:${service.grpcPort}`, grpc.credentials.createInsecure());
 });

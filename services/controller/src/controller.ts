@@ -15,6 +15,7 @@ import {
 import { runBase } from '@rlhf/orchestrator/run-layout';
 import {
   ArtifactRouter,
+  ArtifactSandbox,
   connectNats,
   createMetricsRegistry,
   type Logger,
@@ -113,7 +114,8 @@ export async function startController(o: ControllerOptions): Promise<RunningCont
   const stats: ControllerStats = { reconciles: 0, errors: 0, durationsMs: [], apiRequests: new Map() };
   const nc = await connectNats({ url: o.natsUrl, name: 'rlhf-controller', logger: log });
   const kv = await openStateKv(nc);
-  const store = new ArtifactRouter(nc);
+  // The controller only removes a run's nats-obj:// artifacts: it takes no file:// URIs.
+  const store = new ArtifactRouter(nc, ArtifactSandbox.confined({ roots: [], nats: true }));
   const custom = o.kc.makeApiClient(CustomObjectsApi);
   const batch = o.kc.makeApiClient(BatchV1Api);
   const core = o.kc.makeApiClient(CoreV1Api);

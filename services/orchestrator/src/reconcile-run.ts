@@ -31,6 +31,8 @@ const finiteOrNull = (x: number | null | undefined): number | null =>
   typeof x === 'number' && Number.isFinite(x) ? x : null;
 
 async function mustExist(ctx: RunContext, uri: string, field: string, what: string): Promise<void> {
+  // The spec's URI through the run's sandbox first: PERMISSION_DENIED naming the field, nothing read.
+  await ctx.deps.store.resolve(uri, field, 'read');
   if (!(await ctx.deps.store.info(uri)))
     throw new RlhfError('NOT_FOUND', `${what} ${uri} does not exist`, {
       field,

@@ -10,6 +10,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   ArtifactRouter,
+  ArtifactSandbox,
   connectNats,
   ensureStreams,
   type Logger,
@@ -18,6 +19,7 @@ import {
   RlhfError,
 } from '@rlhf/platform';
 import type { RlhfRun } from '@rlhf/run-spec';
+import { localRunRoots } from './artifact-roots.js';
 import { exportRunModels } from './export-models.js';
 import { natsForRun } from './local-nats.js';
 import { type LocalWorkers, startLocalWorkers, type WorkerPlan } from './local-workers.js';
@@ -65,6 +67,9 @@ const jsonSafe = (_k: string, v: unknown) => (typeof v === 'number' && !Number.i
 
 export async function runLocal(o: LocalRunOptions): Promise<RunSummary> {
   await mkdir(o.out, { recursive: true });
+  // The spec's file:// URIs and the workers are confined to the run directory and the spec's own inputs.
+  const roots = await localRunRoots(o.run.spec, o.out);
+  const sandbox = ArtifactSandbox.confined({ roots, nats: true });
   const nats = await natsForRun({ ...(o.natsUrl ? { url: o.natsUrl } : {}), stateDir: join(o.out, 'nats') });
   const nc = await connectNats({ url: nats.url, name: `rlhf-run-${o.run.metadata.name}`, logger: o.logger });
   let workers: LocalWorkers | null = null;
@@ -80,7 +85,7 @@ export async function runLocal(o: LocalRunOptions): Promise<RunSummary> {
     if (o.restart) {
       // Stage outputs count as done when they exist, so a fresh start removes them with the records.
       await state.clear();
-      const store = new ArtifactRouter(nc);
+      const store = new ArtifactRouter(nc, sandbox);
       const stale = await store.list(`${runBase(runRef)}/`);
       for (const uri of stale) await store.delete(uri);
       if (stale.length) o.logger.info({ artifacts: stale.length }, 'restart: removed the earlier artifacts');
@@ -108,18 +113,18 @@ export async function runLocal(o: LocalRunOptions): Promise<RunSummary> {
       logDir: join(o.out, 'logs'),
       // Training scratch (a job's data and checkpoints, kept only to resume from) under this run's output,
       // not the machine-wide default: two runs of the same name would share it there.
-      env: { RLHF_WORK_DIR: join(o.out, 'work'), ...o.workerEnv },
+      env: { RLHF_WORK_DIR: join(o.out, 'work'), RLHF_ARTIFACT_ROOTS: roots.join(':'), ...o.workerEnv },
     });
     try {
       const summary = await reconcileRun({
         run: runRef,
         spec: o.run.spec,
-        deps: { nc, js, store: new ArtifactRouter(nc), logger: o.logger, notice: o.ui.say },
+        deps: { nc, js, store: new ArtifactRouter(nc, sandbox), logger: o.logger, notice: o.ui.say },
         state,
         ui: o.ui,
         workers: o.workers,
       });
-      await exportRunModels(new ArtifactRouter(nc), summary, join(o.out, 'models'));
+      await exportRunModels(new ArtifactRouter(nc, sandbox), summary, join(o.out, 'models'));
       const report = renderReport(summary);
       await writeFile(join(o.out, 'summary.json'), `${JSON.stringify(summary, jsonSafe, 2)}\n`);
       await writeFile(join(o.out, 'report.html'), report.html);

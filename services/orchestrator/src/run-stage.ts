@@ -8,11 +8,13 @@
  */
 import {
   ArtifactRouter,
+  ArtifactSandbox,
   connectNats,
   ensureStreams,
   type Logger,
   openJetStream,
   openStateKv,
+  parseArtifactRoots,
 } from '@rlhf/platform';
 import type { RlhfRun } from '@rlhf/run-spec';
 import { type LocalWorkers, startLocalWorkers } from './local-workers.js';
@@ -67,7 +69,10 @@ export async function runStageProcess(o: StageProcessOptions): Promise<RunSummar
       plan: services.map((service) => ({ service, replicas: 1 })),
       ...(o.logDir ? { logDir: o.logDir } : {}),
     });
-    const store = new ArtifactRouter(nc);
+    // The spec's file:// URIs only below the artifact roots the pod mounts (RLHF_ARTIFACT_ROOTS, set by the
+    // controller); its workers inherit the same variable.
+    const roots = parseArtifactRoots(process.env.RLHF_ARTIFACT_ROOTS ?? '', 'RLHF_ARTIFACT_ROOTS');
+    const store = new ArtifactRouter(nc, ArtifactSandbox.confined({ roots, nats: true }));
     try {
       const summary = await reconcileRun({
         run: runRef,

@@ -22,11 +22,11 @@ export const grpcStatusOf: Record<ErrorCode, number> = {
   DEADLINE_EXCEEDED: 4,
   NOT_FOUND: 5,
   ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
   RESOURCE_EXHAUSTED: 8,
   FAILED_PRECONDITION: 9,
   INTERNAL: 13,
   UNAVAILABLE: 14,
-  PERMISSION_DENIED: 7,
   UNAUTHENTICATED: 16,
 };
 
@@ -37,11 +37,11 @@ export const conditionReasonOf: Record<ErrorCode, string> = {
   DEADLINE_EXCEEDED: 'DeadlineExceeded',
   NOT_FOUND: 'NotFound',
   ALREADY_EXISTS: 'AlreadyExists',
+  PERMISSION_DENIED: 'PermissionDenied',
   RESOURCE_EXHAUSTED: 'ResourceExhausted',
   FAILED_PRECONDITION: 'FailedPrecondition',
   INTERNAL: 'InternalError',
   UNAVAILABLE: 'Unavailable',
-  PERMISSION_DENIED: 'PermissionDenied',
   UNAUTHENTICATED: 'Unauthenticated',
 };
 

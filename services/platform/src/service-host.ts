@@ -3,6 +3,7 @@
  * orderly stop on SIGTERM. Each service supplies only its bindings; everything around them is the same.
  */
 import type { Registry } from 'prom-client';
+import { ArtifactSandbox } from './artifacts/sandbox.js';
 import type { LogLevel } from './config/parse.js';
 import type { TrainingBounds } from './config/training-bounds.js';
 import type { TokenSource } from './grpc/bearer-token.js';
@@ -20,6 +21,10 @@ export interface ServiceContext {
   nats: NatsConnection | null;
   /** Bounds on training jobs from the serve flags; unset: the service's own (tests, embedders). */
   trainingBounds?: TrainingBounds;
+  /** What URIs from clients and stage work may name: the artifact roots, and nats-obj:// with NATS. */
+  sandbox: ArtifactSandbox;
+  /** Size limit of the model download cache in bytes (undefined: the cache's default). */
+  modelCacheMaxBytes?: number;
 }
 
 export interface ServiceModule {
@@ -52,6 +57,10 @@ export interface ServeOptions {
   drainMs?: number;
   /** Install SIGTERM/SIGINT handlers (off in tests that stop the service themselves). */
   handleSignals?: boolean;
+  /** Directories file:// URIs from outside may name (--artifact-root); none: no file:// URIs at all. */
+  artifactRoots?: string[];
+  /** Size limit of the model download cache (--model-cache-max-gb). */
+  modelCacheMaxBytes?: number;
 }
 
 export interface RunningService {
@@ -68,12 +77,21 @@ export async function serveService(module: ServiceModule, options: ServeOptions)
   const nats = options.natsUrl
     ? await connectNats({ url: options.natsUrl, name: `rlhf-${module.name}`, logger })
     : null;
+  const sandbox = ArtifactSandbox.confined({ roots: options.artifactRoots ?? [], nats: nats !== null });
   const context: ServiceContext = {
     logger,
     metrics,
     nats,
     ...(options.trainingBounds ? { trainingBounds: options.trainingBounds } : {}),
+    sandbox,
+    ...(options.modelCacheMaxBytes === undefined ? {} : { modelCacheMaxBytes: options.modelCacheMaxBytes }),
   };
+  logger.info(
+    { artifactRoots: options.artifactRoots ?? [] },
+    options.artifactRoots?.length
+      ? 'file:// URIs are confined to the artifact roots'
+      : 'no --artifact-root: file:// URIs from clients and stage work are refused',
+  );
 
   const grpc = await startGrpcServer({
     host: options.host,

@@ -67,7 +67,9 @@ export async function runServiceMain(
       args: argv,
       strict: true,
       options: {
-        ...Object.fromEntries(serveFlags.map((f) => [f.name, { type: 'string' as const }])),
+        ...Object.fromEntries(
+          serveFlags.map((f) => [f.name, { type: 'string' as const, multiple: f.repeatable === true }]),
+        ),
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -75,9 +77,10 @@ export async function runServiceMain(
       process.stdout.write(serveHelp(module.name, module));
       return;
     }
-    const raw: Record<string, string> = {};
+    const raw: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(values)) {
-      if (typeof v === 'string') raw[k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())] = v;
+      if (typeof v === 'string' || Array.isArray(v))
+        raw[k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())] = v;
     }
     await startService(module, { ...resolveServeOptions(raw), reflection });
   } catch (err) {

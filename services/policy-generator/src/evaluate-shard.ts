@@ -37,6 +37,7 @@ import {
 import { type EvaluateShardParams, JudgeType, Stage, type StageWork } from '@rlhf/proto';
 import { type TaskOracle, taskOracle } from '@rlhf/reference-task';
 import {
+  checkShardUris,
   type LoadedModel,
   loadModelRef,
   type ModelCache,
@@ -287,6 +288,7 @@ async function evaluate(
   ctx: Pick<ShardContext, 'progress'>,
 ): Promise<ShardResult> {
   const p = checkParams(work);
+  await checkShardUris(deps.store, work);
   const n = settingsCheck(() => checkN(p.n || undefined, defaultGenerateLimits, 'evaluate.n'));
   const sampling: SamplingSettings = settingsCheck(() =>
     checkSamplingParams(p.sampling, defaultGenerateLimits, 'evaluate.sampling'),

@@ -20,6 +20,7 @@ import {
 } from '@rlhf/platform';
 import { Stage, type StageWork } from '@rlhf/proto';
 import {
+  checkShardUris,
   promptProgress,
   type RunningWorker,
   type ShardContext,
@@ -80,7 +81,7 @@ export async function generateShard(
     throw invalidArgument('params', 'a GENERATE shard needs generate params');
   const params = work.params.value;
   if (work.inputUri === '') throw invalidArgument('input_uri', 'is required');
-  if (work.outputUri === '') throw invalidArgument('output_uri', 'is required');
+  await checkShardUris(store, work);
   const n = checkN(params.n || undefined, limits, 'generate.n'); // stage work: 0 means 1
   const sampling = checkSamplingParams(params.sampling, limits, 'generate.sampling');
   const model = await sampler.model(params.policy, 'generate.policy');

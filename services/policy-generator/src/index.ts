@@ -61,10 +61,12 @@ export function createPolicyGeneratorService(options: PolicyGeneratorServiceOpti
     let s = states.get(ctx);
     if (!s) {
       const batching: BatchingOptions = { ...defaultBatching, ...batchingFromEnv(), ...options.batching };
-      const store = new ArtifactRouter(ctx.nats);
+      const store = new ArtifactRouter(ctx.nats, ctx.sandbox);
       const cache = new ModelCache({
         store,
         cacheDir: options.cacheDir ?? defaultModelCacheDir(),
+        ...(ctx.modelCacheMaxBytes === undefined ? {} : { cacheMaxBytes: ctx.modelCacheMaxBytes }),
+        logger: ctx.logger,
       });
       s = { store, cache, sampler: new PolicySampler(cache, batching, ctx.metrics, ctx.logger) };
       states.set(ctx, s);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { initWeights, parseLlamaConfig, Rng, saveModelDir, trainBpe } from '@rlhf/ml-engine';
-import { ArtifactRouter, createLogger, RlhfError } from '@rlhf/platform';
+import { ArtifactRouter, ArtifactSandbox, createLogger, RlhfError } from '@rlhf/platform';
 import { type LoadedModel, ModelCache } from '@rlhf/service-kit';
 import { Registry } from 'prom-client';
 import { PolicySampler, type SampleJob } from './policy-sampler.js';
@@ -34,7 +34,10 @@ before(async () => {
     tokenizerJson,
     weights: initWeights(config, new Rng(3)),
   });
-  cache = new ModelCache({ store: new ArtifactRouter(null), cacheDir: join(dir, 'cache') });
+  cache = new ModelCache({
+    store: new ArtifactRouter(null, ArtifactSandbox.unrestricted()),
+    cacheDir: join(dir, 'cache'),
+  });
   registry = new Registry();
   sampler = new PolicySampler(
     cache,

@@ -7,6 +7,7 @@
 import { type ArtifactStore, invalidArgument, type Logger, type NatsConnection } from '@rlhf/platform';
 import { JudgeType, Stage, type StageWork } from '@rlhf/proto';
 import {
+  checkShardUris,
   formatJudged,
   judgePrompt,
   parseGenerations,
@@ -37,7 +38,7 @@ export async function judgeShard(
   const params = work.params.value;
   const method = rankMethodOf(params.rankMethod, 'judge.rank_method');
   if (work.inputUri === '') throw invalidArgument('input_uri', 'is required');
-  if (work.outputUri === '') throw invalidArgument('output_uri', 'is required');
+  await checkShardUris(store, work);
   const model = await judge.model(params.model, 'judge.model');
   const records = await parseGenerations(await store.get(work.inputUri), work.inputUri);
 

@@ -14,7 +14,7 @@
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type * as grpc from '@grpc/grpc-js';
@@ -100,7 +100,11 @@ const mainTs = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 
 /** Starts `src/main.ts` of this service as a child process with the given environment. */
 async function start(env: Record<string, string>, cacheDir: string): Promise<Target> {
-  const p = await startServiceProcess(mainTs, { env: { ...env, RLHF_MODEL_CACHE: cacheDir } });
+  // The cache sits in the bench's directory, next to the model the requests name (file://).
+  const p = await startServiceProcess(mainTs, {
+    env: { ...env, RLHF_MODEL_CACHE: cacheDir },
+    artifactRoots: [dirname(cacheDir)],
+  });
   // The child inherits this environment, RLHF_AUTH_TOKEN_FILE / RLHF_AUTH_TOKEN included: send the same token.
   const channel = clientChannel({});
   const client = new RewardModelServiceClient(

@@ -6,6 +6,7 @@
 import { type ArtifactStore, invalidArgument, type Logger, type NatsConnection } from '@rlhf/platform';
 import { JudgeType, Stage, type StageWork } from '@rlhf/proto';
 import {
+  checkShardUris,
   formatJudged,
   type GenerationRecord,
   judgePrompt,
@@ -39,7 +40,7 @@ export async function judgeShard(
   if (!(Number.isFinite(params.lengthPenalty) && params.lengthPenalty >= 0))
     throw invalidArgument('judge.length_penalty', `must be >= 0, got ${params.lengthPenalty}`);
   if (work.inputUri === '') throw invalidArgument('input_uri', 'is required');
-  if (work.outputUri === '') throw invalidArgument('output_uri', 'is required');
+  await checkShardUris(store, work);
   const model = await scorer.model(params.model, 'judge.model');
   const records = await parseGenerations(await store.get(work.inputUri), work.inputUri);
 

@@ -53,6 +53,11 @@ export interface JobManagerOptions {
   maxFinished?: number;
   /** Every job's events, e.g. to publish them on NATS. Must not throw. */
   onEvent?: (event: TrainingEvent, status: JobStatus) => void;
+  /**
+   * A job failed on something other than an RlhfError (a bug, or a library's error whose text may quote
+   * what it read): its detail goes here (the server log), the caller sees only that it was internal.
+   */
+  onInternalError?: (jobId: string, err: unknown) => void;
 }
 
 interface Job {
@@ -320,7 +325,8 @@ export class JobManager {
         this.finish(job, JobState.JOB_STATE_CANCELLED, job.cancelReason, 'CANCELLED');
       } else {
         const known = asRlhfError(err);
-        const message = known ? known.describe() : err instanceof Error ? err.message : String(err);
+        if (!known) this.o.onInternalError?.(job.status.id, err);
+        const message = known ? known.describe() : 'internal error; see the server log';
         this.finish(job, JobState.JOB_STATE_FAILED, message, known?.code ?? 'INTERNAL');
       }
     } finally {

@@ -17,7 +17,8 @@ import {
 } from '@rlhf/platform';
 import type { Stage } from '@rlhf/proto';
 import type { HandlerDeps } from './grpc-handlers.js';
-import { defaultModelCacheDir, ModelCache } from './model-cache.js';
+import { ModelCache } from './model-cache.js';
+import { defaultModelCacheDir } from './model-download-cache.js';
 import type { RunningWorker } from './stage-worker.js';
 import type { TrainLimits } from './train-options.js';
 import {
@@ -91,8 +92,13 @@ export function createJudgeService<J extends Judge>(
   const stateOf = (ctx: ServiceContext): State<J> => {
     let s = states.get(ctx);
     if (!s) {
-      const store = new ArtifactRouter(ctx.nats);
-      const cache = new ModelCache({ store, cacheDir });
+      const store = new ArtifactRouter(ctx.nats, ctx.sandbox);
+      const cache = new ModelCache({
+        store,
+        cacheDir,
+        ...(ctx.modelCacheMaxBytes === undefined ? {} : { cacheMaxBytes: ctx.modelCacheMaxBytes }),
+        logger: ctx.logger,
+      });
       const training = createTrainingRuntime(ctx, spec.name, { cacheDir, ...options.training }, store);
       s = { store, cache, judge: spec.createJudge(cache, ctx), training };
       states.set(ctx, s);

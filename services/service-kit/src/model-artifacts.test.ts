@@ -10,7 +10,13 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { loadModelDir, saveModelDir } from '@rlhf/ml-engine';
 import { tinyModel } from '@rlhf/ml-engine/test-model';
-import { ArtifactRouter, connectNats, createLogger, type NatsConnection } from '@rlhf/platform';
+import {
+  ArtifactRouter,
+  ArtifactSandbox,
+  connectNats,
+  createLogger,
+  type NatsConnection,
+} from '@rlhf/platform';
 import { natsForTests, type TestNats } from '@rlhf/platform/testing';
 import { MODEL_MANIFEST, publishModelDir, saveModelFromArtifact } from './model-artifacts.js';
 
@@ -28,7 +34,7 @@ before(async () => {
     name: 'model-artifacts-test',
     logger: createLogger('test', { level: 'warn' }),
   });
-  store = new ArtifactRouter(nc);
+  store = new ArtifactRouter(nc, ArtifactSandbox.unrestricted());
   dir = await mkdtemp(join(tmpdir(), 'rlhf-save-model-'));
   source = join(dir, 'source');
   await saveModelDir(source, tinyModel());

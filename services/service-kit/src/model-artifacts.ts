@@ -1,12 +1,14 @@
 /**
- * Model directories as artifacts. A `file://` URI is a directory used in place. A `nats-obj://bucket/prefix`
+ * Model directories as artifacts. A `file://` URI is a directory used in place (model-download-cache.ts
+ * keeps local copies of the others). A `nats-obj://bucket/prefix`
  * URI holds one object per file under the prefix plus `manifest.json` (file names, sizes, digests), written
  * last: a model exists exactly when its manifest does, so a reader never loads half a model.
  */
-import { copyFile, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeDirectoryAtomically } from '@rlhf/ml-engine';
 import {
+  ARTIFACT_MARKER,
   type ArtifactStore,
   joinArtifactUri,
   parseArtifactUri,
@@ -17,6 +19,10 @@ import {
 } from '@rlhf/platform';
 
 export const MODEL_MANIFEST = 'manifest.json';
+
+/** A plain file name inside a model directory: no path separators, no `..`, not hidden. */
+export const isModelFileName = (name: unknown): name is string =>
+  typeof name === 'string' && /^[A-Za-z0-9_][A-Za-z0-9_.+-]*$/.test(name) && name !== MODEL_MANIFEST;
 
 export interface ModelManifest {
   kind: 'rlhf-model-dir';
@@ -30,7 +36,7 @@ export async function publishModelDir(store: ArtifactStore, localDir: string, ur
     throw new RlhfError('INVALID_ARGUMENT', `publish needs a nats-obj:// URI, got ${uri}`, { field: 'uri' });
   const files: ModelManifest['files'] = [];
   for (const entry of await readdir(localDir, { withFileTypes: true })) {
-    if (!entry.isFile()) continue;
+    if (!entry.isFile() || entry.name === ARTIFACT_MARKER) continue;
     const data = new Uint8Array(await readFile(join(localDir, entry.name)));
     const info = await store.put(joinArtifactUri(uri, entry.name), data);
     files.push({ name: entry.name, size: info.size, digest: info.digest });
@@ -45,7 +51,7 @@ export async function publishModelDir(store: ArtifactStore, localDir: string, ur
 
 /** The version of the model at `uri`: its manifest digest, or for a local directory its model.onnx mtime. */
 export async function modelVersion(store: ArtifactStore, uri: string): Promise<string> {
-  const loc = parseArtifactUri(uri, 'model.uri');
+  const loc = await store.resolve(uri, 'model.uri', 'read');
   if (loc.scheme === 'file') {
     try {
       const s = await stat(join(loc.path, 'model.onnx'));
@@ -70,11 +76,25 @@ export async function modelVersion(store: ArtifactStore, uri: string): Promise<s
  * Writes the files of the model at nats-obj `uri` into the existing directory `dir`, each checked against
  * its manifest digest, and the manifest last.
  */
-async function fetchModelFiles(store: ArtifactStore, uri: string, dir: string): Promise<void> {
-  const manifest = JSON.parse(
-    new TextDecoder().decode(await store.get(joinArtifactUri(uri, MODEL_MANIFEST))),
-  ) as ModelManifest;
+export async function fetchModelFiles(store: ArtifactStore, uri: string, dir: string): Promise<void> {
+  const manifestBytes = await store.get(joinArtifactUri(uri, MODEL_MANIFEST));
+  let manifest: ModelManifest;
+  try {
+    manifest = JSON.parse(new TextDecoder().decode(manifestBytes)) as ModelManifest;
+    if (!Array.isArray(manifest.files)) throw new Error('no files');
+  } catch {
+    throw new RlhfError('FAILED_PRECONDITION', `${uri}/${MODEL_MANIFEST} is not a model manifest`, {
+      field: 'model.uri',
+      fix: 'publish the model again',
+    });
+  }
   for (const f of manifest.files) {
+    // A manifest names plain files of the model directory; anything else would write outside it.
+    if (!isModelFileName(f.name))
+      throw new RlhfError('FAILED_PRECONDITION', `${uri}/${MODEL_MANIFEST} names a file outside the model`, {
+        field: 'model.uri',
+        fix: 'publish the model again',
+      });
     const data = await store.get(joinArtifactUri(uri, f.name));
     if (!sameDigest(sha256Digest(data), f.digest)) {
       throw new RlhfError('INTERNAL', `${uri}/${f.name} does not match its manifest digest`, {
@@ -84,33 +104,8 @@ async function fetchModelFiles(store: ArtifactStore, uri: string, dir: string): 
     }
     await writeFileAtomic(join(dir, f.name), data);
   }
-  await writeFileAtomic(join(dir, MODEL_MANIFEST), new TextEncoder().encode(JSON.stringify(manifest)));
-}
-
-/**
- * A local directory holding the model at `uri`: the directory itself for file://, otherwise a download into
- * `<cacheDir>/<digest>` (made atomically, reused while the digest is the same).
- */
-export async function localModelDir(store: ArtifactStore, uri: string, cacheDir: string): Promise<string> {
-  const loc = parseArtifactUri(uri, 'model.uri');
-  if (loc.scheme === 'file') return loc.path;
-  const digest = await modelVersion(store, uri);
-  const dir = join(cacheDir, digest.replace(/[^A-Za-z0-9_-]/g, '_'));
-  if (await stat(join(dir, MODEL_MANIFEST)).catch(() => null)) return dir;
-  const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
-  await mkdir(tmp, { recursive: true });
-  try {
-    await fetchModelFiles(store, uri, tmp);
-    await rename(tmp, dir).catch(async (e: NodeJS.ErrnoException) => {
-      // Another request fetched the same version first; theirs is as good as ours.
-      if (e.code !== 'ENOTEMPTY' && e.code !== 'EEXIST') throw e;
-      await rm(tmp, { recursive: true, force: true });
-    });
-  } catch (err) {
-    await rm(tmp, { recursive: true, force: true });
-    throw err;
-  }
-  return dir;
+  // The manifest as stored, byte for byte: its digest is the model's version (model-download-cache.ts).
+  await writeFileAtomic(join(dir, MODEL_MANIFEST), manifestBytes);
 }
 
 /**
@@ -124,14 +119,15 @@ export async function saveModelFromArtifact(
   out: string,
   options: { overwrite?: boolean } = {},
 ): Promise<void> {
-  const loc = parseArtifactUri(uri, 'model.uri');
+  const loc = await store.resolve(uri, 'model.uri', 'read');
   await modelVersion(store, uri); // NOT_FOUND, naming the URI, before anything is written
   await writeDirectoryAtomically(
     out,
     async (tmp) => {
       if (loc.scheme !== 'file') return fetchModelFiles(store, uri, tmp);
       for (const entry of await readdir(loc.path, { withFileTypes: true }))
-        if (entry.isFile()) await copyFile(join(loc.path, entry.name), join(tmp, entry.name));
+        if (entry.isFile() && entry.name !== ARTIFACT_MARKER)
+          await copyFile(join(loc.path, entry.name), join(tmp, entry.name));
     },
     options,
   );

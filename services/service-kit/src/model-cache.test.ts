@@ -8,7 +8,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { initWeights, parseLlamaConfig, Rng, saveModelDir, trainBpe } from '@rlhf/ml-engine';
-import { ArtifactRouter, connectNats, createLogger, type NatsConnection, RlhfError } from '@rlhf/platform';
+import {
+  ArtifactRouter,
+  ArtifactSandbox,
+  connectNats,
+  createLogger,
+  type NatsConnection,
+  RlhfError,
+} from '@rlhf/platform';
 import { natsForTests, type TestNats } from '@rlhf/platform/testing';
 import { modelVersion, publishModelDir } from './model-artifacts.js';
 import { ModelCache } from './model-cache.js';
@@ -50,7 +57,7 @@ async function makeModel(name: string, seed: number, head: 'lm' | 'scalar'): Pro
 }
 
 test('publish, load by nats-obj URI, share loads, check the head, reload on a new version', async () => {
-  const store = new ArtifactRouter(nc);
+  const store = new ArtifactRouter(nc, ArtifactSandbox.unrestricted());
   const uri = `nats-obj://rlhf-test-models/policies/p${Date.now()}`;
   const v1 = await publishModelDir(store, await makeModel('a', 1, 'lm'), uri);
   assert.equal(await modelVersion(store, uri), v1);
@@ -77,7 +84,7 @@ test('publish, load by nats-obj URI, share loads, check the head, reload on a ne
 });
 
 test('file:// model directories load in place', async () => {
-  const store = new ArtifactRouter(nc);
+  const store = new ArtifactRouter(nc, ArtifactSandbox.unrestricted());
   const local = await makeModel('c', 3, 'scalar');
   const cache = new ModelCache({ store, cacheDir: join(dir, 'cache2') });
   const m = await cache.get(`file://${local}`, 'scalar');
@@ -86,7 +93,7 @@ test('file:// model directories load in place', async () => {
 });
 
 test('an evicted or replaced model finishes the calls running on it, then is released', async () => {
-  const store = new ArtifactRouter(nc);
+  const store = new ArtifactRouter(nc, ArtifactSandbox.unrestricted());
   const cache = new ModelCache({ store, cacheDir: join(dir, 'cache3'), maxModels: 1, recheckMs: 0 });
   const a = await cache.get(`file://${await makeModel('evict-a', 4, 'lm')}`, 'lm');
   const feeds = {

@@ -4,7 +4,6 @@
  * that is loading share the one load.
  */
 import { readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   headTypeOf,
@@ -16,7 +15,8 @@ import {
   SplitSession,
 } from '@rlhf/ml-engine';
 import { type ArtifactStore, RlhfError } from '@rlhf/platform';
-import { localModelDir, modelVersion } from './model-artifacts.js';
+import { modelVersion } from './model-artifacts.js';
+import { acquireModelDir, type CacheLog } from './model-download-cache.js';
 import { SharedSession } from './shared-session.js';
 
 export interface LoadedModel {
@@ -32,14 +32,14 @@ export interface LoadedModel {
   rowLoop?: RowLoop;
 }
 
-/** Where models fetched from the Object Store are unpacked unless a service is told: $RLHF_MODEL_CACHE, else <tmp>/rlhf-model-cache. */
-export function defaultModelCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env.RLHF_MODEL_CACHE || join(tmpdir(), 'rlhf-model-cache');
-}
-
 export interface ModelCacheOptions {
   store: ArtifactStore;
+  /** The download cache of nats-obj:// models (model-download-cache.ts). */
   cacheDir: string;
+  /** The download cache's size limit in bytes (default 20 GiB). */
+  cacheMaxBytes?: number;
+  /** Where the download cache reports refetched and pruned entries. */
+  logger?: CacheLog;
   maxModels?: number;
   recheckMs?: number;
 }
@@ -101,11 +101,21 @@ export class ModelCache {
 
   private async load(uri: string): Promise<LoadedModel> {
     const version = await modelVersion(this.o.store, uri);
-    const dir = await localModelDir(this.o.store, uri, this.o.cacheDir);
-    const model = await loadModelDir(dir);
+    // Leased while it is read into memory: the cache may prune it once loaded.
+    const held = await acquireModelDir(this.o.store, uri, this.o.cacheDir, {
+      ...(this.o.cacheMaxBytes === undefined ? {} : { maxBytes: this.o.cacheMaxBytes }),
+      ...(this.o.logger ? { logger: this.o.logger } : {}),
+    });
+    let model: LoadedModelDir;
+    let bytes: Uint8Array;
+    try {
+      model = await loadModelDir(held.dir);
+      bytes = new Uint8Array(await readFile(join(held.dir, 'model.onnx')));
+    } finally {
+      await held.release();
+    }
     // Served models run between other work (sampling, calls): ORT's threads sleep rather than spin when idle,
     // and small runs (decode steps, short batches) take one thread (split-session.ts).
-    const bytes = new Uint8Array(await readFile(join(dir, 'model.onnx')));
     const session = await SplitSession.create(bytes, model.config, {
       ...inferenceSessionOptions,
       spinning: false,

@@ -83,7 +83,13 @@ export interface RunningWorker {
   stop(): Promise<void>;
 }
 
-const userErrors = new Set(['INVALID_ARGUMENT', 'NOT_FOUND', 'FAILED_PRECONDITION']);
+const userErrors = new Set([
+  'INVALID_ARGUMENT',
+  'NOT_FOUND',
+  'FAILED_PRECONDITION',
+  'PERMISSION_DENIED',
+  'ALREADY_EXISTS',
+]);
 
 export async function startStageWorker(o: StageWorkerOptions): Promise<RunningWorker> {
   const ctx = await openJetStream(o.nats);
@@ -149,7 +155,8 @@ export async function startStageWorker(o: StageWorkerOptions): Promise<RunningWo
     } catch (err) {
       const known = asRlhfError(err);
       const permanent = known !== null && userErrors.has(known.code);
-      const message = known ? known.describe() : err instanceof Error ? err.message : String(err);
+      // Anything but an RlhfError may quote what it read (JSON.parse does): its text stays in this log.
+      const message = known ? known.describe() : 'internal error; see the worker log';
       await emit(work, {
         $case: 'failed',
         value: {

@@ -112,11 +112,25 @@ async function checkDataset(
     });
 }
 
+/**
+ * Every URI of the plan resolved by the store's sandbox before anything is read: PERMISSION_DENIED naming
+ * the field for a URI outside the service's artifact roots, ALREADY_EXISTS for an output where something
+ * the platform did not make stands.
+ */
+export async function checkPlanAccess(store: ArtifactStore, plan: TrainingPlan): Promise<void> {
+  for (const m of [plan.base, plan.reference])
+    if (m) await store.resolve(m.ref.uri, `${m.field}.uri`, 'read');
+  await store.resolve(plan.dataset.uri, plan.dataset.field, 'read');
+  if (plan.eval) await store.resolve(plan.eval.uri, plan.eval.field, 'read');
+  await store.resolve(plan.output.uri, plan.output.field, 'write');
+}
+
 export async function checkTrainingInputs(
   store: ArtifactStore,
   plan: TrainingPlan,
   limits: Pick<TrainLimits, 'maxDatasetBytes'>,
 ): Promise<void> {
+  await checkPlanAccess(store, plan);
   await checkModel(store, plan.base, plan);
   if (plan.reference) await checkModel(store, plan.reference, plan);
   await checkDataset(store, plan.dataset, 'dataset', limits.maxDatasetBytes);

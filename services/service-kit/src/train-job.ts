@@ -8,11 +8,10 @@
  *   working directory.
  * - With a held-out dataset (reward and preference models), the trained model is scored on it after the
  *   last step: `eval_loss` and `eval_accuracy` (plus `eval_pairs`) go out as one more progress event of the
- *   last step (TrainingMetrics.extra), and into `metrics.json` inside the model directory. The model is then
- *   built in the working directory and copied into place whole (file://) or published (nats-obj://), so the
- *   directory never appears without its metrics.
- * - Without one, a file:// output is written in place by the engine's own atomic rename (checkpoint at
- *   `<out>.partial`), and a nats-obj:// output is built locally and published with its manifest last.
+ *   last step (TrainingMetrics.extra), and into `metrics.json` inside the model directory.
+ * - The model is built in the working directory (its checkpoint beside it), then published with its
+ *   manifest last (nats-obj://) or copied whole into a new platform-made directory renamed into place
+ *   (file://, platform-dirs.ts): an existing output is replaced only when the platform made it.
  *
  * The local working directory is keyed by the output URI, so a job run again for the same output (a
  * retried start, a redelivered shard) resumes from the checkpoint a cancelled or killed run left behind.
@@ -40,12 +39,13 @@ import {
   saveModelDir,
   scoreResponses,
   type TextOrIds,
-  writeDirectoryAtomically,
 } from '@rlhf/ml-engine';
-import { type ArtifactStore, asRlhfError, parseArtifactUri, RlhfError } from '@rlhf/platform';
+import { type ArtifactStore, asRlhfError, RlhfError } from '@rlhf/platform';
 import type { ModelRef, TrainingMetrics } from '@rlhf/proto';
 import type { JobReporter } from './job-manager.js';
-import { localModelDir, publishModelDir } from './model-artifacts.js';
+import { publishModelDir } from './model-artifacts.js';
+import { acquireModelDir, type CacheLog, type HeldModelDir } from './model-download-cache.js';
+import { writePlatformDir } from './platform-dirs.js';
 import { checkPlannedSteps, countJsonlRecords } from './step-bound.js';
 import { asField, checkedModelVersion } from './train-inputs.js';
 import { trainingMetricsOf } from './training-metrics.js';
@@ -55,6 +55,10 @@ export interface TrainJobDeps {
   store: ArtifactStore;
   /** Where nats-obj:// models are unpacked (shared with other services' caches). */
   cacheDir: string;
+  /** The download cache's size limit in bytes (default 20 GiB). */
+  cacheMaxBytes?: number;
+  /** Where the download cache reports refetched and pruned entries. */
+  logger?: CacheLog;
   /** Per-output working directories: downloaded data, nats-obj outputs before publishing, checkpoints. */
   workDir: string;
   /** Resumable checkpoint every this many optimizer steps (0: none). */
@@ -78,9 +82,17 @@ export interface TrainingMetricsFile {
   evalDataset: string;
 }
 
-async function fetchModel(deps: TrainJobDeps, m: PlannedModel): Promise<string> {
+/** The model's local directory, leased in the download cache until the job ends (`held`). */
+async function fetchModel(deps: TrainJobDeps, m: PlannedModel, held: HeldModelDir[]): Promise<string> {
   await checkedModelVersion(deps.store, m);
-  return asField(`${m.field}.uri`, () => localModelDir(deps.store, m.ref.uri, deps.cacheDir));
+  const h = await asField(`${m.field}.uri`, () =>
+    acquireModelDir(deps.store, m.ref.uri, deps.cacheDir, {
+      ...(deps.cacheMaxBytes === undefined ? {} : { maxBytes: deps.cacheMaxBytes }),
+      ...(deps.logger ? { logger: deps.logger } : {}),
+    }),
+  );
+  held.push(h);
+  return h.dir;
 }
 
 async function fetchData(
@@ -89,7 +101,7 @@ async function fetchData(
   jobDir: string,
   name: string,
 ): Promise<string> {
-  const loc = parseArtifactUri(d.uri, d.field);
+  const loc = await deps.store.resolve(d.uri, d.field, 'read');
   if (loc.scheme === 'file') return loc.path;
   const file = join(jobDir, name);
   await writeFile(file, await asField(d.field, () => deps.store.get(d.uri)));
@@ -228,11 +240,26 @@ export async function runTrainingJob(
   signal: AbortSignal,
   report: JobReporter,
 ): Promise<ModelRef> {
+  const held: HeldModelDir[] = [];
+  try {
+    return await trainHeld(plan, deps, signal, report, held);
+  } finally {
+    for (const h of held) await h.release();
+  }
+}
+
+async function trainHeld(
+  plan: TrainingPlan,
+  deps: TrainJobDeps,
+  signal: AbortSignal,
+  report: JobReporter,
+  held: HeldModelDir[],
+): Promise<ModelRef> {
   report.phase('fetching models');
-  let modelDir = await fetchModel(deps, plan.base);
+  let modelDir = await fetchModel(deps, plan.base, held);
   const referenceDir =
     plan.reference && plan.reference.ref.uri !== plan.base.ref.uri
-      ? await fetchModel(deps, plan.reference)
+      ? await fetchModel(deps, plan.reference, held)
       : undefined;
 
   const jobDir = join(deps.workDir, createHash('sha256').update(plan.output.uri).digest('hex').slice(0, 24));
@@ -251,10 +278,9 @@ export async function runTrainingJob(
       plan.hyperparametersField ?? 'hyperparameters',
     );
   const evalFile = plan.eval ? await fetchData(deps, plan.eval, jobDir, 'eval.jsonl') : null;
-  const out = parseArtifactUri(plan.output.uri, plan.output.field);
-  // Built locally first when it is published (nats-obj) or completed after training (metrics.json).
-  const staged = out.scheme !== 'file' || evalFile !== null;
-  const outDir = staged ? join(jobDir, 'model') : out.path;
+  const out = await deps.store.resolve(plan.output.uri, plan.output.field, 'write');
+  // Built in the job directory (where its checkpoint lives too), then published or renamed into place.
+  const outDir = join(jobDir, 'model');
   if (signal.aborted) throw new RlhfError('CANCELLED', 'cancelled before training started');
 
   report.phase(plan.objective === 'dpo' ? 'computing reference log-probs, then training' : 'training');
@@ -308,9 +334,9 @@ export async function runTrainingJob(
   if (out.scheme === 'nats-obj') {
     report.phase('publishing the model');
     digest = await asField(plan.output.field, () => publishModelDir(deps.store, outDir, plan.output.uri));
-  } else if (staged) {
+  } else {
     report.phase('writing the model');
-    await writeDirectoryAtomically(out.path, (tmp) => copyDirInto(outDir, tmp), { overwrite: true });
+    await writePlatformDir(out.path, plan.output.field, plan.output.uri, (tmp) => copyDirInto(outDir, tmp));
   }
   await rm(jobDir, { recursive: true, force: true });
   return { uri: plan.output.uri, revision: '', digest };

@@ -27,7 +27,7 @@ import type { CallContext } from './grpc-handlers.js';
 import { jobEventPublisher } from './job-events.js';
 import { JobManager, requestFingerprint } from './job-manager.js';
 import { jobMetricsHook } from './job-metrics.js';
-import { defaultModelCacheDir } from './model-cache.js';
+import { defaultModelCacheDir } from './model-download-cache.js';
 import {
   type RunningWorker,
   type ShardContext,
@@ -41,7 +41,7 @@ import { defaultTrainLimits, type TrainLimits } from './train-options.js';
 import { planTrainShard, type TrainingPlan, wireObjectiveOf } from './training-plan.js';
 
 export interface TrainingRuntimeOptions {
-  /** Where nats-obj:// models are unpacked. Default $RLHF_MODEL_CACHE or <tmp>/rlhf-model-cache. */
+  /** Where nats-obj:// models are unpacked. Default $RLHF_MODEL_CACHE or <tmp>/rlhf-model-cache-<uid>. */
   cacheDir?: string;
   /** Working directories of jobs (data, checkpoints). Default $RLHF_WORK_DIR or <tmp>/rlhf-<service>. */
   workDir?: string;
@@ -68,7 +68,7 @@ export function createTrainingRuntime(
   ctx: ServiceContext,
   service: string,
   options: TrainingRuntimeOptions = {},
-  store = new ArtifactRouter(ctx.nats),
+  store = new ArtifactRouter(ctx.nats, ctx.sandbox),
 ): TrainingRuntime {
   const publish = ctx.nats ? jobEventPublisher(ctx.nats, service, ctx.logger) : null;
   const bounds = ctx.trainingBounds;
@@ -84,6 +84,7 @@ export function createTrainingRuntime(
   const metrics = jobMetricsHook(ctx.metrics, () => jobs?.queued ?? 0);
   jobs = new JobManager({
     ...(maxQueued === undefined ? {} : { maxQueued }),
+    onInternalError: (job, err) => ctx.logger.error({ job, err }, 'training job failed on an internal error'),
     onEvent: (event, status) => {
       metrics(event, status);
       publish?.(event);
@@ -102,6 +103,8 @@ export function createTrainingRuntime(
       maxSteps: limits.maxSteps,
       store,
       cacheDir: options.cacheDir ?? defaultModelCacheDir(),
+      ...(ctx.modelCacheMaxBytes === undefined ? {} : { cacheMaxBytes: ctx.modelCacheMaxBytes }),
+      logger: ctx.logger,
       workDir: options.workDir ?? process.env.RLHF_WORK_DIR ?? join(tmpdir(), `rlhf-${service}`),
       saveEvery: options.saveEvery ?? 50,
     },

@@ -108,7 +108,7 @@ export function registerData(program: Command): void {
     .option('--text', 'write "chosen" and "rejected" as text even when the records carry token ids')
     .action(async (f: { data: string; out: string; strategy: string; seed: string; text?: boolean }) => {
       const { buildPairs } = await import('@rlhf/orchestrator');
-      const { ArtifactRouter } = await import('@rlhf/platform');
+      const { ArtifactRouter, ArtifactSandbox } = await import('@rlhf/platform');
       const strategies = ['maxMin', 'maxRandom', 'random'] as const;
       const strategy = strategies.find((s) => s === f.strategy);
       if (!strategy)
@@ -119,11 +119,16 @@ export function registerData(program: Command): void {
         );
       const seed = parseIntegerIn(f.seed, '--seed', 0, 2 ** 31);
       await mustExist(f.data, '--data', 'judged JSONL file (rlhf judge writes one)');
-      const r = await buildPairs(new ArtifactRouter(null), [fileUri(f.data)], fileUri(f.out), {
-        strategy,
-        seed,
-        ...(f.text ? { text: true } : {}),
-      });
+      const r = await buildPairs(
+        new ArtifactRouter(null, ArtifactSandbox.unrestricted()),
+        [fileUri(f.data)],
+        fileUri(f.out),
+        {
+          strategy,
+          seed,
+          ...(f.text ? { text: true } : {}),
+        },
+      );
       process.stderr.write(
         `wrote ${r.pairs} pairs from ${r.records} records to ${f.out} (${r.records - r.pairs} dropped: fewer than 2 responses, tied rewards or identical responses)\n`,
       );

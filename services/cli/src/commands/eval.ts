@@ -59,7 +59,7 @@ export function registerEval(program: Command): void {
     .action(async (f: EvalFlags) => {
       const { writeDirectoryAtomically } = await import('@rlhf/ml-engine');
       const { evaluationMetrics, judgeWinRate, parseEvalRows } = await import('@rlhf/pipeline');
-      const { ArtifactRouter } = await import('@rlhf/platform');
+      const { ArtifactRouter, ArtifactSandbox } = await import('@rlhf/platform');
       const { evaluateShard } = await import('@rlhf/policy-generator');
       const { JudgeType, StageWork } = await import('@rlhf/proto');
       const { defaultModelCacheDir, ModelCache } = await import('@rlhf/service-kit');
@@ -72,7 +72,7 @@ export function registerEval(program: Command): void {
       await mustExist(f.prompts, '--prompts', 'prompts JSONL file');
       if (f.judge) await mustExist(f.judge, '--judge', 'reward model directory');
 
-      const store = new ArtifactRouter(null);
+      const store = new ArtifactRouter(null, ArtifactSandbox.unrestricted());
       const cache = new ModelCache({ store, cacheDir: defaultModelCacheDir() });
       const scratch = await mkdtemp(join(tmpdir(), 'rlhf-eval-'));
       const evaluate = async (policy: string, name: 'policy' | 'baseline') => {

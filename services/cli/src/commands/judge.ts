@@ -45,7 +45,7 @@ export function registerJudge(program: Command): void {
     )
     .action(async (f: JudgeFlags) => {
       const { headTypeOf, parseLlamaConfig, readJsonFile } = await import('@rlhf/ml-engine');
-      const { ArtifactRouter } = await import('@rlhf/platform');
+      const { ArtifactRouter, ArtifactSandbox } = await import('@rlhf/platform');
       const { JudgeType, RankMethod, StageWork } = await import('@rlhf/proto');
       const { defaultModelCacheDir, ModelCache } = await import('@rlhf/service-kit');
       const { Registry } = await import('prom-client');
@@ -65,7 +65,7 @@ export function registerJudge(program: Command): void {
           'drop --length-penalty, or pass a reward model',
         );
 
-      const store = new ArtifactRouter(null);
+      const store = new ArtifactRouter(null, ArtifactSandbox.unrestricted());
       const cache = new ModelCache({ store, cacheDir: defaultModelCacheDir() });
       const registry = new Registry();
       const work = StageWork.fromPartial({

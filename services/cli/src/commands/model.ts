@@ -215,7 +215,9 @@ export function registerModel(program: Command): void {
     )
     .option('--overwrite', 'replace an existing output directory')
     .action(async (f: { from: string; out: string; natsUrl: string; overwrite?: boolean }) => {
-      const { ArtifactRouter, connectNats, createLogger, parseArtifactUri } = await import('@rlhf/platform');
+      const { ArtifactRouter, ArtifactSandbox, connectNats, createLogger, parseArtifactUri } = await import(
+        '@rlhf/platform'
+      );
       const { asField, saveModelFromArtifact } = await import('@rlhf/service-kit');
       if (parseArtifactUri(f.from, '--from').scheme === 'file')
         throw invalidArgument('--from', `${f.from} is a local directory already`, 'pass a nats-obj:// URI');
@@ -225,7 +227,7 @@ export function registerModel(program: Command): void {
         logger: createLogger('rlhf-model-pull', { level: 'warn' }),
       });
       try {
-        const store = new ArtifactRouter(nc);
+        const store = new ArtifactRouter(nc, ArtifactSandbox.unrestricted());
         const save = () => saveModelFromArtifact(store, f.from, f.out, { overwrite: f.overwrite === true });
         await writingOut(asField('--from', save));
       } finally {

@@ -22,15 +22,18 @@ export function registerServe(program: Command): void {
     const extra = [f.env ? `env ${f.env}` : '', f.default !== undefined ? `default ${f.default}` : '']
       .filter(Boolean)
       .join(', ');
-    cmd.option(`--${f.name} <${f.value}>`, `${f.description}${extra ? ` [${extra}]` : ''}`);
+    const help = `${f.description}${extra ? ` [${extra}]` : ''}`;
+    if (f.repeatable)
+      cmd.option(`--${f.name} <${f.value}>`, help, (v: string, prev: string[] = []) => [...prev, v]);
+    else cmd.option(`--${f.name} <${f.value}>`, help);
   }
   cmd.addHelpText(
     'after',
     [
       '',
       'Tuning (environment only):',
-      '  RLHF_MODEL_CACHE        where fetched models are unpacked',
-      '                          (default <tmp>/rlhf-model-cache)',
+      '  RLHF_MODEL_CACHE        where fetched models are unpacked (default',
+      '                          <tmp>/rlhf-model-cache-<uid>, mode 0700)',
       "  RLHF_WORK_DIR           training jobs' scratch, kept to resume an",
       '                          interrupted job (default <tmp>/rlhf-<service>)',
       '  RLHF_ORT_THREADS        ONNX Runtime intra-op threads (default: every',
@@ -50,12 +53,15 @@ export function registerServe(program: Command): void {
       '                          responses (default 0 ms, 64)',
       "  RLHF_WORK_ACK_WAIT_MS   stage workers' redelivery timeout (default 30000)",
       '',
+      'Without --artifact-root (or RLHF_ARTIFACT_ROOTS) the service refuses every file:// URI',
+      'from clients and stage work (PERMISSION_DENIED); nats-obj:// needs --nats-url.',
+      '',
       'Example:',
       '  rlhf serve reward-model --port 0 --nats-url nats://127.0.0.1:4222',
       '',
     ].join('\n'),
   );
-  cmd.action(async (name: string, flags: Record<string, string>) => {
+  cmd.action(async (name: string, flags: Record<string, string | string[]>) => {
     // Loaded here, not at the top: only `serve` needs a service and the proto files, and only the one served.
     const module = await loadService(name);
     if (!module) throw new Error(`unknown service ${name}`);

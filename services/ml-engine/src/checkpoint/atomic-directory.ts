@@ -6,13 +6,17 @@
  * directory, so no partial output is ever left behind under any name we own.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { EngineError } from '../engine-error.js';
 
 export interface AtomicDirectoryOptions {
-  /** Replace an existing non-empty `out` (default false: refuse, so a finished checkpoint is never lost). */
-  overwrite?: boolean;
+  /**
+   * Replace an existing non-empty `out` (default false: refuse, so a finished checkpoint is never lost).
+   * A function decides per target, asked right before the rename: then only an absent `out` (not an empty
+   * directory someone else made) counts as free, and anything else is replaced only when it answers true.
+   */
+  overwrite?: boolean | ((target: string) => Promise<boolean>);
 }
 
 const suffix = () => randomBytes(6).toString('hex');
@@ -25,6 +29,10 @@ async function isAbsentOrEmpty(path: string): Promise<boolean> {
   });
   if (info === undefined) return true;
   return info.isDirectory() && (await readdir(path)).length === 0;
+}
+
+async function isAbsent(path: string): Promise<boolean> {
+  return (await lstat(path).catch(() => null)) === null;
 }
 
 /**
@@ -66,10 +74,13 @@ export async function writeDirectoryAtomically<T>(
       `refusing to overwrite ${out}: it exists and is not an empty directory`,
       {
         field: out,
-        fix: 'choose a new output path, or pass overwrite: true to replace it',
+        fix: 'choose a new output path',
       },
     );
-  if (!options.overwrite && !(await isAbsentOrEmpty(target))) throw refuse();
+  const decide = typeof options.overwrite === 'function' ? options.overwrite : null;
+  const free = (p: string) => (decide ? isAbsent(p) : isAbsentOrEmpty(p));
+  const mayReplace = async () => (decide ? decide(target) : options.overwrite === true);
+  if (!(await free(target)) && !(await mayReplace())) throw refuse();
 
   await mkdir(parent, { recursive: true });
   const temp = join(parent, `${basename(target)}.tmp-${suffix()}`);
@@ -84,10 +95,10 @@ export async function writeDirectoryAtomically<T>(
   }
 
   try {
-    if (await isAbsentOrEmpty(target)) {
+    if (await free(target)) {
       // rename(2) replaces an empty directory in one step; fails if someone filled it meanwhile.
       await rename(temp, target);
-    } else if (options.overwrite) {
+    } else if (await mayReplace()) {
       await replaceViaAside(temp, target);
     } else {
       throw refuse();

@@ -16,10 +16,7 @@ export function endIdsOf(value: unknown, where: string): number[] {
   if (value === undefined || value === null) return [];
   const ids = Array.isArray(value) ? value : [value];
   if (!ids.every((id) => Number.isInteger(id) && id >= 0))
-    throw invalidInput(
-      `${where}: expected a token id or a list of them, got ${JSON.stringify(value)}`,
-      where,
-    );
+    throw invalidInput(`${where}: expected a token id or a list of them, got something else`, where);
   return ids as number[];
 }
 

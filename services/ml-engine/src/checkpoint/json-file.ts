@@ -26,12 +26,9 @@ export async function readJsonFile(path: string): Promise<unknown> {
   const text = new TextDecoder().decode(await readFileOrFail(path));
   try {
     return JSON.parse(text);
-  } catch (cause) {
-    throw invalidInput(
-      `${path} is not valid JSON: ${(cause as Error).message}`,
-      path,
-      'write the file again',
-    );
+  } catch {
+    // Not JSON.parse's message: it quotes the file.
+    throw invalidInput(`${path} is not valid JSON`, path, 'write the file again');
   }
 }
 

@@ -35,10 +35,13 @@ describe('JSONL reading', () => {
       '{"prompt":"p","chosen":"a","rejected":"b"}\n\n{"prompt":"p","chosen":3,"rejected":"b"}\n',
     );
     await assert.rejects(loadJsonl(path, parsePairRecord), {
-      message: `${path}:3: field "chosen" expected string, got number 3`,
+      message: `${path}:3: field "chosen" expected string, got an integer`,
     });
     await writeFile(path, '{"prompt": "p"\n');
-    await assert.rejects(loadJsonl(path, parsePairRecord), new RegExp(`${path}:1: invalid JSON`));
+    await assert.rejects(
+      loadJsonl(path, parsePairRecord),
+      new RegExp(`${path}:1: not valid JSON \\(expected one JSON object per line\\)$`),
+    );
   });
 
   it('yields rows before a later bad one (streaming)', async () => {
@@ -48,7 +51,7 @@ describe('JSONL reading', () => {
       for await (const r of parseJsonlLines(lines, 'mem.jsonl', parsePairRecord)) {
         seen.push('text' in r.prompt ? r.prompt.text : '');
       }
-    }, /mem.jsonl:2: invalid JSON/);
+    }, /mem.jsonl:2: not valid JSON/);
     assert.deepEqual(seen, ['a']);
   });
 

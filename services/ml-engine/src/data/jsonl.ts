@@ -25,9 +25,11 @@ export async function* parseJsonlLines<T>(
     let value: unknown;
     try {
       value = JSON.parse(line);
-    } catch (cause) {
+    } catch {
+      // JSON.parse's own message quotes the line; an error may reach a remote caller, so it names only
+      // the file, the line and what was expected.
       throw invalidInput(
-        `${source}:${lineNo}: invalid JSON: ${(cause as Error).message}`,
+        `${source}:${lineNo}: not valid JSON (expected one JSON object per line)`,
         `${source}:${lineNo}`,
         'write one JSON object per line',
       );

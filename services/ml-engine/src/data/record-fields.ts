@@ -29,11 +29,15 @@ export function fieldError(where: string, field: string, expected: string, got?:
   return invalidInput(`${where}: field "${field}" expected ${expected}${suffix}`, `${where}:${field}`);
 }
 
+/** The kind of a value, never the value: an error may reach a remote caller, and the data is not theirs. */
 function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'string') return value.length > 40 ? 'a string' : JSON.stringify(value);
-  return typeof value === 'object' ? 'an object' : `${typeof value} ${String(value)}`;
+  if (typeof value === 'number')
+    return Number.isInteger(value) ? (value < 0 ? 'a negative integer' : 'an integer') : 'a fraction';
+  if (typeof value === 'string') return 'a string';
+  if (typeof value === 'boolean') return 'a boolean';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
 
 export function asRow(value: unknown, where: string): Row {

@@ -43,7 +43,7 @@ describe('dataset records', () => {
       },
     );
     assert.throws(() => parsePairRecord({ prompt: 'p', chosen: 'a', rejected: 'b', margin: 'big' }, at), {
-      message: 'd.jsonl:7: field "margin" expected a finite number, got "big"',
+      message: 'd.jsonl:7: field "margin" expected a finite number, got a string',
     });
     assert.throws(
       () => parsePairRecord({ prompt: 'p', prompt_ids: [1], chosen: 'a', rejected: 'b' }, at),
@@ -59,7 +59,7 @@ describe('dataset records', () => {
     assert.doesNotThrow(() => parsePairRecord(row, at));
     assert.throws(
       () => parsePairRecord({ ...row, chosen_ids: [1.5] }, at),
-      /field "chosen_ids"\[0\] expected a token id \(integer >= 0\), got number 1.5/,
+      /field "chosen_ids"\[0\] expected a token id \(integer >= 0\), got a fraction/,
     );
   });
 

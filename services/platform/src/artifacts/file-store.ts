@@ -2,8 +2,10 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { ARTIFACT_MARKER } from './platform-made.js';
+import type { AccessMode } from './sandbox.js';
 import { type ArtifactInfo, type ArtifactStore, notFound, sha256Digest } from './store.js';
-import { formatArtifactUri, parseArtifactUri } from './uri.js';
+import { type ArtifactLocation, formatArtifactUri, parseArtifactUri } from './uri.js';
 
 function pathOf(uri: string): string {
   const loc = parseArtifactUri(uri);
@@ -39,12 +41,18 @@ async function walk(dir: string): Promise<string[]> {
   for (const e of entries) {
     const p = join(dir, e.name);
     if (e.isDirectory()) out.push(...(await walk(p)));
-    else if (!e.name.includes('.tmp-')) out.push(p);
+    // Temporary files of writes in progress and the platform's marker are not artifacts.
+    else if (!e.name.includes('.tmp-') && e.name !== ARTIFACT_MARKER) out.push(p);
   }
   return out;
 }
 
+/** Unconfined: for the user's own paths. Services reach files through ArtifactRouter and its sandbox. */
 export class FileArtifactStore implements ArtifactStore {
+  async resolve(uri: string, field: string, _mode: AccessMode): Promise<ArtifactLocation> {
+    return parseArtifactUri(uri, field);
+  }
+
   async put(uri: string, data: Uint8Array): Promise<ArtifactInfo> {
     await writeFileAtomic(pathOf(uri), data);
     return { uri, size: data.byteLength, digest: sha256Digest(data) };

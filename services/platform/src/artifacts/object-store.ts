@@ -3,8 +3,9 @@ import type { ObjectStore } from '@nats-io/obj';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { RlhfError } from '../errors.js';
 import { openObjectStore } from '../nats/jetstream.js';
+import type { AccessMode } from './sandbox.js';
 import { type ArtifactInfo, type ArtifactStore, notFound, sameDigest, sha256Digest } from './store.js';
-import { formatArtifactUri, parseArtifactUri } from './uri.js';
+import { type ArtifactLocation, formatArtifactUri, parseArtifactUri } from './uri.js';
 
 function location(uri: string): { bucket: string; key: string } {
   const loc = parseArtifactUri(uri);
@@ -16,6 +17,12 @@ export class NatsObjectArtifactStore implements ArtifactStore {
   private readonly buckets = new Map<string, Promise<ObjectStore>>();
 
   constructor(private readonly nc: NatsConnection) {}
+
+  async resolve(uri: string, field: string, _mode: AccessMode): Promise<ArtifactLocation> {
+    const loc = parseArtifactUri(uri, field);
+    if (loc.scheme !== 'nats-obj') throw new Error(`object store given ${uri}`);
+    return loc;
+  }
 
   private bucket(name: string): Promise<ObjectStore> {
     let os = this.buckets.get(name);

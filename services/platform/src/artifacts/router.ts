@@ -1,44 +1,88 @@
-/** One ArtifactStore that routes each URI to the store for its scheme. */
+/**
+ * One ArtifactStore that routes each URI to the store for its scheme, through the process's ArtifactSandbox:
+ * every file:// access is resolved by the sandbox first. Under a confined sandbox (a service) a data file is
+ * only written into a directory the platform made (created and marked here when new), and only what the
+ * platform made is deleted.
+ */
+import { dirname } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { RlhfError } from '../errors.js';
-import { FileArtifactStore } from './file-store.js';
+import { FileArtifactStore, writeFileAtomic } from './file-store.js';
 import { NatsObjectArtifactStore } from './object-store.js';
-import type { ArtifactInfo, ArtifactStore } from './store.js';
-import { parseArtifactUri } from './uri.js';
+import { ownerOf, prepareDataDir } from './platform-made.js';
+import type { AccessMode, ArtifactSandbox } from './sandbox.js';
+import { type ArtifactInfo, type ArtifactStore, sha256Digest } from './store.js';
+import { type ArtifactLocation, formatArtifactUri } from './uri.js';
 
 export class ArtifactRouter implements ArtifactStore {
   private readonly file = new FileArtifactStore();
   private readonly objects: NatsObjectArtifactStore | null;
 
-  constructor(nc: NatsConnection | null) {
+  /** `sandbox`: what URIs this process may touch (ArtifactSandbox.unrestricted() for the user's own). */
+  constructor(
+    nc: NatsConnection | null,
+    readonly sandbox: ArtifactSandbox,
+  ) {
     this.objects = nc ? new NatsObjectArtifactStore(nc) : null;
   }
 
-  private storeFor(uri: string): ArtifactStore {
-    const loc = parseArtifactUri(uri);
-    if (loc.scheme === 'file') return this.file;
-    if (!this.objects) {
-      throw new RlhfError('FAILED_PRECONDITION', `${uri} needs a NATS connection`, {
-        field: 'uri',
-        fix: 'pass --nats-url (or set NATS_URL), or use a file:// URI',
-      });
-    }
-    return this.objects;
+  private get confined(): boolean {
+    return this.sandbox.confinedRoots !== null;
   }
 
-  put(uri: string, data: Uint8Array): Promise<ArtifactInfo> {
-    return this.storeFor(uri).put(uri, data);
+  async resolve(uri: string, field: string, mode: AccessMode): Promise<ArtifactLocation> {
+    const loc = await this.sandbox.resolve(uri, field, mode);
+    if (loc.scheme === 'nats-obj' && !this.objects)
+      throw new RlhfError('FAILED_PRECONDITION', `${uri} needs a NATS connection`, {
+        field,
+        fix: 'pass --nats-url (or set NATS_URL), or use a file:// URI',
+      });
+    return loc;
   }
-  get(uri: string): Promise<Uint8Array> {
-    return this.storeFor(uri).get(uri);
+
+  /** The store for `uri` and the URI to hand it (a file:// URI as the sandbox resolved it). */
+  private async route(uri: string, mode: AccessMode): Promise<[ArtifactStore, string, ArtifactLocation]> {
+    const loc = await this.resolve(uri, 'uri', mode);
+    if (loc.scheme === 'file') return [this.file, formatArtifactUri(loc), loc];
+    return [this.objects as NatsObjectArtifactStore, uri, loc];
   }
-  info(uri: string): Promise<ArtifactInfo | null> {
-    return this.storeFor(uri).info(uri);
+
+  async put(uri: string, data: Uint8Array): Promise<ArtifactInfo> {
+    const [store, target, loc] = await this.route(uri, 'write');
+    if (loc.scheme !== 'file' || !this.confined) return store.put(target, data);
+    if (!(await prepareDataDir(dirname(loc.path))))
+      throw new RlhfError('PERMISSION_DENIED', `${uri} is inside a directory the platform did not make`, {
+        field: 'uri',
+        fix: 'write data files under a new directory; the platform writes only into directories it made',
+      });
+    await writeFileAtomic(loc.path, data);
+    return { uri, size: data.byteLength, digest: sha256Digest(data) };
   }
-  delete(uri: string): Promise<void> {
-    return this.storeFor(uri).delete(uri);
+  async get(uri: string): Promise<Uint8Array> {
+    const [store, target] = await this.route(uri, 'read');
+    return store.get(target);
   }
-  list(prefixUri: string): Promise<string[]> {
-    return this.storeFor(prefixUri).list(prefixUri);
+  async info(uri: string): Promise<ArtifactInfo | null> {
+    const [store, target] = await this.route(uri, 'read');
+    const info = await store.info(target);
+    return info && { ...info, uri };
+  }
+  async delete(uri: string): Promise<void> {
+    const [store, target, loc] = await this.route(uri, 'write');
+    if (loc.scheme === 'file' && this.confined && (await ownerOf(loc.path)) !== 'platform') {
+      if ((await ownerOf(loc.path)) === 'absent') return;
+      throw new RlhfError('PERMISSION_DENIED', `${uri} was not made by the platform`, {
+        field: 'uri',
+        fix: 'the platform deletes only what it made',
+      });
+    }
+    return store.delete(target);
+  }
+  async list(prefixUri: string): Promise<string[]> {
+    const [store, target, loc] = await this.route(prefixUri, 'read');
+    const found = await store.list(target);
+    // Hand back URIs in the form the caller used for the prefix.
+    if (loc.scheme !== 'file' || target === prefixUri) return found;
+    return found.map((u) => `${prefixUri}${u.slice(target.length)}`);
   }
 }

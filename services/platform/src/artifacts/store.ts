@@ -4,6 +4,8 @@
  */
 import { createHash } from 'node:crypto';
 import { RlhfError } from '../errors.js';
+import type { AccessMode } from './sandbox.js';
+import type { ArtifactLocation } from './uri.js';
 
 export interface ArtifactInfo {
   uri: string;
@@ -20,6 +22,11 @@ export interface ArtifactStore {
   delete(uri: string): Promise<void>;
   /** URIs of every artifact whose key starts with the given prefix URI. */
   list(prefixUri: string): Promise<string[]>;
+  /**
+   * Where `uri` (from the request's `field`) points, checked against what this store may touch (its
+   * ArtifactSandbox): for code that reads or writes a file:// location itself (model directories).
+   */
+  resolve(uri: string, field: string, mode: AccessMode): Promise<ArtifactLocation>;
 }
 
 export function sha256Digest(data: Uint8Array): string {

@@ -7,7 +7,16 @@ import { authTokenEnv, type TokenSource, tokenFromFile, tokenFromValue } from '.
 import { parseAllowedClients } from '../grpc/client-identity.js';
 import type { ServeOptions } from '../service-host.js';
 import { resolveSetting } from './env.js';
-import { parseDuration, parseHost, parseIntegerIn, parseLogLevel, parseNatsUrl, parsePort } from './parse.js';
+import {
+  parseArtifactRoots,
+  parseDuration,
+  parseHost,
+  parseIntegerIn,
+  parseLogLevel,
+  parseNatsUrl,
+  parseNumberIn,
+  parsePort,
+} from './parse.js';
 import { defaultTrainingBounds, type TrainingBounds } from './training-bounds.js';
 
 export interface FlagSpec {
@@ -18,6 +27,8 @@ export interface FlagSpec {
   env?: string;
   description: string;
   default?: string;
+  /** May be given more than once (each value kept, in order); its env variable is colon-separated. */
+  repeatable?: boolean;
 }
 
 export const serveFlags: FlagSpec[] = [
@@ -123,10 +134,25 @@ export const serveFlags: FlagSpec[] = [
     description: 'trace|debug|info|warn|error',
     default: 'info',
   },
+  {
+    name: 'artifact-root',
+    value: 'DIR',
+    env: 'RLHF_ARTIFACT_ROOTS',
+    description:
+      'directory whose files file:// URIs from clients and stage work may name (repeatable; env colon-separated); without it the service takes no file:// URIs',
+    repeatable: true,
+  },
+  {
+    name: 'model-cache-max-gb',
+    value: 'N',
+    env: 'RLHF_MODEL_CACHE_MAX_GB',
+    description: 'size limit of the model download cache; least recently used entries are pruned',
+    default: '20',
+  },
 ];
 
-/** Flag values as typed (camelCase keys, e.g. `natsUrl`), before validation. */
-export type RawServeFlags = Partial<Record<string, string>>;
+/** Flag values as typed (camelCase keys, e.g. `natsUrl`), before validation; a repeatable flag's are a list. */
+export type RawServeFlags = Partial<Record<string, string | string[]>>;
 
 function camel(name: string): string {
   return name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
@@ -140,9 +166,10 @@ function lookup<T>(
 ): T | undefined {
   const spec = serveFlags.find((f) => f.name === name);
   if (!spec) throw new Error(`unknown serve flag ${name}`);
+  const given = raw[camel(name)];
   const value = resolveSetting(
     { flag: `--${name}`, ...(spec.env ? { env: spec.env } : {}), parse },
-    raw[camel(name)],
+    Array.isArray(given) ? given.join(':') : given,
     env,
   );
   return value ?? (spec.default !== undefined ? parse(spec.default, `--${name}`) : undefined);
@@ -196,6 +223,8 @@ export function resolveServeOptions(raw: RawServeFlags, env: NodeJS.ProcessEnv =
   const maxMb = lookup(raw, env, 'max-message-mb', (v, f) => parseIntegerIn(v, f, 1, 2047)) as number;
   const drainMs = lookup(raw, env, 'drain', parseDuration) as number;
   const logLevel = lookup(raw, env, 'log-level', parseLogLevel);
+  const artifactRoots = lookup(raw, env, 'artifact-root', parseArtifactRoots) ?? [];
+  const cacheGb = lookup(raw, env, 'model-cache-max-gb', (v, f) => parseNumberIn(v, f, 0.001, 1e6)) as number;
   return {
     host,
     port,
@@ -216,5 +245,7 @@ export function resolveServeOptions(raw: RawServeFlags, env: NodeJS.ProcessEnv =
     ...(token ? { token } : {}),
     trainingBounds: resolveTrainingBounds(raw, env),
     ...(logLevel !== undefined ? { logLevel } : {}),
+    artifactRoots,
+    modelCacheMaxBytes: Math.round(cacheGb * 1024 ** 3),
   };
 }

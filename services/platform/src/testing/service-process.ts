@@ -20,6 +20,8 @@ export interface ServiceProcessOptions {
   metrics?: boolean;
   /** Log level of the child (default warn). */
   logLevel?: string;
+  /** `--artifact-root` for each: the directories its file:// URIs may name (default none). */
+  artifactRoots?: string[];
 }
 
 /** The ports of `<name> listening on <host>:<port>[ (metrics on :<port>)]`, or null for any other line. */
@@ -36,6 +38,7 @@ export async function startServiceProcess(
 ): Promise<ServiceProcess> {
   const args = ['--import', 'tsx', mainPath, '--host', '127.0.0.1', '--port', '0'];
   args.push('--metrics-port', o.metrics === false ? 'off' : '0', '--log-level', o.logLevel ?? 'warn');
+  for (const root of o.artifactRoots ?? []) args.push('--artifact-root', root);
   const child = spawn(process.execPath, args, {
     env: { ...process.env, ...o.env },
     stdio: ['ignore', 'pipe', 'inherit'],
