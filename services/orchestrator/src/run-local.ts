@@ -13,6 +13,7 @@ import {
   connectNats,
   ensureStreams,
   type Logger,
+  type NatsAuth,
   openJetStream,
   openStateKv,
   RlhfError,
@@ -34,6 +35,8 @@ export interface LocalRunOptions {
   /** Worker processes for each sharded stage's service. */
   workers: number;
   natsUrl?: string;
+  /** Credentials and TLS for natsUrl (the workers get the same). */
+  natsAuth?: NatsAuth;
   /** Forget finished stages and start over. */
   restart?: boolean;
   ui: StageUi;
@@ -66,7 +69,14 @@ const jsonSafe = (_k: string, v: unknown) => (typeof v === 'number' && !Number.i
 export async function runLocal(o: LocalRunOptions): Promise<RunSummary> {
   await mkdir(o.out, { recursive: true });
   const nats = await natsForRun({ ...(o.natsUrl ? { url: o.natsUrl } : {}), stateDir: join(o.out, 'nats') });
-  const nc = await connectNats({ url: nats.url, name: `rlhf-run-${o.run.metadata.name}`, logger: o.logger });
+  // Credentials belong to the NATS the user named, not to a server started here.
+  const natsAuth = o.natsUrl ? o.natsAuth : undefined;
+  const nc = await connectNats({
+    url: nats.url,
+    ...(natsAuth ? { auth: natsAuth } : {}),
+    name: `rlhf-run-${o.run.metadata.name}`,
+    logger: o.logger,
+  });
   let workers: LocalWorkers | null = null;
   try {
     const { js, jsm } = await openJetStream(nc);
@@ -104,6 +114,7 @@ export async function runLocal(o: LocalRunOptions): Promise<RunSummary> {
     workers = await startLocalWorkers({
       command: o.command,
       natsUrl: nats.url,
+      ...(natsAuth ? { natsAuth } : {}),
       plan: workerPlan(o.run, o.workers),
       logDir: join(o.out, 'logs'),
       // Training scratch (a job's data and checkpoints, kept only to resume from) under this run's output,

@@ -11,6 +11,7 @@ import {
   connectNats,
   ensureStreams,
   type Logger,
+  type NatsAuth,
   openJetStream,
   openStateKv,
 } from '@rlhf/platform';
@@ -28,6 +29,10 @@ export interface StageProcessOptions {
   run: RlhfRun;
   unit: StageUnit;
   natsUrl: string;
+  /** Credentials and TLS for natsUrl (the unit's workers get the same). */
+  natsAuth?: NatsAuth;
+  /** How long to wait for NATS at start-up (default: fail at once). */
+  natsStartWaitMs?: number;
   /** Pods of the Job: the shard count of sharded stages. */
   replicas: number;
   /** Worker logs; the process's stderr (the pod log) when absent. */
@@ -52,6 +57,8 @@ export async function runStageProcess(o: StageProcessOptions): Promise<RunSummar
   };
   const nc = await connectNats({
     url: o.natsUrl,
+    ...(o.natsAuth ? { auth: o.natsAuth } : {}),
+    ...(o.natsStartWaitMs !== undefined ? { startWaitMs: o.natsStartWaitMs } : {}),
     name: `rlhf-stage-${runRef.name}-${o.unit.stage}`,
     logger: o.logger,
   });
@@ -64,6 +71,7 @@ export async function runStageProcess(o: StageProcessOptions): Promise<RunSummar
     workers = await startLocalWorkers({
       command: o.command,
       natsUrl: o.natsUrl,
+      ...(o.natsAuth ? { natsAuth: o.natsAuth } : {}),
       plan: services.map((service) => ({ service, replicas: 1 })),
       ...(o.logDir ? { logDir: o.logDir } : {}),
     });

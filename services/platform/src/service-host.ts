@@ -7,6 +7,7 @@ import type { LogLevel } from './config/parse.js';
 import type { TlsFiles } from './grpc/server.js';
 import { type GrpcServiceBinding, type RunningGrpcServer, startGrpcServer } from './grpc/server.js';
 import { onStopSignal } from './lifecycle.js';
+import type { NatsAuth } from './nats/auth.js';
 import { connectNats, type NatsConnection } from './nats/connection.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { createMetricsRegistry, type ProbeServer, startProbeServer } from './observability/metrics.js';
@@ -35,6 +36,10 @@ export interface ServeOptions {
   host: string;
   port: number;
   natsUrl?: string;
+  /** NATS credentials and TLS files (with natsUrl). */
+  natsAuth?: NatsAuth;
+  /** How long to wait for NATS at start-up; default forever (a service outlives a NATS restart). */
+  natsStartWaitMs?: number;
   /** 0 picks a free port; undefined disables the probe/metrics endpoint. */
   metricsPort?: number;
   tls?: TlsFiles;
@@ -59,7 +64,13 @@ export async function serveService(module: ServiceModule, options: ServeOptions)
   const logger = createLogger(module.name, options.logLevel === undefined ? {} : { level: options.logLevel });
   const metrics = createMetricsRegistry(module.name);
   const nats = options.natsUrl
-    ? await connectNats({ url: options.natsUrl, name: `rlhf-${module.name}`, logger })
+    ? await connectNats({
+        url: options.natsUrl,
+        ...(options.natsAuth ? { auth: options.natsAuth } : {}),
+        startWaitMs: options.natsStartWaitMs ?? Number.POSITIVE_INFINITY,
+        name: `rlhf-${module.name}`,
+        logger,
+      })
     : null;
   const context: ServiceContext = { logger, metrics, nats };
 

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { invalidArgument, type LogLevel, parseIntegerIn } from '@rlhf/platform/core';
 import type { Command } from 'commander';
+import { addNatsOptions, natsConfigOf } from '../nats-flags.js';
 
 interface ControllerFlags {
   natsUrl?: string;
@@ -17,7 +18,7 @@ interface ControllerFlags {
 const env = process.env;
 
 export function registerController(program: Command): void {
-  program
+  const cmd = program
     .command('controller')
     .summary('reconcile RLHFRuns on a Kubernetes cluster into RLHFIterations and stage Jobs')
     .description(
@@ -31,7 +32,6 @@ export function registerController(program: Command): void {
         'Serves /metrics, /healthz and /readyz on --metrics-port; with leader election only the Lease holder acts.',
       ].join('\n'),
     )
-    .option('--nats-url <URL>', 'NATS with JetStream [env NATS_URL]', env.NATS_URL)
     .option(
       '--namespace <NS>',
       'watch only this namespace (default: all) [env WATCH_NAMESPACE]',
@@ -63,64 +63,64 @@ export function registerController(program: Command): void {
       env.LEADER_ELECTION_NAMESPACE ?? env.POD_NAMESPACE,
     )
     .option('--concurrency <N>', 'runs reconciled in parallel', '4')
-    .option('--log-level <LEVEL>', 'log level [env LOG_LEVEL]', env.LOG_LEVEL ?? 'info')
-    .action(async (f: ControllerFlags) => {
-      const { createLogger, onStopSignal } = await import('@rlhf/platform');
-      if (!f.natsUrl) throw invalidArgument('--nats-url', 'is required', 'set NATS_URL or pass --nats-url');
-      if (!f.workerImage)
-        throw invalidArgument('--worker-image', 'is required', 'set RLHF_WORKER_IMAGE to the platform image');
-      const metricsPort =
-        f.metricsPort === 'off' ? null : parseIntegerIn(f.metricsPort, '--metrics-port', 0, 65535);
-      if (!['true', 'false'].includes(f.leaderElect))
-        throw invalidArgument('--leader-elect', `must be true or false, got ${f.leaderElect}`);
-      const leaderElect = f.leaderElect === 'true';
-      if (leaderElect && !f.leaseNamespace)
-        throw invalidArgument(
-          '--lease-namespace',
-          'is required with --leader-elect true',
-          'set POD_NAMESPACE',
-        );
-      const logger = createLogger('controller', { level: f.logLevel as LogLevel });
-      // Loaded here: only this command needs the Kubernetes client.
-      const { KubeConfig } = await import('@kubernetes/client-node');
-      const { startController } = await import('@rlhf/controller');
-      const kc = new KubeConfig();
-      kc.loadFromDefault();
-      const controller = await startController({
-        kc,
-        natsUrl: f.natsUrl,
-        ...(f.namespace ? { namespace: f.namespace } : {}),
-        jobConfig: {
-          image: f.workerImage,
-          natsUrl: f.natsUrl,
-          ...(env.RLHF_WORKER_NATS_SECRET
-            ? {
-                natsSecret: {
-                  name: env.RLHF_WORKER_NATS_SECRET,
-                  key: env.RLHF_WORKER_NATS_SECRET_KEY ?? 'url',
-                },
-              }
-            : {}),
-          ...(env.RLHF_WORKER_SERVICE_ACCOUNT ? { serviceAccountName: env.RLHF_WORKER_SERVICE_ACCOUNT } : {}),
-          logLevel: f.logLevel,
-        },
-        concurrency: parseIntegerIn(f.concurrency, '--concurrency', 1, 64),
-        ...(leaderElect
+    .option('--log-level <LEVEL>', 'log level [env LOG_LEVEL]', env.LOG_LEVEL ?? 'info');
+  addNatsOptions(cmd, 'NATS with JetStream', 'forever');
+  cmd.action(async (f: ControllerFlags) => {
+    const { createLogger, onStopSignal } = await import('@rlhf/platform');
+    const nats = natsConfigOf(f, Number.POSITIVE_INFINITY);
+    if (!nats.url) throw invalidArgument('--nats-url', 'is required', 'set NATS_URL or pass --nats-url');
+    if (!f.workerImage)
+      throw invalidArgument('--worker-image', 'is required', 'set RLHF_WORKER_IMAGE to the platform image');
+    const metricsPort =
+      f.metricsPort === 'off' ? null : parseIntegerIn(f.metricsPort, '--metrics-port', 0, 65535);
+    if (!['true', 'false'].includes(f.leaderElect))
+      throw invalidArgument('--leader-elect', `must be true or false, got ${f.leaderElect}`);
+    const leaderElect = f.leaderElect === 'true';
+    if (leaderElect && !f.leaseNamespace)
+      throw invalidArgument('--lease-namespace', 'is required with --leader-elect true', 'set POD_NAMESPACE');
+    const logger = createLogger('controller', { level: f.logLevel as LogLevel });
+    // Loaded here: only this command needs the Kubernetes client.
+    const { KubeConfig } = await import('@kubernetes/client-node');
+    const { startController } = await import('@rlhf/controller');
+    const kc = new KubeConfig();
+    kc.loadFromDefault();
+    const controller = await startController({
+      kc,
+      natsUrl: nats.url,
+      natsAuth: nats.auth,
+      natsStartWaitMs: nats.startWaitMs,
+      ...(f.namespace ? { namespace: f.namespace } : {}),
+      jobConfig: {
+        image: f.workerImage,
+        natsUrl: nats.url,
+        ...(env.RLHF_WORKER_NATS_SECRET
           ? {
-              leaderElection: {
-                namespace: f.leaseNamespace as string,
-                name: f.leaseName,
-                identity: env.POD_NAME ?? `${hostname()}-${process.pid}`,
+              natsSecret: {
+                name: env.RLHF_WORKER_NATS_SECRET,
+                key: env.RLHF_WORKER_NATS_SECRET_KEY ?? 'url',
               },
             }
           : {}),
-        metricsPort,
-        logger,
-      });
-      logger.info(
-        { metricsPort: controller.metricsPort, namespace: f.namespace ?? '(all)' },
-        'controller started',
-      );
-      onStopSignal(logger, () => controller.stop());
+        ...(env.RLHF_WORKER_SERVICE_ACCOUNT ? { serviceAccountName: env.RLHF_WORKER_SERVICE_ACCOUNT } : {}),
+        logLevel: f.logLevel,
+      },
+      concurrency: parseIntegerIn(f.concurrency, '--concurrency', 1, 64),
+      ...(leaderElect
+        ? {
+            leaderElection: {
+              namespace: f.leaseNamespace as string,
+              name: f.leaseName,
+              identity: env.POD_NAME ?? `${hostname()}-${process.pid}`,
+            },
+          }
+        : {}),
+      metricsPort,
+      logger,
     });
+    logger.info(
+      { metricsPort: controller.metricsPort, namespace: f.namespace ?? '(all)' },
+      'controller started',
+    );
+    onStopSignal(logger, () => controller.stop());
+  });
 }

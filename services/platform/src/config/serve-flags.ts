@@ -5,6 +5,7 @@
 import { invalidArgument } from '../errors.js';
 import type { ServeOptions } from '../service-host.js';
 import { resolveSetting } from './env.js';
+import { natsAuthFlags, natsStartWaitFlag, resolveNatsFlags } from './nats-flags.js';
 import { parseDuration, parseHost, parseIntegerIn, parseLogLevel, parseNatsUrl, parsePort } from './parse.js';
 
 export interface FlagSpec {
@@ -73,6 +74,8 @@ export const serveFlags: FlagSpec[] = [
     description: 'trace|debug|info|warn|error',
     default: 'info',
   },
+  ...natsAuthFlags,
+  { ...natsStartWaitFlag, default: 'forever' },
 ];
 
 /** Flag values as typed (camelCase keys, e.g. `natsUrl`), before validation. */
@@ -116,12 +119,13 @@ export function resolveServeOptions(raw: RawServeFlags, env: NodeJS.ProcessEnv =
   const maxMb = lookup(raw, env, 'max-message-mb', (v, f) => parseIntegerIn(v, f, 1, 2047)) as number;
   const drainMs = lookup(raw, env, 'drain', parseDuration) as number;
   const logLevel = lookup(raw, env, 'log-level', parseLogLevel);
+  const nats = resolveNatsFlags(raw, env, Number.POSITIVE_INFINITY);
   return {
     host,
     port,
     maxMessageBytes: maxMb * 1024 * 1024,
     drainMs,
-    ...(natsUrl !== undefined ? { natsUrl } : {}),
+    ...(natsUrl !== undefined ? { natsUrl, natsAuth: nats.auth, natsStartWaitMs: nats.startWaitMs } : {}),
     ...(metricsPort !== undefined && metricsPort >= 0 ? { metricsPort } : {}),
     ...(certFile && keyFile ? { tls: { certFile, keyFile, ...(clientCaFile ? { clientCaFile } : {}) } } : {}),
     ...(logLevel !== undefined ? { logLevel } : {}),
