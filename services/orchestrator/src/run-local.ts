@@ -5,7 +5,6 @@
  * directory. Running the same command again resumes; a changed spec is refused unless the
  * user asks for a fresh start, since finished stages would no longer match it.
  */
-import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -27,7 +26,7 @@ import { renderReport } from './report/report-html.js';
 import type { RunSummary } from './report/summary-types.js';
 import type { StageUi } from './run-context.js';
 import { runBase } from './run-layout.js';
-import { RunState } from './stage-records.js';
+import { RunState, specDigest } from './stage-records.js';
 
 export interface LocalRunOptions {
   run: RlhfRun;
@@ -45,10 +44,6 @@ export interface LocalRunOptions {
   command: string[];
   /** Extra environment of the workers. */
   workerEnv?: NodeJS.ProcessEnv;
-}
-
-function specDigest(run: RlhfRun): string {
-  return createHash('sha256').update(JSON.stringify(run.spec)).digest('hex').slice(0, 16);
 }
 
 export function workerPlan(run: RlhfRun, workers: number): WorkerPlan[] {

@@ -23,7 +23,7 @@ import type { RunSummary } from './report/summary-types.js';
 import { type StageUi, StopPointReached } from './run-context.js';
 import { runBase } from './run-layout.js';
 import { type StageUnit, unitServices } from './stage-plan.js';
-import { RunState } from './stage-records.js';
+import { RunState, specDigest } from './stage-records.js';
 
 export interface StageProcessOptions {
   run: RlhfRun;
@@ -67,6 +67,15 @@ export async function runStageProcess(o: StageProcessOptions): Promise<RunSummar
   try {
     const { js, jsm } = await openJetStream(nc);
     await ensureStreams(jsm);
+    // Stage workers execute work only for runs that have a record: the first unit of a run writes it.
+    if (!(await state.runRecord()))
+      await state.setRun({
+        specDigest: specDigest(o.run),
+        ...(uid ? { epoch: uid } : {}),
+        phase: 'Running',
+        message: '',
+        updatedAt: new Date().toISOString(),
+      });
     const services = unitServices(o.run.spec, o.unit.stage);
     workers = await startLocalWorkers({
       command: o.command,
