@@ -74,7 +74,7 @@ export function followStage(
   until: (events: StageEvent[]) => boolean,
 ): { events: StageEvent[]; done: Promise<void> } {
   const events: StageEvent[] = [];
-  const sub = nc.subscribe(`rlhf.events.${run}.>`);
+  const sub = nc.subscribe(`rlhf.events.default.${run}.>`);
   const done = (async () => {
     for await (const m of sub) {
       events.push(StageEvent.decode(m.data));

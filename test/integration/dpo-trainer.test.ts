@@ -49,6 +49,7 @@ import {
 import { localModelDir, modelVersion, publishModelDir } from '@rlhf/service-kit';
 import { assertStatus, unaryCall } from '../helpers/grpc-calls.js';
 import { baseModel, trainedJudge, writePairs } from '../helpers/judge-models.js';
+import { recordRun } from '../helpers/run-record.js';
 import { withTimeout } from '../helpers/timeout.js';
 
 const { INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION, ALREADY_EXISTS } = grpc.status;
@@ -480,9 +481,10 @@ test('bad inputs on the wire and in the data: invalid UTF-8, empty datasets, lim
 
 test('TRAIN stage over NATS: a shard trains one job, reports progress, stores the model, then acks; bad shards are terminated', async () => {
   const run = `dpo-train-${stamp}`;
+  await recordRun(nc, run);
   const output = `nats-obj://rlhf-artifacts/runs/default/${run}/iter-1/train/model`;
   const events: StageEvent[] = [];
-  const sub = nc.subscribe(`rlhf.events.${run}.>`);
+  const sub = nc.subscribe(`rlhf.events.default.${run}.>`);
   const done = (async () => {
     for await (const m of sub) {
       events.push(StageEvent.decode(m.data));
@@ -509,15 +511,15 @@ test('TRAIN stage over NATS: a shard trains one job, reports progress, stores th
   const { js } = await openJetStream(nc);
   await publishWork(
     js,
-    workSubject('train', run, 1),
+    workSubject('default', 'train', run, 1),
     StageWork.encode(work(0, policyUri)).finish(),
-    shardMsgId('train', run, 1, 0),
+    shardMsgId('default', 'train', run, 1, 0),
   );
   await publishWork(
     js,
-    workSubject('train', run, 1),
+    workSubject('default', 'train', run, 1),
     StageWork.encode(work(1, '')).finish(),
-    shardMsgId('train', run, 1, 1),
+    shardMsgId('default', 'train', run, 1, 1),
   );
   await withTimeout(
     done,
@@ -551,9 +553,10 @@ test('TRAIN stage over NATS: a shard trains one job, reports progress, stores th
 
 test('TRAIN shard whose job is cancelled under the worker: handed back, redelivered, resumed from its checkpoint', async () => {
   const run = `dpo-retry-${stamp}`;
+  await recordRun(nc, run);
   const output = `nats-obj://rlhf-artifacts/runs/default/${run}/iter-1/train/model`;
   const stageEvents: StageEvent[] = [];
-  const stageSub = nc.subscribe(`rlhf.events.${run}.>`);
+  const stageSub = nc.subscribe(`rlhf.events.default.${run}.>`);
   const stageDone = (async () => {
     for await (const m of stageSub) {
       stageEvents.push(StageEvent.decode(m.data));
@@ -588,9 +591,9 @@ test('TRAIN shard whose job is cancelled under the worker: handed back, redelive
   const { js } = await openJetStream(nc);
   await publishWork(
     js,
-    workSubject('train', run, 1),
+    workSubject('default', 'train', run, 1),
     StageWork.encode(work).finish(),
-    shardMsgId('train', run, 1, 0),
+    shardMsgId('default', 'train', run, 1, 0),
   );
   await withTimeout(
     Promise.all([stageDone, jobsSeen]),

@@ -44,6 +44,7 @@ import { sentimentOracle } from '@rlhf/reference-task';
 import { ModelCache, publishModelDir } from '@rlhf/service-kit';
 import { evaluateShard, startEvaluateWorker } from '../../services/policy-generator/src/evaluate-shard.js';
 import { badWords, baseModel, goodWords, trainedJudge } from '../helpers/judge-models.js';
+import { recordRun } from '../helpers/run-record.js';
 import { withTimeout } from '../helpers/timeout.js';
 
 let nats: TestNats;
@@ -416,13 +417,14 @@ test('bad input fails with its code and field, and writes nothing', async () => 
 test('EVALUATE over NATS: two shards through the worker give the one-shard rows; bad input is terminated', async () => {
   assert.ok(whole.length > 0, 'needs the first test');
   const run = `eval-${Date.now()}`;
+  await recordRun(nc, run);
   const prefix = `nats-obj://rlhf-artifacts/runs/default/${run}/iter-1`;
   const inputs = [prompts.slice(0, 2), prompts.slice(2)];
   for (const [i, ps] of inputs.entries())
     await store.put(`${prefix}/eval-input/shard-${i}.jsonl`, encode(promptLines(ps)));
 
   const events: StageEvent[] = [];
-  const sub = nc.subscribe(`rlhf.events.${run}.>`);
+  const sub = nc.subscribe(`rlhf.events.default.${run}.>`);
   const done = (async () => {
     for await (const m of sub) {
       events.push(StageEvent.decode(m.data));
@@ -457,9 +459,9 @@ test('EVALUATE over NATS: two shards through the worker give the one-shard rows;
     for (const [i, w] of shards.entries())
       await publishWork(
         js,
-        workSubject('evaluate', run, 1),
+        workSubject('default', 'evaluate', run, 1),
         StageWork.encode(w).finish(),
-        shardMsgId('evaluate', run, 1, i),
+        shardMsgId('default', 'evaluate', run, 1, i),
       );
     await withTimeout(done, 120_000, () => `events so far: ${JSON.stringify(events)}`);
   } finally {

@@ -50,22 +50,27 @@ after(async () => {
 
 test('work queue: publish (deduplicated), pull, ack; a nak is redelivered', async () => {
   const consumer = await ensureWorkConsumer(ctx, 'generate', { ackWaitMs: 30_000, maxDeliver: 3 });
-  const subject = workSubject('generate', run, 1);
+  const subject = workSubject('default', 'generate', run, 1);
   const first = await publishWork(
     ctx.js,
     subject,
     new TextEncoder().encode('shard-0'),
-    shardMsgId('generate', run, 1, 0),
+    shardMsgId('default', 'generate', run, 1, 0),
   );
   const again = await publishWork(
     ctx.js,
     subject,
     new TextEncoder().encode('shard-0'),
-    shardMsgId('generate', run, 1, 0),
+    shardMsgId('default', 'generate', run, 1, 0),
   );
   assert.equal(first.duplicate, false);
   assert.equal(again.duplicate, true, 'the same shard id is stored once');
-  await publishWork(ctx.js, subject, new TextEncoder().encode('shard-1'), shardMsgId('generate', run, 1, 1));
+  await publishWork(
+    ctx.js,
+    subject,
+    new TextEncoder().encode('shard-1'),
+    shardMsgId('default', 'generate', run, 1, 1),
+  );
 
   const m0 = await consumer.next({ expires: 5000 });
   assert.ok(m0);

@@ -54,6 +54,7 @@ import {
 import { parseGenerations, publishModelDir } from '@rlhf/service-kit';
 import { assertStatus, unaryCall } from '../helpers/grpc-calls.js';
 import { baseModel } from '../helpers/judge-models.js';
+import { recordRun } from '../helpers/run-record.js';
 import { withTimeout } from '../helpers/timeout.js';
 
 let nats: TestNats;
@@ -587,6 +588,7 @@ function generateWork(o: {
 
 test('GENERATE stage over NATS: shards give what one call gives, in the JUDGE input format; bad input is terminated', async () => {
   const run = `pg-gen-${Date.now()}`;
+  await recordRun(nc, run);
   const s = store();
   const prefix = `nats-obj://rlhf-artifacts/runs/default/${run}/iter-1`;
   const all = Array.from({ length: 7 }, (_, i) => ({ prompt: `${prompts[i % 4]} ${i}`, id: i }));
@@ -607,7 +609,7 @@ test('GENERATE stage over NATS: shards give what one call gives, in the JUDGE in
   const sampling = { seed: 17, maxNewTokens: 10 };
 
   const events: StageEvent[] = [];
-  const sub = nc.subscribe(`rlhf.events.${run}.>`);
+  const sub = nc.subscribe(`rlhf.events.default.${run}.>`);
   const done = (async () => {
     for await (const m of sub) {
       events.push(StageEvent.decode(m.data));
@@ -619,7 +621,7 @@ test('GENERATE stage over NATS: shards give what one call gives, in the JUDGE in
   const publish = (shard: number, input: string, first: number) =>
     publishWork(
       js,
-      workSubject('generate', run, 1),
+      workSubject('default', 'generate', run, 1),
       StageWork.encode(
         generateWork({
           run,
@@ -633,7 +635,7 @@ test('GENERATE stage over NATS: shards give what one call gives, in the JUDGE in
           sampling,
         }),
       ).finish(),
-      shardMsgId('generate', run, 1, shard),
+      shardMsgId('default', 'generate', run, 1, shard),
     );
   for (const [i] of shards.entries())
     await publish(i, `${prefix}/prompts/shard-${i}.jsonl`, firsts[i] as number);
@@ -721,6 +723,7 @@ test('fault: two worker processes, one SIGKILLed mid-shard; the stage output hol
   try {
     const s = new ArtifactRouter(conn, ArtifactSandbox.unrestricted());
     const run = `pg-fault-${Date.now()}`;
+    await recordRun(conn, run);
     const prefix = `nats-obj://rlhf-artifacts/runs/default/${run}/iter-1`;
     const SHARDS = 6;
     const PER = 6;
@@ -737,7 +740,7 @@ test('fault: two worker processes, one SIGKILLed mid-shard; the stage output hol
       for (let i = 0; i < SHARDS; i++) {
         await publishWork(
           js,
-          workSubject('generate', run, 1),
+          workSubject('default', 'generate', run, 1),
           StageWork.encode(
             generateWork({
               run,
@@ -751,13 +754,13 @@ test('fault: two worker processes, one SIGKILLed mid-shard; the stage output hol
               sampling: { seed: 5, maxNewTokens: 24 },
             }),
           ).finish(),
-          shardMsgId('generate', run, 1, i),
+          shardMsgId('default', 'generate', run, 1, i),
         );
       }
     };
 
     const events: StageEvent[] = [];
-    const sub = conn.subscribe(`rlhf.events.${run}.>`);
+    const sub = conn.subscribe(`rlhf.events.default.${run}.>`);
     let victim: { pid: number; shard: number } | null = null;
     const byPid = new Map<number, Worker>();
     const doneShards = new Set<number>();

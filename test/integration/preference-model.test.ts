@@ -42,6 +42,7 @@ import {
 import { publishModelDir } from '@rlhf/service-kit';
 import { assertStatus, unaryCall } from '../helpers/grpc-calls.js';
 import { baseModel, trainedJudge } from '../helpers/judge-models.js';
+import { recordRun } from '../helpers/run-record.js';
 import { withTimeout } from '../helpers/timeout.js';
 
 let nats: TestNats;
@@ -290,6 +291,7 @@ test('bad input gets its status and names the field; the server keeps serving', 
 
 test('JUDGE stage over NATS: preference shards get rewards n-1-position of the tournament; other judge types are left alone', async () => {
   const run = `pm-judge-${Date.now()}`;
+  await recordRun(nc, run);
   const s = store();
   const prefix = `nats-obj://rlhf-artifacts/runs/default/${run}/iter-1`;
   const shards = [
@@ -304,7 +306,7 @@ test('JUDGE stage over NATS: preference shards get rewards n-1-position of the t
   for (const [i, rows] of shards.entries()) await s.put(`${prefix}/generate/shard-${i}.jsonl`, encode(rows));
 
   const events: StageEvent[] = [];
-  const sub = nc.subscribe(`rlhf.events.${run}.>`);
+  const sub = nc.subscribe(`rlhf.events.default.${run}.>`);
   const doneCount = () => events.filter((e) => e.event?.$case === 'shardDone').length;
   const collect = (async () => {
     for await (const m of sub) events.push(StageEvent.decode(m.data));
@@ -327,20 +329,20 @@ test('JUDGE stage over NATS: preference shards get rewards n-1-position of the t
       },
     });
   // Preference-judge shards have their own queue (reward-model workers never pull them).
-  const subject = workSubject('judge-preference', run, 1);
+  const subject = workSubject('default', 'judge-preference', run, 1);
   for (const shard of [0, 1])
     await publishWork(
       js,
       subject,
       StageWork.encode(work(shard, JudgeType.JUDGE_TYPE_PREFERENCE)).finish(),
-      shardMsgId('judge-preference', run, 1, shard),
+      shardMsgId('default', 'judge-preference', run, 1, shard),
     );
   // A reward-type shard on this queue (a misrouted one): this worker hands it back untouched.
   await publishWork(
     js,
     subject,
     StageWork.encode(work(2, JudgeType.JUDGE_TYPE_REWARD)).finish(),
-    shardMsgId('judge-preference', run, 1, 2),
+    shardMsgId('default', 'judge-preference', run, 1, 2),
   );
   await withTimeout(
     until(() => doneCount() >= 2),
@@ -354,7 +356,7 @@ test('JUDGE stage over NATS: preference shards get rewards n-1-position of the t
     js,
     subject,
     StageWork.encode(work(0, JudgeType.JUDGE_TYPE_PREFERENCE)).finish(),
-    `${shardMsgId('judge-preference', run, 1, 0)}-again`,
+    `${shardMsgId('default', 'judge-preference', run, 1, 0)}-again`,
   );
   await withTimeout(
     until(() => doneCount() >= 3),

@@ -50,6 +50,7 @@ import {
 import { localModelDir, modelVersion, publishModelDir, type TrainingMetricsFile } from '@rlhf/service-kit';
 import { assertStatus, unaryCall } from '../helpers/grpc-calls.js';
 import { badWords, baseModel, goodWords, writePairs } from '../helpers/judge-models.js';
+import { recordRun } from '../helpers/run-record.js';
 import { withTimeout } from '../helpers/timeout.js';
 import {
   collectWatch,
@@ -337,6 +338,7 @@ test('bad TrainPreferenceModel, Compare and Rank requests: status and field name
 
 test('PREFERENCE_MODEL stage over NATS: a shard trains a PM, reports eval accuracy, stores it, then acks; a reward-model base is terminated', async () => {
   const run = `pm-stage-${stamp}`;
+  await recordRun(nc, run);
   const output = `nats-obj://rlhf-artifacts/runs/default/${run}/iter-0/preference-model/model`;
   const { events, done } = followStage(
     nc,
@@ -364,9 +366,9 @@ test('PREFERENCE_MODEL stage over NATS: a shard trains a PM, reports eval accura
   for (const [i, base] of [policyUri, rmUri].entries())
     await publishWork(
       js,
-      workSubject('preference-model', run, 0),
+      workSubject('default', 'preference-model', run, 0),
       StageWork.encode(work(i, base)).finish(),
-      shardMsgId('preference-model', run, 0, i),
+      shardMsgId('default', 'preference-model', run, 0, i),
     );
   await withTimeout(
     done,

@@ -40,6 +40,7 @@ import { createRewardModelService } from '@rlhf/reward-model';
 import { publishModelDir } from '@rlhf/service-kit';
 import { assertStatus, unaryCall } from '../helpers/grpc-calls.js';
 import { baseModel, trainedJudge } from '../helpers/judge-models.js';
+import { recordRun } from '../helpers/run-record.js';
 import { withTimeout } from '../helpers/timeout.js';
 
 let nats: TestNats;
@@ -320,6 +321,7 @@ test('Score: bad input gets its status and names the field; the server keeps ser
 
 test('JUDGE stage over NATS: two shards judged, records kept with rewards; bad input is terminated', async () => {
   const run = `rm-judge-${Date.now()}`;
+  await recordRun(nc, run);
   const s = store();
   const prefix = `nats-obj://rlhf-artifacts/runs/default/${run}/iter-1`;
   const shards = [
@@ -334,7 +336,7 @@ test('JUDGE stage over NATS: two shards judged, records kept with rewards; bad i
   for (const [i, rows] of shards.entries()) await s.put(`${prefix}/generate/shard-${i}.jsonl`, encode(rows));
 
   const events: StageEvent[] = [];
-  const sub = nc.subscribe(`rlhf.events.${run}.>`);
+  const sub = nc.subscribe(`rlhf.events.default.${run}.>`);
   const done = (async () => {
     for await (const m of sub) {
       events.push(StageEvent.decode(m.data));
@@ -361,16 +363,16 @@ test('JUDGE stage over NATS: two shards judged, records kept with rewards; bad i
   for (const shard of [0, 1]) {
     await publishWork(
       js,
-      workSubject('judge', run, 1),
+      workSubject('default', 'judge', run, 1),
       StageWork.encode(work(shard, `${prefix}/generate/shard-${shard}.jsonl`)).finish(),
-      shardMsgId('judge', run, 1, shard),
+      shardMsgId('default', 'judge', run, 1, shard),
     );
   }
   await publishWork(
     js,
-    workSubject('judge', run, 1),
+    workSubject('default', 'judge', run, 1),
     StageWork.encode(work(2, `${prefix}/generate/missing.jsonl`)).finish(),
-    shardMsgId('judge', run, 1, 2),
+    shardMsgId('default', 'judge', run, 1, 2),
   );
   await withTimeout(done, 20_000, () => `events so far: ${JSON.stringify(events)}`);
   sub.unsubscribe();

@@ -54,6 +54,7 @@ import {
 } from '@rlhf/service-kit';
 import { assertStatus, unaryCall } from '../helpers/grpc-calls.js';
 import { badWords, baseModel, goodWords, trainedJudge, writePairs } from '../helpers/judge-models.js';
+import { recordRun } from '../helpers/run-record.js';
 import { withTimeout } from '../helpers/timeout.js';
 import {
   collectWatch,
@@ -419,6 +420,7 @@ test('bad TrainRewardModel and Score requests: status and field named; the serve
 
 test('REWARD_MODEL stage over NATS: a shard trains from the policy, reports eval accuracy, stores the model, then acks; bad shards are terminated', async () => {
   const run = `rm-stage-${stamp}`;
+  await recordRun(nc, run);
   const output = `nats-obj://rlhf-artifacts/runs/default/${run}/iter-0/reward-model/model`;
   const { events, done } = followStage(
     nc,
@@ -459,9 +461,9 @@ test('REWARD_MODEL stage over NATS: a shard trains from the policy, reports eval
   for (const [i, w] of [good, unknownBase, wrongParams].entries())
     await publishWork(
       js,
-      workSubject('reward-model', run, 0),
+      workSubject('default', 'reward-model', run, 0),
       StageWork.encode(w).finish(),
-      shardMsgId('reward-model', run, 0, i),
+      shardMsgId('default', 'reward-model', run, 0, i),
     );
   await withTimeout(
     done,

@@ -19,6 +19,7 @@ import {
   connectNats,
   createMetricsRegistry,
   type Logger,
+  type NatsAuth,
   openStateKv,
   type ProbeServer,
   startProbeServer,
@@ -51,6 +52,10 @@ import type { JobConfig } from './stage-job.js';
 export interface ControllerOptions {
   kc: KubeConfig;
   natsUrl: string;
+  /** Credentials and TLS for natsUrl. */
+  natsAuth?: NatsAuth;
+  /** How long to wait for NATS at start-up (default forever). */
+  natsStartWaitMs?: number;
   /** Watch one namespace; all namespaces when absent. */
   namespace?: string;
   jobConfig: JobConfig;
@@ -112,7 +117,13 @@ export async function startController(o: ControllerOptions): Promise<RunningCont
   });
 
   const stats: ControllerStats = { reconciles: 0, errors: 0, durationsMs: [], apiRequests: new Map() };
-  const nc = await connectNats({ url: o.natsUrl, name: 'rlhf-controller', logger: log });
+  const nc = await connectNats({
+    url: o.natsUrl,
+    ...(o.natsAuth ? { auth: o.natsAuth } : {}),
+    startWaitMs: o.natsStartWaitMs ?? Number.POSITIVE_INFINITY,
+    name: 'rlhf-controller',
+    logger: log,
+  });
   const kv = await openStateKv(nc);
   // The controller only removes a run's nats-obj:// artifacts: it takes no file:// URIs.
   const store = new ArtifactRouter(nc, ArtifactSandbox.confined({ roots: [], nats: true }));

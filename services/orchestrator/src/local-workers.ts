@@ -8,6 +8,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { type NatsAuth, natsAuthEnv, natsAuthFields } from '@rlhf/platform';
 
 export interface WorkerPlan {
   service: string;
@@ -24,6 +25,8 @@ export async function startLocalWorkers(o: {
   /** argv that runs the rlhf CLI (its `serve` command is appended). */
   command: string[];
   natsUrl: string;
+  /** Credentials for natsUrl, passed to the workers as NATS_* variables. */
+  natsAuth?: NatsAuth;
   plan: WorkerPlan[];
   /** Each worker logs to <logDir>/<service>-<i>.log; without it, to this process's stderr (a pod's log). */
   logDir?: string;
@@ -46,6 +49,9 @@ export async function startLocalWorkers(o: {
           env: {
             ...process.env,
             ...o.env,
+            // The run's NATS credentials, and no others (a shell's NATS_CREDS is not for a local server).
+            ...Object.fromEntries(Object.values(natsAuthFields).map((f) => [f.env, undefined])),
+            ...natsAuthEnv(o.natsAuth ?? {}),
             NATS_URL: o.natsUrl,
             RLHF_EXIT_WITH_PARENT: '1',
             LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',

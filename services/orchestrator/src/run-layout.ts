@@ -2,7 +2,7 @@
  * Where a run keeps things, defined once: artifact URIs (deterministic, so a stage run again writes the
  * same keys and a redelivered shard overwrites its own output) and JetStream KV keys of stage records.
  */
-import { buckets } from '@rlhf/platform';
+import { buckets, runRecordKey } from '@rlhf/platform';
 
 export interface RunRef {
   namespace: string;
@@ -47,5 +47,5 @@ export function stageKey(run: RunRef, iteration: number, stage: string): string 
 
 /** KV key of the run record (the spec's digest and the run's phase). */
 export function runKey(run: RunRef): string {
-  return `${run.namespace}.${run.name}.run`;
+  return runRecordKey(run.namespace, run.name);
 }

@@ -5,7 +5,6 @@
  * directory. Running the same command again resumes; a changed spec is refused unless the
  * user asks for a fresh start, since finished stages would no longer match it.
  */
-import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -14,6 +13,7 @@ import {
   connectNats,
   ensureStreams,
   type Logger,
+  type NatsAuth,
   openJetStream,
   openStateKv,
   RlhfError,
@@ -28,7 +28,7 @@ import { renderReport } from './report/report-html.js';
 import type { RunSummary } from './report/summary-types.js';
 import type { StageUi } from './run-context.js';
 import { runBase } from './run-layout.js';
-import { RunState } from './stage-records.js';
+import { RunState, specDigest } from './stage-records.js';
 
 export interface LocalRunOptions {
   run: RlhfRun;
@@ -36,6 +36,8 @@ export interface LocalRunOptions {
   /** Worker processes for each sharded stage's service. */
   workers: number;
   natsUrl?: string;
+  /** Credentials and TLS for natsUrl (the workers get the same). */
+  natsAuth?: NatsAuth;
   /** Forget finished stages and start over. */
   restart?: boolean;
   ui: StageUi;
@@ -44,10 +46,6 @@ export interface LocalRunOptions {
   command: string[];
   /** Extra environment of the workers. */
   workerEnv?: NodeJS.ProcessEnv;
-}
-
-function specDigest(run: RlhfRun): string {
-  return createHash('sha256').update(JSON.stringify(run.spec)).digest('hex').slice(0, 16);
 }
 
 export function workerPlan(run: RlhfRun, workers: number): WorkerPlan[] {
@@ -71,7 +69,14 @@ export async function runLocal(o: LocalRunOptions): Promise<RunSummary> {
   const roots = await localRunRoots(o.run.spec, o.out);
   const sandbox = ArtifactSandbox.confined({ roots, nats: true });
   const nats = await natsForRun({ ...(o.natsUrl ? { url: o.natsUrl } : {}), stateDir: join(o.out, 'nats') });
-  const nc = await connectNats({ url: nats.url, name: `rlhf-run-${o.run.metadata.name}`, logger: o.logger });
+  // Credentials belong to the NATS the user named, not to a server started here.
+  const natsAuth = o.natsUrl ? o.natsAuth : undefined;
+  const nc = await connectNats({
+    url: nats.url,
+    ...(natsAuth ? { auth: natsAuth } : {}),
+    name: `rlhf-run-${o.run.metadata.name}`,
+    logger: o.logger,
+  });
   let workers: LocalWorkers | null = null;
   try {
     const { js, jsm } = await openJetStream(nc);
@@ -109,6 +114,7 @@ export async function runLocal(o: LocalRunOptions): Promise<RunSummary> {
     workers = await startLocalWorkers({
       command: o.command,
       natsUrl: nats.url,
+      ...(natsAuth ? { natsAuth } : {}),
       plan: workerPlan(o.run, o.workers),
       logDir: join(o.out, 'logs'),
       // Training scratch (a job's data and checkpoints, kept only to resume from) under this run's output,

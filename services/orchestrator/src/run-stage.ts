@@ -12,6 +12,7 @@ import {
   connectNats,
   ensureStreams,
   type Logger,
+  type NatsAuth,
   openJetStream,
   openStateKv,
   parseArtifactRoots,
@@ -24,12 +25,16 @@ import type { RunSummary } from './report/summary-types.js';
 import { type StageUi, StopPointReached } from './run-context.js';
 import { runBase } from './run-layout.js';
 import { type StageUnit, unitServices } from './stage-plan.js';
-import { RunState } from './stage-records.js';
+import { RunState, specDigest } from './stage-records.js';
 
 export interface StageProcessOptions {
   run: RlhfRun;
   unit: StageUnit;
   natsUrl: string;
+  /** Credentials and TLS for natsUrl (the unit's workers get the same). */
+  natsAuth?: NatsAuth;
+  /** How long to wait for NATS at start-up (default: fail at once). */
+  natsStartWaitMs?: number;
   /** Pods of the Job: the shard count of sharded stages. */
   replicas: number;
   /** Worker logs; the process's stderr (the pod log) when absent. */
@@ -54,6 +59,8 @@ export async function runStageProcess(o: StageProcessOptions): Promise<RunSummar
   };
   const nc = await connectNats({
     url: o.natsUrl,
+    ...(o.natsAuth ? { auth: o.natsAuth } : {}),
+    ...(o.natsStartWaitMs !== undefined ? { startWaitMs: o.natsStartWaitMs } : {}),
     name: `rlhf-stage-${runRef.name}-${o.unit.stage}`,
     logger: o.logger,
   });
@@ -62,10 +69,20 @@ export async function runStageProcess(o: StageProcessOptions): Promise<RunSummar
   try {
     const { js, jsm } = await openJetStream(nc);
     await ensureStreams(jsm);
+    // Stage workers execute work only for runs that have a record: the first unit of a run writes it.
+    if (!(await state.runRecord()))
+      await state.setRun({
+        specDigest: specDigest(o.run),
+        ...(uid ? { epoch: uid } : {}),
+        phase: 'Running',
+        message: '',
+        updatedAt: new Date().toISOString(),
+      });
     const services = unitServices(o.run.spec, o.unit.stage);
     workers = await startLocalWorkers({
       command: o.command,
       natsUrl: o.natsUrl,
+      ...(o.natsAuth ? { natsAuth: o.natsAuth } : {}),
       plan: services.map((service) => ({ service, replicas: 1 })),
       ...(o.logDir ? { logDir: o.logDir } : {}),
     });

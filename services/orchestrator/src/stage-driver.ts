@@ -84,7 +84,7 @@ export async function runShardedStage(
     onProgress?.(n, total, spec.unit);
   };
 
-  const sub = deps.nc.subscribe(eventSubject(run.name, iteration, token));
+  const sub = deps.nc.subscribe(eventSubject(run.namespace, run.name, iteration, token));
   const follow = (async () => {
     for await (const m of sub) {
       let ev: StageEvent;
@@ -156,9 +156,9 @@ export async function runShardedStage(
       });
       await publishWork(
         deps.js,
-        workSubject(token, run.name, iteration),
+        workSubject(run.namespace, token, run.name, iteration),
         StageWork.encode(work).finish(),
-        `${run.namespace}/${run.epoch ? `${run.epoch}/` : ''}${shardMsgId(token, run.name, iteration, i)}`,
+        `${run.epoch ? `${run.epoch}/` : ''}${shardMsgId(run.namespace, token, run.name, iteration, i)}`,
       );
     }
     report();

@@ -3,7 +3,9 @@
  * only after every output it names is stored. A resumed run skips done stages and re-runs the rest (their
  * shard outputs are deterministic keys, so work already stored is reused or overwritten, never doubled).
  */
+import { createHash } from 'node:crypto';
 import type { KV } from '@nats-io/kv';
+import type { RlhfRun } from '@rlhf/run-spec';
 import type { PolicyMetrics } from './report/summary-types.js';
 import { type RunRef, runKey, stageKey } from './run-layout.js';
 
@@ -57,6 +59,11 @@ export interface RunRecord {
   phase: 'Running' | 'Succeeded' | 'Failed';
   message: string;
   updatedAt: string;
+}
+
+/** The run record's digest of a spec: a resumed run must have the spec its finished stages were made with. */
+export function specDigest(run: RlhfRun): string {
+  return createHash('sha256').update(JSON.stringify(run.spec)).digest('hex').slice(0, 16);
 }
 
 const enc = new TextEncoder();

@@ -4,6 +4,7 @@
  * command table); everything here is also exported from `@rlhf/platform`.
  */
 export * from './config/env.js';
+export * from './config/nats-flags.js';
 export * from './config/parse.js';
 export * from './config/serve-flags.js';
 export * from './config/training-bounds.js';

@@ -3,6 +3,7 @@
  * and the fix and exits 2; anything unexpected prints its stack and exits 1.
  */
 import { asRlhfError } from './errors.js';
+import { redact } from './observability/redact.js';
 
 export function formatError(err: unknown): { text: string; exitCode: number } {
   const known = asRlhfError(err);
@@ -19,6 +20,7 @@ export function formatError(err: unknown): { text: string; exitCode: number } {
 
 export function exitWithError(err: unknown): never {
   const { text, exitCode } = formatError(err);
-  process.stderr.write(`${text}\n`);
+  // The last word before a terminal: no URL password, token, seed or JWT leaves the process this way.
+  process.stderr.write(`${redact(text)}\n`);
   process.exit(exitCode);
 }

@@ -10,6 +10,7 @@ import type { TokenSource } from './grpc/bearer-token.js';
 import type { TlsFiles } from './grpc/server.js';
 import { type GrpcServiceBinding, type RunningGrpcServer, startGrpcServer } from './grpc/server.js';
 import { onStopSignal } from './lifecycle.js';
+import type { NatsAuth } from './nats/auth.js';
 import { connectNats, type NatsConnection } from './nats/connection.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { createMetricsRegistry, type ProbeServer, startProbeServer } from './observability/metrics.js';
@@ -44,6 +45,10 @@ export interface ServeOptions {
   host: string;
   port: number;
   natsUrl?: string;
+  /** NATS credentials and TLS files (with natsUrl). */
+  natsAuth?: NatsAuth;
+  /** How long to wait for NATS at start-up; default forever (a service outlives a NATS restart). */
+  natsStartWaitMs?: number;
   /** 0 picks a free port; undefined disables the probe/metrics endpoint. */
   metricsPort?: number;
   tls?: TlsFiles;
@@ -75,7 +80,13 @@ export async function serveService(module: ServiceModule, options: ServeOptions)
   const logger = createLogger(module.name, options.logLevel === undefined ? {} : { level: options.logLevel });
   const metrics = createMetricsRegistry(module.name);
   const nats = options.natsUrl
-    ? await connectNats({ url: options.natsUrl, name: `rlhf-${module.name}`, logger })
+    ? await connectNats({
+        url: options.natsUrl,
+        ...(options.natsAuth ? { auth: options.natsAuth } : {}),
+        startWaitMs: options.natsStartWaitMs ?? Number.POSITIVE_INFINITY,
+        name: `rlhf-${module.name}`,
+        logger,
+      })
     : null;
   const sandbox = ArtifactSandbox.confined({ roots: options.artifactRoots ?? [], nats: nats !== null });
   const context: ServiceContext = {

@@ -2,7 +2,9 @@
  * The NATS side of a service: pull shards of one stage from the work queue, tell JetStream the shard is
  * still being worked on while it runs (`working()`), ack only once the shard's output is stored, `nak` with a
  * delay on transient errors (the shard goes to another worker or comes back later), and `term` on bad input
- * (retrying cannot help). Every step is also an event on rlhf.events.<run>.<iteration>.<stage>.
+ * (retrying cannot help). Every step is also an event on rlhf.events.<namespace>.<run>.<iteration>.<stage>.
+ * Work is hostile until checked: a shard whose subject and key disagree, or whose run has no record in the
+ * state KV (nobody started that run), is terminated and logged, never executed.
  */
 import { hostname } from 'node:os';
 import type { JsMsg } from '@nats-io/jetstream';
@@ -14,11 +16,14 @@ import {
   type Logger,
   type NatsConnection,
   openJetStream,
+  openStateKv,
+  parseWorkSubject,
   publishEvent,
+  runRecordKey,
 } from '@rlhf/platform';
 import { FailureReason, Stage, StageEvent, type StageProgress, StageWork } from '@rlhf/proto';
 
-/** Subject token of each stage (the `<stage>` of rlhf.work.<stage>.<run>.<iteration>). */
+/** Subject token of each stage (the `<stage>` of rlhf.work.<namespace>.<stage>.<run>.<iteration>). */
 export const stageToken: Record<Stage, string> = {
   [Stage.STAGE_UNSPECIFIED]: 'unspecified',
   [Stage.STAGE_SFT]: 'sft',
@@ -106,9 +111,39 @@ export async function startStageWorker(o: StageWorkerOptions): Promise<RunningWo
     const msg = StageEvent.fromPartial({ key, time: new Date(), event });
     await publishEvent(
       ctx.js,
-      eventSubject(key.run, key.iteration, token),
+      eventSubject(key.namespace, key.run, key.iteration, token),
       StageEvent.encode(msg).finish(),
     ).catch((err: unknown) => o.logger.warn({ err }, 'could not publish a stage event'));
+  };
+
+  const state = await openStateKv(o.nats);
+  /** Whether the shard may run: its key agrees with its subject and its run has a record (else term). */
+  const admitted = async (m: JsMsg, work: StageWork): Promise<boolean> => {
+    const at = parseWorkSubject(m.subject);
+    const key = work.key;
+    const refuse = (why: string): false => {
+      o.logger.error(
+        { subject: m.subject, namespace: key?.namespace, run: key?.run, iteration: key?.iteration },
+        `stray stage work: ${why}; terminating it`,
+      );
+      // No reason text: nats-server 2.9 ignores a +TERM that carries one (the log line has it).
+      m.term();
+      return false;
+    };
+    if (!at || !key) return refuse('not a work subject, or no key');
+    if (key.namespace !== at.namespace || key.run !== at.run || key.iteration !== at.iteration)
+      return refuse('its key names another namespace, run or iteration than its subject');
+    let record: Awaited<ReturnType<typeof state.get>>;
+    try {
+      record = await state.get(runRecordKey(at.namespace, at.run));
+    } catch (err) {
+      o.logger.warn({ err, subject: m.subject }, 'cannot read the run record; the shard is retried');
+      m.nak(o.retryDelayMs ?? 2000);
+      return false;
+    }
+    if (record?.operation !== 'PUT' || record.value.length === 0)
+      return refuse(`run ${at.namespace}/${at.run} has no record in KV (nobody started it)`);
+    return true;
   };
 
   const handleOne = async (m: JsMsg): Promise<void> => {
@@ -117,9 +152,10 @@ export async function startStageWorker(o: StageWorkerOptions): Promise<RunningWo
       work = StageWork.decode(m.data);
     } catch (err) {
       o.logger.error({ err, subject: m.subject }, 'undecodable stage work; terminating it');
-      m.term('undecodable StageWork');
+      m.term(); // no reason text: see admitted()
       return;
     }
+    if (!(await admitted(m, work))) return;
     if (o.accepts && !o.accepts(work)) {
       o.logger.debug({ subject: m.subject, shard: work.shardIndex }, 'shard is for another worker kind');
       m.nak(o.retryDelayMs ?? 2000);
@@ -172,7 +208,7 @@ export async function startStageWorker(o: StageWorkerOptions): Promise<RunningWo
       });
       if (permanent) {
         log.warn({ message }, 'shard failed on bad input; not retrying');
-        m.term(message.slice(0, 200));
+        m.term(); // no reason text: see admitted()
       } else {
         log.error({ err }, 'shard failed; will be retried');
         m.nak(o.retryDelayMs ?? 2000);

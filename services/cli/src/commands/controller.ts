@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { invalidArgument, type LogLevel, parseIntegerIn } from '@rlhf/platform/core';
 import type { Command } from 'commander';
+import { addNatsOptions, natsConfigOf } from '../nats-flags.js';
 import { describePlacementPolicy, readPlacementPolicy } from '../placement-policy-file.js';
 
 interface ControllerFlags {
@@ -11,15 +12,15 @@ interface ControllerFlags {
   leaderElect: string;
   leaseName: string;
   leaseNamespace?: string;
+  placementPolicy?: string;
   concurrency: string;
   logLevel: string;
-  placementPolicy?: string;
 }
 
 const env = process.env;
 
 export function registerController(program: Command): void {
-  program
+  const cmd = program
     .command('controller')
     .summary('reconcile RLHFRuns on a Kubernetes cluster into RLHFIterations and stage Jobs')
     .description(
@@ -30,11 +31,10 @@ export function registerController(program: Command): void {
         'each Job running `rlhf stage` in the worker image with the run placement (GPUs, node selector, ...).',
         'Progress comes from Job status and the stage records in NATS KV; metrics land in the run status.',
         'Deleting a run deletes its iterations, Jobs and artifacts. Kubernetes access: KUBECONFIG or in-cluster.',
-        'A run whose spec.placement asks for what --placement-policy does not allow is InvalidSpec (with an Event).',
         'Serves /metrics, /healthz and /readyz on --metrics-port; with leader election only the Lease holder acts.',
+        'A run whose spec.placement asks for what --placement-policy does not allow is InvalidSpec (with an Event).',
       ].join('\n'),
     )
-    .option('--nats-url <URL>', 'NATS with JetStream [env NATS_URL]', env.NATS_URL)
     .option(
       '--namespace <NS>',
       'watch only this namespace (default: all) [env WATCH_NAMESPACE]',
@@ -71,73 +71,73 @@ export function registerController(program: Command): void {
       'YAML of the tolerations, priority classes, node selectors, schedulers and affinity runs may ask for; without it runs may ask for none [env RLHF_PLACEMENT_POLICY]',
       env.RLHF_PLACEMENT_POLICY,
     )
-    .option('--log-level <LEVEL>', 'log level [env LOG_LEVEL]', env.LOG_LEVEL ?? 'info')
-    .action(async (f: ControllerFlags) => {
-      const { createLogger, onStopSignal } = await import('@rlhf/platform');
-      if (!f.natsUrl) throw invalidArgument('--nats-url', 'is required', 'set NATS_URL or pass --nats-url');
-      if (!f.workerImage)
-        throw invalidArgument('--worker-image', 'is required', 'set RLHF_WORKER_IMAGE to the platform image');
-      const metricsPort =
-        f.metricsPort === 'off' ? null : parseIntegerIn(f.metricsPort, '--metrics-port', 0, 65535);
-      if (!['true', 'false'].includes(f.leaderElect))
-        throw invalidArgument('--leader-elect', `must be true or false, got ${f.leaderElect}`);
-      const leaderElect = f.leaderElect === 'true';
-      if (leaderElect && !f.leaseNamespace)
-        throw invalidArgument(
-          '--lease-namespace',
-          'is required with --leader-elect true',
-          'set POD_NAMESPACE',
-        );
-      // Checked before anything connects: a bad policy stops the controller naming its field.
-      const placementPolicy = f.placementPolicy ? await readPlacementPolicy(f.placementPolicy) : undefined;
-      const logger = createLogger('controller', { level: f.logLevel as LogLevel });
-      // Loaded here: only this command needs the Kubernetes client.
-      const { KubeConfig } = await import('@kubernetes/client-node');
-      const { startController } = await import('@rlhf/controller');
-      const kc = new KubeConfig();
-      kc.loadFromDefault();
-      const controller = await startController({
-        kc,
-        natsUrl: f.natsUrl,
-        ...(f.namespace ? { namespace: f.namespace } : {}),
-        jobConfig: {
-          image: f.workerImage,
-          natsUrl: f.natsUrl,
-          ...(env.RLHF_WORKER_NATS_SECRET
-            ? {
-                natsSecret: {
-                  name: env.RLHF_WORKER_NATS_SECRET,
-                  key: env.RLHF_WORKER_NATS_SECRET_KEY ?? 'url',
-                },
-              }
-            : {}),
-          ...(env.RLHF_WORKER_SERVICE_ACCOUNT ? { serviceAccountName: env.RLHF_WORKER_SERVICE_ACCOUNT } : {}),
-          logLevel: f.logLevel,
-        },
-        ...(placementPolicy ? { placementPolicy } : {}),
-        concurrency: parseIntegerIn(f.concurrency, '--concurrency', 1, 64),
-        ...(leaderElect
+    .option('--log-level <LEVEL>', 'log level [env LOG_LEVEL]', env.LOG_LEVEL ?? 'info');
+  addNatsOptions(cmd, 'NATS with JetStream', 'forever');
+  cmd.action(async (f: ControllerFlags) => {
+    const { createLogger, onStopSignal } = await import('@rlhf/platform');
+    const nats = natsConfigOf(f, Number.POSITIVE_INFINITY);
+    if (!nats.url) throw invalidArgument('--nats-url', 'is required', 'set NATS_URL or pass --nats-url');
+    if (!f.workerImage)
+      throw invalidArgument('--worker-image', 'is required', 'set RLHF_WORKER_IMAGE to the platform image');
+    const metricsPort =
+      f.metricsPort === 'off' ? null : parseIntegerIn(f.metricsPort, '--metrics-port', 0, 65535);
+    if (!['true', 'false'].includes(f.leaderElect))
+      throw invalidArgument('--leader-elect', `must be true or false, got ${f.leaderElect}`);
+    const leaderElect = f.leaderElect === 'true';
+    if (leaderElect && !f.leaseNamespace)
+      throw invalidArgument('--lease-namespace', 'is required with --leader-elect true', 'set POD_NAMESPACE');
+    // Checked before anything connects: a bad policy stops the controller naming its field.
+    const placementPolicy = f.placementPolicy ? await readPlacementPolicy(f.placementPolicy) : undefined;
+    const logger = createLogger('controller', { level: f.logLevel as LogLevel });
+    // Loaded here: only this command needs the Kubernetes client.
+    const { KubeConfig } = await import('@kubernetes/client-node');
+    const { startController } = await import('@rlhf/controller');
+    const kc = new KubeConfig();
+    kc.loadFromDefault();
+    const controller = await startController({
+      kc,
+      natsUrl: nats.url,
+      natsAuth: nats.auth,
+      natsStartWaitMs: nats.startWaitMs,
+      ...(f.namespace ? { namespace: f.namespace } : {}),
+      jobConfig: {
+        image: f.workerImage,
+        natsUrl: nats.url,
+        ...(env.RLHF_WORKER_NATS_SECRET
           ? {
-              leaderElection: {
-                namespace: f.leaseNamespace as string,
-                name: f.leaseName,
-                identity: env.POD_NAME ?? `${hostname()}-${process.pid}`,
+              natsSecret: {
+                name: env.RLHF_WORKER_NATS_SECRET,
+                key: env.RLHF_WORKER_NATS_SECRET_KEY ?? 'url',
               },
             }
           : {}),
-        metricsPort,
-        logger,
-      });
-      logger.info(
-        {
-          metricsPort: controller.metricsPort,
-          namespace: f.namespace ?? '(all)',
-          placementPolicy: placementPolicy
-            ? { file: f.placementPolicy, ...describePlacementPolicy(placementPolicy) }
-            : 'none: runs may not set tolerations, priority classes, node selectors, schedulers or affinity',
-        },
-        'controller started',
-      );
-      onStopSignal(logger, () => controller.stop());
+        ...(env.RLHF_WORKER_SERVICE_ACCOUNT ? { serviceAccountName: env.RLHF_WORKER_SERVICE_ACCOUNT } : {}),
+        logLevel: f.logLevel,
+      },
+      ...(placementPolicy ? { placementPolicy } : {}),
+      concurrency: parseIntegerIn(f.concurrency, '--concurrency', 1, 64),
+      ...(leaderElect
+        ? {
+            leaderElection: {
+              namespace: f.leaseNamespace as string,
+              name: f.leaseName,
+              identity: env.POD_NAME ?? `${hostname()}-${process.pid}`,
+            },
+          }
+        : {}),
+      metricsPort,
+      logger,
     });
+    logger.info(
+      {
+        metricsPort: controller.metricsPort,
+        namespace: f.namespace ?? '(all)',
+        placementPolicy: placementPolicy
+          ? { file: f.placementPolicy, ...describePlacementPolicy(placementPolicy) }
+          : 'none: runs may not set tolerations, priority classes, node selectors, schedulers or affinity',
+      },
+      'controller started',
+    );
+    onStopSignal(logger, () => controller.stop());
+  });
 }

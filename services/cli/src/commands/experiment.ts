@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { experimentVariants } from '@rlhf/orchestrator/variant-names';
 import { invalidArgument, type LogLevel, parseIntegerIn } from '@rlhf/platform/core';
 import type { Command } from 'commander';
+import { addNatsOptions, natsConfigOf } from '../nats-flags.js';
 import { terminalUi } from './run.js';
 
 interface ExperimentFlags {
@@ -27,7 +28,7 @@ function parseSeeds(list: string): number[] {
 }
 
 export function registerExperiment(program: Command): void {
-  program
+  const cmd = program
     .command('experiment')
     .summary("the paper's experiment: the reference task's variants over seeds, each an `rlhf run`, tabled")
     .description(
@@ -54,54 +55,55 @@ export function registerExperiment(program: Command): void {
     )
     .option('--out <DIR>', 'output directory', 'runs/experiment')
     .option('--workers <N>', 'worker processes per sharded stage', '1')
-    .option('--nats-url <URL>', 'use this NATS (JetStream) instead of starting one', process.env.NATS_URL)
     .option('--restart', 'forget every finished stage of these runs and start over')
-    .option('--log-level <LEVEL>', "log level of this process (workers log to each run's logs/)", 'warn')
-    .action(async (f: ExperimentFlags) => {
-      const { parseVariants, runExperiment } = await import('@rlhf/orchestrator');
-      const { createLogger } = await import('@rlhf/platform');
-      const { parseRunYaml } = await import('@rlhf/run-spec');
-      const file = f.file ?? quickstartFile;
-      const seeds = parseSeeds(f.seeds);
-      const variants = parseVariants(f.variants);
-      const workers = parseIntegerIn(f.workers, '--workers', 1, 64);
-      let text: string;
-      try {
-        text = await readFile(file, 'utf8');
-      } catch (err) {
-        throw invalidArgument(
-          '--file',
-          `cannot read ${file}: ${(err as Error).message}`,
-          'pass an RLHFRun YAML file',
-        );
-      }
-      const base = parseRunYaml(text, file);
-      const out = resolve(f.out);
-      const ui = terminalUi();
-      ui.say(`experiment: seeds ${seeds.join(',')}, variants ${variants.join(',')}, output in ${out}`);
-      const argv = ['rlhf experiment', ...process.argv.slice(3)].join(' ');
-      const result = await runExperiment({
-        base,
-        seeds,
-        variants,
-        out,
-        workers,
-        ...(f.natsUrl ? { natsUrl: f.natsUrl } : {}),
-        ...(f.restart ? { restart: true } : {}),
-        ui,
-        logger: createLogger('rlhf-experiment', { level: f.logLevel as LogLevel }),
-        command: [process.execPath, ...process.execArgv, process.argv[1] as string],
-        header: [
-          `Produced by \`${argv}\` (base run ${file.startsWith(resolve('.')) ? file.slice(resolve('.').length + 1) : file}):`,
-          'every variant of every seed is an RLHFRun reconciled like `rlhf run` (stage workers over NATS, state in',
-          "JetStream KV); the variants of a seed share variant b's setup (data, SFT, reward and preference models,",
-          'length fit). Offline variants train once on as many pairs as the online ones use in total; they are',
-          'listed at the last online iteration. Means over seeds.',
-        ],
-      });
-      ui.say(
-        `experiment done in ${result.minutes.toFixed(1)} min; wrote ${out}/RESULTS.md and ${out}/results.json`,
+    .option('--log-level <LEVEL>', "log level of this process (workers log to each run's logs/)", 'warn');
+  addNatsOptions(cmd, 'use this NATS (JetStream) instead of starting one', '0s: fail at once');
+  cmd.action(async (f: ExperimentFlags) => {
+    const { parseVariants, runExperiment } = await import('@rlhf/orchestrator');
+    const { createLogger } = await import('@rlhf/platform');
+    const { parseRunYaml } = await import('@rlhf/run-spec');
+    const file = f.file ?? quickstartFile;
+    const seeds = parseSeeds(f.seeds);
+    const variants = parseVariants(f.variants);
+    const workers = parseIntegerIn(f.workers, '--workers', 1, 64);
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      throw invalidArgument(
+        '--file',
+        `cannot read ${file}: ${(err as Error).message}`,
+        'pass an RLHFRun YAML file',
       );
-      process.stdout.write(result.markdown);
+    }
+    const base = parseRunYaml(text, file);
+    const nats = natsConfigOf(f, 0);
+    const out = resolve(f.out);
+    const ui = terminalUi();
+    ui.say(`experiment: seeds ${seeds.join(',')}, variants ${variants.join(',')}, output in ${out}`);
+    const argv = ['rlhf experiment', ...process.argv.slice(3)].join(' ');
+    const result = await runExperiment({
+      base,
+      seeds,
+      variants,
+      out,
+      workers,
+      ...(nats.url ? { natsUrl: nats.url, natsAuth: nats.auth } : {}),
+      ...(f.restart ? { restart: true } : {}),
+      ui,
+      logger: createLogger('rlhf-experiment', { level: f.logLevel as LogLevel }),
+      command: [process.execPath, ...process.execArgv, process.argv[1] as string],
+      header: [
+        `Produced by \`${argv}\` (base run ${file.startsWith(resolve('.')) ? file.slice(resolve('.').length + 1) : file}):`,
+        'every variant of every seed is an RLHFRun reconciled like `rlhf run` (stage workers over NATS, state in',
+        "JetStream KV); the variants of a seed share variant b's setup (data, SFT, reward and preference models,",
+        'length fit). Offline variants train once on as many pairs as the online ones use in total; they are',
+        'listed at the last online iteration. Means over seeds.',
+      ],
     });
+    ui.say(
+      `experiment done in ${result.minutes.toFixed(1)} min; wrote ${out}/RESULTS.md and ${out}/results.json`,
+    );
+    process.stdout.write(result.markdown);
+  });
 }

@@ -3,6 +3,7 @@ import { extname, join } from 'node:path';
 import type { LlamaConfig, Tokenizer, TokenizerJson } from '@rlhf/ml-engine';
 import { invalidArgument, parseIntegerIn, RlhfError } from '@rlhf/platform/core';
 import type { Command } from 'commander';
+import { addNatsOptions, natsConfigOf } from '../nats-flags.js';
 
 /** The engine, loaded when a subcommand runs (not for `--help`). */
 const engine = () => import('@rlhf/ml-engine');
@@ -194,7 +195,7 @@ export function registerModel(program: Command): void {
       process.stdout.write(`imported ${f.from} to ${f.out}: ${await summary(config)}\n`);
     });
 
-  model
+  const pull = model
     .command('pull')
     .summary("copy a model out of the platform's artifact store into a local model directory")
     .description(
@@ -208,33 +209,32 @@ export function registerModel(program: Command): void {
     )
     .requiredOption('--from <URI>', 'model URI, nats-obj://bucket/key')
     .requiredOption('--out <DIR>', 'output directory')
-    .option(
-      '--nats-url <URL>',
-      'NATS with JetStream [env NATS_URL]',
-      process.env.NATS_URL ?? 'nats://127.0.0.1:4222',
-    )
-    .option('--overwrite', 'replace an existing output directory')
-    .action(async (f: { from: string; out: string; natsUrl: string; overwrite?: boolean }) => {
-      const { ArtifactRouter, ArtifactSandbox, connectNats, createLogger, parseArtifactUri } = await import(
-        '@rlhf/platform'
-      );
-      const { asField, saveModelFromArtifact } = await import('@rlhf/service-kit');
-      if (parseArtifactUri(f.from, '--from').scheme === 'file')
-        throw invalidArgument('--from', `${f.from} is a local directory already`, 'pass a nats-obj:// URI');
-      const nc = await connectNats({
-        url: f.natsUrl,
-        name: 'rlhf-model-pull',
-        logger: createLogger('rlhf-model-pull', { level: 'warn' }),
-      });
-      try {
-        const store = new ArtifactRouter(nc, ArtifactSandbox.unrestricted());
-        const save = () => saveModelFromArtifact(store, f.from, f.out, { overwrite: f.overwrite === true });
-        await writingOut(asField('--from', save));
-      } finally {
-        await nc.close();
-      }
-      process.stdout.write(`pulled ${f.from} to ${f.out}\n`);
+    .option('--overwrite', 'replace an existing output directory');
+  addNatsOptions(pull, 'NATS with JetStream (default nats://127.0.0.1:4222)', '0s: fail at once');
+  pull.action(async (f: { from: string; out: string; overwrite?: boolean }) => {
+    const { ArtifactRouter, ArtifactSandbox, connectNats, createLogger, parseArtifactUri } = await import(
+      '@rlhf/platform'
+    );
+    const { asField, saveModelFromArtifact } = await import('@rlhf/service-kit');
+    if (parseArtifactUri(f.from, '--from').scheme === 'file')
+      throw invalidArgument('--from', `${f.from} is a local directory already`, 'pass a nats-obj:// URI');
+    const nats = natsConfigOf(f, 0);
+    const nc = await connectNats({
+      url: nats.url ?? 'nats://127.0.0.1:4222',
+      auth: nats.auth,
+      startWaitMs: nats.startWaitMs,
+      name: 'rlhf-model-pull',
+      logger: createLogger('rlhf-model-pull', { level: 'warn' }),
     });
+    try {
+      const store = new ArtifactRouter(nc, ArtifactSandbox.unrestricted());
+      const save = () => saveModelFromArtifact(store, f.from, f.out, { overwrite: f.overwrite === true });
+      await writingOut(asField('--from', save));
+    } finally {
+      await nc.close();
+    }
+    process.stdout.write(`pulled ${f.from} to ${f.out}\n`);
+  });
 
   model
     .command('export')

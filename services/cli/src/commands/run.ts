@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import type { StageUi } from '@rlhf/orchestrator';
 import { invalidArgument, type LogLevel, parseIntegerIn } from '@rlhf/platform/core';
 import type { Command } from 'commander';
+import { addNatsOptions, natsConfigOf } from '../nats-flags.js';
 import { ProgressBar } from '../progress.js';
 
 interface RunFlags {
@@ -41,7 +42,7 @@ export function terminalUi(): StageUi {
 }
 
 export function registerRun(program: Command): void {
-  program
+  const cmd = program
     .command('run')
     .summary('reconcile an RLHFRun on this machine: stage workers over NATS, resumable, with a report')
     .description(
@@ -61,41 +62,42 @@ export function registerRun(program: Command): void {
     .requiredOption('-f, --file <RUN.yaml>', 'the RLHFRun manifest')
     .option('--out <DIR>', 'output directory (default runs/<metadata.name>)')
     .option('--workers <N>', 'worker processes per sharded stage (generate, judge, evaluate)', '1')
-    .option('--nats-url <URL>', 'use this NATS (JetStream) instead of starting one', process.env.NATS_URL)
     .option('--restart', 'forget the finished stages of this run and start over')
-    .option('--log-level <LEVEL>', 'log level of this process (workers log to <out>/logs)', 'warn')
-    .action(async (f: RunFlags) => {
-      const { runLocal } = await import('@rlhf/orchestrator');
-      const { createLogger } = await import('@rlhf/platform');
-      const { parseRunYaml } = await import('@rlhf/run-spec');
-      if (!f.file) throw invalidArgument('--file', 'is required', 'pass -f RUN.yaml');
-      const workers = parseIntegerIn(f.workers, '--workers', 1, 64);
-      let text: string;
-      try {
-        text = await readFile(f.file, 'utf8');
-      } catch (err) {
-        throw invalidArgument(
-          '--file',
-          `cannot read ${f.file}: ${(err as Error).message}`,
-          'pass an existing RLHFRun YAML file',
-        );
-      }
-      const run = parseRunYaml(text, f.file);
-      const out = resolve(f.out ?? `runs/${run.metadata.name}`);
-      const ui = terminalUi();
-      ui.say(`run ${run.metadata.name}: ${run.spec.iterations} iterations, output in ${out}`);
-      const summary = await runLocal({
-        run,
-        out,
-        workers,
-        ...(f.natsUrl ? { natsUrl: f.natsUrl } : {}),
-        ...(f.restart ? { restart: true } : {}),
-        ui,
-        logger: createLogger('rlhf-run', { level: f.logLevel as LogLevel }),
-        command: [process.execPath, ...process.execArgv, process.argv[1] as string],
-      });
-      ui.say(
-        `done: best iteration ${summary.bestIteration ?? '-'}, its policy in ${out}/models/policy (${summary.bestPolicy}); wrote ${out}/summary.json and ${out}/report.html`,
+    .option('--log-level <LEVEL>', 'log level of this process (workers log to <out>/logs)', 'warn');
+  addNatsOptions(cmd, 'use this NATS (JetStream) instead of starting one', '0s: fail at once');
+  cmd.action(async (f: RunFlags) => {
+    const { runLocal } = await import('@rlhf/orchestrator');
+    const { createLogger } = await import('@rlhf/platform');
+    const { parseRunYaml } = await import('@rlhf/run-spec');
+    if (!f.file) throw invalidArgument('--file', 'is required', 'pass -f RUN.yaml');
+    const workers = parseIntegerIn(f.workers, '--workers', 1, 64);
+    let text: string;
+    try {
+      text = await readFile(f.file, 'utf8');
+    } catch (err) {
+      throw invalidArgument(
+        '--file',
+        `cannot read ${f.file}: ${(err as Error).message}`,
+        'pass an existing RLHFRun YAML file',
       );
+    }
+    const run = parseRunYaml(text, f.file);
+    const nats = natsConfigOf(f, 0);
+    const out = resolve(f.out ?? `runs/${run.metadata.name}`);
+    const ui = terminalUi();
+    ui.say(`run ${run.metadata.name}: ${run.spec.iterations} iterations, output in ${out}`);
+    const summary = await runLocal({
+      run,
+      out,
+      workers,
+      ...(nats.url ? { natsUrl: nats.url, natsAuth: nats.auth } : {}),
+      ...(f.restart ? { restart: true } : {}),
+      ui,
+      logger: createLogger('rlhf-run', { level: f.logLevel as LogLevel }),
+      command: [process.execPath, ...process.execArgv, process.argv[1] as string],
     });
+    ui.say(
+      `done: best iteration ${summary.bestIteration ?? '-'}, its policy in ${out}/models/policy (${summary.bestPolicy}); wrote ${out}/summary.json and ${out}/report.html`,
+    );
+  });
 }

@@ -3,6 +3,7 @@ import type { StageUi } from '@rlhf/orchestrator';
 import { invalidArgument, type LogLevel, parseIntegerIn } from '@rlhf/platform/core';
 import type { RlhfRun } from '@rlhf/run-spec';
 import type { Command } from 'commander';
+import { addNatsOptions, natsConfigOf } from '../nats-flags.js';
 
 interface StageFlags {
   iteration: string;
@@ -62,7 +63,7 @@ async function loadRun(f: StageFlags): Promise<RlhfRun> {
 }
 
 export function registerStage(program: Command): void {
-  program
+  const cmd = program
     .command('stage')
     .argument('<unit>', 'setup, generate, judge, pair, train or evaluate')
     .summary("run one unit of an RLHFRun (what a cluster stage Job's pods run)")
@@ -78,41 +79,44 @@ export function registerStage(program: Command): void {
     )
     .option('--iteration <T>', 'the iteration (0 for setup)', '0')
     .option('--run-file <RUN.yaml>', 'read the RLHFRun from a file instead of RLHF_RUN')
-    .option('--nats-url <URL>', 'NATS with JetStream', process.env.NATS_URL)
     .option(
       '--replicas <N>',
       "pods of the stage's Job (sets the shard count)",
       process.env.RLHF_STAGE_REPLICAS ?? '1',
     )
-    .option('--log-level <LEVEL>', 'log level', process.env.LOG_LEVEL ?? 'info')
-    .action(async (unitName: string, f: StageFlags) => {
-      const { parseUnit, runStageProcess } = await import('@rlhf/orchestrator');
-      const { createLogger } = await import('@rlhf/platform');
-      const iteration = parseIntegerIn(f.iteration, '--iteration', 0, 100);
-      let unit: ReturnType<typeof parseUnit>;
-      try {
-        unit = parseUnit(unitName, iteration);
-      } catch (err) {
-        throw invalidArgument('<unit>', (err as Error).message, 'e.g. `rlhf stage generate --iteration 1`');
-      }
-      if (!f.natsUrl) throw invalidArgument('--nats-url', 'is required', 'set NATS_URL or pass --nats-url');
-      const replicas = parseIntegerIn(f.replicas, '--replicas', 1, 1024);
-      const run = await loadRun(f);
-      const ui = logLineUi();
-      ui.say(`run ${run.metadata.name}: unit ${unit.stage} of iteration ${unit.iteration}`);
-      const summary = await runStageProcess({
-        run,
-        unit,
-        natsUrl: f.natsUrl,
-        replicas,
-        ui,
-        logger: createLogger('rlhf-stage', { level: f.logLevel as LogLevel }),
-        command: [process.execPath, ...process.execArgv, process.argv[1] as string],
-      });
-      ui.say(
-        summary
-          ? `run finished: best iteration ${summary.bestIteration ?? '-'} (${summary.bestPolicy})`
-          : `unit ${unit.stage} of iteration ${unit.iteration} done`,
-      );
+    .option('--log-level <LEVEL>', 'log level', process.env.LOG_LEVEL ?? 'info');
+  addNatsOptions(cmd, 'NATS with JetStream', '0s: fail at once');
+  cmd.action(async (unitName: string, f: StageFlags) => {
+    const { parseUnit, runStageProcess } = await import('@rlhf/orchestrator');
+    const { createLogger } = await import('@rlhf/platform');
+    const iteration = parseIntegerIn(f.iteration, '--iteration', 0, 100);
+    let unit: ReturnType<typeof parseUnit>;
+    try {
+      unit = parseUnit(unitName, iteration);
+    } catch (err) {
+      throw invalidArgument('<unit>', (err as Error).message, 'e.g. `rlhf stage generate --iteration 1`');
+    }
+    const nats = natsConfigOf(f, 0);
+    if (!nats.url) throw invalidArgument('--nats-url', 'is required', 'set NATS_URL or pass --nats-url');
+    const replicas = parseIntegerIn(f.replicas, '--replicas', 1, 1024);
+    const run = await loadRun(f);
+    const ui = logLineUi();
+    ui.say(`run ${run.metadata.name}: unit ${unit.stage} of iteration ${unit.iteration}`);
+    const summary = await runStageProcess({
+      run,
+      unit,
+      natsUrl: nats.url,
+      natsAuth: nats.auth,
+      natsStartWaitMs: nats.startWaitMs,
+      replicas,
+      ui,
+      logger: createLogger('rlhf-stage', { level: f.logLevel as LogLevel }),
+      command: [process.execPath, ...process.execArgv, process.argv[1] as string],
     });
+    ui.say(
+      summary
+        ? `run finished: best iteration ${summary.bestIteration ?? '-'} (${summary.bestPolicy})`
+        : `unit ${unit.stage} of iteration ${unit.iteration} done`,
+    );
+  });
 }

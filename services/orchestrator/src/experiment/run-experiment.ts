@@ -8,7 +8,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type ResultMetrics, renderResults, type VariantResult } from '@rlhf/pipeline';
-import type { Logger } from '@rlhf/platform';
+import type { Logger, NatsAuth } from '@rlhf/platform';
 import type { RlhfRun } from '@rlhf/run-spec';
 import { natsForRun } from '../local-nats.js';
 import type { RunSummary } from '../report/summary-types.js';
@@ -25,6 +25,8 @@ export interface ExperimentOptions {
   out: string;
   workers: number;
   natsUrl?: string;
+  /** Credentials and TLS for natsUrl. */
+  natsAuth?: NatsAuth;
   restart?: boolean;
   ui: StageUi;
   logger: Logger;
@@ -91,6 +93,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
           out: join(o.out, `s${seed}-${v}`),
           workers: o.workers,
           natsUrl: nats.url,
+          ...(o.natsUrl && o.natsAuth ? { natsAuth: o.natsAuth } : {}),
           ...(o.restart ? { restart: true } : {}),
           ui: taggedUi(o.ui, tag),
           logger: o.logger,

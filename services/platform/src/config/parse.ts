@@ -4,6 +4,7 @@
  * form it should take, never as a stack trace.
  */
 import { invalidArgument } from '../errors.js';
+import { redact } from '../observability/redact.js';
 
 export function parseIntegerIn(raw: string, field: string, min: number, max: number): number {
   const trimmed = raw.trim();
@@ -68,8 +69,10 @@ export function parseNatsUrl(raw: string, field = '--nats-url'): string {
   if (parts.length === 0) {
     throw invalidArgument(field, 'is empty', 'pass a URL such as nats://127.0.0.1:4222');
   }
-  const normalised = parts.map((part) => {
-    const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(part) ? part : `nats://${part}`;
+  const normalised = parts.map((raw) => {
+    // Messages show the URL without its password or token.
+    const part = redact(raw);
+    const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `nats://${raw}`;
     let url: URL;
     try {
       url = new URL(withScheme);

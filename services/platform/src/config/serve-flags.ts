@@ -7,6 +7,7 @@ import { authTokenEnv, type TokenSource, tokenFromFile, tokenFromValue } from '.
 import { parseAllowedClients } from '../grpc/client-identity.js';
 import type { ServeOptions } from '../service-host.js';
 import { resolveSetting } from './env.js';
+import { natsAuthFlags, natsStartWaitFlag, resolveNatsFlags } from './nats-flags.js';
 import {
   parseArtifactRoots,
   parseDuration,
@@ -149,6 +150,8 @@ export const serveFlags: FlagSpec[] = [
     description: 'size limit of the model download cache; least recently used entries are pruned',
     default: '20',
   },
+  ...natsAuthFlags,
+  { ...natsStartWaitFlag, default: 'forever' },
 ];
 
 /** Flag values as typed (camelCase keys, e.g. `natsUrl`), before validation; a repeatable flag's are a list. */
@@ -224,13 +227,17 @@ export function resolveServeOptions(raw: RawServeFlags, env: NodeJS.ProcessEnv =
   const drainMs = lookup(raw, env, 'drain', parseDuration) as number;
   const logLevel = lookup(raw, env, 'log-level', parseLogLevel);
   const artifactRoots = lookup(raw, env, 'artifact-root', parseArtifactRoots) ?? [];
+  // The NATS flags are single-valued; only repeatable flags (--artifact-root) come as lists.
+  const single: Partial<Record<string, string>> = {};
+  for (const [k, v] of Object.entries(raw)) if (typeof v === 'string') single[k] = v;
+  const nats = resolveNatsFlags(single, env, Number.POSITIVE_INFINITY);
   const cacheGb = lookup(raw, env, 'model-cache-max-gb', (v, f) => parseNumberIn(v, f, 0.001, 1e6)) as number;
   return {
     host,
     port,
     maxMessageBytes: maxMb * 1024 * 1024,
     drainMs,
-    ...(natsUrl !== undefined ? { natsUrl } : {}),
+    ...(natsUrl !== undefined ? { natsUrl, natsAuth: nats.auth, natsStartWaitMs: nats.startWaitMs } : {}),
     ...(metricsPort !== undefined && metricsPort >= 0 ? { metricsPort } : {}),
     ...(certFile && keyFile
       ? {

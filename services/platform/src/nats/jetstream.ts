@@ -77,9 +77,19 @@ export async function ensureWorkConsumer(
   options: WorkConsumerOptions = {},
 ): Promise<Consumer> {
   const name = workConsumerName(stage);
+  let existing: Awaited<ReturnType<typeof ctx.jsm.consumers.info>> | null = null;
   try {
-    await ctx.jsm.consumers.info(streams.work, name);
+    existing = await ctx.jsm.consumers.info(streams.work, name);
   } catch {
+    existing = null;
+  }
+  // A consumer made by a version whose subjects had no namespace (`rlhf.work.<stage>.>`) would never see
+  // namespaced work: it is replaced (a work-queue stream allows no second, overlapping consumer beside it).
+  if (existing && existing.config.filter_subject !== workFilter(stage)) {
+    await ctx.jsm.consumers.delete(streams.work, name);
+    existing = null;
+  }
+  if (!existing) {
     await ctx.jsm.consumers.add(streams.work, {
       durable_name: name,
       filter_subject: workFilter(stage),

@@ -25,6 +25,8 @@ export interface LocalNatsOptions {
   storeDir?: string;
   port?: number;
   startTimeoutMs?: number;
+  /** A nats-server config file (users, permissions, TLS); the flags above still set address, port and store. */
+  configFile?: string;
 }
 
 export function findNatsServerBinary(env: NodeJS.ProcessEnv = process.env): string {
@@ -65,9 +67,14 @@ export async function startLocalNatsServer(options: LocalNatsOptions = {}): Prom
   const ownsDir = options.storeDir === undefined;
   const storeDir = options.storeDir ?? (await mkdtemp(join(tmpdir(), 'rlhf-nats-')));
   const port = options.port ?? (await freePort());
-  const child: ChildProcess = spawn(binary, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const config = options.configFile ? ['-c', options.configFile] : [];
+  const child: ChildProcess = spawn(
+    binary,
+    [...config, '-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString('utf8')).slice(-4000);

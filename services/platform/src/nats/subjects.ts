@@ -53,29 +53,67 @@ function stageToken(stage: string): string {
   return stage;
 }
 
-/** `rlhf.work.<stage>.<run>.<iteration>` */
-export function workSubject(stage: string, run: string, iteration: number): string {
-  return `rlhf.work.${stageToken(stage)}.${token(run, 'run')}.${iteration}`;
+/**
+ * `rlhf.work.<namespace>.<stage>.<run>.<iteration>`. The namespace comes first after `rlhf.work` so an
+ * operator can grant a tenant `rlhf.work.<namespace>.>` and nothing else.
+ */
+export function workSubject(namespace: string, stage: string, run: string, iteration: number): string {
+  return `rlhf.work.${token(namespace, 'namespace')}.${stageToken(stage)}.${token(run, 'run')}.${iteration}`;
 }
 
-/** Every work subject of one stage, for a worker that serves that stage for all runs. */
+/**
+ * Every work subject of one stage, in every namespace, for the workers that serve that stage for all runs.
+ * One filter per stage: on a work-queue stream the consumers' filters must not overlap.
+ */
 export function workFilter(stage: string): string {
-  return `rlhf.work.${stageToken(stage)}.>`;
+  return `rlhf.work.*.${stageToken(stage)}.>`;
 }
 
-/** `rlhf.events.<run>.<iteration>.<stage>` */
-export function eventSubject(run: string, iteration: number, stage: string): string {
-  return `rlhf.events.${token(run, 'run')}.${iteration}.${stageToken(stage)}`;
+export interface WorkSubjectParts {
+  namespace: string;
+  stage: string;
+  run: string;
+  iteration: number;
+}
+
+/** The parts of a work subject, or null when it is not one (an older layout, or a hand-made subject). */
+export function parseWorkSubject(subject: string): WorkSubjectParts | null {
+  const parts = subject.split('.');
+  if (parts.length !== 6 || parts[0] !== 'rlhf' || parts[1] !== 'work') return null;
+  const [, , namespace, stage, run, iteration] = parts as [string, string, string, string, string, string];
+  if (!/^(0|[1-9][0-9]{0,8})$/.test(iteration)) return null;
+  if (![namespace, run].every((t) => tokenPattern.test(t))) return null;
+  if (!(stages as readonly string[]).includes(stage)) return null;
+  return { namespace, stage, run, iteration: Number(iteration) };
+}
+
+/** `rlhf.events.<namespace>.<run>.<iteration>.<stage>` */
+export function eventSubject(namespace: string, run: string, iteration: number, stage: string): string {
+  return `rlhf.events.${token(namespace, 'namespace')}.${token(run, 'run')}.${iteration}.${stageToken(stage)}`;
 }
 
 /** Every event of one run (all iterations and stages). */
-export function runEventsFilter(run: string): string {
-  return `rlhf.events.${token(run, 'run')}.>`;
+export function runEventsFilter(namespace: string, run: string): string {
+  return `rlhf.events.${token(namespace, 'namespace')}.${token(run, 'run')}.>`;
 }
 
 /** Deduplication id of one shard's work message: the same shard published twice is stored once. */
-export function shardMsgId(stage: string, run: string, iteration: number, shard: number): string {
-  return `${run}/${iteration}/${stage}/${shard}`;
+export function shardMsgId(
+  namespace: string,
+  stage: string,
+  run: string,
+  iteration: number,
+  shard: number,
+): string {
+  return `${namespace}/${run}/${iteration}/${stage}/${shard}`;
+}
+
+/**
+ * KV key (bucket `rlhf-state`) of a run's record, written by whoever starts the run (`rlhf run`, a stage
+ * Job) before any of its work is published. Stage workers execute work only for runs that have one.
+ */
+export function runRecordKey(namespace: string, run: string): string {
+  return `${token(namespace, 'namespace')}.${token(run, 'run')}.run`;
 }
 
 /**

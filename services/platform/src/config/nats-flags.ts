@@ -1,0 +1,115 @@
+/**
+ * The NATS flags every process that connects takes (`rlhf serve`, `rlhf run`, `rlhf stage`, `rlhf
+ * controller`, `rlhf model pull`), defined once with their environment variables, and their resolution into
+ * one NatsClientConfig. Secrets are only ever file paths here, so `--help` and logs never see them.
+ */
+
+import { isAbsolute, resolve } from 'node:path';
+import type { NatsClientConfig } from '../nats/connection.js';
+import { resolveSetting } from './env.js';
+import { parseDuration, parseNatsUrl } from './parse.js';
+
+/** Credential and TLS files for NATS; every path is read when the connection is made. */
+export interface NatsAuth {
+  user?: string;
+  passwordFile?: string;
+  tokenFile?: string;
+  /** JWT + NKey seed, as `nsc` writes it. */
+  credsFile?: string;
+  /** An NKey user seed (`SU...`). */
+  nkeySeedFile?: string;
+  /** PEM CA bundle the server's certificate must chain to. */
+  tlsCaFile?: string;
+  /** PEM client certificate and key, for servers that verify clients. */
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+}
+
+/** Which flag and variable set each field, for errors that name what the operator typed. */
+export const natsAuthFields: Record<keyof NatsAuth, { flag: string; env: string }> = {
+  user: { flag: '--nats-user', env: 'NATS_USER' },
+  passwordFile: { flag: '--nats-password-file', env: 'NATS_PASSWORD_FILE' },
+  tokenFile: { flag: '--nats-token-file', env: 'NATS_TOKEN_FILE' },
+  credsFile: { flag: '--nats-creds', env: 'NATS_CREDS' },
+  nkeySeedFile: { flag: '--nats-nkey', env: 'NATS_NKEY_SEED_FILE' },
+  tlsCaFile: { flag: '--nats-tls-ca', env: 'NATS_TLS_CA' },
+  tlsCertFile: { flag: '--nats-tls-cert', env: 'NATS_TLS_CERT' },
+  tlsKeyFile: { flag: '--nats-tls-key', env: 'NATS_TLS_KEY' },
+};
+
+/** Same shape as serve-flags' FlagSpec. */
+export interface NatsFlagSpec {
+  name: string;
+  value: string;
+  env: string;
+  description: string;
+  default?: string;
+}
+
+const authFlagText: Record<keyof NatsAuth, { value: string; description: string }> = {
+  user: { value: 'NAME', description: 'NATS user (its password from --nats-password-file)' },
+  passwordFile: { value: 'FILE', description: "file holding the NATS user's password" },
+  tokenFile: { value: 'FILE', description: 'file holding a NATS token' },
+  credsFile: { value: 'FILE', description: 'NATS creds file (user JWT + NKey seed)' },
+  nkeySeedFile: { value: 'FILE', description: 'file holding an NKey user seed' },
+  tlsCaFile: { value: 'FILE', description: "PEM CA for the NATS server's certificate" },
+  tlsCertFile: { value: 'FILE', description: 'PEM client certificate for NATS (with --nats-tls-key)' },
+  tlsKeyFile: { value: 'FILE', description: 'PEM private key for --nats-tls-cert' },
+};
+
+/** Credential and TLS flags (without --nats-url, whose wording differs per command). */
+export const natsAuthFlags: NatsFlagSpec[] = (Object.keys(authFlagText) as Array<keyof NatsAuth>).map(
+  (k) => ({
+    name: natsAuthFields[k].flag.slice(2),
+    env: natsAuthFields[k].env,
+    ...authFlagText[k],
+  }),
+);
+
+export const natsStartWaitFlag: NatsFlagSpec = {
+  name: 'nats-start-wait',
+  value: 'DURATION',
+  env: 'NATS_START_WAIT',
+  description: 'how long to wait for NATS at start-up before giving up; "forever" never gives up',
+};
+
+/** `forever` or a duration, in ms (Infinity for forever). */
+export function parseStartWait(raw: string, field: string): number {
+  return raw.trim() === 'forever' ? Number.POSITIVE_INFINITY : parseDuration(raw, field);
+}
+
+function camel(name: string): string {
+  return name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+/** Flag values as typed (camelCase keys, e.g. `natsUrl`, `natsPasswordFile`). */
+export type RawNatsFlags = Partial<Record<string, string | undefined>>;
+
+/**
+ * The NATS client config from flags (as commander or parseArgs give them), then the environment. `url` is
+ * absent when neither --nats-url nor NATS_URL is set; startWaitMs falls back to `defaultStartWaitMs`.
+ */
+export function resolveNatsFlags(
+  raw: RawNatsFlags,
+  env: NodeJS.ProcessEnv = process.env,
+  defaultStartWaitMs = 0,
+): Partial<NatsClientConfig> & { auth: NatsAuth; startWaitMs: number } {
+  const url = resolveSetting({ flag: '--nats-url', env: 'NATS_URL', parse: parseNatsUrl }, raw.natsUrl, env);
+  const auth: NatsAuth = {};
+  for (const k of Object.keys(authFlagText) as Array<keyof NatsAuth>) {
+    const f = natsAuthFields[k];
+    const v = resolveSetting(
+      { flag: f.flag, env: f.env, parse: (s) => s.trim() },
+      raw[camel(f.flag.slice(2))],
+      env,
+    );
+    // Files are made absolute, so a worker started in another directory finds them too.
+    if (v !== undefined && v !== '') auth[k] = k === 'user' || isAbsolute(v) ? v : resolve(v);
+  }
+  const wait = resolveSetting(
+    { flag: `--${natsStartWaitFlag.name}`, env: natsStartWaitFlag.env, parse: parseStartWait },
+    raw.natsStartWait,
+    env,
+  );
+  return { ...(url !== undefined ? { url } : {}), auth, startWaitMs: wait ?? defaultStartWaitMs };
+}

@@ -1,0 +1,11 @@
+/**
+ * The run record a stage worker looks for before it executes work (`rlhf run` and stage Jobs write it):
+ * tests that publish StageWork by hand write one first, as a started run would have.
+ */
+import { type NatsConnection, openStateKv, runRecordKey } from '@rlhf/platform';
+
+export async function recordRun(nc: NatsConnection, run: string, namespace = 'default'): Promise<void> {
+  const kv = await openStateKv(nc);
+  const record = { specDigest: 'test', phase: 'Running', message: '', updatedAt: new Date().toISOString() };
+  await kv.put(runRecordKey(namespace, run), new TextEncoder().encode(JSON.stringify(record)));
+}
