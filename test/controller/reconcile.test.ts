@@ -391,3 +391,17 @@ test('a running run edited to a refused placement stops creating Jobs; one Event
   await reconcile(withPolicy, 'ns/r');
   assert.ok(cluster.jobs.has('r-1-generate'), 'a fixed spec continues where the run was');
 });
+
+test('a spec with thousands of refused tolerations gets a message the API server accepts, once', async () => {
+  const { cluster, deps } = setup();
+  const tolerations = Array.from({ length: 2000 }, (_, i) => ({ key: `taint-${i}`, operator: 'Exists' }));
+  cluster.run = { ...cluster.run, spec: withTrain({ tolerations }) };
+  await reconcile({ ...deps, placementPolicy }, 'ns/r');
+  const message = condition(cluster.run.status, 'Ready')?.message ?? '';
+  assert.ok(message.length <= 32768, `${message.length} characters`);
+  assert.match(message, /^spec\.placement\.train\.tolerations\[0\]: .* \.\.\. \(\d+ more characters\)$/);
+  assert.equal(cluster.jobs.size, 0);
+  cluster.calls = [];
+  await reconcile({ ...deps, placementPolicy }, 'ns/r');
+  assert.deepEqual(cluster.calls, [], 'the cut message compares equal: no second write or Event');
+});

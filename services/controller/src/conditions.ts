@@ -35,3 +35,14 @@ export function conditionOf(
 ): Condition | undefined {
   return conditions?.find((c) => c.type === type);
 }
+
+/** metav1.Condition's (and the CRD's) limit on a message: longer ones make the API server refuse the status. */
+export const conditionMessageLimit = 32768;
+
+/** `message`, cut to the condition limit with a note of how much was left out. */
+export function boundedMessage(message: string): string {
+  if (message.length <= conditionMessageLimit) return message;
+  // 64 characters leave room for the note.
+  const kept = message.slice(0, conditionMessageLimit - 64);
+  return `${kept} ... (${message.length - kept.length} more characters)`;
+}

@@ -17,7 +17,7 @@ import {
   placementProblems,
   type RlhfRunSpec,
 } from '@rlhf/run-spec';
-import { type ConditionInput, conditionOf, setConditions } from './conditions.js';
+import { boundedMessage, type ConditionInput, conditionOf, setConditions } from './conditions.js';
 import { iterationNameOf, iterationStatusOf } from './iteration-status.js';
 import {
   apiVersion,
@@ -122,7 +122,9 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
 
   const checked = checkSpec(run, namespace, name, deps.placementPolicy ?? emptyPlacementPolicy);
   if ('problems' in checked) {
-    const message = `${checked.problems.map((p) => `${p.path}: ${p.message}`).join('; ')} (fix the spec and apply it again)`;
+    const message = boundedMessage(
+      `${checked.problems.map((p) => `${p.path}: ${p.message}`).join('; ')} (fix the spec and apply it again)`,
+    );
     const previous = conditionOf(status.conditions, 'Ready');
     await write({ ...status, phase: 'Pending' }, [
       { type: 'Ready', status: 'False', reason: 'InvalidSpec', message },

@@ -70,8 +70,12 @@ export function tolerationAllowed(t: RunToleration, rule: TolerationRule): boole
   return true;
 }
 
+/** A label-like key as it is; anything else (newlines, quotes) JSON-quoted so a message stays one line. */
+const shown = (key: string | undefined) =>
+  /^[A-Za-z0-9._/-]+$/.test(key ?? '') ? key : JSON.stringify(key ?? '');
+
 function describeToleration(t: Partial<RunToleration> | TolerationRule): string {
-  const parts = [`key: ${t.key}`, `operator: ${t.operator ?? 'Equal'}`];
+  const parts = [`key: ${shown(t.key)}`, `operator: ${t.operator ?? 'Equal'}`];
   if (t.operator !== 'Exists') parts.push(`value: ${JSON.stringify(t.value ?? '')}`);
   parts.push(t.effect ? `effect: ${t.effect}` : 'any effect');
   if (t.tolerationSeconds !== undefined) parts.push(`tolerationSeconds: ${t.tolerationSeconds}`);

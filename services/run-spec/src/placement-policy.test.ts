@@ -185,3 +185,15 @@ allowedQueues: [q]`,
   assert.throws(() => parsePlacementPolicyYaml('[a, b'), /is not valid YAML/);
   assert.throws(() => parsePlacementPolicyYaml('- a'), /\(document\): must be a mapping/);
 });
+
+test('a hostile toleration key stays quoted on one line', () => {
+  const spec = runWith(
+    '{train: {tolerations: [{key: "a\\nspec.placement.train: allowed", operator: Exists}]}}',
+  );
+  const [p] = placementProblems(spec, policy);
+  assert.match(
+    p?.message ?? '',
+    /^\{key: "a\\nspec\.placement\.train: allowed", operator: Exists, any effect\} is not allowed/,
+  );
+  assert.ok(!p?.message.includes('\n'));
+});
