@@ -20,6 +20,7 @@ import {
   sha256Digest,
   shardMsgId,
   streams,
+  workConsumerName,
   workSubject,
 } from '@rlhf/platform';
 import { natsForTests, type TestNats } from '@rlhf/platform/testing';
@@ -85,6 +86,17 @@ test('work queue: publish (deduplicated), pull, ack; a nak is redelivered', asyn
   const info = await ctx.jsm.streams.info(streams.work);
   assert.equal(info.state.messages, 0);
   assert.equal(await consumer.next({ expires: 1000 }), null);
+});
+
+test('a work consumer made with another ack wait takes the one a worker asks for', async () => {
+  // A consumer of its own, so the shared 'generate' one keeps its settings for the test above.
+  const stage = `ack-${run}`;
+  await ensureWorkConsumer(ctx, stage, { ackWaitMs: 30_000, maxDeliver: 5 });
+  await ensureWorkConsumer(ctx, stage, { ackWaitMs: 6000, maxDeliver: 4 });
+  const info = await ctx.jsm.consumers.info(streams.work, workConsumerName(stage));
+  assert.equal(info.config.ack_wait, 6000 * 1e6);
+  assert.equal(info.config.max_deliver, 4);
+  await ctx.jsm.consumers.delete(streams.work, workConsumerName(stage));
 });
 
 test('object store: a 5 MB artifact round-trips with its digest', async () => {

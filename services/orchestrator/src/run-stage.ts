@@ -66,13 +66,21 @@ export async function runStageProcess(o: StageProcessOptions): Promise<RunSummar
       natsUrl: o.natsUrl,
       plan: services.map((service) => ({ service, replicas: 1 })),
       ...(o.logDir ? { logDir: o.logDir } : {}),
+      supervision: { notice: (line) => o.logger.warn(line) },
     });
     const store = new ArtifactRouter(nc);
     try {
       const summary = await reconcileRun({
         run: runRef,
         spec: o.run.spec,
-        deps: { nc, js, store, logger: o.logger },
+        deps: {
+          nc,
+          js,
+          store,
+          logger: o.logger,
+          signal: workers.signal,
+          describeWorker: workers.describe,
+        },
         state,
         ui: o.ui,
         workers: o.replicas,

@@ -5,6 +5,7 @@
 import {
   AckPolicy,
   type Consumer,
+  type ConsumerInfo,
   DeliverPolicy,
   type JetStreamClient,
   type JetStreamManager,
@@ -77,18 +78,25 @@ export async function ensureWorkConsumer(
   options: WorkConsumerOptions = {},
 ): Promise<Consumer> {
   const name = workConsumerName(stage);
+  const ackWait = nanos(options.ackWaitMs ?? 30_000);
+  const maxDeliver = options.maxDeliver ?? 5;
+  let existing: ConsumerInfo | null = null;
   try {
-    await ctx.jsm.consumers.info(streams.work, name);
+    existing = await ctx.jsm.consumers.info(streams.work, name);
   } catch {
     await ctx.jsm.consumers.add(streams.work, {
       durable_name: name,
       filter_subject: workFilter(stage),
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
-      ack_wait: nanos(options.ackWaitMs ?? 30_000),
-      max_deliver: options.maxDeliver ?? 5,
+      ack_wait: ackWait,
+      max_deliver: maxDeliver,
     });
   }
+  // A consumer made by an earlier version (or with other settings) takes this worker's: with a longer ack
+  // wait than its heartbeats need, a killed worker's shard would wait that long to be redelivered.
+  if (existing && (existing.config.ack_wait !== ackWait || existing.config.max_deliver !== maxDeliver))
+    await ctx.jsm.consumers.update(streams.work, name, { ack_wait: ackWait, max_deliver: maxDeliver });
   return ctx.js.consumers.get(streams.work, name);
 }
 
