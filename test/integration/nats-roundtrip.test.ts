@@ -89,8 +89,8 @@ test('work queue: publish (deduplicated), pull, ack; a nak is redelivered', asyn
 });
 
 test('a work consumer made with another ack wait takes the one a worker asks for', async () => {
-  // A consumer of its own, so the shared 'generate' one keeps its settings for the test above.
-  const stage = `ack-${run}`;
+  // Not the 'generate' consumer of the test above; no stage is sharded over 'pair'.
+  const stage = 'pair';
   await ensureWorkConsumer(ctx, stage, { ackWaitMs: 30_000, maxDeliver: 5 });
   await ensureWorkConsumer(ctx, stage, { ackWaitMs: 6000, maxDeliver: 4 });
   const info = await ctx.jsm.consumers.info(streams.work, workConsumerName(stage));
