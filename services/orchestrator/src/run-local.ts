@@ -127,9 +127,11 @@ export async function runLocal(o: LocalRunOptions): Promise<RunSummary> {
     });
     const { signal, describe } = workers;
     try {
-      const summary = await throughOutages(
-        () =>
-          reconcileRun({
+      // Everything from here is idempotent (finished stages are skipped, outputs are rewritten with the
+      // same bytes), so a step that failed while NATS was away is simply done again once it is back.
+      return await throughOutages(
+        async () => {
+          const summary = await reconcileRun({
             run: runRef,
             spec: o.run.spec,
             deps: {
@@ -145,24 +147,25 @@ export async function runLocal(o: LocalRunOptions): Promise<RunSummary> {
             state,
             ui: o.ui,
             workers: o.workers,
-          }),
+          });
+          await exportRunModels(new ArtifactRouter(nc), summary, join(o.out, 'models'));
+          const report = renderReport(summary);
+          await writeFile(join(o.out, 'summary.json'), `${JSON.stringify(summary, jsonSafe, 2)}\n`);
+          await writeFile(join(o.out, 'report.html'), report.html);
+          await mkdir(join(o.out, 'charts'), { recursive: true });
+          for (const [name, svg] of Object.entries(report.images))
+            await writeFile(join(o.out, 'charts', name), svg);
+          await state.setRun({
+            specDigest: digest,
+            epoch,
+            phase: 'Succeeded',
+            message: '',
+            updatedAt: new Date().toISOString(),
+          });
+          return summary;
+        },
         { watch: outage, logger: o.logger, notice: o.ui.say, signal },
       );
-      await exportRunModels(new ArtifactRouter(nc), summary, join(o.out, 'models'));
-      const report = renderReport(summary);
-      await writeFile(join(o.out, 'summary.json'), `${JSON.stringify(summary, jsonSafe, 2)}\n`);
-      await writeFile(join(o.out, 'report.html'), report.html);
-      await mkdir(join(o.out, 'charts'), { recursive: true });
-      for (const [name, svg] of Object.entries(report.images))
-        await writeFile(join(o.out, 'charts', name), svg);
-      await state.setRun({
-        specDigest: digest,
-        epoch,
-        phase: 'Succeeded',
-        message: '',
-        updatedAt: new Date().toISOString(),
-      });
-      return summary;
     } catch (err) {
       await state
         .setRun({
