@@ -21,6 +21,7 @@ import {
   sha256Digest,
   shardMsgId,
   streams,
+  workConsumerName,
   workSubject,
 } from '@rlhf/platform';
 import { natsForTests, type TestNats } from '@rlhf/platform/testing';
@@ -91,6 +92,17 @@ test('work queue: publish (deduplicated), pull, ack; a nak is redelivered', asyn
   const info = await ctx.jsm.streams.info(streams.work);
   assert.equal(info.state.messages, 0);
   assert.equal(await consumer.next({ expires: 1000 }), null);
+});
+
+test('a work consumer made with another ack wait takes the one a worker asks for', async () => {
+  // Not the 'generate' consumer of the test above; no stage is sharded over 'pair'.
+  const stage = 'pair';
+  await ensureWorkConsumer(ctx, stage, { ackWaitMs: 30_000, maxDeliver: 5 });
+  await ensureWorkConsumer(ctx, stage, { ackWaitMs: 6000, maxDeliver: 4 });
+  const info = await ctx.jsm.consumers.info(streams.work, workConsumerName(stage));
+  assert.equal(info.config.ack_wait, 6000 * 1e6);
+  assert.equal(info.config.max_deliver, 4);
+  await ctx.jsm.consumers.delete(streams.work, workConsumerName(stage));
 });
 
 test('object store: a 5 MB artifact round-trips with its digest', async () => {

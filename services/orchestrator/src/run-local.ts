@@ -23,6 +23,7 @@ import { localRunRoots } from './artifact-roots.js';
 import { exportRunModels } from './export-models.js';
 import { natsForRun } from './local-nats.js';
 import { type LocalWorkers, startLocalWorkers, type WorkerPlan } from './local-workers.js';
+import { throughOutages, watchOutages } from './nats-outages.js';
 import { reconcileRun } from './reconcile-run.js';
 import { renderReport } from './report/report-html.js';
 import type { RunSummary } from './report/summary-types.js';
@@ -46,6 +47,10 @@ export interface LocalRunOptions {
   command: string[];
   /** Extra environment of the workers. */
   workerEnv?: NodeJS.ProcessEnv;
+  /** Restarts in a row a worker gets before the run stops (default 5). */
+  workerRestarts?: number;
+  /** A shard with no progress for this long is reported (default 120 s). */
+  stallMs?: number;
 }
 
 export function workerPlan(run: RlhfRun, workers: number): WorkerPlan[] {
@@ -111,6 +116,7 @@ export async function runLocal(o: LocalRunOptions): Promise<RunSummary> {
       updatedAt: new Date().toISOString(),
     });
 
+    const outage = watchOutages(nc);
     workers = await startLocalWorkers({
       command: o.command,
       natsUrl: nats.url,
@@ -120,31 +126,57 @@ export async function runLocal(o: LocalRunOptions): Promise<RunSummary> {
       // Training scratch (a job's data and checkpoints, kept only to resume from) under this run's output,
       // not the machine-wide default: two runs of the same name would share it there.
       env: { RLHF_WORK_DIR: join(o.out, 'work'), RLHF_ARTIFACT_ROOTS: roots.join(':'), ...o.workerEnv },
+      supervision: {
+        ...(o.workerRestarts === undefined ? {} : { maxRestarts: o.workerRestarts }),
+        // A worker that could not reach NATS while this process could not either is not at fault.
+        excused: outage.overlaps,
+        notice: (line) => {
+          o.logger.warn(line);
+          o.ui.say(line);
+        },
+      },
     });
+    const { signal, describe } = workers;
     try {
-      const summary = await reconcileRun({
-        run: runRef,
-        spec: o.run.spec,
-        deps: { nc, js, store: new ArtifactRouter(nc, sandbox), logger: o.logger, notice: o.ui.say },
-        state,
-        ui: o.ui,
-        workers: o.workers,
-      });
-      await exportRunModels(new ArtifactRouter(nc, sandbox), summary, join(o.out, 'models'));
-      const report = renderReport(summary);
-      await writeFile(join(o.out, 'summary.json'), `${JSON.stringify(summary, jsonSafe, 2)}\n`);
-      await writeFile(join(o.out, 'report.html'), report.html);
-      await mkdir(join(o.out, 'charts'), { recursive: true });
-      for (const [name, svg] of Object.entries(report.images))
-        await writeFile(join(o.out, 'charts', name), svg);
-      await state.setRun({
-        specDigest: digest,
-        epoch,
-        phase: 'Succeeded',
-        message: '',
-        updatedAt: new Date().toISOString(),
-      });
-      return summary;
+      // Everything from here is idempotent (finished stages are skipped, outputs are rewritten with the
+      // same bytes), so a step that failed while NATS was away is simply done again once it is back.
+      return await throughOutages(
+        async () => {
+          const summary = await reconcileRun({
+            run: runRef,
+            spec: o.run.spec,
+            deps: {
+              nc,
+              js,
+              store: new ArtifactRouter(nc, sandbox),
+              logger: o.logger,
+              notice: o.ui.say,
+              signal,
+              describeWorker: describe,
+              ...(o.stallMs === undefined ? {} : { stallMs: o.stallMs }),
+            },
+            state,
+            ui: o.ui,
+            workers: o.workers,
+          });
+          await exportRunModels(new ArtifactRouter(nc, sandbox), summary, join(o.out, 'models'));
+          const report = renderReport(summary);
+          await writeFile(join(o.out, 'summary.json'), `${JSON.stringify(summary, jsonSafe, 2)}\n`);
+          await writeFile(join(o.out, 'report.html'), report.html);
+          await mkdir(join(o.out, 'charts'), { recursive: true });
+          for (const [name, svg] of Object.entries(report.images))
+            await writeFile(join(o.out, 'charts', name), svg);
+          await state.setRun({
+            specDigest: digest,
+            epoch,
+            phase: 'Succeeded',
+            message: '',
+            updatedAt: new Date().toISOString(),
+          });
+          return summary;
+        },
+        { watch: outage, logger: o.logger, notice: o.ui.say, signal },
+      );
     } catch (err) {
       await state
         .setRun({

@@ -85,6 +85,7 @@ export async function runStageProcess(o: StageProcessOptions): Promise<RunSummar
       ...(o.natsAuth ? { natsAuth: o.natsAuth } : {}),
       plan: services.map((service) => ({ service, replicas: 1 })),
       ...(o.logDir ? { logDir: o.logDir } : {}),
+      supervision: { notice: (line) => o.logger.warn(line) },
     });
     // The spec's file:// URIs only below the artifact roots the pod mounts (RLHF_ARTIFACT_ROOTS, set by the
     // controller); its workers inherit the same variable.
@@ -94,7 +95,14 @@ export async function runStageProcess(o: StageProcessOptions): Promise<RunSummar
       const summary = await reconcileRun({
         run: runRef,
         spec: o.run.spec,
-        deps: { nc, js, store, logger: o.logger },
+        deps: {
+          nc,
+          js,
+          store,
+          logger: o.logger,
+          signal: workers.signal,
+          describeWorker: workers.describe,
+        },
         state,
         ui: o.ui,
         workers: o.replicas,

@@ -4,6 +4,9 @@
  * output exists. Completion is read from the store, not only from events, so a driver that restarts
  * mid-stage (or misses events while NATS is away) still sees shards finished meanwhile. A shard that fails
  * on bad input, or keeps failing until its deliveries run out, fails the stage with the worker's reason.
+ * A shard that shows no sign of life for a while (no started, progress or done event) is reported, naming
+ * the worker that last took it and its last progress, so a stall never goes unsaid; the report kills
+ * nothing (the local supervisor restarts workers that are gone, and `signal` ends a stage it gives up on).
  */
 import type { JetStreamClient } from '@nats-io/jetstream';
 import {
@@ -50,11 +53,18 @@ export interface StageDeps {
   logger: Logger;
   /** Tells the person at the terminal something they must know now (NATS gone, NATS back). */
   notice?: (line: string) => void;
+  /** Aborted when the run cannot go on (a worker that keeps failing); a waiting stage ends with its reason. */
+  signal?: AbortSignal;
+  /** A shard with no event for this long is reported, and again each further time as long (default 120 s). */
+  stallMs?: number;
+  /** What the run knows of a worker named in a `started` event (e.g. its pid and log file). */
+  describeWorker?: (worker: string) => string | undefined;
 }
 
 export type ProgressFn = (done: number, total: number, unit: string) => void;
 
 const POLL_MS = 1500;
+export const DEFAULT_STALL_MS = 120_000;
 
 async function stored(store: ArtifactStore, uri: string): Promise<boolean> {
   return (await store.info(uri)) !== null;
@@ -73,6 +83,12 @@ export async function runShardedStage(
   const failures = new Map<number, number>();
   const failed: { error: RlhfError | null } = { error: null };
   const waker: { wake: (() => void) | null } = { wake: null };
+  // For the stall report: when each shard last showed a sign of life, who took it, how far it got.
+  const lastSeen = new Map<number, number>();
+  const lastReported = new Map<number, number>();
+  const workerOf = new Map<number, string>();
+  const lastProgress = new Map<number, string>();
+  const seen = (shard: number) => lastSeen.set(shard, Date.now());
   const report = () => {
     let n = 0;
     let total = 0;
@@ -96,13 +112,20 @@ export async function runShardedStage(
       if (ev.key && ev.key.namespace !== run.namespace) continue;
       const e = ev.event;
       if (!e) continue;
-      if (e.$case === 'progress') {
+      if (e.$case === 'started') {
+        seen(e.value.shardIndex);
+        workerOf.set(e.value.shardIndex, e.value.worker);
+      } else if (e.$case === 'progress') {
+        seen(e.value.shardIndex);
+        const unit = e.value.unit || spec.unit;
+        lastProgress.set(e.value.shardIndex, `${Number(e.value.done)}/${Number(e.value.total)} ${unit}`);
         if (e.value.unit === spec.unit || e.value.unit === '') {
           partial.set(e.value.shardIndex, Number(e.value.done));
           if (Number(e.value.total) > 0) totals.set(e.value.shardIndex, Number(e.value.total));
         }
         report();
       } else if (e.$case === 'shardDone') {
+        seen(e.value.shardIndex);
         waker.wake?.();
       } else if (e.$case === 'failed') {
         const shard = e.value.shardIndex ?? -1;
@@ -137,7 +160,34 @@ export async function runShardedStage(
     }
   })();
 
+  const stallMs = deps.stallMs ?? DEFAULT_STALL_MS;
+  // As the terminal names the stage (setup stages are iteration 0).
+  const label = iteration > 0 ? `iteration ${iteration} ${token}` : token;
+  const reportStalls = () => {
+    const now = Date.now();
+    for (let i = 0; i < spec.shards.length; i++) {
+      if (done.has(i)) continue;
+      const idle = now - (lastSeen.get(i) ?? now);
+      if (idle < stallMs || now - (lastReported.get(i) ?? 0) < stallMs) continue;
+      lastReported.set(i, now);
+      const name = workerOf.get(i);
+      const who = name
+        ? `worker ${deps.describeWorker?.(name) ?? name} took it`
+        : 'no worker has taken it yet (is a worker of this stage running?)';
+      const progress = lastProgress.get(i);
+      const line = `${label}: shard ${i} of ${spec.shards.length} shows no progress for ${Math.round(idle / 1000)} s; ${who}; ${progress ? `last progress ${progress}` : 'no progress reported yet'}`;
+      deps.logger.warn({ shard: i, worker: name, idleMs: idle, progress }, line);
+      deps.notice?.(line);
+    }
+  };
+  const aborted = () => {
+    if (deps.signal?.aborted) throw deps.signal.reason;
+  };
+  const onAbort = () => waker.wake?.();
+  deps.signal?.addEventListener('abort', onAbort);
+
   try {
+    aborted();
     for (let i = 0; i < spec.shards.length; i++) {
       const s = spec.shards[i] as ShardSpec;
       if (await stored(deps.store, s.doneMarker ?? s.output)) {
@@ -160,6 +210,7 @@ export async function runShardedStage(
         StageWork.encode(work).finish(),
         `${run.epoch ? `${run.epoch}/` : ''}${shardMsgId(run.namespace, token, run.name, iteration, i)}`,
       );
+      if (!lastSeen.has(i)) seen(i);
     }
     report();
     let natsDown = false;
@@ -170,6 +221,7 @@ export async function runShardedStage(
         setTimeout(resolve, POLL_MS);
       });
       waker.wake = null;
+      aborted();
       if (failed.error) throw failed.error;
       try {
         for (let i = 0; i < spec.shards.length; i++)
@@ -180,8 +232,11 @@ export async function runShardedStage(
         if (natsDown) {
           deps.logger.warn('NATS is back; the run continues');
           deps.notice?.('NATS is back; the run continues');
+          // Events sent while NATS was away are lost: the stall clock starts again from now.
+          for (const i of lastSeen.keys()) seen(i);
         }
         natsDown = false;
+        reportStalls();
       } catch (err) {
         if (!natsDown) {
           const message = 'NATS is unreachable; the run is paused until it is back';
@@ -193,6 +248,7 @@ export async function runShardedStage(
       report();
     }
   } finally {
+    deps.signal?.removeEventListener('abort', onAbort);
     sub.unsubscribe();
     await follow.catch(() => {});
   }

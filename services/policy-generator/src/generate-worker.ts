@@ -11,13 +11,7 @@
  * redelivered shard writes the same output.
  */
 import { type LoadedModelDir, parseJsonlLines, parsePromptRecord, promptInputOf } from '@rlhf/ml-engine';
-import {
-  type ArtifactStore,
-  invalidArgument,
-  type Logger,
-  type NatsConnection,
-  parseIntegerIn,
-} from '@rlhf/platform';
+import { type ArtifactStore, invalidArgument, type Logger, type NatsConnection } from '@rlhf/platform';
 import { Stage, type StageWork } from '@rlhf/proto';
 import {
   checkShardUris,
@@ -30,12 +24,6 @@ import {
 import { type PromptSource, prepareGeneration } from './generate-request.js';
 import type { PolicySampler } from './policy-sampler.js';
 import { checkN, checkSamplingParams, type GenerateLimits } from './sampling-settings.js';
-
-/** The redelivery timeout set by the environment (RLHF_WORK_ACK_WAIT_MS), if any. */
-export function ackWaitFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
-  const raw = env.RLHF_WORK_ACK_WAIT_MS;
-  return raw ? parseIntegerIn(raw, 'RLHF_WORK_ACK_WAIT_MS', 1000, 3_600_000) : undefined;
-}
 
 export function isGenerateShard(work: StageWork): boolean {
   return work.params?.$case === 'generate';

@@ -11,7 +11,7 @@ import {
 } from '@rlhf/service-kit';
 import { startEvaluateWorker } from './evaluate-shard.js';
 import { generateHandler, generateStreamHandler } from './generate-rpc.js';
-import { ackWaitFromEnv, startGenerateWorker } from './generate-worker.js';
+import { startGenerateWorker } from './generate-worker.js';
 import { type BatchingOptions, batchingFromEnv, defaultBatching, PolicySampler } from './policy-sampler.js';
 import { defaultGenerateLimits, type GenerateLimits } from './sampling-settings.js';
 import { generatorUtf8Schemas } from './utf8-schemas.js';
@@ -19,7 +19,7 @@ import { generatorUtf8Schemas } from './utf8-schemas.js';
 export { toCompletion } from './completions.js';
 export { evaluateShard } from './evaluate-shard.js';
 export { checkGenerateRequest, prepareGeneration } from './generate-request.js';
-export { ackWaitFromEnv, generateShard, isGenerateShard } from './generate-worker.js';
+export { generateShard, isGenerateShard } from './generate-worker.js';
 export { type BatchingOptions, batchingFromEnv, PolicySampler, type SampleJob } from './policy-sampler.js';
 export {
   checkN,
@@ -43,7 +43,7 @@ export interface PolicyGeneratorServiceOptions {
   cacheDir?: string;
   /** Serve GENERATE shards over NATS when the process has a NATS connection. Default true. */
   generateWorker?: boolean;
-  /** The stage workers' redelivery timeout (they heartbeat every third of it). Default $RLHF_WORK_ACK_WAIT_MS, else 30 s. */
+  /** The stage workers' redelivery timeout (they heartbeat every third of it). Default $RLHF_WORK_ACK_WAIT_MS, else the stage worker's default. */
   ackWaitMs?: number;
 }
 
@@ -98,7 +98,7 @@ export function createPolicyGeneratorService(options: PolicyGeneratorServiceOpti
     },
     start: async (ctx) => {
       const s = stateOf(ctx);
-      const ackWaitMs = options.ackWaitMs ?? ackWaitFromEnv();
+      const ackWaitMs = options.ackWaitMs;
       const workers: RunningWorker[] = [];
       if (ctx.nats && options.generateWorker !== false) {
         workers.push(

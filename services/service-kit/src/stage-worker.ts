@@ -7,6 +7,7 @@
  * state KV (nobody started that run), is terminated and logged, never executed.
  */
 import { hostname } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { JsMsg } from '@nats-io/jetstream';
 import {
   asRlhfError,
@@ -17,6 +18,7 @@ import {
   type NatsConnection,
   openJetStream,
   openStateKv,
+  parseIntegerIn,
   parseWorkSubject,
   publishEvent,
   runRecordKey,
@@ -75,7 +77,11 @@ export interface StageWorkerOptions {
    * another worker, without events: it has not started.
    */
   accepts?(work: StageWork): boolean;
-  /** Redelivery timeout when a worker goes silent (it sends working() every third of it). */
+  /**
+   * Redelivery timeout when a worker goes silent: a killed worker's shard goes to another after this long.
+   * Default $RLHF_WORK_ACK_WAIT_MS, else DEFAULT_WORK_ACK_WAIT_MS. Live workers send working() from a timer
+   * every heartbeatMs(ackWaitMs), so it must stay well above the longest event-loop block of a shard.
+   */
   ackWaitMs?: number;
   maxDeliver?: number;
   /** Delay before a shard that failed transiently is redelivered. */
@@ -94,15 +100,37 @@ const userErrors = new Set([
   'FAILED_PRECONDITION',
   'PERMISSION_DENIED',
   'ALREADY_EXISTS',
+  // A shard over a server limit (training bounds, request sizes) is over it on every delivery.
+  'RESOURCE_EXHAUSTED',
 ]);
+
+/**
+ * The work consumers' ack wait. Heartbeats come from a timer, which waits while the event loop is blocked:
+ * the longest block measured in a worker over examples/quickstart.yaml (on a busy 2-core machine) was 0.9 s,
+ * in reward-model training (each shard's `eventLoopMaxMs` is in its shard-done log line). A heartbeat every
+ * second is then at most 1.9 s apart, well inside 5 s; a killed worker's shard is redelivered 4-5 s after.
+ */
+export const DEFAULT_WORK_ACK_WAIT_MS = 5000;
+
+/** How often a shard in hand is reported alive: a fifth of the ack wait, between 250 ms and 2 s. */
+export function heartbeatMs(ackWaitMs: number): number {
+  return Math.min(2000, Math.max(250, Math.floor(ackWaitMs / 5)));
+}
+
+/** The redelivery timeout set by the environment (RLHF_WORK_ACK_WAIT_MS), if any. */
+export function workAckWaitFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const raw = env.RLHF_WORK_ACK_WAIT_MS;
+  return raw ? parseIntegerIn(raw, 'RLHF_WORK_ACK_WAIT_MS', 1000, 3_600_000) : undefined;
+}
 
 export async function startStageWorker(o: StageWorkerOptions): Promise<RunningWorker> {
   const ctx = await openJetStream(o.nats);
   await ensureStreams(ctx.jsm);
   const token = o.token ?? stageToken[o.stage];
-  const ackWaitMs = o.ackWaitMs ?? 30_000;
+  const ackWaitMs = o.ackWaitMs ?? workAckWaitFromEnv() ?? DEFAULT_WORK_ACK_WAIT_MS;
   const consumer = await ensureWorkConsumer(ctx, token, { ackWaitMs, maxDeliver: o.maxDeliver ?? 5 });
-  const worker = o.workerName ?? `${hostname()}-${process.pid}`;
+  // The local launcher names its workers (`dpo-trainer-0`, the name of their log file).
+  const worker = o.workerName ?? process.env.RLHF_WORKER_NAME ?? `${hostname()}-${process.pid}`;
   let stopping = false;
 
   const emit = async (work: StageWork, event: StageEvent['event']): Promise<void> => {
@@ -167,8 +195,15 @@ export async function startStageWorker(o: StageWorkerOptions): Promise<RunningWo
       stage: token,
       shard: work.shardIndex,
     });
-    const heartbeat = setInterval(() => m.working(), Math.max(1000, ackWaitMs / 3));
-    await emit(work, { $case: 'started', value: { shardIndex: work.shardIndex, worker } });
+    const heartbeat = setInterval(() => m.working(), heartbeatMs(ackWaitMs));
+    // The longest stretch the event loop was blocked while this shard ran (heartbeats wait it out).
+    const blocked = monitorEventLoopDelay({ resolution: 20 });
+    blocked.enable();
+    const blockedMs = () => Math.round(blocked.max / 1e6);
+    await emit(work, {
+      $case: 'started',
+      value: { shardIndex: work.shardIndex, worker, attempt: m.info.deliveryCount },
+    });
     try {
       const result = await o.handle(work, {
         logger: log,
@@ -187,7 +222,12 @@ export async function startStageWorker(o: StageWorkerOptions): Promise<RunningWo
         value: { shardIndex: work.shardIndex, outputUri: result.outputUri, items: result.items },
       });
       await m.ackAck();
-      log.info({ items: result.items, output: result.outputUri }, 'shard done');
+      log.info({ items: result.items, output: result.outputUri, eventLoopMaxMs: blockedMs() }, 'shard done');
+      if (blockedMs() > ackWaitMs / 2)
+        log.warn(
+          { eventLoopMaxMs: blockedMs(), ackWaitMs },
+          'the event loop was blocked for over half the ack wait: heartbeats may come late and the shard be redelivered while it runs; raise RLHF_WORK_ACK_WAIT_MS',
+        );
     } catch (err) {
       const known = asRlhfError(err);
       const permanent = known !== null && userErrors.has(known.code);
@@ -215,6 +255,7 @@ export async function startStageWorker(o: StageWorkerOptions): Promise<RunningWo
       }
     } finally {
       clearInterval(heartbeat);
+      blocked.disable();
     }
   };
 

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { StageUi } from '@rlhf/orchestrator';
-import { invalidArgument, type LogLevel, parseIntegerIn } from '@rlhf/platform/core';
+import { invalidArgument, type LogLevel, parseDuration, parseIntegerIn } from '@rlhf/platform/core';
 import type { Command } from 'commander';
 import { addNatsOptions, natsConfigOf } from '../nats-flags.js';
 import { ProgressBar } from '../progress.js';
@@ -13,6 +13,8 @@ interface RunFlags {
   natsUrl?: string;
   restart?: boolean;
   logLevel: string;
+  workerRestarts: string;
+  stallTimeout: string;
 }
 
 /** Progress bars per stage on stderr, one line per finished stage. */
@@ -63,7 +65,17 @@ export function registerRun(program: Command): void {
     .option('--out <DIR>', 'output directory (default runs/<metadata.name>)')
     .option('--workers <N>', 'worker processes per sharded stage (generate, judge, evaluate)', '1')
     .option('--restart', 'forget the finished stages of this run and start over')
-    .option('--log-level <LEVEL>', 'log level of this process (workers log to <out>/logs)', 'warn');
+    .option('--log-level <LEVEL>', 'log level of this process (workers log to <out>/logs)', 'warn')
+    .option(
+      '--worker-restarts <N>',
+      'restarts in a row a worker that exits gets (after a backoff of 0.5 s doubling to 10 s) before the run stops',
+      process.env.RLHF_WORKER_RESTARTS ?? '5',
+    )
+    .option(
+      '--stall-timeout <DURATION>',
+      'report a shard that shows no progress for this long (which shard, which worker), again as long as it lasts',
+      process.env.RLHF_STALL_TIMEOUT ?? '120s',
+    );
   addNatsOptions(cmd, 'use this NATS (JetStream) instead of starting one', '0s: fail at once');
   cmd.action(async (f: RunFlags) => {
     const { runLocal } = await import('@rlhf/orchestrator');
@@ -71,6 +83,14 @@ export function registerRun(program: Command): void {
     const { parseRunYaml } = await import('@rlhf/run-spec');
     if (!f.file) throw invalidArgument('--file', 'is required', 'pass -f RUN.yaml');
     const workers = parseIntegerIn(f.workers, '--workers', 1, 64);
+    const workerRestarts = parseIntegerIn(f.workerRestarts, '--worker-restarts', 0, 1000);
+    const stallMs = parseDuration(f.stallTimeout, '--stall-timeout');
+    if (stallMs < 1000)
+      throw invalidArgument(
+        '--stall-timeout',
+        `${f.stallTimeout} is under a second`,
+        'pass e.g. 120s or 10m',
+      );
     let text: string;
     try {
       text = await readFile(f.file, 'utf8');
@@ -92,6 +112,8 @@ export function registerRun(program: Command): void {
       workers,
       ...(nats.url ? { natsUrl: nats.url, natsAuth: nats.auth } : {}),
       ...(f.restart ? { restart: true } : {}),
+      workerRestarts,
+      stallMs,
       ui,
       logger: createLogger('rlhf-run', { level: f.logLevel as LogLevel }),
       command: [process.execPath, ...process.execArgv, process.argv[1] as string],

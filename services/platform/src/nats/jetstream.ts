@@ -5,6 +5,7 @@
 import {
   AckPolicy,
   type Consumer,
+  type ConsumerInfo,
   DeliverPolicy,
   type JetStreamClient,
   type JetStreamManager,
@@ -77,7 +78,9 @@ export async function ensureWorkConsumer(
   options: WorkConsumerOptions = {},
 ): Promise<Consumer> {
   const name = workConsumerName(stage);
-  let existing: Awaited<ReturnType<typeof ctx.jsm.consumers.info>> | null = null;
+  const ackWait = nanos(options.ackWaitMs ?? 30_000);
+  const maxDeliver = options.maxDeliver ?? 5;
+  let existing: ConsumerInfo | null = null;
   try {
     existing = await ctx.jsm.consumers.info(streams.work, name);
   } catch {
@@ -95,10 +98,14 @@ export async function ensureWorkConsumer(
       filter_subject: workFilter(stage),
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
-      ack_wait: nanos(options.ackWaitMs ?? 30_000),
-      max_deliver: options.maxDeliver ?? 5,
+      ack_wait: ackWait,
+      max_deliver: maxDeliver,
     });
   }
+  // A consumer made by an earlier version (or with other settings) takes this worker's: with a longer ack
+  // wait than its heartbeats need, a killed worker's shard would wait that long to be redelivered.
+  if (existing && (existing.config.ack_wait !== ackWait || existing.config.max_deliver !== maxDeliver))
+    await ctx.jsm.consumers.update(streams.work, name, { ack_wait: ackWait, max_deliver: maxDeliver });
   return ctx.js.consumers.get(streams.work, name);
 }
 
