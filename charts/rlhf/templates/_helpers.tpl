@@ -63,3 +63,12 @@ app.kubernetes.io/component: {{ .component }}
   value: {{ required "nats.enabled is false: set nats.external.url or nats.external.existingSecret" .Values.nats.external.url | quote }}
 {{- end }}
 {{- end -}}
+
+{{/* The artifact volumes' mount paths, colon-separated (RLHF_ARTIFACT_ROOTS, the env of --artifact-root). */}}
+{{- define "rlhf.artifactRoots" -}}
+{{- $paths := list -}}
+{{- range .Values.artifacts.volumes -}}
+{{- $paths = append $paths .mountPath -}}
+{{- end -}}
+{{- join ":" $paths -}}
+{{- end }}
