@@ -37,6 +37,7 @@ import {
   type JobStatus,
   JudgeType,
   RewardModelServiceClient,
+  ScoreRequest,
   Stage,
   StageEvent,
   StageWork,
@@ -300,6 +301,20 @@ test('gRPC reads of system files and files outside the root: one status and mess
     );
   }
   assert.equal(shapes.size, 1, [...shapes].join(' | '));
+  // The judges' model refs: a Score call naming a model outside the root, or a system directory.
+  for (const model of [`file://${outside}/existing-dir`, 'file:///etc', `file://${root}/link-out`])
+    await refused(
+      unaryCall(
+        rmClient.score.bind(rmClient),
+        ScoreRequest.fromPartial({
+          model: ref(model),
+          items: [{ prompt: 'the film', responses: [' was great .'] }],
+        }),
+      ),
+      PERMISSION_DENIED,
+      'model.uri',
+      `Score with ${model}`,
+    );
 
   // A file inside the root that is not JSONL: the job fails naming the file and the line, not the content.
   const job = await startDpo({
@@ -314,7 +329,7 @@ test('gRPC reads of system files and files outside the root: one status and mess
   assert.deepEqual(await guarded(), before);
 });
 
-test('a platform-made output may be written and replaced; its checkpoint lives in the work directory', async () => {
+test('a platform-made output may be written, then replaced whole; nothing is left beside it', async () => {
   const before = await guarded();
   const out = join(root, 'models', 'replaced');
   for (const id of ['first', 'second']) {
