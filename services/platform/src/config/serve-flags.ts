@@ -4,17 +4,9 @@
  */
 import { invalidArgument } from '../errors.js';
 import type { ServeOptions } from '../service-host.js';
+import { parseArtifactRoots, parseModelCacheBytes } from './artifact-flags.js';
 import { resolveSetting } from './env.js';
-import {
-  parseArtifactRoots,
-  parseDuration,
-  parseHost,
-  parseIntegerIn,
-  parseLogLevel,
-  parseNatsUrl,
-  parseNumberIn,
-  parsePort,
-} from './parse.js';
+import { parseDuration, parseHost, parseIntegerIn, parseLogLevel, parseNatsUrl, parsePort } from './parse.js';
 
 export interface FlagSpec {
   /** Long flag without dashes, e.g. `nats-url`. */
@@ -144,7 +136,7 @@ export function resolveServeOptions(raw: RawServeFlags, env: NodeJS.ProcessEnv =
   const drainMs = lookup(raw, env, 'drain', parseDuration) as number;
   const logLevel = lookup(raw, env, 'log-level', parseLogLevel);
   const artifactRoots = lookup(raw, env, 'artifact-root', parseArtifactRoots) ?? [];
-  const cacheGb = lookup(raw, env, 'model-cache-max-gb', (v, f) => parseNumberIn(v, f, 0.001, 1e6)) as number;
+  const modelCacheMaxBytes = lookup(raw, env, 'model-cache-max-gb', parseModelCacheBytes) as number;
   return {
     host,
     port,
@@ -155,6 +147,6 @@ export function resolveServeOptions(raw: RawServeFlags, env: NodeJS.ProcessEnv =
     ...(certFile && keyFile ? { tls: { certFile, keyFile, ...(clientCaFile ? { clientCaFile } : {}) } } : {}),
     ...(logLevel !== undefined ? { logLevel } : {}),
     artifactRoots,
-    modelCacheMaxBytes: Math.round(cacheGb * 1024 ** 3),
+    modelCacheMaxBytes,
   };
 }
