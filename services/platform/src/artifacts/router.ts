@@ -48,8 +48,9 @@ export class ArtifactRouter implements ArtifactStore {
   }
 
   async put(uri: string, data: Uint8Array): Promise<ArtifactInfo> {
-    const [store, target, loc] = await this.route(uri, 'write');
+    const [store, target, loc] = await this.route(uri, 'write-file');
     if (loc.scheme !== 'file' || !this.confined) return store.put(target, data);
+    // Checked by the sandbox a moment ago; made (and marked) here when new, checked again when not.
     if (!(await prepareDataDir(dirname(loc.path))))
       throw new RlhfError('PERMISSION_DENIED', `${uri} is inside a directory the platform did not make`, {
         field: 'uri',
