@@ -1,6 +1,6 @@
 /**
  * A hostile client against the artifact sandbox, over real gRPC on loopback and a real nats-server: a
- * dpo-trainer and a reward-model started with one --artifact-root are asked to write outside it (a path
+ * dpo-trainer, a reward-model and a policy-generator started with one --artifact-root are asked to write outside it (a path
  * outside, `..`, a symlink leading out), onto things the platform did not make (a user's directory, a
  * file), and to read system files and files outside the root — by gRPC and by StageWork published on
  * NATS. Each case checks the status and field, that no error carries what a file holds, that a file, a
@@ -30,12 +30,15 @@ import {
   workSubject,
 } from '@rlhf/platform';
 import { natsForTests, type TestNats } from '@rlhf/platform/testing';
+import { createPolicyGeneratorService } from '@rlhf/policy-generator';
 import {
   DpoTrainerServiceClient,
   FailureReason,
+  GenerateRequest,
   JobState,
   type JobStatus,
   JudgeType,
+  PolicyGeneratorServiceClient,
   RewardModelServiceClient,
   ScoreRequest,
   Stage,
@@ -60,6 +63,8 @@ let root: string;
 let outside: string;
 let trainer: RunningService;
 let rm_: RunningService;
+let generator: RunningService;
+let gen: PolicyGeneratorServiceClient;
 let dpo: DpoTrainerServiceClient;
 let rmClient: RewardModelServiceClient;
 let policyUri: string;
@@ -121,6 +126,11 @@ before(async () => {
     }),
     opts,
   );
+  generator = await serveService(createPolicyGeneratorService({ cacheDir: join(base, 'cache') }), opts);
+  gen = new PolicyGeneratorServiceClient(
+    `127.0.0.1:${generator.grpcPort}`,
+    grpc.credentials.createInsecure(),
+  );
   dpo = new DpoTrainerServiceClient(`127.0.0.1:${trainer.grpcPort}`, grpc.credentials.createInsecure());
   rmClient = new RewardModelServiceClient(`127.0.0.1:${rm_.grpcPort}`, grpc.credentials.createInsecure());
 });
@@ -128,6 +138,8 @@ before(async () => {
 after(async () => {
   dpo?.close();
   rmClient?.close();
+  gen?.close();
+  await generator?.stop();
   await trainer?.stop();
   await rm_?.stop();
   await nc?.close();
@@ -301,7 +313,17 @@ test('gRPC reads of system files and files outside the root: one status and mess
     );
   }
   assert.equal(shapes.size, 1, [...shapes].join(' | '));
-  // The judges' model refs: a Score call naming a model outside the root, or a system directory.
+  // The policy generator's and the judges' model refs: outside the root, a system directory, a symlink out.
+  for (const model of [`file://${outside}/existing-dir`, `file://${root}/link-out`])
+    await refused(
+      unaryCall(
+        gen.generate.bind(gen),
+        GenerateRequest.fromPartial({ model: ref(model), prompts: ['the film'] }),
+      ),
+      PERMISSION_DENIED,
+      'model.uri',
+      `Generate with ${model}`,
+    );
   for (const model of [`file://${outside}/existing-dir`, 'file:///etc', `file://${root}/link-out`])
     await refused(
       unaryCall(
@@ -347,7 +369,7 @@ test('a platform-made output may be written, then replaced whole; nothing is lef
 
 /** Publishes `works` for `stage` of a run and collects the shards' terminal events. */
 async function shardOutcomes(
-  stage: 'train' | 'judge' | 'reward-model',
+  stage: 'train' | 'judge' | 'reward-model' | 'generate' | 'evaluate',
   works: StageWork[],
 ): Promise<StageEvent[]> {
   const run = works[0]?.key?.run as string;
@@ -396,11 +418,13 @@ function assertRefused(events: StageEvent[], fields: string[]): void {
   }
 }
 
-test('StageWork on NATS: TRAIN, REWARD_MODEL and JUDGE shards that read or write outside the root are terminated, nothing changed', async () => {
+test('StageWork on NATS: TRAIN, REWARD_MODEL, JUDGE, GENERATE and EVALUATE shards that read or write outside the root are terminated, nothing changed', async () => {
   const before = await guarded();
   const run = `hostile-${stamp}`;
   const data = `nats-obj://rlhf-artifacts/runs/default/${run}/data/gen.jsonl`;
+  const prompts = `nats-obj://rlhf-artifacts/runs/default/${run}/data/prompts.jsonl`;
   const store = new ArtifactRouter(nc, ArtifactSandbox.unrestricted());
+  await store.put(prompts, new TextEncoder().encode('{"prompt":"the film"}\n'));
   await store.put(
     data,
     new TextEncoder().encode(`${JSON.stringify({ prompt: 'the film', responses: [' was great .'] })}\n`),
@@ -468,7 +492,40 @@ test('StageWork on NATS: TRAIN, REWARD_MODEL and JUDGE shards that read or write
     'judge.model.uri',
     'input_uri',
   ]);
+
+  const generate = (shard: number, inputUri: string, outputUri: string, model = policyUri) =>
+    StageWork.fromPartial({
+      key: { namespace: 'default', run, iteration: 1, stage: Stage.STAGE_GENERATE },
+      shardIndex: shard,
+      shardCount: 1,
+      inputUri,
+      outputUri,
+      params: { $case: 'generate', value: { policy: ref(model), n: 1 } },
+    });
+  const genEvents = await shardOutcomes('generate', [
+    generate(0, `file://${outside}/secret.jsonl`, `file://${root}/generated/g0.jsonl`),
+    generate(1, prompts, `file://${outside}/generated.jsonl`),
+    generate(2, prompts, `file://${root}/%2e%2e/outside/g2.jsonl`),
+    generate(3, prompts, `file://${root}/generated/g3.jsonl`, `file://${outside}/existing-dir`),
+  ]);
+  assertRefused(genEvents, ['input_uri', 'output_uri', 'output_uri', 'generate.policy.uri']);
+
+  const evaluate = (shard: number, inputUri: string, outputUri: string) =>
+    StageWork.fromPartial({
+      key: { namespace: 'default', run, iteration: 1, stage: Stage.STAGE_EVALUATE },
+      shardIndex: shard,
+      shardCount: 1,
+      inputUri,
+      outputUri,
+      params: { $case: 'evaluate', value: { policy: ref(policyUri), baseline: ref(policyUri), n: 1 } },
+    });
+  const evalEvents = await shardOutcomes('evaluate', [
+    evaluate(0, 'file:///etc/passwd', `file://${root}/evaluated/e0.jsonl`),
+    evaluate(1, prompts, `file://${root}/link-out/e1.jsonl`),
+  ]);
+  assertRefused(evalEvents, ['input_uri', 'output_uri']);
   assert.deepEqual(await guarded(), before);
   // Refused before any work: no output directory was made for the refused shards.
-  assert.equal(await lstat(join(root, 'judged')).catch(() => null), null);
+  for (const made of ['judged', 'generated', 'evaluated'])
+    assert.equal(await lstat(join(root, made)).catch(() => null), null, made);
 });
