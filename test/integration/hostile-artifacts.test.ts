@@ -1,11 +1,11 @@
 /**
  * A hostile client against the artifact sandbox, over real gRPC on loopback and a real nats-server: a
- * dpo-trainer, a reward-model and a policy-generator started with one --artifact-root are asked to write outside it (a path
- * outside, `..`, a symlink leading out), onto things the platform did not make (a user's directory, a
- * file), and to read system files and files outside the root — by gRPC and by StageWork published on
- * NATS. Each case checks the status and field, that no error carries what a file holds, that a file, a
- * directory and nothing at all outside the root are refused alike, and that nothing outside the root (nor
- * the user's things inside it) changed: names, sizes, mtimes and contents before and after.
+ * dpo-trainer, a reward-model and a policy-generator started with one --artifact-root are asked to write
+ * outside it (a path outside, `..`, a symlink leading out), onto things the platform did not make (a
+ * user's directory, a file), and to read system files and files outside the root — by gRPC and by
+ * StageWork published on NATS. Each case checks the status and field, that no error carries what a file
+ * holds, that a file, a directory and nothing at all outside the root are refused alike, and that nothing
+ * outside the root (nor the user's things inside it) changed: names, sizes, mtimes and contents.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
