@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { parseArtifactVolumes } from '@rlhf/controller';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -129,6 +130,7 @@ const valueSets: Record<string, string[]> = {
   'gpu placement': ['gpu-placement.yaml'],
   'external NATS from a Secret': ['external-nats-secret.yaml'],
   'NATS disabled, plain URL': ['nats-disabled.yaml'],
+  'artifact volumes': ['artifact-volumes.yaml'],
 };
 
 test('helm lint --strict passes', () => {
@@ -395,6 +397,45 @@ test('TLS from a Secret: certificate files, the mutual CA, a per-service allow-l
   }
 });
 
+test('artifact volumes: mounted into every service as its artifact roots; the controller hands them to stage Jobs', () => {
+  for (const d of byKind(render([]), 'Deployment')) {
+    const env = podSpec(d).containers[0]?.env ?? [];
+    assert.ok(!env.some((e) => e.name === 'RLHF_ARTIFACT_ROOTS'), `${d.metadata.name}: no roots by default`);
+  }
+  const objs = render(['artifact-volumes.yaml']);
+  for (const name of serviceNames) {
+    const pod = podSpec(named(objs, 'Deployment', `-${name}`));
+    const c = pod.containers[0] as unknown as {
+      env: Array<{ name: string; value?: string }>;
+      volumeMounts: Array<{ name: string; mountPath: string; readOnly?: boolean }>;
+    };
+    // RLHF_ARTIFACT_ROOTS is the variable of --artifact-root (colon-separated).
+    assert.equal(c.env.find((e) => e.name === 'RLHF_ARTIFACT_ROOTS')?.value, '/data/rlhf:/data/out');
+    assert.deepEqual(
+      c.volumeMounts.filter((m) => m.name.startsWith('artifacts-')),
+      [
+        { name: 'artifacts-datasets', mountPath: '/data/rlhf', readOnly: true },
+        { name: 'artifacts-outputs', mountPath: '/data/out' },
+      ],
+    );
+    const volumes = (pod as unknown as { volumes: Array<{ name: string; persistentVolumeClaim?: object }> })
+      .volumes;
+    assert.deepEqual(
+      volumes.filter((v) => v.name.startsWith('artifacts-')),
+      [
+        { name: 'artifacts-datasets', persistentVolumeClaim: { claimName: 'rlhf-datasets', readOnly: true } },
+        { name: 'artifacts-outputs', persistentVolumeClaim: { claimName: 'rlhf-outputs' } },
+      ],
+    );
+  }
+  const ctlEnv = podSpec(named(objs, 'Deployment', '-controller')).containers[0]?.env ?? [];
+  const handed = parseArtifactVolumes(ctlEnv.find((e) => e.name === 'RLHF_WORKER_ARTIFACT_VOLUMES')?.value);
+  assert.deepEqual(handed, [
+    { name: 'datasets', mountPath: '/data/rlhf', claimName: 'rlhf-datasets', readOnly: true },
+    { name: 'outputs', mountPath: '/data/out', claimName: 'rlhf-outputs' },
+  ]);
+});
+
 test('values.schema.json and required values make helm template refuse bad values', () => {
   const bad: [string[], RegExp][] = [
     [['services.rewardModel.replicas=-1'], /services\.rewardModel\.replicas/],
@@ -409,6 +450,15 @@ test('values.schema.json and required values make helm template refuse bad value
     [['auth.tokenKey=a b'], /auth\.tokenKey/],
     [['auth.existingSecret=Not_A_Name'], /auth\.existingSecret/],
     [['auth.secret=x'], /secret/],
+    [
+      [
+        'artifacts.volumes[0].name=data',
+        'artifacts.volumes[0].mountPath=relative',
+        'artifacts.volumes[0].claimName=c',
+      ],
+      /mountPath/,
+    ],
+    [['artifacts.volumes[0].name=data', 'artifacts.volumes[0].mountPath=/data'], /claimName/],
   ];
   for (const [set, message] of bad) {
     const args = ['template', 'rlhf', chartCopy];

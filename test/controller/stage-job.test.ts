@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ortThreadsEnv, stageJob, stageJobName } from '@rlhf/controller';
+import { ortThreadsEnv, parseArtifactVolumes, stageJob, stageJobName } from '@rlhf/controller';
 import { iterationUnit, setupUnit } from '@rlhf/orchestrator/stage-plan';
 import { parseRunYaml } from '@rlhf/run-spec';
 import { Job } from 'kubernetes-models/batch/v1/Job';
@@ -179,4 +179,51 @@ spec:
   );
   // A CPU request of its own replaces the default one.
   assert.deepEqual(container(iterationUnit(1, 'judge')).c.resources, { requests: { cpu: '250m' } });
+});
+
+test('artifact volumes reach the stage pods as mounts and artifact roots; without them the pods take no file://', () => {
+  const volumes = [
+    { name: 'datasets', mountPath: '/data/rlhf', claimName: 'rlhf-datasets', readOnly: true },
+    { name: 'outputs', mountPath: '/data/out', claimName: 'rlhf-outputs' },
+  ];
+  const job = stageJob({
+    run: { name: 'demo', namespace: 'team-a', spec: run.spec },
+    unit: iterationUnit(1, 'train'),
+    owner,
+    config: { ...config, artifactVolumes: volumes },
+  });
+  new Job(job as never).validate();
+  const pod = job.spec?.template.spec;
+  const c = pod?.containers[0];
+  const env = Object.fromEntries((c?.env ?? []).map((e) => [e.name, e.value]));
+  assert.equal(env.RLHF_ARTIFACT_ROOTS, '/data/rlhf:/data/out');
+  assert.deepEqual(c?.volumeMounts?.slice(1), [
+    { name: 'artifacts-datasets', mountPath: '/data/rlhf', readOnly: true },
+    { name: 'artifacts-outputs', mountPath: '/data/out' },
+  ]);
+  assert.deepEqual(pod?.volumes?.slice(1), [
+    { name: 'artifacts-datasets', persistentVolumeClaim: { claimName: 'rlhf-datasets', readOnly: true } },
+    { name: 'artifacts-outputs', persistentVolumeClaim: { claimName: 'rlhf-outputs' } },
+  ]);
+  const plain = stageJob({
+    run: { name: 'demo', namespace: 'team-a', spec: run.spec },
+    unit: iterationUnit(1, 'train'),
+    owner,
+    config,
+  });
+  const plainEnv = plain.spec?.template.spec?.containers[0]?.env ?? [];
+  assert.ok(!plainEnv.some((e) => e.name === 'RLHF_ARTIFACT_ROOTS'));
+  // What the chart hands the controller is checked before any Job is made from it.
+  assert.deepEqual(parseArtifactVolumes(JSON.stringify(volumes)), volumes);
+  assert.deepEqual(parseArtifactVolumes(undefined), []);
+  for (const bad of [
+    '[{"name":"x","mountPath":"rel","claimName":"c"}]',
+    '{}',
+    'not json',
+    '[{"name":"Bad_Name","mountPath":"/a","claimName":"c"}]',
+  ])
+    assert.throws(
+      () => parseArtifactVolumes(bad),
+      (e: unknown) => ((e as { field?: string }).field ?? '').startsWith('RLHF_WORKER_ARTIFACT_VOLUMES'),
+    );
 });

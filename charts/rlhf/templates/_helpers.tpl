@@ -68,3 +68,12 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "rlhf.authSecretName" -}}
 {{- default (printf "%s-auth" (include "rlhf.fullname" .)) .Values.auth.existingSecret -}}
 {{- end -}}
+
+{{/* The artifact volumes' mount paths, colon-separated (RLHF_ARTIFACT_ROOTS, the env of --artifact-root). */}}
+{{- define "rlhf.artifactRoots" -}}
+{{- $paths := list -}}
+{{- range .Values.artifacts.volumes -}}
+{{- $paths = append $paths .mountPath -}}
+{{- end -}}
+{{- join ":" $paths -}}
+{{- end }}

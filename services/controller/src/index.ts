@@ -7,4 +7,11 @@ export {
 } from './controller.js';
 export { type ClusterPort, type ReconcileDeps, type RunEvent, reconcile } from './reconcile.js';
 export * from './resources.js';
-export { type JobConfig, ortThreadsEnv, stageJob, stageJobName } from './stage-job.js';
+export {
+  type ArtifactVolume,
+  type JobConfig,
+  ortThreadsEnv,
+  parseArtifactVolumes,
+  stageJob,
+  stageJobName,
+} from './stage-job.js';

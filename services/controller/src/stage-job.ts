@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import type { V1EnvVar, V1Job, V1OwnerReference, V1ResourceRequirements } from '@kubernetes/client-node';
 import { type StageUnit, unitPlacement } from '@rlhf/orchestrator/stage-plan';
+import { invalidArgument } from '@rlhf/platform/core';
 import type { PlacementGroup, RlhfRunSpec } from '@rlhf/run-spec';
 import { apiVersion, labels, managedByValue } from './resources.js';
 
@@ -20,6 +21,68 @@ export interface JobConfig {
   natsSecret?: { name: string; key: string };
   serviceAccountName?: string;
   logLevel?: string;
+  /**
+   * Shared volumes holding file:// artifacts (the chart's `artifacts.volumes`): mounted into the stage pods
+   * and given to their processes as artifact roots (RLHF_ARTIFACT_ROOTS), the only places file:// URIs of
+   * the run may name. None: the run's artifacts are nats-obj:// only.
+   */
+  artifactVolumes?: ArtifactVolume[];
+}
+
+/** A PersistentVolumeClaim mounted at `mountPath` as an artifact root. */
+export interface ArtifactVolume {
+  name: string;
+  mountPath: string;
+  claimName: string;
+  readOnly?: boolean;
+}
+
+/**
+ * The artifact volumes the controller hands its stage Jobs, from RLHF_WORKER_ARTIFACT_VOLUMES (JSON, set by
+ * the chart); each entry is checked, since a bad one would make every Job invalid.
+ */
+export function parseArtifactVolumes(
+  raw: string | undefined,
+  field = 'RLHF_WORKER_ARTIFACT_VOLUMES',
+): ArtifactVolume[] {
+  if (raw === undefined || raw.trim() === '') return [];
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    throw invalidArgument(
+      field,
+      'is not JSON',
+      'set it to a JSON list of {name, mountPath, claimName, readOnly}',
+    );
+  }
+  if (!Array.isArray(value)) throw invalidArgument(field, 'must be a JSON list');
+  return value.map((v, i) => {
+    const e = v as Partial<ArtifactVolume>;
+    const ok =
+      typeof e === 'object' &&
+      e !== null &&
+      typeof e.name === 'string' &&
+      /^[a-z0-9]([-a-z0-9]{0,50}[a-z0-9])?$/.test(e.name) &&
+      typeof e.mountPath === 'string' &&
+      e.mountPath.startsWith('/') &&
+      !e.mountPath.includes(':') &&
+      typeof e.claimName === 'string' &&
+      e.claimName !== '' &&
+      (e.readOnly === undefined || typeof e.readOnly === 'boolean');
+    if (!ok)
+      throw invalidArgument(
+        `${field}[${i}]`,
+        'needs a DNS-label name, an absolute mountPath (no ":") and a claimName',
+        'fix artifacts.volumes in the chart values',
+      );
+    return {
+      name: e.name,
+      mountPath: e.mountPath,
+      claimName: e.claimName,
+      ...(e.readOnly ? { readOnly: true } : {}),
+    } as ArtifactVolume;
+  });
 }
 
 /** `<run>-<iteration>-<stage>`, shortened with a hash when it would pass 63 characters. */
@@ -94,6 +157,10 @@ export function stageJob(o: {
     { name: 'RLHF_STAGE_REPLICAS', value: String(placement.replicas) },
     { name: 'LOG_LEVEL', value: config.logLevel ?? 'info' },
   ];
+  const artifactVolumes = config.artifactVolumes ?? [];
+  // `rlhf stage` reads its spec's file:// URIs under these roots, and its workers inherit the variable.
+  if (artifactVolumes.length)
+    env.push({ name: 'RLHF_ARTIFACT_ROOTS', value: artifactVolumes.map((v) => v.mountPath).join(':') });
   const containerName = 'stage';
   const resources = podResources(placement);
   return {
@@ -136,10 +203,23 @@ export function stageJob(o: {
                 readOnlyRootFilesystem: true,
                 capabilities: { drop: ['ALL'] },
               },
-              volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
+              volumeMounts: [
+                { name: 'tmp', mountPath: '/tmp' },
+                ...artifactVolumes.map((v) => ({
+                  name: `artifacts-${v.name}`,
+                  mountPath: v.mountPath,
+                  ...(v.readOnly ? { readOnly: true } : {}),
+                })),
+              ],
             },
           ],
-          volumes: [{ name: 'tmp', emptyDir: {} }],
+          volumes: [
+            { name: 'tmp', emptyDir: {} },
+            ...artifactVolumes.map((v) => ({
+              name: `artifacts-${v.name}`,
+              persistentVolumeClaim: { claimName: v.claimName, ...(v.readOnly ? { readOnly: true } : {}) },
+            })),
+          ],
         },
       },
     },

@@ -5,6 +5,7 @@ export * from './artifacts/router.js';
 export * from './artifacts/sandbox.js';
 export * from './artifacts/store.js';
 export * from './artifacts/uri.js';
+export * from './config/artifact-flags.js';
 export * from './config/env.js';
 export * from './config/nats-flags.js';
 export * from './config/parse.js';

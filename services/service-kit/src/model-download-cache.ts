@@ -66,10 +66,11 @@ export function defaultModelCacheDir(env: NodeJS.ProcessEnv = process.env): stri
  * removed. Anything else is FAILED_PRECONDITION: another user could plant or alter models there.
  */
 export async function ensurePrivateDir(dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const s = await lstat(dir);
+  // Whatever stands there (a file, a symlink) is judged below rather than by mkdir's error.
+  await mkdir(dir, { recursive: true, mode: 0o700 }).catch(() => {});
+  const s = await lstat(dir).catch(() => null);
   const uid = process.getuid?.();
-  if (!s.isDirectory() || (uid !== undefined && s.uid !== uid))
+  if (!s?.isDirectory() || (uid !== undefined && s.uid !== uid))
     throw new RlhfError('FAILED_PRECONDITION', `the model cache ${dir} is not a directory of this user`, {
       field: 'RLHF_MODEL_CACHE',
       fix: 'point RLHF_MODEL_CACHE at a directory this user owns, or unset it for the per-user default',

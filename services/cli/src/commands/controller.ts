@@ -91,7 +91,7 @@ export function registerController(program: Command): void {
     const logger = createLogger('controller', { level: f.logLevel as LogLevel });
     // Loaded here: only this command needs the Kubernetes client.
     const { KubeConfig } = await import('@kubernetes/client-node');
-    const { startController } = await import('@rlhf/controller');
+    const { parseArtifactVolumes, startController } = await import('@rlhf/controller');
     const kc = new KubeConfig();
     kc.loadFromDefault();
     const controller = await startController({
@@ -112,6 +112,7 @@ export function registerController(program: Command): void {
             }
           : {}),
         ...(env.RLHF_WORKER_SERVICE_ACCOUNT ? { serviceAccountName: env.RLHF_WORKER_SERVICE_ACCOUNT } : {}),
+        artifactVolumes: parseArtifactVolumes(env.RLHF_WORKER_ARTIFACT_VOLUMES),
         logLevel: f.logLevel,
       },
       ...(placementPolicy ? { placementPolicy } : {}),

@@ -2,14 +2,14 @@
  * One ArtifactStore that routes each URI to the store for its scheme, through the process's ArtifactSandbox:
  * every file:// access is resolved by the sandbox first. Under a confined sandbox (a service) a data file is
  * only written into a directory the platform made (created and marked here when new), and only what the
- * platform made is deleted.
+ * platform made is replaced or deleted.
  */
 import { dirname } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { RlhfError } from '../errors.js';
 import { FileArtifactStore, writeFileAtomic } from './file-store.js';
 import { NatsObjectArtifactStore } from './object-store.js';
-import { ownerOf, prepareDataDir } from './platform-made.js';
+import { prepareDataDir } from './platform-made.js';
 import type { AccessMode, ArtifactSandbox } from './sandbox.js';
 import { type ArtifactInfo, type ArtifactStore, sha256Digest } from './store.js';
 import { type ArtifactLocation, formatArtifactUri } from './uri.js';
@@ -48,8 +48,9 @@ export class ArtifactRouter implements ArtifactStore {
   }
 
   async put(uri: string, data: Uint8Array): Promise<ArtifactInfo> {
-    const [store, target, loc] = await this.route(uri, 'write');
+    const [store, target, loc] = await this.route(uri, 'write-file');
     if (loc.scheme !== 'file' || !this.confined) return store.put(target, data);
+    // Checked by the sandbox a moment ago; made (and marked) here when new, checked again when not.
     if (!(await prepareDataDir(dirname(loc.path))))
       throw new RlhfError('PERMISSION_DENIED', `${uri} is inside a directory the platform did not make`, {
         field: 'uri',
@@ -68,14 +69,8 @@ export class ArtifactRouter implements ArtifactStore {
     return info && { ...info, uri };
   }
   async delete(uri: string): Promise<void> {
-    const [store, target, loc] = await this.route(uri, 'write');
-    if (loc.scheme === 'file' && this.confined && (await ownerOf(loc.path)) !== 'platform') {
-      if ((await ownerOf(loc.path)) === 'absent') return;
-      throw new RlhfError('PERMISSION_DENIED', `${uri} was not made by the platform`, {
-        field: 'uri',
-        fix: 'the platform deletes only what it made',
-      });
-    }
+    // A write: under a confined sandbox only what the platform made (or nothing) may stand there.
+    const [store, target] = await this.route(uri, 'write');
     return store.delete(target);
   }
   async list(prefixUri: string): Promise<string[]> {

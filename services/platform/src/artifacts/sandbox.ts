@@ -15,7 +15,11 @@ import { invalidArgument, RlhfError } from '../errors.js';
 import { ownerOf } from './platform-made.js';
 import { type ArtifactLocation, parseArtifactUri } from './uri.js';
 
-export type AccessMode = 'read' | 'write';
+/**
+ * `write`: a directory (a model) is made at the URI; `write-file`: a data file is, which goes only into a
+ * new directory or one the platform made.
+ */
+export type AccessMode = 'read' | 'write' | 'write-file';
 
 export interface SandboxConfig {
   /** Directories file:// URIs may name (absolute; anything below them). Empty: no file:// at all. */
@@ -102,7 +106,8 @@ export class ArtifactSandbox {
   /**
    * Where `uri` (found in the request's `field`) points, once it is allowed: PERMISSION_DENIED naming the
    * field when it is outside the roots, holds `..`, leads out through a symlink, or uses a scheme this
-   * process does not take; for `write`, ALREADY_EXISTS when something the platform did not make is there.
+   * process does not take; for a write, ALREADY_EXISTS when something the platform did not make is there
+   * (and for `write-file`, PERMISSION_DENIED when its directory exists and the platform did not make it).
    */
   async resolve(uri: string, field: string, mode: AccessMode): Promise<ArtifactLocation> {
     const roots = this.roots;
@@ -139,11 +144,17 @@ export class ArtifactSandbox {
     const realRoots = await Promise.all(roots.map((r) => realPrefix(r)));
     if (real === null || !realRoots.some((r) => r !== null && inside(real, r)))
       throw denied(field, `${uri} is outside the artifact roots of this service`);
-    if (mode === 'write' && (await ownerOf(path)) === 'foreign')
+    if (mode !== 'read' && (await ownerOf(path)) === 'foreign')
       throw new RlhfError('ALREADY_EXISTS', `${uri} exists and was not made by the platform`, {
         field,
         fix: 'write to a new URI; an existing path is replaced only when the platform made it',
       });
+    if (mode === 'write-file' && (await ownerOf(dirname(path))) === 'foreign')
+      throw denied(
+        field,
+        `${uri} is inside a directory the platform did not make`,
+        'write data files under a new directory; the platform writes only into directories it made',
+      );
     return { scheme: 'file', path };
   }
 

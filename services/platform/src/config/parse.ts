@@ -114,19 +114,3 @@ export function parseDuration(raw: string, field: string): number {
   const scale = unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000;
   return n * scale;
 }
-
-/**
- * Artifact roots: absolute directory paths separated by `:` (how a repeated flag and the environment
- * variable both arrive). A relative path is refused, since what it means would depend on the working directory.
- */
-export function parseArtifactRoots(raw: string, field: string): string[] {
-  const roots = raw.split(':').filter((r) => r.trim() !== '');
-  for (const r of roots)
-    if (!r.startsWith('/'))
-      throw invalidArgument(
-        field,
-        `"${r}" is not an absolute path`,
-        'pass an absolute directory, e.g. /data/rlhf',
-      );
-  return roots;
-}

@@ -6,18 +6,10 @@ import { invalidArgument } from '../errors.js';
 import { authTokenEnv, type TokenSource, tokenFromFile, tokenFromValue } from '../grpc/bearer-token.js';
 import { parseAllowedClients } from '../grpc/client-identity.js';
 import type { ServeOptions } from '../service-host.js';
+import { parseArtifactRoots, parseModelCacheBytes } from './artifact-flags.js';
 import { resolveSetting } from './env.js';
 import { natsAuthFlags, natsStartWaitFlag, resolveNatsFlags } from './nats-flags.js';
-import {
-  parseArtifactRoots,
-  parseDuration,
-  parseHost,
-  parseIntegerIn,
-  parseLogLevel,
-  parseNatsUrl,
-  parseNumberIn,
-  parsePort,
-} from './parse.js';
+import { parseDuration, parseHost, parseIntegerIn, parseLogLevel, parseNatsUrl, parsePort } from './parse.js';
 import { defaultTrainingBounds, type TrainingBounds } from './training-bounds.js';
 
 export interface FlagSpec {
@@ -231,7 +223,7 @@ export function resolveServeOptions(raw: RawServeFlags, env: NodeJS.ProcessEnv =
   const single: Partial<Record<string, string>> = {};
   for (const [k, v] of Object.entries(raw)) if (typeof v === 'string') single[k] = v;
   const nats = resolveNatsFlags(single, env, Number.POSITIVE_INFINITY);
-  const cacheGb = lookup(raw, env, 'model-cache-max-gb', (v, f) => parseNumberIn(v, f, 0.001, 1e6)) as number;
+  const modelCacheMaxBytes = lookup(raw, env, 'model-cache-max-gb', parseModelCacheBytes) as number;
   return {
     host,
     port,
@@ -253,6 +245,6 @@ export function resolveServeOptions(raw: RawServeFlags, env: NodeJS.ProcessEnv =
     trainingBounds: resolveTrainingBounds(raw, env),
     ...(logLevel !== undefined ? { logLevel } : {}),
     artifactRoots,
-    modelCacheMaxBytes: Math.round(cacheGb * 1024 ** 3),
+    modelCacheMaxBytes,
   };
 }
