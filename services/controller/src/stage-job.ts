@@ -18,6 +18,11 @@ export interface JobConfig {
   natsUrl: string;
   /** NATS URL from a Secret instead of natsUrl in plain text. */
   natsSecret?: { name: string; key: string };
+  /**
+   * NATS credentials of the stage pods: NATS_* variables naming files in Secrets mounted read-only at the
+   * same paths as in the controller's pod (the chart's /etc/rlhf/nats-auth and /etc/rlhf/nats-tls).
+   */
+  natsAuth?: { env: Record<string, string>; secrets: Array<{ secretName: string; mountPath: string }> };
   serviceAccountName?: string;
   logLevel?: string;
 }
@@ -93,7 +98,9 @@ export function stageJob(o: {
     },
     { name: 'RLHF_STAGE_REPLICAS', value: String(placement.replicas) },
     { name: 'LOG_LEVEL', value: config.logLevel ?? 'info' },
+    ...Object.entries(config.natsAuth?.env ?? {}).map(([name, value]) => ({ name, value })),
   ];
+  const natsSecrets = (config.natsAuth?.secrets ?? []).map((s, i) => ({ ...s, volume: `nats-secret-${i}` }));
   const containerName = 'stage';
   const resources = podResources(placement);
   return {
@@ -136,10 +143,19 @@ export function stageJob(o: {
                 readOnlyRootFilesystem: true,
                 capabilities: { drop: ['ALL'] },
               },
-              volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
+              volumeMounts: [
+                { name: 'tmp', mountPath: '/tmp' },
+                ...natsSecrets.map((s) => ({ name: s.volume, mountPath: s.mountPath, readOnly: true })),
+              ],
             },
           ],
-          volumes: [{ name: 'tmp', emptyDir: {} }],
+          volumes: [
+            { name: 'tmp', emptyDir: {} },
+            ...natsSecrets.map((s) => ({
+              name: s.volume,
+              secret: { secretName: s.secretName, defaultMode: 0o440 },
+            })),
+          ],
         },
       },
     },

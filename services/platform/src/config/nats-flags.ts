@@ -37,6 +37,15 @@ export const natsAuthFields: Record<keyof NatsAuth, { flag: string; env: string 
   tlsKeyFile: { flag: '--nats-tls-key', env: 'NATS_TLS_KEY' },
 };
 
+/** The environment that gives a child process the same credentials (paths made absolute by the caller). */
+export function natsAuthEnv(auth: NatsAuth): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(auth) as Array<[keyof NatsAuth, string | undefined]>) {
+    if (value !== undefined) env[natsAuthFields[key].env] = value;
+  }
+  return env;
+}
+
 /** Same shape as serve-flags' FlagSpec. */
 export interface NatsFlagSpec {
   name: string;

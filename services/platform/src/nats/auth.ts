@@ -24,15 +24,6 @@ function fieldName(key: keyof NatsAuth): string {
   return `${f.flag} / ${f.env}`;
 }
 
-/** The environment that gives a child process the same credentials (paths made absolute by the caller). */
-export function natsAuthEnv(auth: NatsAuth): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries(auth) as Array<[keyof NatsAuth, string | undefined]>) {
-    if (value !== undefined) env[natsAuthFields[key].env] = value;
-  }
-  return env;
-}
-
 /** What connect() needs: servers without credentials, the authenticators, TLS, and the secrets to mask. */
 export interface ResolvedNatsAuth {
   servers: string[];
