@@ -132,7 +132,10 @@ export function resolveNatsAuth(url: string, auth: NatsAuth = {}): ResolvedNatsA
       );
     }
     secrets.push(jwt[1], seed[1]);
-    authenticator.push(credsAuthenticator(() => new TextEncoder().encode(readSecret(path, 'credsFile'))));
+    // As read: nats.js's parser needs the newline that ends the seed block.
+    authenticator.push(
+      credsAuthenticator(() => new TextEncoder().encode(`${readSecret(path, 'credsFile')}\n`)),
+    );
   }
   if (auth.nkeySeedFile !== undefined) {
     const path = auth.nkeySeedFile;
