@@ -188,7 +188,7 @@ test('a creds file (user JWT + NKey seed) signs in to an operator-mode server; t
   }
 });
 
-test('TLS with a CA file and a client certificate; without the certificate the server refuses', async () => {
+test('TLS with a CA file and a client certificate; without them the connection fails', async () => {
   const { logger } = capturedLogger();
   const auth = { tlsCaFile: tls.ca, tlsCertFile: tls.clientCert, tlsKeyFile: tls.clientKey };
   await roundTrip(await connectNats({ url: tlsServer.url, auth, name: 't', logger }));
@@ -202,6 +202,14 @@ test('TLS with a CA file and a client certificate; without the certificate the s
     }),
     (e: RlhfError) => e instanceof RlhfError,
   );
+  // A server certificate that does not verify is a configuration error: no waiting for it.
+  const started = Date.now();
+  await assert.rejects(
+    connectNats({ url: tlsServer.url, name: 't', logger, startWaitMs: 60_000 }),
+    (e: RlhfError) =>
+      e.code === 'FAILED_PRECONDITION' && /TLS with NATS/.test(e.message) && e.field === 'NATS TLS',
+  );
+  assert.ok(Date.now() - started < 5000);
 });
 
 test('credential files that cannot be used are errors naming their flag, before any connection', async () => {

@@ -177,6 +177,13 @@ export function resolveNatsAuth(url: string, auth: NatsAuth = {}): ResolvedNatsA
   return { servers, authenticator, ...(tls ? { tls } : {}), secrets };
 }
 
+/** True when the server's certificate did not verify (a configuration error, not an outage). */
+export function isNatsTlsError(err: unknown): boolean {
+  const e = err as { message?: string; code?: string; cause?: { message?: string; code?: string } };
+  const text = `${e?.code ?? ''} ${e?.message ?? ''} ${e?.cause?.code ?? ''} ${e?.cause?.message ?? ''}`;
+  return /certificate|CERT_|Hostname\/IP does not match|ERR_TLS|SSL routines/i.test(text);
+}
+
 /** True when the server refused the credentials (retrying with the same ones cannot help). */
 export function isNatsAuthError(err: unknown): boolean {
   const text = `${(err as Error)?.name ?? ''} ${(err as Error)?.message ?? ''} ${String((err as { cause?: unknown })?.cause ?? '')}`;
