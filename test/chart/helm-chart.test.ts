@@ -131,6 +131,7 @@ const valueSets: Record<string, string[]> = {
   'external NATS from a Secret': ['external-nats-secret.yaml'],
   'NATS disabled, plain URL': ['nats-disabled.yaml'],
   'artifact volumes': ['artifact-volumes.yaml'],
+  'NATS credentials and TLS from Secrets': ['nats-auth.yaml'],
 };
 
 test('helm lint --strict passes', () => {
@@ -436,6 +437,44 @@ test('artifact volumes: mounted into every service as its artifact roots; the co
   ]);
 });
 
+test('NATS credentials and TLS: files from read-only Secret mounts in every pod, handed on to stage Jobs', () => {
+  const objs = render(['nats-auth.yaml']);
+  for (const d of byKind(objs, 'Deployment')) {
+    const pod = podSpec(d);
+    const c = pod.containers[0] as Container;
+    const env = Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value]));
+    assert.equal(env.NATS_USER, 'rlhf-platform', d.metadata.name);
+    assert.equal(env.NATS_PASSWORD_FILE, '/etc/rlhf/nats-auth/password', d.metadata.name);
+    assert.equal(env.NATS_NKEY_SEED_FILE, '/etc/rlhf/nats-auth/nkey.seed', d.metadata.name);
+    assert.equal(env.NATS_TLS_CA, '/etc/rlhf/nats-tls/ca.crt', d.metadata.name);
+    assert.equal(env.NATS_TLS_CERT, '/etc/rlhf/nats-tls/tls.crt', d.metadata.name);
+    assert.equal(env.NATS_TLS_KEY, '/etc/rlhf/nats-tls/tls.key', d.metadata.name);
+    assert.equal(env.NATS_TOKEN_FILE, undefined, 'a key left "" is not used');
+    for (const [volume, secretName, mountPath] of [
+      ['nats-auth', 'rlhf-nats-auth', '/etc/rlhf/nats-auth'],
+      ['nats-tls', 'rlhf-nats-tls', '/etc/rlhf/nats-tls'],
+    ]) {
+      assert.deepEqual(
+        c.volumeMounts?.find((m) => m.name === volume),
+        { name: volume, mountPath, readOnly: true },
+        `${d.metadata.name} ${volume}`,
+      );
+      const v = pod.volumes?.find((x) => x.name === volume) as
+        | { secret?: { secretName: string } }
+        | undefined;
+      assert.equal(v?.secret?.secretName, secretName, `${d.metadata.name} ${volume}`);
+    }
+  }
+  const ctlEnv = podSpec(named(objs, 'Deployment', '-controller')).containers[0]?.env ?? [];
+  assert.equal(ctlEnv.find((e) => e.name === 'RLHF_WORKER_NATS_AUTH_SECRET')?.value, 'rlhf-nats-auth');
+  assert.equal(ctlEnv.find((e) => e.name === 'RLHF_WORKER_NATS_TLS_SECRET')?.value, 'rlhf-nats-tls');
+  const plain = podSpec(named(render([]), 'Deployment', '-reward-model'));
+  assert.ok(
+    !(plain.containers[0]?.env ?? []).some((e) => e.name.startsWith('NATS_') && e.name !== 'NATS_URL'),
+  );
+  assert.ok(!(plain.volumes ?? []).some((v) => v.name.startsWith('nats-')));
+});
+
 test('values.schema.json and required values make helm template refuse bad values', () => {
   const bad: [string[], RegExp][] = [
     [['services.rewardModel.replicas=-1'], /services\.rewardModel\.replicas/],
@@ -445,6 +484,8 @@ test('values.schema.json and required values make helm template refuse bad value
     [['image.pullPolicy=Sometimes'], /pullPolicy/],
     [['nats.external.url=http://nats:4222', 'nats.enabled=false'], /nats\.external\.url/],
     [['nats.enabled=false'], /set nats\.external\.url or nats\.external\.existingSecret/],
+    [['nats.auth.password=hunter2'], /password/],
+    [['nats.tls.verify=true'], /verify/],
     [['services.policyGenerator.resources.limits.nvidia\\.com/gpu=lots'], /nvidia\.com\/gpu/],
     [['auth.enabled=maybe'], /auth\.enabled/],
     [['auth.tokenKey=a b'], /auth\.tokenKey/],

@@ -227,3 +227,43 @@ test('artifact volumes reach the stage pods as mounts and artifact roots; withou
       (e: unknown) => ((e as { field?: string }).field ?? '').startsWith('RLHF_WORKER_ARTIFACT_VOLUMES'),
     );
 });
+
+test('NATS credential files reach stage pods as NATS_* paths into Secrets mounted read-only', () => {
+  const job = stageJob({
+    run: { name: 'demo', namespace: 'team-a', spec: run.spec },
+    unit: iterationUnit(1, 'generate'),
+    owner,
+    config: {
+      ...config,
+      natsAuth: {
+        env: {
+          NATS_USER: 'rlhf',
+          NATS_PASSWORD_FILE: '/etc/rlhf/nats-auth/password',
+          NATS_TLS_CA: '/etc/rlhf/nats-tls/ca.crt',
+        },
+        secrets: [
+          { secretName: 'rlhf-nats-auth', mountPath: '/etc/rlhf/nats-auth' },
+          { secretName: 'rlhf-nats-tls', mountPath: '/etc/rlhf/nats-tls' },
+        ],
+      },
+    },
+  });
+  new Job(job as never).validate();
+  const pod = job.spec?.template.spec;
+  const env = Object.fromEntries((pod?.containers[0]?.env ?? []).map((e) => [e.name, e.value]));
+  assert.equal(env.NATS_USER, 'rlhf');
+  assert.equal(env.NATS_PASSWORD_FILE, '/etc/rlhf/nats-auth/password');
+  assert.equal(env.NATS_TLS_CA, '/etc/rlhf/nats-tls/ca.crt');
+  const mounts = pod?.containers[0]?.volumeMounts ?? [];
+  for (const [secretName, mountPath] of [
+    ['rlhf-nats-auth', '/etc/rlhf/nats-auth'],
+    ['rlhf-nats-tls', '/etc/rlhf/nats-tls'],
+  ]) {
+    const volume = pod?.volumes?.find((v) => v.secret?.secretName === secretName);
+    assert.ok(volume, secretName);
+    assert.deepEqual(
+      mounts.find((m) => m.name === volume.name),
+      { name: volume.name, mountPath, readOnly: true },
+    );
+  }
+});

@@ -4,8 +4,20 @@
  */
 import { type NatsConnection, openStateKv, runRecordKey } from '@rlhf/platform';
 
-export async function recordRun(nc: NatsConnection, run: string, namespace = 'default'): Promise<void> {
+/** Writes the record of `namespace/run`; `epoch` is the run_uid its work must carry (unchecked without). */
+export async function recordRun(
+  nc: NatsConnection,
+  run: string,
+  namespace = 'default',
+  epoch?: string,
+): Promise<void> {
   const kv = await openStateKv(nc);
-  const record = { specDigest: 'test', phase: 'Running', message: '', updatedAt: new Date().toISOString() };
+  const record = {
+    specDigest: 'test',
+    ...(epoch ? { epoch } : {}),
+    phase: 'Running',
+    message: '',
+    updatedAt: new Date().toISOString(),
+  };
   await kv.put(runRecordKey(namespace, run), new TextEncoder().encode(JSON.stringify(record)));
 }

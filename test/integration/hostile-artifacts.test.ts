@@ -51,6 +51,7 @@ import {
 import { createRewardModelService } from '@rlhf/reward-model';
 import { unaryCall } from '../helpers/grpc-calls.js';
 import { baseModel, writePairs } from '../helpers/judge-models.js';
+import { recordRun } from '../helpers/run-record.js';
 import { withTimeout } from '../helpers/timeout.js';
 
 const SECRET = 'TOP-SECRET-7f3a9c';
@@ -373,8 +374,11 @@ async function shardOutcomes(
   works: StageWork[],
 ): Promise<StageEvent[]> {
   const run = works[0]?.key?.run as string;
+  const namespace = works[0]?.key?.namespace || 'default';
+  // A worker executes work only for runs it finds recorded, as a started run would be.
+  await recordRun(nc, run, namespace);
   const events: StageEvent[] = [];
-  const sub = nc.subscribe(`rlhf.events.${run}.>`);
+  const sub = nc.subscribe(`rlhf.events.${namespace}.${run}.>`);
   const done = (async () => {
     for await (const m of sub) {
       const e = StageEvent.decode(m.data);
@@ -386,9 +390,9 @@ async function shardOutcomes(
   for (const w of works)
     await publishWork(
       js,
-      workSubject(stage, run, 1),
+      workSubject(namespace, stage, run, 1),
       StageWork.encode(w).finish(),
-      shardMsgId(stage, run, 1, w.shardIndex),
+      shardMsgId(namespace, stage, run, 1, w.shardIndex),
     );
   await withTimeout(done, 30_000, () => `events so far: ${JSON.stringify(events.map((e) => e.event))}`);
   sub.unsubscribe();

@@ -22,7 +22,13 @@ import {
   startLocalNatsServer,
 } from '@rlhf/platform';
 import { runCli } from '../helpers/cli.js';
-import { makeNkeyUser, makeTlsFiles, type TlsFiles, writeServerConfig } from '../helpers/nats-secure.js';
+import {
+  makeNkeyUser,
+  makeOperatorSetup,
+  makeTlsFiles,
+  type TlsFiles,
+  writeServerConfig,
+} from '../helpers/nats-secure.js';
 
 const PASSWORD = 'pw-Alice-7c1f0e';
 const WRONG = 'not-her-pw-93b2d4';
@@ -164,14 +170,46 @@ test('a token in the URL and from --nats-token-file signs in; a wrong token file
   assert.ok(!text().includes(TOKEN) && !text().includes('tok-wrong-0000000'));
 });
 
-test('TLS with a CA file and a client certificate; without the certificate the server refuses', async () => {
+test('a creds file (user JWT + NKey seed) signs in to an operator-mode server; the logs hold neither', async () => {
+  const setup = await makeOperatorSetup(dir);
+  const operatorServer = await startLocalNatsServer({ configFile: setup.serverConfig, jetstream: false });
+  try {
+    const { logger, text } = capturedLogger();
+    const auth = resolveNatsFlags({}, { NATS_CREDS: setup.credsFile }).auth;
+    await roundTrip(await connectNats({ url: operatorServer.url, auth, name: 't', logger }));
+    await assert.rejects(
+      connectNats({ url: operatorServer.url, name: 't', logger }),
+      (e: RlhfError) => e.code === 'FAILED_PRECONDITION',
+      'without the creds the server refuses',
+    );
+    assert.ok(!text().includes(setup.seed) && !text().includes('eyJ'), text());
+  } finally {
+    await operatorServer.stop();
+  }
+});
+
+test('TLS with a CA file and a client certificate; without them the connection fails', async () => {
   const { logger } = capturedLogger();
   const auth = { tlsCaFile: tls.ca, tlsCertFile: tls.clientCert, tlsKeyFile: tls.clientKey };
   await roundTrip(await connectNats({ url: tlsServer.url, auth, name: 't', logger }));
   await assert.rejects(
-    connectNats({ url: tlsServer.url, auth: { tlsCaFile: tls.ca }, name: 't', logger }),
+    connectNats({
+      url: tlsServer.url,
+      auth: { tlsCaFile: tls.ca },
+      name: 't',
+      logger,
+      connectTimeoutMs: 1500,
+    }),
     (e: RlhfError) => e instanceof RlhfError,
   );
+  // A server certificate that does not verify is a configuration error: no waiting for it.
+  const started = Date.now();
+  await assert.rejects(
+    connectNats({ url: tlsServer.url, name: 't', logger, startWaitMs: 60_000 }),
+    (e: RlhfError) =>
+      e.code === 'FAILED_PRECONDITION' && /TLS with NATS/.test(e.message) && e.field === 'NATS TLS',
+  );
+  assert.ok(Date.now() - started < 5000);
 });
 
 test('credential files that cannot be used are errors naming their flag, before any connection', async () => {

@@ -65,9 +65,9 @@ async function settled(jsm: JetStreamManager): Promise<void> {
   }
 }
 
-function trainWork(namespace: string, run: string, output: string): StageWork {
+function trainWork(namespace: string, run: string, output: string, runUid = ''): StageWork {
   return StageWork.fromPartial({
-    key: { namespace, run, iteration: 1, stage: Stage.STAGE_TRAIN },
+    key: { namespace, run, iteration: 1, stage: Stage.STAGE_TRAIN, runUid },
     shardIndex: 0,
     shardCount: 1,
     inputUri: pathToFileURL(join(dir, 'pairs.jsonl')).href,
@@ -142,11 +142,17 @@ test('stray work is terminated and logged with its subject, never executed; reco
         workSubject('default', 'train', 'known', 1),
         trainWork('team-b', 'known', join(outDir, 'b')),
       ],
+      // Left over from an earlier incarnation of the run (started afresh since).
+      [
+        'earlier run_uid',
+        workSubject('default', 'train', 'known', 1),
+        trainWork('default', 'known', join(outDir, 'c'), 'e0'),
+      ],
     ];
-    await recordRun(nc, 'known');
+    await recordRun(nc, 'known', 'default', 'e1');
     for (const [i, [, subject, work]] of cases.entries())
       await publishWork(js, subject, StageWork.encode(work).finish(), `stray-${i}`);
-    const legit = trainWork('default', 'known', join(outDir, 'ok'));
+    const legit = trainWork('default', 'known', join(outDir, 'ok'), 'e1');
     await publishWork(
       js,
       workSubject('default', 'train', 'known', 1),
@@ -155,7 +161,7 @@ test('stray work is terminated and logged with its subject, never executed; reco
     );
 
     const deadline = Date.now() + 15_000;
-    while (executed.length < 1 || (logs.match(/stray stage work/g) ?? []).length < 2) {
+    while (executed.length < 1 || (logs.match(/stray stage work/g) ?? []).length < 3) {
       assert.ok(Date.now() < deadline, `worker did not get through the shards; logs: ${logs}`);
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -164,6 +170,7 @@ test('stray work is terminated and logged with its subject, never executed; reco
     for (const [, subject] of cases) assert.ok(logs.includes(`"subject":"${subject}"`), `logged: ${subject}`);
     assert.match(logs, /has no record in KV/);
     assert.match(logs, /its key names another namespace, run or iteration than its subject/);
+    assert.match(logs, /its run_uid is not that of run default\/known/);
     // Terminated: nothing is left to redeliver, and no stage event claims the stray shards started.
     await settled(jsm);
     const started = events.filter((e) => e.event?.$case === 'started').map((e) => e.key?.run);

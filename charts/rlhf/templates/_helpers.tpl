@@ -47,6 +47,53 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 {{- end -}}
 
+{{/* NATS credential and TLS files (NATS_* variables) of every container, from the mounted Secrets. */}}
+{{- define "rlhf.natsAuthEnv" -}}
+{{- $a := .Values.nats.auth }}
+{{- if $a.existingSecret }}
+{{- if $a.user }}
+- name: NATS_USER
+  value: {{ $a.user | quote }}
+{{- end }}
+{{- range $key, $env := dict "passwordKey" "NATS_PASSWORD_FILE" "tokenKey" "NATS_TOKEN_FILE" "credsKey" "NATS_CREDS" "nkeyKey" "NATS_NKEY_SEED_FILE" }}
+{{- with (get $a $key) }}
+- name: {{ $env }}
+  value: {{ printf "/etc/rlhf/nats-auth/%s" . | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- $t := .Values.nats.tls }}
+{{- if $t.existingSecret }}
+{{- range $key, $env := dict "caKey" "NATS_TLS_CA" "certKey" "NATS_TLS_CERT" "keyKey" "NATS_TLS_KEY" }}
+{{- with (get $t $key) }}
+- name: {{ $env }}
+  value: {{ printf "/etc/rlhf/nats-tls/%s" . | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* Mounts of the NATS credential and TLS Secrets (with rlhf.natsAuthVolumes). */}}
+{{- define "rlhf.natsAuthMounts" -}}
+{{- if .Values.nats.auth.existingSecret }}
+- { name: nats-auth, mountPath: /etc/rlhf/nats-auth, readOnly: true }
+{{- end }}
+{{- if .Values.nats.tls.existingSecret }}
+- { name: nats-tls, mountPath: /etc/rlhf/nats-tls, readOnly: true }
+{{- end }}
+{{- end -}}
+
+{{- define "rlhf.natsAuthVolumes" -}}
+{{- if .Values.nats.auth.existingSecret }}
+- name: nats-auth
+  secret: { secretName: {{ .Values.nats.auth.existingSecret }}, defaultMode: 0440 }
+{{- end }}
+{{- if .Values.nats.tls.existingSecret }}
+- name: nats-tls
+  secret: { secretName: {{ .Values.nats.tls.existingSecret }}, defaultMode: 0440 }
+{{- end }}
+{{- end -}}
+
 {{/* NATS_URL for every container: the bundled server, a Secret, or a plain external URL. */}}
 {{- define "rlhf.natsEnv" -}}
 {{- if .Values.nats.enabled }}

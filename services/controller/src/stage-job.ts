@@ -19,6 +19,11 @@ export interface JobConfig {
   natsUrl: string;
   /** NATS URL from a Secret instead of natsUrl in plain text. */
   natsSecret?: { name: string; key: string };
+  /**
+   * NATS credentials of the stage pods: NATS_* variables naming files in Secrets mounted read-only at the
+   * same paths as in the controller's pod (the chart's /etc/rlhf/nats-auth and /etc/rlhf/nats-tls).
+   */
+  natsAuth?: { env: Record<string, string>; secrets: Array<{ secretName: string; mountPath: string }> };
   serviceAccountName?: string;
   logLevel?: string;
   /**
@@ -156,11 +161,13 @@ export function stageJob(o: {
     },
     { name: 'RLHF_STAGE_REPLICAS', value: String(placement.replicas) },
     { name: 'LOG_LEVEL', value: config.logLevel ?? 'info' },
+    ...Object.entries(config.natsAuth?.env ?? {}).map(([name, value]) => ({ name, value })),
   ];
   const artifactVolumes = config.artifactVolumes ?? [];
   // `rlhf stage` reads its spec's file:// URIs under these roots, and its workers inherit the variable.
   if (artifactVolumes.length)
     env.push({ name: 'RLHF_ARTIFACT_ROOTS', value: artifactVolumes.map((v) => v.mountPath).join(':') });
+  const natsSecrets = (config.natsAuth?.secrets ?? []).map((s, i) => ({ ...s, volume: `nats-secret-${i}` }));
   const containerName = 'stage';
   const resources = podResources(placement);
   return {
@@ -210,6 +217,7 @@ export function stageJob(o: {
                   mountPath: v.mountPath,
                   ...(v.readOnly ? { readOnly: true } : {}),
                 })),
+                ...natsSecrets.map((s) => ({ name: s.volume, mountPath: s.mountPath, readOnly: true })),
               ],
             },
           ],
@@ -218,6 +226,10 @@ export function stageJob(o: {
             ...artifactVolumes.map((v) => ({
               name: `artifacts-${v.name}`,
               persistentVolumeClaim: { claimName: v.claimName, ...(v.readOnly ? { readOnly: true } : {}) },
+            })),
+            ...natsSecrets.map((s) => ({
+              name: s.volume,
+              secret: { secretName: s.secretName, defaultMode: 0o440 },
             })),
           ],
         },

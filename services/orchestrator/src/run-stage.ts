@@ -69,8 +69,11 @@ export async function runStageProcess(o: StageProcessOptions): Promise<RunSummar
   try {
     const { js, jsm } = await openJetStream(nc);
     await ensureStreams(jsm);
-    // Stage workers execute work only for runs that have a record: the first unit of a run writes it.
-    if (!(await state.runRecord()))
+    // Stage workers execute work only for runs that have a record, and only work carrying the record's
+    // epoch: the first unit of a run writes it, and so does the first unit of a run created again under
+    // the same name (another uid) whose old records were not purged.
+    const known = await state.runRecord();
+    if (!known || (uid && known.epoch !== uid))
       await state.setRun({
         specDigest: specDigest(o.run),
         ...(uid ? { epoch: uid } : {}),

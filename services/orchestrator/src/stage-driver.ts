@@ -195,7 +195,14 @@ export async function runShardedStage(
         continue;
       }
       const work = StageWork.fromPartial({
-        key: { namespace: run.namespace, run: run.name, iteration, stage: spec.stage, runUid: '' },
+        // runUid: this incarnation, so a worker drops a shard left over from a run started afresh.
+        key: {
+          namespace: run.namespace,
+          run: run.name,
+          iteration,
+          stage: spec.stage,
+          runUid: run.epoch ?? '',
+        },
         shardIndex: i,
         shardCount: spec.shards.length,
         inputUri: s.input,

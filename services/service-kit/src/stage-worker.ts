@@ -171,6 +171,14 @@ export async function startStageWorker(o: StageWorkerOptions): Promise<RunningWo
     }
     if (record?.operation !== 'PUT' || record.value.length === 0)
       return refuse(`run ${at.namespace}/${at.run} has no record in KV (nobody started it)`);
+    let epoch: unknown;
+    try {
+      epoch = (JSON.parse(new TextDecoder().decode(record.value)) as { epoch?: unknown }).epoch;
+    } catch {
+      epoch = undefined;
+    }
+    if (key.runUid !== '' && typeof epoch === 'string' && key.runUid !== epoch)
+      return refuse(`its run_uid is not that of run ${at.namespace}/${at.run} (a run since started afresh)`);
     return true;
   };
 

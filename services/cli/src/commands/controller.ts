@@ -1,5 +1,12 @@
 import { hostname } from 'node:os';
-import { invalidArgument, type LogLevel, parseIntegerIn } from '@rlhf/platform/core';
+import { dirname } from 'node:path';
+import {
+  invalidArgument,
+  type LogLevel,
+  type NatsAuth,
+  natsAuthEnv,
+  parseIntegerIn,
+} from '@rlhf/platform/core';
 import type { Command } from 'commander';
 import { addNatsOptions, natsConfigOf } from '../nats-flags.js';
 import { describePlacementPolicy, readPlacementPolicy } from '../placement-policy-file.js';
@@ -18,6 +25,29 @@ interface ControllerFlags {
 }
 
 const env = process.env;
+
+/**
+ * The stage Jobs' NATS credentials: the controller's own NATS_* variables, and the Secrets they point into
+ * (RLHF_WORKER_NATS_AUTH_SECRET, RLHF_WORKER_NATS_TLS_SECRET), mounted at the same paths as here.
+ */
+function natsJobAuth(auth: NatsAuth): {
+  natsAuth?: { env: Record<string, string>; secrets: Array<{ secretName: string; mountPath: string }> };
+} {
+  const secrets: Array<{ secretName: string; mountPath: string }> = [];
+  const mounts: Array<[string | undefined, Array<string | undefined>]> = [
+    [
+      env.RLHF_WORKER_NATS_AUTH_SECRET,
+      [auth.passwordFile, auth.tokenFile, auth.credsFile, auth.nkeySeedFile],
+    ],
+    [env.RLHF_WORKER_NATS_TLS_SECRET, [auth.tlsCaFile, auth.tlsCertFile, auth.tlsKeyFile]],
+  ];
+  for (const [secretName, files] of mounts) {
+    const file = files.find((p) => p !== undefined);
+    if (secretName && file) secrets.push({ secretName, mountPath: dirname(file) });
+  }
+  const jobEnv = natsAuthEnv(auth);
+  return Object.keys(jobEnv).length ? { natsAuth: { env: jobEnv, secrets } } : {};
+}
 
 export function registerController(program: Command): void {
   const cmd = program
@@ -111,6 +141,7 @@ export function registerController(program: Command): void {
               },
             }
           : {}),
+        ...natsJobAuth(nats.auth),
         ...(env.RLHF_WORKER_SERVICE_ACCOUNT ? { serviceAccountName: env.RLHF_WORKER_SERVICE_ACCOUNT } : {}),
         artifactVolumes: parseArtifactVolumes(env.RLHF_WORKER_ARTIFACT_VOLUMES),
         logLevel: f.logLevel,

@@ -1,11 +1,10 @@
 /**
  * The NATS flags every process that connects takes (`rlhf serve`, `rlhf run`, `rlhf stage`, `rlhf
  * controller`, `rlhf model pull`), defined once with their environment variables, and their resolution into
- * one NatsClientConfig. Secrets are only ever file paths here, so `--help` and logs never see them.
+ * one NATS client config (connectNats's url, auth, startWaitMs). Secrets are only ever file paths here, so `--help` and logs never see them.
  */
 
 import { isAbsolute, resolve } from 'node:path';
-import type { NatsClientConfig } from '../nats/connection.js';
 import { resolveSetting } from './env.js';
 import { parseDuration, parseNatsUrl } from './parse.js';
 
@@ -36,6 +35,15 @@ export const natsAuthFields: Record<keyof NatsAuth, { flag: string; env: string 
   tlsCertFile: { flag: '--nats-tls-cert', env: 'NATS_TLS_CERT' },
   tlsKeyFile: { flag: '--nats-tls-key', env: 'NATS_TLS_KEY' },
 };
+
+/** The environment that gives a child process the same credentials (paths made absolute by the caller). */
+export function natsAuthEnv(auth: NatsAuth): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(auth) as Array<[keyof NatsAuth, string | undefined]>) {
+    if (value !== undefined) env[natsAuthFields[key].env] = value;
+  }
+  return env;
+}
 
 /** Same shape as serve-flags' FlagSpec. */
 export interface NatsFlagSpec {
@@ -93,7 +101,7 @@ export function resolveNatsFlags(
   raw: RawNatsFlags,
   env: NodeJS.ProcessEnv = process.env,
   defaultStartWaitMs = 0,
-): Partial<NatsClientConfig> & { auth: NatsAuth; startWaitMs: number } {
+): { url?: string; auth: NatsAuth; startWaitMs: number } {
   const url = resolveSetting({ flag: '--nats-url', env: 'NATS_URL', parse: parseNatsUrl }, raw.natsUrl, env);
   const auth: NatsAuth = {};
   for (const k of Object.keys(authFlagText) as Array<keyof NatsAuth>) {

@@ -24,15 +24,6 @@ function fieldName(key: keyof NatsAuth): string {
   return `${f.flag} / ${f.env}`;
 }
 
-/** The environment that gives a child process the same credentials (paths made absolute by the caller). */
-export function natsAuthEnv(auth: NatsAuth): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries(auth) as Array<[keyof NatsAuth, string | undefined]>) {
-    if (value !== undefined) env[natsAuthFields[key].env] = value;
-  }
-  return env;
-}
-
 /** What connect() needs: servers without credentials, the authenticators, TLS, and the secrets to mask. */
 export interface ResolvedNatsAuth {
   servers: string[];
@@ -141,7 +132,10 @@ export function resolveNatsAuth(url: string, auth: NatsAuth = {}): ResolvedNatsA
       );
     }
     secrets.push(jwt[1], seed[1]);
-    authenticator.push(credsAuthenticator(() => new TextEncoder().encode(readSecret(path, 'credsFile'))));
+    // As read: nats.js's parser needs the newline that ends the seed block.
+    authenticator.push(
+      credsAuthenticator(() => new TextEncoder().encode(`${readSecret(path, 'credsFile')}\n`)),
+    );
   }
   if (auth.nkeySeedFile !== undefined) {
     const path = auth.nkeySeedFile;
@@ -181,6 +175,13 @@ export function resolveNatsAuth(url: string, auth: NatsAuth = {}): ResolvedNatsA
       }
     : undefined;
   return { servers, authenticator, ...(tls ? { tls } : {}), secrets };
+}
+
+/** True when the server's certificate did not verify (a configuration error, not an outage). */
+export function isNatsTlsError(err: unknown): boolean {
+  const e = err as { message?: string; code?: string; cause?: { message?: string; code?: string } };
+  const text = `${e?.code ?? ''} ${e?.message ?? ''} ${e?.cause?.code ?? ''} ${e?.cause?.message ?? ''}`;
+  return /certificate|CERT_|Hostname\/IP does not match|ERR_TLS|SSL routines/i.test(text);
 }
 
 /** True when the server refused the credentials (retrying with the same ones cannot help). */

@@ -8,7 +8,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { RlhfError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { redact } from '../observability/redact.js';
-import { isNatsAuthError, type NatsAuth, resolveNatsAuth } from './auth.js';
+import { isNatsAuthError, isNatsTlsError, type NatsAuth, resolveNatsAuth } from './auth.js';
 
 export type { NatsConnection };
 
@@ -66,6 +66,12 @@ export async function connectNats(options: NatsOptions): Promise<NatsConnection>
         throw new RlhfError('FAILED_PRECONDITION', `NATS at ${where} refused the credentials: ${reason}`, {
           field: 'NATS credentials',
           fix: 'check the user/password, token, creds or NKey given by --nats-url, --nats-user, --nats-password-file, --nats-token-file, --nats-creds or --nats-nkey (or their NATS_* variables)',
+        });
+      }
+      if (isNatsTlsError(cause)) {
+        throw new RlhfError('FAILED_PRECONDITION', `TLS with NATS at ${where} failed: ${reason}`, {
+          field: 'NATS TLS',
+          fix: "point --nats-tls-ca / NATS_TLS_CA at the CA of the server's certificate, and give --nats-tls-cert and --nats-tls-key when the server verifies clients",
         });
       }
       const waited = Date.now() - started;

@@ -27,6 +27,8 @@ export interface LocalNatsOptions {
   startTimeoutMs?: number;
   /** A nats-server config file (users, permissions, TLS); the flags above still set address, port and store. */
   configFile?: string;
+  /** Off for an operator-mode config whose account has no JetStream; on by default. */
+  jetstream?: boolean;
 }
 
 export function findNatsServerBinary(env: NodeJS.ProcessEnv = process.env): string {
@@ -70,7 +72,14 @@ export async function startLocalNatsServer(options: LocalNatsOptions = {}): Prom
   const config = options.configFile ? ['-c', options.configFile] : [];
   const child: ChildProcess = spawn(
     binary,
-    [...config, '-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir],
+    [
+      ...config,
+      '-a',
+      '127.0.0.1',
+      '-p',
+      String(port),
+      ...(options.jetstream === false ? [] : ['-js', '-sd', storeDir]),
+    ],
     {
       stdio: ['ignore', 'ignore', 'pipe'],
     },
