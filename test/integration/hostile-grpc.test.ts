@@ -44,7 +44,11 @@ const clients: grpc.Client[] = [];
 
 async function serve(args: string[], env: NodeJS.ProcessEnv) {
   const started = await startCli(
-    ['serve', 'dpo-trainer', '--host', '127.0.0.1', '--port', '0', '--metrics-port', 'off', ...args],
+    [
+      ...['serve', 'dpo-trainer', '--host', '127.0.0.1', '--port', '0', '--metrics-port', 'off'],
+      // The test's models, data and outputs live in its directory: the service's only artifact root.
+      ...['--artifact-root', dir, ...args],
+    ],
     /dpo-trainer listening on 127\.0\.0\.1:(\d+)/,
     { RLHF_WORK_DIR: join(dir, 'work'), RLHF_MODEL_CACHE: join(dir, 'cache'), LOG_LEVEL: 'debug', ...env },
   );
