@@ -20,10 +20,10 @@ import {
   modelBytes,
   type RunningCli,
   sleep,
+  spawnedWorkerPid,
   started,
   startRun,
   watchEvents,
-  workerPid,
 } from '../helpers/chaos.js';
 
 const spec = new URL('../../examples/ci-small.yaml', import.meta.url).pathname;
@@ -109,8 +109,9 @@ test('each kind of worker SIGKILLed mid-shard: restarted, its shard redelivered,
       ['reward-model', Stage.STAGE_JUDGE],
       ['dpo-trainer', Stage.STAGE_TRAIN],
     ] as const) {
+      const pid = await spawnedWorkerPid(run.child.pid as number, service);
       const first = await events.next(started(stage, 1));
-      process.kill(await workerPid(run.child.pid as number, service), 'SIGKILL');
+      process.kill(pid, 'SIGKILL');
       const killedAt = Date.now();
       const again = await events.next(
         (e) =>
@@ -146,8 +147,8 @@ test('a frozen worker is reported as stalled (shard, worker, last progress) and 
   const out = join(dir, 'stall', 'run');
   try {
     const run = startRun(spec, out, nats.url, ['--stall-timeout', '2s']);
+    const pid = await spawnedWorkerPid(run.child.pid as number, 'dpo-trainer');
     await events.next(started(Stage.STAGE_TRAIN, 1));
-    const pid = await workerPid(run.child.pid as number, 'dpo-trainer');
     process.kill(pid, 'SIGSTOP');
     const stoppedAt = Date.now();
     const report = new RegExp(

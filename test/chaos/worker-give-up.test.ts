@@ -43,3 +43,17 @@ test('workers that keep exiting stop the run with an error naming the worker and
   assert.equal(await fixed.exited, 0, fixed.stderr());
   assert.match(fixed.stderr(), /iteration 2\/2: proxy/);
 });
+
+test('--worker-restarts and --stall-timeout are checked, naming the flag', async () => {
+  const out = join(dir, 'flags');
+  for (const [flag, value, message] of [
+    ['--worker-restarts', '-1', /--worker-restarts/],
+    ['--worker-restarts', 'many', /--worker-restarts/],
+    ['--stall-timeout', '500ms', /--stall-timeout: 500ms is under a second/],
+    ['--stall-timeout', 'soon', /--stall-timeout: "soon" is not a duration/],
+  ] as const) {
+    const r = startRun(spec, out, nats.url, [flag, value]);
+    assert.equal(await r.exited, 2, r.stderr());
+    assert.match(r.stderr(), message);
+  }
+});

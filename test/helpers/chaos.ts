@@ -171,3 +171,16 @@ export async function modelBytes(out: string): Promise<Record<string, Buffer>> {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The worker's pid once it is spawned (looked up ahead, so a kill at a shard's start lands at once). */
+export async function spawnedWorkerPid(parent: number, service: string, timeoutMs = 60_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await workerPid(parent, service);
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await sleep(50);
+    }
+  }
+}

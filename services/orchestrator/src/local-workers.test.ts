@@ -114,14 +114,27 @@ test('a worker that stayed up has its failures forgiven; stop() ends workers and
   assert.match(workers.describe('reward-model-0') ?? '', /^reward-model-0 \(exited/);
 });
 
-test('a running worker is described with its pid', async () => {
+test('a running worker is named in its events with the prefix, and described with its pid', async () => {
+  const logDir = join(dir, 'named');
   const workers = await startLocalWorkers({
-    command: worker('setTimeout(() => {}, 60_000)'),
+    command: worker('console.log("name", process.env.RLHF_WORKER_NAME); setTimeout(() => {}, 60_000)'),
     natsUrl: 'nats://127.0.0.1:1',
     plan: [{ service: 'dpo-trainer', replicas: 1 }],
+    logDir,
+    namePrefix: 'pod-a/',
   });
+  const log = join(logDir, 'dpo-trainer-0.log');
   try {
-    assert.match(workers.describe('dpo-trainer-0') ?? '', /^dpo-trainer-0 \(running, pid \d+\)$/);
+    assert.match(
+      workers.describe('pod-a/dpo-trainer-0') ?? '',
+      new RegExp(`^dpo-trainer-0 \\(running, pid \\d+, log ${log}\\)$`),
+    );
+    assert.equal(workers.describe('dpo-trainer-0'), undefined);
+    const deadline = Date.now() + 10_000;
+    const text = () => readFile(log, 'utf8').catch(() => '');
+    while (!(await text()).includes('\n') && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
+    assert.equal(await readFile(log, 'utf8'), 'name pod-a/dpo-trainer-0\n');
   } finally {
     await workers.stop();
   }

@@ -76,6 +76,8 @@ export async function startLocalWorkers(o: {
   logDir?: string;
   env?: NodeJS.ProcessEnv;
   supervision?: Supervision;
+  /** Put before each worker's name in its stage events (a pod's name: every pod has a `dpo-trainer-0`). */
+  namePrefix?: string;
 }): Promise<LocalWorkers> {
   if (o.logDir) await mkdir(o.logDir, { recursive: true });
   const sup = { ...defaults, ...o.supervision };
@@ -99,7 +101,7 @@ export async function startLocalWorkers(o: {
           ...natsAuthEnv(o.natsAuth ?? {}),
           NATS_URL: o.natsUrl,
           RLHF_EXIT_WITH_PARENT: '1',
-          RLHF_WORKER_NAME: slot.name,
+          RLHF_WORKER_NAME: `${o.namePrefix ?? ''}${slot.name}`,
           LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
         },
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -181,7 +183,7 @@ export async function startLocalWorkers(o: {
     exited: () => [...gone],
     signal: abort.signal,
     describe: (worker) => {
-      const slot = slots.find((s) => s.name === worker);
+      const slot = slots.find((s) => `${o.namePrefix ?? ''}${s.name}` === worker);
       if (!slot) return undefined;
       const log = slot.logFile ? `, log ${slot.logFile}` : '';
       return slot.proc

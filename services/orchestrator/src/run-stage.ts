@@ -6,6 +6,7 @@
  * stores summary.json and report.html next to the run's artifacts. A failure is written to KV for the
  * controller's Failed condition and ends the process non-zero, so the Job retries it.
  */
+import { hostname } from 'node:os';
 import {
   ArtifactRouter,
   ArtifactSandbox,
@@ -89,6 +90,7 @@ export async function runStageProcess(o: StageProcessOptions): Promise<RunSummar
       plan: services.map((service) => ({ service, replicas: 1 })),
       ...(o.logDir ? { logDir: o.logDir } : {}),
       supervision: { notice: (line) => o.logger.warn(line) },
+      namePrefix: `${hostname()}/`,
     });
     // The spec's file:// URIs only below the artifact roots the pod mounts (RLHF_ARTIFACT_ROOTS, set by the
     // controller); its workers inherit the same variable.

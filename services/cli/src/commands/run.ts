@@ -68,12 +68,12 @@ export function registerRun(program: Command): void {
     .option('--log-level <LEVEL>', 'log level of this process (workers log to <out>/logs)', 'warn')
     .option(
       '--worker-restarts <N>',
-      'restarts in a row a worker that exits gets (after a backoff of 0.5 s doubling to 10 s) before the run stops',
+      'restarts in a row a worker that exits gets (after a backoff of 0.5 s doubling to 10 s) before the run stops [env RLHF_WORKER_RESTARTS]',
       process.env.RLHF_WORKER_RESTARTS ?? '5',
     )
     .option(
       '--stall-timeout <DURATION>',
-      'report a shard that shows no progress for this long (which shard, which worker), again as long as it lasts',
+      'report a shard that shows no progress for this long (which shard, which worker), again as long as it lasts [env RLHF_STALL_TIMEOUT]',
       process.env.RLHF_STALL_TIMEOUT ?? '120s',
     );
   addNatsOptions(cmd, 'use this NATS (JetStream) instead of starting one', '0s: fail at once');
