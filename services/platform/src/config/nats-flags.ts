@@ -24,17 +24,65 @@ export interface NatsAuth {
   tlsKeyFile?: string;
 }
 
-/** Which flag and variable set each field, for errors that name what the operator typed. */
-export const natsAuthFields: Record<keyof NatsAuth, { flag: string; env: string }> = {
-  user: { flag: '--nats-user', env: 'NATS_USER' },
-  passwordFile: { flag: '--nats-password-file', env: 'NATS_PASSWORD_FILE' },
-  tokenFile: { flag: '--nats-token-file', env: 'NATS_TOKEN_FILE' },
-  credsFile: { flag: '--nats-creds', env: 'NATS_CREDS' },
-  nkeySeedFile: { flag: '--nats-nkey', env: 'NATS_NKEY_SEED_FILE' },
-  tlsCaFile: { flag: '--nats-tls-ca', env: 'NATS_TLS_CA' },
-  tlsCertFile: { flag: '--nats-tls-cert', env: 'NATS_TLS_CERT' },
-  tlsKeyFile: { flag: '--nats-tls-key', env: 'NATS_TLS_KEY' },
+/**
+ * Each credential field's flag, variable, placeholder and help line, defined once: errors name what the
+ * operator typed, `--help` lists them, and child processes get them as variables.
+ */
+export const natsAuthFields: Record<
+  keyof NatsAuth,
+  { flag: string; env: string; value: string; description: string }
+> = {
+  user: {
+    flag: '--nats-user',
+    env: 'NATS_USER',
+    value: 'NAME',
+    description: 'NATS user (its password from --nats-password-file)',
+  },
+  passwordFile: {
+    flag: '--nats-password-file',
+    env: 'NATS_PASSWORD_FILE',
+    value: 'FILE',
+    description: "file holding the NATS user's password",
+  },
+  tokenFile: {
+    flag: '--nats-token-file',
+    env: 'NATS_TOKEN_FILE',
+    value: 'FILE',
+    description: 'file holding a NATS token',
+  },
+  credsFile: {
+    flag: '--nats-creds',
+    env: 'NATS_CREDS',
+    value: 'FILE',
+    description: 'NATS creds file (user JWT + NKey seed)',
+  },
+  nkeySeedFile: {
+    flag: '--nats-nkey',
+    env: 'NATS_NKEY_SEED_FILE',
+    value: 'FILE',
+    description: 'file holding an NKey user seed',
+  },
+  tlsCaFile: {
+    flag: '--nats-tls-ca',
+    env: 'NATS_TLS_CA',
+    value: 'FILE',
+    description: "PEM CA for the NATS server's certificate",
+  },
+  tlsCertFile: {
+    flag: '--nats-tls-cert',
+    env: 'NATS_TLS_CERT',
+    value: 'FILE',
+    description: 'PEM client certificate for NATS (with --nats-tls-key)',
+  },
+  tlsKeyFile: {
+    flag: '--nats-tls-key',
+    env: 'NATS_TLS_KEY',
+    value: 'FILE',
+    description: 'PEM private key for --nats-tls-cert',
+  },
 };
+
+const authKeys = Object.keys(natsAuthFields) as Array<keyof NatsAuth>;
 
 /** The environment that gives a child process the same credentials (paths made absolute by the caller). */
 export function natsAuthEnv(auth: NatsAuth): Record<string, string> {
@@ -54,25 +102,11 @@ export interface NatsFlagSpec {
   default?: string;
 }
 
-const authFlagText: Record<keyof NatsAuth, { value: string; description: string }> = {
-  user: { value: 'NAME', description: 'NATS user (its password from --nats-password-file)' },
-  passwordFile: { value: 'FILE', description: "file holding the NATS user's password" },
-  tokenFile: { value: 'FILE', description: 'file holding a NATS token' },
-  credsFile: { value: 'FILE', description: 'NATS creds file (user JWT + NKey seed)' },
-  nkeySeedFile: { value: 'FILE', description: 'file holding an NKey user seed' },
-  tlsCaFile: { value: 'FILE', description: "PEM CA for the NATS server's certificate" },
-  tlsCertFile: { value: 'FILE', description: 'PEM client certificate for NATS (with --nats-tls-key)' },
-  tlsKeyFile: { value: 'FILE', description: 'PEM private key for --nats-tls-cert' },
-};
-
 /** Credential and TLS flags (without --nats-url, whose wording differs per command). */
-export const natsAuthFlags: NatsFlagSpec[] = (Object.keys(authFlagText) as Array<keyof NatsAuth>).map(
-  (k) => ({
-    name: natsAuthFields[k].flag.slice(2),
-    env: natsAuthFields[k].env,
-    ...authFlagText[k],
-  }),
-);
+export const natsAuthFlags: NatsFlagSpec[] = authKeys.map((k) => {
+  const { flag, env, value, description } = natsAuthFields[k];
+  return { name: flag.slice(2), env, value, description };
+});
 
 export const natsStartWaitFlag: NatsFlagSpec = {
   name: 'nats-start-wait',
@@ -104,7 +138,7 @@ export function resolveNatsFlags(
 ): { url?: string; auth: NatsAuth; startWaitMs: number } {
   const url = resolveSetting({ flag: '--nats-url', env: 'NATS_URL', parse: parseNatsUrl }, raw.natsUrl, env);
   const auth: NatsAuth = {};
-  for (const k of Object.keys(authFlagText) as Array<keyof NatsAuth>) {
+  for (const k of authKeys) {
     const f = natsAuthFields[k];
     const v = resolveSetting(
       { flag: f.flag, env: f.env, parse: (s) => s.trim() },
