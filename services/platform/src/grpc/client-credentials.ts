@@ -4,7 +4,6 @@
  * goes through an interceptor rather than call credentials because grpc-js refuses call credentials on a
  * plaintext channel, and a token on a loopback or in-cluster plaintext channel is a supported setup.
  */
-import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { RlhfError } from '../errors.js';
 import {
@@ -14,6 +13,7 @@ import {
   parseToken,
   readTokenFile,
 } from './bearer-token.js';
+import { readPem } from './pem-file.js';
 
 /** What a client may be given on its command line (every field optional). */
 export interface ClientAuthFlags {
@@ -56,18 +56,6 @@ export function bearerInterceptor(token: string): grpc.Interceptor {
         next(metadata, listener);
       },
     });
-}
-
-function readPem(path: string, field: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (cause) {
-    throw new RlhfError('INVALID_ARGUMENT', `cannot read ${path}`, {
-      field,
-      fix: 'pass a readable PEM file',
-      cause,
-    });
-  }
 }
 
 /** Credentials and client options (token interceptor, server name) for `flags`, reading the files now. */

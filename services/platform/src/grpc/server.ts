@@ -4,7 +4,6 @@
  * graceful drain: stop accepting, report NOT_SERVING, let in-flight calls finish within a grace period, then
  * cut what is left.
  */
-import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync, type PackageDefinition } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
@@ -14,6 +13,7 @@ import type { Logger } from '../observability/logger.js';
 import type { TokenSource } from './bearer-token.js';
 import { callGuard, guardDecoding } from './call-guard.js';
 import type { ClientAllowList } from './client-identity.js';
+import { readPem } from './pem-file.js';
 
 export interface GrpcServiceBinding {
   /** Fully qualified service name, e.g. `rlhf.v1.RewardModelService`; also its health-check key. */
@@ -64,21 +64,10 @@ export function loadReflectionPackage(files: string[], includeDirs: string[]): P
 
 function credentials(tls: TlsFiles | undefined): grpc.ServerCredentials {
   if (!tls) return grpc.ServerCredentials.createInsecure();
-  const read = (path: string, field: string): Buffer => {
-    try {
-      return readFileSync(path);
-    } catch (cause) {
-      throw new RlhfError('INVALID_ARGUMENT', `cannot read ${path}`, {
-        field,
-        fix: 'pass a readable PEM file',
-        cause,
-      });
-    }
-  };
-  const ca = tls.clientCaFile ? read(tls.clientCaFile, '--tls-client-ca') : null;
+  const ca = tls.clientCaFile ? readPem(tls.clientCaFile, '--tls-client-ca') : null;
   return grpc.ServerCredentials.createSsl(
     ca,
-    [{ cert_chain: read(tls.certFile, '--tls-cert'), private_key: read(tls.keyFile, '--tls-key') }],
+    [{ cert_chain: readPem(tls.certFile, '--tls-cert'), private_key: readPem(tls.keyFile, '--tls-key') }],
     ca !== null,
   );
 }
