@@ -25,7 +25,7 @@ export interface NatsAuth {
 }
 
 /**
- * Each credential field's flag, variable, placeholder and help line, defined once: errors name what the
+ * Each credential field's flag, variable, value name and help line, defined once: errors name what the
  * operator typed, `--help` lists them, and child processes get them as variables.
  */
 export const natsAuthFields: Record<
