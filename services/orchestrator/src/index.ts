@@ -7,6 +7,7 @@ export { type RunContext, type StageUi, type StopPoint, StopPointReached } from 
 export * from './run-layout.js';
 export { type LocalRunOptions, runLocal, workerPlan } from './run-local.js';
 export { runStageProcess, type StageProcessOptions } from './run-stage.js';
+export * from './shard-executor.js';
 export * from './stage-plan.js';
 export type {
   ErrorRecord,

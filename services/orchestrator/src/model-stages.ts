@@ -23,7 +23,6 @@ import { MODEL_MANIFEST, TRAINING_METRICS_FILE } from '@rlhf/service-kit';
 import { readJsonl, writeJsonl } from './jsonl-artifacts.js';
 import { type RunContext, shardRanges } from './run-context.js';
 import { shardInputUri, shardOutputUri } from './run-layout.js';
-import { runShardedStage } from './stage-driver.js';
 
 /** Prompts per generate/evaluate shard: small enough for steady progress, large enough for batching. */
 const PROMPTS_PER_SHARD = 64;
@@ -91,8 +90,7 @@ export async function generateStage(
   o: { policy: string; prompts: readonly PromptRow[]; n: number; seed: number },
 ): Promise<{ outputs: string[]; prompts: number }> {
   const shards = await writeShardInputs(ctx, iteration, name, o.prompts);
-  await runShardedStage(
-    ctx.deps,
+  await ctx.exec(
     {
       run: ctx.run,
       iteration,
@@ -146,8 +144,7 @@ export async function judgeStage(
     }
     return { outputs };
   }
-  await runShardedStage(
-    ctx.deps,
+  await ctx.exec(
     {
       run: ctx.run,
       iteration,
@@ -252,8 +249,7 @@ export async function trainStage(
         : undefined,
     evalDataset: t.evalDataset ? { uri: t.evalDataset, format: 0 } : undefined,
   } as unknown as TrainShardParams;
-  await runShardedStage(
-    ctx.deps,
+  await ctx.exec(
     {
       run: ctx.run,
       iteration,
@@ -305,8 +301,7 @@ export async function evaluateStage(
   o: { policy: string; baseline: string; prompts: readonly PromptRow[]; rewardModel?: string; task?: string },
 ): Promise<{ outputs: string[] }> {
   const shards = await writeShardInputs(ctx, iteration, 'evaluate', o.prompts);
-  await runShardedStage(
-    ctx.deps,
+  await ctx.exec(
     {
       run: ctx.run,
       iteration,

@@ -2,9 +2,10 @@
  * What every stage of a run needs: the run's spec and identity, NATS and the artifact store, the KV stage
  * records, and the terminal UI. `once` makes a stage idempotent: a stage with a record is not run again.
  */
+import type { ArtifactStore, Logger } from '@rlhf/platform';
 import type { RlhfRunSpec } from '@rlhf/run-spec';
 import type { RunRef } from './run-layout.js';
-import type { StageDeps } from './stage-driver.js';
+import type { ShardExecutor } from './shard-executor.js';
 import type { RunState, StageRecord } from './stage-records.js';
 
 export interface StageUi {
@@ -34,7 +35,10 @@ export class StopPointReached extends Error {
 export interface RunContext {
   run: RunRef;
   spec: RlhfRunSpec;
-  deps: StageDeps;
+  /** Where artifacts are read and written, and the run's log; the same whichever executor runs the shards. */
+  deps: { store: ArtifactStore; logger: Logger };
+  /** Runs a sharded stage's shards (over NATS, or in this process). */
+  exec: ShardExecutor;
   state: RunState;
   ui: StageUi;
   /** Worker processes per sharded stage (sets the shard count). */

@@ -29,6 +29,7 @@ import { renderReport } from './report/report-html.js';
 import type { RunSummary } from './report/summary-types.js';
 import type { StageUi } from './run-context.js';
 import { runBase } from './run-layout.js';
+import { natsShardExecutor } from './shard-executor.js';
 import { RunState, specDigest } from './stage-records.js';
 
 export interface LocalRunOptions {
@@ -142,19 +143,21 @@ export async function runLocal(o: LocalRunOptions): Promise<RunSummary> {
       // same bytes), so a step that failed while NATS was away is simply done again once it is back.
       return await throughOutages(
         async () => {
+          const store = new ArtifactRouter(nc, sandbox);
           const summary = await reconcileRun({
             run: runRef,
             spec: o.run.spec,
-            deps: {
+            deps: { store, logger: o.logger },
+            exec: natsShardExecutor({
               nc,
               js,
-              store: new ArtifactRouter(nc, sandbox),
+              store,
               logger: o.logger,
               notice: o.ui.say,
               signal,
               describeWorker: describe,
               ...(o.stallMs === undefined ? {} : { stallMs: o.stallMs }),
-            },
+            }),
             state,
             ui: o.ui,
             workers: o.workers,

@@ -25,6 +25,7 @@ import { renderReport } from './report/report-html.js';
 import type { RunSummary } from './report/summary-types.js';
 import { type StageUi, StopPointReached } from './run-context.js';
 import { runBase } from './run-layout.js';
+import { natsShardExecutor } from './shard-executor.js';
 import { type StageUnit, unitServices } from './stage-plan.js';
 import { RunState, specDigest } from './stage-records.js';
 
@@ -100,14 +101,15 @@ export async function runStageProcess(o: StageProcessOptions): Promise<RunSummar
       const summary = await reconcileRun({
         run: runRef,
         spec: o.run.spec,
-        deps: {
+        deps: { store, logger: o.logger },
+        exec: natsShardExecutor({
           nc,
           js,
           store,
           logger: o.logger,
           signal: workers.signal,
           describeWorker: workers.describe,
-        },
+        }),
         state,
         ui: o.ui,
         workers: o.replicas,
