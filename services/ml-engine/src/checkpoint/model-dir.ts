@@ -7,17 +7,18 @@
 import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EngineError, invalidInput } from '../engine-error.js';
-import { type LlamaConfig, parseLlamaConfig } from '../model/config.js';
+import { parseLlamaConfig } from '../model/config.js';
 import { buildInferenceModel } from '../model/inference-graph.js';
-import { checkWeights, type Weights } from '../model/weights.js';
+import { checkWeights } from '../model/weights.js';
 import { decodeModel } from '../onnx/onnx-decode.js';
 import { checkChatTemplate, readChatTemplate } from '../tokenizer/chat-template.js';
-import { type Tokenizer, tokenizerFromJson } from '../tokenizer/tokenizer.js';
+import { tokenizerFromJson } from '../tokenizer/tokenizer.js';
 import { loadTokenizer, writeTokenizerFiles } from '../tokenizer/tokenizer-files.js';
 import type { TokenizerJson } from '../tokenizer/tokenizer-json.js';
 import { type AtomicDirectoryOptions, writeDirectoryAtomically } from './atomic-directory.js';
 import { extraEndIds, GENERATION_CONFIG, generationConfigJson, generationEndIds } from './end-tokens.js';
 import { prettyJson, readFileOrFail, readJsonFile } from './json-file.js';
+import type { LoadedModelDir, ModelDirContents } from './loaded-model.js';
 import { checkSpecialIdsAgree, checkTokenizerFits, specialTokensOf } from './model-tokenizer.js';
 import { weightsFromOnnx } from './onnx-weights.js';
 
@@ -28,21 +29,7 @@ export const MODEL_DIR_FILES = {
   model: 'model.onnx',
 } as const;
 
-export interface ModelDirContents {
-  config: LlamaConfig;
-  tokenizerJson: TokenizerJson;
-  weights: Weights;
-  /** The Jinja chat template for `{"messages"}` prompts (tokenizer_config.json's `chat_template`). */
-  chatTemplate?: string;
-  /** End tokens besides config.eos_token_id (generation_config.json's `eos_token_id` list), see end-tokens.ts. */
-  endTokenIds?: number[];
-}
-
-export interface LoadedModelDir extends ModelDirContents {
-  tokenizer: Tokenizer;
-  /** The directory the model was loaded from. */
-  dir: string;
-}
+export type { LoadedModelDir, ModelDirContents } from './loaded-model.js';
 
 /**
  * Checks a model before anything is written: the config reads back as written, its special-token ids are

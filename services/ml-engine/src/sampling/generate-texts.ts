@@ -3,11 +3,12 @@
  * generations format of DESIGN.md ({"prompt", "responses", ...}). The policy-generator service and
  * `rlhf generate` both call this.
  */
-import type { LoadedModelDir } from '../checkpoint/model-dir.js';
+import type { LoadedModelDir } from '../checkpoint/loaded-model.js';
 import { EngineError, invalidInput } from '../engine-error.js';
 import { headTypeOf } from '../model/config.js';
 import { inferenceSessionOptions, type ModelRunner, OrtSession } from '../runtime/ort-session.js';
 import { type FinishReason, generate, type Sample } from './generate.js';
+import type { PromptInput } from './prompt-input.js';
 import type { SamplingParams } from './sample-token.js';
 
 export interface TextGenerationOptions extends SamplingParams {
@@ -28,7 +29,7 @@ export interface Generation {
   finish_reasons: FinishReason[];
 }
 
-export type PromptInput = { text: string } | { ids: number[] };
+export type { PromptInput } from './prompt-input.js';
 
 export function checkSampling(o: TextGenerationOptions, maxN = 1024): void {
   if (!(Number.isInteger(o.n) && o.n >= 1 && o.n <= maxN))

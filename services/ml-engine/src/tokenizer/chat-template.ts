@@ -7,11 +7,11 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Template } from '@huggingface/jinja';
-import type { LoadedModelDir } from '../checkpoint/model-dir.js';
+import type { LoadedModelDir } from '../checkpoint/loaded-model.js';
 import type { ChatMessage } from '../data/record-fields.js';
 import type { PromptRecord } from '../data/records.js';
 import { invalidInput } from '../engine-error.js';
-import type { PromptInput } from '../sampling/generate-texts.js';
+import type { PromptInput } from '../sampling/prompt-input.js';
 
 /** The template of `tokenizer_config.json`'s `chat_template`: a string, or named templates (HF's list form). */
 function templateOf(value: unknown, where: string): string | undefined {

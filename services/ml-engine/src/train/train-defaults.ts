@@ -2,7 +2,7 @@
  * The training defaults on their own, loading nothing at run time, so a command line can show them in its
  * help without loading ONNX Runtime (`@rlhf/ml-engine/train-defaults`).
  */
-import type { TrainOptions } from './trainer.js';
+import type { TrainOptions } from './train-options.js';
 
 export const defaultTrainOptions: TrainOptions = {
   objective: 'sft',

@@ -5,42 +5,22 @@
  */
 import { batchesPerEpoch, batchIndices } from '../data/epoch-order.js';
 import { invalidInput } from '../engine-error.js';
-import type { DpoOptions } from '../losses/dpo.js';
 import type { LlamaConfig } from '../model/config.js';
 import type { Weights } from '../model/weights.js';
 import { AdamW, type AdamWState } from '../optim/adamw.js';
 import { clipGradNorm } from '../optim/clip-grad-norm.js';
 import { GradAccumulator } from '../optim/grad-accumulator.js';
-import { lrSchedule, type ScheduleKind } from '../optim/lr-schedule.js';
+import { lrSchedule } from '../optim/lr-schedule.js';
 import { Sgd, type SgdState } from '../optim/sgd.js';
 import { OrtSession, type TensorValue } from '../runtime/ort-session.js';
 import { dpoFeeds, type Feeds, lmFeeds, rewardFeeds } from './batches.js';
 import type { Example, PairExample } from './examples.js';
 import { sequenceLogps } from './logps.js';
+import type { TrainObjective, TrainOptions } from './train-options.js';
 import { buildTrainingGraph, gradName, type Objective } from './training-graph.js';
 
-export type TrainObjective = 'sft' | 'rm' | 'pm' | 'dpo';
-
-export interface TrainOptions {
-  objective: TrainObjective;
-  optimizer: 'adamw' | 'sgd';
-  lr: number;
-  epochs: number;
-  /** When set, stop after this many optimizer steps (overrides epochs for the schedule). */
-  maxSteps?: number;
-  batchSize: number;
-  gradAccum: number;
-  schedule: ScheduleKind;
-  warmupRatio: number;
-  weightDecay: number;
-  /** Global-norm clipping; 0 turns it off. */
-  maxGradNorm: number;
-  dpo: DpoOptions;
-  seed: number;
-  shuffle: boolean;
-}
-
 export { defaultTrainOptions } from './train-defaults.js';
+export type { TrainObjective, TrainOptions } from './train-options.js';
 
 export interface StepReport {
   step: number;
