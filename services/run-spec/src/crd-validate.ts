@@ -6,8 +6,8 @@
  * rules only on update. Tests use it to check that the CRD accepts and rejects the same runs as run-spec.
  */
 
-import type { CelRule, OpenApiSchema } from './crd.js';
 import { CelError, evalCel, isTransitionRule } from './crd-cel.js';
+import type { CelRule, OpenApiSchema } from './openapi-types.js';
 
 export interface CrdProblem {
   path: string;

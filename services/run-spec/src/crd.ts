@@ -13,6 +13,7 @@
  * rejects non-numbers with bounds that no string, list, object or boolean can satisfy.
  */
 import { stringify } from 'yaml';
+import type { CelRule, OpenApiSchema } from './openapi-types.js';
 import { rlhfRunSpecSchema } from './rlhf-run-schema.js';
 import type { SchemaNode } from './schema-types.js';
 import {
@@ -24,19 +25,11 @@ import {
 import { applyDefaults } from './validate.js';
 
 export { applyCrdDefaults, type CrdProblem, validateCustomResource } from './crd-validate.js';
+export type { CelRule, OpenApiSchema } from './openapi-types.js';
 export * from './status-schema.js';
 
 export const crdGroup = 'rlhf.dev';
 export const crdVersion = 'v1alpha1';
-
-/** A CEL rule as CRDs carry it; fieldPath points the error at a field below the node (Kubernetes 1.28+). */
-export interface CelRule {
-  rule: string;
-  message: string;
-  fieldPath?: string;
-}
-
-export type OpenApiSchema = Record<string, unknown>;
 
 /**
  * Rules that only make sense on a cluster (`oldSelf` compares an update with the stored object), keyed by
