@@ -7,9 +7,9 @@
  *
  * Usage: node --import tsx services/ml-engine/scripts/bench-decode-loop.ts [small|medium] [threads] [prompt]
  */
-import { decodeLoopModels } from '../src/bench/decode-loop-models.js';
-import { configOf, mediumModel, smallModel } from '../src/bench/model-bench.js';
-import { median } from '../src/bench/timing.js';
+import { decodeLoopModels } from '../bench/decode-loop-models.js';
+import { configOf, mediumModel, smallModel } from '../bench/model-bench.js';
+import { median } from '../bench/timing.js';
 import { headDim } from '../src/model/config.js';
 import { buildInferenceModel } from '../src/model/inference-graph.js';
 import { initWeights } from '../src/model/weights.js';

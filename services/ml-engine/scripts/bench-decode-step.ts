@@ -16,8 +16,8 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { configOf, smallModel } from '../src/bench/model-bench.js';
-import { median } from '../src/bench/timing.js';
+import { configOf, smallModel } from '../bench/model-bench.js';
+import { median } from '../bench/timing.js';
 import { headDim } from '../src/model/config.js';
 import { buildInferenceModel, INFERENCE_OPSET } from '../src/model/inference-graph.js';
 import { initWeights } from '../src/model/weights.js';

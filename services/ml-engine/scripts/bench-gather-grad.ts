@@ -18,7 +18,7 @@
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import { median } from '../src/bench/timing.js';
+import { median } from '../bench/timing.js';
 import {
   architectureOf,
   buildTrainingGraph,

@@ -11,8 +11,8 @@
  *   (default: every core this process may use). Prints figures only; it asserts nothing about time.
  */
 import { availableParallelism } from 'node:os';
-import { configOf, type ModelShape, mediumModel, smallModel } from '../src/bench/model-bench.js';
-import { median } from '../src/bench/timing.js';
+import { configOf, type ModelShape, mediumModel, smallModel } from '../bench/model-bench.js';
+import { median } from '../bench/timing.js';
 import { headDim, type LlamaConfig } from '../src/model/config.js';
 import { buildInferenceModel } from '../src/model/inference-graph.js';
 import { initWeights } from '../src/model/weights.js';

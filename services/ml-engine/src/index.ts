@@ -6,7 +6,6 @@ export {
   type GradCheckResult,
 } from './autodiff/gradient-check.js';
 export { type Grad, type VjpContext, type VjpRule, vjpRules } from './autodiff/vjp-rules.js';
-export { benchEngine, type EngineBench } from './bench/engine-bench.js';
 export { type AtomicDirectoryOptions, writeDirectoryAtomically } from './checkpoint/atomic-directory.js';
 export { exportHfCheckpoint, hfConfigJson, importHfCheckpoint } from './checkpoint/hf-checkpoint.js';
 export { readJsonFile } from './checkpoint/json-file.js';

@@ -47,7 +47,7 @@ export function registerBench(program: Command): void {
     .option('--quick', 'tiny sizes: a smoke test, not meaningful figures')
     .option('--json', 'print the figures as JSON')
     .action(async (f: { quick?: boolean; json?: boolean }) => {
-      const { benchEngine } = await import('@rlhf/ml-engine');
+      const { benchEngine } = await import('@rlhf/ml-engine/bench');
       const r = await benchEngine({
         quick: f.quick === true,
         onProgress: (w) => process.stderr.write(`measuring ${w}...\n`),

@@ -4,12 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
+import { tinyModel } from '../../test/fixtures/test-model.js';
 import { headDim, type LlamaConfig } from '../model/config.js';
 import { generateTexts, policySession } from '../sampling/generate-texts.js';
 import { exportHfCheckpoint, importHfCheckpoint } from './hf-checkpoint.js';
 import { loadModelDir, type ModelDirContents, saveModelDir } from './model-dir.js';
 import { type F32Tensor, readSafetensors, writeSafetensors } from './safetensors.js';
-import { tinyModel } from './test-model.js';
 
 type CodedError = Error & { code?: string; field?: string; fix?: string };
 

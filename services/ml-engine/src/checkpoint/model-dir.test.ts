@@ -3,12 +3,12 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { tinyModel } from '../../test/fixtures/test-model.js';
 import { architectureOf, type LlamaConfig } from '../model/config.js';
 import { decodeModel } from '../onnx/onnx-decode.js';
 import { encodeModel } from '../onnx/onnx-encode.js';
 import { tensorFromData } from '../onnx/tensor-data.js';
 import { loadModelDir, type ModelDirContents, saveModelDir } from './model-dir.js';
-import { tinyModel } from './test-model.js';
 
 /** A plain Uint8Array: the ONNX decoder mis-slices Node Buffers (Buffer#slice does not copy). */
 const readBytes = async (path: string) => new Uint8Array(await readFile(path));

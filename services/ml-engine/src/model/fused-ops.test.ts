@@ -5,10 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { tinyLlamaConfig } from '../../test/fixtures/tiny-llama.js';
 import { GraphBuilder } from '../onnx/graph-builder.js';
 import { Rng } from '../random/rng.js';
 import { OrtSession, type OutputTensor, type TensorValue } from '../runtime/ort-session.js';
-import { tinyLlamaConfig } from '../testing/tiny-llama.js';
 import { headDim } from './config.js';
 import { buildInferenceModel, INFERENCE_OPSET, NEXT_TOKEN_PROBS } from './inference-graph.js';
 import { applyRope, rmsNorm, ropeAt } from './llama-graph.js';

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as ort from 'onnxruntime-node';
+import { tinyLlamaConfig } from '../../test/fixtures/tiny-llama.js';
 import { Rng } from '../random/rng.js';
-import { tinyLlamaConfig } from '../testing/tiny-llama.js';
 import { buildInferenceModel } from './inference-graph.js';
 import { referenceForward } from './llama-reference.js';
 import { initWeights } from './weights.js';

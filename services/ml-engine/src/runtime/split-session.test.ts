@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { tinyLlamaConfig } from '../../test/fixtures/tiny-llama.js';
 import { EngineError } from '../engine-error.js';
 import { parameterCount } from '../model/config.js';
 import { buildInferenceModel } from '../model/inference-graph.js';
 import { initWeights } from '../model/weights.js';
 import { Rng } from '../random/rng.js';
-import { tinyLlamaConfig } from '../testing/tiny-llama.js';
 import { OrtSession, type TensorValue } from './ort-session.js';
 import { runFlops, SplitSession, smallRunMflops } from './split-session.js';
 

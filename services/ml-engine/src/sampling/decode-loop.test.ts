@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { tinyLlamaConfig } from '../../test/fixtures/tiny-llama.js';
 import { buildInferenceModel } from '../model/inference-graph.js';
 import { initWeights } from '../model/weights.js';
 import { Rng } from '../random/rng.js';
 import { OrtSession } from '../runtime/ort-session.js';
-import { tinyLlamaConfig } from '../testing/tiny-llama.js';
 import { DecodeLoop, ROW_LOOP_SERVER_TRIPS, type StepInfo } from './decode-loop.js';
 import { type GenerateOptions, type GenerateRequest, generate, type Sample } from './generate.js';
 import { KvCache } from './kv-cache.js';

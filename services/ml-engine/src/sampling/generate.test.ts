@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { tinyLlamaConfig } from '../../test/fixtures/tiny-llama.js';
 import { buildInferenceModel, NEXT_TOKEN_PROBS } from '../model/inference-graph.js';
 import { referenceForward } from '../model/llama-reference.js';
 import { initWeights } from '../model/weights.js';
 import { Rng } from '../random/rng.js';
 import { type ModelRunner, OrtSession, type OutputTensor } from '../runtime/ort-session.js';
-import { tinyLlamaConfig } from '../testing/tiny-llama.js';
 import { generate } from './generate.js';
 
 const config = tinyLlamaConfig({ initializer_range: 0.3 });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { tinyLlamaConfig } from '../../test/fixtures/tiny-llama.js';
 import { EngineError } from '../engine-error.js';
 import { type LlamaConfig, parameterCount } from '../model/config.js';
 import { buildInferenceModel } from '../model/inference-graph.js';
@@ -8,7 +9,6 @@ import { DataType, type ModelProto } from '../onnx/onnx-types.js';
 import { int64Tensor, intAttribute, nodeMaker, valueInfo } from '../onnx/proto-nodes.js';
 import { Rng } from '../random/rng.js';
 import { OrtSession } from '../runtime/ort-session.js';
-import { tinyLlamaConfig } from '../testing/tiny-llama.js';
 import { type GenerateOptions, type GenerateRequest, generate, type RequestOptions } from './generate.js';
 import {
   ROW_LOOP_MAX_PARAMETERS,

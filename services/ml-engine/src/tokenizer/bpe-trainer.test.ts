@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { reviewCorpus } from '../../test/fixtures/test-corpus.js';
 import { Rng } from '../random/rng.js';
 import { learnByteLevelBpe, trainBpe } from './bpe-trainer.js';
 import { BYTE_TO_CHAR, fromByteLevel, toByteLevel } from './byte-unicode.js';
 import { splitGpt2 } from './pre-tokenize.js';
-import { reviewCorpus } from './test-corpus.js';
 
 describe('byte-level table', () => {
   it('maps the 256 bytes to distinct characters the way GPT-2 does', () => {

@@ -3,9 +3,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { tinyModel } from '../../test/fixtures/test-model.js';
 import { exportHfCheckpoint, importHfCheckpoint } from '../checkpoint/hf-checkpoint.js';
 import { loadModelDir, saveModelDir } from '../checkpoint/model-dir.js';
-import { tinyModel } from '../checkpoint/test-model.js';
 import { parsePromptRecord } from '../data/records.js';
 import { promptInputOf, readChatTemplate, renderChatPrompt } from './chat-template.js';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { demoSummary } from './demo-summary.js';
+import { demoSummary } from '../../test/fixtures/demo-summary.js';
 import { bestIterationOf, type RewardPoint, totalSeconds } from './summary-types.js';
 
 const pt = (

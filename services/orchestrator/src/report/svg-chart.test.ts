@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { findAll, hasClass, parseXml, textOf, type XmlElement } from '../../test/fixtures/xml-check.js';
 import { type LineChartSpec, niceTicks, renderLineChart } from './svg-chart.js';
-import { findAll, hasClass, parseXml, textOf, type XmlElement } from './xml-check.js';
 
 const spec = (over: Partial<LineChartSpec> = {}): LineChartSpec => ({
   title: 'Validation reward',

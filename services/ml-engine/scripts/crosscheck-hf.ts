@@ -3,7 +3,7 @@
  * prebuilt binaries but weighs 65 MB, so it is not a dependency). Run by hand:
  *
  *   npm i --prefix /tmp/hf tokenizers
- *   npx tsx services/ml-engine/src/tokenizer/crosscheck-hf.ts /tmp/hf
+ *   npx tsx services/ml-engine/scripts/crosscheck-hf.ts /tmp/hf
  *
  * It prints how many merges agree with HF's BpeTrainer on the same corpus, and how many of a set of texts
  * (corpus lines, random UTF-8, special tokens) encode and decode identically; it exits 1 on any difference.
@@ -12,10 +12,10 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Rng } from '../random/rng.js';
-import { learnByteLevelBpe, trainBpe } from './bpe-trainer.js';
-import { reviewCorpus } from './test-corpus.js';
-import { tokenizerFromJson } from './tokenizer.js';
+import { Rng } from '../src/random/rng.js';
+import { learnByteLevelBpe, trainBpe } from '../src/tokenizer/bpe-trainer.js';
+import { tokenizerFromJson } from '../src/tokenizer/tokenizer.js';
+import { reviewCorpus } from '../test/fixtures/test-corpus.js';
 
 interface HfEncoding {
   getIds(): number[];

@@ -5,11 +5,11 @@
  * from TypeScript (`rlhf bench engine`, scripts/bench-decode-loop.ts). The product's own Loop, which samples as
  * generate() does, is sampling/row-loop-graph.ts.
  */
-import { headDim, type LlamaConfig } from '../model/config.js';
-import { buildInferenceModel } from '../model/inference-graph.js';
-import type { Weights } from '../model/weights.js';
-import { decodeModel } from '../onnx/onnx-decode.js';
-import { encodeModel } from '../onnx/onnx-encode.js';
+import { headDim, type LlamaConfig } from '../src/model/config.js';
+import { buildInferenceModel } from '../src/model/inference-graph.js';
+import type { Weights } from '../src/model/weights.js';
+import { decodeModel } from '../src/onnx/onnx-decode.js';
+import { encodeModel } from '../src/onnx/onnx-encode.js';
 import {
   AttributeType,
   DataType,
@@ -18,8 +18,8 @@ import {
   type NodeProto,
   type TensorProto,
   type ValueInfoProto,
-} from '../onnx/onnx-types.js';
-import { graphAttribute, int64Tensor, intAttribute, nodeMaker, valueInfo } from '../onnx/proto-nodes.js';
+} from '../src/onnx/onnx-types.js';
+import { graphAttribute, int64Tensor, intAttribute, nodeMaker, valueInfo } from '../src/onnx/proto-nodes.js';
 
 export interface DecodeLoopModels {
   /**

@@ -3,16 +3,16 @@
  * Training FLOPs per token = 6 x parameters (forward + backward of every weight) + 12 x layers x seq x hidden
  * (attention scores and mixing, forward and backward); MFU = achieved FLOP/s / the measured GEMM peak.
  */
-import { type LlamaConfig, parameterCount, parseLlamaConfig } from '../model/config.js';
-import { buildInferenceModel } from '../model/inference-graph.js';
-import { initWeights } from '../model/weights.js';
-import { Rng } from '../random/rng.js';
-import { inferenceSessionOptions, OrtSession } from '../runtime/ort-session.js';
-import { generate } from '../sampling/generate.js';
-import { RowLoop } from '../sampling/row-loop.js';
-import { lmFeeds } from '../train/batches.js';
-import type { Example } from '../train/examples.js';
-import { buildTrainingGraph, gradName } from '../train/training-graph.js';
+import { type LlamaConfig, parameterCount, parseLlamaConfig } from '../src/model/config.js';
+import { buildInferenceModel } from '../src/model/inference-graph.js';
+import { initWeights } from '../src/model/weights.js';
+import { Rng } from '../src/random/rng.js';
+import { inferenceSessionOptions, OrtSession } from '../src/runtime/ort-session.js';
+import { generate } from '../src/sampling/generate.js';
+import { RowLoop } from '../src/sampling/row-loop.js';
+import { lmFeeds } from '../src/train/batches.js';
+import type { Example } from '../src/train/examples.js';
+import { buildTrainingGraph, gradName } from '../src/train/training-graph.js';
 import { median, timeRepeats } from './timing.js';
 
 export interface ModelShape {

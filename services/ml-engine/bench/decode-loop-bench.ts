@@ -4,11 +4,11 @@
  * the recompute Loop. Both give the same tokens (checked before timing). One intra-op thread, what the engine
  * gives runs this small.
  */
-import { headDim } from '../model/config.js';
-import { buildInferenceModel } from '../model/inference-graph.js';
-import { initWeights } from '../model/weights.js';
-import { Rng } from '../random/rng.js';
-import { inferenceSessionOptions, OrtSession, type TensorValue } from '../runtime/ort-session.js';
+import { headDim } from '../src/model/config.js';
+import { buildInferenceModel } from '../src/model/inference-graph.js';
+import { initWeights } from '../src/model/weights.js';
+import { Rng } from '../src/random/rng.js';
+import { inferenceSessionOptions, OrtSession, type TensorValue } from '../src/runtime/ort-session.js';
 import { decodeLoopModels } from './decode-loop-models.js';
 import { configOf, type GenerationFigure, type ModelShape } from './model-bench.js';
 import { median } from './timing.js';

@@ -3,9 +3,9 @@
  * chain of square MatMuls per run keeps the JS boundary a small part of the time; B is fed as an input, as
  * training graphs feed their weights.
  */
-import { GraphBuilder } from '../onnx/graph-builder.js';
-import { Rng } from '../random/rng.js';
-import { OrtSession } from '../runtime/ort-session.js';
+import { GraphBuilder } from '../src/onnx/graph-builder.js';
+import { Rng } from '../src/random/rng.js';
+import { OrtSession } from '../src/runtime/ort-session.js';
 import { median, timeRepeats } from './timing.js';
 
 const CHAIN = 4;
