@@ -19,7 +19,7 @@ export function serveHelp(usage: string, module: ServiceModule): string {
   return `Usage: ${usage} [options]\n\n${module.summary}\nServes ${module.grpcServiceName}, grpc.health.v1 and server reflection.\n\nOptions:\n${lines.join('\n')}\n  -h, --help${' '.repeat(Math.max(1, width - 8))}show this help\n`;
 }
 
-/** The line a service prints once it serves (testing/service-process.ts reads it back). */
+/** The line a service prints once it serves (test/helpers/service-process.ts reads it back). */
 export function listeningBanner(
   name: string,
   host: string,

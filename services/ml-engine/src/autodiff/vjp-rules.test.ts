@@ -7,12 +7,12 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { checkRule, type RuleCase } from '../../test/helpers/rule-check.js';
 import { GraphBuilder } from '../onnx/graph-builder.js';
 import { DataType } from '../onnx/onnx-types.js';
 import { Rng } from '../random/rng.js';
 import { OrtSession } from '../runtime/ort-session.js';
 import { backward } from './backward.js';
-import { checkRule, type RuleCase } from './rule-check.js';
 import { vjpRules } from './vjp-rules.js';
 
 /**

@@ -4,13 +4,14 @@
  * misplaced gradient cannot cancel out), sums to a scalar loss and runs `checkGradients` over every float
  * input.
  */
-import type { Dim } from '../onnx/dims.js';
-import { GraphBuilder } from '../onnx/graph-builder.js';
-import type { Value } from '../onnx/graph-types.js';
-import { type DType, type FloatDType, typedArray } from '../onnx/tensor-data.js';
-import { Rng } from '../random/rng.js';
-import { OrtSession, type TensorValue } from '../runtime/ort-session.js';
-import { checkGradients, type GradCheckResult } from './gradient-check.js';
+
+import { checkGradients, type GradCheckResult } from '../../src/autodiff/gradient-check.js';
+import type { Dim } from '../../src/onnx/dims.js';
+import { GraphBuilder } from '../../src/onnx/graph-builder.js';
+import type { Value } from '../../src/onnx/graph-types.js';
+import { type DType, type FloatDType, typedArray } from '../../src/onnx/tensor-data.js';
+import { Rng } from '../../src/random/rng.js';
+import { OrtSession, type TensorValue } from '../../src/runtime/ort-session.js';
 
 export interface InputSpec {
   /** Concrete dims fed at run time. */

@@ -3,8 +3,8 @@
  * port for this test file (and stopped after it). Tests never share JetStream state by accident: each gets
  * its own server, or — against a shared NATS_URL — names its streams and buckets uniquely.
  */
-import { parseNatsUrl } from '../config/parse.js';
-import { startLocalNatsServer } from '../nats/local-server.js';
+import { parseNatsUrl } from '../../src/config/parse.js';
+import { startLocalNatsServer } from '../../src/nats/local-server.js';
 
 export interface TestNats {
   url: string;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { listeningBanner } from '../service-main.js';
+import { listeningBanner } from '../../src/service-main.js';
 import { parseListeningBanner } from './service-process.js';
 
 test('parseListeningBanner reads the ports of the banner startService prints, and nothing else', () => {
