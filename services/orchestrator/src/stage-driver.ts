@@ -20,7 +20,7 @@ import {
   workSubject,
 } from '@rlhf/platform';
 import { type Stage, StageEvent, StageWork } from '@rlhf/proto';
-import type { RunRef } from './run-layout.js';
+import type { RunRef } from '@rlhf/workflow';
 
 export interface ShardSpec {
   input: string;

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { RlhfError } from '@rlhf/platform';
 import { parseRunYaml } from '@rlhf/run-spec';
-import { stageUnits, unitServices } from '../stage-plan.js';
+import { stageUnits, unitServices } from '@rlhf/workflow';
 import { parseVariants, setupRun, sharedSetupOf, variantRun, variantRunName } from './variant-runs.js';
 
 const base = parseRunYaml(

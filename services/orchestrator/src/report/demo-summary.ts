@@ -3,7 +3,7 @@
  * fitted length penalty, 3 iterations), with figures in the range the prototype showed. Used by the tests and
  * to preview the report's design; returns a fresh object on every call.
  */
-import type { RunSummary } from './summary-types.js';
+import type { RunSummary } from '@rlhf/workflow';
 
 export function demoSummary(): RunSummary {
   return {

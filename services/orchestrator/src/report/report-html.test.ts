@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { RunSummary } from '@rlhf/workflow';
 import { demoSummary } from './demo-summary.js';
 import { MISSING } from './format.js';
 import { renderReport } from './report-html.js';
-import type { RunSummary } from './summary-types.js';
 import { findAll, hasClass, parseXml, textOf, type XmlElement } from './xml-check.js';
 
 const cells = (tr: XmlElement) => tr.children.map((c) => textOf(c).trim());
