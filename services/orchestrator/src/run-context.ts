@@ -6,8 +6,8 @@
 import type { ArtifactStore, Logger } from '@rlhf/platform';
 import type { RlhfRunSpec } from '@rlhf/run-spec';
 import type { RunRef } from '@rlhf/workflow';
+import type { RunState } from './run-state.js';
 import type { ShardExecutor } from './shard-executor.js';
-import type { RunState } from './stage-records.js';
 
 export interface StageUi {
   /** A stage started (or resumed); returns the progress callback of its bar. */

@@ -28,8 +28,8 @@ import { throughOutages, watchOutages } from './nats-outages.js';
 import { reconcileRun } from './reconcile-run.js';
 import { renderReport } from './report/report-html.js';
 import type { StageUi } from './run-context.js';
+import { RunState } from './run-state.js';
 import { natsShardExecutor } from './shard-executor.js';
-import { RunState } from './stage-records.js';
 
 export interface LocalRunOptions {
   run: RlhfRun;

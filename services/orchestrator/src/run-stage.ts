@@ -24,8 +24,8 @@ import { type LocalWorkers, startLocalWorkers } from './local-workers.js';
 import { reconcileUntil } from './reconcile-run.js';
 import { renderReport } from './report/report-html.js';
 import type { StageUi } from './run-context.js';
+import { RunState } from './run-state.js';
 import { natsShardExecutor } from './shard-executor.js';
-import { RunState } from './stage-records.js';
 
 export interface StageProcessOptions {
   run: RlhfRun;

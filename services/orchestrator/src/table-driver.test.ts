@@ -15,9 +15,9 @@ import {
 } from '@rlhf/workflow';
 import { readJsonl, writeJsonl } from './jsonl-artifacts.js';
 import type { RunContext, StageUi } from './run-context.js';
+import { RunState, type StateKv } from './run-state.js';
 import type { ShardExecutor } from './shard-executor.js';
 import { stageFunctions } from './stage-functions.js';
-import { RunState, type StateKv } from './stage-records.js';
 import { driveTable, type StageFns } from './table-driver.js';
 
 /** Artifacts in memory, keyed by URI. */
