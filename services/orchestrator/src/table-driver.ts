@@ -1,9 +1,10 @@
 /**
  * The generic driver of a stage table: setup's stages once (iteration 0), then every iteration's stages,
- * in table order. A stage the spec does not enable is passed over; a stage with a KV record is skipped and
- * its recorded result loaded; any other stage gets its inputs from the table (`resolve`: the spec and the
- * results before it), runs its function, and has its record written. With a stop point (a cluster unit's
- * last record) the loop returns at the first stage past it, `done: false`. Nothing here knows a stage by name.
+ * in table order. A stage the spec does not enable is passed over (saying why when the table says); a
+ * stage with a KV record is skipped and its recorded result loaded; any other stage gets its inputs from
+ * the table (`resolve`: the spec and the results before it), runs its function, and has its record
+ * written. With a stop point (a cluster unit's last record) the loop returns at the first stage past it,
+ * `done: false`. Nothing here knows a stage by name.
  */
 import type { InputsOf, ResultsOf, StageTable, StopPoint } from '@rlhf/workflow';
 import type { RunContext } from './run-context.js';
@@ -52,8 +53,12 @@ export async function driveTable<IO>(
   for (const { def, index, t } of steps) {
     if (stop && (t > stop.t || (t === stop.t && index > stop.index)))
       return { done: false, results, seconds };
-    if (!def.enabled(ctx.spec)) continue;
     const label = t === 0 ? def.name : `iteration ${t} ${def.name}`;
+    if (!def.enabled(ctx.spec)) {
+      const why = def.notNeeded?.(ctx.spec);
+      if (why) ctx.ui.finish(label, `not needed: ${why}`);
+      continue;
+    }
     const known = await ctx.state.stage(t, def.record);
     if (known) {
       ctx.ui.skip(label);

@@ -41,6 +41,8 @@ export interface StageDef<IO, N extends keyof IO & string = keyof IO & string> {
   record: string;
   /** Whether the stage runs for this spec; a stage that does not run has no record and no result. */
   enabled(spec: RlhfRunSpec): boolean;
+  /** Why it does not run, when the person at the terminal should be told (offline pairs, say). */
+  notNeeded?(spec: RlhfRunSpec): string;
   /** The services whose workers execute its shards; none when the driver runs it itself. */
   services(spec: RlhfRunSpec): readonly ServiceName[];
   /** Where its unit's pods go on a cluster. */

@@ -20,6 +20,7 @@ const always = () => true;
 const withSetup = (spec: RlhfRunSpec) => spec.setup !== undefined;
 /** Offline DPO (spec.pairs.dataset): labelled pairs replace generating and judging. */
 const online = (spec: RlhfRunSpec) => spec.pairs.dataset === undefined;
+const offlineNote = (spec: RlhfRunSpec) => `offline pairs from ${spec.pairs.dataset}`;
 const judgeServices = (spec: RlhfRunSpec): readonly ServiceName[] =>
   spec.judge.type === 'reward'
     ? ['reward-model']
@@ -321,6 +322,7 @@ export const stageTable: StageTable<StageIO> = [
     unit: 'generate',
     record: 'generate',
     enabled: online,
+    notNeeded: offlineNote,
     services: () => ['policy-generator'],
     placement: (spec) => spec.placement.generate,
     inputs: [
@@ -347,6 +349,7 @@ export const stageTable: StageTable<StageIO> = [
     unit: 'judge',
     record: 'judge',
     enabled: online,
+    notNeeded: offlineNote,
     services: judgeServices,
     placement: (spec) => spec.placement.judge,
     inputs: [
