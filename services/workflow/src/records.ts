@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { RlhfRun } from '@rlhf/run-spec';
-import type { PolicyMetrics } from './summary-types.js';
+import type { PolicyMetrics } from './policy-metrics.js';
 
 export interface StageRecord<R = Record<string, unknown>> {
   stage: string;
