@@ -37,8 +37,10 @@ export function preferenceModelSettings(spec: RlhfRunSpec) {
   return s.preferenceModel ?? (spec.judge.type === 'preference' && !spec.judge.model ? s.rewardModel : null);
 }
 
+/** spec.setup; only setup's stages read it, and they run only with it. */
+const setupOf = (v: View) => earlier(v.spec.setup, 'spec.setup', 'a setup stage');
 const setupData = (v: View) => earlier(v.at(0).data, 'data', 'setup').files;
-const setupFile = (v: View, name: string) => setupData(v)[name] as string;
+const setupFile = (v: View, name: string) => earlier(setupData(v)[name], `data (${name})`, 'setup');
 
 /** What the run works from before the plan pins it: given in the spec, or made by setup. */
 function sources(v: View) {
@@ -104,7 +106,7 @@ export const stageTable: StageTable<StageIO> = [
       'setup.prompts',
       'setup.evalPrompts',
     ],
-    resolve: (v) => ({ setup: v.spec.setup as NonNullable<RlhfRunSpec['setup']> }),
+    resolve: (v) => ({ setup: setupOf(v) }),
   },
   {
     name: 'init',
@@ -118,7 +120,7 @@ export const stageTable: StageTable<StageIO> = [
     outputs: [{ name: 'model', kind: 'model' }],
     params: ['setup.model', 'setup.seed'],
     resolve: (v) => {
-      const s = v.spec.setup as NonNullable<RlhfRunSpec['setup']>;
+      const s = setupOf(v);
       return {
         corpus: setupFile(v, 'corpus.txt'),
         model: s.model,
@@ -145,7 +147,7 @@ export const stageTable: StageTable<StageIO> = [
     ],
     params: [...training.map((k) => `setup.sft.${k}`), 'setup.seed'],
     resolve: (v) => {
-      const s = v.spec.setup as NonNullable<RlhfRunSpec['setup']>;
+      const s = setupOf(v);
       return {
         base: earlier(v.at(0).init, 'init', 'sft').model,
         dataset: setupFile(v, 'sft.jsonl'),
@@ -174,7 +176,7 @@ export const stageTable: StageTable<StageIO> = [
     ],
     params: [...training.map((k) => `setup.rewardModel.${k}`), 'setup.seed'],
     resolve: (v) => {
-      const s = v.spec.setup as NonNullable<RlhfRunSpec['setup']>;
+      const s = setupOf(v);
       return {
         base: earlier(v.at(0).sft, 'sft', 'reward-model').model,
         dataset: setupFile(v, 'preferences.jsonl'),
@@ -204,7 +206,7 @@ export const stageTable: StageTable<StageIO> = [
     ],
     params: [...training.map((k) => `setup.preferenceModel.${k}`), 'setup.seed', 'judge.type', 'judge.model'],
     resolve: (v) => {
-      const s = v.spec.setup as NonNullable<RlhfRunSpec['setup']>;
+      const s = setupOf(v);
       return {
         base: earlier(v.at(0).sft, 'sft', 'preference-model').model,
         dataset: setupFile(v, 'preferences.jsonl'),
