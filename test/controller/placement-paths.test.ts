@@ -8,13 +8,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { V1PodSpec } from '@kubernetes/client-node';
 import { stageJob } from '@rlhf/controller';
-import { stageUnits } from '@rlhf/orchestrator/stage-plan';
 import {
   type PlacementGroup,
   parsePlacementPolicyYaml,
   parseRunYaml,
   placementProblems,
 } from '@rlhf/run-spec';
+import { stageUnits } from '@rlhf/workflow';
 
 const owner = { apiVersion: 'rlhf.dev/v1alpha1', kind: 'RLHFRun', name: 'r', uid: 'u', controller: true };
 const config = { image: 'img', natsUrl: 'nats://n:4222' };

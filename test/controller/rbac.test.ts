@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type RunningController, startController } from '@rlhf/controller';
-import { RunState } from '@rlhf/orchestrator/stage-records';
+import { RunState } from '@rlhf/orchestrator';
 import { connectNats, createLogger, type NatsConnection, openStateKv } from '@rlhf/platform';
 import { natsForTests, type TestNats } from '@rlhf/platform/testing';
 import { chartRenderer, type K8sObject } from '../chart/render-chart.js';

@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ortThreadsEnv, parseArtifactVolumes, stageJob, stageJobName } from '@rlhf/controller';
-import { iterationUnit, setupUnit } from '@rlhf/orchestrator/stage-plan';
 import { parseRunYaml } from '@rlhf/run-spec';
+import { iterationUnit, setupUnit } from '@rlhf/workflow';
 import { Job } from 'kubernetes-models/batch/v1/Job';
 import { resourceFieldValue } from '../kube/fake-kubelet/resource-field-ref.js';
 

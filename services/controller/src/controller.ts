@@ -12,7 +12,6 @@ import {
   type KubernetesListObject,
   type V1Job,
 } from '@kubernetes/client-node';
-import { runBase } from '@rlhf/orchestrator/run-layout';
 import {
   ArtifactRouter,
   ArtifactSandbox,
@@ -25,6 +24,7 @@ import {
   startProbeServer,
 } from '@rlhf/platform';
 import type { PlacementPolicy } from '@rlhf/run-spec';
+import { runBase } from '@rlhf/workflow';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { KubeCluster } from './kube-cluster.js';
 import { reconcile } from './reconcile.js';

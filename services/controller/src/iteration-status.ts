@@ -3,7 +3,7 @@
  * iteration's phase and conditions, and its metrics once evaluated.
  */
 import type { V1Job } from '@kubernetes/client-node';
-import { iterationStages, iterationUnit, type StageUnit } from '@rlhf/orchestrator/stage-plan';
+import { iterationStages, iterationUnit, type StageUnit } from '@rlhf/workflow';
 import { type ConditionInput, setConditions } from './conditions.js';
 import type { IterationStatus, Phase, StageStatus } from './resources.js';
 import type { RecordsView } from './run-records.js';

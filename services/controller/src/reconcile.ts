@@ -6,8 +6,6 @@
  * Job names are deterministic, so a controller restarted mid-stage finds the Job it created before.
  */
 import type { V1Job, V1OwnerReference } from '@kubernetes/client-node';
-import { modelUri } from '@rlhf/orchestrator/run-layout';
-import { type StageUnit, stageUnits } from '@rlhf/orchestrator/stage-plan';
 import {
   emptyPlacementPolicy,
   type FieldProblem,
@@ -17,6 +15,7 @@ import {
   placementProblems,
   type RlhfRunSpec,
 } from '@rlhf/run-spec';
+import { modelUri, type StageUnit, stageUnits } from '@rlhf/workflow';
 import { boundedMessage, type ConditionInput, conditionOf, setConditions } from './conditions.js';
 import { iterationNameOf, iterationStatusOf } from './iteration-status.js';
 import {

@@ -4,13 +4,7 @@
  * so progress reaches the RLHFRun status without polling, and a reconcile reads memory, not NATS.
  */
 import type { KV } from '@nats-io/kv';
-import type {
-  ErrorRecord,
-  IterationRecord,
-  PlanRecord,
-  StageRecord,
-  SummaryRecord,
-} from '@rlhf/orchestrator/stage-records';
+import type { ErrorRecord, IterationRecord, PlanRecord, StageRecord, SummaryRecord } from '@rlhf/workflow';
 import { keyOf } from './resources.js';
 
 export interface RecordsView {

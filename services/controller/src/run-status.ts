@@ -3,8 +3,7 @@
  * the state of a stage Job (its conditions and attempt count).
  */
 import type { V1Job } from '@kubernetes/client-node';
-import type { IterationRecord } from '@rlhf/orchestrator/stage-records';
-import { bestIterationOf } from '@rlhf/orchestrator/summary-types';
+import { bestIterationOf, type IterationRecord } from '@rlhf/workflow';
 import type { IterationMetrics } from './resources.js';
 import type { RecordsView } from './run-records.js';
 

@@ -7,9 +7,9 @@
  */
 import { createHash } from 'node:crypto';
 import type { V1EnvVar, V1Job, V1OwnerReference, V1ResourceRequirements } from '@kubernetes/client-node';
-import { type StageUnit, unitPlacement } from '@rlhf/orchestrator/stage-plan';
 import { invalidArgument } from '@rlhf/platform/core';
 import type { PlacementGroup, RlhfRunSpec } from '@rlhf/run-spec';
+import { type StageUnit, unitPlacement } from '@rlhf/workflow';
 import { apiVersion, labels, managedByValue } from './resources.js';
 
 export interface JobConfig {

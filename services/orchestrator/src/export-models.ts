@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import type { ArtifactStore } from '@rlhf/platform';
 import { saveModelFromArtifact } from '@rlhf/service-kit';
-import type { RunSummary } from './report/summary-types.js';
+import type { RunSummary } from '@rlhf/workflow';
 
 /** A model a run leaves behind: its directory name under `<out>/models` and its artifact URI. */
 export interface RunModel {

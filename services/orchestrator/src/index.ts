@@ -3,17 +3,11 @@ export * from './experiment/variant-runs.js';
 export * from './judged-pairs.js';
 export * from './reconcile-run.js';
 export * from './report/index.js';
-export { type RunContext, type StageUi, type StopPoint, StopPointReached } from './run-context.js';
-export * from './run-layout.js';
+export type { RunContext, StageUi } from './run-context.js';
 export { type LocalRunOptions, runLocal, workerPlan } from './run-local.js';
 export { runStageProcess, type StageProcessOptions } from './run-stage.js';
+export { RunState, type StateKv } from './run-state.js';
 export * from './shard-executor.js';
-export * from './stage-plan.js';
-export type {
-  ErrorRecord,
-  IterationRecord,
-  PlanRecord,
-  StageRecord,
-  SummaryRecord,
-} from './stage-records.js';
-export { RunState } from './stage-records.js';
+export type { StageContext } from './stage-context.js';
+export { stageFunctions } from './stage-functions.js';
+export { driveTable, type StageFn, type StageFns, type TableRun } from './table-driver.js';

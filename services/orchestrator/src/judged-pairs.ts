@@ -7,15 +7,10 @@
 import { Rng } from '@rlhf/ml-engine';
 import { buildPair, type PairStrategy } from '@rlhf/pipeline';
 import { type ArtifactStore, invalidArgument } from '@rlhf/platform';
+import type { PairSample } from '@rlhf/workflow';
 import { readJsonl, writeJsonl } from './jsonl-artifacts.js';
 
-export interface PairSample {
-  prompt: string;
-  chosen: string;
-  rejected: string;
-  chosenScore: number;
-  rejectedScore: number;
-}
+export type { PairSample };
 
 /** A judged generation record: what the judge stage and `rlhf judge` write. */
 export interface JudgedRecord {

@@ -1,8 +1,8 @@
 /**
- * The stages that run models, sharded over NATS to the services' workers: generate (policy-generator),
- * judge (reward-model or preference-model; the gold judge is a pure function and runs here), train
- * (dpo-trainer: SFT and DPO; reward-model: BT), evaluate (policy-generator). Each is recorded in KV by
- * the caller's `once`, and reads and writes deterministic artifact keys.
+ * The sharded work of the stages that run models, handed to the run's ShardExecutor: generate
+ * (policy-generator), judge (reward-model or preference-model; the gold judge is a pure function and runs
+ * here), train (dpo-trainer: SFT and DPO; reward-model: BT; preference-model), evaluate (policy-generator).
+ * Each reads and writes deterministic artifact keys; the table driver records the stage that called it.
  */
 
 import { meanOfLastSteps } from '@rlhf/pipeline';
@@ -20,9 +20,9 @@ import {
 import { taskOracle } from '@rlhf/reference-task';
 import type { RlhfRunSpec } from '@rlhf/run-spec';
 import { MODEL_MANIFEST, TRAINING_METRICS_FILE } from '@rlhf/service-kit';
+import { shardInputUri, shardOutputUri } from '@rlhf/workflow';
 import { readJsonl, writeJsonl } from './jsonl-artifacts.js';
 import { type RunContext, shardRanges } from './run-context.js';
-import { shardInputUri, shardOutputUri } from './run-layout.js';
 
 /** Prompts per generate/evaluate shard: small enough for steady progress, large enough for batching. */
 const PROMPTS_PER_SHARD = 64;

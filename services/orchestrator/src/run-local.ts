@@ -19,6 +19,7 @@ import {
   RlhfError,
 } from '@rlhf/platform';
 import type { RlhfRun } from '@rlhf/run-spec';
+import { type RunSummary, runBase, specDigest } from '@rlhf/workflow';
 import { localRunRoots } from './artifact-roots.js';
 import { exportRunModels } from './export-models.js';
 import { natsForRun } from './local-nats.js';
@@ -26,11 +27,9 @@ import { type LocalWorkers, startLocalWorkers, type WorkerPlan } from './local-w
 import { throughOutages, watchOutages } from './nats-outages.js';
 import { reconcileRun } from './reconcile-run.js';
 import { renderReport } from './report/report-html.js';
-import type { RunSummary } from './report/summary-types.js';
 import type { StageUi } from './run-context.js';
-import { runBase } from './run-layout.js';
+import { RunState } from './run-state.js';
 import { natsShardExecutor } from './shard-executor.js';
-import { RunState, specDigest } from './stage-records.js';
 
 export interface LocalRunOptions {
   run: RlhfRun;

@@ -19,15 +19,13 @@ import {
   parseArtifactRoots,
 } from '@rlhf/platform';
 import type { RlhfRun } from '@rlhf/run-spec';
+import { type RunSummary, runBase, type StageUnit, specDigest, unitServices } from '@rlhf/workflow';
 import { type LocalWorkers, startLocalWorkers } from './local-workers.js';
-import { reconcileRun } from './reconcile-run.js';
+import { reconcileUntil } from './reconcile-run.js';
 import { renderReport } from './report/report-html.js';
-import type { RunSummary } from './report/summary-types.js';
-import { type StageUi, StopPointReached } from './run-context.js';
-import { runBase } from './run-layout.js';
+import type { StageUi } from './run-context.js';
+import { RunState } from './run-state.js';
 import { natsShardExecutor } from './shard-executor.js';
-import { type StageUnit, unitServices } from './stage-plan.js';
-import { RunState, specDigest } from './stage-records.js';
 
 export interface StageProcessOptions {
   run: RlhfRun;
@@ -98,23 +96,27 @@ export async function runStageProcess(o: StageProcessOptions): Promise<RunSummar
     const roots = parseArtifactRoots(process.env.RLHF_ARTIFACT_ROOTS ?? '', 'RLHF_ARTIFACT_ROOTS');
     const store = new ArtifactRouter(nc, ArtifactSandbox.confined({ roots, nats: true }));
     try {
-      const summary = await reconcileRun({
-        run: runRef,
-        spec: o.run.spec,
-        deps: { store, logger: o.logger },
-        exec: natsShardExecutor({
-          nc,
-          js,
-          store,
-          logger: o.logger,
-          signal: workers.signal,
-          describeWorker: workers.describe,
-        }),
-        state,
-        ui: o.ui,
-        workers: o.replicas,
-        until: o.unit.until,
-      });
+      const summary = await reconcileUntil(
+        {
+          run: runRef,
+          spec: o.run.spec,
+          deps: { store, logger: o.logger },
+          exec: natsShardExecutor({
+            nc,
+            js,
+            store,
+            logger: o.logger,
+            signal: workers.signal,
+            describeWorker: workers.describe,
+          }),
+          state,
+          ui: o.ui,
+          workers: o.replicas,
+        },
+        o.unit.until,
+      );
+      // Not the run's last unit: the unit's record exists and the next Job takes over.
+      if (!summary) return null;
       const report = renderReport(summary);
       const base = runBase(runRef);
       await store.put(`${base}/summary.json`, enc.encode(`${JSON.stringify(summary, jsonSafe, 2)}\n`));
@@ -127,7 +129,6 @@ export async function runStageProcess(o: StageProcessOptions): Promise<RunSummar
       });
       return summary;
     } catch (err) {
-      if (err instanceof StopPointReached) return null;
       const gone = workers.exited();
       const e = err as Error & { field?: string; fix?: string };
       const what = `${e.field ? `${e.field}: ` : ''}${e.message}${e.fix ? ` (fix: ${e.fix})` : ''}`;

@@ -17,10 +17,11 @@ import {
   publishWork,
   RlhfError,
   shardMsgId,
+  type WorkStage,
   workSubject,
 } from '@rlhf/platform';
 import { type Stage, StageEvent, StageWork } from '@rlhf/proto';
-import type { RunRef } from './run-layout.js';
+import type { RunRef } from '@rlhf/workflow';
 
 export interface ShardSpec {
   input: string;
@@ -36,7 +37,7 @@ export interface StageSpec {
   run: RunRef;
   iteration: number;
   /** Subject token (`generate`, `judge`, ...). */
-  token: string;
+  token: WorkStage;
   stage: Stage;
   shards: ShardSpec[];
   params: StageWork['params'];

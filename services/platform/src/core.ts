@@ -1,7 +1,8 @@
 /**
  * The parts of the platform package that load no other package: errors, flag and environment parsing, the
- * serve flags, exiting with an error. For code that must load fast and may never need the rest (the CLI's
- * command table); everything here is also exported from `@rlhf/platform`.
+ * serve flags, exiting with an error, and the NATS subject, bucket and key names. For code that must load
+ * fast or must not load a transport (the CLI's command table, the workflow table); everything here is also
+ * exported from `@rlhf/platform`.
  */
 export * from './config/artifact-flags.js';
 export * from './config/env.js';
@@ -11,3 +12,4 @@ export * from './config/serve-flags.js';
 export * from './config/training-bounds.js';
 export * from './errors.js';
 export * from './exit.js';
+export * from './nats/subjects.js';

@@ -22,11 +22,15 @@ import {
   parseWorkSubject,
   publishEvent,
   runRecordKey,
+  type WorkStage,
 } from '@rlhf/platform';
 import { FailureReason, Stage, StageEvent, type StageProgress, StageWork } from '@rlhf/proto';
 
-/** Subject token of each stage (the `<stage>` of rlhf.work.<namespace>.<stage>.<run>.<iteration>). */
-export const stageToken: Record<Stage, string> = {
+/**
+ * Subject token of each proto stage (the `<stage>` of rlhf.work.<namespace>.<stage>.<run>.<iteration>),
+ * each one of the platform's work-stage tokens.
+ */
+export const stageToken: Record<Stage, WorkStage | 'unspecified'> = {
   [Stage.STAGE_UNSPECIFIED]: 'unspecified',
   [Stage.STAGE_SFT]: 'sft',
   [Stage.STAGE_REWARD_MODEL]: 'reward-model',

@@ -87,7 +87,8 @@ export function registerStage(program: Command): void {
     .option('--log-level <LEVEL>', 'log level', process.env.LOG_LEVEL ?? 'info');
   addNatsOptions(cmd, 'NATS with JetStream', '0s: fail at once');
   cmd.action(async (unitName: string, f: StageFlags) => {
-    const { parseUnit, runStageProcess } = await import('@rlhf/orchestrator');
+    const { runStageProcess } = await import('@rlhf/orchestrator');
+    const { parseUnit } = await import('@rlhf/workflow');
     const { createLogger } = await import('@rlhf/platform');
     const iteration = parseIntegerIn(f.iteration, '--iteration', 0, 100);
     let unit: ReturnType<typeof parseUnit>;

@@ -12,7 +12,7 @@
 import { referenceRecipe } from '@rlhf/pipeline';
 import { invalidArgument } from '@rlhf/platform';
 import { parseRunObject, type RlhfRun, type RlhfRunSpec } from '@rlhf/run-spec';
-import { dataUri, modelUri, type RunRef } from '../run-layout.js';
+import { dataUri, modelUri, type RunRef } from '@rlhf/workflow';
 
 import { experimentVariants, type Variant } from './variant-names.js';
 

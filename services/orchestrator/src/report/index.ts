@@ -19,7 +19,6 @@ export {
   type RunSummary,
   type SamplePair,
   STAGES,
-  type Stage,
   totalSeconds,
 } from './summary-types.js';
 export { type ChartSeries, type LineChartSpec, niceTicks, PALETTE, renderLineChart } from './svg-chart.js';

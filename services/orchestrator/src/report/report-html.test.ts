@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { RunSummary } from '@rlhf/workflow';
 import { demoSummary } from '../../test/fixtures/demo-summary.js';
 import { findAll, hasClass, parseXml, textOf, type XmlElement } from '../../test/fixtures/xml-check.js';
 import { MISSING } from './format.js';
 import { renderReport } from './report-html.js';
-import type { RunSummary } from './summary-types.js';
 
 const cells = (tr: XmlElement) => tr.children.map((c) => textOf(c).trim());
 const tableRows = (root: XmlElement, cls: string): XmlElement[] => {

@@ -4,6 +4,15 @@
  * Pure: no I/O; the caller writes `html` and `images` wherever it wants. Every string from the summary
  * (run names, prompts, model output) is escaped.
  */
+
+import {
+  type InitialSummary,
+  type IterationSummary,
+  type JudgeModelQuality,
+  type RunSummary,
+  STAGES,
+  totalSeconds,
+} from '@rlhf/workflow';
 import {
   escapeXml,
   finite,
@@ -14,14 +23,6 @@ import {
   formatSignificant,
   MISSING,
 } from './format.js';
-import {
-  type InitialSummary,
-  type IterationSummary,
-  type JudgeModelQuality,
-  type RunSummary,
-  STAGES,
-  totalSeconds,
-} from './summary-types.js';
 import { type ChartSeries, type LineChartSpec, PALETTE, renderLineChart } from './svg-chart.js';
 
 /** The rendered report. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { bestIterationOf, type RewardPoint, totalSeconds } from '@rlhf/workflow';
 import { demoSummary } from '../../test/fixtures/demo-summary.js';
-import { bestIterationOf, type RewardPoint, totalSeconds } from './summary-types.js';
 
 const pt = (
   iteration: number,

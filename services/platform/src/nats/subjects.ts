@@ -18,6 +18,11 @@ export const buckets = {
   state: 'rlhf-state',
 } as const;
 
+/**
+ * The work queues' stage tokens: the one list of them (the `<stage>` of every work and event subject). The
+ * workers' proto-Stage-to-token map (service-kit) and the orchestrator's shard specs are typed by it; which
+ * stages a run has, in which order, is the stage table's (@rlhf/workflow).
+ */
 export const stages = [
   'sft',
   'reward-model',
@@ -31,7 +36,7 @@ export const stages = [
   'train',
   'evaluate',
 ] as const;
-export type Stage = (typeof stages)[number];
+export type WorkStage = (typeof stages)[number];
 
 const tokenPattern = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 

@@ -2,79 +2,32 @@
  * Stage state in JetStream KV: a stage is done exactly when its record exists, and the record is written
  * only after every output it names is stored. A resumed run skips done stages and re-runs the rest (their
  * shard outputs are deterministic keys, so work already stored is reused or overwritten, never doubled).
+ * The record types and keys are the workflow package's; this is their store.
  */
-import { createHash } from 'node:crypto';
 import type { KV } from '@nats-io/kv';
-import type { RlhfRun } from '@rlhf/run-spec';
-import type { PolicyMetrics } from './report/summary-types.js';
-import { type RunRef, runKey, stageKey } from './run-layout.js';
-
-export interface StageRecord {
-  stage: string;
-  iteration: number;
-  startedAt: string;
-  finishedAt: string;
-  seconds: number;
-  /** What the stage produced: output URIs, counts, metrics. */
-  result: Record<string, unknown>;
-}
-
-/** What iteration t measured (t = 0 is pi_0), written after its evaluation; read by the controller. */
-export interface IterationRecord extends PolicyMetrics {
-  iteration: number;
-  pairs?: number;
-  dpoLoss?: number | null;
-  dpoAccuracy?: number | null;
-  finishedAt: string;
-}
-
-/** What setup resolved for the iterations (written once, before pi_0's evaluation). */
-export interface PlanRecord {
-  policy: string;
-  prompts: string;
-  evalPrompts?: string;
-  rewardModel?: string;
-  lengthPenalty: number;
-}
-
-export interface SummaryRecord {
-  summary: string;
-  report: string;
-  bestIteration: number | null;
-  finishedAt: string;
-}
-
-/** The last failure of a stage process, for the controller's Failed condition. */
-export interface ErrorRecord {
-  iteration: number;
-  stage: string;
-  message: string;
-  at: string;
-}
-
-export interface RunRecord {
-  specDigest: string;
-  /** This incarnation of the run (new on a fresh start or --restart), see RunRef.epoch. */
-  epoch?: string;
-  phase: 'Running' | 'Succeeded' | 'Failed';
-  message: string;
-  updatedAt: string;
-}
-
-/** The run record's digest of a spec: a resumed run must have the spec its finished stages were made with. */
-export function specDigest(run: RlhfRun): string {
-  return createHash('sha256').update(JSON.stringify(run.spec)).digest('hex').slice(0, 16);
-}
+import {
+  type ErrorRecord,
+  type IterationRecord,
+  type PlanRecord,
+  type RunRecord,
+  type RunRef,
+  runKey,
+  type StageRecord,
+  type SummaryRecord,
+  stageKey,
+} from '@rlhf/workflow';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
+/** The part of a JetStream KV bucket RunState uses (a Map-backed object will do in tests). */
+export type StateKv = Pick<KV, 'get' | 'put' | 'keys' | 'purge'>;
+
 export class RunState {
   constructor(
-    private readonly kv: KV,
+    private readonly kv: StateKv,
     readonly run: RunRef,
   ) {}
-
   async stage(iteration: number, stage: string): Promise<StageRecord | null> {
     const e = await this.kv.get(stageKey(this.run, iteration, stage));
     if (e?.operation !== 'PUT' || e.value.length === 0) return null;

@@ -2,7 +2,7 @@
  * Where a run keeps things, defined once: artifact URIs (deterministic, so a stage run again writes the
  * same keys and a redelivered shard overwrites its own output) and JetStream KV keys of stage records.
  */
-import { buckets, runRecordKey } from '@rlhf/platform';
+import { buckets, runRecordKey } from '@rlhf/platform/core';
 
 export interface RunRef {
   namespace: string;
@@ -29,6 +29,11 @@ export function shardInputUri(run: RunRef, iteration: number, stage: string, sha
 
 export function shardOutputUri(run: RunRef, iteration: number, stage: string, shard: number): string {
   return `${stageDir(run, iteration, stage)}/shard-${shard}.jsonl`;
+}
+
+/** The preference pairs iteration t trains on (the pair stage writes them, the train stage reads them). */
+export function pairsUri(run: RunRef, iteration: number): string {
+  return `${stageDir(run, iteration, 'pair')}/pairs.jsonl`;
 }
 
 /** A model directory produced by the run (iteration 0 holds setup's models). */
