@@ -37,7 +37,7 @@ import {
 import { checkTrainingInputs } from './train-inputs.js';
 import { runTrainingJob, type TrainJobDeps } from './train-job.js';
 import { defaultTrainLimits, type TrainLimits } from './train-options.js';
-import { planTrainShard, type TrainingPlan, wireObjectiveOf } from './training-plan.js';
+import { planTrainShard, wireObjectiveOf } from './training-plan.js';
 
 export interface TrainingRuntimeOptions {
   /** Where nats-obj:// models are unpacked. Default $RLHF_MODEL_CACHE or <tmp>/rlhf-model-cache-<uid>. */
