@@ -41,7 +41,7 @@ import {
   TrainingObjective,
 } from '@rlhf/proto';
 import { localModelDir, modelVersion, publishModelDir } from '@rlhf/service-kit';
-import { assertStatus, unaryCall } from '../helpers/grpc-calls.js';
+import { assertStatus } from '../helpers/grpc-calls.js';
 import { baseModel, trainedJudge, writePairs } from '../helpers/judge-models.js';
 import { recordRun } from '../helpers/run-record.js';
 import { withTimeout } from '../helpers/timeout.js';

@@ -35,7 +35,6 @@ import {
   DatasetFormat,
   FailureReason,
   JobState,
-  type JobStatus,
   PreferenceModelServiceClient,
   RankRequest,
   RankResponse,
