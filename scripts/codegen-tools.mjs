@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The tools that generate and use the Python and Go stubs of the rlhf.v1 contract (proto/buf.gen.python-go.yaml),
+// The tools that generate and use the Python and Go client code of the rlhf.v1 contract (proto/buf.gen.python-go.yaml),
 // cached in .tools/ so a second run takes no network and little time:
 //   - protoc-gen-go and protoc-gen-go-grpc at pinned versions, built from the Go module proxy into
 //     .tools/go-bin (`go install`, GOBIN set);
@@ -8,7 +8,7 @@
 //   - protoc (its builtin Python generator) and grpc_python_plugin, which come from Debian packages and
 //     are only checked here.
 //
-// Usage: node scripts/stub-tools.mjs [--check]
+// Usage: node scripts/codegen-tools.mjs [--check]
 //   (none)    install what is missing, then print the tools' paths as JSON
 //   --check   install nothing; exit 1 naming each missing tool and the command that installs it
 import { spawnSync } from 'node:child_process';
@@ -39,7 +39,7 @@ const goPlugins = [
 ];
 
 /**
- * The Python runtime of the stubs. protobuf stays on 5.29: it loads the code Debian's protoc 3.21
+ * The Python runtime of the generated client code. protobuf stays on 5.29: it loads the code Debian's protoc 3.21
  * generates, which newer runtimes are not promised to.
  */
 const pythonRequirements = ['grpcio==1.85.1', 'protobuf==5.29.5'];
@@ -65,8 +65,8 @@ const venvOk = () =>
   existsSync(python) && existsSync(stamp) && readFileSync(stamp, 'utf8') === pythonRequirements.join('\n');
 
 const installCommands = {
-  go: (p) => `GOBIN=${goBin} go install ${p.module}@${p.version}   (or: node scripts/stub-tools.mjs)`,
-  venv: () => 'node scripts/stub-tools.mjs   (python3 -m venv .tools/py-venv and pip install of the pins)',
+  go: (p) => `GOBIN=${goBin} go install ${p.module}@${p.version}   (or: node scripts/codegen-tools.mjs)`,
+  venv: () => 'node scripts/codegen-tools.mjs   (python3 -m venv .tools/py-venv and pip install of the pins)',
 };
 
 function missing() {
@@ -108,18 +108,18 @@ function install() {
 
 const check = process.argv[2] === '--check';
 if (process.argv.length > 3 || (process.argv[2] !== undefined && !check)) {
-  console.error('usage: node scripts/stub-tools.mjs [--check]');
+  console.error('usage: node scripts/codegen-tools.mjs [--check]');
   process.exit(2);
 }
 try {
   if (!check) install();
   const absent = missing();
   if (absent.length > 0) {
-    console.error(`stub-tools: missing, with the command that installs each:\n  ${absent.join('\n  ')}`);
+    console.error(`codegen-tools: missing, with the command that installs each:\n  ${absent.join('\n  ')}`);
     process.exit(1);
   }
   console.log(JSON.stringify({ python, goBin }));
 } catch (e) {
-  console.error(`stub-tools: ${e.message}`);
+  console.error(`codegen-tools: ${e.message}`);
   process.exit(1);
 }

@@ -1,9 +1,9 @@
 /**
- * The Python and Go stubs of the rlhf.v1 contract, generated from proto/buf.gen.python-go.yaml into a
+ * The Python and Go client code of the rlhf.v1 contract, generated from proto/buf.gen.python-go.yaml into a
  * temporary directory (they are never committed): a Python grpcio client drives a real dpo-trainer over
- * loopback through the generated stubs (capabilities, a DPO job started twice under one id, the job list,
- * an objective this process does not train, the watch to the end), and the Go stubs pass `go vet` and
- * `go build` in a throwaway module. The tools are cached in .tools/ by `node scripts/stub-tools.mjs`
+ * loopback through the generated code (capabilities, a DPO job started twice under one id, the job list,
+ * an objective this process does not train, the watch to the end), and the Go code passes `go vet` and
+ * `go build` in a throwaway module. The tools are cached in .tools/ by `node scripts/codegen-tools.mjs`
  * (which `npm test` runs first); a missing one fails here with the command that installs it.
  */
 import assert from 'node:assert/strict';
@@ -21,7 +21,7 @@ const repo = fileURLToPath(new URL('../..', import.meta.url));
 const buf = join(repo, 'node_modules', '.bin', 'buf');
 
 let dir: string;
-let stubs: string;
+let generated: string;
 let tools: { python: string; goBin: string };
 
 /**
@@ -45,14 +45,14 @@ function run(
 }
 
 before(async () => {
-  const check = spawnSync(process.execPath, [join(repo, 'scripts/stub-tools.mjs'), '--check'], {
+  const check = spawnSync(process.execPath, [join(repo, 'scripts/codegen-tools.mjs'), '--check'], {
     encoding: 'utf8',
   });
-  assert.equal(check.status, 0, `the stub tools are not all installed:\n${check.stderr}`);
+  assert.equal(check.status, 0, `the code generators and runtimes are not all installed:\n${check.stderr}`);
   tools = JSON.parse(check.stdout) as typeof tools;
-  dir = await mkdtemp(join(tmpdir(), 'rlhf-stubs-'));
-  stubs = join(dir, 'stubs');
-  await run(buf, ['generate', '--template', 'buf.gen.python-go.yaml', '--output', stubs], {
+  dir = await mkdtemp(join(tmpdir(), 'rlhf-clients-'));
+  generated = join(dir, 'generated');
+  await run(buf, ['generate', '--template', 'buf.gen.python-go.yaml', '--output', generated], {
     cwd: join(repo, 'proto'),
   });
 });
@@ -61,7 +61,7 @@ after(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-/** The Python client: every call through the generated messages and stubs; prints what it saw as JSON. */
+/** The Python client: every call through the generated messages and client class; prints what it saw as JSON. */
 const pythonClient = `
 import json, sys
 import grpc
@@ -70,8 +70,8 @@ from rlhf.v1 import common_pb2, training_pb2, training_jobs_pb2 as tj, training_
 address, model_uri, data_uri, output_uri = sys.argv[1:5]
 seen = {}
 with grpc.insecure_channel(address) as channel:
-    stub = tj_grpc.TrainingJobsServiceStub(channel)
-    caps = stub.GetTrainingCapabilities(tj.GetTrainingCapabilitiesRequest(), timeout=10)
+    jobs = tj_grpc.TrainingJobsServiceStub(channel)
+    caps = jobs.GetTrainingCapabilities(tj.GetTrainingCapabilitiesRequest(), timeout=10)
     seen["objectives"] = [training_pb2.TrainingObjective.Name(o) for o in caps.objectives]
     request = tj.StartTrainingJobRequest(
         job_id="py-client",
@@ -83,13 +83,13 @@ with grpc.insecure_channel(address) as channel:
         output_uri=output_uri,
         labels={"client": "python"},
     )
-    started = stub.StartTrainingJob(request, timeout=30).job
-    again = stub.StartTrainingJob(request, timeout=30).job
+    started = jobs.StartTrainingJob(request, timeout=30).job
+    again = jobs.StartTrainingJob(request, timeout=30).job
     seen["ids"] = [started.id, again.id]
-    listed = stub.ListTrainingJobs(tj.ListTrainingJobsRequest(page_size=10), timeout=10)
+    listed = jobs.ListTrainingJobs(tj.ListTrainingJobsRequest(page_size=10), timeout=10)
     seen["listed"] = [[j.id, j.labels["client"]] for j in listed.jobs]
     try:
-        stub.StartTrainingJob(
+        jobs.StartTrainingJob(
             tj.StartTrainingJobRequest(
                 objective=training_pb2.TRAINING_OBJECTIVE_REWARD_MODEL,
                 model=common_pb2.ModelRef(uri=model_uri),
@@ -101,13 +101,13 @@ with grpc.insecure_channel(address) as channel:
         seen["other_objective"] = "accepted"
     except grpc.RpcError as e:
         seen["other_objective"] = [e.code().name, e.details()]
-    events = list(stub.WatchTrainingJob(tj.WatchTrainingJobRequest(job_id=started.id), timeout=120))
+    events = list(jobs.WatchTrainingJob(tj.WatchTrainingJobRequest(job_id=started.id), timeout=120))
     last = events[-1].event
     seen["final"] = [last.WhichOneof("event"), training_pb2.JobState.Name(last.finished.state), last.finished.output.uri]
 print(json.dumps(seen))
 `;
 
-test('Python: a grpcio client drives a dpo-trainer through the generated stubs', async () => {
+test('Python: a grpcio client drives a dpo-trainer through the generated code', async () => {
   const policy = await baseModel(dir, 'policy', 'lm');
   const pairs = await writePairs(join(dir, 'pairs.jsonl'), 16, 3);
   const output = join(dir, 'out', 'py-dpo');
@@ -126,7 +126,7 @@ test('Python: a grpcio client drives a dpo-trainer through the generated stubs',
     const out = await run(
       tools.python,
       [script, `127.0.0.1:${service.grpcPort}`, `file://${policy}`, `file://${pairs}`, `file://${output}`],
-      { env: { ...process.env, PYTHONPATH: join(stubs, 'python') } },
+      { env: { ...process.env, PYTHONPATH: join(generated, 'python') } },
     );
     const seen = JSON.parse(out) as {
       objectives: string[];
@@ -148,14 +148,14 @@ test('Python: a grpcio client drives a dpo-trainer through the generated stubs',
   }
 });
 
-test('Go: the generated stubs pass go vet and go build against grpc and protobuf', async () => {
+test('Go: the generated code passes go vet and go build against grpc and protobuf', async () => {
   const mod = join(dir, 'gomod');
   await mkdir(join(mod, 'cmd', 'check'), { recursive: true });
-  await cp(join(stubs, 'go'), mod, { recursive: true });
-  // The versions protoc-gen-go and protoc-gen-go-grpc (scripts/stub-tools.mjs) generate for.
+  await cp(join(generated, 'go'), mod, { recursive: true });
+  // The versions protoc-gen-go and protoc-gen-go-grpc (scripts/codegen-tools.mjs) generate for.
   await writeFile(
     join(mod, 'go.mod'),
-    'module rlhf.example/stubs\n\ngo 1.24\n\nrequire (\n\tgoogle.golang.org/grpc v1.85.0\n\tgoogle.golang.org/protobuf v1.36.12\n)\n',
+    'module rlhf.example/rlhfclient\n\ngo 1.24\n\nrequire (\n\tgoogle.golang.org/grpc v1.85.0\n\tgoogle.golang.org/protobuf v1.36.12\n)\n',
   );
   await writeFile(
     join(mod, 'cmd', 'check', 'main.go'),
@@ -163,7 +163,7 @@ test('Go: the generated stubs pass go vet and go build against grpc and protobuf
 
 import (
 	"google.golang.org/grpc"
-	rlhfv1 "rlhf.example/stubs/rlhf/v1"
+	rlhfv1 "rlhf.example/rlhfclient/rlhf/v1"
 )
 
 func main() {
