@@ -48,6 +48,16 @@ if (files.some((f) => f.startsWith('test/chart/'))) {
     process.exit(1);
   }
 }
+// The Python and Go client-code test needs its generators and runtimes (Go plugins and a Python venv, cached in
+// .tools/); install what is missing. A failure here is left to that test, which names what is missing and
+// the command that installs it.
+if (files.some((f) => f.endsWith('proto-clients.test.ts'))) {
+  const codegenTools = spawnSync(process.execPath, [join(root, 'scripts/codegen-tools.mjs')], {
+    cwd: root,
+    stdio: 'pipe',
+  });
+  if (codegenTools.status !== 0) process.stderr.write(codegenTools.stderr);
+}
 // A hung test fails after 5 minutes instead of holding CI for its 90.
 const args = ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-timeout=300000', ...files];
 const result = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });

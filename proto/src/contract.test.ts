@@ -11,7 +11,6 @@ import { join, relative } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import {
-  DpoTrainerServiceService,
   FailureReason,
   FinishReason,
   GenerateResponse,
@@ -28,8 +27,9 @@ import {
   StageManifest,
   StageWork,
   TrainingEvent,
+  TrainingJobsServiceService,
   TrainingObjective,
-  WatchTrainingResponse,
+  WatchTrainingJobResponse,
 } from './index.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -85,33 +85,25 @@ test('protoFiles and protoRoot name exactly the files buf compiles', () => {
   for (const f of protoFiles) assert.ok(statSync(join(protoRoot, f)).isFile(), f);
 });
 
-test('gRPC method paths and streaming flags are the ones in DESIGN.md', () => {
+test('gRPC method paths and streaming flags of every service', () => {
   const paths = (service: Record<string, { path: string; responseStream: boolean }>) =>
     Object.values(service).map((m) => `${m.path}${m.responseStream ? ' (stream)' : ''}`);
   assert.deepEqual(paths(PolicyGeneratorServiceService), [
     '/rlhf.v1.PolicyGeneratorService/Generate',
     '/rlhf.v1.PolicyGeneratorService/GenerateStream (stream)',
   ]);
-  assert.deepEqual(paths(RewardModelServiceService), [
-    '/rlhf.v1.RewardModelService/Score',
-    '/rlhf.v1.RewardModelService/TrainRewardModel',
-    '/rlhf.v1.RewardModelService/GetRewardTrainingJob',
-    '/rlhf.v1.RewardModelService/WatchRewardTraining (stream)',
-    '/rlhf.v1.RewardModelService/CancelRewardTrainingJob',
-  ]);
+  assert.deepEqual(paths(RewardModelServiceService), ['/rlhf.v1.RewardModelService/Score']);
   assert.deepEqual(paths(PreferenceModelServiceService), [
     '/rlhf.v1.PreferenceModelService/Compare',
     '/rlhf.v1.PreferenceModelService/Rank',
-    '/rlhf.v1.PreferenceModelService/TrainPreferenceModel',
-    '/rlhf.v1.PreferenceModelService/GetPreferenceTrainingJob',
-    '/rlhf.v1.PreferenceModelService/WatchPreferenceTraining (stream)',
-    '/rlhf.v1.PreferenceModelService/CancelPreferenceTrainingJob',
   ]);
-  assert.deepEqual(paths(DpoTrainerServiceService), [
-    '/rlhf.v1.DpoTrainerService/StartTraining',
-    '/rlhf.v1.DpoTrainerService/WatchTraining (stream)',
-    '/rlhf.v1.DpoTrainerService/GetTrainingJob',
-    '/rlhf.v1.DpoTrainerService/CancelTrainingJob',
+  assert.deepEqual(paths(TrainingJobsServiceService), [
+    '/rlhf.v1.TrainingJobsService/GetTrainingCapabilities',
+    '/rlhf.v1.TrainingJobsService/StartTrainingJob',
+    '/rlhf.v1.TrainingJobsService/GetTrainingJob',
+    '/rlhf.v1.TrainingJobsService/WatchTrainingJob (stream)',
+    '/rlhf.v1.TrainingJobsService/ListTrainingJobs',
+    '/rlhf.v1.TrainingJobsService/CancelTrainingJob',
   ]);
 });
 
@@ -245,14 +237,14 @@ test('training jobs: JobStatus with labels and metrics, and a watch event', () =
   });
   assert.deepEqual(JobStatus.decode(JobStatus.encode(job).finish()), job);
 
-  const watched = WatchTrainingResponse.fromPartial({
+  const watched = WatchTrainingJobResponse.fromPartial({
     event: {
       jobId: job.id,
       time: new Date('2026-11-23T12:05:00Z'),
       event: { $case: 'finished', value: { ...job, state: JobState.JOB_STATE_SUCCEEDED } },
     },
   });
-  const back = WatchTrainingResponse.decode(WatchTrainingResponse.encode(watched).finish());
+  const back = WatchTrainingJobResponse.decode(WatchTrainingJobResponse.encode(watched).finish());
   assert.deepEqual(back, watched);
   assert.equal(back.event?.event?.$case, 'finished');
   const json = TrainingEvent.toJSON(back.event ?? TrainingEvent.create()) as { jobId?: string };

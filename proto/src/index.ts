@@ -9,13 +9,13 @@ import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export * from '../gen/rlhf/v1/common.js';
-export * from '../gen/rlhf/v1/dpo_trainer.js';
 export * from '../gen/rlhf/v1/events.js';
 export * from '../gen/rlhf/v1/policy_generator.js';
 export * from '../gen/rlhf/v1/preference_model.js';
 export * from '../gen/rlhf/v1/reward_model.js';
 export * from '../gen/rlhf/v1/stage_work.js';
 export * from '../gen/rlhf/v1/training.js';
+export * from '../gen/rlhf/v1/training_jobs.js';
 
 /** Absolute path of the directory the .proto imports resolve from (it holds `rlhf/v1/*.proto`). */
 export const protoRoot: string = fileURLToPath(new URL('..', import.meta.url));

@@ -1,12 +1,59 @@
 /**
- * Training-job helpers shared by the trainer tests: collect a Watch* stream until the server ends it, read
- * the final status off it, send a hand-encoded request (e.g. with invalid UTF-8) through a generic grpc-js
- * unary call, and follow a stage's events on NATS.
+ * Training-job helpers shared by the trainer tests: a TrainingJobsService client with promise methods,
+ * collect a WatchTrainingJob stream until the server ends it, read the final status off it, send a
+ * hand-encoded request (e.g. with invalid UTF-8) through a generic grpc-js unary call, and follow a stage's
+ * events on NATS.
  */
 import assert from 'node:assert/strict';
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 import type { NatsConnection } from '@rlhf/platform';
-import { type JobStatus, StageEvent, type TrainingEvent, type TrainingMetrics } from '@rlhf/proto';
+import {
+  type DpoParams,
+  type GetTrainingCapabilitiesResponse,
+  type JobStatus,
+  ListTrainingJobsRequest,
+  type ListTrainingJobsResponse,
+  StageEvent,
+  StartTrainingJobRequest,
+  type TrainingEvent,
+  type TrainingHyperparameters,
+  TrainingJobsServiceClient,
+  type TrainingMetrics,
+} from '@rlhf/proto';
+import { unaryCall } from './grpc-calls.js';
+
+/** A start request as a test writes it: nested messages may be partial too. */
+export type StartJob = Omit<Partial<StartTrainingJobRequest>, 'hyperparameters' | 'dpo'> & {
+  hyperparameters?: Partial<TrainingHyperparameters>;
+  dpo?: Partial<DpoParams>;
+};
+
+/** TrainingJobsService at `address` (plaintext), each rpc as a promise; `close()` when done. */
+export function trainingJobsClient(address: string, credentials = grpc.credentials.createInsecure()) {
+  const client = new TrainingJobsServiceClient(address, credentials);
+  return {
+    client,
+    start: (req: StartJob, deadlineMs?: number): Promise<JobStatus> =>
+      unaryCall(
+        client.startTrainingJob.bind(client),
+        StartTrainingJobRequest.fromPartial(req),
+        deadlineMs,
+      ).then((r) => r.job as JobStatus),
+    get: (jobId: string): Promise<JobStatus> =>
+      unaryCall(client.getTrainingJob.bind(client), { jobId }).then((r) => r.job as JobStatus),
+    cancel: (jobId: string, reason = ''): Promise<JobStatus> =>
+      unaryCall(client.cancelTrainingJob.bind(client), { jobId, reason }).then((r) => r.job as JobStatus),
+    list: (req: Partial<ListTrainingJobsRequest> = {}): Promise<ListTrainingJobsResponse> =>
+      unaryCall(client.listTrainingJobs.bind(client), ListTrainingJobsRequest.fromPartial(req)),
+    capabilities: (): Promise<GetTrainingCapabilitiesResponse> =>
+      unaryCall(client.getTrainingCapabilities.bind(client), {}),
+    watch: (jobId: string, onEvent?: (e: TrainingEvent) => void): Promise<TrainingEvent[]> =>
+      collectWatch(client.watchTrainingJob({ jobId }), onEvent),
+    close: () => client.close(),
+  };
+}
+
+export type TrainingJobsCalls = ReturnType<typeof trainingJobsClient>;
 
 /** Every event of a watch stream until the server ends it; `onEvent` may act on each as it comes. */
 export function collectWatch(

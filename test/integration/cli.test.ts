@@ -24,8 +24,11 @@ test('rlhf serve --port 0 prints the port, answers health and metrics, and drain
     assert.equal(await checkHealth(`127.0.0.1:${port}`), 'SERVING');
     const status = await runCli(['health', '--address', `127.0.0.1:${port}`, '--list']);
     assert.equal(status.code, 0);
-    assert.match(status.stdout, /^SERVING\n/);
-    assert.match(status.stdout, /rlhf\.v1\.RewardModelService/);
+    assert.equal(
+      status.stdout,
+      'SERVING\ngrpc.health.v1.Health\nrlhf.v1.RewardModelService\nrlhf.v1.TrainingJobsService\n',
+      'health --list prints exactly the services the process serves',
+    );
     const metrics = await fetch(`http://127.0.0.1:${match[2]}/metrics`);
     assert.equal(metrics.status, 200);
     assert.match(await metrics.text(), /rlhf_process_cpu_seconds_total/);

@@ -29,28 +29,28 @@ import {
 } from '@rlhf/platform';
 import { natsForTests, type TestNats } from '@rlhf/platform/testing';
 import {
-  type DpoParams,
-  DpoTrainerServiceClient,
+  DpoLossType,
   FailureReason,
   JobState,
   type JobStatus,
   Stage,
   StageEvent,
   StageWork,
-  type StartTrainingRequest,
-  StartTrainingRequest as StartTrainingRequestCodec,
-  type StartTrainingResponse,
-  type TrainingEvent,
+  StartTrainingJobRequest as StartTrainingJobRequestCodec,
   TrainingEvent as TrainingEventCodec,
-  type TrainingHyperparameters,
   TrainingObjective,
-  type WatchTrainingResponse,
 } from '@rlhf/proto';
 import { localModelDir, modelVersion, publishModelDir } from '@rlhf/service-kit';
-import { assertStatus, unaryCall } from '../helpers/grpc-calls.js';
+import { assertStatus } from '../helpers/grpc-calls.js';
 import { baseModel, trainedJudge, writePairs } from '../helpers/judge-models.js';
 import { recordRun } from '../helpers/run-record.js';
 import { withTimeout } from '../helpers/timeout.js';
+import {
+  finalStatus,
+  type StartJob,
+  type TrainingJobsCalls,
+  trainingJobsClient,
+} from '../helpers/training-calls.js';
 
 const { INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION, ALREADY_EXISTS } = grpc.status;
 
@@ -58,7 +58,7 @@ let nats: TestNats;
 let nc: NatsConnection;
 let dir: string;
 let service: RunningService;
-let client: DpoTrainerServiceClient;
+let jobs: TrainingJobsCalls;
 let policyDir: string;
 let policyUri: string;
 let pairsFile: string;
@@ -93,53 +93,22 @@ before(async () => {
     }),
     { host: '127.0.0.1', port: 0, natsUrl: nats.url, logLevel: 'error', artifactRoots: [dir] },
   );
-  client = new DpoTrainerServiceClient(`127.0.0.1:${service.grpcPort}`, grpc.credentials.createInsecure());
+  jobs = trainingJobsClient(`127.0.0.1:${service.grpcPort}`);
 });
 
 after(async () => {
-  client?.close();
+  jobs?.close();
   await service?.stop();
   await nc?.close();
   await nats?.stop();
   await rm(dir, { recursive: true, force: true });
 });
 
-/** A request as a test writes it: nested messages may be partial too. */
-type StartRequest = Omit<Partial<StartTrainingRequest>, 'hyperparameters' | 'dpo'> & {
-  hyperparameters?: Partial<TrainingHyperparameters>;
-  dpo?: Partial<DpoParams>;
-};
-
-const start = (req: StartRequest) =>
-  unaryCall(client.startTraining.bind(client), StartTrainingRequestCodec.fromPartial(req)).then(
-    (r: StartTrainingResponse) => r.job as JobStatus,
-  );
-const get = (jobId: string) =>
-  unaryCall(client.getTrainingJob.bind(client), { jobId }).then((r) => r.job as JobStatus);
-const cancel = (jobId: string, reason = '') =>
-  unaryCall(client.cancelTrainingJob.bind(client), { jobId, reason }).then((r) => r.job as JobStatus);
-
-/** Every event of a watch, until the server ends the stream; `onEvent` may act on each as it comes. */
-function watch(jobId: string, onEvent: (e: TrainingEvent) => void = () => {}): Promise<TrainingEvent[]> {
-  return new Promise((resolve, reject) => {
-    const events: TrainingEvent[] = [];
-    const call = client.watchTraining({ jobId });
-    call.on('data', (r: WatchTrainingResponse) => {
-      if (!r.event) return;
-      events.push(r.event);
-      onEvent(r.event);
-    });
-    call.on('error', reject);
-    call.on('end', () => resolve(events));
-  });
-}
-
-/** The status a watch ended with (its last event, `finished`). */
-function finalStatus(events: TrainingEvent[]): JobStatus {
-  const last = events.at(-1)?.event;
-  assert.equal(last?.$case, 'finished', `the watch ends with finished, got ${last?.$case}`);
-  return last.value;
-}
+const start = (req: StartJob) => jobs.start(req);
+const get = (jobId: string) => jobs.get(jobId);
+const cancel = (jobId: string, reason = '') => jobs.cancel(jobId, reason);
+const watch = (jobId: string, onEvent?: Parameters<TrainingJobsCalls['watch']>[1]) =>
+  jobs.watch(jobId, onEvent);
 
 /** Mean over the pairs of (log pi(y_w) - log ref(y_w)) - (log pi(y_l) - log ref(y_l)). */
 async function logRatioMargin(policy: string, reference: string): Promise<number> {
@@ -168,10 +137,10 @@ async function logRatioMargin(policy: string, reference: string): Promise<number
 
 test('DPO on file:// artifacts: the watch shows every step and ends SUCCEEDED; the model loads and its margin grew', async () => {
   const output = join(dir, 'out', 'dpo-file');
-  const req: StartRequest = {
+  const req: StartJob = {
     jobId: 'dpo-file',
     objective: TrainingObjective.TRAINING_OBJECTIVE_DPO,
-    policy: ref(`file://${policyDir}`),
+    model: ref(`file://${policyDir}`),
     dataset: { uri: `file://${pairsFile}`, format: 0 },
     hyperparameters,
     dpo: { beta: 0.1, lossType: 0, labelSmoothing: 0, nllWeight: 0, referenceMode: 0 },
@@ -236,14 +205,15 @@ test('DPO on file:// artifacts: the watch shows every step and ends SUCCEEDED; t
 test('DPO and SFT on nats-obj:// artifacts: the output is published with a digest and loads', async () => {
   const output = `nats-obj://rlhf-test-models/out/dpo-${stamp}`;
   const job = await start({
-    policy: ref(policyUri),
+    objective: TrainingObjective.TRAINING_OBJECTIVE_DPO,
+    model: ref(policyUri),
     reference: ref(policyUri),
     dataset: { uri: pairsUri, format: 0 },
     hyperparameters: { ...hyperparameters, epochs: 1 },
     outputUri: output,
   });
   assert.match(job.id, /^[0-9a-f-]{36}$/, 'a server-assigned id');
-  assert.equal(job.objective, TrainingObjective.TRAINING_OBJECTIVE_DPO, 'unspecified means DPO');
+  assert.equal(job.objective, TrainingObjective.TRAINING_OBJECTIVE_DPO);
   const events = await withTimeout(watch(job.id), 120_000, () => 'nats-obj DPO job did not end');
   const final = finalStatus(events);
   assert.equal(final.state, JobState.JOB_STATE_SUCCEEDED, final.message);
@@ -259,7 +229,7 @@ test('DPO and SFT on nats-obj:// artifacts: the output is published with a diges
   await store().put(sftData, new TextEncoder().encode(`${lines.join('\n')}\n`));
   const sft = await start({
     objective: TrainingObjective.TRAINING_OBJECTIVE_SFT,
-    policy: ref(policyUri),
+    model: ref(policyUri),
     dataset: { uri: sftData, format: 0 },
     hyperparameters: { learningRate: 1e-2, maxSteps: 3, batchSize: 3, warmupRatio: 0 },
     outputUri: `nats-obj://rlhf-test-models/out/sft-${stamp}`,
@@ -274,16 +244,18 @@ test('DPO and SFT on nats-obj:// artifacts: the output is published with a diges
 
 test('two jobs queue; cancel a queued job at once and a running one after its step; a new start resumes it', async () => {
   const output = join(dir, 'out', 'long');
-  const longRequest: StartRequest = {
-    policy: ref(`file://${policyDir}`),
+  const longRequest: StartJob = {
+    objective: TrainingObjective.TRAINING_OBJECTIVE_DPO,
+    model: ref(`file://${policyDir}`),
     dataset: { uri: `file://${pairsFile}`, format: 0 },
     hyperparameters: { ...hyperparameters, maxSteps: 40 },
     outputUri: `file://${output}`,
   };
   const long = await start({ ...longRequest, jobId: 'long' });
   const waiting = await start({
+    objective: TrainingObjective.TRAINING_OBJECTIVE_DPO,
     jobId: 'waiting',
-    policy: ref(`file://${policyDir}`),
+    model: ref(`file://${policyDir}`),
     dataset: { uri: `file://${pairsFile}`, format: 0 },
     outputUri: `file://${join(dir, 'out', 'waiting')}`,
   });
@@ -342,14 +314,15 @@ test('two jobs queue; cancel a queued job at once and a running one after its st
 });
 
 test('bad inputs: status and field named, failed jobs report why, and the server keeps serving', async () => {
-  const ok: StartRequest = {
-    policy: ref(`file://${policyDir}`),
+  const ok: StartJob = {
+    objective: TrainingObjective.TRAINING_OBJECTIVE_DPO,
+    model: ref(`file://${policyDir}`),
     dataset: { uri: `file://${pairsFile}`, format: 0 },
     outputUri: `file://${join(dir, 'out', 'never')}`,
   };
   const rmDir = await trainedJudge(dir, 'rm');
-  const cases: Array<[string, StartRequest, grpc.status, string]> = [
-    ['no policy', { ...ok, policy: undefined }, INVALID_ARGUMENT, 'policy.uri'],
+  const cases: Array<[string, StartJob, grpc.status, string]> = [
+    ['no policy', { ...ok, model: undefined }, INVALID_ARGUMENT, 'model.uri'],
     ['no dataset', { ...ok, dataset: undefined }, INVALID_ARGUMENT, 'dataset.uri'],
     ['no output', { ...ok, outputUri: '' }, INVALID_ARGUMENT, 'output_uri'],
     ['output = policy', { ...ok, outputUri: `file://${policyDir}` }, INVALID_ARGUMENT, 'output_uri'],
@@ -367,20 +340,16 @@ test('bad inputs: status and field named, failed jobs report why, and the server
       'hyperparameters.learning_rate',
     ],
     ['epochs 0', { ...ok, hyperparameters: { epochs: 0 } }, INVALID_ARGUMENT, 'hyperparameters.epochs'],
+    ['no objective', { ...ok, objective: 0 }, INVALID_ARGUMENT, 'objective'],
     [
       'RM objective',
       { ...ok, objective: TrainingObjective.TRAINING_OBJECTIVE_REWARD_MODEL },
-      INVALID_ARGUMENT,
+      FAILED_PRECONDITION,
       'objective',
     ],
     ['bad job id', { ...ok, jobId: 'Not_A_Label' }, INVALID_ARGUMENT, 'job_id'],
-    ['unknown file model', { ...ok, policy: ref(`file://${dir}/nope`) }, NOT_FOUND, 'policy.uri'],
-    [
-      'unknown nats model',
-      { ...ok, policy: ref('nats-obj://rlhf-test-models/nope') },
-      NOT_FOUND,
-      'policy.uri',
-    ],
+    ['unknown file model', { ...ok, model: ref(`file://${dir}/nope`) }, NOT_FOUND, 'model.uri'],
+    ['unknown nats model', { ...ok, model: ref('nats-obj://rlhf-test-models/nope') }, NOT_FOUND, 'model.uri'],
     ['unknown reference', { ...ok, reference: ref(`file://${dir}/nope`) }, NOT_FOUND, 'reference.uri'],
     [
       'missing dataset',
@@ -388,13 +357,13 @@ test('bad inputs: status and field named, failed jobs report why, and the server
       NOT_FOUND,
       'dataset.uri',
     ],
-    ['RM as policy', { ...ok, policy: ref(`file://${rmDir}`) }, FAILED_PRECONDITION, 'policy.uri'],
+    ['RM as policy', { ...ok, model: ref(`file://${rmDir}`) }, FAILED_PRECONDITION, 'model.uri'],
     ['RM as reference', { ...ok, reference: ref(`file://${rmDir}`) }, FAILED_PRECONDITION, 'reference.uri'],
     [
       'stale digest pin',
-      { ...ok, policy: { uri: policyUri, revision: '', digest: 'SHA-256=AAAA' } },
+      { ...ok, model: { uri: policyUri, revision: '', digest: 'SHA-256=AAAA' } },
       FAILED_PRECONDITION,
-      'policy.digest',
+      'model.digest',
     ],
   ];
   for (const [label, req, code, field] of cases) await assertStatus(start(req), code, field, label);
@@ -422,8 +391,9 @@ test('bad inputs on the wire and in the data: invalid UTF-8, empty datasets, lim
   const { RESOURCE_EXHAUSTED } = grpc.status;
   const empty = join(dir, 'empty.jsonl');
   await writeFile(empty, '');
-  const ok: StartRequest = {
-    policy: ref(`file://${policyDir}`),
+  const ok: StartJob = {
+    objective: TrainingObjective.TRAINING_OBJECTIVE_DPO,
+    model: ref(`file://${policyDir}`),
     dataset: { uri: `file://${pairsFile}`, format: 0 },
     outputUri: `file://${join(dir, 'out', 'never-2')}`,
   };
@@ -440,21 +410,21 @@ test('bad inputs on the wire and in the data: invalid UTF-8, empty datasets, lim
     'steps above the limit',
   );
   // protobufjs decodes invalid UTF-8 to U+FFFD; the server refuses it naming the field.
-  const rawStart = (req: StartRequest) => {
+  const rawStart = (req: StartJob) => {
     const bytes = Buffer.from(
-      StartTrainingRequestCodec.encode(StartTrainingRequestCodec.fromPartial(req)).finish(),
+      StartTrainingJobRequestCodec.encode(StartTrainingJobRequestCodec.fromPartial(req)).finish(),
     );
     const at = bytes.indexOf('XX');
     assert.ok(at >= 0);
     bytes[at] = 0xff;
     bytes[at + 1] = 0xfe;
     return new Promise((resolve, reject) =>
-      client.makeUnaryRequest(
-        '/rlhf.v1.DpoTrainerService/StartTraining',
+      jobs.client.makeUnaryRequest(
+        '/rlhf.v1.TrainingJobsService/StartTrainingJob',
         (b: Buffer) => b,
         (b: Buffer) => b,
         bytes,
-        (err, res) => (err ? reject(err) : resolve(res)),
+        (err: grpc.ServiceError | null, res?: Buffer) => (err ? reject(err) : resolve(res)),
       ),
     );
   };
@@ -471,9 +441,9 @@ test('bad inputs on the wire and in the data: invalid UTF-8, empty datasets, lim
     'invalid UTF-8 in a label',
   );
   await assertStatus(
-    rawStart({ ...ok, policy: { uri: `file://${policyDir}`, revision: 'XX', digest: '' } }),
+    rawStart({ ...ok, model: { uri: `file://${policyDir}`, revision: 'XX', digest: '' } }),
     INVALID_ARGUMENT,
-    'policy.revision',
+    'model.revision',
     'invalid UTF-8 in a revision',
   );
   assert.equal((await get('dpo-file')).state, JobState.JOB_STATE_SUCCEEDED, 'still serving');
@@ -616,4 +586,63 @@ test('TRAIN shard whose job is cancelled under the worker: handed back, redelive
   assert.equal(second[0], stoppedAt + 1, `the second attempt resumed after step ${stoppedAt}`);
   assert.equal(second.at(-1), 30);
   assert.ok(await modelVersion(store(), output));
+});
+
+test('capabilities name SFT and DPO; ListTrainingJobs pages every job in acceptance order and filters', async () => {
+  const { TRAINING_OBJECTIVE_SFT: SFT, TRAINING_OBJECTIVE_DPO: DPO } = TrainingObjective;
+  const caps = await jobs.capabilities();
+  assert.deepEqual(caps.objectives, [SFT, DPO]);
+  assert.deepEqual(caps.dpoLossTypes, [
+    DpoLossType.DPO_LOSS_TYPE_SIGMOID,
+    DpoLossType.DPO_LOSS_TYPE_IPO,
+    DpoLossType.DPO_LOSS_TYPE_HINGE,
+  ]);
+  assert.ok(caps.maxSteps > 0 && caps.maxEpochs > 0 && caps.maxDatasetBytes > 0, JSON.stringify(caps));
+  assert.equal(caps.maxQueuedJobs, 16);
+  assert.equal(caps.maxPageSize, 100);
+
+  const all = await jobs.list({ pageSize: 1000 });
+  assert.equal(all.nextPageToken, '', 'every job fits one page of the maximum size');
+  const ids = all.jobs.map((j) => j.id);
+  for (const id of ['dpo-file', 'long', 'waiting', 'long-resumed'])
+    assert.ok(ids.includes(id), `${id} in ${ids}`);
+  assert.ok(ids.indexOf('long') < ids.indexOf('waiting'), 'oldest accepted first');
+  const times = all.jobs.map((j) => j.createdAt?.getTime() ?? 0);
+  assert.deepEqual(
+    times,
+    [...times].sort((a, b) => a - b),
+  );
+
+  const paged: string[] = [];
+  let pageToken = '';
+  do {
+    const page = await jobs.list({ pageSize: 2, pageToken });
+    assert.ok(page.jobs.length <= 2);
+    paged.push(...page.jobs.map((j) => j.id));
+    pageToken = page.nextPageToken;
+  } while (pageToken !== '');
+  assert.deepEqual(paged, ids, 'pages of two walk the same jobs in the same order');
+
+  const sft = await jobs.list({ objective: SFT });
+  assert.ok(sft.jobs.length >= 1);
+  assert.ok(sft.jobs.every((j) => j.objective === SFT));
+  const cancelled = await jobs.list({ state: JobState.JOB_STATE_CANCELLED });
+  assert.ok(cancelled.jobs.some((j) => j.id === 'waiting'));
+  assert.ok(cancelled.jobs.every((j) => j.state === JobState.JOB_STATE_CANCELLED));
+
+  const first = await jobs.list({ pageSize: 1 });
+  assert.notEqual(first.nextPageToken, '');
+  await assertStatus(
+    jobs.list({ pageSize: 1, pageToken: first.nextPageToken, objective: SFT }),
+    INVALID_ARGUMENT,
+    'page_token',
+    'a token listed with other filters',
+  );
+  await assertStatus(
+    jobs.list({ pageToken: Buffer.from('not a token').toString('base64url') }),
+    INVALID_ARGUMENT,
+    'page_token',
+    'a token this server never issued',
+  );
+  await assertStatus(jobs.list({ pageSize: -1 }), INVALID_ARGUMENT, 'page_size', 'a negative page size');
 });

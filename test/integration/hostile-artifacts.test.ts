@@ -32,7 +32,6 @@ import {
 import { natsForTests, type TestNats } from '@rlhf/platform/testing';
 import { createPolicyGeneratorService } from '@rlhf/policy-generator';
 import {
-  DpoTrainerServiceClient,
   FailureReason,
   GenerateRequest,
   JobState,
@@ -44,9 +43,10 @@ import {
   Stage,
   StageEvent,
   StageWork,
-  StartTrainingRequest,
+  StartTrainingJobRequest,
   type TrainingHyperparameters,
-  TrainRewardModelRequest,
+  TrainingJobsServiceClient,
+  TrainingObjective,
 } from '@rlhf/proto';
 import { createRewardModelService } from '@rlhf/reward-model';
 import { unaryCall } from '../helpers/grpc-calls.js';
@@ -66,8 +66,10 @@ let trainer: RunningService;
 let rm_: RunningService;
 let generator: RunningService;
 let gen: PolicyGeneratorServiceClient;
-let dpo: DpoTrainerServiceClient;
+let dpo: TrainingJobsServiceClient;
 let rmClient: RewardModelServiceClient;
+/** The reward-model process's TrainingJobsService. */
+let rmJobs: TrainingJobsServiceClient;
 let policyUri: string;
 let rmUri: string;
 let pairsUri: string;
@@ -132,13 +134,15 @@ before(async () => {
     `127.0.0.1:${generator.grpcPort}`,
     grpc.credentials.createInsecure(),
   );
-  dpo = new DpoTrainerServiceClient(`127.0.0.1:${trainer.grpcPort}`, grpc.credentials.createInsecure());
+  dpo = new TrainingJobsServiceClient(`127.0.0.1:${trainer.grpcPort}`, grpc.credentials.createInsecure());
   rmClient = new RewardModelServiceClient(`127.0.0.1:${rm_.grpcPort}`, grpc.credentials.createInsecure());
+  rmJobs = new TrainingJobsServiceClient(`127.0.0.1:${rm_.grpcPort}`, grpc.credentials.createInsecure());
 });
 
 after(async () => {
   dpo?.close();
   rmClient?.close();
+  rmJobs?.close();
   gen?.close();
   await generator?.stop();
   await trainer?.stop();
@@ -203,29 +207,28 @@ async function refused(
   return details;
 }
 
-type StartRequest = Omit<Partial<StartTrainingRequest>, 'hyperparameters' | 'dpo'> & {
-  hyperparameters?: Partial<TrainingHyperparameters>;
-};
-type RmRequest = Omit<Partial<TrainRewardModelRequest>, 'hyperparameters'> & {
+type StartRequest = Omit<Partial<StartTrainingJobRequest>, 'hyperparameters' | 'dpo'> & {
   hyperparameters?: Partial<TrainingHyperparameters>;
 };
 const startDpo = (req: StartRequest) =>
-  unaryCall(dpo.startTraining.bind(dpo), StartTrainingRequest.fromPartial(req)).then(
+  unaryCall(dpo.startTrainingJob.bind(dpo), StartTrainingJobRequest.fromPartial(req)).then(
     (r) => r.job as JobStatus,
   );
-const trainRm = (req: RmRequest) =>
-  unaryCall(rmClient.trainRewardModel.bind(rmClient), TrainRewardModelRequest.fromPartial(req)).then(
+const trainRm = (req: StartRequest) =>
+  unaryCall(rmJobs.startTrainingJob.bind(rmJobs), StartTrainingJobRequest.fromPartial(req)).then(
     (r) => r.job as JobStatus,
   );
 const dpoOk = (): StartRequest => ({
-  policy: ref(policyUri),
+  objective: TrainingObjective.TRAINING_OBJECTIVE_DPO,
+  model: ref(policyUri),
   dataset: { uri: pairsUri, format: 0 },
   hyperparameters: hyper,
   outputUri: `file://${root}/models/fresh-${Math.random().toString(36).slice(2)}`,
 });
-const rmOk = (): RmRequest => ({
-  baseModel: ref(rmUri),
-  preferences: { uri: pairsUri, format: 0 },
+const rmOk = (): StartRequest => ({
+  objective: TrainingObjective.TRAINING_OBJECTIVE_REWARD_MODEL,
+  model: ref(rmUri),
+  dataset: { uri: pairsUri, format: 0 },
   hyperparameters: hyper,
   outputUri: `file://${root}/models/rm-${Math.random().toString(36).slice(2)}`,
 });
@@ -258,20 +261,25 @@ test('gRPC writes outside the root, through `..` or a symlink, or onto what the 
     ["the user's file in the root", `file://${root}/users-file.txt`, ALREADY_EXISTS],
   ];
   for (const [label, outputUri, code] of outputs) {
-    await refused(startDpo({ ...dpoOk(), outputUri }), code, 'output_uri', `StartTraining: ${label}`);
-    await refused(trainRm({ ...rmOk(), outputUri }), code, 'output_uri', `TrainRewardModel: ${label}`);
+    await refused(startDpo({ ...dpoOk(), outputUri }), code, 'output_uri', `DPO StartTrainingJob: ${label}`);
+    await refused(
+      trainRm({ ...rmOk(), outputUri }),
+      code,
+      'output_uri',
+      `REWARD_MODEL StartTrainingJob: ${label}`,
+    );
   }
   // Models from outside the root are not read either.
   await refused(
-    startDpo({ ...dpoOk(), policy: ref(`file://${outside}/existing-dir`) }),
+    startDpo({ ...dpoOk(), model: ref(`file://${outside}/existing-dir`) }),
     PERMISSION_DENIED,
-    'policy.uri',
+    'model.uri',
     'policy out of root',
   );
   await refused(
-    trainRm({ ...rmOk(), baseModel: ref(`file://${root}/link-out`) }),
+    trainRm({ ...rmOk(), model: ref(`file://${root}/link-out`) }),
     PERMISSION_DENIED,
-    'base_model.uri',
+    'model.uri',
     'base model through a symlink',
   );
   assert.deepEqual(await guarded(), before);
@@ -287,9 +295,9 @@ test('gRPC reads of system files and files outside the root: one status and mess
     '/etc/passwd',
   );
   await refused(
-    trainRm({ ...rmOk(), preferences: { uri: 'file:///etc/shadow', format: 0 } }),
+    trainRm({ ...rmOk(), dataset: { uri: 'file:///etc/shadow', format: 0 } }),
     PERMISSION_DENIED,
-    'preferences.uri',
+    'dataset.uri',
     '/etc/shadow',
   );
   // A file, a directory and nothing at all outside the root answer alike: existence cannot be probed.

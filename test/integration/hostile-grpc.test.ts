@@ -16,11 +16,12 @@ import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { bearerInterceptor, checkHealth, listServices } from '@rlhf/platform';
 import {
-  DpoTrainerServiceClient,
   JobState,
   type JobStatus,
-  StartTrainingRequest,
+  StartTrainingJobRequest,
   type TrainingHyperparameters,
+  TrainingJobsServiceClient,
+  TrainingObjective,
 } from '@rlhf/proto';
 import { runCli, startCli } from '../helpers/cli.js';
 import { assertStatus, unaryCall } from '../helpers/grpc-calls.js';
@@ -95,8 +96,8 @@ after(async () => {
 function trainer(
   address: string,
   o: { token?: string; credentials?: grpc.ChannelCredentials } = {},
-): DpoTrainerServiceClient {
-  const client = new DpoTrainerServiceClient(address, o.credentials ?? grpc.credentials.createInsecure(), {
+): TrainingJobsServiceClient {
+  const client = new TrainingJobsServiceClient(address, o.credentials ?? grpc.credentials.createInsecure(), {
     ...(o.token === undefined ? {} : { interceptors: [bearerInterceptor(o.token)] }),
     // The server certificate names localhost (and 127.0.0.1, which TLS SNI may not carry).
     ...(o.credentials ? { 'grpc.ssl_target_name_override': 'localhost' } : {}),
@@ -105,26 +106,27 @@ function trainer(
   return client;
 }
 
-const getJob = (client: DpoTrainerServiceClient, jobId = 'no-such-job') =>
+const getJob = (client: TrainingJobsServiceClient, jobId = 'no-such-job') =>
   unaryCall(client.getTrainingJob.bind(client), { jobId }, 10_000);
 
-type StartRequest = Omit<Partial<StartTrainingRequest>, 'hyperparameters'> & {
+type StartRequest = Omit<Partial<StartTrainingJobRequest>, 'hyperparameters'> & {
   hyperparameters?: Partial<TrainingHyperparameters>;
 };
-const start = (client: DpoTrainerServiceClient, req: StartRequest) =>
-  unaryCall(client.startTraining.bind(client), StartTrainingRequest.fromPartial(req)).then(
+const start = (client: TrainingJobsServiceClient, req: StartRequest) =>
+  unaryCall(client.startTrainingJob.bind(client), StartTrainingJobRequest.fromPartial(req)).then(
     (r) => r.job as JobStatus,
   );
 const ref = (uri: string) => ({ uri, revision: '', digest: '' });
 let outputs = 0;
 const request = (hyperparameters: Partial<TrainingHyperparameters>, dataset = pairsUri): StartRequest => ({
-  policy: ref(policyUri),
+  objective: TrainingObjective.TRAINING_OBJECTIVE_DPO,
+  model: ref(policyUri),
   dataset: { uri: dataset, format: 0 },
   outputUri: `file://${join(dir, 'out', `model-${++outputs}`)}`,
   hyperparameters,
 });
 
-async function finished(client: DpoTrainerServiceClient, jobId: string): Promise<JobStatus> {
+async function finished(client: TrainingJobsServiceClient, jobId: string): Promise<JobStatus> {
   return withTimeout(
     (async () => {
       for (;;) {
@@ -153,7 +155,7 @@ test('bearer token: missing or wrong is UNAUTHENTICATED naming the metadata key;
   });
   const wrong = trainer(plain.address, { token: `${token.slice(0, -1)}0` });
   await assertStatus(getJob(wrong), UNAUTHENTICATED, 'authorization', 'a wrong token');
-  const basic = new DpoTrainerServiceClient(plain.address, grpc.credentials.createInsecure());
+  const basic = new TrainingJobsServiceClient(plain.address, grpc.credentials.createInsecure());
   clients.push(basic);
   const md = new grpc.Metadata();
   md.set('authorization', `Basic ${Buffer.from(`u:${token}`).toString('base64')}`);
@@ -170,7 +172,7 @@ test('bearer token: missing or wrong is UNAUTHENTICATED naming the metadata key;
 });
 
 test('a streaming rpc without the token is refused before the handler runs', async () => {
-  const call = trainer(plain.address).watchTraining({ jobId: 'no-such-job' });
+  const call = trainer(plain.address).watchTrainingJob({ jobId: 'no-such-job' });
   const err = await new Promise<grpc.ServiceError>((resolve, reject) => {
     call.on('error', resolve);
     call.on('data', () => reject(new Error('a stream without a token sent data')));
@@ -182,11 +184,14 @@ test('a streaming rpc without the token is refused before the handler runs', asy
 
 test('health and reflection answer without a token; rlhf health passes one from a file', async () => {
   assert.equal(await checkHealth(plain.address), 'SERVING');
-  assert.equal(await checkHealth(plain.address, 'rlhf.v1.DpoTrainerService'), 'SERVING');
-  assert.ok((await listServices(plain.address)).includes('rlhf.v1.DpoTrainerService'));
+  assert.equal(await checkHealth(plain.address, 'rlhf.v1.TrainingJobsService'), 'SERVING');
+  assert.deepEqual(await listServices(plain.address), [
+    'grpc.health.v1.Health',
+    'rlhf.v1.TrainingJobsService',
+  ]);
   const cli = await runCli(['health', '--address', plain.address, '--auth-token-file', tokenFile, '--list']);
   assert.equal(cli.code, 0, cli.stderr);
-  assert.match(cli.stdout, /^SERVING\n[\s\S]*rlhf\.v1\.DpoTrainerService/);
+  assert.equal(cli.stdout, 'SERVING\ngrpc.health.v1.Health\nrlhf.v1.TrainingJobsService\n');
 });
 
 test('malformed protobuf is INVALID_ARGUMENT on every rpc kind; the server keeps serving', async () => {
@@ -194,9 +199,10 @@ test('malformed protobuf is INVALID_ARGUMENT on every rpc kind; the server keeps
   // Field 1 (a string) claims 5 bytes and carries 1: no decoder can read it.
   const garbage = Buffer.from([0x0a, 0x05, 0x41]);
   for (const method of [
-    '/rlhf.v1.DpoTrainerService/StartTraining',
-    '/rlhf.v1.DpoTrainerService/GetTrainingJob',
-    '/rlhf.v1.DpoTrainerService/CancelTrainingJob',
+    '/rlhf.v1.TrainingJobsService/StartTrainingJob',
+    '/rlhf.v1.TrainingJobsService/GetTrainingJob',
+    '/rlhf.v1.TrainingJobsService/ListTrainingJobs',
+    '/rlhf.v1.TrainingJobsService/CancelTrainingJob',
   ]) {
     await assert.rejects(
       rawUnary(authed, method, garbage, (b) => b),
@@ -208,7 +214,7 @@ test('malformed protobuf is INVALID_ARGUMENT on every rpc kind; the server keeps
     );
   }
   const stream = authed.makeServerStreamRequest(
-    '/rlhf.v1.DpoTrainerService/WatchTraining',
+    '/rlhf.v1.TrainingJobsService/WatchTrainingJob',
     (b: Buffer) => b,
     (b: Buffer) => b,
     garbage,
@@ -217,7 +223,7 @@ test('malformed protobuf is INVALID_ARGUMENT on every rpc kind; the server keeps
   assert.equal(err.code, INVALID_ARGUMENT, err.details);
   // Authentication comes first: garbage without a token learns nothing about decoding.
   await assertStatus(
-    rawUnary(trainer(plain.address), '/rlhf.v1.DpoTrainerService/GetTrainingJob', garbage, (b) => b),
+    rawUnary(trainer(plain.address), '/rlhf.v1.TrainingJobsService/GetTrainingJob', garbage, (b) => b),
     UNAUTHENTICATED,
     'authorization',
   );

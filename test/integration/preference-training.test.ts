@@ -1,6 +1,6 @@
 /**
  * Preference-model training in the preference-model service, in-process on loopback with a real
- * nats-server: TrainPreferenceModel from a policy watched to completion, the stored PM then preferring good
+ * nats-server: StartTrainingJob (PREFERENCE_MODEL) from a policy watched to completion, the stored PM then preferring good
  * reviews over bad through Compare in both presentation orders (it learned no position), its held-out
  * accuracy reported and agreeing with Compare; the A/B order drawn per example from the seed (same seed,
  * same model; another seed, another model); bad requests answered with their status and field while the
@@ -35,17 +35,14 @@ import {
   DatasetFormat,
   FailureReason,
   JobState,
-  type JobStatus,
   PreferenceModelServiceClient,
   RankRequest,
   RankResponse,
   Stage,
   StageWork,
-  type TrainingHyperparameters,
+  StartTrainingJobRequest as StartTrainingJobRequestCodec,
+  StartTrainingJobResponse,
   TrainingObjective,
-  type TrainPreferenceModelRequest,
-  TrainPreferenceModelRequest as TrainPreferenceModelRequestCodec,
-  TrainPreferenceModelResponse,
 } from '@rlhf/proto';
 import { localModelDir, modelVersion, publishModelDir, type TrainingMetricsFile } from '@rlhf/service-kit';
 import { assertStatus, unaryCall } from '../helpers/grpc-calls.js';
@@ -53,11 +50,13 @@ import { badWords, baseModel, goodWords, writePairs } from '../helpers/judge-mod
 import { recordRun } from '../helpers/run-record.js';
 import { withTimeout } from '../helpers/timeout.js';
 import {
-  collectWatch,
   finalStatus,
   followStage,
   progressOf,
   rawUnary,
+  type StartJob,
+  type TrainingJobsCalls,
+  trainingJobsClient,
   withInvalidUtf8,
 } from '../helpers/training-calls.js';
 
@@ -68,6 +67,7 @@ let nc: NatsConnection;
 let dir: string;
 let service: RunningService;
 let client: PreferenceModelServiceClient;
+let jobs: TrainingJobsCalls;
 let policyUri: string;
 let rmUri: string;
 let pairsUri: string;
@@ -112,31 +112,25 @@ before(async () => {
     `127.0.0.1:${service.grpcPort}`,
     grpc.credentials.createInsecure(),
   );
+  jobs = trainingJobsClient(`127.0.0.1:${service.grpcPort}`);
 });
 
 after(async () => {
   client?.close();
+  jobs?.close();
   await service?.stop();
   await nc?.close();
   await nats?.stop();
   await rm(dir, { recursive: true, force: true });
 });
 
-type TrainRequest = Omit<Partial<TrainPreferenceModelRequest>, 'hyperparameters'> & {
-  hyperparameters?: Partial<TrainingHyperparameters>;
-};
-
-const train = (req: TrainRequest) =>
-  unaryCall(client.trainPreferenceModel.bind(client), TrainPreferenceModelRequestCodec.fromPartial(req)).then(
-    (r) => r.job as JobStatus,
-  );
-const get = (jobId: string) =>
-  unaryCall(client.getPreferenceTrainingJob.bind(client), { jobId }).then((r) => r.job as JobStatus);
-const cancel = (jobId: string) =>
-  unaryCall(client.cancelPreferenceTrainingJob.bind(client), { jobId, reason: '' }).then(
-    (r) => r.job as JobStatus,
-  );
-const watch = (jobId: string) => collectWatch(client.watchPreferenceTraining({ jobId }));
+/** A training request of this service's objective; the fields are TrainingJobsService's. */
+const train = (req: StartJob) =>
+  jobs.start({ objective: TrainingObjective.TRAINING_OBJECTIVE_PREFERENCE_MODEL, ...req });
+const get = (jobId: string) => jobs.get(jobId);
+const cancel = (jobId: string, reason = '') => jobs.cancel(jobId, reason);
+const watch = (jobId: string, onEvent?: Parameters<TrainingJobsCalls['watch']>[1]) =>
+  jobs.watch(jobId, onEvent);
 const compare = (req: Partial<CompareRequest>) =>
   unaryCall(client.compare.bind(client), CompareRequestCodec.fromPartial(req));
 const rank = (req: Partial<RankRequest>) => unaryCall(client.rank.bind(client), RankRequest.fromPartial(req));
@@ -155,12 +149,12 @@ async function compareAccuracy(modelUri: string): Promise<number> {
   return answers.filter((a) => a.probABetter > 0.5).length / pairs.length;
 }
 
-test('TrainPreferenceModel from a policy: watched to SUCCEEDED; the PM prefers good in both orders; held-out accuracy reported', async () => {
+test('StartTrainingJob (PREFERENCE_MODEL) from a policy: watched to SUCCEEDED; the PM prefers good in both orders; held-out accuracy reported', async () => {
   const output = `nats-obj://rlhf-test-models/out/pm-${stamp}`;
   const job = await train({
     jobId: 'pm-from-policy',
-    baseModel: ref(policyUri),
-    preferences: dataset(pairsUri),
+    model: ref(policyUri),
+    dataset: dataset(pairsUri),
     evalDataset: dataset(evalUri),
     hyperparameters,
     outputUri: output,
@@ -221,8 +215,8 @@ test('the A/B order of each example is drawn from the seed: same seed, same weig
   for (const [i, seed] of [7, 7, 8].entries()) {
     const output = `nats-obj://rlhf-test-models/out/pm-seed-${stamp}-${i}`;
     const job = await train({
-      baseModel: ref(policyUri),
-      preferences: dataset(pairsUri),
+      model: ref(policyUri),
+      dataset: dataset(pairsUri),
       // Data order fixed, so the seed's only effect is which response each example shows first.
       hyperparameters: { ...hyperparameters, maxSteps: 3, seed, shuffle: false },
       outputUri: output,
@@ -243,17 +237,23 @@ test('the A/B order of each example is drawn from the seed: same seed, same weig
   );
 });
 
-test('bad TrainPreferenceModel, Compare and Rank requests: status and field named; the server keeps serving', async () => {
+test('bad StartTrainingJob, Compare and Rank requests: status and field named; the server keeps serving', async () => {
   const empty = join(dir, 'empty.jsonl');
   await writeFile(empty, '');
-  const ok: TrainRequest = {
-    baseModel: ref(policyUri),
-    preferences: dataset(pairsUri),
+  const ok: StartJob = {
+    model: ref(policyUri),
+    dataset: dataset(pairsUri),
     outputUri: `nats-obj://rlhf-test-models/out/pm-never-${stamp}`,
   };
-  const cases: Array<[string, TrainRequest, grpc.status, string]> = [
-    ['no base model', { ...ok, baseModel: undefined }, INVALID_ARGUMENT, 'base_model.uri'],
-    ['no preferences', { ...ok, preferences: undefined }, INVALID_ARGUMENT, 'preferences.uri'],
+  const cases: Array<[string, StartJob, grpc.status, string]> = [
+    [
+      'an objective of another service',
+      { ...ok, objective: TrainingObjective.TRAINING_OBJECTIVE_SFT },
+      FAILED_PRECONDITION,
+      'objective',
+    ],
+    ['no base model', { ...ok, model: undefined }, INVALID_ARGUMENT, 'model.uri'],
+    ['no preferences', { ...ok, dataset: undefined }, INVALID_ARGUMENT, 'dataset.uri'],
     [
       'output = eval set',
       { ...ok, evalDataset: dataset(ok.outputUri as string) },
@@ -261,25 +261,15 @@ test('bad TrainPreferenceModel, Compare and Rank requests: status and field name
       'output_uri',
     ],
     ['epochs 0', { ...ok, hyperparameters: { epochs: 0 } }, INVALID_ARGUMENT, 'hyperparameters.epochs'],
-    [
-      'unknown base',
-      { ...ok, baseModel: ref('nats-obj://rlhf-test-models/none') },
-      NOT_FOUND,
-      'base_model.uri',
-    ],
+    ['unknown base', { ...ok, model: ref('nats-obj://rlhf-test-models/none') }, NOT_FOUND, 'model.uri'],
     [
       'missing eval set',
       { ...ok, evalDataset: dataset(`file://${dir}/none.jsonl`) },
       NOT_FOUND,
       'eval_dataset.uri',
     ],
-    [
-      'empty preferences',
-      { ...ok, preferences: dataset(`file://${empty}`) },
-      INVALID_ARGUMENT,
-      'preferences.uri',
-    ],
-    ['reward model as base', { ...ok, baseModel: ref(rmUri) }, FAILED_PRECONDITION, 'base_model.uri'],
+    ['empty preferences', { ...ok, dataset: dataset(`file://${empty}`) }, INVALID_ARGUMENT, 'dataset.uri'],
+    ['reward model as base', { ...ok, model: ref(rmUri) }, FAILED_PRECONDITION, 'model.uri'],
   ];
   for (const [label, req, code, field] of cases) await assertStatus(train(req), code, field, label);
   await assertStatus(get('no-such-job'), NOT_FOUND, 'job_id', 'get unknown');
@@ -287,17 +277,21 @@ test('bad TrainPreferenceModel, Compare and Rank requests: status and field name
   await assertStatus(watch('no-such-job'), NOT_FOUND, 'job_id', 'watch unknown');
 
   const rawTrain = rawUnary(
-    client,
-    '/rlhf.v1.PreferenceModelService/TrainPreferenceModel',
+    jobs.client,
+    '/rlhf.v1.TrainingJobsService/StartTrainingJob',
     withInvalidUtf8(
-      TrainPreferenceModelRequestCodec.encode(
-        TrainPreferenceModelRequestCodec.fromPartial({ ...ok, preferences: dataset(`${pairsUri}XX`) }),
+      StartTrainingJobRequestCodec.encode(
+        StartTrainingJobRequestCodec.fromPartial({
+          ...ok,
+          objective: TrainingObjective.TRAINING_OBJECTIVE_PREFERENCE_MODEL,
+          dataset: dataset(`${pairsUri}XX`),
+        }),
       ).finish(),
       'XX',
     ),
-    TrainPreferenceModelResponse.decode,
+    StartTrainingJobResponse.decode,
   );
-  await assertStatus(rawTrain, INVALID_ARGUMENT, 'preferences.uri', 'invalid UTF-8 in a URI');
+  await assertStatus(rawTrain, INVALID_ARGUMENT, 'dataset.uri', 'invalid UTF-8 in a URI');
 
   const pm = ref(trainedPm ?? policyUri);
   await assertStatus(
@@ -401,4 +395,13 @@ test('PREFERENCE_MODEL stage over NATS: a shard trains a PM, reports eval accura
   assert.equal(failed.event.value.reason, FailureReason.FAILURE_REASON_INVALID_INPUT);
   assert.equal(failed.event.value.retryable, false);
   assert.match(failed.event.value.message, /^train\.base_model\.uri:/);
+});
+
+test('GetTrainingCapabilities: this process trains PREFERENCE_MODEL only, with no DPO losses', async () => {
+  const caps = await jobs.capabilities();
+  assert.deepEqual(caps.objectives, [TrainingObjective.TRAINING_OBJECTIVE_PREFERENCE_MODEL]);
+  assert.deepEqual(caps.dpoLossTypes, []);
+  const listed = await jobs.list({ objective: TrainingObjective.TRAINING_OBJECTIVE_PREFERENCE_MODEL });
+  assert.ok(listed.jobs.length > 0, 'the jobs of the tests above are listed');
+  assert.ok(listed.jobs.every((j) => j.objective === TrainingObjective.TRAINING_OBJECTIVE_PREFERENCE_MODEL));
 });

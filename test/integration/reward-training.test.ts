@@ -1,6 +1,6 @@
 /**
  * Reward-model training in the reward-model service, in-process on loopback with a real nats-server:
- * TrainRewardModel from a policy (its LM head replaced by a scalar head) watched to completion, the stored
+ * StartTrainingJob (REWARD_MODEL) from a policy (its LM head replaced by a scalar head) watched to completion, the stored
  * model then scoring good reviews above bad through Score, and its held-out accuracy reported in the last
  * progress event and in <output>/metrics.json agreeing with what Score says; a reward model trained further
  * on file://; a cancelled job resumed from its checkpoint; bad requests answered with their status and field
@@ -38,11 +38,9 @@ import {
   ScoreResponse,
   Stage,
   StageWork,
-  type TrainingHyperparameters,
+  StartTrainingJobRequest as StartTrainingJobRequestCodec,
+  StartTrainingJobResponse,
   TrainingObjective,
-  type TrainRewardModelRequest,
-  TrainRewardModelRequest as TrainRewardModelRequestCodec,
-  TrainRewardModelResponse,
 } from '@rlhf/proto';
 import { createRewardModelService } from '@rlhf/reward-model';
 import {
@@ -57,11 +55,13 @@ import { badWords, baseModel, goodWords, trainedJudge, writePairs } from '../hel
 import { recordRun } from '../helpers/run-record.js';
 import { withTimeout } from '../helpers/timeout.js';
 import {
-  collectWatch,
   finalStatus,
   followStage,
   progressOf,
   rawUnary,
+  type StartJob,
+  type TrainingJobsCalls,
+  trainingJobsClient,
   withInvalidUtf8,
 } from '../helpers/training-calls.js';
 
@@ -72,6 +72,7 @@ let nc: NatsConnection;
 let dir: string;
 let service: RunningService;
 let client: RewardModelServiceClient;
+let jobs: TrainingJobsCalls;
 let policyDir: string;
 let policyUri: string;
 let pairsFile: string;
@@ -112,30 +113,25 @@ before(async () => {
     { host: '127.0.0.1', port: 0, natsUrl: nats.url, logLevel: 'error', artifactRoots: [dir] },
   );
   client = new RewardModelServiceClient(`127.0.0.1:${service.grpcPort}`, grpc.credentials.createInsecure());
+  jobs = trainingJobsClient(`127.0.0.1:${service.grpcPort}`);
 });
 
 after(async () => {
   client?.close();
+  jobs?.close();
   await service?.stop();
   await nc?.close();
   await nats?.stop();
   await rm(dir, { recursive: true, force: true });
 });
 
-type TrainRequest = Omit<Partial<TrainRewardModelRequest>, 'hyperparameters'> & {
-  hyperparameters?: Partial<TrainingHyperparameters>;
-};
-
-const train = (req: TrainRequest) =>
-  unaryCall(client.trainRewardModel.bind(client), TrainRewardModelRequestCodec.fromPartial(req)).then(
-    (r) => r.job as JobStatus,
-  );
-const get = (jobId: string) =>
-  unaryCall(client.getRewardTrainingJob.bind(client), { jobId }).then((r) => r.job as JobStatus);
-const cancel = (jobId: string, reason = '') =>
-  unaryCall(client.cancelRewardTrainingJob.bind(client), { jobId, reason }).then((r) => r.job as JobStatus);
-const watch = (jobId: string, onEvent?: Parameters<typeof collectWatch>[1]) =>
-  collectWatch(client.watchRewardTraining({ jobId }), onEvent);
+/** A training request of this service's objective; the fields are TrainingJobsService's. */
+const train = (req: StartJob) =>
+  jobs.start({ objective: TrainingObjective.TRAINING_OBJECTIVE_REWARD_MODEL, ...req });
+const get = (jobId: string) => jobs.get(jobId);
+const cancel = (jobId: string, reason = '') => jobs.cancel(jobId, reason);
+const watch = (jobId: string, onEvent?: Parameters<TrainingJobsCalls['watch']>[1]) =>
+  jobs.watch(jobId, onEvent);
 const score = (req: Partial<ScoreRequest>) =>
   unaryCall(client.score.bind(client), ScoreRequest.fromPartial(req));
 
@@ -153,12 +149,12 @@ async function scoreAccuracy(modelUri: string): Promise<number> {
   return right / pairs.length;
 }
 
-test('TrainRewardModel from a policy on nats-obj://: watched to SUCCEEDED, the stored RM scores good above bad, held-out accuracy reported', async () => {
+test('StartTrainingJob (REWARD_MODEL) from a policy on nats-obj://: watched to SUCCEEDED, the stored RM scores good above bad, held-out accuracy reported', async () => {
   const output = `nats-obj://rlhf-test-models/out/rm-${stamp}`;
   const job = await train({
     jobId: 'rm-from-policy',
-    baseModel: ref(policyUri),
-    preferences: dataset(pairsUri),
+    model: ref(policyUri),
+    dataset: dataset(pairsUri),
     evalDataset: dataset(evalUri),
     hyperparameters,
     outputUri: output,
@@ -215,13 +211,13 @@ test('TrainRewardModel from a policy on nats-obj://: watched to SUCCEEDED, the s
   assert.equal(metrics.evalDataset, evalUri);
 });
 
-test('TrainRewardModel on file://: a reward model trains further; retried starts; metrics.json in place, no leftovers', async () => {
+test('StartTrainingJob (REWARD_MODEL) on file://: a reward model trains further; retried starts; metrics.json in place, no leftovers', async () => {
   const rmDir = await trainedJudge(dir, 'rm');
   const output = join(dir, 'out', 'rm-further');
-  const req: TrainRequest = {
+  const req: StartJob = {
     jobId: 'rm-further',
-    baseModel: ref(`file://${rmDir}`),
-    preferences: dataset(`file://${pairsFile}`),
+    model: ref(`file://${rmDir}`),
+    dataset: dataset(`file://${pairsFile}`),
     evalDataset: dataset(`file://${evalFile}`),
     hyperparameters: { ...hyperparameters, epochs: 1 },
     outputUri: `file://${output}`,
@@ -246,9 +242,9 @@ test('TrainRewardModel on file://: a reward model trains further; retried starts
 });
 
 test('a cancelled RM job (policy base, eval set) resumes from its checkpoint under a new id', async () => {
-  const req: TrainRequest = {
-    baseModel: ref(policyUri),
-    preferences: dataset(pairsUri),
+  const req: StartJob = {
+    model: ref(policyUri),
+    dataset: dataset(pairsUri),
     evalDataset: dataset(evalUri),
     hyperparameters: { ...hyperparameters, maxSteps: 30 },
     outputUri: `nats-obj://rlhf-test-models/out/rm-resumed-${stamp}`,
@@ -281,28 +277,34 @@ test('a cancelled RM job (policy base, eval set) resumes from its checkpoint und
   assert.equal(steps.at(-1), 30);
 });
 
-test('bad TrainRewardModel and Score requests: status and field named; the server keeps serving', async () => {
+test('bad StartTrainingJob and Score requests: status and field named; the server keeps serving', async () => {
   const empty = join(dir, 'empty.jsonl');
   await writeFile(empty, '');
   const blank = join(dir, 'blank.jsonl');
   await writeFile(blank, '\n\n');
   const pmLike = `file://${policyDir}`;
-  const ok: TrainRequest = {
-    baseModel: ref(policyUri),
-    preferences: dataset(pairsUri),
+  const ok: StartJob = {
+    model: ref(policyUri),
+    dataset: dataset(pairsUri),
     outputUri: `nats-obj://rlhf-test-models/out/rm-never-${stamp}`,
   };
-  const cases: Array<[string, TrainRequest, grpc.status, string]> = [
-    ['no base model', { ...ok, baseModel: undefined }, INVALID_ARGUMENT, 'base_model.uri'],
-    ['no preferences', { ...ok, preferences: undefined }, INVALID_ARGUMENT, 'preferences.uri'],
+  const cases: Array<[string, StartJob, grpc.status, string]> = [
+    [
+      'an objective of another service',
+      { ...ok, objective: TrainingObjective.TRAINING_OBJECTIVE_SFT },
+      FAILED_PRECONDITION,
+      'objective',
+    ],
+    ['no base model', { ...ok, model: undefined }, INVALID_ARGUMENT, 'model.uri'],
+    ['no preferences', { ...ok, dataset: undefined }, INVALID_ARGUMENT, 'dataset.uri'],
     ['no output', { ...ok, outputUri: '' }, INVALID_ARGUMENT, 'output_uri'],
     ['output = base', { ...ok, outputUri: policyUri }, INVALID_ARGUMENT, 'output_uri'],
     ['bad scheme', { ...ok, outputUri: 's3://x/y' }, INVALID_ARGUMENT, 'output_uri'],
     [
       'SFT data',
-      { ...ok, preferences: { uri: pairsUri, format: DatasetFormat.DATASET_FORMAT_SFT } },
+      { ...ok, dataset: { uri: pairsUri, format: DatasetFormat.DATASET_FORMAT_SFT } },
       INVALID_ARGUMENT,
-      'preferences.format',
+      'dataset.format',
     ],
     [
       'lr <= 0',
@@ -317,25 +319,15 @@ test('bad TrainRewardModel and Score requests: status and field named; the serve
       'hyperparameters.batch_size',
     ],
     ['bad job id', { ...ok, jobId: 'Bad_Id' }, INVALID_ARGUMENT, 'job_id'],
-    [
-      'unknown base',
-      { ...ok, baseModel: ref('nats-obj://rlhf-test-models/none') },
-      NOT_FOUND,
-      'base_model.uri',
-    ],
-    ['unknown file base', { ...ok, baseModel: ref(`file://${dir}/none`) }, NOT_FOUND, 'base_model.uri'],
+    ['unknown base', { ...ok, model: ref('nats-obj://rlhf-test-models/none') }, NOT_FOUND, 'model.uri'],
+    ['unknown file base', { ...ok, model: ref(`file://${dir}/none`) }, NOT_FOUND, 'model.uri'],
     [
       'missing preferences',
-      { ...ok, preferences: dataset('nats-obj://rlhf-test-data/none.jsonl') },
+      { ...ok, dataset: dataset('nats-obj://rlhf-test-data/none.jsonl') },
       NOT_FOUND,
-      'preferences.uri',
+      'dataset.uri',
     ],
-    [
-      'empty preferences',
-      { ...ok, preferences: dataset(`file://${empty}`) },
-      INVALID_ARGUMENT,
-      'preferences.uri',
-    ],
+    ['empty preferences', { ...ok, dataset: dataset(`file://${empty}`) }, INVALID_ARGUMENT, 'dataset.uri'],
     [
       'empty eval set',
       { ...ok, evalDataset: dataset(`file://${empty}`) },
@@ -344,9 +336,9 @@ test('bad TrainRewardModel and Score requests: status and field named; the serve
     ],
     [
       'stale digest pin',
-      { ...ok, baseModel: { uri: policyUri, revision: '', digest: 'SHA-256=AAAA' } },
+      { ...ok, model: { uri: policyUri, revision: '', digest: 'SHA-256=AAAA' } },
       FAILED_PRECONDITION,
-      'base_model.digest',
+      'model.digest',
     ],
   ];
   for (const [label, req, code, field] of cases) await assertStatus(train(req), code, field, label);
@@ -356,15 +348,20 @@ test('bad TrainRewardModel and Score requests: status and field named; the serve
   await assertStatus(watch('no-such-job'), NOT_FOUND, 'job_id', 'watch unknown');
 
   // Invalid UTF-8 on the wire (protobufjs decodes it to U+FFFD): refused naming the field.
-  const rawTrain = (req: TrainRequest) =>
+  const rawTrain = (req: StartJob) =>
     rawUnary(
-      client,
-      '/rlhf.v1.RewardModelService/TrainRewardModel',
+      jobs.client,
+      '/rlhf.v1.TrainingJobsService/StartTrainingJob',
       withInvalidUtf8(
-        TrainRewardModelRequestCodec.encode(TrainRewardModelRequestCodec.fromPartial(req)).finish(),
+        StartTrainingJobRequestCodec.encode(
+          StartTrainingJobRequestCodec.fromPartial({
+            objective: TrainingObjective.TRAINING_OBJECTIVE_REWARD_MODEL,
+            ...req,
+          }),
+        ).finish(),
         'XX',
       ),
-      TrainRewardModelResponse.decode,
+      StartTrainingJobResponse.decode,
     );
   await assertStatus(
     rawTrain({ ...ok, outputUri: `${ok.outputUri}-XX` }),
@@ -407,13 +404,13 @@ test('bad TrainRewardModel and Score requests: status and field named; the serve
   );
 
   // A dataset with no records but some bytes fails the job, naming the field.
-  const blankJob = await train({ ...ok, preferences: dataset(`file://${blank}`) });
+  const blankJob = await train({ ...ok, dataset: dataset(`file://${blank}`) });
   const failed = finalStatus(
     await withTimeout(watch(blankJob.id), 30_000, () => 'the blank job did not end'),
   );
   assert.equal(failed.state, JobState.JOB_STATE_FAILED);
   assert.equal(failed.errorCode, 'INVALID_ARGUMENT');
-  assert.match(failed.message, /^preferences\.uri: empty dataset/, failed.message);
+  assert.match(failed.message, /^dataset\.uri: empty dataset/, failed.message);
 
   assert.equal((await get('rm-from-policy')).state, JobState.JOB_STATE_SUCCEEDED, 'still serving');
 });
@@ -497,4 +494,13 @@ test('REWARD_MODEL stage over NATS: a shard trains from the policy, reports eval
   assert.equal(byShard.get(2)?.reason, FailureReason.FAILURE_REASON_INVALID_INPUT);
   assert.match(byShard.get(2)?.message ?? '', /^params:/);
   for (const f of failures) assert.equal(f.retryable, false);
+});
+
+test('GetTrainingCapabilities: this process trains REWARD_MODEL only, with no DPO losses', async () => {
+  const caps = await jobs.capabilities();
+  assert.deepEqual(caps.objectives, [TrainingObjective.TRAINING_OBJECTIVE_REWARD_MODEL]);
+  assert.deepEqual(caps.dpoLossTypes, []);
+  const listed = await jobs.list({ objective: TrainingObjective.TRAINING_OBJECTIVE_REWARD_MODEL });
+  assert.ok(listed.jobs.length > 0, 'the jobs of the tests above are listed');
+  assert.ok(listed.jobs.every((j) => j.objective === TrainingObjective.TRAINING_OBJECTIVE_REWARD_MODEL));
 });

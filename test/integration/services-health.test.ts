@@ -1,6 +1,7 @@
 /**
  * Each of the four services started in-process on loopback: a real gRPC health round trip, server
- * reflection, every rpc answering undecodable bytes INVALID_ARGUMENT, and the drain on shutdown (health
+ * reflection and health knowing exactly the services the process serves, every rpc answering undecodable
+ * bytes INVALID_ARGUMENT, and the drain on shutdown (health
  * turns NOT_SERVING, then the port closes).
  */
 import assert from 'node:assert/strict';
@@ -49,6 +50,20 @@ async function assertUndecodableRefused(address: string, serviceName: string): P
   assert.equal(await checkHealth(address), 'SERVING', 'still serving');
 }
 
+/** What each process serves besides health, as reflection must list it: nothing more, nothing less. */
+const servedBy: Record<string, string[]> = {
+  'dpo-trainer': ['rlhf.v1.TrainingJobsService'],
+  'policy-generator': ['rlhf.v1.PolicyGeneratorService'],
+  'preference-model': ['rlhf.v1.PreferenceModelService', 'rlhf.v1.TrainingJobsService'],
+  'reward-model': ['rlhf.v1.RewardModelService', 'rlhf.v1.TrainingJobsService'],
+};
+
+test('every service process has its served list here', () => {
+  assert.deepEqual(serviceModules.map((m) => m.name).sort(), Object.keys(servedBy).sort());
+});
+
+const allServiceNames = [...new Set(Object.values(servedBy).flat())];
+
 for (const module of serviceModules) {
   test(`${module.name}: health and reflection over loopback`, async () => {
     const running = await serveService(module, {
@@ -61,13 +76,14 @@ for (const module of serviceModules) {
     try {
       assert.ok(running.grpcPort > 0);
       assert.equal(await checkHealth(address), 'SERVING');
-      const services = await listServices(address);
-      assert.ok(services.includes('grpc.health.v1.Health'), services.join(','));
-      assert.ok(
-        services.includes(module.grpcServiceName),
-        `${module.grpcServiceName} in ${services.join(',')}`,
-      );
-      await assertUndecodableRefused(address, module.grpcServiceName);
+      const served = servedBy[module.name] ?? [];
+      assert.deepEqual(await listServices(address), ['grpc.health.v1.Health', ...served].sort());
+      assert.deepEqual([...module.grpcServiceNames].sort(), served, 'the module names what it binds');
+      for (const name of allServiceNames) {
+        if (served.includes(name)) assert.equal(await checkHealth(address, name), 'SERVING', name);
+        else await assert.rejects(checkHealth(address, name), /NOT_FOUND|unknown service/i, name);
+      }
+      for (const name of served) await assertUndecodableRefused(address, name);
     } finally {
       await running.stop();
     }

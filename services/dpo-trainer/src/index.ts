@@ -1,20 +1,17 @@
-import type * as grpc from '@grpc/grpc-js';
 import type { ServiceContext, ServiceModule } from '@rlhf/platform';
-import { DpoTrainerServiceService } from '@rlhf/proto';
 import {
   createTrainingRuntime,
   startTrainWorkers,
   type TrainingRuntime,
   type TrainingRuntimeOptions,
-  withUtf8Checks,
+  trainingJobsBinding,
+  trainingJobsServiceName,
 } from '@rlhf/service-kit';
 import { serviceInfo } from './service-info.js';
-import { trainerImplementation } from './trainer-rpcs.js';
 import { trainerStages } from './training-plan.js';
-import { trainerUtf8Schemas } from './utf8-schemas.js';
 
 export { runTrainingJob, type TrainJobDeps } from '@rlhf/service-kit';
-export { planFromRequest, planFromShard, type TrainingPlan } from './training-plan.js';
+export { planFromShard, type TrainingPlan, trainerStages } from './training-plan.js';
 
 export interface DpoTrainerServiceOptions extends TrainingRuntimeOptions {
   /** Serve TRAIN and SFT shards over NATS when the process has a NATS connection. Default true. */
@@ -25,7 +22,7 @@ export interface DpoTrainerServiceOptions extends TrainingRuntimeOptions {
 
 const { name, summary } = serviceInfo;
 
-/** The DPO trainer: DpoTrainerService over a one-at-a-time job queue, and TRAIN/SFT shard workers. */
+/** The DPO trainer: TrainingJobsService (SFT and DPO) over a one-at-a-time job queue, and TRAIN/SFT shard workers. */
 export function createDpoTrainerService(options: DpoTrainerServiceOptions = {}): ServiceModule {
   const states = new WeakMap<ServiceContext, TrainingRuntime>();
   const stateOf = (ctx: ServiceContext): TrainingRuntime => {
@@ -40,22 +37,13 @@ export function createDpoTrainerService(options: DpoTrainerServiceOptions = {}):
   return {
     name,
     summary,
-    grpcServiceName: 'rlhf.v1.DpoTrainerService',
+    grpcServiceNames: [trainingJobsServiceName],
     bindings: (ctx) => [
-      {
-        name: 'rlhf.v1.DpoTrainerService',
-        // String fields are checked for invalid UTF-8 in the raw bytes (service-kit utf8-fields.ts).
-        definition: withUtf8Checks(
-          DpoTrainerServiceService as unknown as grpc.ServiceDefinition,
-          trainerUtf8Schemas,
-        ),
-        implementation: trainerImplementation({
-          logger: ctx.logger,
-          metrics: ctx.metrics,
-          rt: stateOf(ctx),
-          limits: stateOf(ctx).limits,
-        }),
-      },
+      trainingJobsBinding(
+        { logger: ctx.logger, metrics: ctx.metrics },
+        stateOf(ctx),
+        Object.values(trainerStages),
+      ),
     ],
     start: async (ctx) => {
       const s = stateOf(ctx);

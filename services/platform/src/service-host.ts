@@ -33,8 +33,11 @@ export interface ServiceModule {
   name: string;
   /** One line for `--help`. */
   summary: string;
-  /** Fully qualified gRPC service name, e.g. `rlhf.v1.RewardModelService`. */
-  grpcServiceName: string;
+  /**
+   * Fully qualified names of the gRPC services its bindings serve, e.g. `rlhf.v1.RewardModelService` and
+   * `rlhf.v1.TrainingJobsService` (health and reflection come with every server and are not listed).
+   */
+  grpcServiceNames: readonly string[];
   /** The gRPC implementations this service registers (empty until its RPCs exist). */
   bindings(ctx: ServiceContext): GrpcServiceBinding[] | Promise<GrpcServiceBinding[]>;
   /** Called once the server is up: start NATS workers here. Returns a function that stops them. */

@@ -16,7 +16,7 @@ export function serveHelp(usage: string, module: ServiceModule): string {
       .join(', ');
     return `${left}${f.description}${extra ? ` (${extra})` : ''}`;
   });
-  return `Usage: ${usage} [options]\n\n${module.summary}\nServes ${module.grpcServiceName}, grpc.health.v1 and server reflection.\n\nOptions:\n${lines.join('\n')}\n  -h, --help${' '.repeat(Math.max(1, width - 8))}show this help\n`;
+  return `Usage: ${usage} [options]\n\n${module.summary}\nServes ${module.grpcServiceNames.join(', ')}, grpc.health.v1 and server reflection.\n\nOptions:\n${lines.join('\n')}\n  -h, --help${' '.repeat(Math.max(1, width - 8))}show this help\n`;
 }
 
 /** The line a service prints once it serves (test/helpers/service-process.ts reads it back). */

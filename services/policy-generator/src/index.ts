@@ -77,7 +77,7 @@ export function createPolicyGeneratorService(options: PolicyGeneratorServiceOpti
   return {
     name: serviceInfo.name,
     summary: serviceInfo.summary,
-    grpcServiceName: 'rlhf.v1.PolicyGeneratorService',
+    grpcServiceNames: ['rlhf.v1.PolicyGeneratorService'],
     bindings: (ctx) => {
       const s = stateOf(ctx);
       const deps = { logger: ctx.logger, metrics: ctx.metrics };

@@ -7,7 +7,6 @@ import { compareHandler, rankHandler } from './judge-rpcs.js';
 import { startPreferenceJudgeWorker } from './judge-worker.js';
 import { PreferenceJudge } from './preference-judge.js';
 import { serviceInfo } from './service-info.js';
-import { preferenceTrainingImplementation } from './train-rpcs.js';
 import { preferenceUtf8Schemas } from './utf8-schemas.js';
 
 export { defaultPreferenceLimits, type PreferenceLimits } from './compare-request.js';
@@ -39,7 +38,6 @@ export function createPreferenceModelService(options: PreferenceModelServiceOpti
         compare: unary('Compare', deps, compareHandler(judge, limits)),
         rank: unary('Rank', deps, rankHandler(judge, limits)),
       }),
-      trainingRpcs: preferenceTrainingImplementation,
       startJudgeWorker: startPreferenceJudgeWorker,
     },
     options,

@@ -57,7 +57,10 @@ export class PreferenceJudge {
       throw new RlhfError(
         'FAILED_PRECONDITION',
         `${loaded.uri} is not a preference model: its tokenizer does not encode "A" and "B" as one token each`,
-        { field: `${field}.uri`, fix: 'pass a model trained with TrainPreferenceModel (or `rlhf train pm`)' },
+        {
+          field: `${field}.uri`,
+          fix: 'pass a model trained with objective PREFERENCE_MODEL (StartTrainingJob, or `rlhf train pm`)',
+        },
       );
     }
     return loaded;

@@ -1,11 +1,5 @@
 /** The string fields of PreferenceModelService's requests (preference_model.proto numbers), checked for UTF-8. */
-import {
-  conversationSchema,
-  datasetRefSchema,
-  jobRequestSchema,
-  modelRefSchema,
-  type WireSchema,
-} from '@rlhf/service-kit';
+import { conversationSchema, modelRefSchema, type WireSchema } from '@rlhf/service-kit';
 
 export const preferenceUtf8Schemas: Record<string, WireSchema> = {
   compare: {
@@ -21,15 +15,4 @@ export const preferenceUtf8Schemas: Record<string, WireSchema> = {
     3: { name: 'responses', repeated: true },
     5: { name: 'conversation', message: conversationSchema },
   },
-  trainPreferenceModel: {
-    1: { name: 'job_id' },
-    2: { name: 'base_model', message: modelRefSchema },
-    3: { name: 'preferences', message: datasetRefSchema },
-    4: { name: 'eval_dataset', message: datasetRefSchema },
-    6: { name: 'output_uri' },
-    7: { name: 'labels', map: true },
-  },
-  getPreferenceTrainingJob: jobRequestSchema,
-  watchPreferenceTraining: jobRequestSchema,
-  cancelPreferenceTrainingJob: jobRequestSchema,
 };

@@ -7,7 +7,6 @@ import { type BatchingOptions, batchingFromEnv, defaultBatching, RewardScorer } 
 import { defaultScoreLimits, type ScoreLimits } from './score-request.js';
 import { scoreHandler } from './score-rpc.js';
 import { serviceInfo } from './service-info.js';
-import { rewardTrainingImplementation } from './train-rpcs.js';
 import { rewardUtf8Schemas } from './utf8-schemas.js';
 
 export { judgeShard as judgeRewardShard } from './judge-worker.js';
@@ -40,7 +39,6 @@ export function createRewardModelService(options: RewardModelServiceOptions = {}
           ctx.metrics,
         ),
       judgeRpcs: (scorer, deps) => ({ score: unary('Score', deps, scoreHandler(scorer, limits)) }),
-      trainingRpcs: rewardTrainingImplementation,
       startJudgeWorker: ({ judge, ...o }) => startRewardJudgeWorker({ ...o, scorer: judge }),
     },
     options,

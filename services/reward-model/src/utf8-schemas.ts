@@ -1,21 +1,5 @@
 /** The string fields of RewardModelService's requests (reward_model.proto numbers), checked for UTF-8. */
-import {
-  conversationSchema,
-  datasetRefSchema,
-  jobRequestSchema,
-  modelRefSchema,
-  type WireSchema,
-} from '@rlhf/service-kit';
-
-/** TrainRewardModelRequest (TrainPreferenceModelRequest has the same numbers). */
-const pairModelTrainSchema: WireSchema = {
-  1: { name: 'job_id' },
-  2: { name: 'base_model', message: modelRefSchema },
-  3: { name: 'preferences', message: datasetRefSchema },
-  4: { name: 'eval_dataset', message: datasetRefSchema },
-  6: { name: 'output_uri' },
-  7: { name: 'labels', map: true },
-};
+import { conversationSchema, modelRefSchema, type WireSchema } from '@rlhf/service-kit';
 
 export const rewardUtf8Schemas: Record<string, WireSchema> = {
   score: {
@@ -30,8 +14,4 @@ export const rewardUtf8Schemas: Record<string, WireSchema> = {
       },
     },
   },
-  trainRewardModel: pairModelTrainSchema,
-  getRewardTrainingJob: jobRequestSchema,
-  watchRewardTraining: jobRequestSchema,
-  cancelRewardTrainingJob: jobRequestSchema,
 };

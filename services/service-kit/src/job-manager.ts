@@ -61,6 +61,8 @@ export interface JobManagerOptions {
 }
 
 interface Job {
+  /** Order of acceptance, 1-based; list pages resume after one. */
+  seq: number;
   status: JobStatus;
   fingerprint: string;
   run: JobRun;
@@ -111,8 +113,14 @@ export class JobManager {
   private readonly queue: Job[] = [];
   private current: Job | null = null;
   private closing = false;
+  private lastSeq = 0;
 
   constructor(private readonly o: JobManagerOptions = {}) {}
+
+  /** Jobs that may wait behind the running one. */
+  get maxQueued(): number {
+    return this.o.maxQueued ?? 16;
+  }
 
   /** Jobs waiting for the slot. */
   get queued(): number {
@@ -154,7 +162,7 @@ export class JobManager {
     if (existing) return existing;
     if (this.closing)
       throw new RlhfError('UNAVAILABLE', 'the server is shutting down', { fix: 'retry on another replica' });
-    const max = this.o.maxQueued ?? 16;
+    const max = this.maxQueued;
     if (this.queue.length >= max) {
       throw new RlhfError(
         'RESOURCE_EXHAUSTED',
@@ -169,7 +177,9 @@ export class JobManager {
     const done = new Promise<JobStatus>((resolve) => {
       resolveDone = resolve;
     });
+    this.lastSeq += 1;
     const job: Job = {
+      seq: this.lastSeq,
       status: {
         id: id === '' ? randomUUID() : id,
         objective: spec.objective,
@@ -201,6 +211,28 @@ export class JobManager {
   /** The job's current status; NOT_FOUND for an unknown id. */
   get(id: string): JobStatus {
     return copyStatus(this.find(id).status);
+  }
+
+  /**
+   * Up to `limit` jobs accepted after `afterSeq` that `keep` admits, in the order they were accepted, with
+   * the last one's sequence number (to resume from) and whether more follow. Finished jobs the manager has
+   * forgotten (see maxFinished) are gone from every page.
+   */
+  list(
+    keep: (status: JobStatus) => boolean,
+    afterSeq: number,
+    limit: number,
+  ): { jobs: JobStatus[]; lastSeq: number; more: boolean } {
+    const jobs: JobStatus[] = [];
+    let lastSeq = afterSeq;
+    // The map iterates in insertion order, which is acceptance order: ids are never re-inserted.
+    for (const job of this.jobs.values()) {
+      if (job.seq <= afterSeq || !keep(job.status)) continue;
+      if (jobs.length === limit) return { jobs, lastSeq, more: true };
+      jobs.push(copyStatus(job.status));
+      lastSeq = job.seq;
+    }
+    return { jobs, lastSeq, more: false };
   }
 
   /** Resolves with the job's final status once it ends. */
@@ -266,7 +298,7 @@ export class JobManager {
     if (!job) {
       throw new RlhfError('NOT_FOUND', `no job "${id}" on this server`, {
         field: 'job_id',
-        fix: 'use the id StartTraining returned; finished jobs are forgotten after a while',
+        fix: 'use the id StartTrainingJob returned; finished jobs are forgotten after a while',
       });
     }
     return job;

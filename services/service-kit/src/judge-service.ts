@@ -1,7 +1,8 @@
 /**
  * The shell the two judging model services share (reward model, preference model): per host context one
  * artifact store, one model cache, the service's judge (the object that batches calls onto the cached
- * models) and a training runtime; gRPC bindings with UTF-8 checks; NATS workers for JUDGE shards of the
+ * models) and a training runtime; gRPC bindings with UTF-8 checks (the judge's service, and
+ * TrainingJobsService for its training objective); NATS workers for JUDGE shards of the
  * service's judge type and for its training stage; and the stop order. A service supplies what differs:
  * its names, its gRPC definition, its judge and handlers, and its workers.
  */
@@ -20,7 +21,7 @@ import type { HandlerDeps } from './grpc-handlers.js';
 import { ModelCache } from './model-cache.js';
 import { defaultModelCacheDir } from './model-download-cache.js';
 import type { RunningWorker } from './stage-worker.js';
-import type { TrainLimits } from './train-options.js';
+import { trainingJobsBinding, trainingJobsServiceName } from './training-jobs-service.js';
 import {
   createTrainingRuntime,
   startTrainWorkers,
@@ -37,7 +38,7 @@ export interface Judge {
 
 /** The options a judging service's users set (`createRewardModelService(options)` and the like). */
 export interface JudgeServiceOptions {
-  /** Training jobs (the Train* rpcs and the training stage's shards): work directory, checkpoints, queue. */
+  /** Training jobs (TrainingJobsService and the training stage's shards): work directory, checkpoints, queue. */
   training?: TrainingRuntimeOptions;
   /** Serve the training stage's shards over NATS when the process has a NATS connection. Default true. */
   trainWorker?: boolean;
@@ -54,20 +55,19 @@ export interface JudgeServiceSpec<J extends Judge> {
   /** The name users type: `rlhf serve <name>`; also the training runtime's name. */
   name: string;
   summary: string;
-  /** Fully qualified, e.g. `rlhf.v1.RewardModelService`. */
+  /** The judge's service, fully qualified, e.g. `rlhf.v1.RewardModelService`. */
   grpcServiceName: string;
   definition: grpc.ServiceDefinition;
   /** Which string fields of which requests are checked for invalid UTF-8 (service-kit utf8-fields.ts). */
   utf8Schemas: Record<string, WireSchema>;
-  /** The stage the training worker serves, and the objective it trains. */
+  /**
+   * The stage the training worker serves, and the objective it trains; TrainingJobsService runs the same
+   * objectives over gRPC.
+   */
   trainingStages: Partial<Record<Stage, TrainObjective>>;
   createJudge(cache: ModelCache, ctx: ServiceContext): J;
   /** The implementation of the judge rpcs (Score; Compare and Rank). */
   judgeRpcs(judge: J, deps: HandlerDeps): grpc.UntypedServiceImplementation;
-  /** The implementation of the training rpcs over the runtime. */
-  trainingRpcs(
-    d: HandlerDeps & { rt: TrainingRuntime; limits: TrainLimits },
-  ): grpc.UntypedServiceImplementation;
   startJudgeWorker(o: {
     nats: NatsConnection;
     logger: Logger;
@@ -109,7 +109,7 @@ export function createJudgeService<J extends Judge>(
   return {
     name: spec.name,
     summary: spec.summary,
-    grpcServiceName: spec.grpcServiceName,
+    grpcServiceNames: [spec.grpcServiceName, trainingJobsServiceName],
     bindings: (ctx) => {
       const s = stateOf(ctx);
       const deps = { logger: ctx.logger, metrics: ctx.metrics };
@@ -117,11 +117,9 @@ export function createJudgeService<J extends Judge>(
         {
           name: spec.grpcServiceName,
           definition: withUtf8Checks(spec.definition, spec.utf8Schemas),
-          implementation: {
-            ...spec.judgeRpcs(s.judge, deps),
-            ...spec.trainingRpcs({ ...deps, rt: s.training, limits: s.training.limits }),
-          },
+          implementation: spec.judgeRpcs(s.judge, deps),
         },
+        trainingJobsBinding(deps, s.training, Object.values(spec.trainingStages)),
       ];
     },
     start: async (ctx) => {

@@ -72,6 +72,11 @@ const lossTypes: Record<number, TrainOptions['dpo']['lossType']> = {
   [DpoLossType.DPO_LOSS_TYPE_HINGE]: 'hinge',
 };
 
+/** The DPO losses a request may name (every mapped value but UNSPECIFIED), in enum order. */
+export const dpoLossTypesTrained: DpoLossType[] = Object.keys(lossTypes)
+  .map(Number)
+  .filter((t) => t !== DpoLossType.DPO_LOSS_TYPE_UNSPECIFIED);
+
 function enumValue<T>(table: Record<number, T>, value: number, field: string): T {
   const v = table[value];
   if (v === undefined) throw invalidArgument(field, `unknown value ${value}`, 'use one of the enum values');
@@ -80,7 +85,7 @@ function enumValue<T>(table: Record<number, T>, value: number, field: string): T
 
 /**
  * TrainOptions for `objective` from the request's settings. `prefix` is where the two messages sit in the
- * request (`` for StartTrainingRequest, `train.` for a training shard).
+ * request (`` for StartTrainingJobRequest, `train.` for a training shard).
  */
 export function trainOptionsFrom(
   objective: TrainObjective,

@@ -13,7 +13,6 @@ import {
   type ModelRef,
   Stage,
   type StageWork,
-  type TrainingHyperparameters,
   TrainingObjective,
 } from '@rlhf/proto';
 import { type TrainLimits, trainOptionsFrom } from './train-options.js';
@@ -62,7 +61,8 @@ export const stageOfObjective: Record<TrainObjective, Stage> = {
   pm: Stage.STAGE_PREFERENCE_MODEL,
 };
 
-const objectiveNames: Record<TrainObjective, string> = {
+/** How errors and logs name each objective. */
+export const objectiveNames: Record<TrainObjective, string> = {
   sft: 'SFT',
   dpo: 'DPO',
   rm: 'reward-model',
@@ -130,7 +130,8 @@ export function evaluates(objective: TrainObjective): boolean {
   return objective === 'rm' || objective === 'pm';
 }
 
-function checkEval(
+/** Held-out pairs at `field` (a DatasetRef), for the objectives that evaluate them; null when unset. */
+export function checkEval(
   objective: TrainObjective,
   ref: DatasetRef | undefined,
   field: string,
@@ -159,44 +160,6 @@ export function withOutput(plan: Omit<TrainingPlan, 'output'>, uri: string, fiel
       throw invalidArgument(field, `must differ from ${d.field}`, 'write the new model to a new URI');
   }
   return { ...plan, output: { uri, field } };
-}
-
-/** The fields TrainRewardModelRequest and TrainPreferenceModelRequest share. */
-export interface PairModelRequest {
-  baseModel?: ModelRef | undefined;
-  preferences?: DatasetRef | undefined;
-  evalDataset?: DatasetRef | undefined;
-  hyperparameters?: TrainingHyperparameters | undefined;
-  outputUri: string;
-  labels: Record<string, string>;
-}
-
-/** The plan of a TrainRewardModel ('rm') or TrainPreferenceModel ('pm') request. */
-export function planPairModelRequest(
-  objective: 'rm' | 'pm',
-  req: PairModelRequest,
-  limits?: TrainLimits,
-): TrainingPlan {
-  checkJobLabels(req.labels);
-  const base = checkPlannedModel(req.baseModel, 'base_model');
-  if (!req.preferences || req.preferences.uri === '')
-    throw invalidArgument(
-      'preferences.uri',
-      'is required',
-      'pass the preference pairs {"prompt","chosen","rejected"} as a JSONL URI',
-    );
-  const dataset = {
-    uri: checkArtifactUri(req.preferences.uri, 'preferences.uri', 'preference pairs'),
-    field: 'preferences.uri',
-  };
-  checkDatasetFormat(req.preferences, DatasetFormat.DATASET_FORMAT_PAIRS, 'preferences.format', objective);
-  const evalSet = checkEval(objective, req.evalDataset, 'eval_dataset');
-  const options = trainOptionsFrom(objective, req.hyperparameters, undefined, '', limits);
-  return withOutput(
-    { objective, base, reference: null, dataset, eval: evalSet, options },
-    req.outputUri,
-    'output_uri',
-  );
 }
 
 const stageNames: Partial<Record<Stage, string>> = {

@@ -1,7 +1,8 @@
 /**
  * What the three training services share around a TrainingPlan: the process's JobManager (one job
- * training at a time, others queued; events to Prometheus, NATS and the log), the Start / Get / Watch /
- * Cancel rpc bodies, and the training-shard worker (TRAIN, SFT, REWARD_MODEL, PREFERENCE_MODEL).
+ * training at a time, others queued; events to Prometheus, NATS and the log), which TrainingJobsService
+ * (training-jobs-service.ts) serves over gRPC, and the training-shard worker (TRAIN, SFT, REWARD_MODEL,
+ * PREFERENCE_MODEL).
  *
  * The shard worker queues each shard as a job in the same JobManager as gRPC jobs. The stage worker keeps
  * the message alive with `working()` while the job waits and trains; progress goes out as StageProgress
@@ -16,14 +17,12 @@ import {
   ArtifactRouter,
   type ErrorCode,
   grpcStatusOf,
-  invalidArgument,
   type Logger,
   type NatsConnection,
   RlhfError,
   type ServiceContext,
 } from '@rlhf/platform';
-import { JobState, type JobStatus, type Stage, StageWork, type TrainingEvent } from '@rlhf/proto';
-import type { CallContext } from './grpc-handlers.js';
+import { JobState, type Stage, StageWork } from '@rlhf/proto';
 import { jobEventPublisher } from './job-events.js';
 import { JobManager, requestFingerprint } from './job-manager.js';
 import { jobMetricsHook } from './job-metrics.js';
@@ -38,7 +37,7 @@ import {
 import { checkTrainingInputs } from './train-inputs.js';
 import { runTrainingJob, type TrainJobDeps } from './train-job.js';
 import { defaultTrainLimits, type TrainLimits } from './train-options.js';
-import { planTrainShard, type TrainingPlan, wireObjectiveOf } from './training-plan.js';
+import { planTrainShard, wireObjectiveOf } from './training-plan.js';
 
 export interface TrainingRuntimeOptions {
   /** Where nats-obj:// models are unpacked. Default $RLHF_MODEL_CACHE or <tmp>/rlhf-model-cache-<uid>. */
@@ -108,57 +107,6 @@ export function createTrainingRuntime(
       workDir: options.workDir ?? process.env.RLHF_WORK_DIR ?? join(tmpdir(), `rlhf-${service}`),
       saveEvery: options.saveEvery ?? 50,
     },
-  };
-}
-
-function jobIdOf(req: { jobId: string }, start: string): string {
-  if (req.jobId === '') throw invalidArgument('job_id', 'is required', `pass the id ${start} returned`);
-  return req.jobId;
-}
-
-/**
- * The bodies of a service's Start / Get / Watch / Cancel rpcs (wrap them with `unary` / `serverStream`).
- * `plan` checks a start request (INVALID_ARGUMENT naming the field); `fingerprintOf` is the request's JSON
- * form without its job id. A retried start with the same job id returns the job it started; otherwise
- * the inputs are checked against the store before the job is queued.
- */
-export function trainingRpcs<Req extends { jobId: string; labels: Record<string, string> }>(
-  rt: TrainingRuntime,
-  o: {
-    startMethod: string;
-    plan: (req: Req) => TrainingPlan;
-    fingerprintOf: (req: Req) => unknown;
-  },
-) {
-  return {
-    start: async (req: Req): Promise<{ job: JobStatus }> => {
-      const plan = o.plan(req);
-      const fingerprint = requestFingerprint(o.fingerprintOf({ ...req, jobId: '' }));
-      const existing = rt.jobs.lookup(req.jobId, fingerprint);
-      if (existing) return { job: existing };
-      await checkTrainingInputs(rt.train.store, plan, rt.limits);
-      const job = rt.jobs.submit({
-        id: req.jobId,
-        objective: wireObjectiveOf[plan.objective],
-        labels: req.labels,
-        fingerprint,
-        run: (signal, report) => runTrainingJob(plan, rt.train, signal, report),
-      });
-      return { job };
-    },
-    get: async (req: { jobId: string }): Promise<{ job: JobStatus }> => ({
-      job: rt.jobs.get(jobIdOf(req, o.startMethod)),
-    }),
-    watch: async (
-      req: { jobId: string },
-      emit: (res: { event: TrainingEvent }) => void,
-      ctx: CallContext,
-    ): Promise<void> => {
-      for await (const event of rt.jobs.watch(jobIdOf(req, o.startMethod), ctx.signal)) emit({ event });
-    },
-    cancel: async (req: { jobId: string; reason: string }): Promise<{ job: JobStatus }> => ({
-      job: rt.jobs.cancel(jobIdOf(req, o.startMethod), req.reason),
-    }),
   };
 }
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ScoreRequest, TrainRewardModelRequest } from '@rlhf/proto';
+import { ScoreRequest, StartTrainingJobRequest } from '@rlhf/proto';
 import { datasetRefSchema, invalidUtf8Fields, modelRefSchema, type WireSchema } from './utf8-fields.js';
 
 const scoreSchema: WireSchema = {
@@ -13,9 +13,9 @@ const scoreSchema: WireSchema = {
 };
 const trainSchema: WireSchema = {
   1: { name: 'job_id' },
-  3: { name: 'preferences', message: datasetRefSchema },
-  6: { name: 'output_uri' },
-  7: { name: 'labels', map: true },
+  5: { name: 'dataset', message: datasetRefSchema },
+  9: { name: 'output_uri' },
+  10: { name: 'labels', map: true },
 };
 
 /** The encoded message with every occurrence of the 2-byte `marker` replaced by a bad sequence. */
@@ -44,15 +44,15 @@ test('invalid UTF-8 is found by path in nested, repeated and map fields; valid U
     'items[1].responses[2]',
   ]);
 
-  const train = TrainRewardModelRequest.encode(
-    TrainRewardModelRequest.fromPartial({
+  const train = StartTrainingJobRequest.encode(
+    StartTrainingJobRequest.fromPartial({
       jobId: 'j',
-      preferences: { uri: 'nats-obj://b/QQ', format: 0 },
+      dataset: { uri: 'nats-obj://b/QQ', format: 0 },
       outputUri: 'file:///out',
       labels: { run: 'QQ', WWkey: 'v' },
     }),
   ).finish();
-  assert.deepEqual(invalidUtf8Fields(spoil(train, 'QQ'), trainSchema), ['preferences.uri', 'labels[run]']);
+  assert.deepEqual(invalidUtf8Fields(spoil(train, 'QQ'), trainSchema), ['dataset.uri', 'labels[run]']);
   assert.deepEqual(invalidUtf8Fields(spoil(train, 'WW'), trainSchema), ['labels']);
   assert.deepEqual(
     invalidUtf8Fields(Buffer.from([0x0a, 0xff]), trainSchema),

@@ -11,7 +11,10 @@ import { ModelRef } from "./common.js";
 
 /** What a training job optimises. */
 export enum TrainingObjective {
-  /** TRAINING_OBJECTIVE_UNSPECIFIED - Not set. DpoTrainerService.StartTraining reads it as DPO. */
+  /**
+   * TRAINING_OBJECTIVE_UNSPECIFIED - Not set. StartTrainingJob answers it INVALID_ARGUMENT; a training shard reads it as its stage's
+   * objective.
+   */
   TRAINING_OBJECTIVE_UNSPECIFIED = 0,
   /** TRAINING_OBJECTIVE_SFT - Supervised fine-tuning: next-token NLL on completions (or whole texts). Data: SFT records. */
   TRAINING_OBJECTIVE_SFT = 1,
@@ -503,11 +506,11 @@ export interface JobStatus_LabelsEntry {
 }
 
 /**
- * One event of a training job, as the Watch* rpcs stream them. A watch first receives the job's current
+ * One event of a training job, as TrainingJobsService.WatchTrainingJob streams them. A watch first receives the job's current
  * status (state_changed), then live events, and ends after `finished`; watching a job that has already
  * ended yields just `finished`. A server with a NATS connection also publishes every event, protobuf-encoded,
  * on the core NATS subject `rlhf.jobs.<service>.<job_id>` (e.g. `rlhf.jobs.dpo-trainer.<job_id>`; not kept
- * in a stream, so a late subscriber asks the Get* rpc for the current status).
+ * in a stream, so a late subscriber asks GetTrainingJob for the current status).
  */
 export interface TrainingEvent {
   /** The job this event belongs to. */

@@ -20,7 +20,7 @@ export function registerHealth(program: Command): void {
     .requiredOption('--address <HOST:PORT>', 'the server to ask, e.g. 127.0.0.1:50051')
     .option('--service <NAME>', 'a fully qualified service name; empty asks about the whole server', '')
     .option('--timeout <MS>', 'deadline of the call in milliseconds', '5000')
-    .option('--list', 'also list the services the server describes through reflection')
+    .option('--list', 'also list the services the server answers, one a line (from its reflection)')
     .option(
       '--auth-token-file <FILE>',
       'file holding the bearer token to send [env RLHF_AUTH_TOKEN_FILE, or the token in RLHF_AUTH_TOKEN]',

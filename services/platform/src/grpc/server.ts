@@ -36,9 +36,10 @@ export interface GrpcServerOptions {
   /** 0 picks a free port; the chosen one is in the result. */
   port: number;
   services: GrpcServiceBinding[];
-  /** Extra names reported SERVING by the health service (e.g. a service whose RPCs come later). */
-  healthNames?: string[];
-  /** Proto files (and include dirs) to describe through server reflection. */
+  /**
+   * Proto files (and include dirs) that hold the services' definitions, for server reflection. Reflection
+   * lists exactly the services this server answers (the bindings and health), whatever else the files hold.
+   */
   reflection?: { files: string[]; includeDirs: string[] };
   tls?: TlsFiles;
   /** When set, every call but health and reflection must carry `authorization: Bearer <token>`. */
@@ -55,6 +56,9 @@ export interface RunningGrpcServer {
   /** Drain: NOT_SERVING, wait up to graceMs for in-flight calls, then force. Safe to call twice. */
   shutdown(graceMs?: number): Promise<void>;
 }
+
+/** The gRPC health service every server answers (grpc-health-check). */
+export const healthServiceName = 'grpc.health.v1.Health';
 
 export const defaultMaxMessageBytes = 64 * 1024 * 1024;
 
@@ -107,7 +111,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   const guarded: Pick<grpc.Server, 'addService'> = {
     addService: (definition, implementation) => server.addService(guardDecoding(definition), implementation),
   };
-  const names = [...options.services.map((s) => s.name), ...(options.healthNames ?? [])];
+  // Health knows exactly the services bound here (and '' for the whole server).
+  const names = options.services.map((s) => s.name);
   const health = new HealthImplementation({
     '': 'SERVING',
     ...Object.fromEntries(names.map((n) => [n, 'SERVING'])),
@@ -117,7 +122,10 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     // Describe the health service too, so a client sees everything this server answers.
     const files = [...options.reflection.files, healthProtoPath];
     const pkg = loadReflectionPackage(files, options.reflection.includeDirs);
-    new ReflectionService(pkg).addToServer(guarded);
+    // Only what this server answers: a client discovering it must not be offered a service it would
+    // answer UNIMPLEMENTED.
+    const served = [...names, healthServiceName];
+    new ReflectionService(pkg, { services: served }).addToServer(guarded);
   }
   for (const s of options.services) guarded.addService(s.definition, s.implementation);
 

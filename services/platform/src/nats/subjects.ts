@@ -123,7 +123,7 @@ export function runRecordKey(namespace: string, run: string): string {
 
 /**
  * `rlhf.jobs.<service>.<job_id>`: live TrainingEvent messages of one training job (core NATS, not kept;
- * the Watch* rpcs replay a job's state). `<service>` is the service name (`dpo-trainer`, `reward-model`).
+ * WatchTrainingJob replays a job's state). `<service>` is the service name (`dpo-trainer`, `reward-model`).
  */
 export function jobEventSubject(service: string, jobId: string): string {
   return `rlhf.jobs.${token(service, 'service')}.${token(jobId, 'job_id')}`;
