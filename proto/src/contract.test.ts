@@ -1,6 +1,6 @@
 /**
  * The contract itself: buf lint is clean, the committed proto/gen is exactly what the .proto files
- * generate, the gRPC paths are the ones DESIGN.md names, and messages survive the wire and JSON formats
+ * generate, the gRPC paths are those of docs/ARCHITECTURE.md, and messages survive the wire and JSON formats
  * (oneofs, optional scalars, maps, timestamps).
  */
 import assert from 'node:assert/strict';
@@ -85,7 +85,7 @@ test('protoFiles and protoRoot name exactly the files buf compiles', () => {
   for (const f of protoFiles) assert.ok(statSync(join(protoRoot, f)).isFile(), f);
 });
 
-test('gRPC method paths and streaming flags are the ones in DESIGN.md', () => {
+test('gRPC method paths and streaming flags are the ones in docs/ARCHITECTURE.md', () => {
   const paths = (service: Record<string, { path: string; responseStream: boolean }>) =>
     Object.values(service).map((m) => `${m.path}${m.responseStream ? ' (stream)' : ''}`);
   assert.deepEqual(paths(PolicyGeneratorServiceService), [

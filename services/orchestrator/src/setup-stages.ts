@@ -1,5 +1,5 @@
 /**
- * spec.setup: the stages before iteration 1 that build everything from nothing (DESIGN.md section 6).
+ * spec.setup: the stages before iteration 1 that build everything from nothing (docs/ARCHITECTURE.md, section 4).
  * Data synthesis and model initialisation are cheap and run here; SFT and the reward model are training
  * shards for the dpo-trainer and reward-model workers; `lengthPenalty: auto` samples pi_0 twice per fit
  * prompt, scores the samples with the reward model and regresses the score on gold and length over the

@@ -1,6 +1,6 @@
 /**
  * A small seeded corpus for tokenizer tests: short movie-review sentences in the style of the reference
- * task (DESIGN.md section 6), plus a few lines of accented, emoji and CJK text so byte-level merges of
+ * task (docs/ARCHITECTURE.md), plus a few lines of accented, emoji and CJK text so byte-level merges of
  * multi-byte characters get exercised.
  */
 import { Rng } from '../random/rng.js';

@@ -1,5 +1,5 @@
 /**
- * A realistic `summary.json` of the reference task (DESIGN.md section 6, variant (b): online, BT reward model,
+ * A realistic `summary.json` of the reference task (docs/ARCHITECTURE.md; variant b: online, BT reward model,
  * fitted length penalty, 3 iterations), with figures in the range the prototype showed. Used by the tests and
  * to preview the report's design; returns a fresh object on every call.
  */

@@ -1,5 +1,5 @@
 /**
- * `summary.json`, the machine-readable end-of-run record of `rlhf run` (online iterative DPO, DESIGN.md
+ * `summary.json`, the machine-readable end-of-run record of `rlhf run` (online iterative DPO, docs/ARCHITECTURE.md
  * section 1, Algorithm 2 of arXiv 2405.07863). The HTML report is rendered from it and nothing else.
  * Field names are a stable contract: add fields, do not rename them. A metric a run did not measure is null
  * (JSON has no NaN; writers must map NaN to null).
