@@ -35,7 +35,7 @@ function read(file: string): string | null {
 const historyMarkers: ReadonlyArray<{ what: string; pattern: RegExp }> = [
   { what: 'a session number', pattern: /\bsessions?[ -]?\d+/i },
   { what: 'a file named for a session', pattern: /session\d/i },
-  { what: 'work narrated as "this session"', pattern: /\b(this|that|last|previous) session\b/i },
+  { what: 'work narrated as "this session"', pattern: /\b(this|last|previous) session\b/i },
   { what: 'an old value in "(was ...)"', pattern: /\(was [^)]*\)/i },
   // A 7-40 digit hex word with a letter and a digit: a commit hash (digests in URIs and code spans aside).
   {
