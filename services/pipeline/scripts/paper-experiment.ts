@@ -1,5 +1,5 @@
 /**
- * The reference task's variants (DESIGN.md section 6) over several seeds, in one process each seed, written
+ * The reference task's variants (docs/ARCHITECTURE.md) over several seeds, in one process each seed, written
  * as a table like the paper's Tables 2 and 4 to docs/RESULTS.md (and the raw reports to docs/results.json):
  *   a  online, RM judge, no length penalty        b  online, RM judge, fitted length penalty
  *   c  offline DPO on annotator-labelled pairs    o  offline best-vs-worst of 8 SFT samples under the RM

@@ -44,7 +44,7 @@ export interface LoopConfig {
 }
 
 /**
- * The reference task's online recipe (DESIGN.md section 6), the same as examples/quickstart.yaml.
+ * The reference task's online recipe (docs/ARCHITECTURE.md, section 6), the same as examples/quickstart.yaml.
  * - DPO lr 2e-3 for 4 epochs (was 1e-3 for 2): with the word-level SFT policy and the better reward model,
  *   1e-3 x 2 epochs (16 optimizer steps an iteration) under-optimised: gold still climbing steeply at iteration 3,
  *   KL ~2.5. 512 prompts an iteration reached about as much at twice the generation cost; 16 samples a prompt less.

@@ -5,9 +5,9 @@
  * - vocabSize 524: the byte-level BPE on the review corpus runs out of merges at 524, where every word of the
  *   grammar is one token. At 400, 41 of its 88 words (nearly every sentiment adjective) were 2-4 sub-word
  *   tokens, and most ungrammatical samples were broken words ("fantantastic", "pervect").
- * - SFT 8 epochs at 6e-3 (was 4 at 3e-3): held-out loss barely moves (it sits at the grammar's entropy), but
+ * - SFT 8 epochs at 6e-3 (not 4 at 3e-3): held-out loss barely moves (it sits at the grammar's entropy), but
  *   the share of grammatical pi_0 samples goes from ~0.9 to ~0.97 with the word-level vocabulary.
- * - Reward model 4 epochs (was 2): the best held-out accuracy on the annotator labels (2: 0.86-0.89, 4:
+ * - Reward model 4 epochs (not 2): the best held-out accuracy on the annotator labels (2: 0.86-0.89, 4:
  *   0.89-0.91, 6: no better, 8: lower; label Bayes rate 0.91-0.92).
  */
 export const referenceRecipe = {

@@ -1,5 +1,5 @@
 /**
- * Everything the reference task needs before its first online iteration, built from one seed (DESIGN.md
+ * Everything the reference task needs before its first online iteration, built from one seed (docs/ARCHITECTURE.md
  * section 6): the synthetic data, a byte-level BPE tokenizer, the SFT policy pi_0, a Bradley-Terry reward
  * model trained on the simulated annotators' labels (its held-out accuracy next to the labels' Bayes rate),
  * and the length penalty fitted on pi_0's samples.

@@ -1,5 +1,5 @@
 /**
- * The reference task's results as a table like the paper's Tables 2 and 4 (DESIGN.md section 6), and the
+ * The reference task's results as a table like the paper's Tables 2 and 4 (docs/ARCHITECTURE.md), and the
  * pipeline issue's goals checked on it. Pure: both the in-process experiment script and `rlhf experiment`
  * (which runs every variant through `rlhf run`) render their rows with it.
  */

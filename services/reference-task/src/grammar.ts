@@ -1,5 +1,5 @@
 /**
- * The review grammar of the reference task (DESIGN.md section 6). A review is 1-4 sentences; a sentence is
+ * The review grammar of the reference task (docs/ARCHITECTURE.md). A review is 1-4 sentences; a sentence is
  * one clause, or two joined by "and"/"but", followed by " ."; a clause is one of three templates:
  *   the NOUN was [ADV] ADJ          i [really] VERB it          it was a|an [ADV] ADJ NOUN
  * Each review draws a polarity, and each sentiment word agrees with it most of the time, so sentiment words

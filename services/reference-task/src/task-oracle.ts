@@ -12,7 +12,7 @@ export interface TaskOracle {
   words(completion: string): number;
 }
 
-/** The reference task of DESIGN.md section 6: the gated AFINN gold over the movie-review grammar. */
+/** The reference task of docs/ARCHITECTURE.md: the gated AFINN gold over the movie-review grammar. */
 export const sentimentOracle: TaskOracle = {
   gold: (prompt, completion, endedWithEos) => goldReward({ prompt, completion, endedWithEos }),
   grammatical: (prompt, completion, endedWithEos) => isGrammatical({ prompt, completion, endedWithEos }),

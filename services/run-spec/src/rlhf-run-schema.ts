@@ -102,7 +102,7 @@ const trainingSection = (what: string, epochs: number, lr: number): SchemaNode =
   },
 });
 
-/** Stages before iteration 1 that build pi_0, the judge and the datasets from nothing (DESIGN.md 6). */
+/** Stages before iteration 1 that build pi_0, the judge and the datasets (docs/ARCHITECTURE.md, section 4). */
 const setupSchema: SchemaNode = {
   type: 'object',
   description:

@@ -36,7 +36,7 @@ export const runStages = [
 ] as const;
 export type RunStage = (typeof runStages)[number];
 
-/** Kubernetes condition types the controller maintains (DESIGN.md, Kubernetes contract). */
+/** Kubernetes condition types the controller maintains (docs/ARCHITECTURE.md, section 9). */
 export const conditionTypes = ['Ready', 'Succeeded', 'Failed', 'Progressing'] as const;
 
 const stage = (description: string): CrdNode => ({
@@ -90,7 +90,7 @@ export const conditionsSchema: CrdNode = {
   },
 };
 
-/** What an iteration measured (DESIGN.md 1, step 6); every field optional until its stage has run. */
+/** What an iteration measured (docs/ARCHITECTURE.md, section 1); each field unset until its stage has run. */
 export const iterationMetricsSchema: CrdNode = {
   type: 'object',
   description: 'Measurements of one iteration on the held-out prompts and of its DPO training.',

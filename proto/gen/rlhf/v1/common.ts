@@ -8,7 +8,7 @@
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 
 /**
- * The record shape of a JSONL dataset (DESIGN.md section 3, compatible with TRL and RLHFlow). Every text
+ * The record shape of a JSONL dataset (docs/ARCHITECTURE.md, section 3; TRL/RLHFlow shapes). Every text
  * field may instead be given as token ids in a `<field>_ids` twin.
  */
 export enum DatasetFormat {

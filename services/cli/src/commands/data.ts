@@ -26,7 +26,7 @@ export function registerData(program: Command): void {
     .summary('write the datasets of a built-in task')
     .description(
       [
-        'Write every dataset of the reference task (DESIGN.md section 6) from one seed:',
+        'Write every dataset of the reference task (docs/ARCHITECTURE.md, section 6) from one seed:',
         '  sft.jsonl               {"prompt","completion"} reviews from the grammar, for SFT',
         '  prompts.jsonl           {"prompt"} prompts for the online iterations',
         '  eval.jsonl              {"prompt"} held-out prompts',

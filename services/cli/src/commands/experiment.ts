@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +19,17 @@ interface ExperimentFlags {
   logLevel: string;
 }
 
-const quickstartFile = fileURLToPath(new URL('../../../../examples/quickstart.yaml', import.meta.url));
+/** The default of -f as help shows it: a path relative to the working directory, not this checkout's. */
+export const defaultRunFile = 'examples/quickstart.yaml';
+
+/**
+ * The file -f names when it is not given: examples/quickstart.yaml of the working directory, or, outside a
+ * checkout, the one next to this package, so the command runs from any directory.
+ */
+export function resolveDefaultRunFile(cwd = process.cwd()): string {
+  const local = resolve(cwd, defaultRunFile);
+  return existsSync(local) ? local : fileURLToPath(new URL(`../../../../${defaultRunFile}`, import.meta.url));
+}
 
 function parseSeeds(list: string): number[] {
   const seeds = list.split(',').map((s) => parseIntegerIn(s.trim(), '--seeds', 0, 2 ** 31));
@@ -33,7 +44,7 @@ export function registerExperiment(program: Command): void {
     .summary("the paper's experiment: the reference task's variants over seeds, each an `rlhf run`, tabled")
     .description(
       [
-        'Runs the variants of DESIGN.md section 6 for each seed, every one an RLHFRun reconciled like `rlhf run`',
+        'Runs the variants of docs/ARCHITECTURE.md, section 6, for each seed, every one an RLHFRun reconciled like `rlhf run`',
         '(stage workers over NATS, state in JetStream KV, resumable), all on one NATS:',
         '  b  online, reward-model judge, fitted length penalty: the base run -f, with its setup (always runs first)',
         '  a  online, reward-model judge, no length penalty       g  online, judged by the gold reward',
@@ -46,7 +57,7 @@ export function registerExperiment(program: Command): void {
         'with the goals checked, and <out>/results.json the rows. Run the same command again to resume.',
       ].join('\n'),
     )
-    .option('-f, --file <RUN.yaml>', 'the base RLHFRun (variant b; needs spec.setup)', quickstartFile)
+    .option('-f, --file <RUN.yaml>', 'the base RLHFRun (variant b; needs spec.setup)', defaultRunFile)
     .option('--seeds <LIST>', 'seeds, comma-separated (setup and sampling seed of each repetition)', '1,2,3')
     .option(
       '--variants <LIST>',
@@ -62,7 +73,10 @@ export function registerExperiment(program: Command): void {
     const { parseVariants, runExperiment } = await import('@rlhf/orchestrator');
     const { createLogger } = await import('@rlhf/platform');
     const { parseRunYaml } = await import('@rlhf/run-spec');
-    const file = f.file ?? quickstartFile;
+    const file =
+      f.file === undefined || cmd.getOptionValueSource('file') === 'default'
+        ? resolveDefaultRunFile()
+        : f.file;
     const seeds = parseSeeds(f.seeds);
     const variants = parseVariants(f.variants);
     const workers = parseIntegerIn(f.workers, '--workers', 1, 64);

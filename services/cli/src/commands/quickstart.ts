@@ -24,7 +24,7 @@ export function registerQuickstart(program: Command): void {
     .summary('run the reference task end to end in this process (data, SFT, RM, online DPO)')
     .description(
       [
-        'The reference task of DESIGN.md section 6 from nothing, with embedded defaults and no cluster: synthetic',
+        'The reference task (docs/ARCHITECTURE.md) from nothing, with embedded defaults and no cluster: synthetic',
         'movie reviews, a tokenizer, an SFT policy, a Bradley-Terry reward model on simulated annotator labels,',
         'the length penalty fitted on SFT samples, then online iterative DPO (Algorithm 2) with evaluation after',
         'every iteration. Writes summary.json, the datasets (data/) and the models to --out: models/policy (the',

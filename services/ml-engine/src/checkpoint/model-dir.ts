@@ -1,5 +1,5 @@
 /**
- * The model directory (DESIGN.md section 3): `config.json` (HF Llama fields), `tokenizer.json` and
+ * The model directory (docs/ARCHITECTURE.md, section 3): `config.json` (HF Llama fields), `tokenizer.json` and
  * `tokenizer_config.json` (HF format), and `model.onnx`, the inference graph whose initializers are the
  * weights under their HF names. The directory is written whole or not at all, and every way it can be
  * broken (missing file, unknown config field, corrupt ONNX, wrong shapes) fails on load naming the file.

@@ -1,5 +1,5 @@
 /**
- * The dataset shapes of DESIGN.md section 3 (JSONL compatible with TRL and RLHFlow), validated row by row.
+ * The dataset shapes of docs/ARCHITECTURE.md, section 3 (JSONL as TRL and RLHFlow), validated row by row.
  * Text fields have `_ids` twins holding token ids that are used verbatim, for data tokenized elsewhere;
  * extra fields are ignored, as TRL ignores extra dataset columns.
  */

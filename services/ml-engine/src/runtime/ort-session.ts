@@ -36,7 +36,7 @@ export interface SessionOptions {
    * Whether idle intra-op threads spin waiting for work (ORT's default, true) or sleep. Spinning suits a
    * process that mostly runs the graph (training: the medium model's MFU was 63% spinning, 53% not, in one
    * run); a server that samples in TypeScript and answers calls between runs wants false, or the spinning
-   * threads take the cores that work needs (see docs/BENCHMARKS.md, policy generator).
+   * threads take the cores that work needs (see docs/BENCHMARKS.md, sessions and threads).
    */
   spinning?: boolean;
   /**

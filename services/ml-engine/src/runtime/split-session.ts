@@ -4,7 +4,7 @@
  * which costs more than it saves when the kernel is small. On 2 cores (scripts/bench-threads.ts), generation
  * with the reference policy's shape at batch 32-64 took 0.65-0.81x the time on one thread, while a forward
  * pass over 64 x 100 tokens of the bench's medium model took 1.7x as long on one thread as on two; the
- * crossover lies between about 250 and 600 MFLOP a run (docs/BENCHMARKS.md, policy generator). So the model
+ * crossover lies between about 250 and 600 MFLOP a run (docs/BENCHMARKS.md, sessions and threads). So the model
  * gets two ORT sessions when it is small enough that some of its runs are small, and each run goes to the
  * one-thread session when its estimated work is under `RLHF_ORT_SMALL_RUN_MFLOPS` (default 256), else to the
  * session with every thread. Which session a run takes depends only on its input shapes, so the same inputs

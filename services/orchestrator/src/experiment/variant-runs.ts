@@ -1,5 +1,5 @@
 /**
- * The paper's experiment as RLHFRuns (DESIGN.md section 6). Variant b carries the base run's setup (data,
+ * The paper's experiment as RLHFRuns (docs/ARCHITECTURE.md). Variant b carries the base run's setup (data,
  * SFT, the reward model, the preference model when p is asked for, the length fit); every other variant is
  * a run without setup that points at b's artifacts, so all variants of a seed share one pi_0 and one judge:
  *   a  online, RM judge, no length penalty        b  online, RM judge, fitted length penalty (the base run)
