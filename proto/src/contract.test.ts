@@ -1,6 +1,6 @@
 /**
  * The contract itself: buf lint is clean, the committed proto/gen is exactly what the .proto files
- * generate, the gRPC paths are the ones DESIGN.md names, and messages survive the wire and JSON formats
+ * generate, every service's gRPC paths are pinned, and messages survive the wire and JSON formats
  * (oneofs, optional scalars, maps, timestamps).
  */
 import assert from 'node:assert/strict';
