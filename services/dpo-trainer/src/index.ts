@@ -1,11 +1,13 @@
 import type * as grpc from '@grpc/grpc-js';
-import type { ServiceContext, ServiceModule } from '@rlhf/platform';
+import type { ServiceContext } from '@rlhf/platform';
 import { DpoTrainerServiceService } from '@rlhf/proto';
 import {
   createTrainingRuntime,
-  startTrainWorkers,
+  type StageServiceModule,
+  startShardWorkers,
   type TrainingRuntime,
   type TrainingRuntimeOptions,
+  trainShardHandlers,
   withUtf8Checks,
 } from '@rlhf/service-kit';
 import { serviceInfo } from './service-info.js';
@@ -26,7 +28,7 @@ export interface DpoTrainerServiceOptions extends TrainingRuntimeOptions {
 const { name, summary } = serviceInfo;
 
 /** The DPO trainer: DpoTrainerService over a one-at-a-time job queue, and TRAIN/SFT shard workers. */
-export function createDpoTrainerService(options: DpoTrainerServiceOptions = {}): ServiceModule {
+export function createDpoTrainerService(options: DpoTrainerServiceOptions = {}): StageServiceModule {
   const states = new WeakMap<ServiceContext, TrainingRuntime>();
   const stateOf = (ctx: ServiceContext): TrainingRuntime => {
     let s = states.get(ctx);
@@ -36,6 +38,11 @@ export function createDpoTrainerService(options: DpoTrainerServiceOptions = {}):
     }
     return s;
   };
+
+  const handlersOf = (s: TrainingRuntime) =>
+    options.trainWorker === false
+      ? []
+      : trainShardHandlers({ rt: s, stages: trainerStages, limits: s.limits });
 
   return {
     name,
@@ -57,19 +64,17 @@ export function createDpoTrainerService(options: DpoTrainerServiceOptions = {}):
         }),
       },
     ],
+    shardHandlers: (ctx) => handlersOf(stateOf(ctx)),
     start: async (ctx) => {
       const s = stateOf(ctx);
-      const workers =
-        ctx.nats && options.trainWorker !== false
-          ? await startTrainWorkers({
-              nats: ctx.nats,
-              logger: ctx.logger,
-              rt: s,
-              stages: trainerStages,
-              limits: s.limits,
-              ...(options.ackWaitMs === undefined ? {} : { ackWaitMs: options.ackWaitMs }),
-            })
-          : [];
+      const workers = ctx.nats
+        ? await startShardWorkers({
+            nats: ctx.nats,
+            logger: ctx.logger,
+            handlers: handlersOf(s),
+            ...(options.ackWaitMs === undefined ? {} : { ackWaitMs: options.ackWaitMs }),
+          })
+        : [];
       return async () => {
         // Cancel first, so a worker's shard in hand ends after one step (and is handed back) instead of
         // holding the stop until training finishes; the checkpoint lets the next attempt resume.
@@ -81,4 +86,4 @@ export function createDpoTrainerService(options: DpoTrainerServiceOptions = {}):
 }
 
 /** Runs DPO and SFT training jobs with progress; with NATS, also trains TRAIN and SFT shards. */
-export const dpoTrainerService: ServiceModule = createDpoTrainerService();
+export const dpoTrainerService: StageServiceModule = createDpoTrainerService();
