@@ -49,20 +49,22 @@ export class DirectoryObjectStore implements ArtifactStore {
     await this.files.delete(this.fileUri(uri));
   }
 
+  /** Keys that start with the prefix's key, as the Object Store matches them (not only a directory's). */
   async list(prefixUri: string): Promise<string[]> {
     const loc = parseArtifactUri(prefixUri);
     if (loc.scheme !== 'nats-obj') throw new Error(`directory object store given ${prefixUri}`);
     const base = join(this.root, loc.bucket);
-    const found = await this.files.list(this.fileUri(prefixUri));
+    // The directory holding every key with this prefix: the one the prefix's last `/` ends.
+    const cut = loc.key.lastIndexOf('/');
+    const parent = cut < 0 ? base : join(base, loc.key.slice(0, cut));
+    const found = await this.files.list(formatArtifactUri({ scheme: 'file', path: `${parent}/` }));
     return found
       .map((u) => parseArtifactUri(u))
-      .filter(
-        (l): l is { scheme: 'file'; path: string } => l.scheme === 'file' && l.path.startsWith(`${base}/`),
+      .flatMap((l) =>
+        l.scheme === 'file' && l.path.startsWith(`${base}/`) ? [l.path.slice(base.length + 1)] : [],
       )
-      .map((l) =>
-        formatArtifactUri({ scheme: 'nats-obj', bucket: loc.bucket, key: l.path.slice(base.length + 1) }),
-      )
-      .filter((u) => u.startsWith(prefixUri))
+      .filter((key) => key.startsWith(loc.key))
+      .map((key) => formatArtifactUri({ scheme: 'nats-obj', bucket: loc.bucket, key }))
       .sort();
   }
 }
