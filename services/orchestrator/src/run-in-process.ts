@@ -45,8 +45,8 @@ export interface InProcessRunOptions {
   out: string;
   /** Forget finished stages and start over. */
   restart?: boolean;
-  /** The command's flag for `restart`, named when a changed spec is refused. */
-  restartFlag?: string;
+  /** What to do about a changed spec, as the command says it (its flag for `restart`). */
+  changedSpecFix?: string;
   ui: StageUi;
   logger: Logger;
   /** Loads the services over the run's store (the caller knows the service packages; this one does not). */
@@ -68,7 +68,7 @@ export async function runInProcess(o: InProcessRunOptions): Promise<RunSummary> 
     state,
     store,
     restart: o.restart === true,
-    ...(o.restartFlag ? { restartFlag: o.restartFlag } : {}),
+    ...(o.changedSpecFix ? { changedSpecFix: o.changedSpecFix } : {}),
     logger: o.logger,
   });
   const services = await o.services({ store, sandbox, workDir: join(o.out, 'work') });

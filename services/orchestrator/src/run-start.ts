@@ -20,8 +20,8 @@ export async function startRunRecord(o: {
   /** The store the run's artifacts are in (for a restart to remove them). */
   store: ArtifactStore;
   restart: boolean;
-  /** The command's flag that asks for a fresh start, for the error that suggests it. */
-  restartFlag?: string;
+  /** What to do about a changed spec, as the command says it (default: `rlhf run`'s --restart or a new name). */
+  changedSpecFix?: string;
   logger: Logger;
 }): Promise<StartedRun> {
   const { run, state } = o;
@@ -41,7 +41,9 @@ export async function startRunRecord(o: {
       `run ${runRef.name} was started with a different spec; its finished stages would not match this one`,
       {
         field: 'spec',
-        fix: `run it again with ${o.restartFlag ?? '--restart'} to start over, or give the run another metadata.name`,
+        fix:
+          o.changedSpecFix ??
+          'run it again with --restart to start over, or give the run another metadata.name',
       },
     );
   const phase = (p: RunRecord['phase'], message = '') =>

@@ -68,7 +68,7 @@ export function registerQuickstart(program: Command): void {
         run,
         out,
         ...(f.overwrite ? { restart: true } : {}),
-        restartFlag: '--overwrite',
+        changedSpecFix: 'run it again with --overwrite to start over, or pass another --out',
         ui,
         logger,
         services: (host) => loadInProcessServices(host, logger),
