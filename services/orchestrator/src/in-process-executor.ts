@@ -16,8 +16,6 @@ export interface InProcessDeps {
   logger: Logger;
   /** Every stage's handler, by its queue token (`generate`, `judge`, `judge-preference`, `train`, ...). */
   handlers: ReadonlyMap<string, ShardHandler>;
-  /** Aborted when the run should stop (Ctrl-C): the shard in hand finishes, no further one starts. */
-  signal?: AbortSignal;
 }
 
 /** The handlers by queue token; a token served twice is a wiring mistake and is refused. */
@@ -68,7 +66,6 @@ export function inProcessShardExecutor(deps: InProcessDeps): ShardExecutor {
     report();
     for (let i = 0; i < spec.shards.length; i++) {
       if (done.has(i)) continue;
-      if (deps.signal?.aborted) throw deps.signal.reason;
       const work = stageWorkOf(spec, i);
       if (handler.accepts && !handler.accepts(work))
         throw new RlhfError('FAILED_PRECONDITION', `the ${spec.token} handler declines shard ${i}`, {

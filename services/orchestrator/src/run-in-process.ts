@@ -51,8 +51,6 @@ export interface InProcessRunOptions {
   logger: Logger;
   /** Loads the services over the run's store (the caller knows the service packages; this one does not). */
   services(host: InProcessHost): Promise<InProcessServices>;
-  /** Aborted to stop between shards. */
-  signal?: AbortSignal;
 }
 
 export async function runInProcess(o: InProcessRunOptions): Promise<RunSummary> {
@@ -81,7 +79,6 @@ export async function runInProcess(o: InProcessRunOptions): Promise<RunSummary> 
         store,
         logger: o.logger,
         handlers: handlersByToken(services.handlers),
-        ...(o.signal ? { signal: o.signal } : {}),
       }),
       state,
       ui: o.ui,
