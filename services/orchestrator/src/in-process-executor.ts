@@ -90,7 +90,7 @@ export function inProcessShardExecutor(deps: InProcessDeps): ShardExecutor {
         if (!known) throw err;
         throw new RlhfError(known.code, `${spec.token} shard ${i} failed: ${known.describe()}`, {
           field: where,
-          fix: 'correct the input named in the message and run the same command again (finished stages are kept)',
+          fix: 'run the same command again once the cause is fixed: finished stages and shards are kept',
           cause: err,
         });
       }
