@@ -1,12 +1,11 @@
 /**
- * The two ways to run the reference task give the same numbers: `rlhf quickstart --quick` (every stage in one
- * process) and `rlhf run` of an RLHFRun with the same settings (stage workers over NATS: the reward-model and
- * dpo-trainer services train, the policy generator samples and evaluates). Same seed, same setup, same
- * iteration-indexed random streams, so the reward model's held-out accuracy, the fitted length penalty and,
- * for pi_0 and at every iteration, the proxy reward (the judge's objective), KL to pi_0, mean length, gold, win
- * rate and grammaticality must be equal, and so must each iteration's DPO loss and accuracy. KL is
- * compared to a part in 10^9: it sums the log-probs of every token both policies sampled, so one different
- * token or weight shows.
+ * The in-process executor and the NATS executor, driving the same stage functions (orchestrator
+ * reconcileRun), give the same run: `rlhf quickstart --quick --iterations 2 --seed 5` hands every shard to the
+ * services' shard handlers in its own process, `rlhf run` of the same RLHFRun publishes the shards to
+ * worker processes of the four services over NATS, which call the same handlers. Same stages, same
+ * artifacts, so the reward model's held-out accuracy, the fitted length penalty and, for pi_0 and at every
+ * iteration, the proxy reward, gold, win rate, KL to pi_0, mean length and grammaticality, the pairs and the
+ * DPO loss and accuracy must be equal to the last digit, and the models they leave byte for byte.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -23,7 +22,7 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** What `rlhf quickstart --quick --iterations 2 --seed 5` does, as an RLHFRun (pipeline/reference-setup.ts). */
+/** What `rlhf quickstart --quick --iterations 2 --seed 5` runs (cli quickstart-run.ts), as a file for `rlhf run`. */
 const runYaml = `apiVersion: rlhf.dev/v1alpha1
 kind: RLHFRun
 metadata:
@@ -48,29 +47,24 @@ spec:
   dpo: { beta: 0.1, learningRate: 2.0e-3, epochs: 4, batchSize: 32, warmupRatio: 0.03, nllWeight: 2.0 }
 `;
 
-interface Figures {
-  proxyReward: number;
-  goldReward: number;
-  winRate: number;
-  kl: number;
-  meanLength: number;
-  grammaticalRate: number;
+/** What the two summaries must agree on (timings, timestamps and the run's name aside). */
+interface Summary {
+  rewardModel: { heldOutAccuracy: number; labelBayesRate: number };
+  judge: { type: string; lengthPenalty: number };
+  initial: Record<string, unknown>;
+  iterations: Array<Record<string, unknown>>;
+  bestIteration: number | null;
 }
-/** Everything but KL, which is compared with a tolerance. */
-const figures = ({ kl: _kl, ...rest }: Figures) => ({
-  proxyReward: rest.proxyReward,
-  goldReward: rest.goldReward,
-  winRate: rest.winRate,
-  meanLength: rest.meanLength,
-  grammaticalRate: rest.grammaticalRate,
+const figures = (s: Summary) => ({
+  rewardModel: s.rewardModel.heldOutAccuracy,
+  labelBayesRate: s.rewardModel.labelBayesRate,
+  judge: s.judge,
+  initial: { ...s.initial, policy: undefined },
+  iterations: s.iterations.map(({ durations: _d, policy: _p, ...figures }) => figures),
+  bestIteration: s.bestIteration,
 });
-const sameKl = (run: Figures, quick: Figures, where: string) =>
-  assert.ok(
-    Math.abs(run.kl - quick.kl) <= 1e-9 * Math.abs(quick.kl),
-    `${where}: KL ${run.kl} (rlhf run) against ${quick.kl} (quickstart)`,
-  );
 
-test('rlhf quickstart and rlhf run of the same settings give the same reward model, penalty and iterations', async () => {
+test('rlhf quickstart (in-process executor) and rlhf run (NATS executor) give the same run', async () => {
   const yaml = join(dir, 'run.yaml');
   await writeFile(yaml, runYaml);
   const [quick, run] = await Promise.all([
@@ -83,31 +77,18 @@ test('rlhf quickstart and rlhf run of the same settings give the same reward mod
   ]);
   assert.equal(quick.code, 0, quick.stderr);
   assert.equal(run.code, 0, run.stderr);
-  const q = JSON.parse(await readFile(join(dir, 'quickstart', 'summary.json'), 'utf8')) as {
-    rewardModel: { heldOutAccuracy: number };
-    lengthPenalty: { lambda: number };
-    initial: Figures;
-    iterations: Array<{ eval: Figures; dpoLoss: number; dpoAccuracy: number }>;
-  };
-  const r = JSON.parse(await readFile(join(dir, 'run', 'summary.json'), 'utf8')) as {
-    rewardModel: { heldOutAccuracy: number };
-    judge: { lengthPenalty: number };
-    initial: Figures;
-    iterations: Array<Figures & { dpoLoss: number; dpoAccuracy: number }>;
-  };
-  assert.equal(r.rewardModel.heldOutAccuracy, q.rewardModel.heldOutAccuracy);
-  assert.equal(r.judge.lengthPenalty, q.lengthPenalty.lambda);
-  assert.deepEqual(figures(r.initial), figures(q.initial), 'pi_0');
-  assert.equal(r.iterations.length, 2);
+  const read = async (way: string) =>
+    JSON.parse(await readFile(join(dir, way, 'summary.json'), 'utf8')) as Summary;
+  const q = await read('quickstart');
+  const r = await read('run');
   assert.equal(q.iterations.length, 2);
-  r.iterations.forEach((ri, k) => {
-    const qi = q.iterations[k] as { eval: Figures; dpoLoss: number; dpoAccuracy: number };
-    assert.deepEqual(figures(ri), figures(qi.eval), `iteration ${k + 1}`);
-    sameKl(ri, qi.eval, `iteration ${k + 1}`);
-    assert.ok(qi.eval.kl > 0, `iteration ${k + 1}: the policy moved`);
-    // The DPO term and accuracy, each the mean of the last ten steps.
-    assert.deepEqual([ri.dpoLoss, ri.dpoAccuracy], [qi.dpoLoss, qi.dpoAccuracy], `iteration ${k + 1}: DPO`);
+  assert.equal(q.judge.type, 'reward');
+  assert.ok(q.judge.lengthPenalty > 0, 'the length penalty was fitted');
+  q.iterations.forEach((it, k) => {
+    assert.ok((it.kl as number) > 0, `iteration ${k + 1}: the policy moved`);
+    assert.equal(typeof it.dpoLoss, 'number', `iteration ${k + 1}: DPO trained`);
   });
+  assert.deepEqual(figures(q), figures(r));
   // Both leave the best policy and the reward model as model directories, and they are the same models.
   for (const model of ['policy', 'reward-model']) {
     const onnx = (way: string) => readFile(join(dir, way, 'models', model, 'model.onnx'));

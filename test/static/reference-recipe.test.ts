@@ -1,14 +1,15 @@
 /**
- * One recipe for the reference task on both paths: the in-process pipeline (`rlhf quickstart`, the paper
- * experiment) and `rlhf run -f examples/quickstart.yaml` (the spec.setup defaults of services/run-spec plus the
- * example's own fields). A change to one side without the other fails here.
+ * One recipe for the reference task: the pipeline's reference recipe is what spec.setup defaults to, and
+ * `rlhf quickstart` (no flags) runs exactly examples/quickstart.yaml. A change to one side without the
+ * other fails here.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { defaultLoopConfig, referenceRecipe } from '@rlhf/pipeline';
+import { referenceRecipe } from '@rlhf/pipeline';
 import { parseRunYaml } from '@rlhf/run-spec';
+import { quickstartRun } from '../../services/cli/src/quickstart-run.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const quickstart = parseRunYaml(
@@ -23,38 +24,23 @@ test('spec.setup defaults are the pipeline reference recipe', () => {
   assert.deepEqual(setup.sft, referenceRecipe.sft);
   assert.deepEqual(setup.rewardModel, referenceRecipe.rewardModel);
   assert.equal(setup.lengthFitPrompts, referenceRecipe.lengthFitPrompts);
-  // The data sizes prepareReferenceTask synthesizes (outside --quick).
+  // The data sizes of the reference task (what quickstart synthesizes outside --quick).
   assert.deepEqual(
     [setup.sftExamples, setup.preferencePairs, setup.preferenceEvalPairs, setup.prompts, setup.evalPrompts],
     [4000, 4000, 500, 2048, 256],
   );
 });
 
-test('examples/quickstart.yaml runs the online recipe of the in-process loop', () => {
-  const c = defaultLoopConfig;
-  assert.equal(quickstart.judge.lengthPenalty, 'auto');
-  assert.equal(quickstart.iterations, c.iterations);
-  assert.equal(quickstart.prompts.perIteration, c.promptsPerIteration);
-  assert.equal(quickstart.generation.samplesPerPrompt, c.samplesPerPrompt);
-  assert.equal(quickstart.generation.temperature, c.temperature);
-  assert.equal(quickstart.generation.maxNewTokens, c.maxNewTokens);
-  assert.equal(quickstart.pairs.strategy, c.pairs);
-  assert.equal(quickstart.reference, c.reference);
-  const d = quickstart.dpo;
+test('rlhf quickstart without flags runs examples/quickstart.yaml', () => {
+  const run = quickstartRun({ seed: 1, iterations: 3, variant: 'b', quick: false });
+  assert.deepEqual(run.spec, quickstart);
+});
+
+test('rlhf quickstart --quick shrinks the data and training, nothing else', () => {
+  const quick = quickstartRun({ seed: 1, iterations: 3, variant: 'b', quick: true }).spec;
+  assert.deepEqual({ ...quick, setup: quickstart.setup, prompts: quickstart.prompts }, quickstart);
   assert.deepEqual(
-    [d.learningRate, d.epochs, d.batchSize, d.warmupRatio, d.schedule, d.maxGradNorm, d.gradAccum],
-    [
-      c.dpo.lr,
-      c.dpo.epochs,
-      c.dpo.batchSize,
-      c.dpo.warmupRatio,
-      c.dpo.schedule,
-      c.dpo.maxGradNorm,
-      c.dpo.gradAccum,
-    ],
-  );
-  assert.deepEqual(
-    [d.beta, d.lossType, d.labelSmoothing, d.nllWeight],
-    [c.dpo.dpo.beta, c.dpo.dpo.lossType, c.dpo.dpo.labelSmoothing, c.dpo.dpo.nllWeight],
+    [quick.setup?.sftExamples, quick.setup?.prompts, quick.setup?.sft.epochs, quick.prompts.perIteration],
+    [600, 256, 1, 64],
   );
 });

@@ -1,11 +1,13 @@
-import type { ServiceContext, ServiceModule } from '@rlhf/platform';
+import type { ServiceContext } from '@rlhf/platform';
 import {
   createTrainingRuntime,
-  startTrainWorkers,
+  type StageServiceModule,
+  startShardWorkers,
   type TrainingRuntime,
   type TrainingRuntimeOptions,
   trainingJobsBinding,
   trainingJobsServiceName,
+  trainShardHandlers,
 } from '@rlhf/service-kit';
 import { serviceInfo } from './service-info.js';
 import { trainerStages } from './training-plan.js';
@@ -23,7 +25,7 @@ export interface DpoTrainerServiceOptions extends TrainingRuntimeOptions {
 const { name, summary } = serviceInfo;
 
 /** The DPO trainer: TrainingJobsService (SFT and DPO) over a one-at-a-time job queue, and TRAIN/SFT shard workers. */
-export function createDpoTrainerService(options: DpoTrainerServiceOptions = {}): ServiceModule {
+export function createDpoTrainerService(options: DpoTrainerServiceOptions = {}): StageServiceModule {
   const states = new WeakMap<ServiceContext, TrainingRuntime>();
   const stateOf = (ctx: ServiceContext): TrainingRuntime => {
     let s = states.get(ctx);
@@ -33,6 +35,11 @@ export function createDpoTrainerService(options: DpoTrainerServiceOptions = {}):
     }
     return s;
   };
+
+  const handlersOf = (s: TrainingRuntime) =>
+    options.trainWorker === false
+      ? []
+      : trainShardHandlers({ rt: s, stages: trainerStages, limits: s.limits });
 
   return {
     name,
@@ -45,19 +52,17 @@ export function createDpoTrainerService(options: DpoTrainerServiceOptions = {}):
         Object.values(trainerStages),
       ),
     ],
+    shardHandlers: (ctx) => handlersOf(stateOf(ctx)),
     start: async (ctx) => {
       const s = stateOf(ctx);
-      const workers =
-        ctx.nats && options.trainWorker !== false
-          ? await startTrainWorkers({
-              nats: ctx.nats,
-              logger: ctx.logger,
-              rt: s,
-              stages: trainerStages,
-              limits: s.limits,
-              ...(options.ackWaitMs === undefined ? {} : { ackWaitMs: options.ackWaitMs }),
-            })
-          : [];
+      const workers = ctx.nats
+        ? await startShardWorkers({
+            nats: ctx.nats,
+            logger: ctx.logger,
+            handlers: handlersOf(s),
+            ...(options.ackWaitMs === undefined ? {} : { ackWaitMs: options.ackWaitMs }),
+          })
+        : [];
       return async () => {
         // Cancel first, so a worker's shard in hand ends after one step (and is handed back) instead of
         // holding the stop until training finishes; the checkpoint lets the next attempt resume.
@@ -69,4 +74,4 @@ export function createDpoTrainerService(options: DpoTrainerServiceOptions = {}):
 }
 
 /** Runs DPO and SFT training jobs with progress; with NATS, also trains TRAIN and SFT shards. */
-export const dpoTrainerService: ServiceModule = createDpoTrainerService();
+export const dpoTrainerService: StageServiceModule = createDpoTrainerService();

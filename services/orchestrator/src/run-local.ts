@@ -5,7 +5,7 @@
  * directory. Running the same command again resumes; a changed spec is refused unless the
  * user asks for a fresh start, since finished stages would no longer match it.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   ArtifactRouter,
@@ -16,18 +16,17 @@ import {
   type NatsAuth,
   openJetStream,
   openStateKv,
-  RlhfError,
 } from '@rlhf/platform';
 import type { RlhfRun } from '@rlhf/run-spec';
 import { type RunSummary, runBase, specDigest } from '@rlhf/workflow';
 import { localRunRoots } from './artifact-roots.js';
-import { exportRunModels } from './export-models.js';
 import { natsForRun } from './local-nats.js';
 import { type LocalWorkers, startLocalWorkers, type WorkerPlan } from './local-workers.js';
 import { throughOutages, watchOutages } from './nats-outages.js';
 import { reconcileRun } from './reconcile-run.js';
-import { renderReport } from './report/report-html.js';
 import type { StageUi } from './run-context.js';
+import { writeRunOutputs } from './run-outputs.js';
+import { startRunRecord } from './run-start.js';
 import { RunState } from './run-state.js';
 import { natsShardExecutor } from './shard-executor.js';
 
@@ -65,9 +64,6 @@ export function workerPlan(run: RlhfRun, workers: number): WorkerPlan[] {
   return plan;
 }
 
-/** JSON has no NaN or Infinity: write them as null. */
-const jsonSafe = (_k: string, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v);
-
 export async function runLocal(o: LocalRunOptions): Promise<RunSummary> {
   await mkdir(o.out, { recursive: true });
   // The spec's file:// URIs and the workers are confined to the run directory and the spec's own inputs.
@@ -88,32 +84,12 @@ export async function runLocal(o: LocalRunOptions): Promise<RunSummary> {
     await ensureStreams(jsm);
     const ref = { namespace: o.run.metadata.namespace ?? 'default', name: o.run.metadata.name };
     const state = new RunState(await openStateKv(nc), ref);
-    const digest = specDigest(o.run);
-    const known = await state.runRecord();
-    const epoch = (!o.restart && known?.epoch) || `${Date.now().toString(36)}${process.pid.toString(36)}`;
-    const runRef = { ...ref, epoch };
-    if (o.restart) {
-      // Stage outputs count as done when they exist, so a fresh start removes them with the records.
-      await state.clear();
-      const store = new ArtifactRouter(nc, sandbox);
-      const stale = await store.list(`${runBase(runRef)}/`);
-      for (const uri of stale) await store.delete(uri);
-      if (stale.length) o.logger.info({ artifacts: stale.length }, 'restart: removed the earlier artifacts');
-    } else if (known && known.specDigest !== digest)
-      throw new RlhfError(
-        'FAILED_PRECONDITION',
-        `run ${runRef.name} was started with a different spec; its finished stages would not match this one`,
-        {
-          field: 'spec',
-          fix: 'run it again with --restart to start over, or give the run another metadata.name',
-        },
-      );
-    await state.setRun({
-      specDigest: digest,
-      epoch,
-      phase: 'Running',
-      message: '',
-      updatedAt: new Date().toISOString(),
+    const { ref: runRef, phase } = await startRunRecord({
+      run: o.run,
+      state,
+      store: new ArtifactRouter(nc, sandbox),
+      restart: o.restart === true,
+      logger: o.logger,
     });
 
     const outage = watchOutages(nc);
@@ -161,34 +137,14 @@ export async function runLocal(o: LocalRunOptions): Promise<RunSummary> {
             ui: o.ui,
             workers: o.workers,
           });
-          await exportRunModels(new ArtifactRouter(nc, sandbox), summary, join(o.out, 'models'));
-          const report = renderReport(summary);
-          await writeFile(join(o.out, 'summary.json'), `${JSON.stringify(summary, jsonSafe, 2)}\n`);
-          await writeFile(join(o.out, 'report.html'), report.html);
-          await mkdir(join(o.out, 'charts'), { recursive: true });
-          for (const [name, svg] of Object.entries(report.images))
-            await writeFile(join(o.out, 'charts', name), svg);
-          await state.setRun({
-            specDigest: digest,
-            epoch,
-            phase: 'Succeeded',
-            message: '',
-            updatedAt: new Date().toISOString(),
-          });
+          await writeRunOutputs(new ArtifactRouter(nc, sandbox), summary, o.out);
+          await phase('Succeeded');
           return summary;
         },
         { watch: outage, logger: o.logger, notice: o.ui.say, signal },
       );
     } catch (err) {
-      await state
-        .setRun({
-          specDigest: digest,
-          epoch,
-          phase: 'Failed',
-          message: (err as Error).message,
-          updatedAt: new Date().toISOString(),
-        })
-        .catch(() => {});
+      await phase('Failed', (err as Error).message).catch(() => {});
       const gone = workers.exited();
       if (gone.length) o.logger.error({ workers: gone }, 'workers exited during the run');
       throw err;

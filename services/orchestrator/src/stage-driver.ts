@@ -67,7 +67,29 @@ export type ProgressFn = (done: number, total: number, unit: string) => void;
 const POLL_MS = 1500;
 export const DEFAULT_STALL_MS = 120_000;
 
-async function stored(store: ArtifactStore, uri: string): Promise<boolean> {
+/** The message of shard `i` of a stage, as every executor hands it to the stage's shard handler. */
+export function stageWorkOf(spec: StageSpec, i: number): StageWork {
+  const s = spec.shards[i] as ShardSpec;
+  return StageWork.fromPartial({
+    // runUid: this incarnation, so a worker drops a shard left over from a run started afresh.
+    key: {
+      namespace: spec.run.namespace,
+      run: spec.run.name,
+      iteration: spec.iteration,
+      stage: spec.stage,
+      runUid: spec.run.epoch ?? '',
+    },
+    shardIndex: i,
+    shardCount: spec.shards.length,
+    inputUri: s.input,
+    outputUri: s.output,
+    firstRowIndex: s.firstRow,
+    createdAt: new Date(),
+    params: spec.params,
+  });
+}
+
+export async function stored(store: ArtifactStore, uri: string): Promise<boolean> {
   return (await store.info(uri)) !== null;
 }
 
@@ -195,23 +217,7 @@ export async function runShardedStage(
         done.add(i);
         continue;
       }
-      const work = StageWork.fromPartial({
-        // runUid: this incarnation, so a worker drops a shard left over from a run started afresh.
-        key: {
-          namespace: run.namespace,
-          run: run.name,
-          iteration,
-          stage: spec.stage,
-          runUid: run.epoch ?? '',
-        },
-        shardIndex: i,
-        shardCount: spec.shards.length,
-        inputUri: s.input,
-        outputUri: s.output,
-        firstRowIndex: s.firstRow,
-        createdAt: new Date(),
-        params: spec.params,
-      });
+      const work = stageWorkOf(spec, i);
       await publishWork(
         deps.js,
         workSubject(run.namespace, token, run.name, iteration),

@@ -1,7 +1,8 @@
 /**
  * The reference task's setup recipe (a module of its own that loads nothing, so a command line can show it
- * in its help: `@rlhf/pipeline/recipe`): the models and training that `rlhf quickstart` and the paper experiment
- * use here, and the defaults of `spec.setup` for `rlhf run` (services/run-spec; a test keeps them equal).
+ * in its help: `@rlhf/pipeline/recipe`): the models and training of the reference task, which are the
+ * defaults of `spec.setup` (services/run-spec; a test keeps them equal) that `rlhf quickstart`, `rlhf run`
+ * and `rlhf experiment` train.
  * - vocabSize 524: the byte-level BPE on the review corpus runs out of merges at 524, where every word of the
  *   grammar is one token. At 400, 41 of its 88 words (nearly every sentiment adjective) were 2-4 sub-word
  *   tokens, and most ungrammatical samples were broken words ("fantantastic", "pervect").
@@ -23,7 +24,7 @@ export const referenceRecipe = {
   sft: { epochs: 8, learningRate: 6e-3, batchSize: 32 },
   rewardModel: { epochs: 4, learningRate: 1e-3, batchSize: 32 },
   /**
-   * The pairwise preference model of variant p (in-process only: spec.setup does not train one). A causal LM
+   * The pairwise preference model of `rlhf experiment`'s variant p (spec.setup.preferenceModel). A causal LM
    * from the SFT backbone on "[CONTEXT] x [RESPONSE A] a [RESPONSE B] b [ANSWER]" -> A|B, with room for two
    * 48-token responses and the markers. 12 epochs: held-out accuracy 0.79 at 4, 0.85 at 8, 0.87 at 12 (seed 1).
    */

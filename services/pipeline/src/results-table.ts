@@ -1,7 +1,7 @@
 /**
- * The reference task's results as a table like the paper's Tables 2 and 4 (docs/ARCHITECTURE.md), and the
- * pipeline issue's goals checked on it. Pure: both the in-process experiment script and `rlhf experiment`
- * (which runs every variant through `rlhf run`) render their rows with it.
+ * The reference task's results as a table like the paper's Tables 2 and 4 (docs/ARCHITECTURE.md, section 6), and
+ * the reference task's goals checked on it. Pure: `rlhf experiment` (which runs every variant through
+ * `rlhf run`) renders its rows with it.
  */
 
 /** Evaluation metrics of one policy; null where the run could not measure them. */

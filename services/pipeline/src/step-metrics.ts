@@ -1,7 +1,7 @@
 /**
  * What an iteration reports of its DPO training: each metric of the last step, averaged over the last
- * `steps` steps (one step's loss on one batch is noisy). The in-process loop and `rlhf run` (from the
- * trainer's training log) both report through this, so the two agree.
+ * `steps` steps (one step's loss on one batch is noisy). A run's train stage reports its DPO loss and
+ * accuracy from the trainer's training log through this.
  */
 export function meanOfLastSteps(
   metrics: readonly Readonly<Record<string, number>>[],

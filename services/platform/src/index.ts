@@ -1,3 +1,4 @@
+export * from './artifacts/directory-object-store.js';
 export * from './artifacts/file-store.js';
 export * from './artifacts/object-store.js';
 export * from './artifacts/platform-made.js';

@@ -4,6 +4,7 @@
  */
 import type { Registry } from 'prom-client';
 import { ArtifactSandbox } from './artifacts/sandbox.js';
+import type { ArtifactStore } from './artifacts/store.js';
 import type { LogLevel } from './config/parse.js';
 import type { TrainingBounds } from './config/training-bounds.js';
 import type { TokenSource } from './grpc/bearer-token.js';
@@ -26,6 +27,11 @@ export interface ServiceContext {
   sandbox: ArtifactSandbox;
   /** Size limit of the model download cache in bytes (undefined: the cache's default). */
   modelCacheMaxBytes?: number;
+  /**
+   * The artifact store to use instead of one over `nats` and `sandbox`: a run in one process hands the
+   * services the store its stages use (Object Store keys kept as files under its output directory).
+   */
+  artifacts?: ArtifactStore;
 }
 
 export interface ServiceModule {

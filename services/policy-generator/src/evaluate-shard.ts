@@ -44,8 +44,10 @@ import {
   promptProgress,
   type RunningWorker,
   type ShardContext,
+  type ShardHandler,
   type ShardResult,
-  startStageWorker,
+  shardHandler,
+  startShardWorker,
 } from '@rlhf/service-kit';
 import {
   checkN,
@@ -416,6 +418,11 @@ async function evaluate(
   return { outputUri: work.outputUri, items: rows.length };
 }
 
+/** EVALUATE shards with models from the service's cache (the NATS worker and in-process runs). */
+export function evaluateShardHandler(deps: EvaluateDeps): ShardHandler {
+  return shardHandler(Stage.STAGE_EVALUATE, 'evaluate', (work, ctx) => evaluateShard(work, deps, ctx));
+}
+
 /** Serves EVALUATE shards from the work queue (one at a time), with models from the service's cache. */
 export function startEvaluateWorker(o: {
   nats: NatsConnection;
@@ -424,11 +431,10 @@ export function startEvaluateWorker(o: {
   cache: ModelCache;
   ackWaitMs?: number;
 }): Promise<RunningWorker> {
-  return startStageWorker({
+  return startShardWorker({
     nats: o.nats,
-    stage: Stage.STAGE_EVALUATE,
-    logger: o.logger.child({ worker: 'evaluate' }),
+    logger: o.logger,
+    handler: evaluateShardHandler({ store: o.store, cache: o.cache }),
     ...(o.ackWaitMs === undefined ? {} : { ackWaitMs: o.ackWaitMs }),
-    handle: (work, ctx) => evaluateShard(work, { store: o.store, cache: o.cache }, ctx),
   });
 }

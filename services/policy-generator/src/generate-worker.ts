@@ -11,15 +11,15 @@
  * redelivered shard writes the same output.
  */
 import { type LoadedModelDir, parseJsonlLines, parsePromptRecord, promptInputOf } from '@rlhf/ml-engine';
-import { type ArtifactStore, invalidArgument, type Logger, type NatsConnection } from '@rlhf/platform';
+import { type ArtifactStore, invalidArgument } from '@rlhf/platform';
 import { Stage, type StageWork } from '@rlhf/proto';
 import {
   checkShardUris,
   promptProgress,
-  type RunningWorker,
   type ShardContext,
+  type ShardHandler,
   type ShardResult,
-  startStageWorker,
+  shardHandler,
 } from '@rlhf/service-kit';
 import { type PromptSource, prepareGeneration } from './generate-request.js';
 import type { PolicySampler } from './policy-sampler.js';
@@ -116,20 +116,16 @@ export async function generateShard(
   return { outputUri: work.outputUri, items: rows.length };
 }
 
-export function startGenerateWorker(o: {
-  nats: NatsConnection;
-  logger: Logger;
+/** GENERATE shards, sampled through the service's shared batcher (the NATS worker and in-process runs). */
+export function generateShardHandler(o: {
   store: ArtifactStore;
   sampler: PolicySampler;
   limits: GenerateLimits;
-  ackWaitMs?: number;
-}): Promise<RunningWorker> {
-  return startStageWorker({
-    nats: o.nats,
-    stage: Stage.STAGE_GENERATE,
-    logger: o.logger.child({ worker: 'generate' }),
-    accepts: isGenerateShard,
-    handle: (work, ctx) => generateShard(work, o.store, o.sampler, o.limits, ctx),
-    ...(o.ackWaitMs === undefined ? {} : { ackWaitMs: o.ackWaitMs }),
-  });
+}): ShardHandler {
+  return shardHandler(
+    Stage.STAGE_GENERATE,
+    'generate',
+    (work, ctx) => generateShard(work, o.store, o.sampler, o.limits, ctx),
+    { accepts: isGenerateShard },
+  );
 }

@@ -1,25 +1,28 @@
 import type * as grpc from '@grpc/grpc-js';
-import { ArtifactRouter, type ServiceContext, type ServiceModule } from '@rlhf/platform';
+import type { ArtifactStore, ServiceContext } from '@rlhf/platform';
 import { PolicyGeneratorServiceService } from '@rlhf/proto';
 import {
+  artifactStoreOf,
   defaultModelCacheDir,
   ModelCache,
-  type RunningWorker,
+  type ShardHandler,
+  type StageServiceModule,
   serverStream,
+  startShardWorkers,
   unary,
   withUtf8Checks,
 } from '@rlhf/service-kit';
-import { startEvaluateWorker } from './evaluate-shard.js';
+import { evaluateShardHandler } from './evaluate-shard.js';
 import { generateHandler, generateStreamHandler } from './generate-rpc.js';
-import { startGenerateWorker } from './generate-worker.js';
+import { generateShardHandler } from './generate-worker.js';
 import { type BatchingOptions, batchingFromEnv, defaultBatching, PolicySampler } from './policy-sampler.js';
 import { defaultGenerateLimits, type GenerateLimits } from './sampling-settings.js';
 import { generatorUtf8Schemas } from './utf8-schemas.js';
 
 export { toCompletion } from './completions.js';
-export { evaluateShard } from './evaluate-shard.js';
+export { evaluateShard, evaluateShardHandler } from './evaluate-shard.js';
 export { checkGenerateRequest, prepareGeneration } from './generate-request.js';
-export { generateShard, isGenerateShard } from './generate-worker.js';
+export { generateShard, generateShardHandler, isGenerateShard } from './generate-worker.js';
 export { type BatchingOptions, batchingFromEnv, PolicySampler, type SampleJob } from './policy-sampler.js';
 export {
   checkN,
@@ -48,20 +51,22 @@ export interface PolicyGeneratorServiceOptions {
 }
 
 interface State {
-  store: ArtifactRouter;
+  store: ArtifactStore;
   cache: ModelCache;
   sampler: PolicySampler;
 }
 
 /** The policy-generator service with the given limits and batching (the `rlhf serve` default uses none). */
-export function createPolicyGeneratorService(options: PolicyGeneratorServiceOptions = {}): ServiceModule {
+export function createPolicyGeneratorService(
+  options: PolicyGeneratorServiceOptions = {},
+): StageServiceModule {
   const limits: GenerateLimits = { ...defaultGenerateLimits, ...options.limits };
   const states = new WeakMap<ServiceContext, State>();
   const stateOf = (ctx: ServiceContext): State => {
     let s = states.get(ctx);
     if (!s) {
       const batching: BatchingOptions = { ...defaultBatching, ...batchingFromEnv(), ...options.batching };
-      const store = new ArtifactRouter(ctx.nats, ctx.sandbox);
+      const store = artifactStoreOf(ctx);
       const cache = new ModelCache({
         store,
         cacheDir: options.cacheDir ?? defaultModelCacheDir(),
@@ -73,6 +78,15 @@ export function createPolicyGeneratorService(options: PolicyGeneratorServiceOpti
     }
     return s;
   };
+
+  // GENERATE shards, and EVALUATE shards: held-out samples of pi_t with log-probs under pi_0 and their rewards.
+  const shardHandlersOf = (s: State): ShardHandler[] =>
+    options.generateWorker === false
+      ? []
+      : [
+          generateShardHandler({ store: s.store, sampler: s.sampler, limits }),
+          evaluateShardHandler({ store: s.store, cache: s.cache }),
+        ];
 
   return {
     name: serviceInfo.name,
@@ -96,32 +110,17 @@ export function createPolicyGeneratorService(options: PolicyGeneratorServiceOpti
         },
       ];
     },
+    shardHandlers: (ctx) => shardHandlersOf(stateOf(ctx)),
     start: async (ctx) => {
       const s = stateOf(ctx);
-      const ackWaitMs = options.ackWaitMs;
-      const workers: RunningWorker[] = [];
-      if (ctx.nats && options.generateWorker !== false) {
-        workers.push(
-          await startGenerateWorker({
+      const workers = ctx.nats
+        ? await startShardWorkers({
             nats: ctx.nats,
             logger: ctx.logger,
-            store: s.store,
-            sampler: s.sampler,
-            limits,
-            ...(ackWaitMs === undefined ? {} : { ackWaitMs }),
-          }),
-        );
-        // EVALUATE shards: held-out samples of pi_t with log-probs under pi_0 and their rewards.
-        workers.push(
-          await startEvaluateWorker({
-            nats: ctx.nats,
-            logger: ctx.logger,
-            store: s.store,
-            cache: s.cache,
-            ...(ackWaitMs === undefined ? {} : { ackWaitMs }),
-          }),
-        );
-      }
+            handlers: shardHandlersOf(s),
+            ...(options.ackWaitMs === undefined ? {} : { ackWaitMs: options.ackWaitMs }),
+          })
+        : [];
       return async () => {
         // Drain: refuse new calls, let each worker finish its shard in hand (acked once stored), let the
         // calls and batches in flight finish, then release the models.
@@ -138,4 +137,4 @@ export function createPolicyGeneratorService(options: PolicyGeneratorServiceOpti
  * Samples n completions per prompt from a policy model, batched with a KV cache (Generate, GenerateStream);
  * with NATS, also generates GENERATE shards.
  */
-export const policyGeneratorService: ServiceModule = createPolicyGeneratorService();
+export const policyGeneratorService: StageServiceModule = createPolicyGeneratorService();

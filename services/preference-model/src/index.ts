@@ -1,10 +1,14 @@
 import type * as grpc from '@grpc/grpc-js';
-import type { ServiceModule } from '@rlhf/platform';
 import { PreferenceModelServiceService, Stage } from '@rlhf/proto';
-import { createJudgeService, type JudgeServiceOptions, unary } from '@rlhf/service-kit';
+import {
+  createJudgeService,
+  type JudgeServiceOptions,
+  type StageServiceModule,
+  unary,
+} from '@rlhf/service-kit';
 import { defaultPreferenceLimits, type PreferenceLimits } from './compare-request.js';
 import { compareHandler, rankHandler } from './judge-rpcs.js';
-import { startPreferenceJudgeWorker } from './judge-worker.js';
+import { preferenceJudgeHandler } from './judge-worker.js';
 import { PreferenceJudge } from './preference-judge.js';
 import { serviceInfo } from './service-info.js';
 import { preferenceUtf8Schemas } from './utf8-schemas.js';
@@ -23,7 +27,9 @@ export interface PreferenceModelServiceOptions extends JudgeServiceOptions {
 }
 
 /** The preference-model service with the given limits (the `rlhf serve` default uses none). */
-export function createPreferenceModelService(options: PreferenceModelServiceOptions = {}): ServiceModule {
+export function createPreferenceModelService(
+  options: PreferenceModelServiceOptions = {},
+): StageServiceModule {
   const limits: PreferenceLimits = { ...defaultPreferenceLimits, ...options.limits };
   const batching = { windowMs: 2, maxBatchComparisons: 32, ...options.batching };
   return createJudgeService(
@@ -38,7 +44,7 @@ export function createPreferenceModelService(options: PreferenceModelServiceOpti
         compare: unary('Compare', deps, compareHandler(judge, limits)),
         rank: unary('Rank', deps, rankHandler(judge, limits)),
       }),
-      startJudgeWorker: startPreferenceJudgeWorker,
+      judgeHandler: preferenceJudgeHandler,
     },
     options,
   );
@@ -49,4 +55,4 @@ export function createPreferenceModelService(options: PreferenceModelServiceOpti
  * preference models. With NATS, also judges JUDGE shards of the preference type and trains
  * PREFERENCE_MODEL shards.
  */
-export const preferenceModelService: ServiceModule = createPreferenceModelService();
+export const preferenceModelService: StageServiceModule = createPreferenceModelService();

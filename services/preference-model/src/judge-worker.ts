@@ -4,17 +4,17 @@
  * stage_work.proto, so that max-min pairing follows the ranking. Output goes to the shard's deterministic
  * key; shards of another judge type are left to their own workers.
  */
-import { type ArtifactStore, invalidArgument, type Logger, type NatsConnection } from '@rlhf/platform';
+import { type ArtifactStore, invalidArgument } from '@rlhf/platform';
 import { JudgeType, Stage, type StageWork } from '@rlhf/proto';
 import {
   checkShardUris,
   formatJudged,
   judgePrompt,
   parseGenerations,
-  type RunningWorker,
   type ShardContext,
+  type ShardHandler,
   type ShardResult,
-  startStageWorker,
+  shardHandler,
 } from '@rlhf/service-kit';
 import { rankMethodOf } from './compare-request.js';
 import { type PreferenceJudge, rewardsFromRanking } from './preference-judge.js';
@@ -77,18 +77,15 @@ export async function judgeShard(
   return { outputUri: work.outputUri, items: records.length };
 }
 
-export function startPreferenceJudgeWorker(o: {
-  nats: NatsConnection;
-  logger: Logger;
-  store: ArtifactStore;
-  judge: PreferenceJudge;
-}): Promise<RunningWorker> {
-  return startStageWorker({
-    nats: o.nats,
-    stage: Stage.STAGE_JUDGE,
-    token: PREFERENCE_JUDGE_TOKEN,
-    logger: o.logger.child({ worker: 'judge-preference' }),
-    accepts: isPreferenceJudge,
-    handle: (work, ctx) => judgeShard(work, o.store, o.judge, ctx),
-  });
+/** JUDGE shards of the preference type, from their own queue (the NATS worker and in-process runs). */
+export function preferenceJudgeHandler(o: { store: ArtifactStore; judge: PreferenceJudge }): ShardHandler {
+  return shardHandler(
+    Stage.STAGE_JUDGE,
+    'judge-preference',
+    (work, ctx) => judgeShard(work, o.store, o.judge, ctx),
+    {
+      token: PREFERENCE_JUDGE_TOKEN,
+      accepts: isPreferenceJudge,
+    },
+  );
 }

@@ -1,7 +1,7 @@
 /**
  * A task's oracle: its gold reward, its grammar check and how it counts words, for the stages that score
  * samples against a known reward (the EVALUATE stage's gold and win rate, a JUDGE of the gold type, the
- * in-process loop). Services name the oracle with a string (`gold_reward` in stage work), resolved here.
+ * length-penalty fit). Services name the oracle with a string (`gold_reward` in stage work), resolved here.
  */
 import { goldReward, isGrammatical, wordCount } from './gold.js';
 

@@ -1,8 +1,12 @@
 import type * as grpc from '@grpc/grpc-js';
-import type { ServiceModule } from '@rlhf/platform';
 import { RewardModelServiceService, Stage } from '@rlhf/proto';
-import { createJudgeService, type JudgeServiceOptions, unary } from '@rlhf/service-kit';
-import { startRewardJudgeWorker } from './judge-worker.js';
+import {
+  createJudgeService,
+  type JudgeServiceOptions,
+  type StageServiceModule,
+  unary,
+} from '@rlhf/service-kit';
+import { rewardJudgeHandler } from './judge-worker.js';
 import { type BatchingOptions, batchingFromEnv, defaultBatching, RewardScorer } from './reward-scorer.js';
 import { defaultScoreLimits, type ScoreLimits } from './score-request.js';
 import { scoreHandler } from './score-rpc.js';
@@ -23,7 +27,7 @@ export interface RewardModelServiceOptions extends JudgeServiceOptions {
 }
 
 /** The reward-model service with the given limits and batching (the `rlhf serve` default uses none). */
-export function createRewardModelService(options: RewardModelServiceOptions = {}): ServiceModule {
+export function createRewardModelService(options: RewardModelServiceOptions = {}): StageServiceModule {
   const limits: ScoreLimits = { ...defaultScoreLimits, ...options.limits };
   return createJudgeService(
     {
@@ -39,7 +43,7 @@ export function createRewardModelService(options: RewardModelServiceOptions = {}
           ctx.metrics,
         ),
       judgeRpcs: (scorer, deps) => ({ score: unary('Score', deps, scoreHandler(scorer, limits)) }),
-      startJudgeWorker: ({ judge, ...o }) => startRewardJudgeWorker({ ...o, scorer: judge }),
+      judgeHandler: ({ store, judge }) => rewardJudgeHandler({ store, scorer: judge }),
     },
     options,
   );
@@ -49,4 +53,4 @@ export function createRewardModelService(options: RewardModelServiceOptions = {}
  * Scores responses with a Bradley-Terry reward model (with a length penalty) and trains reward models;
  * with NATS, also judges JUDGE shards of the reward type and trains REWARD_MODEL shards.
  */
-export const rewardModelService: ServiceModule = createRewardModelService();
+export const rewardModelService: StageServiceModule = createRewardModelService();

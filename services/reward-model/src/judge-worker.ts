@@ -3,7 +3,7 @@
  * reward model minus the length penalty, and writes the judged records to the shard's deterministic output
  * key (a redelivered shard overwrites it). Shards of another judge type are left to their own workers.
  */
-import { type ArtifactStore, invalidArgument, type Logger, type NatsConnection } from '@rlhf/platform';
+import { type ArtifactStore, invalidArgument } from '@rlhf/platform';
 import { JudgeType, Stage, type StageWork } from '@rlhf/proto';
 import {
   checkShardUris,
@@ -11,10 +11,10 @@ import {
   type GenerationRecord,
   judgePrompt,
   parseGenerations,
-  type RunningWorker,
   type ShardContext,
+  type ShardHandler,
   type ShardResult,
-  startStageWorker,
+  shardHandler,
 } from '@rlhf/service-kit';
 import type { RewardScorer } from './reward-scorer.js';
 
@@ -74,17 +74,14 @@ export async function judgeShard(
   return { outputUri: work.outputUri, items: records.length };
 }
 
-export function startRewardJudgeWorker(o: {
-  nats: NatsConnection;
-  logger: Logger;
-  store: ArtifactStore;
-  scorer: RewardScorer;
-}): Promise<RunningWorker> {
-  return startStageWorker({
-    nats: o.nats,
-    stage: Stage.STAGE_JUDGE,
-    logger: o.logger.child({ worker: 'judge-reward' }),
-    accepts: isRewardJudge,
-    handle: (work, ctx) => judgeShard(work, o.store, o.scorer, ctx),
-  });
+/** JUDGE shards of the reward type (the NATS worker and in-process runs). */
+export function rewardJudgeHandler(o: { store: ArtifactStore; scorer: RewardScorer }): ShardHandler {
+  return shardHandler(
+    Stage.STAGE_JUDGE,
+    'judge-reward',
+    (work, ctx) => judgeShard(work, o.store, o.scorer, ctx),
+    {
+      accepts: isRewardJudge,
+    },
+  );
 }

@@ -13,6 +13,8 @@ export * from './model-cache.js';
 export * from './model-download-cache.js';
 export * from './model-ref.js';
 export * from './platform-dirs.js';
+export * from './service-store.js';
+export * from './shard-handler.js';
 export * from './shard-uris.js';
 export * from './shared-session.js';
 export * from './stage-worker.js';

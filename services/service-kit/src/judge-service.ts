@@ -2,31 +2,26 @@
  * The shell the two judging model services share (reward model, preference model): per host context one
  * artifact store, one model cache, the service's judge (the object that batches calls onto the cached
  * models) and a training runtime; gRPC bindings with UTF-8 checks (the judge's service, and
- * TrainingJobsService for its training objective); NATS workers for JUDGE shards of the
- * service's judge type and for its training stage; and the stop order. A service supplies what differs:
- * its names, its gRPC definition, its judge and handlers, and its workers.
+ * TrainingJobsService for its training objective); shard handlers for JUDGE shards of the service's judge
+ * type and for its training stage (served by NATS workers when connected); and the stop order. A service
+ * supplies what differs: its names, its gRPC definition, its judge and handlers.
  */
 import type * as grpc from '@grpc/grpc-js';
 import type { TrainObjective } from '@rlhf/ml-engine';
-import {
-  ArtifactRouter,
-  type ArtifactStore,
-  type Logger,
-  type NatsConnection,
-  type ServiceContext,
-  type ServiceModule,
-} from '@rlhf/platform';
+import type { ArtifactStore, ServiceContext } from '@rlhf/platform';
 import type { Stage } from '@rlhf/proto';
 import type { HandlerDeps } from './grpc-handlers.js';
 import { ModelCache } from './model-cache.js';
 import { defaultModelCacheDir } from './model-download-cache.js';
+import { artifactStoreOf } from './service-store.js';
+import { type ShardHandler, type StageServiceModule, startShardWorkers } from './shard-handler.js';
 import type { RunningWorker } from './stage-worker.js';
 import { trainingJobsBinding, trainingJobsServiceName } from './training-jobs-service.js';
 import {
   createTrainingRuntime,
-  startTrainWorkers,
   type TrainingRuntime,
   type TrainingRuntimeOptions,
+  trainShardHandlers,
 } from './training-service.js';
 import { type WireSchema, withUtf8Checks } from './utf8-fields.js';
 
@@ -68,16 +63,12 @@ export interface JudgeServiceSpec<J extends Judge> {
   createJudge(cache: ModelCache, ctx: ServiceContext): J;
   /** The implementation of the judge rpcs (Score; Compare and Rank). */
   judgeRpcs(judge: J, deps: HandlerDeps): grpc.UntypedServiceImplementation;
-  startJudgeWorker(o: {
-    nats: NatsConnection;
-    logger: Logger;
-    store: ArtifactStore;
-    judge: J;
-  }): Promise<RunningWorker>;
+  /** The shard handler of JUDGE shards of the service's judge type. */
+  judgeHandler(o: { store: ArtifactStore; judge: J }): ShardHandler;
 }
 
 interface State<J> {
-  store: ArtifactRouter;
+  store: ArtifactStore;
   cache: ModelCache;
   judge: J;
   training: TrainingRuntime;
@@ -86,13 +77,13 @@ interface State<J> {
 export function createJudgeService<J extends Judge>(
   spec: JudgeServiceSpec<J>,
   options: JudgeServiceOptions = {},
-): ServiceModule {
+): StageServiceModule {
   const cacheDir = options.cacheDir ?? defaultModelCacheDir();
   const states = new WeakMap<ServiceContext, State<J>>();
   const stateOf = (ctx: ServiceContext): State<J> => {
     let s = states.get(ctx);
     if (!s) {
-      const store = new ArtifactRouter(ctx.nats, ctx.sandbox);
+      const store = artifactStoreOf(ctx);
       const cache = new ModelCache({
         store,
         cacheDir,
@@ -105,6 +96,13 @@ export function createJudgeService<J extends Judge>(
     }
     return s;
   };
+
+  const judgeHandlers = (s: State<J>): ShardHandler[] =>
+    options.judgeWorker !== false ? [spec.judgeHandler({ store: s.store, judge: s.judge })] : [];
+  const trainHandlers = (s: State<J>): ShardHandler[] =>
+    options.trainWorker !== false
+      ? trainShardHandlers({ rt: s.training, stages: spec.trainingStages, limits: s.training.limits })
+      : [];
 
   return {
     name: spec.name,
@@ -122,34 +120,29 @@ export function createJudgeService<J extends Judge>(
         trainingJobsBinding(deps, s.training, Object.values(spec.trainingStages)),
       ];
     },
+    shardHandlers: (ctx) => {
+      const s = stateOf(ctx);
+      return [...judgeHandlers(s), ...trainHandlers(s)];
+    },
     start: async (ctx) => {
       const s = stateOf(ctx);
-      const judge =
-        ctx.nats && options.judgeWorker !== false
-          ? await spec.startJudgeWorker({
-              nats: ctx.nats,
-              logger: ctx.logger,
-              store: s.store,
-              judge: s.judge,
-            })
-          : null;
-      const trainers: RunningWorker[] =
-        ctx.nats && options.trainWorker !== false
-          ? await startTrainWorkers({
-              nats: ctx.nats,
-              logger: ctx.logger,
-              rt: s.training,
-              stages: spec.trainingStages,
-              limits: s.training.limits,
-              ...(options.ackWaitMs === undefined ? {} : { ackWaitMs: options.ackWaitMs }),
-            })
-          : [];
+      const judges: RunningWorker[] = ctx.nats
+        ? await startShardWorkers({ nats: ctx.nats, logger: ctx.logger, handlers: judgeHandlers(s) })
+        : [];
+      const trainers: RunningWorker[] = ctx.nats
+        ? await startShardWorkers({
+            nats: ctx.nats,
+            logger: ctx.logger,
+            handlers: trainHandlers(s),
+            ...(options.ackWaitMs === undefined ? {} : { ackWaitMs: options.ackWaitMs }),
+          })
+        : [];
       return async () => {
         // Training jobs are cancelled first (their checkpoints kept), so a shard in hand is handed back
         // after one step rather than holding the stop until it finishes.
         await s.training.jobs.close();
         await Promise.all(trainers.map((w) => w.stop()));
-        await judge?.stop();
+        await Promise.all(judges.map((w) => w.stop()));
         // In-flight calls finish on the models before they are released.
         await s.judge.idle();
         await s.cache.close();

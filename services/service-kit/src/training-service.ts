@@ -1,10 +1,10 @@
 /**
  * What the three training services share around a TrainingPlan: the process's JobManager (one job
  * training at a time, others queued; events to Prometheus, NATS and the log), which TrainingJobsService
- * (training-jobs-service.ts) serves over gRPC, and the training-shard worker (TRAIN, SFT, REWARD_MODEL,
+ * (training-jobs-service.ts) serves over gRPC, and the training-shard handlers (TRAIN, SFT, REWARD_MODEL,
  * PREFERENCE_MODEL).
  *
- * The shard worker queues each shard as a job in the same JobManager as gRPC jobs. The stage worker keeps
+ * Each training shard is queued as a job in the same JobManager as gRPC jobs. The stage worker keeps
  * the message alive with `working()` while the job waits and trains; progress goes out as StageProgress
  * events with the step's metrics (the last step's, held-out figures included, always); the shard is acked
  * only once the model is stored. A job cancelled under the worker (shutdown, a Cancel rpc) is handed back
@@ -13,27 +13,15 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TrainObjective } from '@rlhf/ml-engine';
-import {
-  ArtifactRouter,
-  type ErrorCode,
-  grpcStatusOf,
-  type Logger,
-  type NatsConnection,
-  RlhfError,
-  type ServiceContext,
-} from '@rlhf/platform';
+import { type ErrorCode, grpcStatusOf, RlhfError, type ServiceContext } from '@rlhf/platform';
 import { JobState, type Stage, StageWork } from '@rlhf/proto';
 import { jobEventPublisher } from './job-events.js';
 import { JobManager, requestFingerprint } from './job-manager.js';
 import { jobMetricsHook } from './job-metrics.js';
 import { defaultModelCacheDir } from './model-download-cache.js';
-import {
-  type RunningWorker,
-  type ShardContext,
-  type ShardResult,
-  stageToken,
-  startStageWorker,
-} from './stage-worker.js';
+import { artifactStoreOf } from './service-store.js';
+import { type ShardHandler, shardHandler } from './shard-handler.js';
+import { type ShardContext, type ShardResult, stageToken } from './stage-worker.js';
 import { checkTrainingInputs } from './train-inputs.js';
 import { runTrainingJob, type TrainJobDeps } from './train-job.js';
 import { defaultTrainLimits, type TrainLimits } from './train-options.js';
@@ -67,7 +55,7 @@ export function createTrainingRuntime(
   ctx: ServiceContext,
   service: string,
   options: TrainingRuntimeOptions = {},
-  store = new ArtifactRouter(ctx.nats, ctx.sandbox),
+  store = artifactStoreOf(ctx),
 ): TrainingRuntime {
   const publish = ctx.nats ? jobEventPublisher(ctx.nats, service, ctx.logger) : null;
   const bounds = ctx.trainingBounds;
@@ -166,27 +154,16 @@ export async function trainShard(
   throw new RlhfError(code, final.message);
 }
 
-/** One stage worker per stage in `stages`, each training its shards through `rt`. */
-export async function startTrainWorkers(o: {
-  nats: NatsConnection;
-  logger: Logger;
+/** One handler per stage in `stages`, each training its shards through `rt`. */
+export function trainShardHandlers(o: {
   rt: TrainingRuntime;
   stages: Partial<Record<Stage, TrainObjective>>;
   limits?: TrainLimits;
-  ackWaitMs?: number;
-}): Promise<RunningWorker[]> {
-  const workers: RunningWorker[] = [];
-  for (const s of Object.keys(o.stages)) {
+}): ShardHandler[] {
+  return Object.keys(o.stages).map((s) => {
     const stage = Number(s) as Stage;
-    workers.push(
-      await startStageWorker({
-        nats: o.nats,
-        stage,
-        logger: o.logger.child({ worker: stageToken[stage] }),
-        ...(o.ackWaitMs === undefined ? {} : { ackWaitMs: o.ackWaitMs }),
-        handle: (work, ctx) => trainShard(work, ctx, o.rt, { [stage]: o.stages[stage] }, o.limits),
-      }),
+    return shardHandler(stage, stageToken[stage], (work, ctx) =>
+      trainShard(work, ctx, o.rt, { [stage]: o.stages[stage] }, o.limits),
     );
-  }
-  return workers;
+  });
 }

@@ -1,126 +1,80 @@
-import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { resolve } from 'node:path';
 import { referenceRecipe } from '@rlhf/pipeline/recipe';
-import { invalidArgument, parseIntegerIn } from '@rlhf/platform/core';
+import { invalidArgument, type LogLevel, parseIntegerIn } from '@rlhf/platform/core';
 import type { Command } from 'commander';
-import { ProgressBar } from '../progress.js';
+import { type QuickstartVariant, quickstartRun, quickstartVariants } from '../quickstart-run.js';
+import { terminalUi } from './run.js';
 
 interface QuickstartFlags {
   out: string;
   seed: string;
   iterations: string;
-  variant: 'a' | 'b' | 'g';
-  sftEpochs: string;
+  variant: string;
+  sftEpochs?: string;
   quick?: boolean;
   overwrite?: boolean;
+  logLevel: string;
 }
-
-const fmt = (x: number | null | undefined, digits = 3): string =>
-  x === null || x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(digits);
 
 export function registerQuickstart(program: Command): void {
   program
     .command('quickstart')
-    .summary('run the reference task end to end in this process (data, SFT, RM, online DPO)')
+    .summary('run the reference task end to end in this process (data, SFT, RM, online DPO), no NATS')
     .description(
       [
-        'The reference task (docs/ARCHITECTURE.md) from nothing, with embedded defaults and no cluster: synthetic',
-        'movie reviews, a tokenizer, an SFT policy, a Bradley-Terry reward model on simulated annotator labels,',
-        'the length penalty fitted on SFT samples, then online iterative DPO (Algorithm 2) with evaluation after',
-        'every iteration. Writes summary.json, the datasets (data/) and the models to --out: models/policy (the',
-        "best iteration's policy by validation reward) and models/reward-model, model directories that",
-        '`rlhf generate --model` and `rlhf model export` read.',
-        'Variants: b = reward model with the fitted length penalty (default), a = without it, g = judged by the gold.',
-        "This runs every stage in one process; the platform's way (stage workers over NATS) is `rlhf run -f examples/quickstart.yaml`.",
+        'The reference task from nothing, with embedded defaults and no cluster: the RLHFRun of',
+        'examples/quickstart.yaml (synthetic movie reviews, a tokenizer, an SFT policy, a Bradley-Terry reward',
+        'model on simulated annotator labels, the length penalty fitted on SFT samples, then online iterative DPO',
+        'with evaluation after every iteration), run by the same stage functions as `rlhf run`, each shard handed',
+        "to the services' shard handlers in this process instead of over NATS: same seed, same figures.",
+        'Interrupt it at any point and run the same command again: finished stages are kept (<out>/state,',
+        '<out>/objects) and the run continues. At the end --out holds what `rlhf run` writes: summary.json,',
+        "report.html, charts/*.svg and the models: models/policy (the best iteration's policy), models/initial-policy",
+        '(pi_0, unless it is the best) and models/reward-model, model directories that `rlhf generate`, `rlhf eval`',
+        'and `rlhf model export` read.',
+        'Variants set the judge: b = reward model with the fitted length penalty (default), a = reward model',
+        'without it, g = the gold reward of the task.',
+        'The same run with stage workers over NATS: `rlhf run -f examples/quickstart.yaml`.',
       ].join('\n'),
     )
     .option('--out <DIR>', 'output directory', 'runs/quickstart')
     .option('--seed <N>', 'seed of data, models and sampling', '1')
     .option('--iterations <N>', 'online iterations', '3')
     .option('--variant <V>', 'a, b or g (see above)', 'b')
-    .option('--sft-epochs <N>', 'SFT epochs', String(referenceRecipe.sft.epochs))
+    .option('--sft-epochs <N>', `SFT epochs (default ${referenceRecipe.sft.epochs}, 1 with --quick)`)
     .option('--quick', 'tiny data and models: a smoke test in seconds, not meaningful numbers')
-    .option('--overwrite', 'replace an existing output directory')
+    .option('--overwrite', 'forget the finished stages in --out and start over (a changed setting needs it)')
+    .option('--log-level <LEVEL>', 'log level of this process', 'warn')
     .action(async (f: QuickstartFlags) => {
-      const { saveModelDir, writeDirectoryAtomically } = await import('@rlhf/ml-engine');
-      const { bestIterationOf } = await import('@rlhf/orchestrator/summary-types');
-      const { defaultLoopConfig, prepareReferenceTask, runLocalIterations } = await import('@rlhf/pipeline');
-      if (!['a', 'b', 'g'].includes(f.variant))
+      const { runInProcess } = await import('@rlhf/orchestrator');
+      const { createLogger } = await import('@rlhf/platform');
+      const { loadInProcessServices } = await import('../service-registry.js');
+      if (!(quickstartVariants as readonly string[]).includes(f.variant))
         throw invalidArgument('--variant', `unknown variant "${f.variant}"`, 'use a, b or g');
-      const seed = parseIntegerIn(f.seed, '--seed', 0, 2 ** 31);
-      const iterations = parseIntegerIn(f.iterations, '--iterations', 1, 100);
-      const sftEpochs = parseIntegerIn(f.sftEpochs, '--sft-epochs', 1, 1000);
-      const say = (line: string): void => {
-        process.stderr.write(`${line}\n`);
-      };
-      const bars = new Map<string, ProgressBar>();
-      const setup = await prepareReferenceTask({
-        seed,
-        sftEpochs,
+      const run = quickstartRun({
+        seed: parseIntegerIn(f.seed, '--seed', 0, 2 ** 31),
+        iterations: parseIntegerIn(f.iterations, '--iterations', 1, 100),
+        variant: f.variant as QuickstartVariant,
         quick: f.quick === true,
-        onStage: (stage, d) => say(`${stage}: ${JSON.stringify(d)}`),
-        onStep: (stage, r) => {
-          let bar = bars.get(stage);
-          if (!bar) {
-            bar = new ProgressBar({ label: stage, total: r.totalSteps, unit: 'step' });
-            bars.set(stage, bar);
-          }
-          bar.update(r.step, `loss ${fmt(r.metrics.loss)}`);
-          if (r.step === r.totalSteps) bar.done(`${r.step} steps, loss ${fmt(r.metrics.loss)}`);
-        },
+        ...(f.sftEpochs === undefined
+          ? {}
+          : { sftEpochs: parseIntegerIn(f.sftEpochs, '--sft-epochs', 1, 1000) }),
       });
-      const lambda = f.variant === 'b' ? setup.lengthFit.lambda : 0;
-      const result = await runLocalIterations({
-        policy: setup.policy,
-        rewardModel: setup.rewardModel,
-        prompts: setup.prompts,
-        evalPrompts: setup.evalPrompts,
-        oracle: setup.oracle,
-        config: {
-          ...defaultLoopConfig,
-          seed,
-          iterations,
-          promptsPerIteration: f.quick ? 64 : 256,
-          judge: f.variant === 'g' ? 'gold' : 'reward',
-          lengthPenalty: lambda,
-        },
-        onIteration: (r) =>
-          say(
-            `iteration ${r.iteration}: gold ${fmt(r.eval.goldReward)} win ${fmt(r.eval.winRate)} kl ${fmt(r.eval.kl, 2)} length ${fmt(r.eval.meanLength, 1)} grammatical ${fmt(r.eval.grammaticalRate, 2)} pairs ${r.pairs} dpo acc ${fmt(r.dpoAccuracy, 2)}`,
-          ),
+      const out = resolve(f.out);
+      const logger = createLogger('rlhf-quickstart', { level: f.logLevel as LogLevel });
+      const ui = terminalUi();
+      ui.say(`quickstart: variant ${f.variant}, ${run.spec.iterations} iterations, output in ${out}`);
+      const summary = await runInProcess({
+        run,
+        out,
+        ...(f.overwrite ? { restart: true } : {}),
+        changedSpecFix: 'run it again with --overwrite to start over, or pass another --out',
+        ui,
+        logger,
+        services: (host) => loadInProcessServices(host, logger),
       });
-      // The same rule as `rlhf run`: the highest validation (proxy) reward, pi_0 included, ties to the earlier.
-      const best = bestIterationOf({
-        initial: { iteration: 0, ...result.initial },
-        iterations: result.iterations.map((r) => ({ iteration: r.iteration, ...r.eval })),
-      });
-      const bestWeights = best ? result.policies[best - 1] : undefined;
-      const summary = {
-        variant: f.variant,
-        seed,
-        rewardModel: { heldOutAccuracy: setup.rewardModelAccuracy, labelBayesRate: setup.bayesRate },
-        lengthPenalty: { lambda, fit: setup.lengthFit },
-        initial: result.initial,
-        iterations: result.iterations,
-        bestIterationByProxyReward: best,
-      };
-      const files: Record<string, string> = { 'summary.json': `${JSON.stringify(summary, null, 2)}\n` };
-      for (const [name, text] of Object.entries(setup.files)) files[join('data', name)] = text;
-      await writeDirectoryAtomically(
-        f.out,
-        async (dir) => {
-          for (const [name, text] of Object.entries(files)) {
-            await mkdir(dirname(join(dir, name)), { recursive: true });
-            await writeFile(join(dir, name), text);
-          }
-          const policy = { ...setup.policy, ...(bestWeights ? { weights: bestWeights } : {}) };
-          await saveModelDir(join(dir, 'models', 'policy'), policy);
-          await saveModelDir(join(dir, 'models', 'reward-model'), setup.rewardModel);
-        },
-        { overwrite: f.overwrite === true },
-      );
-      say(
-        `wrote ${f.out}/summary.json and ${f.out}/models/policy (iteration ${best ?? '-'}; initial gold ${fmt(result.initial.goldReward)}, final gold ${fmt(result.iterations.at(-1)?.eval.goldReward)})`,
+      ui.say(
+        `done: best iteration ${summary.bestIteration ?? '-'}, its policy in ${out}/models/policy; wrote ${out}/summary.json and ${out}/report.html`,
       );
     });
 }

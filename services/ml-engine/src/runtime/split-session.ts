@@ -9,7 +9,7 @@
  * one-thread session when its estimated work is under `RLHF_ORT_SMALL_RUN_MFLOPS` (default 256), else to the
  * session with every thread. Which session a run takes depends only on its input shapes, so the same inputs
  * give the same outputs. Served models use it (the model cache); sessions with spinning threads (training,
- * `rlhf generate`, the in-process pipeline) do not.
+ * `rlhf generate`) do not.
  */
 
 import { invalidInput } from '../engine-error.js';

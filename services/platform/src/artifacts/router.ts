@@ -16,14 +16,18 @@ import { type ArtifactLocation, formatArtifactUri } from './uri.js';
 
 export class ArtifactRouter implements ArtifactStore {
   private readonly file = new FileArtifactStore();
-  private readonly objects: NatsObjectArtifactStore | null;
+  private readonly objects: ArtifactStore | null;
 
-  /** `sandbox`: what URIs this process may touch (ArtifactSandbox.unrestricted() for the user's own). */
+  /**
+   * `sandbox`: what URIs this process may touch (ArtifactSandbox.unrestricted() for the user's own).
+   * `objects`: where nats-obj:// URIs go instead of the Object Store over `nc` (a run without NATS).
+   */
   constructor(
     nc: NatsConnection | null,
     readonly sandbox: ArtifactSandbox,
+    objects?: ArtifactStore,
   ) {
-    this.objects = nc ? new NatsObjectArtifactStore(nc) : null;
+    this.objects = objects ?? (nc ? new NatsObjectArtifactStore(nc) : null);
   }
 
   private get confined(): boolean {
@@ -44,7 +48,7 @@ export class ArtifactRouter implements ArtifactStore {
   private async route(uri: string, mode: AccessMode): Promise<[ArtifactStore, string, ArtifactLocation]> {
     const loc = await this.resolve(uri, 'uri', mode);
     if (loc.scheme === 'file') return [this.file, formatArtifactUri(loc), loc];
-    return [this.objects as NatsObjectArtifactStore, uri, loc];
+    return [this.objects as ArtifactStore, uri, loc];
   }
 
   async put(uri: string, data: Uint8Array): Promise<ArtifactInfo> {
