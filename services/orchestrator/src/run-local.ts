@@ -18,7 +18,7 @@ import {
   openStateKv,
 } from '@rlhf/platform';
 import type { RlhfRun } from '@rlhf/run-spec';
-import { type RunSummary, runBase, specDigest } from '@rlhf/workflow';
+import type { RunSummary } from '@rlhf/workflow';
 import { localRunRoots } from './artifact-roots.js';
 import { natsForRun } from './local-nats.js';
 import { type LocalWorkers, startLocalWorkers, type WorkerPlan } from './local-workers.js';
