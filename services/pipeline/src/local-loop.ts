@@ -17,6 +17,7 @@ import {
   scoreResponses,
   sequenceLogps,
   type TrainOptions,
+  textPromptIds,
   trainModel,
   type Weights,
 } from '@rlhf/ml-engine';
@@ -181,7 +182,7 @@ async function evaluate(
   const proxy = await rewardScores(rm, gens, cfg.lengthPenalty);
   const tok = policy.tokenizer;
   const rows = gens.map((g) => {
-    const ids = [tok.bosId, ...tok.encode(g.prompt), ...(g.response_ids[0] as number[])];
+    const ids = [...textPromptIds(tok, g.prompt), ...(g.response_ids[0] as number[])];
     return { ids, targets: ids.map((_, i) => i > ids.length - 1 - (g.response_ids[0] as number[]).length) };
   });
   const initialLogps = await sequenceLogps(initial.config, initial.weights, rows, tok.padId);
@@ -254,7 +255,7 @@ export async function runLocalIterations(input: LoopInput): Promise<LoopResult> 
       const s = scores[i] as number[];
       judgeSum += s.reduce((a, b) => a + b, 0);
       judgeCount += s.length;
-      const prompt = [tok.bosId, ...tok.encode(g.prompt)];
+      const prompt = [...textPromptIds(tok, g.prompt)];
       const pair = buildPair(
         { responses: g.response_ids, scores: s, key: (ids) => ids.join(',') },
         cfg.pairs,
@@ -330,7 +331,7 @@ export async function runOfflineDpo(input: OfflineInput): Promise<LoopResult> {
   });
   if (input.source === 'annotators') {
     for (const p of (input.annotatorPairs ?? []).slice(0, count)) {
-      const prompt = [tok.bosId, ...tok.encode(p.prompt)];
+      const prompt = [...textPromptIds(tok, p.prompt)];
       pairs.push({
         chosen: row(prompt, [...tok.encode(p.chosen), tok.eosId]),
         rejected: row(prompt, [...tok.encode(p.rejected), tok.eosId]),
@@ -349,7 +350,7 @@ export async function runOfflineDpo(input: OfflineInput): Promise<LoopResult> {
         rng,
       );
       if (pair) {
-        const prompt = [tok.bosId, ...tok.encode(g.prompt)];
+        const prompt = [...textPromptIds(tok, g.prompt)];
         pairs.push({ chosen: row(prompt, pair.chosen), rejected: row(prompt, pair.rejected) });
       }
     });

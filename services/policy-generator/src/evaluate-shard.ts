@@ -20,6 +20,7 @@ import {
   type LoadedModelDir,
   parseJsonlLines,
   parsePromptRecord,
+  promptIds,
   promptInputOf,
   type Sample,
   scoreResponses,
@@ -62,7 +63,7 @@ export interface EvaluateDeps {
   cache: ModelCache;
 }
 
-/** One held-out prompt of the shard: its text, its ids (BOS first) and its global index. */
+/** One held-out prompt of the shard: its text, its ids (prompt-ids.ts: the tokenizer's own special tokens for text) and its global index. */
 interface EvalPrompt {
   text: string;
   ids: number[];
@@ -170,7 +171,6 @@ function encodePrompts(
   const tok = model.tokenizer;
   const maxLen = model.config.max_position_embeddings;
   return parsed.map((p, i) => {
-    let body: number[];
     if ('ids' in p) {
       const bad = p.ids.find((id) => id >= model.config.vocab_size);
       if (bad !== undefined)
@@ -179,11 +179,9 @@ function encodePrompts(
           `token id ${bad} is outside the policy's vocabulary (size ${model.config.vocab_size})`,
           "tokenize with the policy's tokenizer, or give the prompt as text",
         );
-      body = p.ids;
-    } else {
-      body = tok.encode(p.text);
     }
-    const ids = [tok.bosId, ...body];
+    // Ids verbatim, text with the tokenizer's own special tokens (prompt-ids.ts).
+    const ids = promptIds(tok, p);
     if (ids.length + maxNewTokens > maxLen)
       throw invalidArgument(
         p.where,

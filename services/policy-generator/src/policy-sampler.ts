@@ -46,7 +46,7 @@ export function batchingFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<B
   return out;
 }
 
-/** One request's work: prompts (BOS included), samples each, and its settings. */
+/** One request's work: prompt rows (as prompt-ids.ts builds them), samples each, and its settings. */
 export interface SampleJob {
   prompts: readonly number[][];
   n: number;

@@ -21,7 +21,7 @@ import { copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs
 import { join } from 'node:path';
 import {
   architectureOf,
-  chatRenderer,
+  chatPrompt,
   comparePairs,
   headTypeOf,
   inferenceSessionOptions,
@@ -161,7 +161,7 @@ export async function evaluatePairModel(
 ): Promise<Record<string, number>> {
   const model = await loadModelDir(modelDir);
   const pairs = await loadJsonl(evalFile, (v, where) =>
-    parsePairRecord(v, where, { vocabSize: model.config.vocab_size, chat: chatRenderer(model) }),
+    parsePairRecord(v, where, { vocabSize: model.config.vocab_size, chat: chatPrompt(model) }),
   );
   const triples = pairs.map((p) => ({
     prompt: asText(model, p.prompt),

@@ -57,7 +57,10 @@ export function withTokenizerIds(
   raw: Record<string, unknown>,
   tokenizer: Tokenizer,
 ): Record<string, unknown> {
-  const ids: Record<Role, number> = { bos: tokenizer.bosId, eos: tokenizer.eosId, pad: tokenizer.padId };
+  // config.json needs a bos_token_id even for a tokenizer without BOS (Qwen2 writes its <|endoftext|>);
+  // it is a label there: what a prompt starts with is the tokenizer's own rule (tokenizer/prompt-ids.ts).
+  const bos = tokenizer.bosId ?? tokenizer.eosId;
+  const ids: Record<Role, number> = { bos, eos: tokenizer.eosId, pad: tokenizer.padId };
   const out = { ...raw };
   for (const role of ROLES) if (out[idField(role)] == null) out[idField(role)] = ids[role];
   return out;
@@ -86,9 +89,14 @@ export function checkSpecialIdsAgree(
   configFile: string,
   tokenizerConfigFile: string,
 ): void {
-  const ids: Record<Role, number> = { bos: tokenizer.bosId, eos: tokenizer.eosId, pad: tokenizer.padId };
+  const ids: Record<Role, number | undefined> = {
+    bos: tokenizer.bosId,
+    eos: tokenizer.eosId,
+    pad: tokenizer.padId,
+  };
   for (const role of ROLES) {
-    if (ids[role] !== config[idField(role)]) {
+    // A tokenizer without BOS leaves config.json's bos_token_id as a label (see withTokenizerIds).
+    if (ids[role] !== undefined && ids[role] !== config[idField(role)]) {
       throw invalidInput(
         `${tokenizerConfigFile}: the ${role} token is id ${ids[role]}, but ${configFile} has "${idField(role)}": ${config[idField(role)]}`,
         `${configFile}:${idField(role)}`,

@@ -7,6 +7,7 @@
 import type { LoadedModelDir } from '../checkpoint/model-dir.js';
 import { invalidInput } from '../engine-error.js';
 import type { ModelRunner, TensorValue } from '../runtime/ort-session.js';
+import { textPromptIds } from '../tokenizer/prompt-ids.js';
 import { answerIds, preferencePrompt } from '../train/preference-format.js';
 
 export interface Comparison {
@@ -25,7 +26,7 @@ async function firstIsBetter(
 ): Promise<number[]> {
   const tok = model.tokenizer;
   const { a, b } = answerIds(tok);
-  const rows = prompts.map((p) => [tok.bosId, ...tok.encode(p)]);
+  const rows = prompts.map((p) => textPromptIds(tok, p));
   const maxLen = model.config.max_position_embeddings;
   const seq = Math.max(...rows.map((r) => r.length));
   if (seq > maxLen)

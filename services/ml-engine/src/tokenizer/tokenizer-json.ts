@@ -49,9 +49,9 @@ export function byteAlphabet(): string[] {
 }
 
 /**
- * A `TemplateProcessing` post-processor that prepends BOS, as Llama-3's file does. Our own encoder never
- * applies it (callers add BOS explicitly, see `Tokenizer.encode`), but HF tools do by default, so a model
- * trained here sees the same sequences when it is used through `transformers`.
+ * A `TemplateProcessing` post-processor that prepends BOS, as Llama-3's file does. Text prompts get it
+ * here as in HF tools (tokenizer/prompt-ids.ts), so a model trained here sees the same sequences when it is
+ * used through `transformers`.
  */
 function prependBos(bos: string, bosId: number): unknown {
   const bosPiece = (typeId: number) => ({ SpecialToken: { id: bos, type_id: typeId } });

@@ -13,7 +13,7 @@ import { loadModelDir, saveModelDir } from '../checkpoint/model-dir.js';
 import { loadJsonl } from '../data/jsonl.js';
 import { parsePairRecord, parseSftRecord, type textOrIdsToIds } from '../data/records.js';
 import { Rng } from '../random/rng.js';
-import { chatRenderer } from '../tokenizer/chat-template.js';
+import { chatPrompt } from '../tokenizer/chat-template.js';
 import {
   checkIds,
   type EncodeStats,
@@ -66,7 +66,7 @@ async function encodeDataset(
 ): Promise<Encoded> {
   const maxLen = m.config.max_position_embeddings;
   // Chat records ({"messages"}, or a prompt of messages) go through the model's chat template.
-  const opts = { vocabSize: m.config.vocab_size, chat: chatRenderer(m) };
+  const opts = { vocabSize: m.config.vocab_size, chat: chatPrompt(m) };
   if (objective === 'sft') {
     const records = await loadJsonl(file, (v, where) => parseSftRecord(v, where, opts));
     const rows = records.map((r) => encodeSft(m.tokenizer, r, maxLen, stats));
