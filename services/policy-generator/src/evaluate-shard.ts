@@ -349,6 +349,7 @@ async function evaluate(
           seed: sampling.seed,
           eosId: tok.eosId,
           padId: tok.padId,
+          sampleVocab: Math.min(tok.vocabSize, model.config.vocab_size),
           stopIds: sampling.stopIds,
           endIds: model.endTokenIds ?? [],
           maxBatch: CHUNK_SAMPLES,

@@ -234,6 +234,8 @@ export class PolicySampler {
       loop = new DecodeLoop(model.session, model.model.config, {
         eosId: tok.eosId,
         padId: tok.padId,
+        // Ids past the tokenizer's last decode to nothing: never sampled (padded vocabularies).
+        sampleVocab: Math.min(tok.vocabSize, model.model.config.vocab_size),
         maxBatch: Math.max(1, this.batching.maxBatchCompletions),
         windowMs: this.batching.windowMs,
         onStep: (step) => this.observe(model, step),

@@ -111,7 +111,13 @@ export async function generateTexts(
     session,
     model.config,
     ids.map((promptIds, i) => ({ promptIds, n: o.n, promptIndex: first + i })),
-    { ...o, eosId: tok.eosId, padId: tok.padId, endIds: model.endTokenIds ?? [] },
+    {
+      ...o,
+      eosId: tok.eosId,
+      padId: tok.padId,
+      endIds: model.endTokenIds ?? [],
+      sampleVocab: Math.min(tok.vocabSize, model.config.vocab_size),
+    },
   );
   const byPrompt = new Map<number, typeof samples>();
   for (const s of samples) {
