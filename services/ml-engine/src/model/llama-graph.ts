@@ -19,7 +19,7 @@ import type { Dim } from '../onnx/dims.js';
 import type { GraphBuilder, KvPair } from '../onnx/graph-builder.js';
 import type { Value } from '../onnx/graph-types.js';
 import { headDim as headDimOf, type LlamaConfig } from './config.js';
-import { ropeCaches, ropeTables } from './rope.js';
+import { ropeCaches, ropeDivisors, ropeTables } from './rope.js';
 import { layerPrefix } from './weights.js';
 
 /** Returns the graph value of a parameter: a graph input when training, an initializer for inference. */
@@ -122,7 +122,7 @@ export interface Rope {
 /** The decomposed RoPE tables at the given positions: cos and signed sin, [batch, seq, 1, head_dim]. */
 export function ropeAt(g: GraphBuilder, c: LlamaConfig, positionIds: Value): Rope {
   const hd = headDimOf(c);
-  const t = ropeTables(hd, c.max_position_embeddings, c.rope_theta);
+  const t = ropeTables(ropeDivisors(c), c.max_position_embeddings);
   const table = (data: number[]): Value =>
     g.unsqueeze(g.gather(g.constant(data, [c.max_position_embeddings, hd]), positionIds, 0), [2]);
   return { cos: table(t.cos), sin: table(t.sinSigned) };
@@ -195,7 +195,7 @@ interface FusedRope {
 
 function fusedRope(g: GraphBuilder, c: LlamaConfig, positionIds: Value): FusedRope {
   const hd = headDimOf(c);
-  const t = ropeCaches(hd, c.max_position_embeddings, c.rope_theta);
+  const t = ropeCaches(ropeDivisors(c), c.max_position_embeddings);
   return {
     cos: g.constant(t.cos, [c.max_position_embeddings, hd / 2]),
     sin: g.constant(t.sin, [c.max_position_embeddings, hd / 2]),
