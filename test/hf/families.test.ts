@@ -66,7 +66,7 @@ function feeds(model: LoadedModelDir, ids: number[]): Record<string, TensorValue
 }
 
 describe('imported checkpoints compute what transformers computes', () => {
-  for (const name of ['llama3-rope', 'linear-rope', 'dynamic-rope', 'mistral']) {
+  for (const name of ['llama3-rope', 'linear-rope', 'dynamic-rope', 'biases', 'mistral', 'qwen2']) {
     test(`${name}: token ids, logits and greedy decoding`, async () => {
       const ref = reference[name] as Reference;
       const { model, session } = await imported(name);

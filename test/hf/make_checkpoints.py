@@ -21,10 +21,12 @@ from transformers import (
     MistralConfig,
     MistralForCausalLM,
     PreTrainedTokenizerFast,
+    Qwen2Config,
+    Qwen2ForCausalLM,
 )
 
 sys.path.insert(0, os.path.dirname(__file__))
-from make_tokenizers import llama3  # noqa: E402
+from make_tokenizers import llama3, qwen2  # noqa: E402
 
 PROMPT = "the movie was great and the plot"
 STEPS = 8
@@ -45,9 +47,12 @@ def shape(vocab):
     )
 
 
-def cases(vocab, ids):
-    bos, eos = ids["bos"], ids["eos"]
-    tokens = dict(bos_token_id=bos, eos_token_id=eos, pad_token_id=eos)
+def cases():
+    """Each case: (tokenizer builder, model builder given the tokenizer's vocab size and special ids)."""
+
+    def tokens(t):
+        return dict(bos_token_id=t["bos"], eos_token_id=t["eos"], pad_token_id=t["eos"])
+
     llama3_scaling = {
         "rope_type": "llama3",
         "factor": 8.0,
@@ -56,29 +61,46 @@ def cases(vocab, ids):
         "original_max_position_embeddings": 16,
     }
     return {
-        "llama3-rope": lambda: LlamaForCausalLM(
-            LlamaConfig(**shape(vocab), **tokens, head_dim=16, rope_scaling=llama3_scaling, rope_theta=500000.0)
-        ),
-        "linear-rope": lambda: LlamaForCausalLM(
-            LlamaConfig(**shape(vocab), **tokens, rope_scaling={"rope_type": "linear", "factor": 4.0}, tie_word_embeddings=True)
-        ),
-        "dynamic-rope": lambda: LlamaForCausalLM(
-            LlamaConfig(**shape(vocab), **tokens, rope_scaling={"rope_type": "dynamic", "factor": 2.0})
-        ),
-        "mistral": lambda: MistralForCausalLM(MistralConfig(**shape(vocab), **tokens, head_dim=16, sliding_window=None)),
-        "reward": lambda: LlamaForSequenceClassification(LlamaConfig(**shape(vocab), **tokens, num_labels=1)),
+        "llama3-rope": (llama3, lambda v, t: LlamaForCausalLM(
+            LlamaConfig(**shape(v), **tokens(t), head_dim=16, rope_scaling=llama3_scaling, rope_theta=500000.0)
+        )),
+        "linear-rope": (llama3, lambda v, t: LlamaForCausalLM(
+            LlamaConfig(**shape(v), **tokens(t), rope_scaling={"rope_type": "linear", "factor": 4.0}, tie_word_embeddings=True)
+        )),
+        "dynamic-rope": (llama3, lambda v, t: LlamaForCausalLM(
+            LlamaConfig(**shape(v), **tokens(t), rope_scaling={"rope_type": "dynamic", "factor": 2.0})
+        )),
+        "biases": (llama3, lambda v, t: LlamaForCausalLM(
+            LlamaConfig(**shape(v), **tokens(t), attention_bias=True, mlp_bias=True)
+        )),
+        "mistral": (llama3, lambda v, t: MistralForCausalLM(
+            MistralConfig(**shape(v), **tokens(t), head_dim=16, sliding_window=None)
+        )),
+        "qwen2": (qwen2, lambda v, t: Qwen2ForCausalLM(
+            Qwen2Config(**shape(v), bos_token_id=None, eos_token_id=t["eos"], pad_token_id=t["pad"], tie_word_embeddings=True)
+        )),
+        "reward": (llama3, lambda v, t: LlamaForSequenceClassification(
+            LlamaConfig(**shape(v), **tokens(t), num_labels=1)
+        )),
     }
 
 
 def main():
     out = sys.argv[1]
-    tok, specials, template = llama3()
-    vocab = tok.get_vocab_size()
-    special_ids = {"bos": tok.token_to_id(specials["bos_token"]), "eos": tok.token_to_id(specials["eos_token"])}
     result = {}
-    for i, (name, make) in enumerate(cases(vocab, special_ids).items()):
+    for i, (name, (tokenizer, make)) in enumerate(cases().items()):
+        tok, specials, template = tokenizer()
+        special_ids = {
+            role: tok.token_to_id(specials[f"{role}_token"]) if specials.get(f"{role}_token") else None
+            for role in ("bos", "eos", "pad")
+        }
         torch.manual_seed(i)
-        model = make().eval()
+        model = make(tok.get_vocab_size(), special_ids).eval()
+        # HF initialises biases to zero; random ones make the test see whether they are added.
+        with torch.no_grad():
+            for param_name, param in model.named_parameters():
+                if param_name.endswith(".bias"):
+                    param.normal_(0.0, 0.5)
         directory = os.path.join(out, name)
         model.save_pretrained(directory)
         fast = PreTrainedTokenizerFast(tokenizer_object=tok, **specials)

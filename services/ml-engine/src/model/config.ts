@@ -21,7 +21,7 @@ export type RopeScaling =
       original_max_position_embeddings: number;
     };
 
-export type ModelType = 'llama' | 'mistral';
+export type ModelType = 'llama' | 'mistral' | 'qwen2';
 
 export interface LlamaConfig {
   architectures: string[];
@@ -48,6 +48,10 @@ export interface LlamaConfig {
   rope_scaling?: RopeScaling;
   /** Mistral's attention window; only null or at least max_position_embeddings (full attention). */
   sliding_window?: number | null;
+  /** Biases on q, k, v and o (HF's attention_bias); Qwen2 has them on q, k and v whatever this says. */
+  attention_bias?: boolean;
+  /** Biases on the MLP's gate, up and down projections. */
+  mlp_bias?: boolean;
 }
 
 export const architectureOf: Record<HeadType, string> = {
@@ -56,7 +60,7 @@ export const architectureOf: Record<HeadType, string> = {
 };
 
 /** The HF class prefix of each model type: `${prefix}ForCausalLM`, `${prefix}ForSequenceClassification`. */
-const classPrefix: Record<ModelType, string> = { llama: 'Llama', mistral: 'Mistral' };
+const classPrefix: Record<ModelType, string> = { llama: 'Llama', mistral: 'Mistral', qwen2: 'Qwen2' };
 
 export function headTypeOf(config: LlamaConfig): HeadType {
   return config.architectures[0]?.endsWith('ForSequenceClassification') ? 'scalar' : 'lm';
@@ -107,10 +111,13 @@ const ignoredHfFields = new Set([
 
 /** Fields with one accepted value: the value that leaves the computation as the engine does it. */
 const fixedHfFields: Record<string, { value: unknown; why: string }> = {
-  attention_bias: { value: false, why: 'q/k/v/o projections have no bias here' },
-  mlp_bias: { value: false, why: 'MLP projections have no bias here' },
   attention_dropout: { value: 0, why: 'attention has no dropout here' },
+  // Qwen2's sliding window applies only with use_sliding_window; full attention everywhere otherwise.
+  use_sliding_window: { value: false, why: 'sliding-window attention is not supported' },
 };
+
+/** Qwen2 fields that say nothing once use_sliding_window is false (checked above). */
+const qwen2WindowFields = new Set(['sliding_window', 'max_window_layers']);
 
 const integerFields = [
   'hidden_size',
@@ -212,8 +219,16 @@ export function parseLlamaConfig(raw: unknown, file = 'config.json'): LlamaConfi
     throw invalidInput(`${file}: expected a JSON object`, file, 'write a config.json with Llama field names');
   }
   const known = new Set(
-    Object.keys(defaultLlamaConfig).concat('num_labels', 'head_dim', 'rope_scaling', 'sliding_window'),
+    Object.keys(defaultLlamaConfig).concat(
+      'num_labels',
+      'head_dim',
+      'rope_scaling',
+      'sliding_window',
+      'attention_bias',
+      'mlp_bias',
+    ),
   );
+  const qwen2 = (raw as { model_type?: unknown }).model_type === 'qwen2';
   const out: Record<string, unknown> = { ...defaultLlamaConfig };
   const fail = (field: string, what: string): EngineError =>
     invalidInput(`${file}: field "${field}" ${what}`, `${file}:${field}`);
@@ -226,6 +241,13 @@ export function parseLlamaConfig(raw: unknown, file = 'config.json'): LlamaConfi
           key,
           `must be ${JSON.stringify(fixed.value)} (${fixed.why}), got ${JSON.stringify(value)}`,
         );
+      continue;
+    }
+    if (qwen2 && qwen2WindowFields.has(key)) continue;
+    if (key === 'layer_types') {
+      // transformers 5 spells out each layer's attention; only full attention is computed here.
+      if (!Array.isArray(value) || value.some((t) => t !== 'full_attention'))
+        throw fail(key, `must list only "full_attention" (sliding-window attention is not supported)`);
       continue;
     }
     if (key === 'rope_parameters') {
@@ -248,6 +270,10 @@ export function parseLlamaConfig(raw: unknown, file = 'config.json'): LlamaConfi
   const scaling = ropeScalingOf(out.rope_scaling, 'rope_scaling', fail);
   if (scaling === undefined) delete out.rope_scaling;
   else out.rope_scaling = scaling;
+  for (const f of ['attention_bias', 'mlp_bias']) {
+    if (out[f] === undefined || out[f] === null || out[f] === false) delete out[f];
+    else if (out[f] !== true) throw fail(f, `must be true or false, got ${JSON.stringify(out[f])}`);
+  }
   if (out.head_dim === null || out.head_dim === undefined) delete out.head_dim;
   else if (!Number.isInteger(out.head_dim) || (out.head_dim as number) < 2)
     throw fail('head_dim', `must be an integer >= 2, got ${JSON.stringify(out.head_dim)}`);
@@ -266,7 +292,7 @@ export function parseLlamaConfig(raw: unknown, file = 'config.json'): LlamaConfi
   if (out.hidden_act !== 'silu')
     throw fail('hidden_act', `must be "silu" (SwiGLU), got ${JSON.stringify(out.hidden_act)}`);
   if (!Object.hasOwn(classPrefix, out.model_type as string))
-    throw fail('model_type', `must be "llama" or "mistral", got ${JSON.stringify(out.model_type)}`);
+    throw fail('model_type', `must be "llama", "mistral" or "qwen2", got ${JSON.stringify(out.model_type)}`);
   const prefix = classPrefix[out.model_type as ModelType];
   const arch = out.architectures;
   const classes = [`${prefix}ForCausalLM`, `${prefix}ForSequenceClassification`];
@@ -341,7 +367,9 @@ export function parameterCount(c: LlamaConfig): number {
   const d = c.hidden_size;
   const kv = c.num_key_value_heads * headDim(c);
   const q = c.num_attention_heads * headDim(c);
-  const perLayer = d * q * 2 + d * kv * 2 + 3 * d * c.intermediate_size + 2 * d;
+  const attentionBias = c.model_type === 'qwen2' ? q + 2 * kv : c.attention_bias ? q + 2 * kv + d : 0;
+  const mlpBias = c.mlp_bias ? 2 * c.intermediate_size + d : 0;
+  const perLayer = d * q * 2 + d * kv * 2 + 3 * d * c.intermediate_size + 2 * d + attentionBias + mlpBias;
   const head = headTypeOf(c) === 'scalar' ? d : c.tie_word_embeddings ? 0 : c.vocab_size * d;
   return c.vocab_size * d + c.num_hidden_layers * perLayer + d + head;
 }
