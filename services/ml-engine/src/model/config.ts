@@ -38,7 +38,8 @@ export interface LlamaConfig {
   tie_word_embeddings: boolean;
   hidden_act: 'silu';
   initializer_range: number;
-  bos_token_id: number;
+  /** null for a tokenizer without BOS (Qwen2's). */
+  bos_token_id: number | null;
   eos_token_id: number;
   pad_token_id: number;
   /** Only for the scalar head (HF sequence classification); 1 for a reward model. */
@@ -280,6 +281,7 @@ export function parseLlamaConfig(raw: unknown, file = 'config.json'): LlamaConfi
   for (const f of integerFields) {
     const v = out[f];
     if (v === undefined && f === 'num_labels') continue;
+    if (v === null && f === 'bos_token_id') continue;
     if (!Number.isInteger(v) || (v as number) < 0)
       throw fail(f, `must be a non-negative integer, got ${JSON.stringify(v)}`);
   }
@@ -352,7 +354,9 @@ export function parseLlamaConfig(raw: unknown, file = 'config.json'): LlamaConfi
     );
   }
   for (const f of ['bos_token_id', 'eos_token_id', 'pad_token_id'] as const) {
-    if (c[f] >= c.vocab_size) throw fail(f, `(${c[f]}) must be below vocab_size (${c.vocab_size})`);
+    const id = c[f];
+    if (id !== null && id >= c.vocab_size)
+      throw fail(f, `(${id}) must be below vocab_size (${c.vocab_size})`);
   }
   if (headTypeOf(c) === 'scalar') {
     if ((c.num_labels ?? 1) !== 1) throw fail('num_labels', 'must be 1 for a reward model');

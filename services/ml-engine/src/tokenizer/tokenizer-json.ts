@@ -93,7 +93,7 @@ export function byteLevelBpeJson(
     added_tokens,
     normalizer: null,
     pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
-    post_processor: prependBos(specials.bos, vocabObject[specials.bos]!),
+    post_processor: specials.bos === null ? null : prependBos(specials.bos, vocabObject[specials.bos]!),
     decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
     model: {
       type: 'BPE',
