@@ -174,6 +174,7 @@ export {
 export {
   chatPromptIds,
   promptIds,
+  promptText,
   responseIds,
   specialPrefixLength,
   textPromptIds,

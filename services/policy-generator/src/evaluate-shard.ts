@@ -22,6 +22,7 @@ import {
   parsePromptRecord,
   promptIds,
   promptInputOf,
+  promptText,
   type Sample,
   scoreResponses,
   sequenceLogps,
@@ -188,7 +189,7 @@ function encodePrompts(
         `the prompt has ${ids.length} tokens; with max_new_tokens ${maxNewTokens} it exceeds the policy's ${maxLen} positions`,
         'shorten the prompt or lower evaluate.sampling.max_new_tokens',
       );
-    const text = 'ids' in p ? tok.decode(p.ids) : p.text;
+    const text = 'ids' in p ? promptText(tok, p.ids) : p.text;
     return { text, ids, row: firstRow + i, where: p.where, ...(p.messages ? { messages: p.messages } : {}) };
   });
 }

@@ -6,7 +6,7 @@
  * RESOURCE_EXHAUSTED naming the field that carries it. (Invalid UTF-8 is found in the raw bytes before the
  * handler runs: see utf8-schemas.ts.)
  */
-import { chatPrompt, promptIds } from '@rlhf/ml-engine';
+import { chatPrompt, promptIds, promptText } from '@rlhf/ml-engine';
 import { invalidArgument, RlhfError } from '@rlhf/platform';
 import type { GenerateRequest, GenerateStreamRequest } from '@rlhf/proto';
 import type { LoadedModel } from '@rlhf/service-kit';
@@ -158,6 +158,6 @@ export function prepareGeneration(
         'shorten the prompt or lower max_new_tokens',
       );
     }
-    return { ids, text: 'ids' in p ? tok.decode(p.ids) : p.text };
+    return { ids, text: 'ids' in p ? promptText(tok, p.ids) : p.text };
   });
 }

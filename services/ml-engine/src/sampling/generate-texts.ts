@@ -7,7 +7,7 @@ import type { LoadedModelDir } from '../checkpoint/model-dir.js';
 import { EngineError, invalidInput } from '../engine-error.js';
 import { headTypeOf } from '../model/config.js';
 import { inferenceSessionOptions, type ModelRunner, OrtSession } from '../runtime/ort-session.js';
-import { promptIds } from '../tokenizer/prompt-ids.js';
+import { promptIds, promptText } from '../tokenizer/prompt-ids.js';
 import { type FinishReason, generate, type Sample } from './generate.js';
 import type { SamplingParams } from './sample-token.js';
 
@@ -130,7 +130,7 @@ export async function generateTexts(
     // A sample that ended on EOS (or another end token) ends with it: the text leaves it out.
     const strip = (s: Sample): number[] => (s.finishReason === 'eos' ? s.tokenIds.slice(0, -1) : s.tokenIds);
     return {
-      prompt: 'ids' in p ? tok.decode(p.ids) : p.text,
+      prompt: 'ids' in p ? promptText(tok, p.ids) : p.text,
       responses: mine.map((s) => tok.decode(strip(s))),
       response_ids: mine.map((s) => s.tokenIds),
       logprobs: mine.map((s) => s.logprobs),

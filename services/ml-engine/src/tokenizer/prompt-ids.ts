@@ -46,3 +46,15 @@ export function specialPrefixLength(tok: Tokenizer): number {
   }
   return 0;
 }
+
+/**
+ * The text of a prompt's ids for outputs that carry prompts as text (generations, evaluation rows), written
+ * so that reading it back by the rule above gives the same ids: the special tokens the tokenizer's own rule
+ * puts first (a chat template's BOS, or BOS given with the ids) are left out when the ids start with them,
+ * since encoding the text puts them back.
+ */
+export function promptText(tok: Tokenizer, ids: readonly number[]): string {
+  const prefix = textPromptIds(tok, 'a').slice(0, specialPrefixLength(tok));
+  const starts = prefix.length > 0 && prefix.every((id, k) => ids[k] === id);
+  return tok.decode(starts ? ids.slice(prefix.length) : ids);
+}
