@@ -3,7 +3,8 @@
  * the reference Python environment (Llama with llama3 / linear / dynamic rope scaling and an explicit
  * head_dim, Mistral, a Llama sequence-classification reward head), their token ids from AutoTokenizer,
  * logits and greedy continuations from transformers' own forward pass. Each is imported with
- * `rlhf model import`, and the engine must tokenize, score and decode as transformers did.
+ * `rlhf model import`, and the engine must tokenize, score and decode as transformers did; exported again
+ * with `rlhf model export`, transformers must load it as the same model.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -103,6 +104,35 @@ describe('imported checkpoints compute what transformers computes', () => {
       assert.deepEqual(sample?.tokenIds, ref.greedy);
     });
   }
+
+  test('exported again, each loads in transformers with the same class and logits', async () => {
+    const names = ['llama3-rope', 'biases', 'mistral', 'qwen2'];
+    const pairs: string[] = [];
+    for (const name of names) {
+      const exported = join(dir, 'exported', name);
+      const r = await runCli([
+        'model',
+        'export',
+        '--model',
+        join(dir, 'models', name),
+        '--format',
+        'safetensors',
+        '--out',
+        exported,
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      pairs.push(join(dir, 'hf', name), exported);
+    }
+    const results = JSON.parse(runReferencePython('test/hf/compare_exports.py', pairs)) as {
+      class: string;
+      max_diff: number;
+    }[];
+    assert.deepEqual(
+      results.map((r) => r.class),
+      ['LlamaForCausalLM', 'LlamaForCausalLM', 'MistralForCausalLM', 'Qwen2ForCausalLM'],
+    );
+    for (const r of results) assert.ok(r.max_diff <= 1e-6, JSON.stringify(r));
+  });
 
   test('a sequence-classification reward head scores the last token as transformers does', async () => {
     const ref = reference.reward as Reference;
