@@ -139,7 +139,9 @@ describe('imported checkpoints compute what transformers computes', () => {
     const { model, session } = await imported('reward');
     assert.deepEqual(textPromptIds(model.tokenizer, ref.prompt), ref.ids);
     const out = await session.run(feeds(model, ref.ids), ['scores']);
-    const score = (out.scores?.data as Float32Array)[0] as number;
+    const scores = out.scores?.data as Float32Array | undefined;
+    assert.ok(scores, 'the reward model returns scores');
+    const score = scores[0] as number;
     assert.ok(Math.abs(score - (ref.score as number)) <= 1e-4, `score ${score}, transformers ${ref.score}`);
   });
 });
