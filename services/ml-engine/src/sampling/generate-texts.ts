@@ -1,6 +1,6 @@
 /**
  * Text in, text out: prompts (text or ids) through a loaded model directory to completions, in the
- * generations format of DESIGN.md ({"prompt", "responses", ...}). The policy-generator service and
+ * generations format of docs/ARCHITECTURE.md ({"prompt", "responses", ...}). The policy-generator service and
  * `rlhf generate` both call this.
  */
 import type { LoadedModelDir } from '../checkpoint/model-dir.js';
