@@ -33,6 +33,7 @@ import {
   parseLlamaConfig,
   parsePairRecord,
   preferencePrompt,
+  promptText,
   Rng,
   runTraining,
   type StepReport,
@@ -147,8 +148,9 @@ async function scalarHeadStart(modelDir: string, jobDir: string, seed: number): 
   return out;
 }
 
+/** Text that encodes back to the ids (a chat prompt's template BOS is put back by the tokenizer's rule). */
 function asText(model: LoadedModelDir, t: TextOrIds): string {
-  return 'text' in t ? t.text : model.tokenizer.decode(t.ids);
+  return 'text' in t ? t.text : promptText(model.tokenizer, t.ids);
 }
 
 const EVAL_BATCH = 32;

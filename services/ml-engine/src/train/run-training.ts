@@ -14,6 +14,7 @@ import { loadJsonl } from '../data/jsonl.js';
 import { parsePairRecord, parseSftRecord, type textOrIdsToIds } from '../data/records.js';
 import { Rng } from '../random/rng.js';
 import { chatPrompt } from '../tokenizer/chat-template.js';
+import { promptText } from '../tokenizer/prompt-ids.js';
 import {
   checkIds,
   type EncodeStats,
@@ -77,7 +78,7 @@ async function encodeDataset(
   if (objective === 'pm') {
     const rng = new Rng(seed);
     const text = (t: Parameters<typeof textOrIdsToIds>[0]): string =>
-      'text' in t ? t.text : m.tokenizer.decode(t.ids);
+      'text' in t ? t.text : promptText(m.tokenizer, t.ids);
     const rows = pairs.map((p) =>
       preferenceExample(m.tokenizer, text(p.prompt), text(p.chosen), text(p.rejected), rng, maxLen),
     );
