@@ -1,7 +1,7 @@
 /**
  * Model families checked against transformers: small random checkpoints made and saved by transformers in
  * the reference Python environment (Llama with llama3 / linear / dynamic rope scaling and an explicit
- * head_dim, Mistral, a Llama sequence-classification reward head), their token ids from AutoTokenizer,
+ * head_dim, Mistral, Qwen2, Llama and Qwen2 sequence-classification reward heads), their token ids from AutoTokenizer,
  * logits and greedy continuations from transformers' own forward pass. Each is imported with
  * `rlhf model import`, and the engine must tokenize, score and decode as transformers did; exported again
  * with `rlhf model export`, transformers must load it as the same model.
@@ -134,14 +134,15 @@ describe('imported checkpoints compute what transformers computes', () => {
     for (const r of results) assert.ok(r.max_diff <= 1e-6, JSON.stringify(r));
   });
 
-  test('a sequence-classification reward head scores the last token as transformers does', async () => {
-    const ref = reference.reward as Reference;
-    const { model, session } = await imported('reward');
-    assert.deepEqual(textPromptIds(model.tokenizer, ref.prompt), ref.ids);
-    const out = await session.run(feeds(model, ref.ids), ['scores']);
-    const scores = out.scores?.data as Float32Array | undefined;
-    assert.ok(scores, 'the reward model returns scores');
-    const score = scores[0] as number;
-    assert.ok(Math.abs(score - (ref.score as number)) <= 1e-4, `score ${score}, transformers ${ref.score}`);
-  });
+  for (const name of ['reward', 'qwen2-reward'])
+    test(`${name}: a sequence-classification head scores the last token as transformers does`, async () => {
+      const ref = reference[name] as Reference;
+      const { model, session } = await imported(name);
+      assert.deepEqual(textPromptIds(model.tokenizer, ref.prompt), ref.ids);
+      const out = await session.run(feeds(model, ref.ids), ['scores']);
+      const scores = out.scores?.data as Float32Array | undefined;
+      assert.ok(scores, 'the reward model returns scores');
+      const score = scores[0] as number;
+      assert.ok(Math.abs(score - (ref.score as number)) <= 1e-4, `score ${score}, transformers ${ref.score}`);
+    });
 });

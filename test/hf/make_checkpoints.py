@@ -23,6 +23,7 @@ from transformers import (
     PreTrainedTokenizerFast,
     Qwen2Config,
     Qwen2ForCausalLM,
+    Qwen2ForSequenceClassification,
 )
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -82,6 +83,9 @@ def cases():
         "reward": (llama3, lambda v, t: LlamaForSequenceClassification(
             LlamaConfig(**shape(v), **tokens(t), num_labels=1)
         )),
+        "qwen2-reward": (qwen2, lambda v, t: Qwen2ForSequenceClassification(
+            Qwen2Config(**shape(v), bos_token_id=None, eos_token_id=t["eos"], pad_token_id=t["pad"], num_labels=1)
+        )),
     }
 
 
@@ -110,7 +114,7 @@ def main():
         ids = hf_tok(PROMPT)["input_ids"]
         with torch.no_grad():
             logits = model(torch.tensor([ids])).logits[0]
-            if name == "reward":
+            if name.endswith("reward"):
                 result[name] = {"prompt": PROMPT, "ids": ids, "score": float(logits[0])}
                 continue
             seq = list(ids)
