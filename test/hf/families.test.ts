@@ -1,8 +1,8 @@
 /**
  * Model families checked against transformers: small random checkpoints made and saved by transformers in
  * the reference Python environment (Llama with llama3 / linear / dynamic rope scaling and an explicit
- * head_dim, Mistral, Qwen2, Llama and Qwen2 sequence-classification reward heads), their token ids from AutoTokenizer,
- * logits and greedy continuations from transformers' own forward pass. Each is imported with
+ * head_dim, Llama with biases, Mistral, Qwen2, Llama and Qwen2 sequence-classification reward heads), their
+ * token ids from AutoTokenizer, logits and greedy continuations from transformers' own forward pass. Each is imported with
  * `rlhf model import`, and the engine must tokenize, score and decode as transformers did; exported again
  * with `rlhf model export`, transformers must load it as the same model.
  */
