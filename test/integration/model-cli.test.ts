@@ -105,6 +105,51 @@ describe('rlhf model and rlhf tokenize', () => {
     assert.equal(decoded.stdout, 'the plot was superb\n');
   });
 
+  it("tokenize --special-tokens applies the tokenizer's own rule: ours puts BOS first", async () => {
+    const args = ['tokenize', '--model', model, '--text', 'the plot'];
+    const plain = JSON.parse((await runCli(args)).stdout) as number[];
+    const special = await runCli([...args, '--special-tokens']);
+    assertOk(special);
+    assert.deepEqual(JSON.parse(special.stdout), [0, ...plain]);
+  });
+
+  it('init with a corpus that gives fewer tokens than vocab_size sizes the model to the tokenizer, and it generates', async () => {
+    const small = join(root, 'small');
+    await writeFile(
+      join(root, 'big-vocab.yaml'),
+      'hidden_size: 32\nnum_attention_heads: 4\nvocab_size: 4096\n',
+    );
+    const result = await runCli([
+      'model',
+      'init',
+      '--config',
+      join(root, 'big-vocab.yaml'),
+      '--tokenizer-corpus',
+      join(root, 'corpus.txt'),
+      '--out',
+      small,
+    ]);
+    assertOk(result);
+    const loaded = await loadModelDir(small);
+    assert.ok(loaded.tokenizer.vocabSize < 4096);
+    assert.equal(loaded.config.vocab_size, loaded.tokenizer.vocabSize);
+    assert.match(
+      result.stderr,
+      new RegExp(`vocab_size is ${loaded.tokenizer.vocabSize}, .* not the 4096 of`),
+    );
+    await writeFile(join(root, 'one-prompt.jsonl'), `${JSON.stringify({ prompt: 'the plot' })}\n`);
+    const generated = await runCli([
+      'generate',
+      '--model',
+      small,
+      '--prompts',
+      join(root, 'one-prompt.jsonl'),
+      '--max-new-tokens',
+      '8',
+    ]);
+    assertOk(generated);
+  });
+
   it('export then import gives back identical weights and config', async () => {
     const hf = join(root, 'hf');
     assertOk(await runCli(['model', 'export', '--model', model, '--format', 'safetensors', '--out', hf]));

@@ -162,10 +162,11 @@ test('Generate: n seeded completions per prompt with ids, log-probs and finish r
   const other = await generateCall({ model: model(), prompts, n: 3, sampling: { ...sampling, seed: 4 } });
   assert.notDeepEqual(keys(other), keys(res), 'another seed, other completions');
 
-  // Prompt ids (after BOS) sample exactly what the text does; n unset means one sample.
+  // Prompt ids are used verbatim: the ids the tokenizer's own rule gives the text (BOS first for this
+  // tokenizer) sample exactly what the text does; n unset means one sample.
   const ids = await generateCall({
     model: model(),
-    promptTokenIds: prompts.map((p) => ({ ids: tokenizer.encode(p) })),
+    promptTokenIds: prompts.map((p) => ({ ids: tokenizer.encode(p, { addSpecialTokens: true }) })),
     n: 3,
     sampling,
   });

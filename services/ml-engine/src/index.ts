@@ -164,11 +164,20 @@ export {
   trainBpe,
 } from './tokenizer/bpe-trainer.js';
 export {
+  chatPrompt,
   chatRenderer,
   promptInputOf,
   readChatTemplate,
   renderChatPrompt,
 } from './tokenizer/chat-template.js';
+export {
+  chatPromptIds,
+  promptIds,
+  promptText,
+  responseIds,
+  specialPrefixLength,
+  textPromptIds,
+} from './tokenizer/prompt-ids.js';
 export { DEFAULT_SPECIAL_TOKENS, type SpecialTokens } from './tokenizer/special-tokens.js';
 export {
   type DecodeIdsOptions,

@@ -20,7 +20,9 @@ import {
   type LoadedModelDir,
   parseJsonlLines,
   parsePromptRecord,
+  promptIds,
   promptInputOf,
+  promptText,
   type Sample,
   scoreResponses,
   sequenceLogps,
@@ -64,7 +66,7 @@ export interface EvaluateDeps {
   cache: ModelCache;
 }
 
-/** One held-out prompt of the shard: its text, its ids (BOS first) and its global index. */
+/** One held-out prompt of the shard: its text, its ids (prompt-ids.ts: the tokenizer's own special tokens for text) and its global index. */
 interface EvalPrompt {
   text: string;
   ids: number[];
@@ -172,7 +174,6 @@ function encodePrompts(
   const tok = model.tokenizer;
   const maxLen = model.config.max_position_embeddings;
   return parsed.map((p, i) => {
-    let body: number[];
     if ('ids' in p) {
       const bad = p.ids.find((id) => id >= model.config.vocab_size);
       if (bad !== undefined)
@@ -181,18 +182,16 @@ function encodePrompts(
           `token id ${bad} is outside the policy's vocabulary (size ${model.config.vocab_size})`,
           "tokenize with the policy's tokenizer, or give the prompt as text",
         );
-      body = p.ids;
-    } else {
-      body = tok.encode(p.text);
     }
-    const ids = [tok.bosId, ...body];
+    // Ids verbatim, text with the tokenizer's own special tokens (prompt-ids.ts).
+    const ids = promptIds(tok, p);
     if (ids.length + maxNewTokens > maxLen)
       throw invalidArgument(
         p.where,
         `the prompt has ${ids.length} tokens; with max_new_tokens ${maxNewTokens} it exceeds the policy's ${maxLen} positions`,
         'shorten the prompt or lower evaluate.sampling.max_new_tokens',
       );
-    const text = 'ids' in p ? tok.decode(p.ids) : p.text;
+    const text = 'ids' in p ? promptText(tok, p.ids) : p.text;
     return { text, ids, row: firstRow + i, where: p.where, ...(p.messages ? { messages: p.messages } : {}) };
   });
 }
@@ -353,6 +352,7 @@ async function evaluate(
           seed: sampling.seed,
           eosId: tok.eosId,
           padId: tok.padId,
+          sampleVocab: Math.min(tok.vocabSize, model.config.vocab_size),
           stopIds: sampling.stopIds,
           endIds: model.endTokenIds ?? [],
           maxBatch: CHUNK_SAMPLES,

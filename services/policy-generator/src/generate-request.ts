@@ -6,7 +6,7 @@
  * RESOURCE_EXHAUSTED naming the field that carries it. (Invalid UTF-8 is found in the raw bytes before the
  * handler runs: see utf8-schemas.ts.)
  */
-import { chatRenderer } from '@rlhf/ml-engine';
+import { chatPrompt, promptIds, promptText } from '@rlhf/ml-engine';
 import { invalidArgument, RlhfError } from '@rlhf/platform';
 import type { GenerateRequest, GenerateStreamRequest } from '@rlhf/proto';
 import type { LoadedModel } from '@rlhf/service-kit';
@@ -100,7 +100,7 @@ export function checkGenerateRequest(
   return { prompts, n, sampling, firstPromptIndex: req.firstPromptIndex, promptField };
 }
 
-/** A prompt ready for the sampler: BOS + its ids, and its text for the reply. */
+/** A prompt ready for the sampler: its ids (prompt-ids.ts), and its text for the reply. */
 export interface PreparedPrompt {
   ids: number[];
   text: string;
@@ -131,14 +131,14 @@ export function prepareGeneration(
   if (sampling.maxNewTokens + 1 > maxLen) {
     throw new RlhfError(
       'RESOURCE_EXHAUSTED',
-      `${sampling.maxNewTokens} new tokens do not fit the model's ${maxLen} positions even after an empty prompt (BOS takes one)`,
+      `${sampling.maxNewTokens} new tokens do not fit the model's ${maxLen} positions after a one-token prompt`,
       { field: `${samplingField}.max_new_tokens`, fix: `ask for at most ${maxLen - 1}` },
     );
   }
-  const chat = chatRenderer(model.model);
+  const chat = chatPrompt(model.model);
   return prompts.map((given, i) => {
-    const p = 'messages' in given ? { text: chat(given.messages, promptField(i)) } : given;
-    let body: number[];
+    // Ids verbatim, text with the tokenizer's own special tokens, chat through the template (prompt-ids.ts).
+    const p = 'messages' in given ? chat(given.messages, promptField(i)) : given;
     if ('ids' in p) {
       const outside = p.ids.findIndex((id) => id >= vocab || id >= tok.vocabSize);
       if (outside >= 0)
@@ -147,16 +147,17 @@ export function prepareGeneration(
           `token id ${p.ids[outside]} (at ${outside}) is outside the vocabulary (size ${Math.min(vocab, tok.vocabSize)})`,
           "tokenize with the model's own tokenizer",
         );
-      body = p.ids;
-    } else body = tok.encode(p.text);
-    const ids = [tok.bosId, ...body];
+    }
+    const ids = promptIds(tok, p);
+    if (ids.length === 0)
+      throw invalidArgument(promptField(i), 'has no tokens', 'give at least one token or some text');
     if (ids.length + sampling.maxNewTokens > maxLen) {
       throw invalidArgument(
         promptField(i),
-        `has ${ids.length} tokens (BOS included); with max_new_tokens ${sampling.maxNewTokens} that exceeds the model's ${maxLen} positions`,
+        `has ${ids.length} tokens; with max_new_tokens ${sampling.maxNewTokens} that exceeds the model's ${maxLen} positions`,
         'shorten the prompt or lower max_new_tokens',
       );
     }
-    return { ids, text: 'ids' in p ? tok.decode(p.ids) : p.text };
+    return { ids, text: 'ids' in p ? promptText(tok, p.ids) : p.text };
   });
 }

@@ -54,7 +54,7 @@ after(async () => {
 });
 
 const job = (n: number, seed: number, signal?: AbortSignal): SampleJob => ({
-  prompts: [[model.model.tokenizer.bosId, 5, 6]],
+  prompts: [[model.model.tokenizer.bosId as number, 5, 6]],
   n,
   firstPromptIndex: 0,
   sampling: checkSamplingParams(
@@ -151,15 +151,15 @@ test('a seeded request samples the same alone and joining a running batch mid-wa
   const mine: SampleJob = {
     ...job(3, 11),
     prompts: [
-      [model.model.tokenizer.bosId, 7],
-      [model.model.tokenizer.bosId, 8, 9, 10, 11],
+      [model.model.tokenizer.bosId as number, 7],
+      [model.model.tokenizer.bosId as number, 8, 9, 10, 11],
     ],
     firstPromptIndex: 4,
   };
   const alone = await other.generate(model, mine);
   const running = other.generate(model, {
     ...job(2, 12),
-    prompts: [[model.model.tokenizer.bosId, 5, 6, 7, 8]],
+    prompts: [[model.model.tokenizer.bosId as number, 5, 6, 7, 8]],
   });
   const stepsBefore = await stepCount(reg);
   while ((await stepCount(reg)) - stepsBefore < 5) await turn();

@@ -46,7 +46,7 @@ export function batchingFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<B
   return out;
 }
 
-/** One request's work: prompts (BOS included), samples each, and its settings. */
+/** One request's work: prompt rows (as prompt-ids.ts builds them), samples each, and its settings. */
 export interface SampleJob {
   prompts: readonly number[][];
   n: number;
@@ -234,6 +234,8 @@ export class PolicySampler {
       loop = new DecodeLoop(model.session, model.model.config, {
         eosId: tok.eosId,
         padId: tok.padId,
+        // Ids past the tokenizer's last decode to nothing: never sampled (padded vocabularies).
+        sampleVocab: Math.min(tok.vocabSize, model.model.config.vocab_size),
         maxBatch: Math.max(1, this.batching.maxBatchCompletions),
         windowMs: this.batching.windowMs,
         onStep: (step) => this.observe(model, step),

@@ -21,7 +21,7 @@ import { copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs
 import { join } from 'node:path';
 import {
   architectureOf,
-  chatRenderer,
+  chatPrompt,
   comparePairs,
   headTypeOf,
   inferenceSessionOptions,
@@ -33,6 +33,7 @@ import {
   parseLlamaConfig,
   parsePairRecord,
   preferencePrompt,
+  promptText,
   Rng,
   runTraining,
   type StepReport,
@@ -147,8 +148,9 @@ async function scalarHeadStart(modelDir: string, jobDir: string, seed: number): 
   return out;
 }
 
+/** Text that encodes back to the ids (a chat prompt's template BOS is put back by the tokenizer's rule). */
 function asText(model: LoadedModelDir, t: TextOrIds): string {
-  return 'text' in t ? t.text : model.tokenizer.decode(t.ids);
+  return 'text' in t ? t.text : promptText(model.tokenizer, t.ids);
 }
 
 const EVAL_BATCH = 32;
@@ -161,7 +163,7 @@ export async function evaluatePairModel(
 ): Promise<Record<string, number>> {
   const model = await loadModelDir(modelDir);
   const pairs = await loadJsonl(evalFile, (v, where) =>
-    parsePairRecord(v, where, { vocabSize: model.config.vocab_size, chat: chatRenderer(model) }),
+    parsePairRecord(v, where, { vocabSize: model.config.vocab_size, chat: chatPrompt(model) }),
   );
   const triples = pairs.map((p) => ({
     prompt: asText(model, p.prompt),

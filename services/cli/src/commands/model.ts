@@ -136,6 +136,15 @@ async function init(f: InitFlags): Promise<void> {
   const { json, tokenizer, source } = await chooseTokenizer(f, rawConfig);
   // The embedding follows the tokenizer unless the config fixes its size (then the tokenizer must fit).
   const raw = withTokenizerIds(rawConfig, tokenizer);
+  const trained = f.tokenizerCorpus !== undefined;
+  if (trained && raw.vocab_size !== undefined && raw.vocab_size !== tokenizer.vocabSize) {
+    // A corpus can run out of merges before the asked size: the embedding gets one row per token the
+    // trained tokenizer has, so every id the model can produce decodes.
+    process.stderr.write(
+      `note: vocab_size is ${tokenizer.vocabSize}, the size of ${source}, not the ${raw.vocab_size} of ${f.config}\n`,
+    );
+    raw.vocab_size = tokenizer.vocabSize;
+  }
   raw.vocab_size ??= tokenizer.vocabSize;
   const config = parseLlamaConfig(raw, f.config);
   checkTokenizerFits(config, tokenizer, f.config, source);
@@ -158,7 +167,8 @@ export function registerModel(program: Command): void {
         'Write a model directory (config.json, tokenizer.json, tokenizer_config.json, model.onnx) with',
         'HF-style random weights. --config is a JSON or YAML object of Llama config.json fields; fields it',
         'leaves out take the defaults. With --tokenizer-corpus a byte-level BPE is trained on the file',
-        '(one document a line), and vocab_size follows the tokenizer unless the config sets it.',
+        '(one document a line) and vocab_size is its size (a note says so when the config asked for another);',
+        'with --tokenizer, vocab_size follows the tokenizer unless the config sets a larger one.',
         'The output directory appears whole or not at all.',
       ].join('\n'),
     )

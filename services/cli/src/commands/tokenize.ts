@@ -6,6 +6,7 @@ interface TokenizeFlags {
   text?: string;
   decode?: string;
   addBos?: boolean;
+  specialTokens?: boolean;
   addEos?: boolean;
 }
 
@@ -34,11 +35,14 @@ export function registerTokenize(program: Command): void {
       [
         'Print the token ids of --text as a JSON array on one line, or the text of the ids in --decode.',
         'Special tokens written in the text (<|eos|>) become their ids; BOS and EOS are added only when asked.',
+        "--special-tokens adds the tokenizer's own special tokens as Hugging Face's tokenizer(text) does, which",
+        'is what generation and training do with a prompt given as text (docs/MODELS.md).',
       ].join('\n'),
     )
     .requiredOption('--model <DIR>', 'model directory (or a tokenizer.json)')
     .option('--text <TEXT>', 'text to encode')
     .option('--decode <JSON>', 'token ids to decode, as a JSON array')
+    .option('--special-tokens', "add the tokenizer's own special tokens (its post-processor)")
     .option('--add-bos', 'prepend the BOS token')
     .option('--add-eos', 'append the EOS token')
     .addHelpText(
@@ -49,13 +53,18 @@ export function registerTokenize(program: Command): void {
       if ((f.text === undefined) === (f.decode === undefined)) {
         throw invalidArgument('--text', 'pass exactly one of --text TEXT or --decode JSON');
       }
-      if (f.decode !== undefined && (f.addBos || f.addEos)) {
-        throw invalidArgument(f.addBos ? '--add-bos' : '--add-eos', 'only applies with --text');
+      if (f.decode !== undefined && (f.addBos || f.addEos || f.specialTokens)) {
+        const flag = f.addBos ? '--add-bos' : f.addEos ? '--add-eos' : '--special-tokens';
+        throw invalidArgument(flag, 'only applies with --text');
       }
       const { loadTokenizer } = await import('@rlhf/ml-engine');
       const tokenizer = await loadTokenizer(f.model);
       if (f.text !== undefined) {
-        const ids = tokenizer.encode(f.text, { addBos: f.addBos === true, addEos: f.addEos === true });
+        const ids = tokenizer.encode(f.text, {
+          addSpecialTokens: f.specialTokens === true,
+          addBos: f.addBos === true,
+          addEos: f.addEos === true,
+        });
         process.stdout.write(`${JSON.stringify(ids)}\n`);
         return;
       }

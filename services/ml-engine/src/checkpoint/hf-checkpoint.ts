@@ -135,9 +135,12 @@ export async function importHfCheckpoint(
   }
   const tokenizerJson = (await readJsonFile(tokenizerFile)) as TokenizerJson;
   const { tensors, source } = await readHfWeights(hfDir);
-  if (['bos_token_id', 'eos_token_id', 'pad_token_id'].some((f) => raw[f] == null)) {
-    raw = withTokenizerIds(raw, await loadTokenizer(hfDir));
-  }
+  const hfTokenizer = await loadTokenizer(hfDir);
+  // A tokenizer without BOS (tokenizer_config.json "bos_token": null, as Qwen2's) keeps none, whatever id
+  // config.json gives: no token is written as its BOS.
+  if (hfTokenizer.bosId === undefined) raw = { ...raw, bos_token_id: null };
+  if (['bos_token_id', 'eos_token_id', 'pad_token_id'].some((f) => raw[f] == null))
+    raw = withTokenizerIds(raw, hfTokenizer);
   // save_pretrained always writes tie_word_embeddings; a hand-written config that leaves it out means
   // whatever the weights say (HF's Llama default is untied, which a checkpoint without lm_head cannot be).
   if (!('tie_word_embeddings' in raw)) raw = { ...raw, tie_word_embeddings: !tensors.has('lm_head.weight') };

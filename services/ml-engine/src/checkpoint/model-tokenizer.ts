@@ -28,7 +28,7 @@ function tokensById(json: TokenizerJson): Map<number, string> {
 export function specialTokensOf(config: LlamaConfig, json: TokenizerJson, configFile: string): SpecialTokens {
   const byId = tokensById(json);
   const name = (role: Role): string => {
-    const id = config[idField(role)];
+    const id = config[idField(role)] as number;
     const token = byId.get(id);
     if (token === undefined) {
       throw invalidInput(
@@ -39,7 +39,7 @@ export function specialTokensOf(config: LlamaConfig, json: TokenizerJson, config
     }
     return token;
   };
-  const bos = name('bos');
+  const bos = config.bos_token_id === null ? null : name('bos');
   const eos = name('eos');
   const pad = name('pad');
   const extra = (json.added_tokens ?? [])
@@ -57,7 +57,12 @@ export function withTokenizerIds(
   raw: Record<string, unknown>,
   tokenizer: Tokenizer,
 ): Record<string, unknown> {
-  const ids: Record<Role, number> = { bos: tokenizer.bosId, eos: tokenizer.eosId, pad: tokenizer.padId };
+  // A tokenizer without BOS leaves bos_token_id null: no EOS stands in for it.
+  const ids: Record<Role, number | null> = {
+    bos: tokenizer.bosId ?? null,
+    eos: tokenizer.eosId,
+    pad: tokenizer.padId,
+  };
   const out = { ...raw };
   for (const role of ROLES) if (out[idField(role)] == null) out[idField(role)] = ids[role];
   return out;
@@ -86,9 +91,13 @@ export function checkSpecialIdsAgree(
   configFile: string,
   tokenizerConfigFile: string,
 ): void {
-  const ids: Record<Role, number> = { bos: tokenizer.bosId, eos: tokenizer.eosId, pad: tokenizer.padId };
+  const ids: Record<Role, number | undefined> = {
+    bos: tokenizer.bosId,
+    eos: tokenizer.eosId,
+    pad: tokenizer.padId,
+  };
   for (const role of ROLES) {
-    if (ids[role] !== config[idField(role)]) {
+    if ((ids[role] ?? null) !== config[idField(role)]) {
       throw invalidInput(
         `${tokenizerConfigFile}: the ${role} token is id ${ids[role]}, but ${configFile} has "${idField(role)}": ${config[idField(role)]}`,
         `${configFile}:${idField(role)}`,

@@ -8,10 +8,10 @@ export interface RecordOptions {
   /** When given, token-id fields must hold ids below it. */
   vocabSize?: number;
   /**
-   * Chat messages as prompt text (the model's chat template with the generation prompt, `chatRenderer`);
-   * without it, their contents joined by newlines.
+   * Chat messages as a prompt (the model's chat template with the generation prompt, as ids encoded
+   * without special tokens: `chatPrompt`); without it, their contents joined by newlines as text.
    */
-  chat?: (messages: readonly ChatMessage[], where: string) => string;
+  chat?: (messages: readonly ChatMessage[], where: string) => TextOrIds;
 }
 
 export type Row = Record<string, unknown>;

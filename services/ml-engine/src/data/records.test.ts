@@ -85,8 +85,9 @@ describe('dataset records', () => {
 });
 
 describe('conversational records (TRL): chat messages through the model, or their contents by line', () => {
-  const chat = (messages: readonly { role: string; content: string }[]) =>
-    `${messages.map((m) => `<${m.role}>${m.content}`).join('')}<assistant>`;
+  const chat = (messages: readonly { role: string; content: string }[]) => ({
+    text: `${messages.map((m) => `<${m.role}>${m.content}`).join('')}<assistant>`,
+  });
   const conversation = [
     { role: 'system', content: 'be kind' },
     { role: 'user', content: 'the film?' },

@@ -53,15 +53,15 @@ export function parsePromptRecord(value: unknown, where: string, options: Record
   return { kind: 'prompt', prompt: textOrIdsField(row, 'prompt', where, options) };
 }
 
-/** Chat messages as prompt text: through `options.chat`, else their contents joined by newlines. */
-function chatText(messages: readonly ChatMessage[], where: string, options: RecordOptions): string {
-  return options.chat ? options.chat(messages, where) : messages.map((m) => m.content).join('\n');
+/** Chat messages as a prompt: through `options.chat`, else their contents joined by newlines. */
+function chatText(messages: readonly ChatMessage[], where: string, options: RecordOptions): TextOrIds {
+  return options.chat ? options.chat(messages, where) : { text: messages.map((m) => m.content).join('\n') };
 }
 
 /** A prompt given as text, ids, or (TRL's conversational form) a list of chat messages. */
 function promptField(row: Record<string, unknown>, where: string, options: RecordOptions): TextOrIds {
   if (!Array.isArray(row.prompt)) return textOrIdsField(row, 'prompt', where, options);
-  return { text: chatText(messagesField(row, 'prompt', where), where, options) };
+  return chatText(messagesField(row, 'prompt', where), where, options);
 }
 
 /** A response given as text, ids, or a list of one assistant message (TRL's conversational form). */
@@ -108,7 +108,7 @@ export function parseSftRecord(value: unknown, where: string, options: RecordOpt
       );
     return {
       kind: 'prompt-completion',
-      prompt: { text: chatText(messages.slice(0, -1), where, options) },
+      prompt: chatText(messages.slice(0, -1), where, options),
       completion: { text: last.content },
     };
   }

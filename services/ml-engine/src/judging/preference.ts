@@ -6,7 +6,9 @@
  */
 import type { LoadedModelDir } from '../checkpoint/model-dir.js';
 import { invalidInput } from '../engine-error.js';
+import { headDim } from '../model/config.js';
 import type { ModelRunner, TensorValue } from '../runtime/ort-session.js';
+import { textPromptIds } from '../tokenizer/prompt-ids.js';
 import { answerIds, preferencePrompt } from '../train/preference-format.js';
 
 export interface Comparison {
@@ -25,7 +27,7 @@ async function firstIsBetter(
 ): Promise<number[]> {
   const tok = model.tokenizer;
   const { a, b } = answerIds(tok);
-  const rows = prompts.map((p) => [tok.bosId, ...tok.encode(p)]);
+  const rows = prompts.map((p) => textPromptIds(tok, p));
   const maxLen = model.config.max_position_embeddings;
   const seq = Math.max(...rows.map((r) => r.length));
   if (seq > maxLen)
@@ -52,7 +54,7 @@ async function firstIsBetter(
     attention_mask: { data: mask, dims: [B, seq] },
     position_ids: { data: pos, dims: [B, seq] },
   };
-  const hd = model.config.hidden_size / model.config.num_attention_heads;
+  const hd = headDim(model.config);
   for (let i = 0; i < model.config.num_hidden_layers; i++) {
     for (const part of ['key', 'value'])
       feeds[`past_key_values.${i}.${part}`] = {

@@ -5,6 +5,7 @@
 import type { LoadedModelDir } from '../checkpoint/model-dir.js';
 import { invalidInput } from '../engine-error.js';
 import type { ModelRunner, TensorValue } from '../runtime/ort-session.js';
+import { specialPrefixLength, textPromptIds } from '../tokenizer/prompt-ids.js';
 
 export interface ScoreInput {
   prompt: string;
@@ -16,7 +17,10 @@ export interface ScoredItem {
   penalizedRewards: number[];
 }
 
-/** Rows are [BOS] prompt response [EOS], right-padded; the head reads the EOS position. */
+/**
+ * Rows are the prompt with the tokenizer's own special tokens, the response, EOS (tokenizer/prompt-ids.ts),
+ * right-padded; the head reads the EOS position.
+ */
 export async function scoreResponses(
   model: LoadedModelDir,
   session: ModelRunner,
@@ -29,12 +33,13 @@ export async function scoreResponses(
   const tok = model.tokenizer;
   const maxLen = model.config.max_position_embeddings;
   const rows: number[][] = [];
+  const keep = specialPrefixLength(tok);
   for (const item of items) {
-    const prompt = tok.encode(item.prompt);
+    const prompt = textPromptIds(tok, item.prompt);
     for (const r of item.responses) {
-      let ids = [tok.bosId, ...prompt, ...tok.encode(r), tok.eosId];
-      // Keep the end (the EOS the head reads) when a row is too long: drop from the prompt's start.
-      if (ids.length > maxLen) ids = [tok.bosId, ...ids.slice(ids.length - maxLen + 1)];
+      let ids = [...prompt, ...tok.encode(r), tok.eosId];
+      // Keep the end (the EOS the head reads) when a row is too long: drop text after the leading specials.
+      if (ids.length > maxLen) ids = [...ids.slice(0, keep), ...ids.slice(ids.length - maxLen + keep)];
       rows.push(ids);
     }
   }

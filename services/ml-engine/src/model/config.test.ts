@@ -39,3 +39,73 @@ test('parameter count of the default model', () => {
   const expected = 512 * 128 + 2 * (2 * 128 * 128 + 2 * 128 * 64 + 3 * 128 * 344 + 2 * 128) + 128;
   assert.equal(parameterCount(c), expected);
 });
+
+test('every field that changes the computation is parsed or refused naming it', () => {
+  // transformers 5 writes rope_theta inside rope_parameters; transformers 4 rope_scaling with "type".
+  const v5 = parseLlamaConfig({
+    rope_parameters: {
+      rope_type: 'llama3',
+      rope_theta: 500000,
+      factor: 8,
+      low_freq_factor: 1,
+      high_freq_factor: 4,
+      original_max_position_embeddings: 16,
+    },
+  });
+  assert.equal(v5.rope_theta, 500000);
+  assert.equal(v5.rope_scaling?.rope_type, 'llama3');
+  assert.deepEqual(parseLlamaConfig({ rope_scaling: { type: 'linear', factor: 2 } }).rope_scaling, {
+    rope_type: 'linear',
+    factor: 2,
+  });
+  assert.equal(
+    parseLlamaConfig({ rope_parameters: { rope_type: 'default', rope_theta: 7 } }).rope_scaling,
+    undefined,
+  );
+  assert.equal(parseLlamaConfig({ hidden_size: 48, num_attention_heads: 4, head_dim: 16 }).head_dim, 16);
+  const mistral = parseLlamaConfig({
+    model_type: 'mistral',
+    architectures: ['MistralForCausalLM'],
+    sliding_window: 128,
+  });
+  assert.equal(headTypeOf(mistral), 'lm');
+  const qwen = parseLlamaConfig({
+    model_type: 'qwen2',
+    architectures: ['Qwen2ForSequenceClassification'],
+    use_sliding_window: false,
+    sliding_window: 4096,
+    max_window_layers: 28,
+    layer_types: ['full_attention', 'full_attention'],
+    bos_token_id: null,
+  });
+  assert.equal(headTypeOf(qwen), 'scalar');
+  assert.equal(qwen.bos_token_id, null);
+
+  rejects({ rope_scaling: { rope_type: 'yarn', factor: 4 } }, /"rope_scaling" has rope type "yarn"/);
+  rejects(
+    { rope_scaling: { rope_type: 'linear', factor: 4, attention_factor: 2 } },
+    /"rope_scaling" has "attention_factor"/,
+  );
+  rejects(
+    { rope_scaling: { rope_type: 'dynamic', factor: 2, original_max_position_embeddings: 64 } },
+    /"rope_scaling".*dynamic/,
+  );
+  rejects(
+    { model_type: 'mistral', architectures: ['MistralForCausalLM'], sliding_window: 64 },
+    /"sliding_window" is 64/,
+  );
+  rejects(
+    { model_type: 'mistral', architectures: ['LlamaForCausalLM'] },
+    /architectures.*MistralForCausalLM/,
+  );
+  rejects(
+    { model_type: 'qwen2', architectures: ['Qwen2ForCausalLM'], use_sliding_window: true },
+    /use_sliding_window/,
+  );
+  rejects({ layer_types: ['sliding_attention', 'full_attention'] }, /layer_types/);
+  rejects({ attention_dropout: 0.1 }, /attention_dropout/);
+  rejects({ attention_bias: 'yes' }, /attention_bias/);
+  rejects({ head_dim: 7 }, /head_dim.*even/);
+  rejects({ architectures: ['LlamaForSequenceClassification'], num_labels: 2 }, /num_labels/);
+  rejects({ model_type: 'gemma' }, /model_type/);
+});

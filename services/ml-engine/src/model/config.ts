@@ -2,15 +2,30 @@
  * The model's `config.json`, in Hugging Face Llama field names so checkpoints move to and from HF tools.
  * The head follows HF's architectures too: `LlamaForCausalLM` (policy, preference model) has an LM head;
  * `LlamaForSequenceClassification` with one label (Bradley-Terry reward model) has a scalar `score` head
- * read at the last non-pad token.
+ * read at the last non-pad token. Mistral (`model_type: "mistral"`) is Llama's computation under other
+ * names, accepted when its sliding window covers the whole context. Every field either changes the
+ * computation as HF's does or is refused naming it; `ignoredHfFields` lists the ones that cannot.
  */
 import { type EngineError, invalidInput } from '../engine-error.js';
 
 export type HeadType = 'lm' | 'scalar';
 
+/** HF's rope scaling (`rope_scaling`, or transformers 5's `rope_parameters`), normalised; see rope.ts. */
+export type RopeScaling =
+  | { rope_type: 'linear' | 'dynamic'; factor: number }
+  | {
+      rope_type: 'llama3';
+      factor: number;
+      low_freq_factor: number;
+      high_freq_factor: number;
+      original_max_position_embeddings: number;
+    };
+
+export type ModelType = 'llama' | 'mistral' | 'qwen2';
+
 export interface LlamaConfig {
   architectures: string[];
-  model_type: 'llama';
+  model_type: ModelType;
   hidden_size: number;
   intermediate_size: number;
   num_hidden_layers: number;
@@ -23,11 +38,21 @@ export interface LlamaConfig {
   tie_word_embeddings: boolean;
   hidden_act: 'silu';
   initializer_range: number;
-  bos_token_id: number;
+  /** null for a tokenizer without BOS (Qwen2's). */
+  bos_token_id: number | null;
   eos_token_id: number;
   pad_token_id: number;
   /** Only for the scalar head (HF sequence classification); 1 for a reward model. */
   num_labels?: number;
+  /** The attention head width when it is not hidden_size / num_attention_heads (Mistral, Qwen, Gemma). */
+  head_dim?: number;
+  rope_scaling?: RopeScaling;
+  /** Mistral's attention window; only null or at least max_position_embeddings (full attention). */
+  sliding_window?: number | null;
+  /** Biases on q, k, v and o (HF's attention_bias); Qwen2 has them on q, k and v whatever this says. */
+  attention_bias?: boolean;
+  /** Biases on the MLP's gate, up and down projections. */
+  mlp_bias?: boolean;
 }
 
 export const architectureOf: Record<HeadType, string> = {
@@ -35,12 +60,15 @@ export const architectureOf: Record<HeadType, string> = {
   scalar: 'LlamaForSequenceClassification',
 };
 
+/** The HF class prefix of each model type: `${prefix}ForCausalLM`, `${prefix}ForSequenceClassification`. */
+const classPrefix: Record<ModelType, string> = { llama: 'Llama', mistral: 'Mistral', qwen2: 'Qwen2' };
+
 export function headTypeOf(config: LlamaConfig): HeadType {
-  return config.architectures[0] === architectureOf.scalar ? 'scalar' : 'lm';
+  return config.architectures[0]?.endsWith('ForSequenceClassification') ? 'scalar' : 'lm';
 }
 
 export function headDim(config: LlamaConfig): number {
-  return config.hidden_size / config.num_attention_heads;
+  return config.head_dim ?? config.hidden_size / config.num_attention_heads;
 }
 
 export const defaultLlamaConfig: LlamaConfig = {
@@ -63,23 +91,34 @@ export const defaultLlamaConfig: LlamaConfig = {
   pad_token_id: 2,
 };
 
-/** Fields HF writes that do not change the computation here; accepted and dropped on import. */
+/**
+ * Fields HF writes that do not change the computation; accepted and dropped on import. dtypes say how the
+ * weights were stored (the engine computes in float32); use_cache and the labels' names only change what
+ * HF returns; pretraining_tp > 1 splits HF's matmuls into slices with the same result. Fields that do
+ * change the computation are parsed below or refused: attention_bias / mlp_bias true (no bias weights
+ * here), attention_dropout above 0, rope types other than linear / llama3 / dynamic, sliding windows.
+ */
 const ignoredHfFields = new Set([
   'torch_dtype',
+  'dtype',
   'transformers_version',
   'use_cache',
-  'attention_bias',
-  'attention_dropout',
-  'mlp_bias',
   'pretraining_tp',
-  'rope_scaling',
-  'head_dim',
   'id2label',
   'label2id',
   'problem_type',
   '_name_or_path',
-  'auto_map',
 ]);
+
+/** Fields with one accepted value: the value that leaves the computation as the engine does it. */
+const fixedHfFields: Record<string, { value: unknown; why: string }> = {
+  attention_dropout: { value: 0, why: 'attention has no dropout here' },
+  // Qwen2's sliding window applies only with use_sliding_window; full attention everywhere otherwise.
+  use_sliding_window: { value: false, why: 'sliding-window attention is not supported' },
+};
+
+/** Qwen2 fields that say nothing once use_sliding_window is false (checked above). */
+const qwen2WindowFields = new Set(['sliding_window', 'max_window_layers']);
 
 const integerFields = [
   'hidden_size',
@@ -117,6 +156,61 @@ function closest(name: string, candidates: string[]): string | undefined {
   return best && best[1] <= 3 ? best[0] : undefined;
 }
 
+type Fail = (field: string, what: string) => EngineError;
+
+function ropeObject(value: unknown, field: string, fail: Fail): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw fail(field, `must be an object, got ${JSON.stringify(value)}`);
+  return value as Record<string, unknown>;
+}
+
+/**
+ * `rope_scaling` (or `rope_parameters` without its rope_theta) as a RopeScaling; undefined for none or
+ * "default". transformers 4 wrote the type as `type`, later versions as `rope_type`.
+ */
+function ropeScalingOf(value: unknown, field: string, fail: Fail): RopeScaling | undefined {
+  if (value === undefined || value === null) return undefined;
+  const o = ropeObject(value, field, fail);
+  const type = o.rope_type ?? o.type;
+  if (type === undefined || type === 'default') return undefined;
+  const num = (name: string, min: number): number => {
+    const v = o[name];
+    if (typeof v !== 'number' || !(v >= min))
+      throw fail(field, `needs "${name}" a number >= ${min}, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const known = new Set([
+    'rope_type',
+    'type',
+    'factor',
+    'low_freq_factor',
+    'high_freq_factor',
+    'original_max_position_embeddings',
+  ]);
+  for (const key of Object.keys(o)) {
+    // attention_factor and the YaRN/LongRoPE fields would scale what these types never scale.
+    if (!known.has(key))
+      throw fail(field, `has "${key}", which rope type ${JSON.stringify(type)} does not use`);
+  }
+  if (type === 'linear' || type === 'dynamic') return { rope_type: type, factor: num('factor', 1) };
+  if (type === 'llama3') {
+    const low = num('low_freq_factor', 0);
+    const high = num('high_freq_factor', 0);
+    if (!(high > low)) throw fail(field, `needs high_freq_factor > low_freq_factor, got ${high} <= ${low}`);
+    return {
+      rope_type: 'llama3',
+      factor: num('factor', 1),
+      low_freq_factor: low,
+      high_freq_factor: high,
+      original_max_position_embeddings: num('original_max_position_embeddings', 1),
+    };
+  }
+  throw fail(
+    field,
+    `has rope type ${JSON.stringify(type)}; supported are "linear", "llama3" and "dynamic" (or "default")`,
+  );
+}
+
 /**
  * Validates a parsed config.json (partial configs take the defaults above). `file` names the source in
  * errors, e.g. `model/config.json: field "hiden_size" is not a Llama config field (did you mean hidden_size?)`.
@@ -125,10 +219,45 @@ export function parseLlamaConfig(raw: unknown, file = 'config.json'): LlamaConfi
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw invalidInput(`${file}: expected a JSON object`, file, 'write a config.json with Llama field names');
   }
-  const known = new Set(Object.keys(defaultLlamaConfig).concat('num_labels'));
+  const known = new Set(
+    Object.keys(defaultLlamaConfig).concat(
+      'num_labels',
+      'head_dim',
+      'rope_scaling',
+      'sliding_window',
+      'attention_bias',
+      'mlp_bias',
+    ),
+  );
+  const qwen2 = (raw as { model_type?: unknown }).model_type === 'qwen2';
   const out: Record<string, unknown> = { ...defaultLlamaConfig };
+  const fail = (field: string, what: string): EngineError =>
+    invalidInput(`${file}: field "${field}" ${what}`, `${file}:${field}`);
   for (const [key, value] of Object.entries(raw)) {
     if (ignoredHfFields.has(key)) continue;
+    const fixed = fixedHfFields[key];
+    if (fixed !== undefined) {
+      if (value !== fixed.value && value !== null)
+        throw fail(
+          key,
+          `must be ${JSON.stringify(fixed.value)} (${fixed.why}), got ${JSON.stringify(value)}`,
+        );
+      continue;
+    }
+    if (qwen2 && qwen2WindowFields.has(key)) continue;
+    if (key === 'layer_types') {
+      // transformers 5 spells out each layer's attention; only full attention is computed here.
+      if (!Array.isArray(value) || value.some((t) => t !== 'full_attention'))
+        throw fail(key, `must list only "full_attention" (sliding-window attention is not supported)`);
+      continue;
+    }
+    if (key === 'rope_parameters') {
+      // transformers 5 writes rope_theta and the scaling together here.
+      const { rope_theta, ...rest } = ropeObject(value, key, fail);
+      if (rope_theta !== undefined) out.rope_theta = rope_theta;
+      out.rope_scaling = rest;
+      continue;
+    }
     if (!known.has(key)) {
       const hint = closest(key, [...known]);
       throw invalidInput(
@@ -139,11 +268,20 @@ export function parseLlamaConfig(raw: unknown, file = 'config.json'): LlamaConfi
     }
     out[key] = value;
   }
-  const fail = (field: string, what: string): EngineError =>
-    invalidInput(`${file}: field "${field}" ${what}`, `${file}:${field}`);
+  const scaling = ropeScalingOf(out.rope_scaling, 'rope_scaling', fail);
+  if (scaling === undefined) delete out.rope_scaling;
+  else out.rope_scaling = scaling;
+  for (const f of ['attention_bias', 'mlp_bias']) {
+    if (out[f] === undefined || out[f] === null || out[f] === false) delete out[f];
+    else if (out[f] !== true) throw fail(f, `must be true or false, got ${JSON.stringify(out[f])}`);
+  }
+  if (out.head_dim === null || out.head_dim === undefined) delete out.head_dim;
+  else if (!Number.isInteger(out.head_dim) || (out.head_dim as number) < 2)
+    throw fail('head_dim', `must be an integer >= 2, got ${JSON.stringify(out.head_dim)}`);
   for (const f of integerFields) {
     const v = out[f];
     if (v === undefined && f === 'num_labels') continue;
+    if (v === null && f === 'bos_token_id') continue;
     if (!Number.isInteger(v) || (v as number) < 0)
       throw fail(f, `must be a non-negative integer, got ${JSON.stringify(v)}`);
   }
@@ -155,20 +293,38 @@ export function parseLlamaConfig(raw: unknown, file = 'config.json'): LlamaConfi
     throw fail('tie_word_embeddings', 'must be true or false');
   if (out.hidden_act !== 'silu')
     throw fail('hidden_act', `must be "silu" (SwiGLU), got ${JSON.stringify(out.hidden_act)}`);
-  if (out.model_type !== 'llama')
-    throw fail('model_type', `must be "llama", got ${JSON.stringify(out.model_type)}`);
+  if (!Object.hasOwn(classPrefix, out.model_type as string))
+    throw fail('model_type', `must be "llama", "mistral" or "qwen2", got ${JSON.stringify(out.model_type)}`);
+  const prefix = classPrefix[out.model_type as ModelType];
   const arch = out.architectures;
-  if (
-    !Array.isArray(arch) ||
-    arch.length !== 1 ||
-    !Object.values(architectureOf).includes(arch[0] as string)
-  ) {
+  const classes = [`${prefix}ForCausalLM`, `${prefix}ForSequenceClassification`];
+  if (!Array.isArray(arch) || arch.length !== 1 || !classes.includes(arch[0] as string)) {
     throw fail(
       'architectures',
-      `must be ["${architectureOf.lm}"] or ["${architectureOf.scalar}"], got ${JSON.stringify(arch)}`,
+      `must be ["${classes[0]}"] or ["${classes[1]}"] for model_type "${out.model_type}", got ${JSON.stringify(arch)}`,
     );
   }
   const c = out as unknown as LlamaConfig;
+  const window = c.sliding_window;
+  if (window === null) delete c.sliding_window;
+  else if (window !== undefined) {
+    if (!Number.isInteger(window) || window < c.max_position_embeddings)
+      throw invalidInput(
+        `${file}: field "sliding_window" is ${JSON.stringify(window)}, shorter than max_position_embeddings (${c.max_position_embeddings}): sliding-window attention is not supported`,
+        `${file}:sliding_window`,
+        `set max_position_embeddings to at most ${window} (the window then covers the context), or sliding_window to null`,
+      );
+  }
+  if (c.rope_scaling?.rope_type === 'dynamic') {
+    // HF recomputes the frequencies for sequences longer than the original context only.
+    const original = (raw as { rope_scaling?: { original_max_position_embeddings?: unknown } }).rope_scaling
+      ?.original_max_position_embeddings;
+    if (typeof original === 'number' && original < c.max_position_embeddings)
+      throw fail(
+        'rope_scaling',
+        `"dynamic" with original_max_position_embeddings ${original} < max_position_embeddings ${c.max_position_embeddings} changes the frequencies with the sequence length, which static graphs cannot`,
+      );
+  }
   for (const f of [
     'hidden_size',
     'intermediate_size',
@@ -180,14 +336,17 @@ export function parseLlamaConfig(raw: unknown, file = 'config.json'): LlamaConfi
   ] as const) {
     if (c[f] < 1) throw fail(f, 'must be at least 1');
   }
-  if (c.hidden_size % c.num_attention_heads !== 0) {
+  if (c.head_dim === undefined && c.hidden_size % c.num_attention_heads !== 0) {
     throw fail(
       'hidden_size',
       `(${c.hidden_size}) must be divisible by num_attention_heads (${c.num_attention_heads})`,
     );
   }
   if (headDim(c) % 2 !== 0)
-    throw fail('hidden_size', `/ num_attention_heads must be even for RoPE, got ${headDim(c)}`);
+    throw fail(
+      c.head_dim === undefined ? 'hidden_size' : 'head_dim',
+      `: the head width must be even for RoPE, got ${headDim(c)}`,
+    );
   if (c.num_attention_heads % c.num_key_value_heads !== 0) {
     throw fail(
       'num_key_value_heads',
@@ -195,7 +354,9 @@ export function parseLlamaConfig(raw: unknown, file = 'config.json'): LlamaConfi
     );
   }
   for (const f of ['bos_token_id', 'eos_token_id', 'pad_token_id'] as const) {
-    if (c[f] >= c.vocab_size) throw fail(f, `(${c[f]}) must be below vocab_size (${c.vocab_size})`);
+    const id = c[f];
+    if (id !== null && id >= c.vocab_size)
+      throw fail(f, `(${id}) must be below vocab_size (${c.vocab_size})`);
   }
   if (headTypeOf(c) === 'scalar') {
     if ((c.num_labels ?? 1) !== 1) throw fail('num_labels', 'must be 1 for a reward model');
@@ -209,7 +370,10 @@ export function parseLlamaConfig(raw: unknown, file = 'config.json'): LlamaConfi
 export function parameterCount(c: LlamaConfig): number {
   const d = c.hidden_size;
   const kv = c.num_key_value_heads * headDim(c);
-  const perLayer = d * d * 2 + d * kv * 2 + 3 * d * c.intermediate_size + 2 * d;
+  const q = c.num_attention_heads * headDim(c);
+  const attentionBias = c.model_type === 'qwen2' ? q + 2 * kv : c.attention_bias ? q + 2 * kv + d : 0;
+  const mlpBias = c.mlp_bias ? 2 * c.intermediate_size + d : 0;
+  const perLayer = d * q * 2 + d * kv * 2 + 3 * d * c.intermediate_size + 2 * d + attentionBias + mlpBias;
   const head = headTypeOf(c) === 'scalar' ? d : c.tie_word_embeddings ? 0 : c.vocab_size * d;
   return c.vocab_size * d + c.num_hidden_layers * perLayer + d + head;
 }

@@ -12,7 +12,7 @@ import { OrtSession, type OutputTensor, type TensorValue } from '../runtime/ort-
 import { headDim } from './config.js';
 import { buildInferenceModel, INFERENCE_OPSET, NEXT_TOKEN_PROBS } from './inference-graph.js';
 import { applyRope, rmsNorm, ropeAt } from './llama-graph.js';
-import { ropeCaches } from './rope.js';
+import { ropeCaches, ropeDivisors } from './rope.js';
 import { initWeights } from './weights.js';
 
 const config = tinyLlamaConfig({ max_position_embeddings: 64, initializer_range: 0.3 });
@@ -68,7 +68,7 @@ test('RotaryEmbedding equals the decomposed RoPE (rotate_half), at padded and of
   const g = new GraphBuilder({ name: 'rope' });
   const x = g.input('x', 'float32', [2, 5, heads * hd]);
   const positions = g.input('positions', 'int64', [2, 5]);
-  const t = ropeCaches(hd, config.max_position_embeddings, config.rope_theta);
+  const t = ropeCaches(ropeDivisors(config), config.max_position_embeddings);
   const cos = g.constant(t.cos, [config.max_position_embeddings, hd / 2]);
   const sin = g.constant(t.sin, [config.max_position_embeddings, hd / 2]);
   g.output(g.rotaryEmbedding(x, cos, sin, positions, heads), 'fused');

@@ -1,8 +1,8 @@
 /**
  * The inference graph stored in a model directory as `model.onnx`: weights are initializers under their HF
  * names. The LM head uses the optimum decoder signature (input_ids, attention_mask, position_ids,
- * past_key_values.N.key|value -> logits, present.N.key|value) so the KV cache works as other ONNX tools
- * expect; the scalar head takes input_ids and attention_mask and returns `scores`.
+ * past_key_values.N.key|value -> logits, present.N.key|value) and its dimension names (`ONNX_DIM`), so
+ * the KV cache works as other ONNX tools expect; the scalar head takes input_ids and attention_mask and returns `scores`.
  *
  * RMSNorm, RoPE and attention are the standard fused ops of opset 23 (RMSNormalization, RotaryEmbedding,
  * Attention), so model.onnx stays plain ONNX for any runtime that implements opset 23, and a decode step
@@ -13,11 +13,24 @@
  * makes it a few microseconds per step, where the same exps in JavaScript cost about 8 µs per row
  * (sampling/sample-token.ts uses it when a session has it; model directories written before it still work).
  */
+import { addDims } from '../onnx/dims.js';
 import { GraphBuilder } from '../onnx/graph-builder.js';
 import type { Value } from '../onnx/graph-types.js';
 import { headDim, headTypeOf, type LlamaConfig } from './config.js';
 import { decoder, type KvPair, lmHead, scalarHead } from './llama-graph.js';
 import { checkWeights, type Weights, weightSpecs } from './weights.js';
+
+/**
+ * Dimension names of model.onnx's inputs and outputs, optimum's for decoder exports: a consumer that builds
+ * the empty past from the declared shapes sets every `*past_sequence_length` dim to 0 and `batch_size` to
+ * its batch.
+ */
+export const ONNX_DIM = {
+  batch: 'batch_size',
+  sequence: 'sequence_length',
+  past: 'past_sequence_length',
+  total: 'total_sequence_length',
+} as const;
 
 /** The fused ops (RMSNormalization, RotaryEmbedding, Attention) are opset 23; ORT 1.30 runs up to 26. */
 export const INFERENCE_OPSET = 23;
@@ -50,9 +63,9 @@ export function buildInferenceGraph(
     if (!v) throw new Error(`no parameter ${name}`);
     return v;
   };
-  const inputIds = g.input('input_ids', 'int64', ['batch', 'seq']);
+  const inputIds = g.input('input_ids', 'int64', [ONNX_DIM.batch, ONNX_DIM.sequence]);
   if (headTypeOf(c) === 'scalar') {
-    const attentionMask = g.input('attention_mask', 'int64', ['batch', 'seq']);
+    const attentionMask = g.input('attention_mask', 'int64', [ONNX_DIM.batch, ONNX_DIM.sequence]);
     const range = g.op(
       'Range',
       [
@@ -61,24 +74,31 @@ export function buildInferenceGraph(
         g.constant([1], [], 'int64'),
       ],
       {},
-      { shapes: [['seq']], dtypes: ['int64'] },
+      { shapes: [[ONNX_DIM.sequence]], dtypes: ['int64'] },
     );
     // RotaryEmbedding takes position ids per row, [batch, seq].
     const positions = g.op(
       'Expand',
       [g.unsqueeze(range, [0]), g.shapeOf(inputIds)],
       {},
-      { shapes: [['batch', 'seq']] },
+      { shapes: [[ONNX_DIM.batch, ONNX_DIM.sequence]] },
     );
     const { hidden } = decoder(g, c, w, { inputIds, attentionMask, positionIds: positions }, style);
     g.output(scalarHead(g, c, w, hidden, inputIds, attentionMask, style), 'scores');
     return g;
   }
-  const attentionMask = g.input('attention_mask', 'int64', ['batch', '(past+seq)']);
-  const positionIds = g.input('position_ids', 'int64', ['batch', 'seq']);
+  // Declared with optimum's name; inside, the mask's length is the cache's, past + sequence (what the
+  // builder's shape checks compare the attention scores with), which Identity states without a copy.
+  const attentionMask = g.op(
+    'Identity',
+    [g.input('attention_mask', 'int64', [ONNX_DIM.batch, ONNX_DIM.total])],
+    {},
+    { shapes: [[ONNX_DIM.batch, addDims(ONNX_DIM.past, ONNX_DIM.sequence)]] },
+  );
+  const positionIds = g.input('position_ids', 'int64', [ONNX_DIM.batch, ONNX_DIM.sequence]);
   const past: KvPair[] = [];
   for (let i = 0; i < c.num_hidden_layers; i++) {
-    const shape = ['batch', c.num_key_value_heads, 'past', headDim(c)];
+    const shape = [ONNX_DIM.batch, c.num_key_value_heads, ONNX_DIM.past, headDim(c)];
     past.push({
       key: g.input(`past_key_values.${i}.key`, 'float32', shape),
       value: g.input(`past_key_values.${i}.value`, 'float32', shape),
@@ -91,7 +111,7 @@ export function buildInferenceGraph(
     'Gather',
     [logits, g.constant([-1], [], 'int64')],
     { axis: 1 },
-    { shapes: [['batch', c.vocab_size]] },
+    { shapes: [[ONNX_DIM.batch, c.vocab_size]] },
   );
   g.output(g.softmax(last), NEXT_TOKEN_PROBS);
   presents.forEach((p, i) => {

@@ -19,8 +19,8 @@ import type { Dim } from '../onnx/dims.js';
 import type { GraphBuilder, KvPair } from '../onnx/graph-builder.js';
 import type { Value } from '../onnx/graph-types.js';
 import { headDim as headDimOf, type LlamaConfig } from './config.js';
-import { ropeCaches, ropeTables } from './rope.js';
-import { layerPrefix } from './weights.js';
+import { ropeCaches, ropeDivisors, ropeTables } from './rope.js';
+import { hasBias, layerPrefix, type Projection } from './weights.js';
 
 /** Returns the graph value of a parameter: a graph input when training, an initializer for inference. */
 export type WeightSource = (name: string) => Value;
@@ -64,6 +64,19 @@ export function linear(g: GraphBuilder, x: Value, weight: Value): Value {
  */
 function project(g: GraphBuilder, x: Value, weight: Value): Value {
   return x.shape.length === 2 ? linear(g, x, weight) : g.matMul(x, g.transpose(weight, [1, 0]));
+}
+
+/** x times the layer's projection `name` (HF's nn.Linear), plus its bias when the config gives it one. */
+function projection(
+  g: GraphBuilder,
+  c: LlamaConfig,
+  w: WeightSource,
+  p: string,
+  name: Projection,
+  x: Value,
+): Value {
+  const y = project(g, x, w(`${p}.${name}.weight`));
+  return hasBias(c, name) ? g.add(y, w(`${p}.${name}.bias`)) : y;
 }
 
 export function rmsNorm(g: GraphBuilder, x: Value, weight: Value, eps: number, fused = false): Value {
@@ -122,7 +135,7 @@ export interface Rope {
 /** The decomposed RoPE tables at the given positions: cos and signed sin, [batch, seq, 1, head_dim]. */
 export function ropeAt(g: GraphBuilder, c: LlamaConfig, positionIds: Value): Rope {
   const hd = headDimOf(c);
-  const t = ropeTables(hd, c.max_position_embeddings, c.rope_theta);
+  const t = ropeTables(ropeDivisors(c), c.max_position_embeddings);
   const table = (data: number[]): Value =>
     g.unsqueeze(g.gather(g.constant(data, [c.max_position_embeddings, hd]), positionIds, 0), [2]);
   return { cos: table(t.cos), sin: table(t.sinSigned) };
@@ -151,9 +164,9 @@ function attention(
   const kvHeads = c.num_key_value_heads;
   const group = heads / kvHeads;
   const [batch, seq] = ids.shape as [Dim, Dim];
-  const q = linear(g, x, w(`${p}.self_attn.q_proj.weight`));
-  const k = linear(g, x, w(`${p}.self_attn.k_proj.weight`));
-  const v = linear(g, x, w(`${p}.self_attn.v_proj.weight`));
+  const q = projection(g, c, w, p, 'self_attn.q_proj', x);
+  const k = projection(g, c, w, p, 'self_attn.k_proj', x);
+  const v = projection(g, c, w, p, 'self_attn.v_proj', x);
   const q4 = applyRope(g, reshapeDyn(g, q, shapeWith(g, ids, [heads, hd]), [batch, seq, heads, hd]), rope);
   const k4 = applyRope(
     g,
@@ -183,7 +196,7 @@ function attention(
   const probs = g.softmax(scores, -1);
   const ctx = g.matMul(probs, g.unsqueeze(values, [2]));
   const merged = g.reshape(g.transpose(ctx, [0, 3, 1, 2, 4]), [-1, heads * hd]);
-  return { out: linear(g, merged, w(`${p}.self_attn.o_proj.weight`)), present: { key: keys, value: values } };
+  return { out: projection(g, c, w, p, 'self_attn.o_proj', merged), present: { key: keys, value: values } };
 }
 
 /** RoPE for the fused path: RotaryEmbedding's cos/sin caches and the position ids that index them. */
@@ -195,7 +208,7 @@ interface FusedRope {
 
 function fusedRope(g: GraphBuilder, c: LlamaConfig, positionIds: Value): FusedRope {
   const hd = headDimOf(c);
-  const t = ropeCaches(hd, c.max_position_embeddings, c.rope_theta);
+  const t = ropeCaches(ropeDivisors(c), c.max_position_embeddings);
   return {
     cos: g.constant(t.cos, [c.max_position_embeddings, hd / 2]),
     sin: g.constant(t.sin, [c.max_position_embeddings, hd / 2]),
@@ -220,7 +233,8 @@ function fusedAttention(
 ): { out: Value; present?: KvPair } {
   const heads = c.num_attention_heads;
   const kvHeads = c.num_key_value_heads;
-  const proj = (name: string): Value => project(g, x, w(`${p}.self_attn.${name}.weight`));
+  const proj = (name: 'q_proj' | 'k_proj' | 'v_proj'): Value =>
+    projection(g, c, w, p, `self_attn.${name}`, x);
   const rotate = (v: Value, n: number): Value =>
     g.rotaryEmbedding(v, rope.cos, rope.sin, rope.positionIds, n);
   const q = rotate(proj('q_proj'), heads);
@@ -231,7 +245,7 @@ function fusedAttention(
     qHeads: heads,
     kvHeads,
   });
-  const out = project(g, y, w(`${p}.self_attn.o_proj.weight`));
+  const out = projection(g, c, w, p, 'self_attn.o_proj', y);
   return present ? { out, present } : { out };
 }
 
@@ -271,11 +285,11 @@ function layerAttention(
   return (p, x, past) => attention(g, c, p, x, ids, bias, rope, w, past);
 }
 
-function mlp(g: GraphBuilder, p: string, x: Value, w: WeightSource): Value {
-  const gate = project(g, x, w(`${p}.mlp.gate_proj.weight`));
-  const up = project(g, x, w(`${p}.mlp.up_proj.weight`));
+function mlp(g: GraphBuilder, c: LlamaConfig, p: string, x: Value, w: WeightSource): Value {
+  const gate = projection(g, c, w, p, 'mlp.gate_proj', x);
+  const up = projection(g, c, w, p, 'mlp.up_proj', x);
   const silu = g.mul(gate, g.sigmoid(gate));
-  return project(g, g.mul(silu, up), w(`${p}.mlp.down_proj.weight`));
+  return projection(g, c, w, p, 'mlp.down_proj', g.mul(silu, up));
 }
 
 /** The decoder body; returns the residual stream after the last layer (before the final norm). */
@@ -301,7 +315,7 @@ export function decoder(
       if (attn.present) presents.push(attn.present);
       h = g.add(h, attn.out);
       const normed = rmsNorm(g, h, w(`${p}.post_attention_layernorm.weight`), c.rms_norm_eps, fused);
-      h = g.add(h, mlp(g, p, normed, w));
+      h = g.add(h, mlp(g, c, p, normed, w));
     });
   }
   return { hidden: h, presents };

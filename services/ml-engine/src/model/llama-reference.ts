@@ -3,6 +3,7 @@
  * repeat_kv, RMSNorm, SwiGLU). Tests compare the ONNX graphs against it; nothing else should call it.
  */
 import { headDim, headTypeOf, type LlamaConfig } from './config.js';
+import { ropeDivisors } from './rope.js';
 import { layerPrefix, type Weights } from './weights.js';
 
 type Mat = Float64Array[];
@@ -36,10 +37,10 @@ function rmsNorm(x: Mat, w: Float32Array, eps: number): Mat {
   });
 }
 
-function rope(vec: Float64Array, offset: number, hd: number, pos: number, theta: number): void {
-  const half = hd / 2;
+function rope(vec: Float64Array, offset: number, pos: number, divisors: readonly number[]): void {
+  const half = divisors.length;
   for (let i = 0; i < half; i++) {
-    const angle = pos / theta ** ((2 * i) / hd);
+    const angle = pos / (divisors[i] as number);
     const c = Math.cos(angle);
     const s = Math.sin(angle);
     const x1 = vec[offset + i] as number;
@@ -59,6 +60,7 @@ export function referenceForward(c: LlamaConfig, w: Weights, ids: number[]): { l
   const H = c.num_attention_heads;
   const KV = c.num_key_value_heads;
   const group = H / KV;
+  const divisors = ropeDivisors(c);
   const emb = getW(w, 'model.embed_tokens.weight');
   let h: Mat = ids.map((id) => Float64Array.from(emb.subarray(id * d, (id + 1) * d)));
   for (let l = 0; l < c.num_hidden_layers; l++) {
@@ -68,8 +70,8 @@ export function referenceForward(c: LlamaConfig, w: Weights, ids: number[]): { l
     const k = linear(x, getW(w, `${p}.self_attn.k_proj.weight`), KV * hd);
     const v = linear(x, getW(w, `${p}.self_attn.v_proj.weight`), KV * hd);
     ids.forEach((_, t) => {
-      for (let head = 0; head < H; head++) rope(q[t] as Float64Array, head * hd, hd, t, c.rope_theta);
-      for (let head = 0; head < KV; head++) rope(k[t] as Float64Array, head * hd, hd, t, c.rope_theta);
+      for (let head = 0; head < H; head++) rope(q[t] as Float64Array, head * hd, t, divisors);
+      for (let head = 0; head < KV; head++) rope(k[t] as Float64Array, head * hd, t, divisors);
     });
     const attnOut: Mat = ids.map(() => new Float64Array(H * hd));
     for (let head = 0; head < H; head++) {

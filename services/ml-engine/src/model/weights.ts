@@ -11,7 +11,24 @@ export type Weights = Map<string, Float32Array>;
 export interface WeightSpec {
   name: string;
   shape: number[];
-  init: 'normal' | 'ones';
+  /** HF's initialisation: normal(0, initializer_range) for matrices, ones for norms, zeros for biases. */
+  init: 'normal' | 'ones' | 'zeros';
+}
+
+export type Projection =
+  | 'self_attn.q_proj'
+  | 'self_attn.k_proj'
+  | 'self_attn.v_proj'
+  | 'self_attn.o_proj'
+  | 'mlp.gate_proj'
+  | 'mlp.up_proj'
+  | 'mlp.down_proj';
+
+/** Which projections carry a bias: attention_bias (q, k, v, o), Qwen2 (q, k, v), mlp_bias (the MLP's). */
+export function hasBias(c: LlamaConfig, proj: Projection): boolean {
+  if (proj.startsWith('mlp.')) return c.mlp_bias === true;
+  if (c.model_type === 'qwen2') return proj !== 'self_attn.o_proj';
+  return c.attention_bias === true;
 }
 
 export function layerPrefix(i: number): string {
@@ -28,17 +45,20 @@ export function weightSpecs(c: LlamaConfig): WeightSpec[] {
   ];
   for (let i = 0; i < c.num_hidden_layers; i++) {
     const p = layerPrefix(i);
-    specs.push(
-      { name: `${p}.input_layernorm.weight`, shape: [d], init: 'ones' },
-      { name: `${p}.self_attn.q_proj.weight`, shape: [q, d], init: 'normal' },
-      { name: `${p}.self_attn.k_proj.weight`, shape: [kv, d], init: 'normal' },
-      { name: `${p}.self_attn.v_proj.weight`, shape: [kv, d], init: 'normal' },
-      { name: `${p}.self_attn.o_proj.weight`, shape: [d, q], init: 'normal' },
-      { name: `${p}.post_attention_layernorm.weight`, shape: [d], init: 'ones' },
-      { name: `${p}.mlp.gate_proj.weight`, shape: [c.intermediate_size, d], init: 'normal' },
-      { name: `${p}.mlp.up_proj.weight`, shape: [c.intermediate_size, d], init: 'normal' },
-      { name: `${p}.mlp.down_proj.weight`, shape: [d, c.intermediate_size], init: 'normal' },
-    );
+    // A projection's weight is [out, in] (nn.Linear); its bias, when it has one, follows it: [out].
+    const proj = (name: Projection, out: number, input: number) => {
+      specs.push({ name: `${p}.${name}.weight`, shape: [out, input], init: 'normal' });
+      if (hasBias(c, name)) specs.push({ name: `${p}.${name}.bias`, shape: [out], init: 'zeros' });
+    };
+    specs.push({ name: `${p}.input_layernorm.weight`, shape: [d], init: 'ones' });
+    proj('self_attn.q_proj', q, d);
+    proj('self_attn.k_proj', kv, d);
+    proj('self_attn.v_proj', kv, d);
+    proj('self_attn.o_proj', d, q);
+    specs.push({ name: `${p}.post_attention_layernorm.weight`, shape: [d], init: 'ones' });
+    proj('mlp.gate_proj', c.intermediate_size, d);
+    proj('mlp.up_proj', c.intermediate_size, d);
+    proj('mlp.down_proj', d, c.intermediate_size);
   }
   specs.push({ name: 'model.norm.weight', shape: [d], init: 'ones' });
   if (headTypeOf(c) === 'scalar') specs.push({ name: 'score.weight', shape: [1, d], init: 'normal' });
@@ -53,6 +73,7 @@ export function initWeights(c: LlamaConfig, rng: Rng): Weights {
     const n = spec.shape.reduce((a, b) => a * b, 1);
     const data = new Float32Array(n);
     if (spec.init === 'ones') data.fill(1);
+    else if (spec.init === 'zeros') data.fill(0);
     else for (let i = 0; i < n; i++) data[i] = rng.normal() * c.initializer_range;
     weights.set(spec.name, data);
   }

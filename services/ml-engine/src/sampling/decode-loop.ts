@@ -30,10 +30,16 @@ import {
   rowsOf,
   type Sample,
 } from './sample-rows.js';
+import { sampleWidth } from './sample-width.js';
 
 export interface DecodeLoopOptions {
   eosId: number;
   padId: number;
+  /**
+   * Ids from this one up are never sampled: the tokenizer's size when the embedding has more rows than it
+   * has tokens (a padded vocabulary), whose logits are masked as transformers does. Default: all of them.
+   */
+  sampleVocab?: number;
   /** Rows in the running batch at most (default 64); the rest wait, first come first served. */
   maxBatch?: number;
   /** How long an idle loop waits for more work before its first step; 0 waits one turn of the event loop. */
@@ -151,7 +157,7 @@ export class DecodeLoop {
     if (signal?.aborted) return Promise.reject(signal.reason);
     const rows = rowsOf(requests, defaults);
     if (rows.some((r) => r.prompt.length === 0))
-      return Promise.reject(new Error('every prompt needs at least one token (BOS)'));
+      return Promise.reject(new Error('every prompt needs at least one token'));
     if (rows.length === 0) return Promise.resolve([]);
     return new Promise<Sample[]>((resolve, reject) => {
       const job: Job = {
@@ -309,7 +315,9 @@ export class DecodeLoop {
     const only = this.batch.length === 1 ? (this.batch[0] as Running) : undefined;
     const loop = this.o.rowLoop;
     const lone = only && this.queue.length === 0 && this.cache.columns === only.real;
-    if (lone && loop && !this.rowLoopFailed && !only.stepwise && rowLoopMode(only.row.params))
+    // The row loop samples inside its graph over every id, so a masked vocabulary stays step by step.
+    const masked = sampleWidth(this.vocab, this.o.sampleVocab) < this.vocab;
+    if (lone && loop && !masked && !this.rowLoopFailed && !only.stepwise && rowLoopMode(only.row.params))
       return await this.decodeOnRowLoop(only, loop);
     const B = this.batch.length;
     const T = this.cache.columns;
@@ -398,6 +406,7 @@ export class DecodeLoop {
     const probs = out[NEXT_TOKEN_PROBS]?.data as Float32Array | undefined;
     let tokens = 0;
     let finished = 0;
+    const width = sampleWidth(this.vocab, this.o.sampleVocab);
     rows.forEach((r, b) => {
       if (r.job.signal?.aborted) {
         r.row.done = true;
@@ -407,9 +416,10 @@ export class DecodeLoop {
         r.row,
         logits,
         (b * seq + seq - 1) * this.vocab,
-        this.vocab,
+        width,
         this.o.eosId,
-        probs && { data: probs, offset: b * this.vocab },
+        // The graph's softmax covers every id: with a mask the row's own logits decide.
+        width === this.vocab && probs ? { data: probs, offset: b * this.vocab } : undefined,
       );
       if (picked) {
         tokens++;

@@ -7,6 +7,7 @@ import type { LoadedModelDir } from '../checkpoint/loaded-model.js';
 import { EngineError, invalidInput } from '../engine-error.js';
 import { headTypeOf } from '../model/config.js';
 import { inferenceSessionOptions, type ModelRunner, OrtSession } from '../runtime/ort-session.js';
+import { promptIds, promptText } from '../tokenizer/prompt-ids.js';
 import { type FinishReason, generate, type Sample } from './generate.js';
 import type { PromptInput } from './prompt-input.js';
 import type { SamplingParams } from './sample-token.js';
@@ -59,7 +60,8 @@ export async function policySession(model: LoadedModelDir, modelBytes: Uint8Arra
 }
 
 /**
- * Each prompt as the generator's row: BOS, then its ids (or its text encoded). INVALID_ARGUMENT naming the
+ * Each prompt as the generator's row: its ids verbatim, or its text with the tokenizer's own special tokens
+ * (tokenizer/prompt-ids.ts). INVALID_ARGUMENT naming the
  * prompt by its place among all the caller's prompts (`first` counts the earlier ones) for an id outside the
  * vocabulary, or a prompt that leaves no room for `maxNewTokens`.
  */
@@ -73,8 +75,10 @@ export function promptRows(
   const maxLen = model.config.max_position_embeddings;
   return prompts.map((p, k) => {
     const i = first + k;
-    const body = 'ids' in p ? p.ids : tok.encode(p.text);
-    for (const id of body) {
+    const row = promptIds(tok, p);
+    if (row.length === 0)
+      throw invalidInput(`prompt ${i + 1} has no tokens`, `prompts[${i}]`, 'give at least one token');
+    for (const id of row) {
       if (!Number.isInteger(id) || id < 0 || id >= model.config.vocab_size) {
         throw invalidInput(
           `prompt ${i + 1}: token id ${id} is outside the vocabulary (size ${model.config.vocab_size})`,
@@ -82,7 +86,6 @@ export function promptRows(
         );
       }
     }
-    const row = [tok.bosId, ...body];
     if (row.length + maxNewTokens > maxLen) {
       throw invalidInput(
         `prompt ${i + 1} has ${row.length} tokens; with max_new_tokens ${maxNewTokens} it exceeds the model's ${maxLen} positions`,
@@ -109,7 +112,13 @@ export async function generateTexts(
     session,
     model.config,
     ids.map((promptIds, i) => ({ promptIds, n: o.n, promptIndex: first + i })),
-    { ...o, eosId: tok.eosId, padId: tok.padId, endIds: model.endTokenIds ?? [] },
+    {
+      ...o,
+      eosId: tok.eosId,
+      padId: tok.padId,
+      endIds: model.endTokenIds ?? [],
+      sampleVocab: Math.min(tok.vocabSize, model.config.vocab_size),
+    },
   );
   const byPrompt = new Map<number, typeof samples>();
   for (const s of samples) {
@@ -122,7 +131,7 @@ export async function generateTexts(
     // A sample that ended on EOS (or another end token) ends with it: the text leaves it out.
     const strip = (s: Sample): number[] => (s.finishReason === 'eos' ? s.tokenIds.slice(0, -1) : s.tokenIds);
     return {
-      prompt: 'ids' in p ? tok.decode(p.ids) : p.text,
+      prompt: 'ids' in p ? promptText(tok, p.ids) : p.text,
       responses: mine.map((s) => tok.decode(strip(s))),
       response_ids: mine.map((s) => s.tokenIds),
       logprobs: mine.map((s) => s.logprobs),

@@ -19,6 +19,7 @@ import {
   rowsOf,
   type Sample,
 } from './sample-rows.js';
+import { sampleWidth } from './sample-width.js';
 
 export { cacheNames } from './kv-cache.js';
 export {
@@ -33,6 +34,11 @@ export {
 export interface GenerateOptions extends RowDefaults {
   eosId: number;
   padId: number;
+  /**
+   * Ids from this one up are never sampled: the tokenizer's size when the embedding has more rows than it
+   * has tokens (a padded vocabulary), whose logits are masked as transformers does. Default: all of them.
+   */
+  sampleVocab?: number;
   /** Rows per forward pass (default 64). */
   maxBatch?: number;
   /** false recomputes the whole sequence each step (only for benchmarks and tests). */
@@ -61,6 +67,7 @@ async function generateBatch(
 ): Promise<boolean> {
   const B = rows.length;
   const vocab = c.vocab_size;
+  const sampled = sampleWidth(vocab, o.sampleVocab);
   const kvHeads = c.num_key_value_heads;
   const hd = headDim(c);
   const maxSteps = Math.max(...rows.map((r) => r.maxNewTokens));
@@ -142,9 +149,10 @@ async function generateBatch(
           r,
           logits,
           (b * fresh + fresh - 1) * vocab,
-          vocab,
+          sampled,
           o.eosId,
-          probs && { data: probs, offset: b * vocab },
+          // The graph's softmax covers every id: with a mask the row's own logits decide.
+          sampled === vocab && probs ? { data: probs, offset: b * vocab } : undefined,
         );
         if (picked) next = picked.token;
       }
@@ -177,7 +185,9 @@ export async function generate(
   for (let s = 0; s < rows.length; s += maxBatch) {
     const batch = rows.slice(s, s + maxBatch);
     const only = batch.length === 1 ? (batch[0] as Row) : undefined;
-    const loop = only && (o.useCache ?? true) && rowLoopMode(only.params) ? o.rowLoop : undefined;
+    // The row loop samples inside its graph over every id, so a masked vocabulary stays step by step.
+    const masked = sampleWidth(c.vocab_size, o.sampleVocab) < c.vocab_size;
+    const loop = only && !masked && (o.useCache ?? true) && rowLoopMode(only.params) ? o.rowLoop : undefined;
     const start = loop && only?.rng.state();
     if (await generateBatch(session, c, batch, o, loop)) continue;
     // The row loop gave the row back: generate it again from its start, token by token.

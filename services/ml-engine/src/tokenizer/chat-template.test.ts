@@ -26,10 +26,10 @@ before(async () => {
 });
 after(() => rm(dir, { recursive: true, force: true }));
 
-test('a template renders the messages with the generation prompt; the BOS it writes first is left to the generator', () => {
+test('a template renders the messages with the generation prompt, the BOS it writes included', () => {
   assert.equal(
     renderChatPrompt(TEMPLATE, messages, specials),
-    '<|system|>be brief</s><|user|>the film?</s><|assistant|>',
+    '<s><|system|>be brief</s><|user|>the film?</s><|assistant|>',
   );
   assert.throws(
     () => renderChatPrompt(TEMPLATE, [{ role: 'tool', content: 'x' }], specials, 'prompts.jsonl:3'),
@@ -92,12 +92,14 @@ test('a prompt record as generator input: text and ids as given, messages throug
   const templated = { ...(await loadModelDir(join(dir, 'model'))) };
   const plain = await loadModelDir(join(dir, 'plain'));
   const chat = parsePromptRecord({ messages }, 'p:1');
-  const bos = templated.tokenizer.idToToken(templated.tokenizer.bosId);
-  const eos = templated.tokenizer.idToToken(templated.tokenizer.eosId);
-  assert.deepEqual(promptInputOf(templated, chat), {
-    text: `<|system|>be brief${eos}<|user|>the film?${eos}<|assistant|>`,
-  });
-  assert.ok(!(promptInputOf(templated, chat) as { text: string }).text.startsWith(bos));
+  const tok = templated.tokenizer;
+  const bos = tok.idToToken(tok.bosId as number);
+  const eos = tok.idToToken(tok.eosId);
+  // Rendered with the template's own BOS and encoded without adding another, as apply_chat_template does.
+  const ids = (promptInputOf(templated, chat) as { ids: number[] }).ids;
+  assert.equal(tok.decode(ids), `${bos}<|system|>be brief${eos}<|user|>the film?${eos}<|assistant|>`);
+  assert.equal(ids.filter((id) => id === tok.bosId).length, 1);
+  assert.equal(ids[0], tok.bosId);
   assert.deepEqual(promptInputOf(plain, chat), { text: 'be brief\nthe film?' });
   assert.deepEqual(promptInputOf(templated, parsePromptRecord({ prompt: 'the film' }, 'p:2')), {
     text: 'the film',

@@ -12,6 +12,7 @@ import type { ChatMessage } from '../data/record-fields.js';
 import type { PromptRecord } from '../data/records.js';
 import { invalidInput } from '../engine-error.js';
 import type { PromptInput } from '../sampling/prompt-input.js';
+import { chatPromptIds } from './prompt-ids.js';
 
 /** The template of `tokenizer_config.json`'s `chat_template`: a string, or named templates (HF's list form). */
 function templateOf(value: unknown, where: string): string | undefined {
@@ -62,13 +63,13 @@ export async function readChatTemplate(dir: string): Promise<string | undefined>
 }
 
 /**
- * The text of a chat prompt under `template`, ready for the generator, which puts BOS first itself: a BOS
- * the template writes at the start is dropped.
+ * The text of a chat prompt under `template`, as transformers renders it: the template writes any BOS
+ * itself, so the text is encoded without adding special tokens (tokenizer/prompt-ids.ts).
  */
 export function renderChatPrompt(
   template: string,
   messages: readonly ChatMessage[],
-  specials: { bos: string; eos: string },
+  specials: { bos: string | undefined; eos: string },
   where = 'messages',
 ): string {
   let text: string;
@@ -86,23 +87,47 @@ export function renderChatPrompt(
       'check the roles and their order against the template',
     );
   }
-  return text.startsWith(specials.bos) ? text.slice(specials.bos.length) : text;
+  return text;
 }
 
-/** Chat messages as a model's prompt text: its template with the generation prompt, else contents by line. */
+/**
+ * Chat messages as a model's prompt text: its template with the generation prompt (to be encoded with
+ * `chatPromptIds`), else the contents by line (a plain text prompt).
+ */
 export function chatRenderer(
   model: LoadedModelDir,
 ): (messages: readonly ChatMessage[], where: string) => string {
   const template = model.chatTemplate;
   if (template === undefined) return (messages) => messages.map((m) => m.content).join('\n');
   const tok = model.tokenizer;
-  const specials = { bos: tok.idToToken(tok.bosId), eos: tok.idToToken(tok.eosId) };
+  const specials = {
+    bos: tok.bosId === undefined ? undefined : tok.idToToken(tok.bosId),
+    eos: tok.idToToken(tok.eosId),
+  };
   return (messages, where) => renderChatPrompt(template, messages, specials, where);
 }
 
-/** A prompt record as the generator's input: text, ids, or chat messages through the model's template. */
+/**
+ * Chat messages as a prompt for training records (`RecordOptions.chat`): the template's text as ids
+ * encoded without special tokens, or without a template the contents by line as a text prompt.
+ */
+export function chatPrompt(
+  model: LoadedModelDir,
+): (messages: readonly ChatMessage[], where: string) => { text: string } | { ids: number[] } {
+  const render = chatRenderer(model);
+  return (messages, where) => {
+    const text = render(messages, where);
+    return model.chatTemplate === undefined ? { text } : { ids: chatPromptIds(model.tokenizer, text) };
+  };
+}
+
+/**
+ * A prompt record as the generator's input: text, ids, or chat messages through the model's template,
+ * encoded as `apply_chat_template(tokenize=True)` does (ids, nothing added). Without a template the joined
+ * contents are a text prompt.
+ */
 export function promptInputOf(model: LoadedModelDir, record: PromptRecord, where = 'prompt'): PromptInput {
   if (record.kind === 'prompt')
     return 'ids' in record.prompt ? { ids: record.prompt.ids } : { text: record.prompt.text };
-  return { text: chatRenderer(model)(record.messages, where) };
+  return chatPrompt(model)(record.messages, where);
 }

@@ -3,7 +3,8 @@
  * a model's embedding rows for them sit at fixed places whatever the corpus.
  */
 export interface SpecialTokens {
-  bos: string;
+  /** null for a tokenizer without BOS (imported Qwen2 tokenizers); ours always have one. */
+  bos: string | null;
   eos: string;
   pad: string;
   /** More reserved tokens (e.g. chat markers), given ids after pad, in this order. */
@@ -19,5 +20,5 @@ export const DEFAULT_SPECIAL_TOKENS: SpecialTokens = {
 
 /** The specials in id order: bos, eos, pad, extras. */
 export function specialTokenList(specials: SpecialTokens): string[] {
-  return [specials.bos, specials.eos, specials.pad, ...specials.extra];
+  return [specials.bos, specials.eos, specials.pad, ...specials.extra].filter((t): t is string => t !== null);
 }

@@ -57,9 +57,12 @@ async function specialsFromConfig(dir: string): Promise<SpecialTokenNames> {
   const bos = tokenName(config.bos_token);
   const eos = tokenName(config.eos_token);
   const pad = tokenName(config.pad_token);
+  // An explicit null means "this tokenizer has none" (Qwen2's bos_token), not "guess by name".
   if (bos !== undefined) names.bos = bos;
+  else if (config.bos_token === null) names.bos = null;
   if (eos !== undefined) names.eos = eos;
   if (pad !== undefined) names.pad = pad;
+  else if (config.pad_token === null) names.pad = null;
   return names;
 }
 

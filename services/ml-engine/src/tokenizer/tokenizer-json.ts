@@ -49,9 +49,9 @@ export function byteAlphabet(): string[] {
 }
 
 /**
- * A `TemplateProcessing` post-processor that prepends BOS, as Llama-3's file does. Our own encoder never
- * applies it (callers add BOS explicitly, see `Tokenizer.encode`), but HF tools do by default, so a model
- * trained here sees the same sequences when it is used through `transformers`.
+ * A `TemplateProcessing` post-processor that prepends BOS, as Llama-3's file does. Text prompts get it
+ * here as in HF tools (tokenizer/prompt-ids.ts), so a model trained here sees the same sequences when it is
+ * used through `transformers`.
  */
 function prependBos(bos: string, bosId: number): unknown {
   const bosPiece = (typeId: number) => ({ SpecialToken: { id: bos, type_id: typeId } });
@@ -93,7 +93,7 @@ export function byteLevelBpeJson(
     added_tokens,
     normalizer: null,
     pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
-    post_processor: prependBos(specials.bos, vocabObject[specials.bos]!),
+    post_processor: specials.bos === null ? null : prependBos(specials.bos, vocabObject[specials.bos]!),
     decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
     model: {
       type: 'BPE',

@@ -25,7 +25,15 @@ interface HfTokenizer {
 const HfTokenizerCtor = HfTokenizerClass as new (json: object, config: object) => HfTokenizer;
 
 export interface EncodeTextOptions {
-  /** Prepend `bosId` (default false). */
+  /**
+   * Add the tokenizer's own special tokens, as Hugging Face's `tokenizer(text)` does (default false): those
+   * of tokenizer.json's `post_processor` (Llama 2, Llama 3 and Mistral put BOS first). A tokenizer without
+   * one (Qwen2, GPT-2) adds nothing. As in transformers 5, `add_bos_token` / `add_eos_token` in
+   * tokenizer_config.json do not change it: the files transformers 4 saved carry their effect in the
+   * post-processor already.
+   */
+  addSpecialTokens?: boolean;
+  /** Prepend `bosId` (default false); INVALID_ARGUMENT when the tokenizer has no BOS. */
   addBos?: boolean;
   /** Append `eosId` (default false). */
   addEos?: boolean;
@@ -39,13 +47,14 @@ export interface DecodeIdsOptions {
 export interface Tokenizer {
   /** One more than the largest id, i.e. the number of embedding rows a model needs. */
   readonly vocabSize: number;
-  readonly bosId: number;
+  /** The BOS token, when the tokenizer has one (Qwen2's and GPT-2-style vocabularies may not). */
+  readonly bosId: number | undefined;
   readonly eosId: number;
   readonly padId: number;
   /**
-   * Token ids of `text`. Special tokens written in the text (`<|eos|>`) become their ids, as in HF. The
-   * file's post-processor does not run, so a prompt and a completion encoded separately can be joined
-   * without a BOS in the middle; BOS and EOS are added only when asked.
+   * Token ids of `text`. Special tokens written in the text (`<|eos|>`) become their ids, as in HF. By
+   * default nothing is added, so a prompt and a completion encoded separately join without a BOS in the
+   * middle; `addSpecialTokens` applies the tokenizer's own rule (see `prompt-ids.ts` for where it is used).
    */
   encode(text: string, options?: EncodeTextOptions): number[];
   /** Text of `ids`; throws for an id outside the vocabulary. */
@@ -57,11 +66,14 @@ export interface Tokenizer {
   isSpecial(id: number): boolean;
 }
 
-/** Which tokens play bos/eos/pad, when the file alone cannot say (it usually cannot). */
+/**
+ * Which tokens play bos/eos/pad, when the file alone cannot say (it usually cannot). `null` says the
+ * tokenizer has no such token (tokenizer_config.json's `"bos_token": null`, as Qwen2 writes it).
+ */
 export interface SpecialTokenNames {
-  bos?: string;
+  bos?: string | null;
   eos?: string;
-  pad?: string;
+  pad?: string | null;
 }
 
 export interface TokenizerSourceOptions {
@@ -122,7 +134,7 @@ function parse(json: unknown, source: string): ParsedJson {
 
 class HfBpeTokenizer implements Tokenizer {
   readonly vocabSize: number;
-  readonly bosId: number;
+  readonly bosId: number | undefined;
   readonly eosId: number;
   readonly padId: number;
   private readonly idToString: (string | undefined)[];
@@ -142,6 +154,7 @@ class HfBpeTokenizer implements Tokenizer {
 
     const resolve = (role: keyof SpecialTokenNames): number | undefined => {
       const named = specials[role];
+      if (named === null) return undefined;
       if (named !== undefined) {
         const id = this.tokenToId(named);
         if (id === undefined) {
@@ -167,16 +180,22 @@ class HfBpeTokenizer implements Tokenizer {
       );
     }
     this.eosId = eos;
-    // GPT-2 style vocabularies have one <|endoftext|> for everything; HF pads with EOS when there is no pad.
-    this.bosId = resolve('bos') ?? eos;
+    // No BOS stays no BOS: nothing is ever prepended that the tokenizer's own rule does not add. GPT-2's
+    // <|endoftext|> is found as its BOS by name, as its tokenizer_config.json says. HF pads with EOS when
+    // there is no pad token.
+    this.bosId = resolve('bos');
     this.padId = resolve('pad') ?? eos;
   }
 
   encode(text: string, options: EncodeTextOptions = {}): number[] {
     if (typeof text !== 'string') throw invalidInput(`encode expects a string, got ${typeof text}`, 'text');
-    const encoding = this.hf.encode(text, { add_special_tokens: false });
+    const encoding = this.hf.encode(text, { add_special_tokens: options.addSpecialTokens === true });
     const ids: number[] = [];
-    if (options.addBos) ids.push(this.bosId);
+    if (options.addBos) {
+      if (this.bosId === undefined)
+        throw invalidInput(`${this.source} has no BOS token to add`, 'add_bos', 'leave out --add-bos');
+      ids.push(this.bosId);
+    }
     encoding.ids.forEach((id, i) => {
       if (id === undefined || id === null) {
         throw new EngineError(
@@ -228,13 +247,14 @@ class HfBpeTokenizer implements Tokenizer {
 export function tokenizerFromJson(json: unknown, options: TokenizerSourceOptions = {}): Tokenizer {
   const source = options.source ?? 'tokenizer.json';
   const parsed = parse(json, source);
+  const specials = options.specials ?? {};
+  // The JS port requires `added_tokens`, which HF's own loader treats as optional.
+  const doc = {
+    ...(json as object),
+    added_tokens: (json as { added_tokens?: unknown }).added_tokens ?? [],
+  };
   let hf: HfTokenizer;
   try {
-    // The JS port requires `added_tokens`, which HF's own loader treats as optional.
-    const doc = {
-      ...(json as object),
-      added_tokens: (json as { added_tokens?: unknown }).added_tokens ?? [],
-    };
     hf = new HfTokenizerCtor(doc, { clean_up_tokenization_spaces: false });
   } catch (cause) {
     throw new EngineError('INVALID_ARGUMENT', `${source} could not be loaded: ${(cause as Error).message}`, {
@@ -242,5 +262,5 @@ export function tokenizerFromJson(json: unknown, options: TokenizerSourceOptions
       cause,
     });
   }
-  return new HfBpeTokenizer(hf, parsed, options.specials ?? {}, source);
+  return new HfBpeTokenizer(hf, parsed, specials, source);
 }

@@ -1,11 +1,13 @@
 /**
- * From dataset records to token rows. Every row starts with BOS and a response ends with EOS; `targets`
- * marks the tokens the loss counts: the completion (and its EOS) when a prompt is given, every token after
- * BOS for plain text. Rows longer than the model's context are cut at the end and counted as truncated.
+ * From dataset records to token rows, by the rule of tokenizer/prompt-ids.ts: a prompt given as text gets
+ * the tokenizer's own special tokens (BOS first for ours and Llama's), ids are verbatim, a response given
+ * as text ends with EOS. `targets` marks the tokens the loss counts: the completion (and its EOS) when a
+ * prompt is given, every text token for plain text. Rows longer than the model's context are cut at the
+ * end and counted as truncated.
  */
 import type { PairRecord, SftRecord } from '../data/records.js';
-import { textOrIdsToIds } from '../data/records.js';
 import { invalidInput } from '../engine-error.js';
+import { promptIds, responseIds } from '../tokenizer/prompt-ids.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 
 export interface Example {
@@ -25,14 +27,10 @@ export interface EncodeStats {
 
 type Part = { text: string } | { ids: number[] };
 
-/**
- * [BOS] prompt response [EOS]. Parts given as token ids are used verbatim with nothing added: a prompt of
- * ids gets no BOS, a response of ids no EOS (the caller's ids already say where the text starts and ends).
- */
+/** The prompt's ids then the response's (tokenizer/prompt-ids.ts). */
 function join(tok: Tokenizer, prompt: Part, response: Part, maxLen: number, stats: EncodeStats): Example {
-  const enc = (t: string): number[] => tok.encode(t);
-  const head = 'ids' in prompt ? prompt.ids : [tok.bosId, ...textOrIdsToIds(prompt, enc)];
-  const tail = 'ids' in response ? response.ids : [...textOrIdsToIds(response, enc), tok.eosId];
+  const head = promptIds(tok, prompt);
+  const tail = responseIds(tok, response);
   const ids = [...head, ...tail];
   const targets = ids.map((_, i) => i >= head.length);
   if (ids.length > maxLen) {

@@ -5,6 +5,7 @@
  * both orders and averages (see the preference-model service).
  */
 import type { Rng } from '../random/rng.js';
+import { textPromptIds } from '../tokenizer/prompt-ids.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import type { Example } from './examples.js';
 
@@ -34,7 +35,7 @@ export function preferenceExample(
   const prompt = preferencePrompt(context, chosenFirst ? chosen : rejected, chosenFirst ? rejected : chosen);
   const { a, b } = answerIds(tok);
   // Keep the tail (answer marker and target) when the text is too long: cut the middle of the prompt.
-  let ids = [tok.bosId, ...tok.encode(prompt)];
+  let ids = textPromptIds(tok, prompt);
   if (ids.length + 1 > maxLen)
     ids = [...ids.slice(0, Math.max(1, maxLen - 1 - 8)), ...ids.slice(ids.length - 8)];
   ids.push(chosenFirst ? a : b);

@@ -13,7 +13,8 @@ import { loadModelDir, saveModelDir } from '../checkpoint/model-dir.js';
 import { loadJsonl } from '../data/jsonl.js';
 import { parsePairRecord, parseSftRecord, type textOrIdsToIds } from '../data/records.js';
 import { Rng } from '../random/rng.js';
-import { chatRenderer } from '../tokenizer/chat-template.js';
+import { chatPrompt } from '../tokenizer/chat-template.js';
+import { promptText } from '../tokenizer/prompt-ids.js';
 import {
   checkIds,
   type EncodeStats,
@@ -66,7 +67,7 @@ async function encodeDataset(
 ): Promise<Encoded> {
   const maxLen = m.config.max_position_embeddings;
   // Chat records ({"messages"}, or a prompt of messages) go through the model's chat template.
-  const opts = { vocabSize: m.config.vocab_size, chat: chatRenderer(m) };
+  const opts = { vocabSize: m.config.vocab_size, chat: chatPrompt(m) };
   if (objective === 'sft') {
     const records = await loadJsonl(file, (v, where) => parseSftRecord(v, where, opts));
     const rows = records.map((r) => encodeSft(m.tokenizer, r, maxLen, stats));
@@ -77,7 +78,7 @@ async function encodeDataset(
   if (objective === 'pm') {
     const rng = new Rng(seed);
     const text = (t: Parameters<typeof textOrIdsToIds>[0]): string =>
-      'text' in t ? t.text : m.tokenizer.decode(t.ids);
+      'text' in t ? t.text : promptText(m.tokenizer, t.ids);
     const rows = pairs.map((p) =>
       preferenceExample(m.tokenizer, text(p.prompt), text(p.chosen), text(p.rejected), rng, maxLen),
     );

@@ -1,6 +1,6 @@
 /**
- * Whole-model gradient checks: every weight of a tiny Llama (GQA, tied and untied heads, padding) under
- * each training objective, analytic gradients against central differences in float64.
+ * Whole-model gradient checks: every weight of a tiny Llama (GQA, tied and untied heads, padding, biases,
+ * an explicit head_dim, rope scaling) under each training objective, analytic gradients against central differences in float64.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -57,6 +57,22 @@ for (const [objective, extra, rows] of [
   ['lm', { tie_word_embeddings: false }, 2],
   ['rm', { architectures: ['LlamaForSequenceClassification'] }, 4],
   ['dpo', {}, 4],
+  // Projection biases (Llama's attention_bias and mlp_bias; Qwen2's q/k/v biases) and rope scaling.
+  ['dpo', { attention_bias: true, mlp_bias: true }, 4],
+  ['lm', { model_type: 'qwen2', architectures: ['Qwen2ForCausalLM'], head_dim: 6 }, 2],
+  [
+    'lm',
+    {
+      rope_scaling: {
+        rope_type: 'llama3',
+        factor: 4,
+        low_freq_factor: 1,
+        high_freq_factor: 2,
+        original_max_position_embeddings: 4,
+      },
+    },
+    2,
+  ],
 ] as const) {
   test(`gradient check of the whole model: ${objective} ${JSON.stringify(extra)}`, async () => {
     const c = parseLlamaConfig({ ...tiny, ...extra });
