@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Puts a Python virtual environment with Hugging Face's reference libraries (torch, transformers,
-// tokenizers, safetensors, numpy) in .tools/venv, for the tests that compare the engine with them. The
-// packages are pinned and come from PyPI through pip (with pip's own download cache).
+// tokenizers, safetensors, numpy) in the user's cache, for the tests that compare the engine with them:
+// $RLHF_TOOLS_CACHE (default $XDG_CACHE_HOME/rlhf-tools, else ~/.cache/rlhf-tools)/venv-<digest of the
+// pins>, so every checkout on a machine (a CI clone included) shares one build of the same pins. The
+// packages are pinned and come from PyPI through pip.
 //
 // Size: on Linux x86_64 PyPI's torch wheel (540 MB) requires CUDA packages (nvidia-*, triton; about 2.5 GB
 // more) even on a machine without a GPU, and `import torch` fails without them (it preloads libcublasLt),
@@ -14,8 +16,9 @@
 // Usage: node scripts/python-env.mjs    (prints the venv's python path on stdout)
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 export const pins = [
   'torch==2.15.0',
@@ -26,8 +29,10 @@ export const pins = [
   'jinja2==3.1.6',
 ];
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-const venv = join(root, '.tools', 'venv');
+const cacheRoot =
+  process.env.RLHF_TOOLS_CACHE ??
+  join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'rlhf-tools');
+const venv = join(cacheRoot, `venv-${createHash('sha256').update(pins.join('\n')).digest('hex').slice(0, 12)}`);
 const python = join(venv, 'bin', 'python');
 const stampFile = join(venv, 'rlhf-stamp.json');
 const stamp = JSON.stringify({ pins });
