@@ -65,8 +65,8 @@ export async function initStage(ctx: StageContext, o: InitInputs): Promise<Model
     .split('\n');
   const tokenizerJson = trainBpe(corpus, { vocabSize: o.model.vocabSize });
   // vocabSize is an upper bound: BPE stops when the corpus has no pair left to merge (524 tokens on the
-  // sentiment grammar, fewer on a small corpus). The model gets the vocabulary actually trained, as in the
-  // in-process pipeline, so it never samples an id the tokenizer does not define.
+  // sentiment grammar, fewer on a small corpus). The model gets the vocabulary actually trained, so the
+  // model never samples an id the tokenizer does not define.
   const vocabSize = tokenizerFromJson(tokenizerJson).vocabSize;
   const config = parseLlamaConfig({
     hidden_size: o.model.hiddenSize,
