@@ -130,7 +130,7 @@ test('the OpenAI API: off by default; a port and NAME=URI models from flags or e
     [{ openaiModel: ['p=file:///x'] }, '--openai-model'],
     [{ openaiPort: '0', openaiModel: ['p=not-a-uri'] }, '--openai-model'],
     [{ openaiPort: '0', openaiModel: ['p=file:///x', 'p=file:///y'] }, '--openai-model'],
-  ] as const)
+  ] as Array<[Record<string, string | string[]>, string]>)
     assert.throws(
       () => resolveServeOptions(raw, {}),
       (e: unknown) => e instanceof RlhfError && e.field === field,
