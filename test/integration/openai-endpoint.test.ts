@@ -435,6 +435,13 @@ test('errors: OpenAI-style bodies with the right status, and the server keeps se
   assert.equal(health.status, 200);
 
   await assertError(await post('/v1/completions', { ...ok, model: 'nope' }), 404, 'model', 'unknown model');
+  // A model URI is confined like a gRPC ModelRef: outside the artifact roots it is refused.
+  await assertError(
+    await post('/v1/completions', { ...ok, model: 'file:///etc' }),
+    403,
+    'model',
+    'model outside the roots',
+  );
   await assert.rejects(
     openai.completions.create({ ...ok, model: 'nope' }),
     (err: unknown) => err instanceof OpenAI.NotFoundError,
