@@ -139,6 +139,12 @@ test('models.list names the served policy', async () => {
   const ids = page.data.map((m) => m.id);
   assert.deepEqual(ids, ['policy']);
   assert.equal(page.data[0]?.object, 'model');
+  const card = await openai.models.retrieve('policy');
+  assert.equal(card.id, 'policy');
+  await assert.rejects(
+    openai.models.retrieve('other'),
+    (err: unknown) => err instanceof OpenAI.NotFoundError,
+  );
 });
 
 test('completions: seeded n > 1 from text and token ids, with ids and log-probs, equal to gRPC Generate', async () => {

@@ -1,6 +1,6 @@
 /**
- * The policy generator's OpenAI-compatible HTTP API (`--openai-port`): GET /v1/models, POST /v1/completions
- * and /v1/chat/completions (JSON, or SSE with `stream: true`), and GET /health. Requests run through the
+ * The policy generator's OpenAI-compatible HTTP API (`--openai-port`): GET /v1/models (and /v1/models/<id>),
+ * POST /v1/completions and /v1/chat/completions (JSON, or SSE with `stream: true`), and GET /health. Requests run through the
  * same checks, limits and batched sampler as the gRPC Generate call (runGenerate), so a request gives the
  * same tokens on either API for the same prompt and settings.
  *
@@ -48,7 +48,9 @@ export interface OpenAiServerDeps {
   metrics: Registry;
 }
 
-type Route = 'models' | 'completions' | 'chat' | 'health' | 'other';
+type Route = 'models' | 'model' | 'completions' | 'chat' | 'health' | 'other';
+
+const modelsPrefix = '/v1/models/';
 
 const routes: Record<string, { method: string; route: Route }> = {
   '/v1/models': { method: 'GET', route: 'models' },
@@ -116,16 +118,32 @@ export async function startOpenAiServer(deps: OpenAiServerDeps, o: HttpApiOption
     return model;
   };
 
-  const listModels = () => ({
-    object: 'list',
-    data: [...named.keys(), ...loadedUris].map((id) => ({
-      id,
-      object: 'model',
-      created: 0,
-      owned_by: 'rlhf',
-      root: named.get(id) ?? id,
-    })),
+  const modelCard = (id: string) => ({
+    id,
+    object: 'model',
+    created: 0,
+    owned_by: 'rlhf',
+    root: named.get(id) ?? id,
   });
+  const listModels = () => ({ object: 'list', data: [...named.keys(), ...loadedUris].map(modelCard) });
+  /** GET /v1/models/<id> (the id URL-encoded, as clients send URIs). */
+  const retrieveModel = (path: string) => {
+    let id: string;
+    try {
+      id = decodeURIComponent(path.slice(modelsPrefix.length));
+    } catch {
+      throw new OpenAiError(400, 'the model id in the path is not valid URL encoding', 'model');
+    }
+    if (!named.has(id) && !loadedUris.has(id))
+      throw new OpenAiError(
+        404,
+        `model: ${JSON.stringify(id)} is not served here`,
+        'model',
+        'invalid_request_error',
+        'model_not_found',
+      );
+    return modelCard(id);
+  };
 
   const generate = async (
     job: OpenAiJob,
@@ -211,7 +229,7 @@ export async function startOpenAiServer(deps: OpenAiServerDeps, o: HttpApiOption
 
   const handle = async (req: IncomingMessage, res: ServerResponse, route: Route): Promise<void> => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
-    const spec = routes[path];
+    const spec = routes[path] ?? (route === 'model' ? { method: 'GET', route } : undefined);
     if (!spec)
       throw new OpenAiError(
         404,
@@ -241,6 +259,10 @@ export async function startOpenAiServer(deps: OpenAiServerDeps, o: HttpApiOption
       sendJson(res, 200, listModels());
       return;
     }
+    if (route === 'model') {
+      sendJson(res, 200, retrieveModel(path));
+      return;
+    }
     const body = await readJson(req, o.maxBodyBytes);
     const job = route === 'chat' ? parseChatBody(body) : parseCompletionBody(body);
     // A caller that hangs up stops its rows at the next decode step (the sampler drops them).
@@ -254,7 +276,7 @@ export async function startOpenAiServer(deps: OpenAiServerDeps, o: HttpApiOption
 
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
-    const route = routes[path]?.route ?? 'other';
+    const route = routes[path]?.route ?? (path.startsWith(modelsPrefix) ? 'model' : 'other');
     res.once('finish', () => requests.inc({ route, status: String(res.statusCode) }));
     handle(req, res, route).catch((err: unknown) => {
       const e = openAiErrorOf(err);
@@ -268,8 +290,9 @@ export async function startOpenAiServer(deps: OpenAiServerDeps, o: HttpApiOption
       sendJson(res, e.status, e.body());
     });
   });
+  // A client trickling its headers or body ties up a socket, not the sampler: a minute, then it is cut.
   server.headersTimeout = 30_000;
-  server.requestTimeout = 0;
+  server.requestTimeout = 60_000;
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err) =>
