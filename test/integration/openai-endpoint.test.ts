@@ -336,6 +336,58 @@ test('chat completions: the conversation through the template, seeded and greedy
   assert.equal(greedy.choices[0]?.message.content, gg.results[0]?.completions[0]?.text);
 });
 
+test("prompt_logprobs: each prompt token's log-prob, the same as when that token was sampled", async () => {
+  const g = await openai.completions.create({
+    model: 'policy',
+    prompt: 'the film',
+    max_tokens: 8,
+    temperature: 0,
+    logprobs: 0,
+    ...({ return_token_ids: true } as Extra),
+  });
+  const sampled = g.choices[0] as unknown as RlhfChoice;
+  // The completion appended to the prompt: its tokens' prompt log-probs are the log-probs they were sampled with.
+  const ids = [...tokenizer.encode('the film'), ...(sampled.token_ids ?? [])];
+  const res = await post('/v1/completions', {
+    model: 'policy',
+    prompt: ids,
+    max_tokens: 1,
+    prompt_logprobs: 0,
+    return_token_ids: true,
+  });
+  assert.equal(res.status, 200);
+  type Entry = Record<string, { logprob: number; rank: null; decoded_token: string }> | null;
+  const choice = (
+    (await res.json()) as { choices: Array<{ prompt_logprobs: Entry[]; prompt_token_ids: number[] }> }
+  ).choices[0];
+  assert.ok(choice);
+  assert.deepEqual(choice.prompt_token_ids, [tokenizer.bosId, ...ids]);
+  assert.equal(choice.prompt_logprobs.length, ids.length + 1);
+  assert.equal(choice.prompt_logprobs[0], null, 'BOS has no log-prob');
+  const lps = choice.prompt_logprobs.slice(1).map((entry, k) => {
+    const id = String(ids[k]);
+    assert.deepEqual(Object.keys(entry ?? {}), [id]);
+    assert.equal(entry?.[id]?.decoded_token, tokenizer.decode([ids[k] as number]));
+    return entry?.[id]?.logprob as number;
+  });
+  assert.ok(lps.every((lp) => lp <= 0 && Number.isFinite(lp)));
+  const tail = lps.slice(lps.length - (sampled.token_ids?.length ?? 0));
+  // The forward-only training graph and the decode graph fuse differently: equal to float32 rounding.
+  tail.forEach((lp, j) => {
+    assert.ok(Math.abs(lp - (sampled.logprobs?.token_logprobs[j] as number)) < 1e-3, `token ${j}`);
+  });
+
+  const chat = await post('/v1/chat/completions', {
+    model: 'policy',
+    messages: [{ role: 'user', content: 'the film was' }],
+    max_tokens: 2,
+    prompt_logprobs: 0,
+  });
+  const chatBody = (await chat.json()) as { prompt_logprobs: Entry[] };
+  assert.equal(chatBody.prompt_logprobs[0], null);
+  assert.ok(chatBody.prompt_logprobs.length > 1);
+});
+
 test('streaming: completions and chat as SSE chunks ending in [DONE], the same choices as without stream', async () => {
   const params = { model: 'policy', prompt: ['the film', 'the plot'], n: 2, max_tokens: 12, seed: 11 };
   const whole = await openai.completions.create(params);
@@ -486,6 +538,8 @@ test('errors: OpenAI-style bodies with the right status, and the server keeps se
     [{ ...ok, stop: 3 }, 'stop'],
     [{ ...ok, logprobs: 5 }, 'logprobs'],
     [{ ...ok, prompt_logprobs: 1 }, 'prompt_logprobs'],
+    [{ ...ok, prompt_logprobs: 0, stream: true }, 'prompt_logprobs'],
+    [{ ...ok, seed: 2 ** 32 }, 'seed'],
     [{ ...ok, frequency_penalty: 1 }, 'frequency_penalty'],
     [{ ...ok, made_up: true }, 'made_up'],
     [{ model: 'policy' }, 'prompt'],

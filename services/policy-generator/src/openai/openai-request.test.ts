@@ -52,6 +52,7 @@ test('completion bodies: every prompt form, the sampling fields, and the RLHF fl
     { ids: [1] },
     { ids: [2, 3] },
   ]);
+  assert.equal(parseCompletionBody({ model: 'm', prompt: 'p', prompt_logprobs: 0 }).promptLogprobs, true);
   // OpenAI's default of 16 tokens; seed left to the service default.
   const plain = parseCompletionBody({ model: 'm', prompt: 'p' }).request.sampling;
   assert.equal(plain?.maxNewTokens, 16);
@@ -68,6 +69,9 @@ test('completion bodies: malformed or unsupported fields name their parameter', 
     [{ ...ok, n: 1.5 }, 'n'],
     [{ ...ok, max_tokens: 0 }, 'max_tokens'],
     [{ ...ok, seed: -1 }, 'seed'],
+    [{ ...ok, seed: 2 ** 32 }, 'seed'],
+    [{ ...ok, prompt_logprobs: 2 }, 'prompt_logprobs'],
+    [{ ...ok, prompt_logprobs: 0, stream: true }, 'prompt_logprobs'],
     [{ ...ok, temperature: '1' }, 'temperature'],
     [{ ...ok, stop: [1] }, 'stop'],
     [{ ...ok, stop_token_ids: 'x' }, 'stop_token_ids'],

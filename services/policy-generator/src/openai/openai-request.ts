@@ -4,7 +4,7 @@
  * body is untrusted: unknown fields are refused rather than silently ignored, and every value's type and
  * range is checked here before the shared checks (sampling-settings.ts, generate-request.ts) apply the
  * server's limits. The fields follow OpenAI's API plus vLLM's extensions for RLHF (`top_k`,
- * `stop_token_ids`, `return_token_ids`, `return_tokens_as_token_ids`).
+ * `stop_token_ids`, `return_token_ids`, `return_tokens_as_token_ids`, `prompt_logprobs`).
  */
 import type { GenerateRequest, SamplingParams } from '@rlhf/proto';
 import { badParam } from './openai-error.js';
@@ -27,6 +27,8 @@ export interface OpenAiJob {
   returnTokenIds: boolean;
   /** vLLM: tokens in logprobs as `token_id:<id>` rather than their text. */
   tokensAsIds: boolean;
+  /** vLLM: each prompt token's log-prob given the tokens before it. */
+  promptLogprobs: boolean;
 }
 
 const common = [
@@ -101,11 +103,6 @@ function checkNeutral(body: Body, n: number): void {
   if (given(body, 'best_of') && body.best_of !== n)
     throw badParam('best_of', 'is not supported by this server; leave it unset (or equal to n)');
   if (given(body, 'suffix')) throw badParam('suffix', 'is not supported by this server; leave it unset');
-  if (given(body, 'prompt_logprobs'))
-    throw badParam(
-      'prompt_logprobs',
-      "is not supported by this server: it returns the sampled tokens' log-probs only; leave it unset",
-    );
   if (given(body, 'user') && typeof body.user !== 'string') throw badParam('user', 'must be a string');
 }
 
@@ -114,8 +111,8 @@ function sampling(body: Body, maxTokens: number | undefined): SamplingParams {
   const topP = num(body, 'top_p');
   // vLLM spells "every token" -1 (and 0); the proto spells it 0.
   const topK = int(body, 'top_k', -1, 2 ** 31 - 1);
-  // Seeds are uint64 on the gRPC side; past 2^53 JSON numbers are no longer exact.
-  const seed = int(body, 'seed', 0, Number.MAX_SAFE_INTEGER);
+  // The gRPC seed is a uint32: the same range here, so both APIs draw from the same streams.
+  const seed = int(body, 'seed', 0, 2 ** 32 - 1);
   let stop: string[] = [];
   if (given(body, 'stop')) {
     const v = body.stop;
@@ -135,6 +132,16 @@ function sampling(body: Body, maxTokens: number | undefined): SamplingParams {
     stopTokenIds,
     greedy: false,
   };
+}
+
+/** prompt_logprobs: the prompt tokens' own log-probs (0); alternatives (k > 0) are not computed. */
+function promptLogprobsOf(body: Body, stream: boolean): boolean {
+  const k = int(body, 'prompt_logprobs', 0, 20);
+  if (k === undefined) return false;
+  if (k > 0)
+    throw badParam('prompt_logprobs', "this server returns each prompt token's own log-prob only; use 0");
+  if (stream) throw badParam('prompt_logprobs', 'is not available with stream: true');
+  return true;
 }
 
 function modelOf(body: Body): string {
@@ -190,8 +197,9 @@ export function parseCompletionBody(body: unknown): OpenAiJob {
   if (echo && logprobs !== undefined)
     throw badParam(
       'echo',
-      "with logprobs would need the prompt's log-probs, which this server does not compute",
+      "with logprobs is not supported; ask prompt_logprobs: 0 for the prompt tokens' log-probs",
     );
+  const stream = streamOf(body);
   const maxTokens = int(body, 'max_tokens', 0, 2 ** 31 - 1) ?? completionDefaultMaxTokens;
   if (maxTokens === 0) throw badParam('max_tokens', 'must be at least 1');
   return {
@@ -205,11 +213,12 @@ export function parseCompletionBody(body: unknown): OpenAiJob {
       firstPromptIndex: 0,
       conversations: [],
     },
-    ...streamOf(body),
+    ...stream,
     logprobs: logprobs !== undefined,
     echo,
     returnTokenIds: bool(body, 'return_token_ids'),
     tokensAsIds: bool(body, 'return_tokens_as_token_ids'),
+    promptLogprobs: promptLogprobsOf(body, stream.stream),
   };
 }
 
@@ -256,6 +265,7 @@ export function parseChatBody(body: unknown): OpenAiJob {
     );
   if (given(body, 'max_tokens') && given(body, 'max_completion_tokens'))
     throw badParam('max_completion_tokens', 'give max_tokens or max_completion_tokens, not both');
+  const stream = streamOf(body);
   const maxTokens =
     int(body, 'max_completion_tokens', 1, 2 ** 31 - 1) ?? int(body, 'max_tokens', 1, 2 ** 31 - 1);
   return {
@@ -269,10 +279,11 @@ export function parseChatBody(body: unknown): OpenAiJob {
       firstPromptIndex: 0,
       conversations: [{ messages }],
     },
-    ...streamOf(body),
+    ...stream,
     logprobs,
     echo: false,
     returnTokenIds: bool(body, 'return_token_ids'),
     tokensAsIds: bool(body, 'return_tokens_as_token_ids'),
+    promptLogprobs: promptLogprobsOf(body, stream.stream),
   };
 }

@@ -1,8 +1,9 @@
 /**
  * Response bodies and stream chunks of the OpenAI-compatible API, in OpenAI's shapes plus vLLM's RLHF
  * fields: with `return_token_ids`, the prompt's token ids (BOS first, as the model saw them) and each
- * choice's sampled ids (a final EOS or stop token included, as in the gRPC Completion); with logprobs, the
- * log-prob of every sampled token under the sampling distribution the engine drew from.
+ * choice's sampled ids (a final EOS or stop token included, as in the gRPC Completion); with logprobs, each
+ * sampled token's log-prob under the model's own distribution (log-softmax before temperature, top-k and
+ * top-p, as the gRPC Completion's); with `prompt_logprobs`, the same for each prompt token.
  */
 import type { Tokenizer } from '@rlhf/ml-engine';
 import type { GeneratedCompletion } from '../completions.js';
@@ -59,12 +60,35 @@ function usage(batch: GeneratedBatch) {
   return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
 }
 
+/**
+ * vLLM's prompt_logprobs: null for the first token (BOS), then `{"<id>": {logprob, rank, decoded_token}}` for
+ * each token; the rank among the vocabulary is not computed (null).
+ */
+export function promptLogprobsField(
+  tok: Tokenizer,
+  ids: readonly number[],
+  lps: readonly number[],
+  asIds: boolean,
+) {
+  return ids.map((id, t) =>
+    t === 0
+      ? null
+      : {
+          [String(id)]: {
+            logprob: lps[t - 1] as number,
+            rank: null,
+            decoded_token: tokenText(tok, id, asIds),
+          },
+        },
+  );
+}
+
 /** One choice of /v1/completions (whole, or as the one chunk a streamed choice is sent in). */
 export function completionChoice(
   tok: Tokenizer,
   job: OpenAiJob,
   index: number,
-  prompt: { text: string; ids: number[] },
+  prompt: { text: string; ids: number[]; logprobs?: readonly number[] },
   c: GeneratedCompletion,
 ) {
   const prefix = job.echo ? prompt.text : '';
@@ -74,6 +98,9 @@ export function completionChoice(
     logprobs: job.logprobs ? completionLogprobs(tok, c, job.tokensAsIds, prefix.length) : null,
     finish_reason: finishReason(c),
     ...(job.returnTokenIds ? { prompt_token_ids: prompt.ids, token_ids: c.tokenIds } : {}),
+    ...(prompt.logprobs
+      ? { prompt_logprobs: promptLogprobsField(tok, prompt.ids, prompt.logprobs, job.tokensAsIds) }
+      : {}),
   };
 }
 
@@ -98,7 +125,13 @@ export function chatChoice(
 /** Choice index of sample `s` of prompt `p`: prompts in order, n choices each (OpenAI's numbering). */
 export const choiceIndex = (job: OpenAiJob, p: number, s: number): number => p * (job.request.n ?? 1) + s;
 
-export function completionBody(tok: Tokenizer, job: OpenAiJob, head: ResponseHead, batch: GeneratedBatch) {
+export function completionBody(
+  tok: Tokenizer,
+  job: OpenAiJob,
+  head: ResponseHead,
+  batch: GeneratedBatch,
+  promptLps?: readonly number[][],
+) {
   return {
     ...head,
     object: 'text_completion',
@@ -108,7 +141,11 @@ export function completionBody(tok: Tokenizer, job: OpenAiJob, head: ResponseHea
           tok,
           job,
           choiceIndex(job, p, s),
-          { text: batch.prompts[p] ?? '', ids: batch.promptIds[p] ?? [] },
+          {
+            text: batch.prompts[p] ?? '',
+            ids: batch.promptIds[p] ?? [],
+            ...(promptLps ? { logprobs: promptLps[p] ?? [] } : {}),
+          },
           c,
         ),
       ),
@@ -117,13 +154,29 @@ export function completionBody(tok: Tokenizer, job: OpenAiJob, head: ResponseHea
   };
 }
 
-export function chatBody(tok: Tokenizer, job: OpenAiJob, head: ResponseHead, batch: GeneratedBatch) {
+export function chatBody(
+  tok: Tokenizer,
+  job: OpenAiJob,
+  head: ResponseHead,
+  batch: GeneratedBatch,
+  promptLps?: readonly number[][],
+) {
   return {
     ...head,
     object: 'chat.completion',
     choices: (batch.completions[0] ?? []).map((c, s) => chatChoice(tok, job, s, c, false)),
     usage: usage(batch),
     ...(job.returnTokenIds ? { prompt_token_ids: batch.promptIds[0] ?? [] } : {}),
+    ...(promptLps
+      ? {
+          prompt_logprobs: promptLogprobsField(
+            tok,
+            batch.promptIds[0] ?? [],
+            promptLps[0] ?? [],
+            job.tokensAsIds,
+          ),
+        }
+      : {}),
   };
 }
 

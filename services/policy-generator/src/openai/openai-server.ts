@@ -40,6 +40,7 @@ import {
   type ResponseHead,
   usageChunk,
 } from './openai-response.js';
+import { promptLogprobs } from './prompt-logprobs.js';
 
 export interface OpenAiServerDeps {
   sampler: PolicySampler;
@@ -161,11 +162,19 @@ export async function startOpenAiServer(deps: OpenAiServerDeps, o: HttpApiOption
     const request = { ...job.request, model: { uri: model.uri, revision: '', digest: '' } };
     const ctx = { logger: deps.logger.child({ route: req.url, requestId: head.id }), signal };
     if (!job.stream) {
-      const batch = await deps.sampler.track(() => runGenerate(deps.sampler, deps.limits, request, ctx));
+      const { batch, promptLps } = await deps.sampler.track(async () => {
+        const batch = await runGenerate(deps.sampler, deps.limits, request, ctx);
+        return {
+          batch,
+          promptLps: job.promptLogprobs ? await promptLogprobs(model, batch.promptIds) : undefined,
+        };
+      });
       sendJson(
         res,
         200,
-        job.kind === 'chat' ? chatBody(tok, job, head, batch) : completionBody(tok, job, head, batch),
+        job.kind === 'chat'
+          ? chatBody(tok, job, head, batch, promptLps)
+          : completionBody(tok, job, head, batch, promptLps),
       );
       return;
     }
