@@ -83,6 +83,7 @@ test('completion bodies: malformed or unsupported fields name their parameter', 
     [{ ...ok, stream: true, stream_options: { other: 1 } }, 'stream_options.other'],
     [{ ...ok, tools: [] }, 'tools'],
     [{ prompt: 'p' }, 'model'],
+    [{ ...ok, model: 'x'.repeat(5000) }, 'model'],
     ['text', 'body'],
   ] as const)
     refuses(parseCompletionBody, body, param);

@@ -147,6 +147,7 @@ function promptLogprobsOf(body: Body, stream: boolean): boolean {
 function modelOf(body: Body): string {
   if (typeof body.model !== 'string' || body.model === '')
     throw badParam('model', 'is required: one of the ids GET /v1/models lists');
+  if (body.model.length > 4096) throw badParam('model', 'is longer than 4096 characters');
   return body.model;
 }
 

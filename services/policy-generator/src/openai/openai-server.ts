@@ -52,6 +52,8 @@ export interface OpenAiServerDeps {
 type Route = 'models' | 'model' | 'completions' | 'chat' | 'health' | 'other';
 
 const modelsPrefix = '/v1/models/';
+/** Model URIs named by requests that /v1/models lists beside the configured names. */
+const maxListedUris = 32;
 
 const routes: Record<string, { method: string; route: Route }> = {
   '/v1/models': { method: 'GET', route: 'models' },
@@ -115,7 +117,11 @@ export async function startOpenAiServer(deps: OpenAiServerDeps, o: HttpApiOption
         'model_not_found',
       );
     const model = await deps.sampler.model({ uri, revision: '', digest: '' });
-    if (!named.has(id)) loadedUris.add(id);
+    if (!named.has(id) && !loadedUris.has(id)) {
+      // The list stays short: the most recent URIs only (each loaded once, so a real model's).
+      if (loadedUris.size >= maxListedUris) loadedUris.delete(loadedUris.values().next().value as string);
+      loadedUris.add(id);
+    }
     return model;
   };
 
