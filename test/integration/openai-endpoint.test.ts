@@ -24,7 +24,7 @@ import {
   type SamplingParams,
 } from '@rlhf/proto';
 import OpenAI from 'openai';
-import { rlhfBin } from '../helpers/cli.js';
+import { rlhfBin, runCli } from '../helpers/cli.js';
 import { baseModel } from '../helpers/judge-models.js';
 import { withTimeout } from '../helpers/timeout.js';
 
@@ -579,4 +579,21 @@ test('errors: OpenAI-style bodies with the right status, and the server keeps se
     assert.match(text, /rlhf_openai_requests_total\{[^}]*route="completions"[^}]*status="401"[^}]*\} [1-9]/);
     assert.match(text, /rlhf_openai_requests_total\{[^}]*route="completions"[^}]*status="200"[^}]*\} [1-9]/);
   }
+});
+
+test('rlhf serve refuses a policy it cannot load, and --openai-port on a service without the API', async () => {
+  const serve = (args: string[]) =>
+    runCli(['serve', ...args, '--port', '0', '--metrics-port', 'off', '--artifact-root', dir]);
+  const missing = await serve([
+    'policy-generator',
+    '--openai-port',
+    '0',
+    '--openai-model',
+    `p=${pathToFileURL(join(dir, 'none')).href}`,
+  ]);
+  assert.equal(missing.code, 2, missing.stderr);
+  assert.match(missing.stderr, /error: --openai-model\.uri: no model directory/);
+  const other = await serve(['reward-model', '--openai-port', '0']);
+  assert.equal(other.code, 2, other.stderr);
+  assert.match(other.stderr, /error: --openai-port: reward-model has no OpenAI-compatible API/);
 });
