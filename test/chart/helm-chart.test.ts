@@ -132,6 +132,7 @@ const valueSets: Record<string, string[]> = {
   'NATS disabled, plain URL': ['nats-disabled.yaml'],
   'artifact volumes': ['artifact-volumes.yaml'],
   'NATS credentials and TLS from Secrets': ['nats-auth.yaml'],
+  'OpenAI API on the policy generator': ['openai.yaml'],
 };
 
 test('helm lint --strict passes', () => {
@@ -274,6 +275,44 @@ test('GPU placement values reach the pods; PDBs appear for replicated services',
   );
   const pdbs = byKind(objs, 'PodDisruptionBudget').map((p) => p.metadata.name);
   assert.deepEqual(pdbs, ['rlhf-policy-generator'], 'only the service with 4 replicas gets a PDB');
+});
+
+test('the OpenAI-compatible API: off by default; when enabled, its port on the generator pod and Service only', () => {
+  const portsOf = (objs: K8sObject[], name: string) => ({
+    container: podSpec(named(objs, 'Deployment', `-${name}`)).containers[0]?.ports?.map((p) => p.name),
+    service: (named(objs, 'Service', `-${name}`).spec as { ports: { name: string }[] }).ports.map(
+      (p) => p.name,
+    ),
+    env: podSpec(named(objs, 'Deployment', `-${name}`)).containers[0]?.env?.filter((e) =>
+      e.name.startsWith('OPENAI_'),
+    ),
+  });
+  const off = render([]);
+  for (const name of serviceNames)
+    assert.deepEqual(
+      portsOf(off, name),
+      { container: ['grpc', 'metrics'], service: ['grpc', 'metrics'], env: [] },
+      name,
+    );
+
+  const objs = render(['openai.yaml']);
+  const gen = portsOf(objs, 'policy-generator');
+  assert.deepEqual(gen.container, ['grpc', 'metrics', 'openai']);
+  assert.deepEqual(gen.service, ['grpc', 'metrics', 'openai']);
+  assert.deepEqual(gen.env, [
+    { name: 'OPENAI_PORT', value: '8001' },
+    { name: 'OPENAI_MODELS', value: 'policy=nats-obj://rlhf-models/policy-iter-2' },
+  ]);
+  const container = podSpec(named(objs, 'Deployment', '-policy-generator')).containers[0];
+  assert.equal(container?.ports?.find((p) => p.name === 'openai')?.containerPort, 8001);
+  const svcPort = (
+    named(objs, 'Service', '-policy-generator').spec as { ports: Record<string, unknown>[] }
+  ).ports.find((p) => p.name === 'openai');
+  assert.deepEqual(svcPort, { name: 'openai', port: 8001, targetPort: 'openai', appProtocol: 'http' });
+  // The API shares the gRPC token: the pod has it whenever auth is on (the default).
+  assert.ok(container?.env?.some((e) => e.name === 'RLHF_AUTH_TOKEN_FILE'));
+  for (const name of serviceNames.filter((n) => n !== 'policy-generator'))
+    assert.deepEqual(portsOf(objs, name).service, ['grpc', 'metrics'], name);
 });
 
 test("every service sizes ONNX Runtime's threads to its container's CPU limit", () => {
@@ -500,6 +539,15 @@ test('values.schema.json and required values make helm template refuse bad value
       /mountPath/,
     ],
     [['artifacts.volumes[0].name=data', 'artifacts.volumes[0].mountPath=/data'], /claimName/],
+    [
+      ['services.policyGenerator.openai.enabled=true', 'services.policyGenerator.openai.port=70000'],
+      /openai\.port/,
+    ],
+    [
+      ['services.policyGenerator.openai.enabled=true', 'services.policyGenerator.openai.models[0]=no-uri'],
+      /openai\.models/,
+    ],
+    [['services.rewardModel.openai.enabled=true'], /rewardModel/],
   ];
   for (const [set, message] of bad) {
     const args = ['template', 'rlhf', chartCopy];

@@ -7,9 +7,15 @@ import { ArtifactSandbox } from './artifacts/sandbox.js';
 import type { ArtifactStore } from './artifacts/store.js';
 import type { LogLevel } from './config/parse.js';
 import type { TrainingBounds } from './config/training-bounds.js';
+import { invalidArgument } from './errors.js';
 import type { TokenSource } from './grpc/bearer-token.js';
 import type { TlsFiles } from './grpc/server.js';
-import { type GrpcServiceBinding, type RunningGrpcServer, startGrpcServer } from './grpc/server.js';
+import {
+  defaultMaxMessageBytes,
+  type GrpcServiceBinding,
+  type RunningGrpcServer,
+  startGrpcServer,
+} from './grpc/server.js';
 import { onStopSignal } from './lifecycle.js';
 import type { NatsAuth } from './nats/auth.js';
 import { connectNats, type NatsConnection } from './nats/connection.js';
@@ -34,6 +40,33 @@ export interface ServiceContext {
   artifacts?: ArtifactStore;
 }
 
+/** A policy the OpenAI-compatible API serves under `id` (`--openai-model id=uri`). */
+export interface OpenAiModelSpec {
+  id: string;
+  uri: string;
+}
+
+export interface OpenAiServeOptions {
+  /** 0 picks a free port. */
+  port: number;
+  models: OpenAiModelSpec[];
+}
+
+/** What a service's OpenAI-compatible HTTP server gets from the process: where to bind, and whom to let in. */
+export interface HttpApiOptions extends OpenAiServeOptions {
+  host: string;
+  /** The gRPC server's bearer token: the same secret guards the HTTP API. */
+  token?: TokenSource;
+  /** Largest request body, in bytes (the gRPC message limit). */
+  maxBodyBytes: number;
+}
+
+export interface RunningHttpApi {
+  port: number;
+  /** Stops taking requests and waits for those in flight, up to graceMs. */
+  close(graceMs: number): Promise<void>;
+}
+
 export interface ServiceModule {
   /** The name users type: `rlhf serve <name>`. */
   name: string;
@@ -48,6 +81,8 @@ export interface ServiceModule {
   bindings(ctx: ServiceContext): GrpcServiceBinding[] | Promise<GrpcServiceBinding[]>;
   /** Called once the server is up: start NATS workers here. Returns a function that stops them. */
   start?(ctx: ServiceContext): Promise<() => Promise<void>>;
+  /** The OpenAI-compatible HTTP API, for a service that offers one (`--openai-port`); started after `start`. */
+  openaiApi?(ctx: ServiceContext, options: HttpApiOptions): Promise<RunningHttpApi>;
 }
 
 export interface ServeOptions {
@@ -75,17 +110,27 @@ export interface ServeOptions {
   artifactRoots?: string[];
   /** Size limit of the model download cache (--model-cache-max-gb). */
   modelCacheMaxBytes?: number;
+  /** The OpenAI-compatible HTTP API (--openai-port), for a module that has one. */
+  openai?: OpenAiServeOptions;
 }
 
 export interface RunningService {
   grpcPort: number;
   metricsPort: number | null;
+  /** Null when the OpenAI-compatible API is off. */
+  openaiPort: number | null;
   grpc: RunningGrpcServer;
   context: ServiceContext;
   stop(): Promise<void>;
 }
 
 export async function serveService(module: ServiceModule, options: ServeOptions): Promise<RunningService> {
+  if (options.openai && !module.openaiApi)
+    throw invalidArgument(
+      '--openai-port',
+      `${module.name} has no OpenAI-compatible API`,
+      'serve it on policy-generator, or leave --openai-port off',
+    );
   const logger = createLogger(module.name, options.logLevel === undefined ? {} : { level: options.logLevel });
   const metrics = createMetricsRegistry(module.name);
   const nats = options.natsUrl
@@ -134,11 +179,31 @@ export async function serveService(module: ServiceModule, options: ServeOptions)
     });
   }
   const stopWorkers = module.start ? await module.start(context) : async () => {};
+  let openai: RunningHttpApi | null = null;
+  if (options.openai && module.openaiApi) {
+    try {
+      openai = await module.openaiApi(context, {
+        ...options.openai,
+        host: options.host,
+        maxBodyBytes: options.maxMessageBytes ?? defaultMaxMessageBytes,
+        ...(options.token ? { token: options.token } : {}),
+      });
+    } catch (err) {
+      await stopWorkers();
+      await grpc.shutdown(0);
+      await probes?.close();
+      if (nats && !nats.isClosed()) await nats.close();
+      throw err;
+    }
+  }
 
   let removeSignals = (): void => {};
   const stop = async (): Promise<void> => {
     removeSignals();
+    // HTTP callers are turned away first, then their requests in flight finish with the gRPC calls.
+    const httpClosed = openai?.close(options.drainMs ?? 10_000);
     await stopWorkers();
+    await httpClosed;
     await grpc.shutdown(options.drainMs ?? 10_000);
     await probes?.close();
     if (nats && !nats.isClosed()) await nats.drain();
@@ -146,5 +211,12 @@ export async function serveService(module: ServiceModule, options: ServeOptions)
   };
   if (options.handleSignals) removeSignals = onStopSignal(logger, stop);
 
-  return { grpcPort: grpc.port, metricsPort: probes?.port ?? null, grpc, context, stop };
+  return {
+    grpcPort: grpc.port,
+    metricsPort: probes?.port ?? null,
+    openaiPort: openai?.port ?? null,
+    grpc,
+    context,
+    stop,
+  };
 }

@@ -25,8 +25,9 @@ export function listeningBanner(
   host: string,
   grpcPort: number,
   metricsPort: number | null,
+  openaiPort: number | null = null,
 ): string {
-  return `${name} listening on ${host}:${grpcPort}${metricsPort === null ? '' : ` (metrics on :${metricsPort})`}`;
+  return `${name} listening on ${host}:${grpcPort}${metricsPort === null ? '' : ` (metrics on :${metricsPort})`}${openaiPort === null ? '' : ` (openai on :${openaiPort})`}`;
 }
 
 /** Starts the service and prints `<name> listening on <host>:<port>` on stdout once it serves. */
@@ -36,7 +37,7 @@ export async function startService(
 ): Promise<Awaited<ReturnType<typeof serveService>>> {
   const running = await serveService(module, { ...options, handleSignals: true });
   process.stdout.write(
-    `${listeningBanner(module.name, options.host, running.grpcPort, running.metricsPort)}\n`,
+    `${listeningBanner(module.name, options.host, running.grpcPort, running.metricsPort, running.openaiPort)}\n`,
   );
   if (process.env.RLHF_EXIT_WITH_PARENT === '1') stopWhenOrphaned();
   return running;

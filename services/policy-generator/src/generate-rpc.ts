@@ -12,19 +12,31 @@ import type {
   GenerateStreamRequest,
   GenerateStreamResponse,
 } from '@rlhf/proto';
-import type { CallContext } from '@rlhf/service-kit';
+import type { CallContext, LoadedModel } from '@rlhf/service-kit';
 import { completionMessage, type GeneratedCompletion } from './completions.js';
-import { checkGenerateRequest, prepareGeneration } from './generate-request.js';
+import { checkGenerateRequest, type PreparedPrompt, prepareGeneration } from './generate-request.js';
 import type { PolicySampler } from './policy-sampler.js';
 import type { GenerateLimits } from './sampling-settings.js';
 
-async function run(
+/** What one request generated: each prompt's text and ids (BOS first), and its completions by sample. */
+export interface GeneratedBatch {
+  prompts: string[];
+  promptIds: number[][];
+  completions: GeneratedCompletion[][];
+}
+
+/**
+ * One Generate request from check to completions: the gRPC calls and the OpenAI-compatible API both run
+ * through here, so the same request samples the same tokens on either.
+ */
+export async function runGenerate(
   sampler: PolicySampler,
   limits: GenerateLimits,
   req: GenerateRequest | GenerateStreamRequest,
-  ctx: CallContext,
+  ctx: Pick<CallContext, 'logger' | 'signal'>,
   onCompletion?: (prompt: number, sample: number, completion: GeneratedCompletion) => void,
-): Promise<{ prompts: string[]; completions: GeneratedCompletion[][] }> {
+  onPrepared?: (prompts: readonly PreparedPrompt[], model: LoadedModel) => void,
+): Promise<GeneratedBatch> {
   // Invalid UTF-8 was answered already, by service-kit's handler wrappers (see utf8-schemas.ts).
   const checked = checkGenerateRequest(req, limits);
   const model = await sampler.model(req.model);
@@ -34,6 +46,7 @@ async function run(
     checked.sampling,
     (i) => `${checked.promptField}[${i}]`,
   );
+  onPrepared?.(prepared, model);
   const started = performance.now();
   const completions = await sampler.generate(model, {
     prompts: prepared.map((p) => p.ids),
@@ -53,7 +66,7 @@ async function run(
     },
     'generated',
   );
-  return { prompts: prepared.map((p) => p.text), completions };
+  return { prompts: prepared.map((p) => p.text), promptIds: prepared.map((p) => p.ids), completions };
 }
 
 export function generateHandler(
@@ -62,7 +75,7 @@ export function generateHandler(
 ): (req: GenerateRequest, ctx: CallContext) => Promise<GenerateResponse> {
   return (req, ctx) =>
     sampler.track(async () => {
-      const { prompts, completions } = await run(sampler, limits, req, ctx);
+      const { prompts, completions } = await runGenerate(sampler, limits, req, ctx);
       return {
         results: prompts.map((prompt, i) => ({
           promptIndex: i,
@@ -83,7 +96,7 @@ export function generateStreamHandler(
 ) => Promise<void> {
   return (req, emit, ctx) =>
     sampler.track(async () => {
-      await run(sampler, limits, req, ctx, (promptIndex, sampleIndex, completion) => {
+      await runGenerate(sampler, limits, req, ctx, (promptIndex, sampleIndex, completion) => {
         if (!ctx.signal.aborted)
           emit({ promptIndex, sampleIndex, completion: completionMessage(completion) });
       });

@@ -15,6 +15,7 @@ import {
 import { evaluateShardHandler } from './evaluate-shard.js';
 import { generateHandler, generateStreamHandler } from './generate-rpc.js';
 import { generateShardHandler } from './generate-worker.js';
+import { startOpenAiServer } from './openai/openai-server.js';
 import { type BatchingOptions, batchingFromEnv, defaultBatching, PolicySampler } from './policy-sampler.js';
 import { defaultGenerateLimits, type GenerateLimits } from './sampling-settings.js';
 import { generatorUtf8Schemas } from './utf8-schemas.js';
@@ -22,6 +23,7 @@ import { generatorUtf8Schemas } from './utf8-schemas.js';
 export { toCompletion } from './completions.js';
 export { evaluateShard, evaluateShardHandler } from './evaluate-shard.js';
 export { checkGenerateRequest, prepareGeneration } from './generate-request.js';
+export { type GeneratedBatch, runGenerate } from './generate-rpc.js';
 export { generateShard, generateShardHandler, isGenerateShard } from './generate-worker.js';
 export { type BatchingOptions, batchingFromEnv, PolicySampler, type SampleJob } from './policy-sampler.js';
 export {
@@ -111,6 +113,11 @@ export function createPolicyGeneratorService(
       ];
     },
     shardHandlers: (ctx) => shardHandlersOf(stateOf(ctx)),
+    openaiApi: (ctx, o) =>
+      startOpenAiServer(
+        { sampler: stateOf(ctx).sampler, limits, logger: ctx.logger, metrics: ctx.metrics },
+        o,
+      ),
     start: async (ctx) => {
       const s = stateOf(ctx);
       const workers = ctx.nats

@@ -99,3 +99,50 @@ test('training bounds: defaults, flags, environment, and refused values', () => 
       (e: unknown) => e instanceof RlhfError && e.field === field,
     );
 });
+
+test('the OpenAI API: off by default; a port and NAME=URI models from flags or environment', async () => {
+  assert.equal(resolveServeOptions({}, {}).openai, undefined);
+  assert.equal(resolveServeOptions({ openaiPort: 'off' }, {}).openai, undefined);
+  assert.deepEqual(
+    resolveServeOptions({ openaiPort: '0', openaiModel: ['policy=nats-obj://b/k', 'file:///m/p?x=1'] }, {})
+      .openai,
+    {
+      port: 0,
+      models: [
+        { id: 'policy', uri: 'nats-obj://b/k' },
+        // An `=` after the scheme is the URI's own: the bare URI is its id.
+        { id: 'file:///m/p?x=1', uri: 'file:///m/p?x=1' },
+      ],
+    },
+  );
+  assert.deepEqual(
+    resolveServeOptions({}, { OPENAI_PORT: '8000', OPENAI_MODELS: 'a=file:///x,b=file:///y' }).openai,
+    {
+      port: 8000,
+      models: [
+        { id: 'a', uri: 'file:///x' },
+        { id: 'b', uri: 'file:///y' },
+      ],
+    },
+  );
+  for (const [raw, field] of [
+    [{ openaiPort: '99999' }, '--openai-port'],
+    [{ openaiModel: ['p=file:///x'] }, '--openai-model'],
+    [{ openaiPort: '0', openaiModel: ['p=not-a-uri'] }, '--openai-model'],
+    [{ openaiPort: '0', openaiModel: ['p=file:///x', 'p=file:///y'] }, '--openai-model'],
+  ] as Array<[Record<string, string | string[]>, string]>)
+    assert.throws(
+      () => resolveServeOptions(raw, {}),
+      (e: unknown) => e instanceof RlhfError && e.field === field,
+      JSON.stringify(raw),
+    );
+  // Only a service with an OpenAI API takes the port; the others refuse before they start anything.
+  const { serveService } = await import('../service-host.js');
+  await assert.rejects(
+    serveService(
+      { name: 'reward-model', summary: '', grpcServiceNames: [], bindings: () => [] },
+      { host: '127.0.0.1', port: 0, openai: { port: 0, models: [] } },
+    ),
+    (e: unknown) => e instanceof RlhfError && e.field === '--openai-port',
+  );
+});

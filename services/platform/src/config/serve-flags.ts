@@ -5,7 +5,7 @@
 import { invalidArgument } from '../errors.js';
 import { authTokenEnv, type TokenSource, tokenFromFile, tokenFromValue } from '../grpc/bearer-token.js';
 import { parseAllowedClients } from '../grpc/client-identity.js';
-import type { ServeOptions } from '../service-host.js';
+import type { OpenAiModelSpec, OpenAiServeOptions, ServeOptions } from '../service-host.js';
 import { parseArtifactRoots, parseModelCacheBytes } from './artifact-flags.js';
 import { resolveSetting } from './env.js';
 import { natsAuthFlags, natsStartWaitFlag, resolveNatsFlags } from './nats-flags.js';
@@ -142,6 +142,22 @@ export const serveFlags: FlagSpec[] = [
     description: 'size limit of the model download cache; least recently used entries are pruned',
     default: '20',
   },
+  {
+    name: 'openai-port',
+    value: 'N',
+    env: 'OPENAI_PORT',
+    description:
+      'policy-generator: port of the OpenAI-compatible HTTP API (/v1/models, /v1/completions, /v1/chat/completions), same host and bearer token as gRPC; 0 picks a free one; "off" disables',
+    default: 'off',
+  },
+  {
+    name: 'openai-model',
+    value: '[NAME=]URI',
+    env: 'OPENAI_MODELS',
+    description:
+      'with --openai-port: a policy loaded at start and listed by /v1/models under NAME (default: the URI itself); repeatable (env comma-separated)',
+    repeatable: true,
+  },
   ...natsAuthFlags,
   { ...natsStartWaitFlag, default: 'forever' },
 ];
@@ -224,6 +240,7 @@ export function resolveServeOptions(raw: RawServeFlags, env: NodeJS.ProcessEnv =
   for (const [k, v] of Object.entries(raw)) if (typeof v === 'string') single[k] = v;
   const nats = resolveNatsFlags(single, env, Number.POSITIVE_INFINITY);
   const modelCacheMaxBytes = lookup(raw, env, 'model-cache-max-gb', parseModelCacheBytes) as number;
+  const openai = resolveOpenAiFlags(raw, env);
   return {
     host,
     port,
@@ -246,5 +263,62 @@ export function resolveServeOptions(raw: RawServeFlags, env: NodeJS.ProcessEnv =
     ...(logLevel !== undefined ? { logLevel } : {}),
     artifactRoots,
     modelCacheMaxBytes,
+    ...(openai ? { openai } : {}),
   };
+}
+
+/** --openai-port and its --openai-model list; undefined when the port is off. */
+function resolveOpenAiFlags(raw: RawServeFlags, env: NodeJS.ProcessEnv): OpenAiServeOptions | undefined {
+  const port = lookup(raw, env, 'openai-port', (v, f) =>
+    v.trim() === 'off' ? -1 : parsePort(v, f),
+  ) as number;
+  // The flag repeats; the variable, like RLHF_ARTIFACT_ROOTS, is one list (commas: URIs hold colons).
+  const given = raw.openaiModel;
+  const fromEnv = env.OPENAI_MODELS;
+  const list =
+    given !== undefined
+      ? Array.isArray(given)
+        ? given
+        : [given]
+      : fromEnv
+        ? fromEnv.split(',').filter((m) => m.trim() !== '')
+        : [];
+  const field = given !== undefined ? '--openai-model' : 'OPENAI_MODELS';
+  const models = list.map((m) => parseOpenAiModel(m, field));
+  if (port < 0) {
+    if (models.length > 0)
+      throw invalidArgument(field, 'names models for an OpenAI API that is off', 'pass --openai-port N too');
+    return undefined;
+  }
+  const ids = new Set<string>();
+  for (const m of models) {
+    if (ids.has(m.id))
+      throw invalidArgument(field, `the model id ${m.id} is given twice`, 'give each model its own NAME=');
+    ids.add(m.id);
+  }
+  return { port, models };
+}
+
+/** `NAME=URI` or a bare URI (its own id). */
+export function parseOpenAiModel(value: string, field: string): OpenAiModelSpec {
+  const v = value.trim();
+  const eq = v.indexOf('=');
+  const scheme = v.indexOf('://');
+  // An `=` after the scheme belongs to the URI (a query), not to a NAME.
+  const named = eq > 0 && (scheme < 0 || eq < scheme);
+  const id = named ? v.slice(0, eq) : v;
+  const uri = named ? v.slice(eq + 1) : v;
+  if (!/^[A-Za-z][A-Za-z0-9+.-]*:\/\/\S+$/.test(uri))
+    throw invalidArgument(
+      field,
+      `${JSON.stringify(value)} does not end in a model URI`,
+      'give NAME=nats-obj://bucket/key or NAME=file:///dir (or the URI alone)',
+    );
+  if (!/^[\x21-\x7e]{1,256}$/.test(id))
+    throw invalidArgument(
+      field,
+      `the model id ${JSON.stringify(id)} is not 1..256 printable ASCII characters`,
+      'use a name such as policy or iter-2',
+    );
+  return { id, uri };
 }

@@ -11,6 +11,8 @@ export interface ServiceProcess {
   grpcPort: number;
   /** null when started with `metrics: false`. */
   metricsPort: number | null;
+  /** The OpenAI-compatible API's port; null unless `args` turned it on. */
+  openaiPort: number | null;
 }
 
 export interface ServiceProcessOptions {
@@ -22,13 +24,27 @@ export interface ServiceProcessOptions {
   logLevel?: string;
   /** `--artifact-root` for each: the directories its file:// URIs may name (default none). */
   artifactRoots?: string[];
+  /** Arguments right after the script, before the flags (e.g. `serve policy-generator` for bin/rlhf.mjs). */
+  command?: string[];
+  /** More flags, after the ones above (e.g. `--openai-port 0`). */
+  args?: string[];
 }
 
-/** The ports of `<name> listening on <host>:<port>[ (metrics on :<port>)]`, or null for any other line. */
-export function parseListeningBanner(line: string): { grpcPort: number; metricsPort: number | null } | null {
-  const m = /listening on [^\s]+:(\d+)(?: \(metrics on :(\d+)\))?/.exec(line);
+interface BannerPorts {
+  grpcPort: number;
+  metricsPort: number | null;
+  openaiPort: number | null;
+}
+
+/**
+ * The ports of `<name> listening on <host>:<port>[ (metrics on :<port>)][ (openai on :<port>)]`, or null for
+ * any other line.
+ */
+export function parseListeningBanner(line: string): BannerPorts | null {
+  const m = /listening on [^\s]+:(\d+)(?: \(metrics on :(\d+)\))?(?: \(openai on :(\d+)\))?/.exec(line);
   if (!m) return null;
-  return { grpcPort: Number(m[1]), metricsPort: m[2] === undefined ? null : Number(m[2]) };
+  const port = (s: string | undefined) => (s === undefined ? null : Number(s));
+  return { grpcPort: Number(m[1]), metricsPort: port(m[2]), openaiPort: port(m[3]) };
 }
 
 /** Runs `node --import tsx <mainPath>` on 127.0.0.1, a free gRPC port, until it prints its banner. */
@@ -36,21 +52,21 @@ export async function startServiceProcess(
   mainPath: string,
   o: ServiceProcessOptions = {},
 ): Promise<ServiceProcess> {
-  const args = ['--import', 'tsx', mainPath, '--host', '127.0.0.1', '--port', '0'];
+  const args = ['--import', 'tsx', mainPath, ...(o.command ?? []), '--host', '127.0.0.1', '--port', '0'];
   args.push('--metrics-port', o.metrics === false ? 'off' : '0', '--log-level', o.logLevel ?? 'warn');
   for (const root of o.artifactRoots ?? []) args.push('--artifact-root', root);
+  args.push(...(o.args ?? []));
   const child = spawn(process.execPath, args, {
     env: { ...process.env, ...o.env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const ports = await new Promise<{ grpcPort: number; metricsPort: number | null }>((resolve, reject) => {
+  const ports = await new Promise<BannerPorts>((resolve, reject) => {
     let out = '';
     child.stdout?.on('data', (d: Buffer) => {
       out += d.toString();
       const line = out.split('\n').find((l) => parseListeningBanner(l) !== null);
-      if (line !== undefined)
-        resolve(parseListeningBanner(line) as { grpcPort: number; metricsPort: number | null });
+      if (line !== undefined) resolve(parseListeningBanner(line) as BannerPorts);
     });
     void exited.then((code) => reject(new Error(`${mainPath} exited with ${code} before listening`)));
   });
