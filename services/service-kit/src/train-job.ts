@@ -27,7 +27,7 @@ import {
   inferenceSessionOptions,
   initWeights,
   type LoadedModelDir,
-  loadJsonl,
+  loadDataset,
   loadModelDir,
   OrtSession,
   parseLlamaConfig,
@@ -160,7 +160,7 @@ export async function evaluatePairModel(
   evalFile: string,
 ): Promise<Record<string, number>> {
   const model = await loadModelDir(modelDir);
-  const pairs = await loadJsonl(evalFile, (v, where) =>
+  const pairs = await loadDataset(evalFile, (v, where) =>
     parsePairRecord(v, where, { vocabSize: model.config.vocab_size, chat: chatRenderer(model) }),
   );
   const triples = pairs.map((p) => ({
