@@ -17,8 +17,8 @@ const FIX = 'give a JSONL file (one JSON object per line) or a Parquet file';
 
 /** File signatures of formats people export datasets in that are not read here, to name them in the error. */
 const OTHER_FORMATS: ReadonlyArray<{ magic: number[]; name: string; fix: string }> = [
-  { magic: [0x1f, 0x8b], name: 'gzip-compressed', fix: 'decompress it first (gunzip)' },
-  { magic: [0x28, 0xb5, 0x2f, 0xfd], name: 'zstd-compressed', fix: 'decompress it first (zstd -d)' },
+  { magic: [0x1f, 0x8b], name: 'a gzip-compressed file', fix: 'decompress it first (gunzip)' },
+  { magic: [0x28, 0xb5, 0x2f, 0xfd], name: 'a zstd-compressed file', fix: 'decompress it first (zstd -d)' },
   {
     magic: [0x50, 0x4b, 0x03, 0x04],
     name: 'a zip archive',
@@ -52,7 +52,7 @@ export function detectDatasetFormat(head: Uint8Array, source: string): DatasetFo
     );
   for (const other of OTHER_FORMATS)
     if (startsWith(head, other.magic))
-      throw invalidInput(`${source}: ${other.name} file, not JSONL or Parquet`, undefined, other.fix);
+      throw invalidInput(`${source}: ${other.name}, not JSONL or Parquet`, undefined, other.fix);
   const first = new TextDecoder()
     .decode(head.subarray(0, 64))
     .replace(/^\uFEFF/, '')

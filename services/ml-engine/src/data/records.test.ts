@@ -19,7 +19,7 @@ describe('dataset records', () => {
       messages: [{ role: 'user', content: 'hi' }],
     });
     assert.throws(() => parsePromptRecord({}, at), {
-      message: 'd.jsonl:7: field "prompt" expected string (or "prompt_ids": token ids)',
+      message: 'd.jsonl:7: an empty object row has no prompt',
     });
     assert.throws(
       () => parsePromptRecord({ messages: [{ role: 'user' }] }, at),
@@ -74,7 +74,10 @@ describe('dataset records', () => {
       () => parseSftRecord({ text: 'x', prompt: 'y' }, at),
       /give "text" or "prompt" \+ "completion"/,
     );
-    assert.throws(() => parseSftRecord({ prompt: 'y' }, at), /field "completion" expected string/);
+    assert.throws(
+      () => parseSftRecord({ prompt: 'y' }, at),
+      /d.jsonl:7: TRL prompt-only \(standard\) row has no completion to learn/,
+    );
   });
 
   it('turns text-or-ids fields into ids', () => {

@@ -124,7 +124,8 @@ function conversationPair(
   while (shared < limit && sameMessage(chosen[shared] as ChatMessage, rejected[shared] as ChatMessage))
     shared++;
   if (shared === 0) {
-    if (chosen.length === 1 && rejected.length === 1) return undefined; // answers only: the prompt is explicit
+    // Answers only, after an explicit prompt (checked there to be one assistant message each).
+    if (has(row, 'prompt') || (chosen.length === 1 && rejected.length === 1)) return undefined;
     throw refuseShape(
       row,
       where,
@@ -159,8 +160,13 @@ function pairOf(row: Record<string, unknown>, where: string, options: RecordOpti
   if (!present('chosen') || !present('rejected'))
     throw refuseShape(row, where, 'pair', `has no "${present('chosen') ? 'rejected' : 'chosen'}"`);
   const chat = [row.chosen, row.rejected].filter(Array.isArray).length;
-  if (chat === 1)
-    throw refuseShape(row, where, 'pair', 'mixes a conversation and text in "chosen" and "rejected"');
+  if (chat === 1 && !present('prompt'))
+    throw refuseShape(
+      row,
+      where,
+      'pair',
+      'has no "prompt" and mixes a conversation and text in chosen/rejected',
+    );
   if (chat === 2) {
     const pair = conversationPair(row, where, options);
     if (pair) return pair;
