@@ -47,12 +47,12 @@ export function detectDatasetFormat(head: Uint8Array, source: string): DatasetFo
   if (lower.endsWith('.parquet') || lower.endsWith('.pq'))
     throw invalidInput(
       `${source}: named as Parquet but does not start with the Parquet magic bytes "PAR1"`,
-      undefined,
+      source,
       'give a complete Parquet file (it may be truncated or a Git LFS pointer)',
     );
   for (const other of OTHER_FORMATS)
     if (startsWith(head, other.magic))
-      throw invalidInput(`${source}: ${other.name}, not JSONL or Parquet`, undefined, other.fix);
+      throw invalidInput(`${source}: ${other.name}, not JSONL or Parquet`, source, other.fix);
   const first = new TextDecoder()
     .decode(head.subarray(0, 64))
     .replace(/^\uFEFF/, '')
@@ -60,7 +60,7 @@ export function detectDatasetFormat(head: Uint8Array, source: string): DatasetFo
   if (first.startsWith('['))
     throw invalidInput(
       `${source}: a JSON array file, not JSONL`,
-      undefined,
+      source,
       'write one JSON object per line (jq -c ".[]" file.json > file.jsonl)',
     );
   return 'jsonl';
@@ -91,6 +91,7 @@ async function parquetRows<T>(
     rows = await parquetReadObjects({ file, compressors });
   } catch (cause) {
     throw new EngineError('INVALID_ARGUMENT', `${source}: cannot read Parquet: ${(cause as Error).message}`, {
+      field: source,
       fix: 'write it again with pyarrow or datasets (to_parquet); snappy, gzip, zstd, brotli and lz4 are read',
       cause,
     });
@@ -117,7 +118,7 @@ export async function parseDatasetBytes<T>(
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {
-    throw invalidInput(`${source} is not valid UTF-8`, undefined, 'write the JSONL as UTF-8 text');
+    throw invalidInput(`${source} is not valid UTF-8`, source, 'write the JSONL as UTF-8 text');
   }
   const out: T[] = [];
   for await (const record of parseJsonlLines(text.split('\n'), source, parse, options)) out.push(record);

@@ -46,8 +46,16 @@ export function describeRowShape(row: Row): string {
   return `unknown (fields ${shown.join(', ')}${fields.length > 6 ? ', ...' : ''})`;
 }
 
-/** The one-line refusal of a row whose shape does not fit `purpose`. */
-export function refuseShape(row: Row, where: string, purpose: RecordPurpose, why: string): EngineError {
-  // No separate field: the message already starts with the row, and the CLI prints field and message.
-  return invalidInput(`${where}: ${describeRowShape(row)} row ${why}`, undefined, NEEDS[purpose]);
+/**
+ * The one-line refusal of a row whose shape does not fit `purpose`; `field` is the one it lacks, named in the
+ * error's field as in every other record error (`<file>:<line>:<field>`).
+ */
+export function refuseShape(
+  row: Row,
+  where: string,
+  purpose: RecordPurpose,
+  field: string,
+  why: string,
+): EngineError {
+  return invalidInput(`${where}: ${describeRowShape(row)} row ${why}`, `${where}:${field}`, NEEDS[purpose]);
 }

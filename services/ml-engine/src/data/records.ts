@@ -57,7 +57,7 @@ export function parsePromptRecord(value: unknown, where: string, options: Record
   // TRL's conversational prompt-only form: the prompt is a list of chat messages.
   if (Array.isArray(row.prompt)) return { kind: 'messages', messages: messagesField(row, 'prompt', where) };
   if (!has(row, 'prompt') && !has(row, 'prompt_ids'))
-    throw refuseShape(row, where, 'prompt', 'has no prompt');
+    throw refuseShape(row, where, 'prompt', 'prompt', 'has no prompt');
   return { kind: 'prompt', prompt: textOrIdsField(row, 'prompt', where, options) };
 }
 
@@ -130,6 +130,7 @@ function conversationPair(
       row,
       where,
       'pair',
+      'prompt',
       'has chosen and rejected conversations that share no leading messages, so there is no prompt to train on',
     );
   }
@@ -157,21 +158,30 @@ function conversationPair(
 
 function pairOf(row: Record<string, unknown>, where: string, options: RecordOptions): PairRecord {
   const present = (f: string) => has(row, f) || has(row, `${f}_ids`);
-  if (!present('chosen') || !present('rejected'))
-    throw refuseShape(row, where, 'pair', `has no "${present('chosen') ? 'rejected' : 'chosen'}"`);
+  if (!present('chosen') || !present('rejected')) {
+    const missing = present('chosen') ? 'rejected' : 'chosen';
+    throw refuseShape(row, where, 'pair', missing, `has no "${missing}"`);
+  }
   const chat = [row.chosen, row.rejected].filter(Array.isArray).length;
   if (chat === 1 && !present('prompt'))
     throw refuseShape(
       row,
       where,
       'pair',
+      'prompt',
       'has no "prompt" and mixes a conversation and text in chosen/rejected',
     );
   if (chat === 2) {
     const pair = conversationPair(row, where, options);
     if (pair) return pair;
     if (!present('prompt'))
-      throw refuseShape(row, where, 'pair', 'has only the answers in "chosen"/"rejected" and no "prompt"');
+      throw refuseShape(
+        row,
+        where,
+        'pair',
+        'prompt',
+        'has only the answers in "chosen"/"rejected" and no "prompt"',
+      );
   }
   if (!present('prompt')) {
     if (typeof row.chosen !== 'string' || typeof row.rejected !== 'string')
@@ -179,6 +189,7 @@ function pairOf(row: Record<string, unknown>, where: string, options: RecordOpti
         row,
         where,
         'pair',
+        'prompt',
         'has no "prompt" and token-id responses, which have no shared text',
       );
     const cut = splitSharedText(row.chosen, row.rejected);
@@ -187,6 +198,7 @@ function pairOf(row: Record<string, unknown>, where: string, options: RecordOpti
         row,
         where,
         'pair',
+        'prompt',
         cut === 0
           ? 'has no "prompt" and chosen/rejected share no prefix'
           : 'has one response a prefix of the other',
@@ -236,8 +248,9 @@ export function parseSftRecord(value: unknown, where: string, options: RecordOpt
     throw invalidInput(`${where}: give "text" or "prompt" + "completion", not both`, `${where}:text`);
   }
   if (!has(row, 'completion') && !has(row, 'completion_ids'))
-    throw refuseShape(row, where, 'sft', 'has no completion to learn');
-  if (!has(row, 'prompt') && !has(row, 'prompt_ids')) throw refuseShape(row, where, 'sft', 'has no "prompt"');
+    throw refuseShape(row, where, 'sft', 'completion', 'has no completion to learn');
+  if (!has(row, 'prompt') && !has(row, 'prompt_ids'))
+    throw refuseShape(row, where, 'sft', 'prompt', 'has no "prompt"');
   // TRL's conversational prompt-completion: the prompt a list of messages, the completion the assistant's.
   return {
     kind: 'prompt-completion',
