@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { FileArtifactStore, RlhfError } from '@rlhf/platform';
+import { parquetWriteBuffer } from 'hyparquet-writer';
 import { readLabelledPairs, writeOfflinePairs } from './data-stages.js';
 import { readJsonl } from './jsonl-artifacts.js';
 
@@ -74,6 +75,11 @@ test('offline pairs: conversational rows reach the trainer as given, to render w
   const out = uri('iter-1.jsonl');
   await writeOfflinePairs(store, all, 1, 1, out);
   assert.deepEqual(await readJsonl(store, out), [row]);
+  // The same row from Parquet, as `datasets` exports it, one column per field.
+  const columns = Object.entries(row).map(([name, value]) => ({ name, data: [value] as never }));
+  await store.put(uri('ultra.parquet'), new Uint8Array(parquetWriteBuffer({ columnData: columns })));
+  const fromParquet = await readLabelledPairs(store, uri('ultra.parquet'), 'spec.pairs.dataset');
+  assert.deepEqual(fromParquet, all);
   await put('odd.jsonl', [JSON.stringify({ question: 'q', answer: 'a' })]);
   await assert.rejects(
     readLabelledPairs(store, uri('odd.jsonl'), 'spec.pairs.dataset'),
