@@ -79,6 +79,16 @@ function plain(value: unknown): unknown {
   return value;
 }
 
+/**
+ * A Parquet row as a JSON object. A column a row has no value in reads as null, which is how a file of mixed
+ * rows says the field is absent; those fields are dropped, as if the row were a JSONL line without them.
+ */
+function parquetRow(row: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(row)) if (v !== null && v !== undefined) out[k] = plain(v);
+  return out;
+}
+
 async function parquetRows<T>(
   bytes: Uint8Array,
   source: string,
@@ -99,7 +109,7 @@ async function parquetRows<T>(
   if (rows.length === 0 && !options.allowEmpty)
     throw invalidInput(`empty dataset: ${source} has no rows`, source, 'give a Parquet file with rows');
   // Rows are named by their 1-based position, as lines are in JSONL.
-  return rows.map((row, i) => parse(plain(row), `${source}:row ${i + 1}`));
+  return rows.map((row, i) => parse(parquetRow(row), `${source}:row ${i + 1}`));
 }
 
 /**

@@ -250,6 +250,21 @@ describe('JSONL and Parquet files', () => {
     });
   });
 
+  it('a column a Parquet row has no value in is an absent field, as in a JSONL line without it', async () => {
+    const bytes = new Uint8Array(
+      parquetWriteBuffer({
+        columnData: [
+          { name: 'prompt', data: ['the sky is', null], type: 'STRING' },
+          { name: 'messages', data: [null, [user('sky?')]] },
+        ],
+      }),
+    );
+    assert.deepEqual(await parseDatasetBytes(bytes, 'mixed.parquet', parsePromptRecord), [
+      { kind: 'prompt', prompt: { text: 'the sky is' } },
+      { kind: 'messages', messages: [user('sky?')] },
+    ]);
+  });
+
   it('a bad row in Parquet is named by its row number', async () => {
     const bytes = new Uint8Array(
       parquetWriteBuffer({ columnData: [{ name: 'question', data: ['a', 'b'], type: 'STRING' }] }),
