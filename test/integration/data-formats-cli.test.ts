@@ -222,19 +222,19 @@ describe('dataset formats through rlhf train, generate and data pairs', () => {
     await writeFile(p('rows.jsonl.gz'), gzipSync(jsonl([{ prompt: 'a' }])));
     refused(
       await train('dpo', 'sft-rows.jsonl'),
-      /sft-rows\.jsonl:1: TRL prompt-completion \(standard\) row has no "chosen" \(a preference row needs "chosen" and "rejected"/,
+      /sft-rows\.jsonl:1:chosen: TRL prompt-completion \(standard\) row has no "chosen" \(a preference row needs "chosen" and "rejected"/,
     );
     refused(
       await train('sft', 'pref-rows.parquet'),
-      /pref-rows\.parquet:row 1: TRL preference \(explicit prompt, standard\) row has no completion to learn \(an SFT row needs "text", "messages"/,
+      /pref-rows\.parquet:row 1:completion: TRL preference \(explicit prompt, standard\) row has no completion to learn \(an SFT row needs "text", "messages"/,
     );
     refused(
       await runCli(['generate', '--model', p('model'), '--prompts', p('odd.jsonl')]),
-      /odd\.jsonl:1: unknown \(fields "question", "answer"\) row has no prompt \(a prompt row needs "prompt"/,
+      /odd\.jsonl:1:prompt: unknown \(fields "question", "answer"\) row has no prompt \(a prompt row needs "prompt"/,
     );
     refused(
       await runCli(['data', 'pairs', '--data', p('pref-rows.parquet'), '--out', p('never.jsonl')]),
-      /pref-rows\.parquet:row 1: TRL preference \(explicit prompt, standard\) row has no "responses" \(write one \{"prompt", "responses"/,
+      /pref-rows\.parquet:row 1:responses: TRL preference \(explicit prompt, standard\) row has no "responses" \(write one \{"prompt", "responses"/,
     );
     refused(
       await train('sft', 'rows.jsonl.gz'),

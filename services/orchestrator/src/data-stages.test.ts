@@ -49,7 +49,9 @@ test('offline pairs: a bad row or an empty dataset is an error naming the field,
   ]);
   await assert.rejects(
     readLabelledPairs(store, uri('bad.jsonl'), 'spec.pairs.dataset'),
-    described(/^spec\.pairs\.dataset: file:.*bad\.jsonl:2: field "chosen" expected string/),
+    described(
+      /^spec\.pairs\.dataset \(file:.*bad\.jsonl:2:chosen\): file:.*bad\.jsonl:2: field "chosen" expected/,
+    ),
   );
   await store.put(uri('empty.jsonl'), new Uint8Array(0));
   await assert.rejects(
@@ -84,7 +86,7 @@ test('offline pairs: conversational rows reach the trainer as given, to render w
   await assert.rejects(
     readLabelledPairs(store, uri('odd.jsonl'), 'spec.pairs.dataset'),
     described(
-      /odd\.jsonl:1: unknown \(fields "question", "answer"\) row has no "chosen" \(a preference row needs/,
+      /^spec\.pairs\.dataset \(file:.*odd\.jsonl:1:chosen\): unknown \(fields "question", "answer"\) row has no "chosen" \(a preference row needs/,
     ),
   );
 });

@@ -44,8 +44,12 @@ export async function readLabelledPairs(
     try {
       pair = parsePairRecord(value, where);
     } catch (err) {
-      const e = err as Error & { fix?: string };
-      throw invalidArgument(field, e.message, e.fix ?? 'see docs/DATA.md for the preference formats');
+      const e = err as Error & { fix?: string; field?: string };
+      throw invalidArgument(
+        `${field} (${e.field ?? where})`,
+        e.message,
+        e.fix ?? 'see docs/DATA.md for the preference formats',
+      );
     }
     return {
       prompt: sampleText(pair.prompt),

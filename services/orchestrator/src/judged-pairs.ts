@@ -29,7 +29,7 @@ export function parseJudgedRecord(value: unknown, where: string): JudgedRecord {
     throw invalidArgument(where, 'expected a JSON object', FORMAT);
   const r = value as Record<string, unknown>;
   if (r.responses === undefined)
-    throw invalidArgument(where, `${describeRowShape(r)} row has no "responses"`, FORMAT);
+    throw invalidArgument(`${where}:responses`, `${describeRowShape(r)} row has no "responses"`, FORMAT);
   if (typeof r.prompt !== 'string') throw invalidArgument(`${where}:prompt`, 'expected a string', FORMAT);
   const { responses, rewards, response_ids: ids } = r;
   if (!Array.isArray(responses) || responses.some((x) => typeof x !== 'string'))

@@ -2,7 +2,8 @@
  * The one dataset reader: rows of a JSONL or Parquet file, from a path (the CLI, training) or from bytes (the
  * services and stages, which get datasets from the artifact store). The format is told by the file's magic
  * bytes first and its name second, so a Parquet file is never parsed as JSON lines; anything else is refused
- * in one line naming what the file looks like and what to give instead. Rows then go through the record
+ * in one line naming what the file looks like and what to give instead (the file is the error's field, which
+ * every caller prints before the message). Rows then go through the record
  * parsers of records.ts, which know the TRL, UltraFeedback and RLHFlow shapes.
  */
 import { open, readFile } from 'node:fs/promises';
@@ -46,20 +47,20 @@ export function detectDatasetFormat(head: Uint8Array, source: string): DatasetFo
   const lower = source.toLowerCase();
   if (lower.endsWith('.parquet') || lower.endsWith('.pq'))
     throw invalidInput(
-      `${source}: named as Parquet but does not start with the Parquet magic bytes "PAR1"`,
+      `named as Parquet but does not start with the Parquet magic bytes "PAR1"`,
       source,
       'give a complete Parquet file (it may be truncated or a Git LFS pointer)',
     );
   for (const other of OTHER_FORMATS)
     if (startsWith(head, other.magic))
-      throw invalidInput(`${source}: ${other.name}, not JSONL or Parquet`, source, other.fix);
+      throw invalidInput(`${other.name}, not JSONL or Parquet`, source, other.fix);
   const first = new TextDecoder()
     .decode(head.subarray(0, 64))
     .replace(/^\uFEFF/, '')
     .trimStart();
   if (first.startsWith('['))
     throw invalidInput(
-      `${source}: a JSON array file, not JSONL`,
+      `a JSON array file, not JSONL`,
       source,
       'write one JSON object per line (jq -c ".[]" file.json > file.jsonl)',
     );
@@ -100,7 +101,7 @@ async function parquetRows<T>(
   try {
     rows = await parquetReadObjects({ file, compressors });
   } catch (cause) {
-    throw new EngineError('INVALID_ARGUMENT', `${source}: cannot read Parquet: ${(cause as Error).message}`, {
+    throw new EngineError('INVALID_ARGUMENT', `cannot read Parquet: ${(cause as Error).message}`, {
       field: source,
       fix: 'write it again with pyarrow or datasets (to_parquet); snappy, gzip, zstd, brotli and lz4 are read',
       cause,
@@ -128,7 +129,7 @@ export async function parseDatasetBytes<T>(
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {
-    throw invalidInput(`${source} is not valid UTF-8`, source, 'write the JSONL as UTF-8 text');
+    throw invalidInput('not valid UTF-8', source, 'write the JSONL as UTF-8 text');
   }
   const out: T[] = [];
   for await (const record of parseJsonlLines(text.split('\n'), source, parse, options)) out.push(record);

@@ -116,86 +116,104 @@ describe('TRL formats', () => {
 
 describe('refused rows: one line naming the shape, the row and the fields the command needs', () => {
   const q = user('q?');
-  const cases: Array<{ parse: 'prompt' | 'pair' | 'sft'; row: object; message: string; fix: RegExp }> = [
+  const cases: Array<{
+    parse: 'prompt' | 'pair' | 'sft';
+    row: object;
+    field: string;
+    message: string;
+    fix: RegExp;
+  }> = [
     {
       parse: 'prompt',
       row: { chosen: 'The sky is blue.', rejected: 'The sky is green.' },
-      message: 'r:3: TRL preference (implicit prompt, standard) row has no prompt',
+      field: 'r:3:prompt',
+      message: 'TRL preference (implicit prompt, standard) row has no prompt',
       fix: /^a prompt row needs "prompt" \(text or a list of chat messages\)/,
     },
     {
       parse: 'prompt',
       row: { question: 'q', answer: 'a' },
-      message: 'r:3: unknown (fields "question", "answer") row has no prompt',
+      field: 'r:3:prompt',
+      message: 'unknown (fields "question", "answer") row has no prompt',
       fix: /^a prompt row needs/,
     },
     {
       parse: 'pair',
       row: { prompt: 'p', completion: 'c' },
-      message: 'r:3: TRL prompt-completion (standard) row has no "chosen"',
+      field: 'r:3:chosen',
+      message: 'TRL prompt-completion (standard) row has no "chosen"',
       fix: /^a preference row needs "chosen" and "rejected"/,
     },
     {
       parse: 'pair',
       row: { prompt: 'p', responses: ['a', 'b'], rewards: [1, 0] },
-      message: 'r:3: RLHFlow judged generations row has no "chosen"',
+      field: 'r:3:chosen',
+      message: 'RLHFlow judged generations row has no "chosen"',
       fix: /^a preference row needs/,
     },
     {
       parse: 'pair',
       row: { chosen: 'same start', rejected: 'other start' },
+      field: 'r:3:prompt',
       message:
-        'r:3: TRL preference (implicit prompt, standard) row has no "prompt" and chosen/rejected share no prefix',
+        'TRL preference (implicit prompt, standard) row has no "prompt" and chosen/rejected share no prefix',
       fix: /with "prompt" unless chosen and rejected share it as a prefix/,
     },
     {
       parse: 'pair',
       row: { chosen: [user('a'), assistant('x')], rejected: [user('b'), assistant('y')] },
+      field: 'r:3:prompt',
       message:
-        'r:3: TRL preference (implicit prompt, conversational) row has chosen and rejected conversations that share no leading messages, so there is no prompt to train on',
+        'TRL preference (implicit prompt, conversational) row has chosen and rejected conversations that share no leading messages, so there is no prompt to train on',
       fix: /^a preference row needs/,
     },
     {
       parse: 'pair',
       row: { chosen: [assistant('x')], rejected: [assistant('y')] },
+      field: 'r:3:prompt',
       message:
-        'r:3: TRL preference (implicit prompt, conversational) row has only the answers in "chosen"/"rejected" and no "prompt"',
+        'TRL preference (implicit prompt, conversational) row has only the answers in "chosen"/"rejected" and no "prompt"',
       fix: /^a preference row needs/,
     },
     {
       parse: 'pair',
       row: { chosen: [q, assistant('x')], rejected: 'text', score_chosen: 1 },
+      field: 'r:3:prompt',
       message:
-        'r:3: UltraFeedback-style preference row has no "prompt" and mixes a conversation and text in chosen/rejected',
+        'UltraFeedback-style preference row has no "prompt" and mixes a conversation and text in chosen/rejected',
       fix: /^a preference row needs/,
     },
     {
       parse: 'sft',
       row: { prompt: [q] },
-      message: 'r:3: TRL prompt-only (conversational) row has no completion to learn',
+      field: 'r:3:completion',
+      message: 'TRL prompt-only (conversational) row has no completion to learn',
       fix: /^an SFT row needs "text", "messages"/,
     },
     {
       parse: 'sft',
       row: { chosen: 'a b', rejected: 'a c', prompt: 'a' },
-      message: 'r:3: TRL preference (explicit prompt, standard) row has no completion to learn',
+      field: 'r:3:completion',
+      message: 'TRL preference (explicit prompt, standard) row has no completion to learn',
       fix: /^an SFT row needs/,
     },
     {
       parse: 'sft',
       row: { completion: 'c' },
-      message: 'r:3: TRL prompt-completion (standard) row has no "prompt"',
+      field: 'r:3:prompt',
+      message: 'TRL prompt-completion (standard) row has no "prompt"',
       fix: /^an SFT row needs/,
     },
   ];
   const parsers = { prompt: parsePromptRecord, pair: parsePairRecord, sft: parseSftRecord };
   for (const c of cases)
-    it(`${c.parse}: ${c.message.slice(5)}`, () => {
+    it(`${c.parse}: ${c.message}`, () => {
       assert.throws(
         () => parsers[c.parse](c.row, 'r:3'),
         (e: unknown) =>
           e instanceof EngineError &&
           e.message === c.message &&
+          e.field === c.field &&
           c.fix.test(e.fix ?? '') &&
           !`${e.message} ${e.fix}`.includes('\n'),
       );
@@ -270,7 +288,8 @@ describe('JSONL and Parquet files', () => {
       parquetWriteBuffer({ columnData: [{ name: 'question', data: ['a', 'b'], type: 'STRING' }] }),
     );
     await assert.rejects(parseDatasetBytes(bytes, 'q.parquet', parsePromptRecord), {
-      message: 'q.parquet:row 1: unknown (fields "question") row has no prompt',
+      message: 'unknown (fields "question") row has no prompt',
+      field: 'q.parquet:row 1:prompt',
     });
   });
 
@@ -280,43 +299,44 @@ describe('JSONL and Parquet files', () => {
       {
         name: 'cut.parquet',
         bytes: parquet().subarray(0, 3),
-        message: /cut\.parquet: named as Parquet but does not start with the Parquet magic bytes "PAR1"/,
+        message: /^named as Parquet but does not start with the Parquet magic bytes "PAR1"/,
         fix: /complete Parquet file/,
       },
       {
         name: 'cut-tail.parquet',
         bytes: parquet().subarray(0, 40),
-        message: /cut-tail\.parquet: cannot read Parquet: /,
+        message: /^cannot read Parquet: /,
         fix: /write it again with pyarrow/,
       },
       {
         name: 'data.jsonl.gz',
         bytes: gzipSync(jsonl),
-        message: /data\.jsonl\.gz: a gzip-compressed file, not JSONL or Parquet/,
+        message: /^a gzip-compressed file, not JSONL or Parquet/,
         fix: /gunzip/,
       },
       {
         name: 'data.json',
         bytes: new TextEncoder().encode('[{"prompt": "a"}]'),
-        message: /data\.json: a JSON array file, not JSONL/,
+        message: /^a JSON array file, not JSONL/,
         fix: /one JSON object per line/,
       },
       {
         name: 'data.arrow',
         bytes: new TextEncoder().encode('ARROW1\0\0rest'),
-        message: /data\.arrow: an Arrow IPC file, not JSONL or Parquet/,
+        message: /^an Arrow IPC file, not JSONL or Parquet/,
         fix: /Parquet/,
       },
       {
         name: 'latin1.jsonl',
         bytes: new Uint8Array([0x7b, 0x22, 0x70, 0x22, 0x3a, 0x22, 0xe9, 0x22, 0x7d]),
-        message: /latin1\.jsonl is not valid UTF-8/,
+        message: /^not valid UTF-8/,
         fix: /UTF-8/,
       },
     ];
     for (const c of cases) {
       const check = (e: unknown) =>
         e instanceof EngineError &&
+        (e.field ?? '').endsWith(c.name) &&
         c.message.test(e.message) &&
         c.fix.test(e.fix ?? '') &&
         !/JSON \(expected/.test(e.message);

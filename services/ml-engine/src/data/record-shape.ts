@@ -47,8 +47,8 @@ export function describeRowShape(row: Row): string {
 }
 
 /**
- * The one-line refusal of a row whose shape does not fit `purpose`; `field` is the one it lacks, named in the
- * error's field as in every other record error (`<file>:<line>:<field>`).
+ * The one-line refusal of a row whose shape does not fit `purpose`: the error's field names the row and the
+ * field it lacks (`<file>:<line>:<field>`), the message its shape, the fix what the command needs.
  */
 export function refuseShape(
   row: Row,
@@ -57,5 +57,6 @@ export function refuseShape(
   field: string,
   why: string,
 ): EngineError {
-  return invalidInput(`${where}: ${describeRowShape(row)} row ${why}`, `${where}:${field}`, NEEDS[purpose]);
+  // The row is named once, in the field, which every caller prints before the message.
+  return invalidInput(`${describeRowShape(row)} row ${why}`, `${where}:${field}`, NEEDS[purpose]);
 }
