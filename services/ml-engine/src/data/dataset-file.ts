@@ -7,8 +7,6 @@
  * parsers of records.ts, which know the TRL, UltraFeedback and RLHFlow shapes.
  */
 import { open, readFile } from 'node:fs/promises';
-import { parquetReadObjects } from 'hyparquet';
-import { compressors } from 'hyparquet-compressors';
 import { EngineError, invalidInput } from '../engine-error.js';
 import { parseJsonlLines, type RowParser, readJsonl } from './jsonl.js';
 
@@ -97,6 +95,11 @@ async function parquetRows<T>(
   options: { allowEmpty?: boolean } = {},
 ): Promise<T[]> {
   const file = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+  // Loaded here, not at the top: every engine user imports this module, few of them read Parquet.
+  const [{ parquetReadObjects }, { compressors }] = await Promise.all([
+    import('hyparquet'),
+    import('hyparquet-compressors'),
+  ]);
   let rows: Record<string, unknown>[];
   try {
     rows = await parquetReadObjects({ file, compressors });
