@@ -3,8 +3,8 @@
  * services and stages, which get datasets from the artifact store). The format is told by the file's magic
  * bytes first and its name second, so a Parquet file is never parsed as JSON lines; anything else is refused
  * in one line naming what the file looks like and what to give instead (the file is the error's field, which
- * every caller prints before the message). Rows then go through the record
- * parsers of records.ts, which know the TRL, UltraFeedback and RLHFlow shapes.
+ * every caller prints before the message). Rows then go through the record parsers of records.ts, which know
+ * the TRL, UltraFeedback and RLHFlow shapes.
  */
 import { open, readFile } from 'node:fs/promises';
 import { EngineError, invalidInput } from '../engine-error.js';
@@ -32,8 +32,8 @@ const OTHER_FORMATS: ReadonlyArray<{ magic: number[]; name: string; fix: string 
 
 const PAR1 = [0x50, 0x41, 0x52, 0x31];
 
-function startsWith(bytes: Uint8Array, magic: readonly number[], at = 0): boolean {
-  return magic.every((b, i) => bytes[at + i] === b);
+function startsWith(bytes: Uint8Array, magic: readonly number[]): boolean {
+  return magic.every((b, i) => bytes[i] === b);
 }
 
 /**
@@ -45,7 +45,7 @@ export function detectDatasetFormat(head: Uint8Array, source: string): DatasetFo
   const lower = source.toLowerCase();
   if (lower.endsWith('.parquet') || lower.endsWith('.pq'))
     throw invalidInput(
-      `named as Parquet but does not start with the Parquet magic bytes "PAR1"`,
+      'named as Parquet but does not start with the Parquet magic bytes "PAR1"',
       source,
       'give a complete Parquet file (it may be truncated or a Git LFS pointer)',
     );
@@ -58,7 +58,7 @@ export function detectDatasetFormat(head: Uint8Array, source: string): DatasetFo
     .trimStart();
   if (first.startsWith('['))
     throw invalidInput(
-      `a JSON array file, not JSONL`,
+      'a JSON array file, not JSONL',
       source,
       'write one JSON object per line (jq -c ".[]" file.json > file.jsonl)',
     );
