@@ -52,6 +52,7 @@ import {
   StageWork,
 } from '@rlhf/proto';
 import { parseGenerations, publishModelDir } from '@rlhf/service-kit';
+import { parquetWriteBuffer } from 'hyparquet-writer';
 import { assertStatus, unaryCall } from '../helpers/grpc-calls.js';
 import { baseModel } from '../helpers/judge-models.js';
 import { recordRun } from '../helpers/run-record.js';
@@ -594,18 +595,28 @@ test('GENERATE stage over NATS: shards give what one call gives, in the JUDGE in
   const prefix = `nats-obj://rlhf-artifacts/runs/default/${run}/iter-1`;
   const all = Array.from({ length: 7 }, (_, i) => ({ prompt: `${prompts[i % 4]} ${i}`, id: i }));
   const { tokenizer } = await loadModelDir(policyDir);
-  // One row as ids and one as chat messages: both are prompts too.
+  // One row as ids, one as chat messages and one as TRL's conversational prompt: all are prompts too.
+  const chat = (content: string) => [{ role: 'user', content }];
   const rows: object[] = all.map((r, i) =>
     i === 3
       ? { prompt_ids: tokenizer.encode(r.prompt), id: r.id }
       : i === 5
-        ? { messages: [{ role: 'user', content: r.prompt }], id: r.id }
-        : r,
+        ? { messages: chat(r.prompt), id: r.id }
+        : i === 6
+          ? { prompt: chat(r.prompt), id: r.id }
+          : r,
   );
   const shards = [rows.slice(0, 3), rows.slice(3, 5), rows.slice(5)];
   const firsts = [0, 3, 5];
   for (const [i, part] of shards.entries())
     await s.put(`${prefix}/prompts/shard-${i}.jsonl`, encodeRows(part));
+  // The last shard as Parquet instead, one nullable column per field, as `datasets` writes mixed rows.
+  const last = shards[2] as Array<Record<string, unknown>>;
+  const columnData = ['prompt', 'messages', 'id'].map((name) => ({
+    name,
+    data: last.map((r) => r[name] ?? null) as never,
+  }));
+  await s.put(`${prefix}/prompts/shard-2.jsonl`, new Uint8Array(parquetWriteBuffer({ columnData })));
   await s.put(`${prefix}/prompts/bad.jsonl`, new TextEncoder().encode('{"prompt": "ok"}\n{"text": 5}\n'));
   const sampling = { seed: 17, maxNewTokens: 10 };
 
@@ -670,6 +681,11 @@ test('GENERATE stage over NATS: shards give what one call gives, in the JUDGE in
     records.map((r) => r.id),
     all.map((r) => r.id),
     'every prompt once, in order, extra fields kept',
+  );
+  // A conversational prompt is written as its messages, for the judge's template, beside the rendered text.
+  assert.deepEqual(
+    (records[6] as GenRecord & { messages?: unknown }).messages,
+    chat(all[6]?.prompt as string),
   );
   records.forEach((r, i) => {
     const want = whole.results[i];

@@ -28,6 +28,12 @@ export {
   writeSafetensors,
 } from './checkpoint/safetensors.js';
 export {
+  type DatasetFormat,
+  detectDatasetFormat,
+  loadDataset,
+  parseDatasetBytes,
+} from './data/dataset-file.js';
+export {
   type BatchOptions,
   batchesPerEpoch,
   batchIndices,
@@ -37,6 +43,7 @@ export {
 } from './data/epoch-order.js';
 export { loadJsonl, parseJsonlLines, type RowParser, readJsonl } from './data/jsonl.js';
 export type { ChatMessage, RecordOptions, TextOrIds } from './data/record-fields.js';
+export { describeRowShape, NEEDS as RECORD_NEEDS, type RecordPurpose } from './data/record-shape.js';
 export {
   type PairRecord,
   type PromptRecord,

@@ -3,7 +3,7 @@
  * (seeded, without replacement across iterations), building chosen/rejected pairs from judged
  * generations, and turning evaluation rows into the iteration's metrics.
  */
-import { Rng } from '@rlhf/ml-engine';
+import { parsePairRecord, Rng, type TextOrIds } from '@rlhf/ml-engine';
 import type { EvalSample } from '@rlhf/pipeline';
 import { type EvalMetrics, evaluationMetrics, parseEvalRows } from '@rlhf/pipeline';
 import { type ArtifactStore, invalidArgument } from '@rlhf/platform';
@@ -20,30 +20,47 @@ export function iterationPrompts<T>(all: readonly T[], perIteration: number, see
 }
 
 export interface LabelledPair {
+  /** The texts, for the run's samples (a conversation's messages joined, token ids counted). */
   prompt: string;
   chosen: string;
   rejected: string;
+  /** The row as given, what the trainer reads: it renders conversations with its model's chat template. */
+  row: Record<string, unknown>;
 }
 
-/** The rows of an offline pair dataset (spec.pairs.dataset), each checked; errors name the line. */
+const sampleText = (t: TextOrIds) => ('text' in t ? t.text : `(${t.ids.length} token ids)`);
+
+/**
+ * The rows of an offline pair dataset (spec.pairs.dataset), JSONL or Parquet, each checked as a preference
+ * row (any TRL preference format, UltraFeedback); errors name the row.
+ */
 export async function readLabelledPairs(
   store: ArtifactStore,
   uri: string,
   field: string,
 ): Promise<LabelledPair[]> {
-  const rows = await readJsonl<Record<string, unknown>>(store, uri);
+  const rows = await readJsonl(store, uri, (value, where): LabelledPair => {
+    let pair: ReturnType<typeof parsePairRecord>;
+    try {
+      pair = parsePairRecord(value, where);
+    } catch (err) {
+      const e = err as Error & { fix?: string; field?: string };
+      throw invalidArgument(
+        `${field} (${e.field ?? where})`,
+        e.message,
+        e.fix ?? 'see docs/DATA.md for the preference formats',
+      );
+    }
+    return {
+      prompt: sampleText(pair.prompt),
+      chosen: sampleText(pair.chosen),
+      rejected: sampleText(pair.rejected),
+      row: value as Record<string, unknown>,
+    };
+  });
   if (rows.length === 0)
     throw invalidArgument(field, `${uri} holds no pairs`, 'point it at a non-empty dataset');
-  return rows.map((r, i) => {
-    for (const k of ['prompt', 'chosen', 'rejected'])
-      if (typeof r[k] !== 'string')
-        throw invalidArgument(
-          `${field} (${uri}:${i + 1})`,
-          `"${k}" is missing or not a string`,
-          'write one {"prompt": "...", "chosen": "...", "rejected": "..."} object per line',
-        );
-    return { prompt: r.prompt as string, chosen: r.chosen as string, rejected: r.rejected as string };
-  });
+  return rows;
 }
 
 /** Iteration t's slice of an offline pair dataset: the next `perIteration` pairs in file order, wrapping. */
@@ -57,10 +74,18 @@ export async function writeOfflinePairs(
   const picked: LabelledPair[] = [];
   for (let k = 0; k < Math.min(perIteration, all.length); k++)
     picked.push(all[((t - 1) * perIteration + k) % all.length] as LabelledPair);
-  await writeJsonl(store, output, picked);
-  const samples = picked
-    .slice(0, 8)
-    .map((p) => ({ ...p, chosenScore: Number.NaN, rejectedScore: Number.NaN }));
+  await writeJsonl(
+    store,
+    output,
+    picked.map((p) => p.row),
+  );
+  const samples = picked.slice(0, 8).map(({ prompt, chosen, rejected }) => ({
+    prompt,
+    chosen,
+    rejected,
+    chosenScore: Number.NaN,
+    rejectedScore: Number.NaN,
+  }));
   return { pairs: picked.length, meanScore: Number.NaN, samples };
 }
 

@@ -1,28 +1,23 @@
-/** JSONL artifacts: read rows from, and write rows to, an ArtifactStore. */
-import { type ArtifactStore, invalidArgument } from '@rlhf/platform';
+/** Dataset artifacts: read rows (JSONL or Parquet) from, and write JSONL rows to, an ArtifactStore. */
+import { parseDatasetBytes } from '@rlhf/ml-engine';
+import { type ArtifactStore, asRlhfError } from '@rlhf/platform';
 
 /**
- * The rows of a JSONL artifact (blank lines skipped). `parse` checks each row; it gets `<uri>:<line>` to name
- * the row in its errors.
+ * The rows of a dataset artifact, JSONL or Parquet, through the engine's one dataset reader. `parse` checks
+ * each row; it gets `<uri>:<line>` (or `<uri>:row <n>` for Parquet) to name the row in its errors. An empty
+ * artifact gives no rows: a shard of a run may hold none.
  */
 export async function readJsonl<T = Record<string, unknown>>(
   store: ArtifactStore,
   uri: string,
   parse: (value: unknown, where: string) => T = (value) => value as T,
 ): Promise<T[]> {
-  const text = new TextDecoder().decode(await store.get(uri));
-  const rows: T[] = [];
-  text.split('\n').forEach((line, i) => {
-    if (line.trim() === '') return;
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch {
-      throw invalidArgument(`${uri}:${i + 1}`, 'is not valid JSON', 'write one JSON object per line');
-    }
-    rows.push(parse(value, `${uri}:${i + 1}`));
-  });
-  return rows;
+  try {
+    return await parseDatasetBytes(await store.get(uri), uri, parse, { allowEmpty: true });
+  } catch (err) {
+    // The engine raises its own error class; callers here catch RlhfError.
+    throw asRlhfError(err) ?? err;
+  }
 }
 
 export function jsonlBytes(rows: readonly unknown[]): Uint8Array {

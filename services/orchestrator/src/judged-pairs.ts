@@ -4,7 +4,7 @@
  * and the field. Pairs carry the responses' token ids as sampled when the record has them (text would be
  * re-tokenized and need not give the same ids back), and their text otherwise or when asked for.
  */
-import { Rng } from '@rlhf/ml-engine';
+import { describeRowShape, Rng } from '@rlhf/ml-engine';
 import { buildPair, type PairStrategy } from '@rlhf/pipeline';
 import { type ArtifactStore, invalidArgument } from '@rlhf/platform';
 import type { PairSample } from '@rlhf/workflow';
@@ -28,6 +28,8 @@ export function parseJudgedRecord(value: unknown, where: string): JudgedRecord {
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     throw invalidArgument(where, 'expected a JSON object', FORMAT);
   const r = value as Record<string, unknown>;
+  if (r.responses === undefined)
+    throw invalidArgument(`${where}:responses`, `${describeRowShape(r)} row has no "responses"`, FORMAT);
   if (typeof r.prompt !== 'string') throw invalidArgument(`${where}:prompt`, 'expected a string', FORMAT);
   const { responses, rewards, response_ids: ids } = r;
   if (!Array.isArray(responses) || responses.some((x) => typeof x !== 'string'))

@@ -79,7 +79,8 @@ export class RunDatasets {
         throw invalidArgument(
           `${field} (${where})`,
           (err as Error).message,
-          'write one {"prompt": "..."} or {"messages": [...]} object per line',
+          (err as Error & { fix?: string }).fix ??
+            'write one {"prompt": "..."} or {"messages": [...]} object per line (docs/DATA.md)',
         );
       }
       if (r.kind === 'messages') return { messages: r.messages };

@@ -18,7 +18,7 @@ import {
   type GenerateRequest,
   generate,
   type LoadedModelDir,
-  parseJsonlLines,
+  parseDatasetBytes,
   parsePromptRecord,
   promptIds,
   promptInputOf,
@@ -145,24 +145,14 @@ async function readInput(store: ArtifactStore, uri: string): Promise<Uint8Array>
 
 /** The held-out prompts; a chat prompt goes through the policy's chat template (promptInputOf). */
 async function readPrompts(data: Uint8Array, source: string, model: LoadedModelDir): Promise<ParsedPrompt[]> {
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(data);
-  } catch {
-    throw invalidArgument('input_uri', `${source} is not valid UTF-8`, 'write the prompts as UTF-8 JSONL');
-  }
-  const prompts: ParsedPrompt[] = [];
-  const lines = text.split('\n');
-  for await (const p of parseJsonlLines(lines, source, (value, where): ParsedPrompt => {
+  return parseDatasetBytes(data, source, (value, where): ParsedPrompt => {
     const r = parsePromptRecord(value, where);
     return {
       where,
       ...promptInputOf(model, r, where),
       ...(r.kind === 'messages' ? { messages: r.messages } : {}),
     };
-  }))
-    prompts.push(p);
-  return prompts;
+  });
 }
 
 function encodePrompts(

@@ -10,7 +10,7 @@
  * sample index), so a prompt gets the same responses however the prompts were sharded or batched, and a
  * redelivered shard writes the same output.
  */
-import { type LoadedModelDir, parseJsonlLines, parsePromptRecord, promptInputOf } from '@rlhf/ml-engine';
+import { type LoadedModelDir, parseDatasetBytes, parsePromptRecord, promptInputOf } from '@rlhf/ml-engine';
 import { type ArtifactStore, invalidArgument } from '@rlhf/platform';
 import { Stage, type StageWork } from '@rlhf/proto';
 import {
@@ -38,13 +38,6 @@ interface PromptRow {
 
 /** The shard's prompts; a chat prompt goes through the policy's chat template (promptInputOf). */
 async function readPrompts(data: Uint8Array, source: string, model: LoadedModelDir): Promise<PromptRow[]> {
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(data);
-  } catch {
-    throw invalidArgument('input_uri', `${source} is not valid UTF-8`, 'write the prompts as UTF-8 JSONL');
-  }
-  const rows: PromptRow[] = [];
   const parse = (value: unknown, where: string): PromptRow => ({
     prompt: promptInputOf(
       model,
@@ -54,8 +47,7 @@ async function readPrompts(data: Uint8Array, source: string, model: LoadedModelD
     raw: value as Record<string, unknown>,
     where,
   });
-  for await (const row of parseJsonlLines(text.split('\n'), source, parse)) rows.push(row);
-  return rows;
+  return parseDatasetBytes(data, source, parse);
 }
 
 export async function generateShard(
@@ -96,8 +88,10 @@ export async function generateShard(
     });
     chunk.forEach((p, k) => {
       const row = rows[start + k] as PromptRow;
-      // The prompt row's other fields, then the generator's own (a prompt given as ids is written as text).
-      const { prompt: _text, prompt_ids: _ids, ...rest } = row.raw;
+      // The prompt row's other fields, then the generator's own (a prompt given as ids is written as text;
+      // a conversational prompt keeps its messages as "messages", which the judge stage renders).
+      const { prompt, prompt_ids: _ids, ...rest } = row.raw;
+      if (Array.isArray(prompt)) rest.messages = prompt;
       const mine = completions[k] ?? [];
       lines.push(
         JSON.stringify({

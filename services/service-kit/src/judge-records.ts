@@ -3,7 +3,7 @@
  * record with `"rewards": [...]` (one per response) added. Every other field is kept as it came, so what
  * the generator wrote (token ids, log-probs, finish reasons) flows on to the pairing stage.
  */
-import { chatRenderer, type LoadedModelDir, parseJsonlLines, parsePromptRecord } from '@rlhf/ml-engine';
+import { chatRenderer, type LoadedModelDir, parseDatasetBytes, parsePromptRecord } from '@rlhf/ml-engine';
 import { invalidArgument } from '@rlhf/platform';
 
 export interface GenerationRecord {
@@ -32,12 +32,9 @@ function parseGeneration(value: unknown, where: string): GenerationRecord {
   return { prompt: raw.prompt, responses: responses as string[], raw };
 }
 
-/** Parses a generations JSONL artifact; errors name `<source>:<line>` and the field. */
+/** Parses a generations artifact (JSONL or Parquet); errors name `<source>:<line>` and the field. */
 export async function parseGenerations(data: Uint8Array, source: string): Promise<GenerationRecord[]> {
-  const text = new TextDecoder('utf-8', { fatal: false }).decode(data);
-  const records: GenerationRecord[] = [];
-  for await (const r of parseJsonlLines(text.split('\n'), source, parseGeneration)) records.push(r);
-  return records;
+  return parseDatasetBytes(data, source, parseGeneration);
 }
 
 /**

@@ -95,7 +95,7 @@ async function checkDataset(
   if (!info)
     throw new RlhfError('NOT_FOUND', `no ${what} at ${d.uri}`, {
       field: d.field,
-      fix: 'check the URI, or upload the JSONL file first',
+      fix: 'check the URI, or upload the JSONL or Parquet file first',
     });
   if (info.size > maxBytes)
     throw overBound(
@@ -108,7 +108,7 @@ async function checkDataset(
   if (info.size === 0)
     throw new RlhfError('INVALID_ARGUMENT', `${d.uri} is empty`, {
       field: d.field,
-      fix: 'pass a JSONL file with at least one record',
+      fix: 'pass a JSONL or Parquet file with at least one record',
     });
 }
 

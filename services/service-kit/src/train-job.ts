@@ -27,7 +27,7 @@ import {
   inferenceSessionOptions,
   initWeights,
   type LoadedModelDir,
-  loadJsonl,
+  loadDataset,
   loadModelDir,
   OrtSession,
   parseLlamaConfig,
@@ -162,7 +162,7 @@ export async function evaluatePairModel(
   evalFile: string,
 ): Promise<Record<string, number>> {
   const model = await loadModelDir(modelDir);
-  const pairs = await loadJsonl(evalFile, (v, where) =>
+  const pairs = await loadDataset(evalFile, (v, where) =>
     parsePairRecord(v, where, { vocabSize: model.config.vocab_size, chat: chatPrompt(model) }),
   );
   const triples = pairs.map((p) => ({

@@ -98,10 +98,11 @@ export function registerData(program: Command): void {
         'at random (ordered by reward). Pairs whose rewards tie or whose responses are identical are dropped.',
         'Records from `rlhf generate` carry token ids, and pairs keep them ({"prompt", "chosen_ids",',
         '"rejected_ids", "margin"}: DPO trains on exactly the sampled tokens); --text writes the texts instead,',
-        'the format TRL and the RLHFlow scripts read. `rlhf train dpo --data` reads either.',
+        "the format TRL and the RLHFlow scripts read. `rlhf train dpo --data` reads either. RLHFlow's own",
+        'generation+rewards files are these rows; --data is JSONL or Parquet (docs/DATA.md).',
       ].join('\n'),
     )
-    .requiredOption('--data <FILE>', 'judged JSONL')
+    .requiredOption('--data <FILE>', 'judged rows {"prompt", "responses", "rewards"}, JSONL or Parquet')
     .requiredOption('--out <FILE>', 'pairs JSONL (written atomically)')
     .option('--strategy <S>', 'maxMin, maxRandom or random', 'maxMin')
     .option('--seed <N>', 'seed of the random strategies', '0')

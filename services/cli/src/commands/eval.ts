@@ -47,7 +47,7 @@ export function registerEval(program: Command): void {
     )
     .requiredOption('--policy <DIR>', 'policy model directory')
     .requiredOption('--baseline <DIR>', 'the policy to compare against (pi_0)')
-    .requiredOption('--prompts <FILE>', 'JSONL of {"prompt"} or {"messages"} records')
+    .requiredOption('--prompts <FILE>', 'JSONL or Parquet of prompt rows (docs/DATA.md)')
     .option('--judge <DIR>', 'reward model scoring every sample')
     .option('--gold <TASK>', 'built-in gold reward: "sentiment" (the reference task)')
     .option('-n, --n <K>', 'samples per prompt and model', '1')

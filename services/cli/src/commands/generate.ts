@@ -27,7 +27,7 @@ interface PromptLine {
 }
 
 async function promptsFrom(f: GenerateFlags, model: LoadedModelDir): Promise<PromptLine[]> {
-  const { loadJsonl, parsePromptRecord, promptInputOf } = await import('@rlhf/ml-engine');
+  const { loadDataset, parsePromptRecord, promptInputOf } = await import('@rlhf/ml-engine');
   const given = [f.prompt, f.promptIds, f.prompts].filter((x) => x !== undefined).length;
   if (given !== 1)
     throw invalidArgument(
@@ -53,13 +53,16 @@ async function promptsFrom(f: GenerateFlags, model: LoadedModelDir): Promise<Pro
   }
   // A chat prompt ({"messages"}) goes through the model's chat template. The row's other fields (its
   // messages too) are kept in the output line, as a run's generate stage keeps them.
-  return loadJsonl(f.prompts as string, (v, where): PromptLine => {
+  // TRL's conversational prompt-only row ({"prompt": [messages]}) keeps its messages as "messages", the
+  // field `rlhf judge` renders with the judge's own template.
+  return loadDataset(f.prompts as string, (v, where): PromptLine => {
     const input = promptInputOf(
       model,
       parsePromptRecord(v, where, { vocabSize: model.config.vocab_size }),
       where,
     );
-    const { prompt: _text, prompt_ids: _ids, ...extra } = v as Record<string, unknown>;
+    const { prompt, prompt_ids: _ids, ...extra } = v as Record<string, unknown>;
+    if (Array.isArray(prompt)) extra.messages = prompt;
     return { input, extra };
   });
 }
@@ -76,7 +79,7 @@ export function registerGenerate(program: Command): void {
     .option('--prompt-ids <JSON>', 'one prompt as token ids, e.g. "[5, 17, 9]"')
     .option(
       '--prompts <FILE>',
-      'JSONL of {"prompt"}, {"prompt_ids"} or {"messages"} records (messages through the model\'s chat template)',
+      'JSONL or Parquet of {"prompt"}, {"prompt_ids"} or {"messages"} rows (docs/DATA.md; chats through the chat template)',
     )
     .option('-n, --n <K>', 'samples per prompt', '1')
     .option('--temperature <T>', 'sampling temperature (0 = greedy)', '1')

@@ -35,7 +35,7 @@ export function registerJudge(program: Command): void {
       ].join('\n'),
     )
     .requiredOption('--model <DIR>', 'reward model or preference model directory')
-    .requiredOption('--data <FILE>', 'generations JSONL')
+    .requiredOption('--data <FILE>', 'generations {"prompt", "responses"}, JSONL or Parquet')
     .requiredOption('--out <FILE>', 'judged JSONL (written atomically)')
     .option('--length-penalty <X>', 'reward models: subtract X per character of each response', '0')
     .option(

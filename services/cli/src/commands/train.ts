@@ -104,7 +104,7 @@ export function registerTrain(program: Command): void {
     .addArgument(new Argument('<objective>', 'what to train').choices(['sft', 'rm', 'pm', 'dpo']))
     .requiredOption('--model <DIR>', 'starting model directory')
     .option('--reference <DIR>', 'DPO reference model (default: the starting policy)')
-    .requiredOption('--data <FILE>', 'training data (JSONL)')
+    .requiredOption('--data <FILE>', 'training data, JSONL or Parquet in a TRL format (docs/DATA.md)')
     .requiredOption('--out <DIR>', 'output model directory')
     .addOption(new Option('--optimizer <NAME>', 'optimizer').choices(['adamw', 'sgd']).default('adamw'))
     .option('--lr <X>', `peak learning rate (default ${d.lr}; DPO 5e-7 as in the paper)`)

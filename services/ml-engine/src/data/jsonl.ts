@@ -15,6 +15,7 @@ export async function* parseJsonlLines<T>(
   lines: AsyncIterable<string> | Iterable<string>,
   source: string,
   parse: RowParser<T>,
+  options: { allowEmpty?: boolean } = {},
 ): AsyncGenerator<T> {
   let lineNo = 0;
   let records = 0;
@@ -37,7 +38,7 @@ export async function* parseJsonlLines<T>(
     records++;
     yield parse(value, `${source}:${lineNo}`);
   }
-  if (records === 0) {
+  if (records === 0 && !options.allowEmpty) {
     throw invalidInput(
       `empty dataset: ${source} has no records`,
       source,

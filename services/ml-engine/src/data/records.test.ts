@@ -19,7 +19,8 @@ describe('dataset records', () => {
       messages: [{ role: 'user', content: 'hi' }],
     });
     assert.throws(() => parsePromptRecord({}, at), {
-      message: 'd.jsonl:7: field "prompt" expected string (or "prompt_ids": token ids)',
+      message: 'an empty object row has no prompt',
+      field: 'd.jsonl:7:prompt',
     });
     assert.throws(
       () => parsePromptRecord({ messages: [{ role: 'user' }] }, at),
@@ -74,7 +75,10 @@ describe('dataset records', () => {
       () => parseSftRecord({ text: 'x', prompt: 'y' }, at),
       /give "text" or "prompt" \+ "completion"/,
     );
-    assert.throws(() => parseSftRecord({ prompt: 'y' }, at), /field "completion" expected string/);
+    assert.throws(() => parseSftRecord({ prompt: 'y' }, at), {
+      message: 'TRL prompt-only (standard) row has no completion to learn',
+      field: 'd.jsonl:7:completion',
+    });
   });
 
   it('turns text-or-ids fields into ids', () => {

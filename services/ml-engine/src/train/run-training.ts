@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadModelDir, saveModelDir } from '../checkpoint/model-dir.js';
-import { loadJsonl } from '../data/jsonl.js';
+import { loadDataset } from '../data/dataset-file.js';
 import { parsePairRecord, parseSftRecord, type textOrIdsToIds } from '../data/records.js';
 import { Rng } from '../random/rng.js';
 import { chatPrompt } from '../tokenizer/chat-template.js';
@@ -69,12 +69,12 @@ async function encodeDataset(
   // Chat records ({"messages"}, or a prompt of messages) go through the model's chat template.
   const opts = { vocabSize: m.config.vocab_size, chat: chatPrompt(m) };
   if (objective === 'sft') {
-    const records = await loadJsonl(file, (v, where) => parseSftRecord(v, where, opts));
+    const records = await loadDataset(file, (v, where) => parseSftRecord(v, where, opts));
     const rows = records.map((r) => encodeSft(m.tokenizer, r, maxLen, stats));
     checkIds(rows, m.config.vocab_size, file);
     return { kind: 'rows', rows };
   }
-  const pairs = await loadJsonl(file, (v, where) => parsePairRecord(v, where, opts));
+  const pairs = await loadDataset(file, (v, where) => parsePairRecord(v, where, opts));
   if (objective === 'pm') {
     const rng = new Rng(seed);
     const text = (t: Parameters<typeof textOrIdsToIds>[0]): string =>
