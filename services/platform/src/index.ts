@@ -3,6 +3,7 @@ export * from './artifacts/file-store.js';
 export * from './artifacts/object-store.js';
 export * from './artifacts/platform-made.js';
 export * from './artifacts/router.js';
+export * from './artifacts/s3-store.js';
 export * from './artifacts/sandbox.js';
 export * from './artifacts/store.js';
 export * from './artifacts/uri.js';
