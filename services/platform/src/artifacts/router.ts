@@ -87,6 +87,11 @@ export class ArtifactRouter implements ArtifactStore {
     const [store, target] = await this.route(uri, 'write');
     return store.delete(target);
   }
+  /** Releases the S3 client's connections, when one was made (the NATS connection is the caller's). */
+  close(): void {
+    if (this.s3 instanceof S3ArtifactStore) this.s3.close();
+  }
+
   async list(prefixUri: string): Promise<string[]> {
     const [store, target, loc] = await this.route(prefixUri, 'read');
     const found = await store.list(target);
