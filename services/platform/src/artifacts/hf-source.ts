@@ -140,13 +140,15 @@ function hubFailure(uri: string, field: string, e: unknown): RlhfError {
 }
 
 /** Streams `body` to `blobs/<sha256>` (written under a temporary name, renamed when whole). */
-async function storeBlob(folder: string, body: ReadableStream<Uint8Array>): Promise<string> {
+async function storeBlob(folder: string, body: ReadableStream<Uint8Array>, size: number): Promise<string> {
   await mkdir(join(folder, 'blobs'), { recursive: true });
   const tmp = join(folder, 'blobs', `.incoming-${process.pid}-${randomBytes(4).toString('hex')}`);
   const hash = createHash('sha256');
+  let received = 0;
   const hashing = new Transform({
     transform(chunk: Buffer, _enc, done) {
       hash.update(chunk);
+      received += chunk.byteLength;
       done(null, chunk);
     },
   });
@@ -159,6 +161,11 @@ async function storeBlob(folder: string, body: ReadableStream<Uint8Array>): Prom
   } catch (e) {
     await rm(tmp, { force: true });
     throw e;
+  }
+  // A connection cut short ends the stream without an error; a short file must never enter the cache.
+  if (received !== size) {
+    await rm(tmp, { force: true });
+    throw new Error(`received ${received} of ${size} bytes`);
   }
   const digest = hash.digest('hex');
   await rename(tmp, join(folder, 'blobs', digest));
@@ -253,7 +260,12 @@ export async function resolveHfModel(
         field,
         fix: 'try again; if it persists the repository is inconsistent',
       });
-    const digest = await storeBlob(folder, blob.stream());
+    let digest: string;
+    try {
+      digest = await storeBlob(folder, blob.stream(), blob.size);
+    } catch (e) {
+      throw hubFailure(`${uri} (${file})`, field, e);
+    }
     await linkSnapshotFile(folder, commit, file, digest);
     options.onFile?.(i + 1, missing.length, file);
   }
