@@ -169,6 +169,38 @@ describe('rlhf model push|pull and rlhf data push|pull', () => {
       assertOk(await runCli(['model', 'pull', '--from', to, '--out', out, '--nats-url', nats.url], env));
       await sameModel(model, out);
     }
+    // From one store to another: S3 to the Object Store a cluster run reads.
+    assertOk(
+      await runCli(
+        [
+          'model',
+          'push',
+          '--model',
+          's3://rlhf-models/demo/sft',
+          '--to',
+          'nats-obj://rlhf-models/from-s3',
+          '--nats-url',
+          nats.url,
+        ],
+        env,
+      ),
+    );
+    assertOk(
+      await runCli(
+        [
+          'model',
+          'pull',
+          '--from',
+          'nats-obj://rlhf-models/from-s3',
+          '--out',
+          join(root, 'via-s3'),
+          '--nats-url',
+          nats.url,
+        ],
+        env,
+      ),
+    );
+    await sameModel(model, join(root, 'via-s3'));
     // The object-store layout a run reads: one object per file and the manifest.
     const listed = await runCli(
       [

@@ -76,6 +76,15 @@ async function push(f: PushFlags): Promise<void> {
       scratch = await mkdtemp(join(tmpdir(), 'rlhf-push-'));
       dir = join(scratch, 'model');
       await importHfModel(f.model, '--model', dir, false);
+    } else if (/^(nats-obj|s3):\/\//.test(f.model)) {
+      // From one store to another (e.g. s3:// to the cluster's nats-obj://), through a local copy.
+      const { saveModelFromArtifact } = await import('@rlhf/service-kit');
+      scratch = await mkdtemp(join(tmpdir(), 'rlhf-push-'));
+      dir = join(scratch, 'model');
+      const from = f.model.replace(/\/+$/, '');
+      await withStoreFor(from, '--model', f, 'rlhf-model-push', (store) =>
+        saveModelFromArtifact(store, from, dir, { onFile: byteProgress(`pull ${from}`) }),
+      );
     } else {
       await mustBeModelDir(f.model, '--model');
     }
@@ -146,7 +155,7 @@ export function registerModelTransfer(model: Command): void {
     .summary('put a model where runs read it: nats-obj://, s3:// or file://')
     .description(
       [
-        'Copy a model directory (or an hf:// model, imported first) to --to, where an RLHFRun names it',
+        'Copy a model directory (or an hf:// model, imported first, or a model in another store) to --to, where an RLHFRun names it',
         '(spec.policy.model, spec.judge.model). Object stores get one object per file and manifest.json last,',
         'so a run never sees half a model; a file:// directory appears whole. --to is one of:',
         ...uriForms,
@@ -154,7 +163,10 @@ export function registerModelTransfer(model: Command): void {
         'downloaded when online (HF_ENDPOINT, HF_TOKEN; HF_HUB_OFFLINE=1 reads the cache only).',
       ].join('\n'),
     )
-    .requiredOption('--model <DIR|hf://ORG/NAME>', 'model directory, or a Hugging Face model')
+    .requiredOption(
+      '--model <DIR|URI>',
+      'model directory, hf://<org>/<name>[@rev], or a nats-obj:// or s3:// model',
+    )
     .requiredOption('--to <URI>', 'where to put it')
     .option('--overwrite', 'replace a model already at --to')
     .addHelpText(
