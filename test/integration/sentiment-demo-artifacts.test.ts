@@ -102,6 +102,14 @@ test('the header documents the data, both models and the four pushes', () => {
     'data push',
   ]);
   assert.match(exampleText, /^#\s+kubectl -n rlhf-system port-forward svc\/rlhf-nats 4222 &$/m);
+  // The chart's NOTES.txt and docs/KUBERNETES.md tell users the same commands, word for word.
+  for (const doc of ['charts/rlhf/templates/NOTES.txt', 'docs/KUBERNETES.md']) {
+    const lines = readFileSync(join(repo, doc), 'utf8')
+      .split('\n')
+      .map((l) => l.trim());
+    for (const args of documented)
+      assert.ok(lines.includes(`npx rlhf ${args.join(' ')}`), `${doc}: rlhf ${args.join(' ')}`);
+  }
 });
 
 test('the documented commands put every artifact sentiment-demo.yaml names in NATS', {
