@@ -171,7 +171,7 @@ export function registerModelTransfer(model: Command): void {
     .option('--overwrite', 'replace a model already at --to')
     .addHelpText(
       'after',
-      '\nExample:\n  rlhf model push --model demo/sft --to nats-obj://rlhf-models/sft\n  rlhf model push --model hf://Qwen/Qwen2.5-0.5B-Instruct --to s3://my-models/qwen-0.5b\n',
+      '\nExample:\n  rlhf model push --model demo/sft --to nats-obj://rlhf-models/sft\n  rlhf model push --model hf://HuggingFaceTB/SmolLM2-135M-Instruct --to s3://my-models/smollm2-135m\n',
     );
   addNatsOptions(
     pushCmd,
