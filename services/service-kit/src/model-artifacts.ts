@@ -47,7 +47,8 @@ export async function publishModelDir(
   const names: string[] = [];
   let totalBytes = 0;
   for (const entry of await readdir(localDir, { withFileTypes: true })) {
-    if (!entry.isFile() || entry.name === ARTIFACT_MARKER) continue;
+    // A pulled model directory keeps the manifest it came with; the new one is written below.
+    if (!entry.isFile() || entry.name === ARTIFACT_MARKER || entry.name === MODEL_MANIFEST) continue;
     names.push(entry.name);
     totalBytes += (await stat(join(localDir, entry.name))).size;
   }
