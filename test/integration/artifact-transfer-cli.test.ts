@@ -297,7 +297,7 @@ describe('rlhf model push|pull and rlhf data push|pull', () => {
     assertOk(await runCli(['model', 'export', '--model', model, '--out', hfDir]));
     const files = new Map<string, Buffer>();
     for (const name of await readdir(hfDir)) files.set(name, await readFile(join(hfDir, name)));
-    const commit = 'a'.repeat(8) + '0123456789abcdef0123456789abcdef';
+    const commit = 'aaaaaaaa0123456789abcdef0123456789abcdef';
     const hub = await startHub('test-org/tiny', commit, files);
     const hfHome = join(root, 'hf-home');
     const env = { HF_ENDPOINT: hub.url, HF_HOME: hfHome, HF_HUB_OFFLINE: '' };

@@ -40,7 +40,8 @@ export interface HfSourceOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-const uriFix = 'write hf://<org>/<name> or hf://<org>/<name>@<revision>, e.g. hf://HuggingFaceTB/SmolLM2-135M@main';
+const uriFix =
+  'write hf://<org>/<name> or hf://<org>/<name>@<revision>, e.g. hf://HuggingFaceTB/SmolLM2-135M@main';
 const namePart = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const commitPattern = /^[0-9a-f]{40}$/;
 
