@@ -142,11 +142,11 @@ async function pull(f: PullFlags): Promise<void> {
 }
 
 const uriForms = [
-  "  nats-obj://<bucket>/<key>  the platform's Object Store (NATS flags below; on a cluster, first",
-  '                             `kubectl -n rlhf-system port-forward svc/<release>-nats 4222`)',
-  '  s3://<bucket>/<key>        S3 or an S3-protocol store: AWS_ENDPOINT_URL_S3, AWS_REGION,',
-  '                             AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, RLHF_S3_PATH_STYLE',
-  '  file:///abs/path           a directory, e.g. on a volume the run mounts',
+  '  nats-obj://<bucket>/<key>  the Object Store (NATS flags below; on a cluster',
+  '    first `kubectl -n rlhf-system port-forward svc/<release>-nats 4222`)',
+  '  s3://<bucket>/<key>  S3 or an S3-protocol store (AWS_ENDPOINT_URL_S3,',
+  '    AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, RLHF_S3_PATH_STYLE)',
+  '  file:///abs/path  a directory, e.g. on a volume the run mounts',
 ];
 
 export function registerModelTransfer(model: Command): void {
@@ -190,7 +190,8 @@ export function registerModelTransfer(model: Command): void {
         "export` read. Every file is checked against the model manifest's digest; --out appears only when the",
         'copy is complete. --from is one of:',
         ...uriForms.slice(0, 4),
-        '  hf://<org>/<name>[@rev]    a Hugging Face model (cache HF_HOME; HF_ENDPOINT, HF_TOKEN), imported',
+        '  hf://<org>/<name>[@rev]  a Hugging Face model, imported (cache HF_HOME;',
+        '    HF_ENDPOINT, HF_TOKEN; HF_HUB_OFFLINE=1 reads the cache only)',
         'A finished `rlhf run` already leaves its models in <out>/models.',
       ].join('\n'),
     )
