@@ -437,6 +437,45 @@ test('TLS from a Secret: certificate files, the mutual CA, a per-service allow-l
   }
 });
 
+test('artifacts.s3: the services get the S3 endpoint, region, path-style and a Secret key pair; none by default', () => {
+  const names = [
+    'AWS_ENDPOINT_URL_S3',
+    'AWS_REGION',
+    'RLHF_S3_PATH_STYLE',
+    'AWS_ACCESS_KEY_ID',
+    'AWS_SECRET_ACCESS_KEY',
+  ];
+  for (const d of byKind(render([]), 'Deployment')) {
+    const env = podSpec(d).containers[0]?.env ?? [];
+    assert.ok(!env.some((e) => names.includes(e.name)), `${d.metadata.name}: no S3 settings by default`);
+  }
+  const objs = render(['s3.yaml']);
+  for (const name of serviceNames) {
+    const c = podSpec(named(objs, 'Deployment', `-${name}`)).containers[0] as unknown as {
+      env: Array<{
+        name: string;
+        value?: string;
+        valueFrom?: { secretKeyRef?: { name: string; key: string } };
+      }>;
+    };
+    const env = new Map(c.env.map((e) => [e.name, e]));
+    assert.equal(env.get('AWS_ENDPOINT_URL_S3')?.value, 'http://minio.storage.svc:9000');
+    assert.equal(env.get('AWS_REGION')?.value, 'eu-west-1');
+    assert.equal(env.get('RLHF_S3_PATH_STYLE')?.value, 'true');
+    assert.deepEqual(env.get('AWS_ACCESS_KEY_ID')?.valueFrom?.secretKeyRef, {
+      name: 'rlhf-s3',
+      key: 'AWS_ACCESS_KEY_ID',
+    });
+    assert.deepEqual(env.get('AWS_SECRET_ACCESS_KEY')?.valueFrom?.secretKeyRef, {
+      name: 'rlhf-s3',
+      key: 'AWS_SECRET_ACCESS_KEY',
+    });
+  }
+  const bad = runHelm(['template', 'x', chartCopy, '--set', 'artifacts.s3.pathStyle=yes']);
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.err, /pathStyle/);
+});
+
 test('artifact volumes: mounted into every service as its artifact roots; the controller hands them to stage Jobs', () => {
   for (const d of byKind(render([]), 'Deployment')) {
     const env = podSpec(d).containers[0]?.env ?? [];

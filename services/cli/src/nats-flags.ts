@@ -1,5 +1,5 @@
 /**
- * The NATS flags of the commands that connect (run, stage, controller, model pull, experiment), from the
+ * The NATS flags of the commands that connect (run, stage, controller, model push|pull, data push|pull, experiment), from the
  * platform's one flag table. Nothing is filled in from the environment at definition time, so `--help`
  * never prints a NATS_URL that holds a password; the environment is read when the command runs.
  */

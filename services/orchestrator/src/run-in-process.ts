@@ -13,6 +13,7 @@ import {
   type ArtifactStore,
   DirectoryObjectStore,
   type Logger,
+  s3ConfiguredInEnv,
 } from '@rlhf/platform';
 import type { RlhfRun } from '@rlhf/run-spec';
 import type { ShardHandler } from '@rlhf/service-kit';
@@ -57,7 +58,7 @@ export async function runInProcess(o: InProcessRunOptions): Promise<RunSummary> 
   await mkdir(o.out, { recursive: true });
   const roots = await localRunRoots(o.run.spec, o.out);
   // nats: true lets nats-obj:// URIs through; they go to the directory store, never to a NATS server.
-  const sandbox = ArtifactSandbox.confined({ roots, nats: true });
+  const sandbox = ArtifactSandbox.confined({ roots, nats: true, s3: s3ConfiguredInEnv(process.env) });
   const store = new ArtifactRouter(null, sandbox, new DirectoryObjectStore(join(o.out, 'objects')));
   const ref = { namespace: o.run.metadata.namespace ?? 'default', name: o.run.metadata.name };
   const state = fileRunState(join(o.out, 'state'), ref);

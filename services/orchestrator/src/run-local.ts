@@ -16,6 +16,7 @@ import {
   type NatsAuth,
   openJetStream,
   openStateKv,
+  s3ConfiguredInEnv,
 } from '@rlhf/platform';
 import type { RlhfRun } from '@rlhf/run-spec';
 import type { RunSummary } from '@rlhf/workflow';
@@ -68,7 +69,7 @@ export async function runLocal(o: LocalRunOptions): Promise<RunSummary> {
   await mkdir(o.out, { recursive: true });
   // The spec's file:// URIs and the workers are confined to the run directory and the spec's own inputs.
   const roots = await localRunRoots(o.run.spec, o.out);
-  const sandbox = ArtifactSandbox.confined({ roots, nats: true });
+  const sandbox = ArtifactSandbox.confined({ roots, nats: true, s3: s3ConfiguredInEnv(process.env) });
   const nats = await natsForRun({ ...(o.natsUrl ? { url: o.natsUrl } : {}), stateDir: join(o.out, 'nats') });
   // Credentials belong to the NATS the user named, not to a server started here.
   const natsAuth = o.natsUrl ? o.natsAuth : undefined;

@@ -17,6 +17,7 @@ import {
   openJetStream,
   openStateKv,
   parseArtifactRoots,
+  s3ConfiguredInEnv,
 } from '@rlhf/platform';
 import type { RlhfRun } from '@rlhf/run-spec';
 import { type RunSummary, runBase, type StageUnit, specDigest, unitServices } from '@rlhf/workflow';
@@ -94,7 +95,10 @@ export async function runStageProcess(o: StageProcessOptions): Promise<RunSummar
     // The spec's file:// URIs only below the artifact roots the pod mounts (RLHF_ARTIFACT_ROOTS, set by the
     // controller); its workers inherit the same variable.
     const roots = parseArtifactRoots(process.env.RLHF_ARTIFACT_ROOTS ?? '', 'RLHF_ARTIFACT_ROOTS');
-    const store = new ArtifactRouter(nc, ArtifactSandbox.confined({ roots, nats: true }));
+    const store = new ArtifactRouter(
+      nc,
+      ArtifactSandbox.confined({ roots, nats: true, s3: s3ConfiguredInEnv(process.env) }),
+    );
     try {
       const summary = await reconcileUntil(
         {

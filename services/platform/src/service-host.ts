@@ -3,6 +3,7 @@
  * orderly stop on SIGTERM. Each service supplies only its bindings; everything around them is the same.
  */
 import type { Registry } from 'prom-client';
+import { s3ConfiguredInEnv } from './artifacts/s3-store.js';
 import { ArtifactSandbox } from './artifacts/sandbox.js';
 import type { ArtifactStore } from './artifacts/store.js';
 import type { LogLevel } from './config/parse.js';
@@ -142,7 +143,11 @@ export async function serveService(module: ServiceModule, options: ServeOptions)
         logger,
       })
     : null;
-  const sandbox = ArtifactSandbox.confined({ roots: options.artifactRoots ?? [], nats: nats !== null });
+  const sandbox = ArtifactSandbox.confined({
+    roots: options.artifactRoots ?? [],
+    nats: nats !== null,
+    s3: s3ConfiguredInEnv(process.env),
+  });
   const context: ServiceContext = {
     logger,
     metrics,

@@ -29,17 +29,37 @@ export interface ModelManifest {
   files: Array<{ name: string; size: number; digest: string }>;
 }
 
+/** Told after each file of a model is copied: bytes so far of `totalBytes` (for a progress line). */
+export type ModelTransferProgress = (doneBytes: number, totalBytes: number, file: string) => void;
+
 /** Uploads a local model directory to `uri`; the manifest goes last. Returns the manifest's digest. */
-export async function publishModelDir(store: ArtifactStore, localDir: string, uri: string): Promise<string> {
+export async function publishModelDir(
+  store: ArtifactStore,
+  localDir: string,
+  uri: string,
+  onFile?: ModelTransferProgress,
+): Promise<string> {
   const loc = parseArtifactUri(uri, 'uri');
   if (loc.scheme === 'file')
-    throw new RlhfError('INVALID_ARGUMENT', `publish needs a nats-obj:// URI, got ${uri}`, { field: 'uri' });
-  const files: ModelManifest['files'] = [];
+    throw new RlhfError('INVALID_ARGUMENT', `publish needs a nats-obj:// or s3:// URI, got ${uri}`, {
+      field: 'uri',
+    });
+  const names: string[] = [];
+  let totalBytes = 0;
   for (const entry of await readdir(localDir, { withFileTypes: true })) {
-    if (!entry.isFile() || entry.name === ARTIFACT_MARKER) continue;
-    const data = new Uint8Array(await readFile(join(localDir, entry.name)));
-    const info = await store.put(joinArtifactUri(uri, entry.name), data);
-    files.push({ name: entry.name, size: info.size, digest: info.digest });
+    // A pulled model directory keeps the manifest it came with; the new one is written below.
+    if (!entry.isFile() || entry.name === ARTIFACT_MARKER || entry.name === MODEL_MANIFEST) continue;
+    names.push(entry.name);
+    totalBytes += (await stat(join(localDir, entry.name))).size;
+  }
+  const files: ModelManifest['files'] = [];
+  let doneBytes = 0;
+  for (const name of names) {
+    const data = new Uint8Array(await readFile(join(localDir, name)));
+    const info = await store.put(joinArtifactUri(uri, name), data);
+    files.push({ name, size: info.size, digest: info.digest });
+    doneBytes += info.size;
+    onFile?.(doneBytes, totalBytes, name);
   }
   files.sort((a, b) => a.name.localeCompare(b.name));
   const manifest = new TextEncoder().encode(
@@ -76,7 +96,12 @@ export async function modelVersion(store: ArtifactStore, uri: string): Promise<s
  * Writes the files of the model at nats-obj `uri` into the existing directory `dir`, each checked against
  * its manifest digest, and the manifest last.
  */
-export async function fetchModelFiles(store: ArtifactStore, uri: string, dir: string): Promise<void> {
+export async function fetchModelFiles(
+  store: ArtifactStore,
+  uri: string,
+  dir: string,
+  onFile?: ModelTransferProgress,
+): Promise<void> {
   const manifestBytes = await store.get(joinArtifactUri(uri, MODEL_MANIFEST));
   let manifest: ModelManifest;
   try {
@@ -88,6 +113,8 @@ export async function fetchModelFiles(store: ArtifactStore, uri: string, dir: st
       fix: 'publish the model again',
     });
   }
+  const totalBytes = manifest.files.reduce((sum, f) => sum + (Number(f.size) || 0), 0);
+  let doneBytes = 0;
   for (const f of manifest.files) {
     // A manifest names plain files of the model directory; anything else would write outside it.
     if (!isModelFileName(f.name))
@@ -103,6 +130,8 @@ export async function fetchModelFiles(store: ArtifactStore, uri: string, dir: st
       });
     }
     await writeFileAtomic(join(dir, f.name), data);
+    doneBytes += data.byteLength;
+    onFile?.(doneBytes, totalBytes, f.name);
   }
   // The manifest as stored, byte for byte: its digest is the model's version (model-download-cache.ts).
   await writeFileAtomic(join(dir, MODEL_MANIFEST), manifestBytes);
@@ -117,18 +146,18 @@ export async function saveModelFromArtifact(
   store: ArtifactStore,
   uri: string,
   out: string,
-  options: { overwrite?: boolean } = {},
+  options: { overwrite?: boolean; onFile?: ModelTransferProgress } = {},
 ): Promise<void> {
   const loc = await store.resolve(uri, 'model.uri', 'read');
   await modelVersion(store, uri); // NOT_FOUND, naming the URI, before anything is written
   await writeDirectoryAtomically(
     out,
     async (tmp) => {
-      if (loc.scheme !== 'file') return fetchModelFiles(store, uri, tmp);
+      if (loc.scheme !== 'file') return fetchModelFiles(store, uri, tmp, options.onFile);
       for (const entry of await readdir(loc.path, { withFileTypes: true }))
         if (entry.isFile() && entry.name !== ARTIFACT_MARKER)
           await copyFile(join(loc.path, entry.name), join(tmp, entry.name));
     },
-    options,
+    options.overwrite === undefined ? {} : { overwrite: options.overwrite },
   );
 }

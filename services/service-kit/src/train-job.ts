@@ -333,7 +333,7 @@ async function trainHeld(
   }
 
   let digest = '';
-  if (out.scheme === 'nats-obj') {
+  if (out.scheme !== 'file') {
     report.phase('publishing the model');
     digest = await asField(plan.output.field, () => publishModelDir(deps.store, outDir, plan.output.uri));
   } else {

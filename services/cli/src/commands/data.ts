@@ -4,6 +4,7 @@ import { invalidArgument, parseIntegerIn, parseNumberIn } from '@rlhf/platform/c
 import { defaultSynthOptions, synthesizeSentimentTask } from '@rlhf/reference-task';
 import type { Command } from 'commander';
 import { fileUri, mustExist } from '../local-files.js';
+import { registerDataTransfer } from './data-transfer.js';
 
 interface SynthFlags {
   out: string;
@@ -19,7 +20,8 @@ interface SynthFlags {
 }
 
 export function registerData(program: Command): void {
-  const data = program.command('data').summary('make and inspect datasets');
+  const data = program.command('data').summary('make datasets, build pairs, push and pull dataset files');
+  registerDataTransfer(data);
   const d = defaultSynthOptions;
   data
     .command('synth')

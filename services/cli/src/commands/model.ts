@@ -3,7 +3,7 @@ import { extname, join } from 'node:path';
 import type { LlamaConfig, Tokenizer, TokenizerJson } from '@rlhf/ml-engine';
 import { invalidArgument, parseIntegerIn, RlhfError } from '@rlhf/platform/core';
 import type { Command } from 'commander';
-import { addNatsOptions, natsConfigOf } from '../nats-flags.js';
+import { importHfModel, registerModelTransfer } from './model-transfer.js';
 
 /** The engine, loaded when a subcommand runs (not for `--help`). */
 const engine = () => import('@rlhf/ml-engine');
@@ -158,7 +158,7 @@ async function init(f: InitFlags): Promise<void> {
 }
 
 export function registerModel(program: Command): void {
-  const model = program.command('model').summary('create, import, export and pull model directories');
+  const model = program.command('model').summary('create, import, export, push and pull model directories');
   model
     .command('init')
     .summary('write a freshly initialised model directory')
@@ -193,58 +193,25 @@ export function registerModel(program: Command): void {
         'Read config.json, model.safetensors (or sharded model-*-of-*.safetensors with',
         'model.safetensors.index.json; F32, F16 or BF16) and tokenizer.json from a directory saved by',
         "transformers' save_pretrained, check every parameter against config.json, and write a model directory.",
+        '--from hf://<org>/<name>[@<revision>] reads the checkpoint from the Hugging Face cache (HF_HOME,',
+        'HF_HUB_CACHE), downloading what is missing when online (HF_ENDPOINT, HF_TOKEN; HF_HUB_OFFLINE=1: cache only).',
       ].join('\n'),
     )
-    .requiredOption('--from <HF_DIR>', 'Hugging Face checkpoint directory')
+    .requiredOption('--from <HF_DIR|hf://ORG/NAME>', 'Hugging Face checkpoint directory, or a Hub model')
     .requiredOption('--out <DIR>', 'output model directory')
     .option('--overwrite', 'replace an existing output directory')
     .action(async (f: { from: string; out: string; overwrite?: boolean }) => {
+      const { isHfUri } = await import('@rlhf/platform');
+      const overwrite = f.overwrite === true;
       const { config } = await writingOut(
-        (await engine()).importHfCheckpoint(f.from, f.out, { overwrite: f.overwrite === true }),
+        isHfUri(f.from)
+          ? importHfModel(f.from, '--from', f.out, overwrite)
+          : (await engine()).importHfCheckpoint(f.from, f.out, { overwrite }),
       );
       process.stdout.write(`imported ${f.from} to ${f.out}: ${await summary(config)}\n`);
     });
 
-  const pull = model
-    .command('pull')
-    .summary("copy a model out of the platform's artifact store into a local model directory")
-    .description(
-      [
-        'Copy the model at a nats-obj:// URI (as summary.json, an RLHFRun status or `kubectl get rlhfiterations`',
-        'name it) into --out, a model directory that `rlhf generate --model` and `rlhf model export` read. Every',
-        "file is checked against the model manifest's digest; --out appears only when the copy is complete.",
-        'On a cluster, reach its NATS first, e.g. `kubectl -n rlhf-system port-forward svc/<release>-nats 4222`.',
-        'A finished `rlhf run` already leaves its models in <out>/models.',
-      ].join('\n'),
-    )
-    .requiredOption('--from <URI>', 'model URI, nats-obj://bucket/key')
-    .requiredOption('--out <DIR>', 'output directory')
-    .option('--overwrite', 'replace an existing output directory');
-  addNatsOptions(pull, 'NATS with JetStream (default nats://127.0.0.1:4222)', '0s: fail at once');
-  pull.action(async (f: { from: string; out: string; overwrite?: boolean }) => {
-    const { ArtifactRouter, ArtifactSandbox, connectNats, createLogger, parseArtifactUri } = await import(
-      '@rlhf/platform'
-    );
-    const { asField, saveModelFromArtifact } = await import('@rlhf/service-kit');
-    if (parseArtifactUri(f.from, '--from').scheme === 'file')
-      throw invalidArgument('--from', `${f.from} is a local directory already`, 'pass a nats-obj:// URI');
-    const nats = natsConfigOf(f, 0);
-    const nc = await connectNats({
-      url: nats.url ?? 'nats://127.0.0.1:4222',
-      auth: nats.auth,
-      startWaitMs: nats.startWaitMs,
-      name: 'rlhf-model-pull',
-      logger: createLogger('rlhf-model-pull', { level: 'warn' }),
-    });
-    try {
-      const store = new ArtifactRouter(nc, ArtifactSandbox.unrestricted());
-      const save = () => saveModelFromArtifact(store, f.from, f.out, { overwrite: f.overwrite === true });
-      await writingOut(asField('--from', save));
-    } finally {
-      await nc.close();
-    }
-    process.stdout.write(`pulled ${f.from} to ${f.out}\n`);
-  });
+  registerModelTransfer(model);
 
   model
     .command('export')

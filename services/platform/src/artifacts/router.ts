@@ -10,6 +10,7 @@ import { RlhfError } from '../errors.js';
 import { FileArtifactStore, writeFileAtomic } from './file-store.js';
 import { NatsObjectArtifactStore } from './object-store.js';
 import { prepareDataDir } from './platform-made.js';
+import { S3ArtifactStore } from './s3-store.js';
 import type { AccessMode, ArtifactSandbox } from './sandbox.js';
 import { type ArtifactInfo, type ArtifactStore, sha256Digest } from './store.js';
 import { type ArtifactLocation, formatArtifactUri } from './uri.js';
@@ -17,17 +18,22 @@ import { type ArtifactLocation, formatArtifactUri } from './uri.js';
 export class ArtifactRouter implements ArtifactStore {
   private readonly file = new FileArtifactStore();
   private readonly objects: ArtifactStore | null;
+  private s3: ArtifactStore | undefined;
 
   /**
    * `sandbox`: what URIs this process may touch (ArtifactSandbox.unrestricted() for the user's own).
    * `objects`: where nats-obj:// URIs go instead of the Object Store over `nc` (a run without NATS).
+   * `s3`: where s3:// URIs go; by default an S3 client configured from the environment (s3ConfigFromEnv),
+   * made on the first s3:// URI the sandbox lets through.
    */
   constructor(
     nc: NatsConnection | null,
     readonly sandbox: ArtifactSandbox,
     objects?: ArtifactStore,
+    s3?: ArtifactStore,
   ) {
     this.objects = objects ?? (nc ? new NatsObjectArtifactStore(nc) : null);
+    this.s3 = s3;
   }
 
   private get confined(): boolean {
@@ -48,6 +54,10 @@ export class ArtifactRouter implements ArtifactStore {
   private async route(uri: string, mode: AccessMode): Promise<[ArtifactStore, string, ArtifactLocation]> {
     const loc = await this.resolve(uri, 'uri', mode);
     if (loc.scheme === 'file') return [this.file, formatArtifactUri(loc), loc];
+    if (loc.scheme === 's3') {
+      this.s3 ??= new S3ArtifactStore();
+      return [this.s3, uri, loc];
+    }
     return [this.objects as ArtifactStore, uri, loc];
   }
 
@@ -77,6 +87,11 @@ export class ArtifactRouter implements ArtifactStore {
     const [store, target] = await this.route(uri, 'write');
     return store.delete(target);
   }
+  /** Releases the S3 client's connections, when one was made (the NATS connection is the caller's). */
+  close(): void {
+    if (this.s3 instanceof S3ArtifactStore) this.s3.close();
+  }
+
   async list(prefixUri: string): Promise<string[]> {
     const [store, target, loc] = await this.route(prefixUri, 'read');
     const found = await store.list(target);

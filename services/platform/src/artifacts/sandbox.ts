@@ -6,7 +6,8 @@
  * root; a scheme the process was not configured for is refused. Every refusal is PERMISSION_DENIED naming
  * the field and is decided before the path is touched, so a file, a directory and nothing at all outside
  * the roots are refused alike. A write target that exists must be something the platform made
- * (platform-made.ts). `nats-obj://` keys are checked by parseArtifactUri.
+ * (platform-made.ts). `nats-obj://` and `s3://` keys are checked by parseArtifactUri; `s3://` is taken only
+ * by a process configured for S3.
  */
 import { lstat, realpath } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, normalize, resolve, sep } from 'node:path';
@@ -26,6 +27,8 @@ export interface SandboxConfig {
   roots: readonly string[];
   /** Whether the process has NATS (and so takes nats-obj:// URIs). */
   nats: boolean;
+  /** Whether the process is configured for S3 (and so takes s3:// URIs): s3ConfiguredInEnv. */
+  s3?: boolean;
 }
 
 const rootsFix = 'use a URI under one of the artifact roots the service was started with (--artifact-root)';
@@ -75,19 +78,22 @@ export class ArtifactSandbox {
   /** null: unrestricted (the user's own process). */
   private readonly roots: readonly string[] | null;
   private readonly nats: boolean;
+  private readonly s3: boolean;
 
-  private constructor(roots: readonly string[] | null, nats: boolean) {
+  private constructor(roots: readonly string[] | null, nats: boolean, s3: boolean) {
     this.roots = roots;
     this.nats = nats;
+    this.s3 = s3;
   }
 
-  /** A service's sandbox: file:// only below `roots`, nats-obj:// only with NATS. */
+  /** A service's sandbox: file:// only below `roots`, nats-obj:// only with NATS, s3:// only with S3. */
   static confined(config: SandboxConfig): ArtifactSandbox {
     for (const r of config.roots)
       if (!isAbsolute(r)) throw invalidArgument('--artifact-root', `${r} is not an absolute path`);
     return new ArtifactSandbox(
       config.roots.map((r) => normalize(resolve(r))),
       config.nats,
+      config.s3 === true,
     );
   }
 
@@ -96,7 +102,7 @@ export class ArtifactSandbox {
    * tests). Never for URIs that arrive over the network or in a run spec.
    */
   static unrestricted(): ArtifactSandbox {
-    return new ArtifactSandbox(null, true);
+    return new ArtifactSandbox(null, true, true);
   }
 
   get confinedRoots(): readonly string[] | null {
@@ -115,6 +121,15 @@ export class ArtifactSandbox {
     if (roots === null) return parseArtifactUri(uri, field);
     if (!isFile) {
       const loc = parseArtifactUri(uri, field);
+      if (loc.scheme === 's3') {
+        if (!this.s3)
+          throw denied(
+            field,
+            'this service is not configured for S3, so it takes no s3:// URIs',
+            'set AWS_REGION or AWS_ENDPOINT_URL_S3 (and credentials) for the service (chart: artifacts.s3), or use a nats-obj:// URI',
+          );
+        return loc;
+      }
       if (!this.nats)
         throw denied(
           field,

@@ -13,6 +13,9 @@ test('nats-obj and file URIs parse and format back', () => {
   assert.equal(formatArtifactUri(obj), 'nats-obj://rlhf-models/runs/ns/r/iter-1/train/model.onnx');
   assert.deepEqual(parseArtifactUri('file:///data/x.jsonl'), { scheme: 'file', path: '/data/x.jsonl' });
   assert.deepEqual(parseArtifactUri('/data/../data/x.jsonl'), { scheme: 'file', path: '/data/x.jsonl' });
+  const s3 = parseArtifactUri('s3://my-models.eu/llama/sft/config.json');
+  assert.deepEqual(s3, { scheme: 's3', bucket: 'my-models.eu', key: 'llama/sft/config.json' });
+  assert.equal(formatArtifactUri(s3), 's3://my-models.eu/llama/sft/config.json');
   assert.equal(
     joinArtifactUri('nats-obj://b/runs/', '/iter-1/', 'a.jsonl'),
     'nats-obj://b/runs/iter-1/a.jsonl',
@@ -20,12 +23,23 @@ test('nats-obj and file URIs parse and format back', () => {
 });
 
 test('bad URIs name the field and the accepted forms', () => {
-  for (const bad of ['s3://b/k', 'nats-obj://b', 'nats-obj://b/../k', 'nats-obj://b d/k', 'relative/path']) {
+  for (const bad of [
+    's3://b/k',
+    's3://Upper/k',
+    's3://bucket',
+    'gs://bucket/k',
+    'nats-obj://b',
+    'nats-obj://b/../k',
+    'nats-obj://b d/k',
+    'relative/path',
+  ]) {
     assert.throws(
       () => parseArtifactUri(bad, 'spec.policy.model'),
       (e: unknown) =>
         e instanceof RlhfError &&
-        /^spec\.policy\.model: .*nats-obj:\/\/<bucket>\/<key> or file:\/\//.test(e.describe()),
+        /^spec\.policy\.model: .*nats-obj:\/\/<bucket>\/<key>, s3:\/\/<bucket>\/<key> or file:\/\//.test(
+          e.describe(),
+        ),
     );
   }
 });

@@ -1,6 +1,6 @@
 /**
- * Artifact URIs: `nats-obj://<bucket>/<key>` (JetStream Object Store, the default) and `file:///abs/path`
- * (a shared volume). Keys are deterministic paths such as `runs/<ns>/<run>/iter-<k>/<stage>/shard-<i>.jsonl`.
+ * Artifact URIs: `nats-obj://<bucket>/<key>` (JetStream Object Store, the default), `s3://<bucket>/<key>`
+ * (an S3-protocol object store, s3-store.ts) and `file:///abs/path` (a shared volume). Keys are deterministic paths such as `runs/<ns>/<run>/iter-<k>/<stage>/shard-<i>.jsonl`.
  */
 import { isAbsolute, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,22 +8,40 @@ import { invalidArgument } from '../errors.js';
 
 export type ArtifactLocation =
   | { scheme: 'nats-obj'; bucket: string; key: string }
+  | { scheme: 's3'; bucket: string; key: string }
   | { scheme: 'file'; path: string };
 
 const bucketPattern = /^[a-zA-Z0-9_-]+$/;
-const fix = 'use nats-obj://<bucket>/<key> or file:///absolute/path';
+/** S3's bucket naming rules (lower case, digits, `.` and `-`, 3 to 63 characters). */
+const s3BucketPattern = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+const fix = 'use nats-obj://<bucket>/<key>, s3://<bucket>/<key> or file:///absolute/path';
+
+/** Splits `<bucket>/<key>` after a scheme and checks the key: relative, no `..`, not empty. */
+function bucketAndKey(
+  uri: string,
+  rest: string,
+  field: string,
+  pattern: RegExp,
+): { bucket: string; key: string } {
+  const slash = rest.indexOf('/');
+  const bucket = slash < 0 ? rest : rest.slice(0, slash);
+  const key = slash < 0 ? '' : rest.slice(slash + 1);
+  if (!pattern.test(bucket)) throw invalidArgument(field, `bad bucket "${bucket}" in ${uri}`, fix);
+  if (key === '' || key.startsWith('/') || key.split('/').includes('..')) {
+    throw invalidArgument(field, `bad key "${key}" in ${uri}`, fix);
+  }
+  return { bucket, key };
+}
 
 export function parseArtifactUri(uri: string, field = 'uri'): ArtifactLocation {
   if (uri.startsWith('nats-obj://')) {
-    const rest = uri.slice('nats-obj://'.length);
-    const slash = rest.indexOf('/');
-    const bucket = slash < 0 ? rest : rest.slice(0, slash);
-    const key = slash < 0 ? '' : rest.slice(slash + 1);
-    if (!bucketPattern.test(bucket)) throw invalidArgument(field, `bad bucket "${bucket}" in ${uri}`, fix);
-    if (key === '' || key.startsWith('/') || key.split('/').includes('..')) {
-      throw invalidArgument(field, `bad key "${key}" in ${uri}`, fix);
-    }
-    return { scheme: 'nats-obj', bucket, key };
+    return {
+      scheme: 'nats-obj',
+      ...bucketAndKey(uri, uri.slice('nats-obj://'.length), field, bucketPattern),
+    };
+  }
+  if (uri.startsWith('s3://')) {
+    return { scheme: 's3', ...bucketAndKey(uri, uri.slice('s3://'.length), field, s3BucketPattern) };
   }
   if (uri.startsWith('file://')) {
     let path: string;
@@ -41,7 +59,7 @@ export function parseArtifactUri(uri: string, field = 'uri'): ArtifactLocation {
 export function formatArtifactUri(location: ArtifactLocation): string {
   return location.scheme === 'file'
     ? `file://${location.path}`
-    : `nats-obj://${location.bucket}/${location.key}`;
+    : `${location.scheme}://${location.bucket}/${location.key}`;
 }
 
 /** Joins a key below a prefix URI: `joinArtifactUri('nats-obj://b/runs/x', 'iter-1/a')`. */
