@@ -15,8 +15,8 @@
 //
 // Usage: node scripts/python-env.mjs    (prints the venv's python path on stdout)
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
@@ -30,9 +30,11 @@ export const pins = [
 ];
 
 const cacheRoot =
-  process.env.RLHF_TOOLS_CACHE ??
-  join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'rlhf-tools');
-const venv = join(cacheRoot, `venv-${createHash('sha256').update(pins.join('\n')).digest('hex').slice(0, 12)}`);
+  process.env.RLHF_TOOLS_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'rlhf-tools');
+const venv = join(
+  cacheRoot,
+  `venv-${createHash('sha256').update(pins.join('\n')).digest('hex').slice(0, 12)}`,
+);
 const python = join(venv, 'bin', 'python');
 const stampFile = join(venv, 'rlhf-stamp.json');
 const stamp = JSON.stringify({ pins });
