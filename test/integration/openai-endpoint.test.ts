@@ -36,6 +36,8 @@ let openai: OpenAI;
 let base: string;
 let policyUri: string;
 let tokenizer: Tokenizer;
+/** The test model's BOS id (its tokenizer has one). */
+const bos = (): number => tokenizer.bosId as number;
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'rlhf-openai-'));
@@ -192,7 +194,8 @@ test('completions: seeded n > 1 from text and token ids, with ids and log-probs,
   // Token ids sample exactly what the text does; one list or a list of lists.
   const ids = await openai.completions.create({
     model: 'policy',
-    prompt: prompts.map((p) => tokenizer.encode(p)),
+    // Ids are taken verbatim (as vLLM and Hugging Face do): BOS given, as the text's post-processor adds it.
+    prompt: prompts.map((p) => [bos(), ...tokenizer.encode(p)]),
     n: 3,
     max_tokens: 12,
     seed: 3,
@@ -206,7 +209,7 @@ test('completions: seeded n > 1 from text and token ids, with ids and log-probs,
   );
   const single = await openai.completions.create({
     model: 'policy',
-    prompt: tokenizer.encode('the film'),
+    prompt: [bos(), ...tokenizer.encode('the film')],
     n: 3,
     max_tokens: 12,
     seed: 3,
@@ -347,7 +350,7 @@ test("prompt_logprobs: each prompt token's log-prob, the same as when that token
   });
   const sampled = g.choices[0] as unknown as RlhfChoice;
   // The completion appended to the prompt: its tokens' prompt log-probs are the log-probs they were sampled with.
-  const ids = [...tokenizer.encode('the film'), ...(sampled.token_ids ?? [])];
+  const ids = [bos(), ...tokenizer.encode('the film'), ...(sampled.token_ids ?? [])];
   const res = await post('/v1/completions', {
     model: 'policy',
     prompt: ids,
@@ -361,13 +364,13 @@ test("prompt_logprobs: each prompt token's log-prob, the same as when that token
     (await res.json()) as { choices: Array<{ prompt_logprobs: Entry[]; prompt_token_ids: number[] }> }
   ).choices[0];
   assert.ok(choice);
-  assert.deepEqual(choice.prompt_token_ids, [tokenizer.bosId, ...ids]);
-  assert.equal(choice.prompt_logprobs.length, ids.length + 1);
+  assert.deepEqual(choice.prompt_token_ids, ids);
+  assert.equal(choice.prompt_logprobs.length, ids.length);
   assert.equal(choice.prompt_logprobs[0], null, 'BOS has no log-prob');
   const lps = choice.prompt_logprobs.slice(1).map((entry, k) => {
-    const id = String(ids[k]);
+    const id = String(ids[k + 1]);
     assert.deepEqual(Object.keys(entry ?? {}), [id]);
-    assert.equal(entry?.[id]?.decoded_token, tokenizer.decode([ids[k] as number]));
+    assert.equal(entry?.[id]?.decoded_token, tokenizer.decode([ids[k + 1] as number]));
     return entry?.[id]?.logprob as number;
   });
   assert.ok(lps.every((lp) => lp <= 0 && Number.isFinite(lp)));
