@@ -9,6 +9,7 @@
 import { asRlhfError, type Logger, RlhfError } from '@rlhf/platform';
 import type { ShardHandler } from '@rlhf/service-kit';
 import type { ShardExecutor } from './shard-executor.js';
+import { ShardProgress } from './shard-progress.js';
 import { type StageDeps, type StageSpec, stageWorkOf, stored } from './stage-driver.js';
 
 export interface InProcessDeps {
@@ -45,27 +46,14 @@ export function inProcessShardExecutor(deps: InProcessDeps): ShardExecutor {
           fix: 'load the service that serves this stage (see the CLI service registry)',
         },
       );
-    const done = new Set<number>();
-    const partial = new Map<number, number>();
-    // A shard's own count when its progress carries one (a training shard is one row but many steps).
-    const totals = new Map<number, number>();
-    const report = () => {
-      let n = 0;
-      let total = 0;
-      spec.shards.forEach((s, i) => {
-        const size = totals.get(i) ?? s.rows;
-        total += size;
-        n += done.has(i) ? size : Math.min(partial.get(i) ?? 0, size);
-      });
-      onProgress?.(n, total, spec.unit);
-    };
+    const progress = new ShardProgress(spec.shards, spec.unit, onProgress);
     for (let i = 0; i < spec.shards.length; i++) {
       const s = spec.shards[i] as StageSpec['shards'][number];
-      if (await stored(deps.store, s.doneMarker ?? s.output)) done.add(i);
+      if (await stored(deps.store, s.doneMarker ?? s.output)) progress.finish(i);
     }
-    report();
+    progress.report();
     for (let i = 0; i < spec.shards.length; i++) {
-      if (done.has(i)) continue;
+      if (progress.done.has(i)) continue;
       const work = stageWorkOf(spec, i);
       if (handler.accepts && !handler.accepts(work))
         throw new RlhfError('FAILED_PRECONDITION', `the ${spec.token} handler declines shard ${i}`, {
@@ -77,13 +65,7 @@ export function inProcessShardExecutor(deps: InProcessDeps): ShardExecutor {
         await handler.handle(work, {
           logger,
           delivery: 1,
-          progress: async (p) => {
-            if (p.unit === spec.unit || p.unit === '' || p.unit === undefined) {
-              partial.set(i, Number(p.done ?? 0));
-              if (Number(p.total ?? 0) > 0) totals.set(i, Number(p.total));
-            }
-            report();
-          },
+          progress: async (p) => progress.update(i, p.unit, Number(p.done ?? 0), Number(p.total ?? 0)),
         });
       } catch (err) {
         const known = asRlhfError(err);
@@ -94,8 +76,8 @@ export function inProcessShardExecutor(deps: InProcessDeps): ShardExecutor {
           cause: err,
         });
       }
-      done.add(i);
-      report();
+      progress.finish(i);
+      progress.report();
     }
   };
 }

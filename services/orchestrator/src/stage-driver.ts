@@ -22,6 +22,7 @@ import {
 } from '@rlhf/platform';
 import { type Stage, StageEvent, StageWork } from '@rlhf/proto';
 import type { RunRef } from '@rlhf/workflow';
+import { type ProgressFn, ShardProgress } from './shard-progress.js';
 
 export interface ShardSpec {
   input: string;
@@ -62,7 +63,7 @@ export interface StageDeps {
   describeWorker?: (worker: string) => string | undefined;
 }
 
-export type ProgressFn = (done: number, total: number, unit: string) => void;
+export type { ProgressFn } from './shard-progress.js';
 
 const POLL_MS = 1500;
 export const DEFAULT_STALL_MS = 120_000;
@@ -99,10 +100,8 @@ export async function runShardedStage(
   onProgress?: ProgressFn,
 ): Promise<void> {
   const { run, iteration, token } = spec;
-  const done = new Set<number>();
-  const partial = new Map<number, number>();
-  // A shard's own count when its events carry one (a training shard is one row but many steps).
-  const totals = new Map<number, number>();
+  const progress = new ShardProgress(spec.shards, spec.unit, onProgress);
+  const done = progress.done;
   const failures = new Map<number, number>();
   const failed: { error: RlhfError | null } = { error: null };
   const waker: { wake: (() => void) | null } = { wake: null };
@@ -112,16 +111,7 @@ export async function runShardedStage(
   const workerOf = new Map<number, string>();
   const lastProgress = new Map<number, string>();
   const seen = (shard: number) => lastSeen.set(shard, Date.now());
-  const report = () => {
-    let n = 0;
-    let total = 0;
-    spec.shards.forEach((s, i) => {
-      const size = totals.get(i) ?? s.rows;
-      total += size;
-      n += done.has(i) ? size : Math.min(partial.get(i) ?? 0, size);
-    });
-    onProgress?.(n, total, spec.unit);
-  };
+  const report = () => progress.report();
 
   const sub = deps.nc.subscribe(eventSubject(run.namespace, run.name, iteration, token));
   const follow = (async () => {
@@ -142,11 +132,7 @@ export async function runShardedStage(
         seen(e.value.shardIndex);
         const unit = e.value.unit || spec.unit;
         lastProgress.set(e.value.shardIndex, `${Number(e.value.done)}/${Number(e.value.total)} ${unit}`);
-        if (e.value.unit === spec.unit || e.value.unit === '') {
-          partial.set(e.value.shardIndex, Number(e.value.done));
-          if (Number(e.value.total) > 0) totals.set(e.value.shardIndex, Number(e.value.total));
-        }
-        report();
+        progress.update(e.value.shardIndex, e.value.unit, Number(e.value.done), Number(e.value.total));
       } else if (e.$case === 'shardDone') {
         seen(e.value.shardIndex);
         waker.wake?.();
