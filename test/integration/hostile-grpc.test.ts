@@ -153,7 +153,8 @@ test('bearer token: missing or wrong is UNAUTHENTICATED naming the metadata key;
     assert.match(e.details, /--auth-token-file/);
     return true;
   });
-  const wrong = trainer(plain.address, { token: `${token.slice(0, -1)}0` });
+  // One character changed (never to itself: a random token may already end in 0).
+  const wrong = trainer(plain.address, { token: `${token.slice(0, -1)}${token.endsWith('0') ? '1' : '0'}` });
   await assertStatus(getJob(wrong), UNAUTHENTICATED, 'authorization', 'a wrong token');
   const basic = new TrainingJobsServiceClient(plain.address, grpc.credentials.createInsecure());
   clients.push(basic);
