@@ -19,6 +19,7 @@ spec:
   judge: {type: reward, model: nats-obj://rlhf-models/rm, lengthPenalty: 0.001}
   prompts: {dataset: nats-obj://rlhf-data/prompts.jsonl}
   maxRetries: 2
+  engines: {generate: {type: vllm}}
   placement:
     generate:
       replicas: 3
@@ -59,7 +60,8 @@ test('a generate Job carries the run placement, GPU limits, retries and the run 
   assert.equal(pod?.restartPolicy, 'Never');
   const c = pod?.containers[0];
   assert.deepEqual(c?.args, ['stage', 'generate', '--iteration', '1']);
-  assert.deepEqual(c?.resources?.limits, { 'nvidia.com/gpu': '2' });
+  // Generation is handed to vLLM: its server takes the group's GPUs, the stage pod that drives it none.
+  assert.equal(c?.resources?.limits?.['nvidia.com/gpu'], undefined);
   assert.equal(c?.securityContext?.readOnlyRootFilesystem, true);
   const env = Object.fromEntries((c?.env ?? []).map((e) => [e.name, e.value]));
   assert.equal(env.NATS_URL, 'nats://nats:4222');
@@ -70,7 +72,7 @@ test('a generate Job carries the run placement, GPU limits, retries and the run 
   assert.deepEqual(job.metadata?.ownerReferences, [owner]);
 });
 
-test('pairing needs no GPU; setup goes where training goes; NATS from a Secret stays out of the spec', () => {
+test('pairing and setup need no GPU; NATS from a Secret stays out of the spec', () => {
   const pair = stageJob({
     run: { name: 'demo', namespace: 'team-a', spec: run.spec },
     unit: iterationUnit(2, 'pair'),
@@ -91,7 +93,8 @@ test('pairing needs no GPU; setup goes where training goes; NATS from a Secret s
     config,
   });
   assert.deepEqual(setup.spec?.template.spec?.containers[0]?.args, ['stage', 'setup', '--iteration', '0']);
-  assert.deepEqual(setup.spec?.template.spec?.containers[0]?.resources?.limits, { 'nvidia.com/gpu': '1' });
+  // Setup trains on the built-in engine: CPU only, one CPU requested by default.
+  assert.deepEqual(setup.spec?.template.spec?.containers[0]?.resources, { requests: { cpu: '1' } });
 });
 
 test('Job names are DNS labels even for long run names, and distinct per unit', () => {
@@ -131,7 +134,7 @@ test("ONNX Runtime's threads come from the stage container's CPU limit, and only
   assert.equal(resourceFieldValue({ spec: { containers: [stage] } }, stage, 'RLHF_ORT_THREADS', ref), '1');
 });
 
-test("a group's CPU and memory reach its pods beside the GPUs; setup takes training's; a CPU limit sizes ORT", () => {
+test("a group's CPU and memory reach its pods; setup takes training's; GPUs stay with the engine; a CPU limit sizes ORT", () => {
   const sized = parseRunYaml(`apiVersion: rlhf.dev/v1alpha1
 kind: RLHFRun
 metadata: {name: sized, namespace: team-a}
@@ -139,6 +142,7 @@ spec:
   policy: {model: nats-obj://rlhf-models/sft}
   judge: {type: reward, model: nats-obj://rlhf-models/rm, lengthPenalty: 0.001}
   prompts: {dataset: nats-obj://rlhf-data/prompts.jsonl}
+  engines: {train: {type: trainjob}}
   placement:
     train: {gpus: 1, resources: {requests: {cpu: "3", memory: 6Gi}, limits: {cpu: "4", memory: 8Gi}}}
     evaluate: {gpus: 0, resources: {limits: {memory: 4Gi}}}
@@ -159,9 +163,11 @@ spec:
   };
   for (const unit of [iterationUnit(1, 'train'), setupUnit()]) {
     const { pod, c } = container(unit);
+    // The TrainJob takes the train group's GPU; the stage pod that drives it and setup's built-in
+    // training take none.
     assert.deepEqual(c.resources, {
       requests: { cpu: '3', memory: '6Gi' },
-      limits: { cpu: '4', memory: '8Gi', 'nvidia.com/gpu': '1' },
+      limits: { cpu: '4', memory: '8Gi' },
     });
     const threads = c.env?.find((e) => e.name === 'RLHF_ORT_THREADS');
     assert.ok(threads?.valueFrom?.resourceFieldRef, `${unit.stage}: the CPU limit sizes ORT's threads`);

@@ -138,6 +138,7 @@ const countStage: StageDef<ToyIO, 'count'> = {
   record: 'count',
   enabled: () => true,
   services: () => [],
+  engine: () => 'builtin',
   placement: () => ({ replicas: 1, gpus: 0 }),
   inputs: [{ name: 'pairs', kind: 'dataset' }],
   outputs: [{ name: 'counted', kind: 'figures' }],

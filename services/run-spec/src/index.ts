@@ -1,4 +1,5 @@
 export * from './crd.js';
+export * from './engine-rules.js';
 export * from './parse-run.js';
 export * from './placement-check.js';
 export * from './placement-policy.js';

@@ -40,7 +40,12 @@ test('a minimal run takes the paper defaults', () => {
   assert.equal(run.spec.dpo.nllWeight, 0);
   assert.equal(run.spec.prompts.perIteration, 256);
   assert.equal(run.spec.judge.lengthPenalty, 0.001);
-  assert.equal(run.spec.placement.train.gpus, 1);
+  // The built-in engine everywhere, on CPU.
+  assert.equal(run.spec.placement.train.gpus, 0);
+  assert.deepEqual(
+    [run.spec.engines.generate.type, run.spec.engines.judge.type, run.spec.engines.train.type],
+    ['builtin', 'builtin', 'builtin'],
+  );
 });
 
 test('lengthPenalty accepts "auto" and numbers >= 0', () => {

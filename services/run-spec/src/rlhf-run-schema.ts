@@ -2,6 +2,7 @@
  * The RLHFRun spec, field by field: descriptions (what `kubectl explain` shows), defaults (the paper's),
  * ranges and enums. The only definition of these facts: validation, defaulting and the CRD come from it.
  */
+import { engineCelRules } from './engine-rules.js';
 import { cpuQuantityPattern, memoryQuantityPattern } from './quantity.js';
 import type { SchemaNode } from './schema-types.js';
 
@@ -46,10 +47,11 @@ const placementGroup = (what: string): SchemaNode => ({
     },
     gpus: {
       type: 'integer',
-      description: 'nvidia.com/gpu requested in limits per pod.',
+      description:
+        'nvidia.com/gpu per pod. Only a stage handed to a GPU engine uses them (spec.engines: vllm for generate and evaluate, trainjob for train); the built-in engine runs on CPU, so a built-in stage asking for GPUs is refused.',
       minimum: 0,
       maximum: 64,
-      default: 1,
+      default: 0,
     },
     nodeSelector: {
       type: 'object',
@@ -155,6 +157,101 @@ const setupSchema: SchemaNode = {
   },
 };
 
+const secretKey: SchemaNode = {
+  type: 'object',
+  description: "A key of a Secret in the run's namespace.",
+  required: ['name', 'key'],
+  properties: {
+    name: { type: 'string', description: 'Secret name.', minLength: 1 },
+    key: { type: 'string', description: 'Key in the Secret.', minLength: 1 },
+  },
+};
+
+const openaiEndpoint = (what: string): SchemaNode => ({
+  type: 'object',
+  description: `The OpenAI-compatible server that ${what} (type openai).`,
+  required: ['url', 'model'],
+  properties: {
+    url: {
+      type: 'string',
+      description: 'Base URL of the API, up to and including /v1 (e.g. http://vllm.team:8000/v1).',
+      pattern: '^https?://[^\\s/]+(/\\S*)?$',
+    },
+    model: {
+      type: 'string',
+      description: 'Model name the server serves (the request\'s "model").',
+      minLength: 1,
+    },
+    apiKeySecret: {
+      ...secretKey,
+      description:
+        'Secret key holding the API key, sent as a bearer token (cluster runs). Local runs read OPENAI_API_KEY.',
+    },
+  },
+});
+
+/** Which engine executes a stage (docs/ARCHITECTURE.md, "engines"): built-in (CPU, ONNX Runtime) or handed off. */
+const enginesSchema: SchemaNode = {
+  type: 'object',
+  description:
+    "Which engine runs each stage. builtin (the default) is the platform's own ONNX Runtime engine on CPU; the others hand the stage to the engines used at scale.",
+  properties: {
+    generate: {
+      type: 'object',
+      description: 'Engine of the generate and evaluate stages (sampling responses).',
+      properties: {
+        type: {
+          type: 'string',
+          description:
+            "builtin: the policy-generator service; openai: any OpenAI-compatible server (openai.url); vllm: a vLLM server the controller starts for each iteration's policy, on spec.placement.generate.",
+          enum: ['builtin', 'openai', 'vllm'],
+          default: 'builtin',
+        },
+        openai: openaiEndpoint('generates'),
+      },
+    },
+    judge: {
+      type: 'object',
+      description: 'Engine of the judge stage (scoring responses).',
+      properties: {
+        type: {
+          type: 'string',
+          description:
+            'builtin: the reward-model or preference-model service; openai: a server that scores with the reward model (judge.type reward).',
+          enum: ['builtin', 'openai'],
+          default: 'builtin',
+        },
+        openai: openaiEndpoint('scores'),
+      },
+    },
+    train: {
+      type: 'object',
+      description: 'Engine of the train stage (DPO).',
+      properties: {
+        type: {
+          type: 'string',
+          description:
+            'builtin: the dpo-trainer service; trainjob: a Kubeflow Trainer TrainJob (trainer.kubeflow.org/v1alpha1) running TRL, on spec.placement.train.',
+          enum: ['builtin', 'trainjob'],
+          default: 'builtin',
+        },
+        trainJob: {
+          type: 'object',
+          description: 'The TrainJob (type trainjob); its image and command come from the chart.',
+          properties: {
+            runtime: {
+              type: 'string',
+              description: "ClusterTrainingRuntime the TrainJob references (default: the chart's).",
+              minLength: 1,
+            },
+            numNodes: intIn('Nodes of the TrainJob.', 1, 1024, 1),
+          },
+        },
+      },
+    },
+  },
+};
+
 export const rlhfRunSpecSchema: SchemaNode = {
   type: 'object',
   description:
@@ -170,6 +267,7 @@ export const rlhfRunSpecSchema: SchemaNode = {
       rule: 'has(self.setup) || (has(self.prompts) && has(self.prompts.dataset))',
       message: 'prompts.dataset is required unless setup synthesizes it',
     },
+    ...engineCelRules,
   ],
   properties: {
     setup: setupSchema,
@@ -373,6 +471,7 @@ export const rlhfRunSpecSchema: SchemaNode = {
         },
       },
     },
+    engines: enginesSchema,
     placement: {
       type: 'object',
       description: 'Cluster placement of the stage workers.',

@@ -45,6 +45,32 @@ export interface SetupSpec {
   preferenceModel?: TrainingSection;
 }
 
+/** A key of a Secret in the run's namespace. */
+export interface SecretKeyRef {
+  name: string;
+  key: string;
+}
+
+/** An OpenAI-compatible server a stage is handed to. */
+export interface OpenAIEndpoint {
+  /** Base URL up to and including /v1. */
+  url: string;
+  model: string;
+  apiKeySecret?: SecretKeyRef;
+}
+
+export type GenerateEngine = 'builtin' | 'openai' | 'vllm';
+export type JudgeEngine = 'builtin' | 'openai';
+export type TrainEngine = 'builtin' | 'trainjob';
+/** Every engine a stage can run on. */
+export type EngineType = GenerateEngine | JudgeEngine | TrainEngine;
+
+export interface EnginesSpec {
+  generate: { type: GenerateEngine; openai?: OpenAIEndpoint };
+  judge: { type: JudgeEngine; openai?: OpenAIEndpoint };
+  train: { type: TrainEngine; trainJob: { runtime?: string; numNodes: number } };
+}
+
 export interface RlhfRunSpec {
   setup?: SetupSpec;
   policy?: { model: string };
@@ -83,6 +109,7 @@ export interface RlhfRunSpec {
     nllWeight: number;
     maxGradNorm: number;
   };
+  engines: EnginesSpec;
   placement: {
     generate: PlacementGroup;
     judge: PlacementGroup;

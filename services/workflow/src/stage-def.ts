@@ -5,7 +5,7 @@
  * the result under the entry's record. Everything else an entry says (ports, parameters, services,
  * placement) is what the controller, the docs and `rlhf stage` read.
  */
-import type { PlacementGroup, RlhfRunSpec } from '@rlhf/run-spec';
+import type { EngineType, PlacementGroup, RlhfRunSpec } from '@rlhf/run-spec';
 import type { RunRef } from './run-layout.js';
 import type { InputsOf, ResultsOf } from './stage-results.js';
 
@@ -45,6 +45,11 @@ export interface StageDef<IO, N extends keyof IO & string = keyof IO & string> {
   notNeeded?(spec: RlhfRunSpec): string;
   /** The services whose workers execute its shards; none when the driver runs it itself. */
   services(spec: RlhfRunSpec): readonly ServiceName[];
+  /**
+   * The engine that executes it: builtin (the services above, ONNX Runtime on CPU) or the engine the spec
+   * hands it to (an OpenAI-compatible server or vLLM for sampling, a Kubeflow TrainJob for training).
+   */
+  engine(spec: RlhfRunSpec): EngineType;
   /** Where its unit's pods go on a cluster. */
   placement(spec: RlhfRunSpec): PlacementGroup;
   inputs: readonly Port[];

@@ -6,15 +6,34 @@
  * its shards, when it runs, what it reads and writes, and how its inputs follow from the spec and the
  * stages before it. The drivers, the controller's units and summary.json's stage list all come from here.
  */
-import type { PlacementGroup, RlhfRunSpec } from '@rlhf/run-spec';
+import { type EngineType, groupEngine, type PlacementGroup, type RlhfRunSpec } from '@rlhf/run-spec';
 import { modelUri, pairsUri } from './run-layout.js';
 import { earlier, type ResultsView, type ServiceName, type StageTable } from './stage-def.js';
 import type { PromptSource, StageIO } from './stage-results.js';
 
 type View = ResultsView<StageIO>;
 
-/** Setup trains, so its pod goes where DPO training goes. */
-const trainPlacement = (spec: RlhfRunSpec): PlacementGroup => ({ ...spec.placement.train, replicas: 1 });
+/** Setup trains on the built-in engine, so its pod goes where DPO training goes, without GPUs. */
+const setupPlacement = (spec: RlhfRunSpec): PlacementGroup => ({
+  ...spec.placement.train,
+  replicas: 1,
+  gpus: 0,
+});
+const builtin = (): EngineType => 'builtin';
+/**
+ * A stage pod's placement. A stage handed to a GPU engine (vLLM, a TrainJob) only drives it: the engine's
+ * own workload takes the group's GPUs, the stage pod none. A built-in stage is never given GPUs (the run
+ * spec refuses them), so stage pods ask for GPUs only if that rule is bypassed.
+ */
+const podPlacement =
+  (group: 'generate' | 'judge' | 'train' | 'evaluate', replicas?: number) =>
+  (spec: RlhfRunSpec): PlacementGroup => {
+    const p = spec.placement[group];
+    const gpus = groupEngine(spec, group) === 'builtin' ? p.gpus : 0;
+    return { ...p, gpus, ...(replicas ? { replicas } : {}) };
+  };
+/** Sampling stages (pi_0's baseline, generate, evaluate) share one engine, so their figures compare. */
+const generateEngine = (spec: RlhfRunSpec): EngineType => spec.engines.generate.type;
 const noServices = (): readonly ServiceName[] => [];
 const always = () => true;
 const withSetup = (spec: RlhfRunSpec) => spec.setup !== undefined;
@@ -93,7 +112,8 @@ export const stageTable: StageTable<StageIO> = [
     record: 'data',
     enabled: withSetup,
     services: noServices,
-    placement: trainPlacement,
+    engine: builtin,
+    placement: setupPlacement,
     inputs: [],
     outputs: [
       { name: 'files', kind: 'dataset' },
@@ -115,7 +135,8 @@ export const stageTable: StageTable<StageIO> = [
     record: 'init',
     enabled: withSetup,
     services: noServices,
-    placement: trainPlacement,
+    engine: builtin,
+    placement: setupPlacement,
     inputs: [{ name: 'corpus', kind: 'dataset' }],
     outputs: [{ name: 'model', kind: 'model' }],
     params: ['setup.model', 'setup.seed'],
@@ -136,7 +157,8 @@ export const stageTable: StageTable<StageIO> = [
     record: 'sft',
     enabled: withSetup,
     services: () => ['dpo-trainer'],
-    placement: trainPlacement,
+    engine: builtin,
+    placement: setupPlacement,
     inputs: [
       { name: 'base', kind: 'model' },
       { name: 'dataset', kind: 'dataset' },
@@ -164,7 +186,8 @@ export const stageTable: StageTable<StageIO> = [
     record: 'reward-model',
     enabled: withSetup,
     services: () => ['reward-model'],
-    placement: trainPlacement,
+    engine: builtin,
+    placement: setupPlacement,
     inputs: [
       { name: 'base', kind: 'model' },
       { name: 'dataset', kind: 'dataset' },
@@ -194,7 +217,8 @@ export const stageTable: StageTable<StageIO> = [
     record: 'preference-model',
     enabled: (spec) => preferenceModelSettings(spec) !== null,
     services: () => ['preference-model'],
-    placement: trainPlacement,
+    engine: builtin,
+    placement: setupPlacement,
     inputs: [
       { name: 'base', kind: 'model' },
       { name: 'dataset', kind: 'dataset' },
@@ -224,7 +248,8 @@ export const stageTable: StageTable<StageIO> = [
     record: 'length-fit',
     enabled: (spec) => spec.judge.lengthPenalty === 'auto',
     services: () => ['policy-generator', 'reward-model'],
-    placement: trainPlacement,
+    engine: builtin,
+    placement: setupPlacement,
     inputs: [
       { name: 'policy', kind: 'model' },
       { name: 'rewardModel', kind: 'model' },
@@ -254,7 +279,8 @@ export const stageTable: StageTable<StageIO> = [
     record: 'plan',
     enabled: always,
     services: noServices,
-    placement: trainPlacement,
+    engine: builtin,
+    placement: setupPlacement,
     inputs: [
       { name: 'policy', kind: 'model' },
       { name: 'judgeModel', kind: 'model' },
@@ -295,7 +321,8 @@ export const stageTable: StageTable<StageIO> = [
     record: 'evaluate',
     enabled: always,
     services: evaluateServices,
-    placement: trainPlacement,
+    engine: generateEngine,
+    placement: setupPlacement,
     inputs: [
       { name: 'policy', kind: 'model' },
       { name: 'prompts', kind: 'dataset' },
@@ -326,7 +353,8 @@ export const stageTable: StageTable<StageIO> = [
     enabled: online,
     notNeeded: offlineNote,
     services: () => ['policy-generator'],
-    placement: (spec) => spec.placement.generate,
+    engine: generateEngine,
+    placement: podPlacement('generate'),
     inputs: [
       { name: 'policy', kind: 'model' },
       { name: 'prompts', kind: 'dataset' },
@@ -353,7 +381,8 @@ export const stageTable: StageTable<StageIO> = [
     enabled: online,
     notNeeded: offlineNote,
     services: judgeServices,
-    placement: (spec) => spec.placement.judge,
+    engine: (spec) => spec.engines.judge.type,
+    placement: podPlacement('judge'),
     inputs: [
       { name: 'shards', kind: 'shards' },
       { name: 'model', kind: 'model' },
@@ -378,6 +407,7 @@ export const stageTable: StageTable<StageIO> = [
     record: 'pair',
     enabled: always,
     services: noServices,
+    engine: builtin,
     placement: () => ({ replicas: 1, gpus: 0 }),
     inputs: [
       { name: 'judged', kind: 'shards' },
@@ -406,7 +436,8 @@ export const stageTable: StageTable<StageIO> = [
     record: 'train',
     enabled: always,
     services: () => ['dpo-trainer'],
-    placement: trainPlacement,
+    engine: (spec) => spec.engines.train.type,
+    placement: podPlacement('train', 1),
     inputs: [
       { name: 'base', kind: 'model' },
       { name: 'reference', kind: 'model' },
@@ -441,7 +472,8 @@ export const stageTable: StageTable<StageIO> = [
     record: 'evaluate',
     enabled: always,
     services: evaluateServices,
-    placement: (spec) => spec.placement.evaluate,
+    engine: generateEngine,
+    placement: podPlacement('evaluate'),
     inputs: [
       { name: 'policy', kind: 'model' },
       { name: 'prompts', kind: 'dataset' },

@@ -51,12 +51,28 @@ test("a unit's services are those of its stages the spec enables", () => {
 test('placement: setup and train go where training goes, one pod; pair is one CPU pod', () => {
   const spec = specOf({
     ...fromNothing,
-    placement: { train: { replicas: 3, gpus: 1 }, generate: { replicas: 2, gpus: 1 } },
+    placement: { train: { replicas: 3, nodeSelector: { pool: 'cpu' } }, generate: { replicas: 2 } },
   });
   assert.deepEqual(unitPlacement(spec, 'setup'), { ...spec.placement.train, replicas: 1 });
   assert.deepEqual(unitPlacement(spec, 'train'), { ...spec.placement.train, replicas: 1 });
   assert.deepEqual(unitPlacement(spec, 'generate'), spec.placement.generate);
   assert.deepEqual(unitPlacement(spec, 'pair'), { replicas: 1, gpus: 0 });
+});
+
+test('engines: a stage handed to a GPU engine leaves the GPUs to it; setup trains built in, on CPU', () => {
+  const spec = specOf({
+    ...fromNothing,
+    engines: { generate: { type: 'vllm' }, train: { type: 'trainjob' } },
+    placement: { train: { gpus: 8 }, generate: { replicas: 2, gpus: 1 }, evaluate: { gpus: 1 } },
+  });
+  const engineOf = (name: string) => stageTable.find((d) => d.name === name)?.engine(spec);
+  assert.deepEqual(
+    ['data', 'sft', 'baseline', 'generate', 'judge', 'pair', 'train', 'evaluate'].map(engineOf),
+    ['builtin', 'builtin', 'vllm', 'vllm', 'builtin', 'builtin', 'trainjob', 'vllm'],
+  );
+  for (const unit of ['setup', 'generate', 'train', 'evaluate'])
+    assert.equal(unitPlacement(spec, unit).gpus, 0, `${unit}'s own pod takes no GPU`);
+  assert.equal(unitPlacement(spec, 'generate').replicas, 2);
 });
 
 test('every record name is unique within its phase, and every entry names a unit of its phase', () => {
