@@ -3,12 +3,7 @@
  * cut before a matched stop string, every generated token id (the EOS or stop token included), the model's
  * log-prob of each, and why it ended.
  */
-import type {
-  FinishReason as EngineFinishReason,
-  Sample,
-  TokenLogprob,
-  Tokenizer,
-} from '@rlhf/ml-engine';
+import type { FinishReason as EngineFinishReason, Sample, Tokenizer, TokenLogprob } from '@rlhf/ml-engine';
 import { type Completion, FinishReason } from '@rlhf/proto';
 
 export interface GeneratedCompletion {

@@ -6,13 +6,14 @@
  * stream, or a call whose deadline passes, stops its rows in the running batch (and a call still queued is
  * dropped before it runs).
  */
+
+import type { Sample } from '@rlhf/ml-engine';
 import type {
   GenerateRequest,
   GenerateResponse,
   GenerateStreamRequest,
   GenerateStreamResponse,
 } from '@rlhf/proto';
-import type { Sample } from '@rlhf/ml-engine';
 import type { CallContext, LoadedModel } from '@rlhf/service-kit';
 import { completionMessage, type GeneratedCompletion } from './completions.js';
 import { checkGenerateRequest, type PreparedPrompt, prepareGeneration } from './generate-request.js';

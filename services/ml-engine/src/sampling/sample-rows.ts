@@ -156,7 +156,8 @@ export function advanceRow(
     const top = topLogprobs(logits, offset, vocab, k).map((t) =>
       t.token === picked.token ? { token: t.token, logprob: picked.logprob } : t,
     );
-    (r.out.topLogprobs ??= []).push(top);
+    r.out.topLogprobs ??= [];
+    r.out.topLogprobs.push(top);
   }
   takeToken(r, picked, eosId);
   return picked;

@@ -58,10 +58,7 @@ test('completion bodies: every prompt form, the sampling fields, and the RLHF fl
   // logprobs: k asks k alternatives per token (vLLM's and OpenAI's limit: 20), with echo too.
   const top = parseCompletionBody({ model: 'm', prompt: 'p', logprobs: 20, echo: true });
   assert.deepEqual([top.logprobs, top.topLogprobs, top.echo], [true, 20, true]);
-  assert.deepEqual(
-    [job.topLogprobs, parseCompletionBody({ model: 'm', prompt: 'p' }).logprobs],
-    [0, false],
-  );
+  assert.deepEqual([job.topLogprobs, parseCompletionBody({ model: 'm', prompt: 'p' }).logprobs], [0, false]);
   // OpenAI's default of 16 tokens; seed left to the service default.
   const plain = parseCompletionBody({ model: 'm', prompt: 'p' }).request.sampling;
   assert.equal(plain?.maxNewTokens, 16);

@@ -6,8 +6,9 @@
  * server's limits. The fields follow OpenAI's API plus vLLM's extensions for RLHF (`top_k`,
  * `stop_token_ids`, `return_token_ids`, `return_tokens_as_token_ids`, `prompt_logprobs`).
  */
-import type { GenerateRequest, SamplingParams } from '@rlhf/proto';
+
 import { MAX_TOP_LOGPROBS } from '@rlhf/ml-engine';
+import type { GenerateRequest, SamplingParams } from '@rlhf/proto';
 import { badParam } from './openai-error.js';
 
 export type Body = Record<string, unknown>;

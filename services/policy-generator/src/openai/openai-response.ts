@@ -162,7 +162,9 @@ export function completionChoice(
   return {
     index,
     text: prefix + c.text,
-    logprobs: job.logprobs ? completionLogprobs(tok, run, job.tokensAsIds, job.echo && prompt.logprobs ? 0 : prefix.length) : null,
+    logprobs: job.logprobs
+      ? completionLogprobs(tok, run, job.tokensAsIds, job.echo && prompt.logprobs ? 0 : prefix.length)
+      : null,
     finish_reason: finishReason(c),
     ...(job.returnTokenIds ? { prompt_token_ids: prompt.ids, token_ids: c.tokenIds } : {}),
     ...(prompt.logprobs && job.promptLogprobs !== null

@@ -107,7 +107,9 @@ export function completionChunk(
       {
         index,
         text: d.text,
-        logprobs: job.logprobs ? completionLogprobs(tok, d.run, job.tokensAsIds, d.textOffset + echoed) : null,
+        logprobs: job.logprobs
+          ? completionLogprobs(tok, d.run, job.tokensAsIds, d.textOffset + echoed)
+          : null,
         finish_reason: finish,
         ...(job.returnTokenIds
           ? { token_ids: d.run.ids, ...(d.first ? { prompt_token_ids: prompt.ids } : {}) }

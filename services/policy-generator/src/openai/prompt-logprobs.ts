@@ -61,7 +61,13 @@ export async function promptLogprobs(
 }
 
 /** Token `id`'s log-prob, rank and the row's top k, from one row of logits (`width` ids). */
-function tokenAt(logits: Float32Array, offset: number, width: number, id: number, k: number): PromptTokenLogprob {
+function tokenAt(
+  logits: Float32Array,
+  offset: number,
+  width: number,
+  id: number,
+  k: number,
+): PromptTokenLogprob {
   let max = Number.NEGATIVE_INFINITY;
   for (let i = 0; i < width; i++) max = Math.max(max, logits[offset + i] as number);
   let sum = 0;
