@@ -517,7 +517,7 @@ test('logprobs: k alternatives per token from the raw model distribution, in Ope
   for (const [i, c] of res.choices.entries())
     assert.deepEqual(
       (c.logprobs as unknown as Logprobs).token_logprobs,
-      (plain.choices[i]?.logprobs as unknown as Logprobs).token_logprobs,
+      (plain.choices[i]?.logprobs as unknown as Logprobs | undefined)?.token_logprobs,
     );
   for (const c of res.choices) {
     const lp = c.logprobs as unknown as Logprobs;
