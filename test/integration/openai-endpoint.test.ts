@@ -678,7 +678,7 @@ async function tokensGenerated(): Promise<number> {
   return Number(m[1]);
 }
 
-test('streaming is token by token: chunks arrive as tokens are sampled, joined they are the whole answer', async () => {
+test('streaming is token by token: chunks arrive as tokens are sampled, joined they are the whole answer', async (t) => {
   // Greedy with alternatives: one token a decode step (never the row loop), so one chunk a token.
   const params = { model: 'policy', prompt: 'the film', max_tokens: 30, temperature: 0, logprobs: 2 };
   const whole = await openai.completions.create({ ...params, ...({ return_token_ids: true } as Extra) });
@@ -769,13 +769,16 @@ test('streaming is token by token: chunks arrive as tokens are sampled, joined t
   longGreedyTokens = tokens;
   const firstAt = arrivals[0] as number;
   const lastAt = arrivals.at(-1) as number;
+  t.diagnostic(
+    `${tokens} tokens in ${arrivals.length} chunks: first at ${firstAt.toFixed(0)} ms, last at ${lastAt.toFixed(0)} ms`,
+  );
   assert.ok(
     lastAt - firstAt > 0.5 * lastAt,
     `first chunk at ${firstAt.toFixed(0)} ms, last at ${lastAt.toFixed(0)} ms: chunks came as sampled`,
   );
 });
 
-test('a client that hangs up mid-stream stops its generation', async () => {
+test('a client that hangs up mid-stream stops its generation', async (t) => {
   assert.ok(longGreedyTokens > 100, 'the streaming test measured the long greedy completion');
   const before = await tokensGenerated();
   // Greedy: had they run on, the 4 rows would have sampled 4 x longGreedyTokens tokens.
@@ -802,6 +805,7 @@ test('a client that hangs up mid-stream stops its generation', async () => {
     last = now;
   }
   const generated = last - before;
+  t.diagnostic(`${generated} of ${4 * longGreedyTokens} tokens sampled before the hang-up stopped the rows`);
   assert.ok(
     generated < 2 * longGreedyTokens,
     `${generated} of ${4 * longGreedyTokens} tokens generated before the hang-up stopped the rows`,

@@ -8,10 +8,10 @@
  * bodies larger than the gRPC message limit are cut off with 413, and bodies are checked field by field
  * (openai-request.ts). Faults of this server answer 500 "internal error"; their details go to the log only.
  *
- * Streaming sends each choice's tokens as the sampler takes them (one chunk per token and choice, choices
- * interleaved as they share decode steps; a lone row on the row loop takes up to 16 a step), its last chunk
- * with the finish reason once it is finished, an optional usage chunk, then `data: [DONE]`. A client that
- * hangs up stops its rows at the next decode step.
+ * Streaming sends each choice's tokens as the sampler takes them: one chunk per token and choice, choices
+ * interleaved as they share decode steps (a lone row on the row loop takes up to 16 a step, sent together);
+ * a choice's last chunk carries its finish reason; then an optional usage chunk and `data: [DONE]`. A client
+ * that hangs up stops its rows at the next decode step.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
