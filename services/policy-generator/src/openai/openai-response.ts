@@ -44,7 +44,7 @@ export const sampledRun = (c: GeneratedCompletion): TokenRun => ({
 });
 
 /** The prompt as a TokenRun: the first token without a log-prob, then each with its alternatives. */
-export const promptRun = (ids: readonly number[], lps: readonly PromptTokenLogprob[]): TokenRun => ({
+const promptRun = (ids: readonly number[], lps: readonly PromptTokenLogprob[]): TokenRun => ({
   ids,
   logprobs: ids.map((_, t) => (t === 0 ? null : (lps[t - 1]?.logprob ?? null))),
   top: ids.map((_, t) => (t === 0 ? null : (lps[t - 1]?.top ?? []))),
@@ -104,7 +104,7 @@ export function chatLogprobs(tok: Tokenizer, run: TokenRun, asIds: boolean) {
   };
 }
 
-export function usage(batch: GeneratedBatch) {
+function usage(batch: GeneratedBatch) {
   const prompt = batch.promptIds.reduce((t, ids) => t + ids.length, 0);
   const completion = batch.completions.flat().reduce((t, c) => t + c.tokenIds.length, 0);
   return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
@@ -115,7 +115,7 @@ export function usage(batch: GeneratedBatch) {
  * `{logprob, rank, decoded_token}`: the token itself (its rank in the vocabulary, 1 the most likely) and its
  * position's k most likely tokens (ranks 1..k).
  */
-export function promptLogprobsField(
+function promptLogprobsField(
   tok: Tokenizer,
   ids: readonly number[],
   lps: readonly PromptTokenLogprob[],
@@ -146,7 +146,7 @@ export interface ChoicePrompt {
 }
 
 /** One choice of /v1/completions. */
-export function completionChoice(
+function completionChoice(
   tok: Tokenizer,
   job: OpenAiJob,
   index: number,
@@ -174,7 +174,7 @@ export function completionChoice(
 }
 
 /** One choice of /v1/chat/completions. */
-export function chatChoice(tok: Tokenizer, job: OpenAiJob, index: number, c: GeneratedCompletion) {
+function chatChoice(tok: Tokenizer, job: OpenAiJob, index: number, c: GeneratedCompletion) {
   return {
     index,
     message: { role: 'assistant', content: c.text },
