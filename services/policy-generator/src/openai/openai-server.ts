@@ -47,6 +47,8 @@ export interface OpenAiServerDeps {
 type Route = 'models' | 'model' | 'completions' | 'chat' | 'health' | 'other';
 
 const modelsPrefix = '/v1/models/';
+/** Bytes of a stream the client has not read yet, at most, before its generation is stopped. */
+const maxStreamBuffer = 32 * 1024 * 1024;
 /** Model URIs named by requests that /v1/models lists beside the configured names. */
 const maxListedUris = 32;
 
@@ -151,8 +153,9 @@ export async function startOpenAiServer(deps: OpenAiServerDeps, o: HttpApiOption
     job: OpenAiJob,
     req: IncomingMessage,
     res: ServerResponse,
-    signal: AbortSignal,
+    aborter: AbortController,
   ): Promise<void> => {
+    const signal = aborter.signal;
     const model = await modelFor(job.model);
     const head: ResponseHead = {
       id: `${job.kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID()}`,
@@ -200,6 +203,18 @@ export async function startOpenAiServer(deps: OpenAiServerDeps, o: HttpApiOption
         first = false;
       }
       res.write(`data: ${JSON.stringify(chunk)}\n\n`);
+      // A client that reads slower than tokens come would make the server buffer its whole answer: past
+      // the limit its generation stops, as if it had hung up.
+      if (res.writableLength > maxStreamBuffer) {
+        deps.logger.warn(
+          { requestId: head.id, buffered: res.writableLength },
+          'an OpenAI API stream is not being read; its generation stops',
+        );
+        aborter.abort(
+          new RlhfError('CANCELLED', `the client left over ${maxStreamBuffer} bytes of the stream unread`),
+        );
+        res.destroy();
+      }
     };
     const streams = new Map<number, ChoiceStream>();
     const streamOf = (index: number, prompt: PreparedPrompt): ChoiceStream => {
@@ -296,7 +311,7 @@ export async function startOpenAiServer(deps: OpenAiServerDeps, o: HttpApiOption
       if (!res.writableFinished)
         aborter.abort(new RlhfError('CANCELLED', 'the client closed the connection'));
     });
-    await generate(job, req, res, aborter.signal);
+    await generate(job, req, res, aborter);
   };
 
   const server: Server = createServer((req, res) => {
