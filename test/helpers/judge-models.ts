@@ -30,8 +30,17 @@ function judgeTokenizer(): TokenizerJson {
   return structuredClone(tokenizer);
 }
 
-/** A random-init model directory with an LM head (policy, PM base) or a scalar head (RM base). */
-export async function baseModel(dir: string, name: string, head: 'lm' | 'scalar', seed = 1): Promise<string> {
+/**
+ * A random-init model directory with an LM head (policy, PM base) or a scalar head (RM base); `overrides`
+ * are config.json fields on top (a longer context, a wider model).
+ */
+export async function baseModel(
+  dir: string,
+  name: string,
+  head: 'lm' | 'scalar',
+  seed = 1,
+  overrides: Record<string, unknown> = {},
+): Promise<string> {
   const tokenizerJson = judgeTokenizer();
   const config = parseLlamaConfig({
     architectures: [head === 'lm' ? 'LlamaForCausalLM' : 'LlamaForSequenceClassification'],
@@ -42,6 +51,7 @@ export async function baseModel(dir: string, name: string, head: 'lm' | 'scalar'
     num_hidden_layers: 1,
     vocab_size: 300,
     max_position_embeddings: 64,
+    ...overrides,
   });
   const out = join(dir, name);
   await saveModelDir(out, { config, tokenizerJson, weights: initWeights(config, new Rng(seed)) });

@@ -1,7 +1,8 @@
 /**
  * The policy generator's OpenAI-compatible API as a client meets it: a real `rlhf serve policy-generator`
  * process with `--openai-port` and a bearer token, called with the official `openai` npm client (models,
- * completions from text and token ids, n > 1, log-probs, echo, stop, seeds, chat, streaming both) and with
+ * completions from text and token ids, n > 1, log-probs with their top alternatives, prompt log-probs, echo,
+ * stop, seeds, chat, token-by-token streaming of both, cancellation by hanging up) and with
  * raw fetch for what a hostile or careless caller sends (no token, a wrong token, unknown models, bad fields,
  * oversized bodies). The API runs the gRPC Generate path, so greedy and seeded outputs must equal Generate's
  * for the same prompt and settings.
@@ -35,6 +36,8 @@ let grpcClient: PolicyGeneratorServiceClient;
 let openai: OpenAI;
 let base: string;
 let policyUri: string;
+/** A wider policy with a long context: long streams, for timing and cancellation. */
+let longUri: string;
 let tokenizer: Tokenizer;
 /** The test model's BOS id (its tokenizer has one). */
 const bos = (): number => tokenizer.bosId as number;
@@ -44,6 +47,14 @@ before(async () => {
   const policyDir = await baseModel(dir, 'policy', 'lm', 5);
   policyUri = pathToFileURL(policyDir).href;
   tokenizer = (await loadModelDir(policyDir)).tokenizer;
+  longUri = pathToFileURL(
+    await baseModel(dir, 'long', 'lm', 6, {
+      max_position_embeddings: 1024,
+      hidden_size: 128,
+      intermediate_size: 256,
+      num_hidden_layers: 4,
+    }),
+  ).href;
   const tokenFile = join(dir, 'token');
   await writeFile(tokenFile, `${TOKEN}\n`);
   server = await withTimeout(
@@ -58,6 +69,10 @@ before(async () => {
         '0',
         '--openai-model',
         `policy=${policyUri}`,
+        '--openai-model',
+        `long=${longUri}`,
+        '--metrics-port',
+        '0',
         '--max-message-mb',
         '1',
       ],
@@ -140,7 +155,7 @@ function assertSameAsGrpc(choices: RlhfChoice[], res: GenerateResponse, n: numbe
 test('models.list names the served policy', async () => {
   const page = await openai.models.list();
   const ids = page.data.map((m) => m.id);
-  assert.deepEqual(ids, ['policy']);
+  assert.deepEqual(ids, ['policy', 'long']);
   assert.equal(page.data[0]?.object, 'model');
   const card = await openai.models.retrieve('policy');
   assert.equal(card.id, 'policy');
@@ -475,6 +490,330 @@ test('streaming: completions and chat as SSE chunks ending in [DONE], the same c
   assert.equal(next.choices.length, 1);
 });
 
+/** Completions logprobs as the server sends them (echo puts nulls first). */
+interface Logprobs {
+  tokens: string[];
+  token_logprobs: Array<number | null>;
+  top_logprobs: Array<Record<string, number> | null>;
+  text_offset: number[];
+}
+type PromptEntry = Record<string, { logprob: number; rank: number; decoded_token: string }> | null;
+
+test('logprobs: k alternatives per token from the raw model distribution, in OpenAI shapes; echo and prompt_logprobs', async () => {
+  const prompt = 'the film';
+  const params = { model: 'policy', prompt, n: 2, max_tokens: 10, seed: 21, temperature: 0.6, top_p: 0.9 };
+  const plain = await openai.completions.create({ ...params, logprobs: 0 });
+  // Tokens as ids: distinct tokens whose text is the same (partial UTF-8 shows as U+FFFD) keep their own keys.
+  const res = await openai.completions.create({
+    ...params,
+    logprobs: 5,
+    ...({ return_token_ids: true, return_tokens_as_token_ids: true } as Extra),
+  });
+  // Asking alternatives changes no sampled token.
+  assert.deepEqual(
+    res.choices.map((c) => c.text),
+    plain.choices.map((c) => c.text),
+  );
+  for (const [i, c] of res.choices.entries())
+    assert.deepEqual(
+      (c.logprobs as unknown as Logprobs).token_logprobs,
+      (plain.choices[i]?.logprobs as unknown as Logprobs | undefined)?.token_logprobs,
+    );
+  for (const c of res.choices) {
+    const lp = c.logprobs as unknown as Logprobs;
+    const ids = (c as unknown as RlhfChoice).token_ids ?? [];
+    assert.equal(lp.tokens.length, ids.length);
+    lp.top_logprobs.forEach((top, i) => {
+      const entries = Object.entries(top ?? {});
+      // The 5 most likely and the sampled token itself (when it is not among them): 5 or 6, as vLLM.
+      assert.ok(entries.length === 5 || entries.length === 6, `${entries.length} alternatives`);
+      assert.equal(top?.[lp.tokens[i] as string], lp.token_logprobs[i]);
+      assert.ok(entries.every(([, v]) => v <= 0));
+    });
+    // text_offset: where each token starts in the choice's text.
+    assert.equal(lp.text_offset[0], 0);
+    for (let i = 1; i < lp.tokens.length; i++)
+      assert.equal(
+        lp.text_offset[i],
+        (lp.text_offset[i - 1] as number) + (lp.tokens[i - 1] as string).length,
+      );
+  }
+
+  // Raw log-probs (before temperature and top-p): the alternatives at each sampled position are the
+  // model's, the same as prompt_logprobs gives for that position with the completion appended.
+  const first = res.choices[0] as unknown as RlhfChoice & { logprobs: Logprobs };
+  const ids = [bos(), ...tokenizer.encode(prompt), ...(first.token_ids ?? [])];
+  const scored = await post('/v1/completions', {
+    model: 'policy',
+    prompt: ids,
+    max_tokens: 1,
+    prompt_logprobs: 5,
+  });
+  assert.equal(scored.status, 200);
+  const entries = ((await scored.json()) as { choices: Array<{ prompt_logprobs: PromptEntry[] }> }).choices[0]
+    ?.prompt_logprobs as PromptEntry[];
+  assert.equal(entries.length, ids.length);
+  assert.equal(entries[0], null);
+  const sampledFrom = ids.length - (first.token_ids?.length ?? 0);
+  entries.slice(1).forEach((e, t) => {
+    const id = String(ids[t + 1]);
+    const own = e?.[id];
+    assert.ok(own && own.rank >= 1 && own.decoded_token === tokenizer.decode([ids[t + 1] as number]));
+    const ranks = Object.values(e ?? {})
+      .filter((x) => x !== own || x.rank <= 5)
+      .map((x) => x.rank)
+      .sort((a, b) => a - b);
+    assert.deepEqual(ranks.slice(0, 5), [1, 2, 3, 4, 5], `position ${t + 1} ranks`);
+    const at = t + 1 - sampledFrom;
+    if (at < 0) return;
+    // The same position sampled: the same alternatives and log-probs (two runs: float32 rounding apart).
+    const top = first.logprobs.top_logprobs[at] ?? {};
+    const byId = new Map(
+      Object.entries(e ?? {})
+        .filter(([, x]) => x.rank <= 5)
+        .map(([key, x]) => [`token_id:${key}`, x.logprob]),
+    );
+    // The top 5 of the sampled position are the prompt position's top 5; the sampled token's own entry aside.
+    const alternatives = Object.entries(top).filter(
+      ([key]) => key !== first.logprobs.tokens[at] || byId.has(key),
+    );
+    assert.equal(alternatives.length, 5, `token ${at}`);
+    for (const [key, v] of alternatives)
+      assert.ok(Math.abs(v - (byId.get(key) as number)) < 1e-3, `token ${at} ${key}`);
+  });
+
+  // Echo with logprobs: the prompt's tokens first (BOS without a log-prob), then the completion's.
+  const echo = await openai.completions.create({
+    model: 'policy',
+    prompt,
+    max_tokens: 4,
+    temperature: 0,
+    echo: true,
+    logprobs: 2,
+  });
+  const e = echo.choices[0];
+  const elp = e?.logprobs as unknown as Logprobs;
+  const promptIds = [bos(), ...tokenizer.encode(prompt)];
+  assert.ok(e?.text.startsWith(prompt));
+  assert.equal(elp.token_logprobs[0], null);
+  assert.equal(elp.top_logprobs[0], null);
+  assert.equal(elp.tokens.length, promptIds.length + 4);
+  elp.token_logprobs.slice(1, promptIds.length).forEach((lp, t) => {
+    const want = entries[t + 1]?.[String(promptIds[t + 1])]?.logprob as number;
+    assert.ok(Math.abs((lp as number) - want) < 1e-4, `prompt token ${t + 1}`);
+  });
+  // Greedy: each sampled token is its position's most likely.
+  elp.top_logprobs.slice(promptIds.length).forEach((top, i) => {
+    const best = Math.max(...Object.values(top ?? {}));
+    assert.equal(elp.token_logprobs[promptIds.length + i], best);
+  });
+
+  // Tokens as ids, alternatives included.
+  const asIds = await post('/v1/completions', {
+    model: 'policy',
+    prompt,
+    max_tokens: 3,
+    logprobs: 3,
+    return_tokens_as_token_ids: true,
+  });
+  const asIdsLp = ((await asIds.json()) as { choices: Array<{ logprobs: Logprobs }> }).choices[0]?.logprobs;
+  assert.ok(asIdsLp?.top_logprobs.every((t) => Object.keys(t ?? {}).every((k) => /^token_id:\d+$/.test(k))));
+
+  // Chat: content[i].top_logprobs lists exactly k, each with token, logprob and bytes.
+  const chat = await openai.chat.completions.create({
+    model: 'policy',
+    messages: [{ role: 'user', content: 'the film was' }],
+    max_tokens: 6,
+    temperature: 0,
+    logprobs: true,
+    top_logprobs: 3,
+  });
+  const content = chat.choices[0]?.logprobs?.content ?? [];
+  assert.ok(content.length > 0);
+  for (const t of content) {
+    assert.equal(t.top_logprobs.length, 3);
+    assert.deepEqual(t.bytes, [...Buffer.from(t.token, 'utf8')]);
+    for (const alt of t.top_logprobs) assert.deepEqual(alt.bytes, [...Buffer.from(alt.token, 'utf8')]);
+    // Greedy: the sampled token is the first alternative.
+    assert.equal(t.top_logprobs[0]?.token, t.token);
+    assert.equal(t.top_logprobs[0]?.logprob, t.logprob);
+    assert.ok((t.top_logprobs[1]?.logprob as number) <= t.logprob);
+  }
+
+  // Over the limit of 20 (OpenAI's and vLLM's), through the client: a 400 naming the parameter.
+  for (const [call, param] of [
+    [() => openai.completions.create({ model: 'policy', prompt, logprobs: 21 }), 'logprobs'],
+    [
+      () =>
+        openai.chat.completions.create({
+          model: 'policy',
+          messages: [{ role: 'user', content: 'x' }],
+          logprobs: true,
+          top_logprobs: 21,
+        }),
+      'top_logprobs',
+    ],
+    [
+      () => openai.completions.create({ model: 'policy', prompt, ...({ prompt_logprobs: 21 } as Extra) }),
+      'prompt_logprobs',
+    ],
+  ] as const)
+    await assert.rejects(call(), (err: unknown) => {
+      assert.ok(err instanceof OpenAI.BadRequestError, String(err));
+      assert.equal(err.status, 400);
+      assert.equal(err.param, param);
+      assert.match(err.message, /0\.\.20/);
+      return true;
+    });
+});
+
+/** Tokens in the long policy's greedy completion of "the film" (measured by the streaming test). */
+let longGreedyTokens = 0;
+
+/** The tokens generated so far by the server, from its Prometheus metrics. */
+async function tokensGenerated(): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${server.metricsPort}/metrics`)).text();
+  const m = /^rlhf_generate_tokens_total(?:\{[^}]*\})? (\d+)/m.exec(text);
+  assert.ok(m, 'the metrics name rlhf_generate_tokens_total');
+  return Number(m[1]);
+}
+
+test('streaming is token by token: chunks arrive as tokens are sampled, joined they are the whole answer', async (t) => {
+  // Greedy with alternatives: one token a decode step (never the row loop), so one chunk a token.
+  const params = { model: 'policy', prompt: 'the film', max_tokens: 30, temperature: 0, logprobs: 2 };
+  const whole = await openai.completions.create({ ...params, ...({ return_token_ids: true } as Extra) });
+  const stream = await openai.completions.create({
+    ...params,
+    stream: true,
+    stream_options: { include_usage: true },
+    ...({ return_token_ids: true } as Extra),
+  });
+  let text = '';
+  const ids: number[] = [];
+  const lps: number[] = [];
+  let chunks = 0;
+  let usage: OpenAI.CompletionUsage | undefined;
+  let finish: string | null = null;
+  for await (const chunk of stream) {
+    if (chunk.usage) usage = chunk.usage;
+    for (const c of chunk.choices) {
+      chunks++;
+      const tokenIds = (c as unknown as { token_ids: number[] }).token_ids;
+      if (c.finish_reason === null)
+        assert.equal(tokenIds.length, 1, 'a chunk before the last holds one token');
+      text += c.text;
+      ids.push(...tokenIds);
+      lps.push(...((c.logprobs as unknown as Logprobs).token_logprobs as number[]));
+      assert.equal(Object.keys((c.logprobs as unknown as Logprobs).top_logprobs[0] ?? {}).length >= 2, true);
+      finish = c.finish_reason;
+    }
+  }
+  const w = whole.choices[0] as unknown as RlhfChoice & { logprobs: Logprobs };
+  assert.equal(text, w.text);
+  assert.deepEqual(ids, w.token_ids);
+  assert.equal(finish, w.finish_reason);
+  lps.forEach((lp, i) => {
+    assert.ok(Math.abs(lp - (w.logprobs.token_logprobs[i] as number)) < 1e-4);
+  });
+  assert.ok(chunks >= ids.length - 1, `${chunks} chunks for ${ids.length} tokens`);
+  assert.deepEqual(usage, whole.usage);
+
+  // Chat, token by token too: the first delta names the role, the joined content is the message.
+  const messages = [{ role: 'user' as const, content: 'the film was' }];
+  const chat = await openai.chat.completions.create({
+    model: 'policy',
+    messages,
+    max_tokens: 20,
+    temperature: 0,
+  });
+  const chatStream = await openai.chat.completions.create({
+    model: 'policy',
+    messages,
+    max_tokens: 20,
+    temperature: 0,
+    logprobs: true,
+    top_logprobs: 1,
+    stream: true,
+  });
+  let content = '';
+  let deltas = 0;
+  let role: string | undefined;
+  for await (const chunk of chatStream)
+    for (const c of chunk.choices) {
+      deltas++;
+      role ??= c.delta.role;
+      content += c.delta.content ?? '';
+    }
+  assert.equal(role, 'assistant');
+  assert.equal(content, chat.choices[0]?.message.content);
+  assert.ok(deltas >= (chat.usage?.completion_tokens ?? 0) - 1, `${deltas} deltas`);
+
+  // On a long generation the first chunk comes long before the last: the stream is not sent at the end.
+  const started = performance.now();
+  const long = await openai.completions.create({
+    model: 'long',
+    prompt: 'the film',
+    max_tokens: 600,
+    temperature: 0,
+    logprobs: 0,
+    stream: true,
+  });
+  const arrivals: number[] = [];
+  let tokens = 0;
+  for await (const chunk of long)
+    for (const c of chunk.choices) {
+      arrivals.push(performance.now() - started);
+      tokens += (c.logprobs as unknown as Logprobs).tokens.length;
+    }
+  assert.ok(tokens > 100, `${tokens} tokens: the long policy's greedy text runs long`);
+  longGreedyTokens = tokens;
+  const firstAt = arrivals[0] as number;
+  const lastAt = arrivals.at(-1) as number;
+  t.diagnostic(
+    `${tokens} tokens in ${arrivals.length} chunks: first at ${firstAt.toFixed(0)} ms, last at ${lastAt.toFixed(0)} ms`,
+  );
+  assert.ok(
+    lastAt - firstAt > 0.5 * lastAt,
+    `first chunk at ${firstAt.toFixed(0)} ms, last at ${lastAt.toFixed(0)} ms: chunks came as sampled`,
+  );
+});
+
+test('a client that hangs up mid-stream stops its generation', async (t) => {
+  assert.ok(longGreedyTokens > 100, 'the streaming test measured the long greedy completion');
+  const before = await tokensGenerated();
+  // Greedy: had they run on, the 4 rows would have sampled 4 x longGreedyTokens tokens.
+  const long = await openai.completions.create({
+    model: 'long',
+    prompt: 'the film',
+    n: 4,
+    max_tokens: 600,
+    temperature: 0,
+    stream: true,
+  });
+  let seen = 0;
+  for await (const chunk of long) {
+    seen += chunk.choices.length;
+    break;
+  }
+  assert.equal(seen, 1);
+  // Wait for the rows to stop: the counter holds still.
+  let last = await tokensGenerated();
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 300));
+    const now = await tokensGenerated();
+    if (now === last) break;
+    last = now;
+  }
+  const generated = last - before;
+  t.diagnostic(`${generated} of ${4 * longGreedyTokens} tokens sampled before the hang-up stopped the rows`);
+  assert.ok(
+    generated < 2 * longGreedyTokens,
+    `${generated} of ${4 * longGreedyTokens} tokens generated before the hang-up stopped the rows`,
+  );
+  const next = await openai.completions.create({ model: 'policy', prompt: 'the film', max_tokens: 4 });
+  assert.equal(next.choices.length, 1);
+});
+
 function post(path: string, body: unknown, token: string | null = TOKEN, raw?: string): Promise<Response> {
   return fetch(`${base}${path}`, {
     method: 'POST',
@@ -539,8 +878,9 @@ test('errors: OpenAI-style bodies with the right status, and the server keeps se
     [{ ...ok, prompt: [tokenizer.vocabSize + 5] }, 'prompt'],
     [{ ...ok, prompt: [-1] }, 'prompt'],
     [{ ...ok, stop: 3 }, 'stop'],
-    [{ ...ok, logprobs: 5 }, 'logprobs'],
-    [{ ...ok, prompt_logprobs: 1 }, 'prompt_logprobs'],
+    [{ ...ok, logprobs: 21 }, 'logprobs'],
+    [{ ...ok, prompt_logprobs: 21 }, 'prompt_logprobs'],
+    [{ ...ok, echo: true, logprobs: 1, stream: true }, 'echo'],
     [{ ...ok, prompt_logprobs: 0, stream: true }, 'prompt_logprobs'],
     [{ ...ok, seed: 2 ** 32 }, 'seed'],
     [{ ...ok, frequency_penalty: 1 }, 'frequency_penalty'],
@@ -552,7 +892,7 @@ test('errors: OpenAI-style bodies with the right status, and the server keeps se
     await assertError(await post('/v1/completions', body), 400, param, JSON.stringify(body));
   const chatBad: Array<[Record<string, unknown>, string]> = [
     [{ model: 'policy', messages: [] }, 'messages'],
-    [{ model: 'policy', messages: [{ role: 'user' }], top_logprobs: 2, logprobs: true }, 'top_logprobs'],
+    [{ model: 'policy', messages: [{ role: 'user', content: 'x' }], top_logprobs: 2 }, 'top_logprobs'],
     [
       { model: 'policy', messages: [{ role: 'user', content: [{ type: 'image_url' }] }] },
       'messages[0].content[0]',

@@ -144,6 +144,7 @@ export {
   type StepInfo,
 } from './sampling/decode-loop.js';
 export {
+  cacheNames,
   type FinishReason,
   type GenerateOptions,
   type GenerateRequest,
@@ -164,6 +165,7 @@ export {
 } from './sampling/generate-texts.js';
 export { ROW_LOOP_MAX_PARAMETERS, RowLoop, rowLoopFor, rowLoopMode } from './sampling/row-loop.js';
 export { defaultSamplingParams, type SamplingParams, sampleToken } from './sampling/sample-token.js';
+export { MAX_TOP_LOGPROBS, type TokenLogprob, topLogprobs } from './sampling/top-logprobs.js';
 export {
   type BpeTrainOptions,
   type LearnedBpe,

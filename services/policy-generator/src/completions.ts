@@ -3,13 +3,15 @@
  * cut before a matched stop string, every generated token id (the EOS or stop token included), the model's
  * log-prob of each, and why it ended.
  */
-import type { FinishReason as EngineFinishReason, Sample, Tokenizer } from '@rlhf/ml-engine';
+import type { FinishReason as EngineFinishReason, Sample, Tokenizer, TokenLogprob } from '@rlhf/ml-engine';
 import { type Completion, FinishReason } from '@rlhf/proto';
 
 export interface GeneratedCompletion {
   text: string;
   tokenIds: number[];
   logprobs: number[];
+  /** When asked: each token's most likely alternatives with their log-probs (the OpenAI API's top logprobs). */
+  topLogprobs?: TokenLogprob[][];
   finishReason: EngineFinishReason;
 }
 
@@ -50,7 +52,13 @@ export function toCompletion(tok: Tokenizer, sample: Sample, stops: readonly str
   let text = decodeIds(tok, body);
   const cut = firstStop(text, stops);
   if (cut >= 0) text = text.slice(0, cut);
-  return { text, tokenIds: [...ids], logprobs: [...sample.logprobs], finishReason: sample.finishReason };
+  return {
+    text,
+    tokenIds: [...ids],
+    logprobs: [...sample.logprobs],
+    ...(sample.topLogprobs ? { topLogprobs: sample.topLogprobs.slice(0, ids.length) } : {}),
+    finishReason: sample.finishReason,
+  };
 }
 
 export function completionMessage(c: GeneratedCompletion): Completion {

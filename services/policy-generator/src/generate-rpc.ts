@@ -6,6 +6,8 @@
  * stream, or a call whose deadline passes, stops its rows in the running batch (and a call still queued is
  * dropped before it runs).
  */
+
+import type { Sample } from '@rlhf/ml-engine';
 import type {
   GenerateRequest,
   GenerateResponse,
@@ -25,6 +27,18 @@ export interface GeneratedBatch {
   completions: GeneratedCompletion[][];
 }
 
+/** What a caller of runGenerate may hook in beside the request (all optional). */
+export interface GenerateHooks {
+  /** Each completion once finished (completion order). */
+  onCompletion?(prompt: number, sample: number, completion: GeneratedCompletion): void;
+  /** The prompts as the model sees them, once checked and tokenized (before any sampling). */
+  onPrepared?(prompts: readonly PreparedPrompt[], model: LoadedModel): void;
+  /** Each token as sampled (see SampleJob.onToken). */
+  onToken?(prompt: number, sample: number, so: Sample, done: boolean): void;
+  /** Alternatives per sampled token, with their log-probs. */
+  topLogprobs?: number;
+}
+
 /**
  * One Generate request from check to completions: the gRPC calls and the OpenAI-compatible API both run
  * through here, so the same request samples the same tokens on either.
@@ -34,9 +48,9 @@ export async function runGenerate(
   limits: GenerateLimits,
   req: GenerateRequest | GenerateStreamRequest,
   ctx: Pick<CallContext, 'logger' | 'signal'>,
-  onCompletion?: (prompt: number, sample: number, completion: GeneratedCompletion) => void,
-  onPrepared?: (prompts: readonly PreparedPrompt[], model: LoadedModel) => void,
+  hooks: GenerateHooks = {},
 ): Promise<GeneratedBatch> {
+  const { onCompletion, onPrepared, onToken, topLogprobs } = hooks;
   // Invalid UTF-8 was answered already, by service-kit's handler wrappers (see utf8-schemas.ts).
   const checked = checkGenerateRequest(req, limits);
   const model = await sampler.model(req.model);
@@ -55,6 +69,8 @@ export async function runGenerate(
     sampling: checked.sampling,
     signal: ctx.signal,
     ...(onCompletion ? { onCompletion } : {}),
+    ...(onToken ? { onToken } : {}),
+    ...(topLogprobs ? { topLogprobs } : {}),
   });
   ctx.logger.debug(
     {
@@ -96,9 +112,11 @@ export function generateStreamHandler(
 ) => Promise<void> {
   return (req, emit, ctx) =>
     sampler.track(async () => {
-      await runGenerate(sampler, limits, req, ctx, (promptIndex, sampleIndex, completion) => {
-        if (!ctx.signal.aborted)
-          emit({ promptIndex, sampleIndex, completion: completionMessage(completion) });
+      await runGenerate(sampler, limits, req, ctx, {
+        onCompletion: (promptIndex, sampleIndex, completion) => {
+          if (!ctx.signal.aborted)
+            emit({ promptIndex, sampleIndex, completion: completionMessage(completion) });
+        },
       });
     });
 }

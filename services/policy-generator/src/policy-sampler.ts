@@ -57,6 +57,13 @@ export interface SampleJob {
   signal?: AbortSignal;
   /** Each completion as soon as it is finished (completion order); `prompt` is 0-based in this job. */
   onCompletion?(prompt: number, sample: number, completion: GeneratedCompletion): void;
+  /** Alternatives to record per sampled token (GeneratedCompletion.topLogprobs); 0 or unset: none. */
+  topLogprobs?: number;
+  /**
+   * After each token a row takes, with the engine's sample so far (see the engine's RequestOptions.onToken:
+   * a row may take the same tokens again after the row loop gives it back).
+   */
+  onToken?(prompt: number, sample: number, so: Sample, done: boolean): void;
 }
 
 interface GenerateMetrics {
@@ -165,6 +172,7 @@ export class PolicySampler {
     const stopWhen = stopStringsHook(tok, s.stop);
     const signal = job.signal;
     const onCompletion = job.onCompletion;
+    const onToken = job.onToken;
     const rows: EngineRequest[] = job.prompts.map((promptIds, i) => ({
       promptIds,
       n: job.n,
@@ -179,6 +187,13 @@ export class PolicySampler {
         stopIds: s.stopIds,
         endIds: model.model.endTokenIds ?? [],
         ...(stopWhen ? { stopWhen } : {}),
+        ...(job.topLogprobs ? { topLogprobs: job.topLogprobs } : {}),
+        ...(onToken
+          ? {
+              onToken: (sample: Sample, done: boolean) =>
+                onToken(sample.promptIndex - job.firstPromptIndex, sample.sampleIndex, sample, done),
+            }
+          : {}),
         ...(onCompletion
           ? {
               onSample: (sample: Sample) =>

@@ -27,6 +27,7 @@ import {
   type GenerateRequest,
   type Row,
   type RowDefaults,
+  rowLoopAllowed,
   rowsOf,
   type Sample,
 } from './sample-rows.js';
@@ -317,7 +318,15 @@ export class DecodeLoop {
     const lone = only && this.queue.length === 0 && this.cache.columns === only.real;
     // The row loop samples inside its graph over every id, so a masked vocabulary stays step by step.
     const masked = sampleWidth(this.vocab, this.o.sampleVocab) < this.vocab;
-    if (lone && loop && !masked && !this.rowLoopFailed && !only.stepwise && rowLoopMode(only.row.params))
+    if (
+      lone &&
+      loop &&
+      !masked &&
+      !this.rowLoopFailed &&
+      !only.stepwise &&
+      rowLoopMode(only.row.params) &&
+      rowLoopAllowed(only.row)
+    )
       return await this.decodeOnRowLoop(only, loop);
     const B = this.batch.length;
     const T = this.cache.columns;

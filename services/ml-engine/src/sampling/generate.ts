@@ -16,6 +16,7 @@ import {
   type GenerateRequest,
   type Row,
   type RowDefaults,
+  rowLoopAllowed,
   rowsOf,
   type Sample,
 } from './sample-rows.js';
@@ -187,7 +188,10 @@ export async function generate(
     const only = batch.length === 1 ? (batch[0] as Row) : undefined;
     // The row loop samples inside its graph over every id, so a masked vocabulary stays step by step.
     const masked = sampleWidth(c.vocab_size, o.sampleVocab) < c.vocab_size;
-    const loop = only && !masked && (o.useCache ?? true) && rowLoopMode(only.params) ? o.rowLoop : undefined;
+    const loop =
+      only && !masked && (o.useCache ?? true) && rowLoopMode(only.params) && rowLoopAllowed(only)
+        ? o.rowLoop
+        : undefined;
     const start = loop && only?.rng.state();
     if (await generateBatch(session, c, batch, o, loop)) continue;
     // The row loop gave the row back: generate it again from its start, token by token.

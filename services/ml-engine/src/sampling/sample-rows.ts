@@ -5,6 +5,7 @@
  */
 import { Rng } from '../random/rng.js';
 import { type Picked, type RowProbs, type SamplingParams, sampleToken } from './sample-token.js';
+import { type TokenLogprob, topLogprobs } from './top-logprobs.js';
 
 export type FinishReason = 'eos' | 'length' | 'stop';
 
@@ -38,6 +39,18 @@ export interface RequestOptions extends Partial<SamplingParams> {
   cancelled?(): boolean;
   /** Called with each of this request's samples as soon as it is finished (in completion order). */
   onSample?(sample: Sample): void;
+  /**
+   * The most likely alternatives (up to MAX_TOP_LOGPROBS) to record beside each sampled token, in
+   * `Sample.topLogprobs`. Rows that ask are decoded step by step, never on the row loop (which samples
+   * inside its graph and returns no logits).
+   */
+  topLogprobs?: number;
+  /**
+   * Called after each token a row takes, with the sample so far (`done` once the token finished it; then
+   * onSample follows). A row the row loop gives back starts again from its prompt and takes the same tokens
+   * again: callers that pass tokens on count what they passed (a sample's tokens only grow past that count).
+   */
+  onToken?(sample: Sample, done: boolean): void;
 }
 
 /** What a row falls back to when its request does not say. */
@@ -56,6 +69,8 @@ export interface Sample {
   tokenIds: number[];
   /** Model log-probability of each generated token (temperature 1, untruncated). */
   logprobs: number[];
+  /** With `topLogprobs` asked: each token's most likely alternatives, by log-prob (same distribution). */
+  topLogprobs?: TokenLogprob[][];
   finishReason: FinishReason;
 }
 
@@ -81,6 +96,9 @@ export interface Row {
   ends: ReadonlySet<number>;
   request: RequestOptions | undefined;
 }
+
+/** Whether a row may go on the row loop as far as its request's asks go (its settings are rowLoopMode's). */
+export const rowLoopAllowed = (r: Row): boolean => !(r.request?.topLogprobs && r.request.topLogprobs > 0);
 
 /** The rows of `requests`, by request then sample index. */
 export function rowsOf(requests: readonly GenerateRequest[], o: RowDefaults): Row[] {
@@ -132,6 +150,15 @@ export function advanceRow(
     return null;
   }
   const picked = sampleToken(logits, offset, vocab, r.params, r.rng, probs);
+  const k = r.request?.topLogprobs ?? 0;
+  if (k > 0) {
+    // The sampled token's own log-prob, wherever it ranks, is the one its sample records.
+    const top = topLogprobs(logits, offset, vocab, k).map((t) =>
+      t.token === picked.token ? { token: t.token, logprob: picked.logprob } : t,
+    );
+    r.out.topLogprobs ??= [];
+    r.out.topLogprobs.push(top);
+  }
   takeToken(r, picked, eosId);
   return picked;
 }
@@ -153,5 +180,6 @@ export function takeToken(r: Row, picked: Picked, eosId: number): void {
   } else if (r.out.tokenIds.length >= r.maxNewTokens) {
     r.done = true;
   }
+  r.request?.onToken?.(r.out, r.done);
   if (r.done) r.request?.onSample?.(r.out);
 }

@@ -52,7 +52,13 @@ test('completion bodies: every prompt form, the sampling fields, and the RLHF fl
     { ids: [1] },
     { ids: [2, 3] },
   ]);
-  assert.equal(parseCompletionBody({ model: 'm', prompt: 'p', prompt_logprobs: 0 }).promptLogprobs, true);
+  assert.equal(parseCompletionBody({ model: 'm', prompt: 'p', prompt_logprobs: 0 }).promptLogprobs, 0);
+  assert.equal(parseCompletionBody({ model: 'm', prompt: 'p', prompt_logprobs: 5 }).promptLogprobs, 5);
+  assert.equal(parseCompletionBody({ model: 'm', prompt: 'p' }).promptLogprobs, null);
+  // logprobs: k asks k alternatives per token (vLLM's and OpenAI's limit: 20), with echo too.
+  const top = parseCompletionBody({ model: 'm', prompt: 'p', logprobs: 20, echo: true });
+  assert.deepEqual([top.logprobs, top.topLogprobs, top.echo], [true, 20, true]);
+  assert.deepEqual([job.topLogprobs, parseCompletionBody({ model: 'm', prompt: 'p' }).logprobs], [0, false]);
   // OpenAI's default of 16 tokens; seed left to the service default.
   const plain = parseCompletionBody({ model: 'm', prompt: 'p' }).request.sampling;
   assert.equal(plain?.maxNewTokens, 16);
@@ -70,14 +76,17 @@ test('completion bodies: malformed or unsupported fields name their parameter', 
     [{ ...ok, max_tokens: 0 }, 'max_tokens'],
     [{ ...ok, seed: -1 }, 'seed'],
     [{ ...ok, seed: 2 ** 32 }, 'seed'],
-    [{ ...ok, prompt_logprobs: 2 }, 'prompt_logprobs'],
+    [{ ...ok, prompt_logprobs: 21 }, 'prompt_logprobs'],
+    [{ ...ok, prompt_logprobs: -1 }, 'prompt_logprobs'],
     [{ ...ok, prompt_logprobs: 0, stream: true }, 'prompt_logprobs'],
     [{ ...ok, temperature: '1' }, 'temperature'],
     [{ ...ok, stop: [1] }, 'stop'],
     [{ ...ok, stop_token_ids: 'x' }, 'stop_token_ids'],
     [{ ...ok, echo: 'yes' }, 'echo'],
-    [{ ...ok, echo: true, logprobs: 0 }, 'echo'],
-    [{ ...ok, logprobs: 1 }, 'logprobs'],
+    [{ ...ok, echo: true, logprobs: 0, stream: true }, 'echo'],
+    [{ ...ok, logprobs: 21 }, 'logprobs'],
+    [{ ...ok, logprobs: 1.5 }, 'logprobs'],
+    [{ ...ok, logprobs: true }, 'logprobs'],
     [{ ...ok, best_of: 3 }, 'best_of'],
     [{ ...ok, stream_options: { include_usage: true } }, 'stream_options'],
     [{ ...ok, stream: true, stream_options: { other: 1 } }, 'stream_options.other'],
@@ -104,7 +113,7 @@ test('chat bodies: messages with text parts, max_completion_tokens, logprobs; ba
     ],
     max_completion_tokens: 7,
     logprobs: true,
-    top_logprobs: 0,
+    top_logprobs: 4,
   });
   assert.deepEqual(job.request.conversations, [
     {
@@ -115,7 +124,7 @@ test('chat bodies: messages with text parts, max_completion_tokens, logprobs; ba
     },
   ]);
   assert.equal(job.request.sampling?.maxNewTokens, 7);
-  assert.equal(job.logprobs, true);
+  assert.deepEqual([job.logprobs, job.topLogprobs], [true, 4]);
   const ok = { model: 'm', messages: [{ role: 'user', content: 'x' }] };
   for (const [body, param] of [
     [{ ...ok, messages: [] }, 'messages'],
@@ -123,7 +132,8 @@ test('chat bodies: messages with text parts, max_completion_tokens, logprobs; ba
     [{ ...ok, messages: [{ role: 'user', content: 'x', tool_calls: [] }] }, 'messages[0].tool_calls'],
     [{ ...ok, messages: [{ role: 'user', content: 5 }] }, 'messages[0].content'],
     [{ ...ok, top_logprobs: 0 }, 'top_logprobs'],
-    [{ ...ok, logprobs: true, top_logprobs: 3 }, 'top_logprobs'],
+    [{ ...ok, logprobs: true, top_logprobs: 21 }, 'top_logprobs'],
+    [{ ...ok, logprobs: 1 }, 'logprobs'],
     [{ ...ok, max_tokens: 3, max_completion_tokens: 3 }, 'max_completion_tokens'],
     [{ ...ok, echo: true }, 'echo'],
   ] as const)

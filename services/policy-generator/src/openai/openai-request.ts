@@ -6,6 +6,8 @@
  * server's limits. The fields follow OpenAI's API plus vLLM's extensions for RLHF (`top_k`,
  * `stop_token_ids`, `return_token_ids`, `return_tokens_as_token_ids`, `prompt_logprobs`).
  */
+
+import { MAX_TOP_LOGPROBS } from '@rlhf/ml-engine';
 import type { GenerateRequest, SamplingParams } from '@rlhf/proto';
 import { badParam } from './openai-error.js';
 
@@ -21,14 +23,16 @@ export interface OpenAiJob {
   streamUsage: boolean;
   /** Sampled tokens' log-probs in the choices. */
   logprobs: boolean;
+  /** The most likely alternatives listed per token with logprobs (completions `logprobs`, chat `top_logprobs`). */
+  topLogprobs: number;
   /** Completions: the prompt before each choice's text. */
   echo: boolean;
   /** vLLM: `prompt_token_ids` and each choice's `token_ids`. */
   returnTokenIds: boolean;
   /** vLLM: tokens in logprobs as `token_id:<id>` rather than their text. */
   tokensAsIds: boolean;
-  /** vLLM: each prompt token's log-prob given the tokens before it. */
-  promptLogprobs: boolean;
+  /** vLLM: each prompt token's log-prob given the tokens before it, with this many alternatives; null: none. */
+  promptLogprobs: number | null;
 }
 
 const common = [
@@ -134,14 +138,25 @@ function sampling(body: Body, maxTokens: number | undefined): SamplingParams {
   };
 }
 
-/** prompt_logprobs: the prompt tokens' own log-probs (0); alternatives (k > 0) are not computed. */
-function promptLogprobsOf(body: Body, stream: boolean): boolean {
-  const k = int(body, 'prompt_logprobs', 0, 20);
-  if (k === undefined) return false;
-  if (k > 0)
-    throw badParam('prompt_logprobs', "this server returns each prompt token's own log-prob only; use 0");
-  if (stream) throw badParam('prompt_logprobs', 'is not available with stream: true');
-  return true;
+/** A count of alternatives per token: 0..20, as OpenAI and vLLM allow. */
+function topCount(body: Body, k: string): number | undefined {
+  const v = body[k];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > MAX_TOP_LOGPROBS)
+    throw badParam(
+      k,
+      `must be an integer in 0..${MAX_TOP_LOGPROBS} (alternatives per token, at most ${MAX_TOP_LOGPROBS}), got ${JSON.stringify(v)}`,
+    );
+  return v;
+}
+
+/** prompt_logprobs: each prompt token's log-prob, with k alternatives; computed once, before any answer. */
+function promptLogprobsOf(body: Body, stream: boolean): number | null {
+  const k = topCount(body, 'prompt_logprobs');
+  if (k === undefined) return null;
+  if (stream)
+    throw badParam('prompt_logprobs', 'is not available with stream: true; ask it without streaming');
+  return k;
 }
 
 function modelOf(body: Body): string {
@@ -188,19 +203,12 @@ export function parseCompletionBody(body: unknown): OpenAiJob {
       'prompt',
       'must be a string, a non-empty list of strings, a list of token ids, or a list of token-id lists',
     );
-  const logprobs = int(body, 'logprobs', 0, 20);
-  if (logprobs !== undefined && logprobs > 0)
-    throw badParam(
-      'logprobs',
-      "this server returns the sampled token's log-prob only (top_logprobs holds that token); use 0",
-    );
+  const logprobs = topCount(body, 'logprobs');
   const echo = bool(body, 'echo');
-  if (echo && logprobs !== undefined)
-    throw badParam(
-      'echo',
-      "with logprobs is not supported; ask prompt_logprobs: 0 for the prompt tokens' log-probs",
-    );
   const stream = streamOf(body);
+  // The prompt's log-probs take a forward pass before the first chunk could go: not worth a stream.
+  if (echo && logprobs !== undefined && stream.stream)
+    throw badParam('echo', 'with logprobs is not available with stream: true; ask it without streaming');
   const maxTokens = int(body, 'max_tokens', 0, 2 ** 31 - 1) ?? completionDefaultMaxTokens;
   if (maxTokens === 0) throw badParam('max_tokens', 'must be at least 1');
   return {
@@ -216,6 +224,7 @@ export function parseCompletionBody(body: unknown): OpenAiJob {
     },
     ...stream,
     logprobs: logprobs !== undefined,
+    topLogprobs: logprobs ?? 0,
     echo,
     returnTokenIds: bool(body, 'return_token_ids'),
     tokensAsIds: bool(body, 'return_tokens_as_token_ids'),
@@ -257,13 +266,8 @@ export function parseChatBody(body: unknown): OpenAiJob {
     return { role: m.role, content: contentOf(m.content, i) };
   });
   const logprobs = bool(body, 'logprobs');
-  const top = int(body, 'top_logprobs', 0, 20);
+  const top = topCount(body, 'top_logprobs');
   if (top !== undefined && !logprobs) throw badParam('top_logprobs', 'needs logprobs: true');
-  if (top !== undefined && top > 0)
-    throw badParam(
-      'top_logprobs',
-      "this server returns the sampled token's log-prob only; use 0 or leave it unset",
-    );
   if (given(body, 'max_tokens') && given(body, 'max_completion_tokens'))
     throw badParam('max_completion_tokens', 'give max_tokens or max_completion_tokens, not both');
   const stream = streamOf(body);
@@ -282,6 +286,7 @@ export function parseChatBody(body: unknown): OpenAiJob {
     },
     ...stream,
     logprobs,
+    topLogprobs: top ?? 0,
     echo: false,
     returnTokenIds: bool(body, 'return_token_ids'),
     tokensAsIds: bool(body, 'return_tokens_as_token_ids'),

@@ -8,8 +8,10 @@
  * bodies larger than the gRPC message limit are cut off with 413, and bodies are checked field by field
  * (openai-request.ts). Faults of this server answer 500 "internal error"; their details go to the log only.
  *
- * Streaming sends each choice as one chunk once it is finished (choices in completion order, as
- * GenerateStream does), then `data: [DONE]`: the sampler hands over whole completions, not single tokens.
+ * Streaming sends each choice's tokens as the sampler takes them: one chunk per token and choice, choices
+ * interleaved as they share decode steps (a lone row on the row loop takes up to 16 a step, sent together);
+ * a choice's last chunk carries its finish reason; then an optional usage chunk and `data: [DONE]`. A client
+ * that hangs up stops its rows at the next decode step.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -31,15 +33,8 @@ import type { PolicySampler } from '../policy-sampler.js';
 import type { GenerateLimits } from '../sampling-settings.js';
 import { OpenAiError, openAiErrorOf } from './openai-error.js';
 import { type OpenAiJob, parseChatBody, parseCompletionBody } from './openai-request.js';
-import {
-  chatBody,
-  chatChoice,
-  choiceIndex,
-  completionBody,
-  completionChoice,
-  type ResponseHead,
-  usageChunk,
-} from './openai-response.js';
+import { chatBody, choiceIndex, completionBody, type ResponseHead, usageChunk } from './openai-response.js';
+import { type ChoiceDelta, ChoiceStream, chatChunk, completionChunk } from './openai-stream.js';
 import { promptLogprobs } from './prompt-logprobs.js';
 
 export interface OpenAiServerDeps {
@@ -52,6 +47,8 @@ export interface OpenAiServerDeps {
 type Route = 'models' | 'model' | 'completions' | 'chat' | 'health' | 'other';
 
 const modelsPrefix = '/v1/models/';
+/** Bytes of a stream the client has not read yet, at most, before its generation is stopped. */
+const maxStreamBuffer = 32 * 1024 * 1024;
 /** Model URIs named by requests that /v1/models lists beside the configured names. */
 const maxListedUris = 32;
 
@@ -156,8 +153,9 @@ export async function startOpenAiServer(deps: OpenAiServerDeps, o: HttpApiOption
     job: OpenAiJob,
     req: IncomingMessage,
     res: ServerResponse,
-    signal: AbortSignal,
+    aborter: AbortController,
   ): Promise<void> => {
+    const signal = aborter.signal;
     const model = await modelFor(job.model);
     const head: ResponseHead = {
       id: `${job.kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID()}`,
@@ -167,12 +165,16 @@ export async function startOpenAiServer(deps: OpenAiServerDeps, o: HttpApiOption
     const tok = model.model.tokenizer;
     const request = { ...job.request, model: { uri: model.uri, revision: '', digest: '' } };
     const ctx = { logger: deps.logger.child({ route: req.url, requestId: head.id }), signal };
+    const topLogprobs = job.logprobs ? job.topLogprobs : 0;
     if (!job.stream) {
+      // Echo with logprobs lists the prompt's tokens with theirs, as prompt_logprobs does.
+      const promptK = Math.max(job.promptLogprobs ?? 0, job.echo && job.logprobs ? topLogprobs : 0);
+      const wantsPrompt = job.promptLogprobs !== null || (job.echo && job.logprobs);
       const { batch, promptLps } = await deps.sampler.track(async () => {
-        const batch = await runGenerate(deps.sampler, deps.limits, request, ctx);
+        const batch = await runGenerate(deps.sampler, deps.limits, request, ctx, { topLogprobs });
         return {
           batch,
-          promptLps: job.promptLogprobs ? await promptLogprobs(model, batch.promptIds) : undefined,
+          promptLps: wantsPrompt ? await promptLogprobs(model, batch.promptIds, promptK) : undefined,
         };
       });
       sendJson(
@@ -186,8 +188,12 @@ export async function startOpenAiServer(deps: OpenAiServerDeps, o: HttpApiOption
     }
     // Headers go out with the first chunk, so a request refused by the checks still gets its JSON error.
     let prompts: readonly PreparedPrompt[] = [];
+    // Text that could begin a stop string is held back until the stop is ruled in or out.
+    const stopStrings = request.sampling?.stop ?? [];
     let first = true;
+    let sentPromptIds = false;
     const send = (chunk: unknown): void => {
+      if (signal.aborted) return;
       if (first) {
         res.writeHead(200, {
           'content-type': 'text/event-stream',
@@ -196,38 +202,57 @@ export async function startOpenAiServer(deps: OpenAiServerDeps, o: HttpApiOption
         });
         first = false;
       }
-      if (!signal.aborted) res.write(`data: ${JSON.stringify(chunk)}\n\n`);
+      res.write(`data: ${JSON.stringify(chunk)}\n\n`);
+      // A client that reads slower than tokens come would make the server buffer its whole answer: past
+      // the limit its generation stops, as if it had hung up.
+      if (res.writableLength > maxStreamBuffer) {
+        deps.logger.warn(
+          { requestId: head.id, buffered: res.writableLength },
+          'an OpenAI API stream is not being read; its generation stops',
+        );
+        aborter.abort(
+          new RlhfError('CANCELLED', `the client left over ${maxStreamBuffer} bytes of the stream unread`),
+        );
+        res.destroy();
+      }
+    };
+    const streams = new Map<number, ChoiceStream>();
+    const streamOf = (index: number, prompt: PreparedPrompt): ChoiceStream => {
+      let s = streams.get(index);
+      if (!s) {
+        s = new ChoiceStream(tok, stopStrings, job.echo ? prompt.text : '');
+        streams.set(index, s);
+      }
+      return s;
+    };
+    const chunk = (p: number, index: number, d: ChoiceDelta, finish: string | null) => {
+      const prompt = prompts[p] ?? { text: '', ids: [] };
+      if (job.kind === 'completion') return completionChunk(tok, job, head, index, prompt, d, finish);
+      const ids = job.returnTokenIds && !sentPromptIds ? prompt.ids : null;
+      sentPromptIds = true;
+      return chatChunk(tok, job, head, index, ids, d, finish);
     };
     let batch: GeneratedBatch;
     try {
       batch = await deps.sampler.track(() =>
-        runGenerate(
-          deps.sampler,
-          deps.limits,
-          request,
-          ctx,
-          (p, s, c) => {
-            const index = choiceIndex(job, p, s);
-            const prompt = prompts[p] ?? { text: '', ids: [] };
-            send(
-              job.kind === 'chat'
-                ? {
-                    ...head,
-                    object: 'chat.completion.chunk',
-                    choices: [chatChoice(tok, job, index, c, true)],
-                    ...(job.returnTokenIds && first ? { prompt_token_ids: prompt.ids } : {}),
-                  }
-                : {
-                    ...head,
-                    object: 'text_completion',
-                    choices: [completionChoice(tok, job, index, prompt, c)],
-                  },
-            );
-          },
-          (prepared) => {
+        runGenerate(deps.sampler, deps.limits, request, ctx, {
+          topLogprobs,
+          onPrepared: (prepared) => {
             prompts = prepared;
           },
-        ),
+          // Every token as it is sampled; the token that finishes a choice goes with its completion.
+          onToken: (p, s, so, done) => {
+            if (done) return;
+            const index = choiceIndex(job, p, s);
+            const d = streamOf(index, prompts[p] ?? { text: '', ids: [] }).tokens(so);
+            if (d) send(chunk(p, index, d, null));
+          },
+          onCompletion: (p, s, c) => {
+            const index = choiceIndex(job, p, s);
+            const d = streamOf(index, prompts[p] ?? { text: '', ids: [] }).finish(c);
+            send(chunk(p, index, d, c.finishReason === 'length' ? 'length' : 'stop'));
+          },
+        }),
       );
     } catch (err) {
       if (first) throw err;
@@ -286,7 +311,7 @@ export async function startOpenAiServer(deps: OpenAiServerDeps, o: HttpApiOption
       if (!res.writableFinished)
         aborter.abort(new RlhfError('CANCELLED', 'the client closed the connection'));
     });
-    await generate(job, req, res, aborter.signal);
+    await generate(job, req, res, aborter);
   };
 
   const server: Server = createServer((req, res) => {
