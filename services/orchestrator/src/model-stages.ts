@@ -10,6 +10,7 @@ import {
   DpoLossType,
   JudgeType,
   LrSchedule,
+  type OpenAiEngine,
   Optimizer,
   RankMethod,
   ReferenceMode,
@@ -82,6 +83,16 @@ export function samplingOf(spec: RlhfRunSpec, seed: number) {
   };
 }
 
+/**
+ * The server a sampling stage's shards go to (spec.engines.generate.type openai); none for the built-in
+ * engine. Without openai.model the workers name the policy's own URI, so the server serves each iteration's.
+ */
+export function samplingEngineOf(spec: RlhfRunSpec): { openai?: OpenAiEngine } {
+  const g = spec.engines.generate;
+  if (g.type !== 'openai' || !g.openai) return {};
+  return { openai: { url: g.openai.url, model: g.openai.model ?? '' } };
+}
+
 /** n samples per prompt from `policy`; returns the generation shards' output URIs in prompt order. */
 export async function generateStage(
   ctx: RunContext,
@@ -105,6 +116,7 @@ export async function generateStage(
           policy: { uri: o.policy, revision: '', digest: '' },
           n: o.n,
           sampling: samplingOf(ctx.spec, o.seed),
+          ...samplingEngineOf(ctx.spec),
         },
       },
     },
@@ -328,6 +340,7 @@ export async function evaluateStage(
           // The same seed every iteration: pi_t and pi_0 answer each prompt from the same random stream.
           sampling: samplingOf(ctx.spec, ctx.spec.generation.seed + 7919),
           n: 1,
+          ...samplingEngineOf(ctx.spec),
         },
       },
     },
