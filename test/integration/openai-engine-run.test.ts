@@ -6,9 +6,8 @@
  * workers take from OPENAI_API_KEY. Both runs must end with the same summary.json figures: each request's
  * seed is the built-in engine's stream key, so the server samples the same tokens with the same log-probs.
  *
- * The server process is connected to the run's NATS, so its own stage workers may take shards of the run
- * too; the engine travels with each shard, so whichever worker takes one samples through the HTTP API,
- * and the server's request counter shows every prompt went through it.
+ * The server reads the run's NATS for the policies only (`--stage-work off`): the run's own workers take
+ * every shard and send each prompt to it, which its request counter confirms.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -35,7 +34,16 @@ before(async () => {
     startServiceProcess(rlhfBin, {
       command: ['serve', 'policy-generator'],
       env: { RLHF_MODEL_CACHE: join(dir, 'server-cache') },
-      args: ['--nats-url', nats.url, '--auth-token-file', tokenFile, '--openai-port', '0'],
+      args: [
+        '--nats-url',
+        nats.url,
+        '--stage-work',
+        'off',
+        '--auth-token-file',
+        tokenFile,
+        '--openai-port',
+        '0',
+      ],
     }),
     90_000,
     () => 'rlhf serve policy-generator start',
