@@ -98,7 +98,14 @@ export async function generateStage(
   ctx: RunContext,
   iteration: number,
   name: string,
-  o: { policy: string; prompts: readonly PromptRow[]; n: number; seed: number },
+  o: {
+    policy: string;
+    prompts: readonly PromptRow[];
+    n: number;
+    seed: number;
+    /** The stage's engine when it is handed to a server (samplingEngineOf); unset: built in. */
+    openai?: OpenAiEngine;
+  },
 ): Promise<{ outputs: string[]; prompts: number }> {
   const shards = await writeShardInputs(ctx, iteration, name, o.prompts);
   await ctx.exec(
@@ -116,7 +123,7 @@ export async function generateStage(
           policy: { uri: o.policy, revision: '', digest: '' },
           n: o.n,
           sampling: samplingOf(ctx.spec, o.seed),
-          ...samplingEngineOf(ctx.spec),
+          ...(o.openai ? { openai: o.openai } : {}),
         },
       },
     },
@@ -310,7 +317,14 @@ async function lastMetrics(ctx: RunContext, model: string): Promise<Record<strin
 export async function evaluateStage(
   ctx: RunContext,
   iteration: number,
-  o: { policy: string; baseline: string; prompts: readonly PromptRow[]; rewardModel?: string; task?: string },
+  o: {
+    policy: string;
+    baseline: string;
+    prompts: readonly PromptRow[];
+    rewardModel?: string;
+    task?: string;
+    openai?: OpenAiEngine;
+  },
 ): Promise<{ outputs: string[] }> {
   const shards = await writeShardInputs(ctx, iteration, 'evaluate', o.prompts);
   await ctx.exec(
@@ -340,7 +354,7 @@ export async function evaluateStage(
           // The same seed every iteration: pi_t and pi_0 answer each prompt from the same random stream.
           sampling: samplingOf(ctx.spec, ctx.spec.generation.seed + 7919),
           n: 1,
-          ...samplingEngineOf(ctx.spec),
+          ...(o.openai ? { openai: o.openai } : {}),
         },
       },
     },
