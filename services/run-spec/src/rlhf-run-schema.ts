@@ -179,7 +179,7 @@ const openaiEndpoint = (what: string, modelNote: string): SchemaNode => ({
     },
     model: {
       type: 'string',
-      description: `The request's "model". ${modelNote}`,
+      description: `The model field of each request. ${modelNote}`,
       minLength: 1,
     },
     apiKeySecret: {
