@@ -273,3 +273,47 @@ test('NATS credential files reach stage pods as NATS_* paths into Secrets mounte
     );
   }
 });
+
+test("an openai engine's API key reaches the sampling units' pods from its Secret, and no other pod", () => {
+  const served = parseRunYaml(`apiVersion: rlhf.dev/v1alpha1
+kind: RLHFRun
+metadata: {name: served, namespace: team-a}
+spec:
+  policy: {model: nats-obj://rlhf-models/sft}
+  judge: {type: reward, model: nats-obj://rlhf-models/rm}
+  prompts: {dataset: nats-obj://rlhf-data/prompts.jsonl}
+  engines:
+    generate:
+      type: openai
+      openai: {url: "http://vllm.team-a:8000/v1", apiKeySecret: {name: vllm-key, key: token}}
+`);
+  const keyOf = (unit: ReturnType<typeof setupUnit>) => {
+    const job = stageJob({
+      run: { name: 'served', namespace: 'team-a', spec: served.spec },
+      unit,
+      owner,
+      config,
+    });
+    new Job(job as never).validate();
+    return job.spec?.template.spec?.containers[0]?.env?.find((e) => e.name === 'OPENAI_API_KEY');
+  };
+  const fromSecret = {
+    name: 'OPENAI_API_KEY',
+    valueFrom: { secretKeyRef: { name: 'vllm-key', key: 'token' } },
+  };
+  for (const unit of [setupUnit(), iterationUnit(1, 'generate'), iterationUnit(1, 'evaluate')])
+    assert.deepEqual(keyOf(unit), fromSecret, unit.stage);
+  for (const stage of ['judge', 'pair', 'train'] as const)
+    assert.equal(keyOf(iterationUnit(1, stage)), undefined, stage);
+  // A run with the built-in engine has no key anywhere.
+  const builtin = stageJob({
+    run: { name: 'demo', namespace: 'team-a', spec: run.spec },
+    unit: iterationUnit(1, 'generate'),
+    owner,
+    config,
+  });
+  assert.equal(
+    builtin.spec?.template.spec?.containers[0]?.env?.find((e) => e.name === 'OPENAI_API_KEY'),
+    undefined,
+  );
+});

@@ -163,6 +163,20 @@ export function stageJob(o: {
     { name: 'LOG_LEVEL', value: config.logLevel ?? 'info' },
     ...Object.entries(config.natsAuth?.env ?? {}).map(([name, value]) => ({ name, value })),
   ];
+  // A sampling unit handed to an OpenAI-compatible server sends the key of the Secret the run names; the
+  // other units never see it. (setup holds pi_0's evaluation, a sampling stage.)
+  const served = run.spec.engines.generate;
+  if (
+    served.type === 'openai' &&
+    served.openai?.apiKeySecret &&
+    ['setup', 'generate', 'evaluate'].includes(unit.stage)
+  )
+    env.push({
+      name: 'OPENAI_API_KEY',
+      valueFrom: {
+        secretKeyRef: { name: served.openai.apiKeySecret.name, key: served.openai.apiKeySecret.key },
+      },
+    });
   const artifactVolumes = config.artifactVolumes ?? [];
   // `rlhf stage` reads its spec's file:// URIs under these roots, and its workers inherit the variable.
   if (artifactVolumes.length)

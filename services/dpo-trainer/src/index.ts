@@ -2,6 +2,7 @@ import type { ServiceContext } from '@rlhf/platform';
 import {
   createTrainingRuntime,
   type StageServiceModule,
+  stageWorkNats,
   startShardWorkers,
   type TrainingRuntime,
   type TrainingRuntimeOptions,
@@ -55,9 +56,10 @@ export function createDpoTrainerService(options: DpoTrainerServiceOptions = {}):
     shardHandlers: (ctx) => handlersOf(stateOf(ctx)),
     start: async (ctx) => {
       const s = stateOf(ctx);
-      const workers = ctx.nats
+      const nats = stageWorkNats(ctx);
+      const workers = nats
         ? await startShardWorkers({
-            nats: ctx.nats,
+            nats,
             logger: ctx.logger,
             handlers: handlersOf(s),
             ...(options.ackWaitMs === undefined ? {} : { ackWaitMs: options.ackWaitMs }),

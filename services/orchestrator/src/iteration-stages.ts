@@ -19,7 +19,7 @@ import type {
 } from '@rlhf/workflow';
 import { iterationPrompts, metricsOf, readEvalSamples, writeOfflinePairs } from './data-stages.js';
 import { buildPairs } from './judged-pairs.js';
-import { evaluateStage, generateStage, judgeStage, trainStage } from './model-stages.js';
+import { evaluateStage, generateStage, judgeStage, samplingEngineOf, trainStage } from './model-stages.js';
 import type { StageContext } from './stage-context.js';
 
 const finiteOrNull = (x: number | null | undefined): number | null =>
@@ -32,6 +32,7 @@ export async function generate(ctx: StageContext, o: GenerateInputs): Promise<Ge
     prompts: iterationPrompts(all, o.perIteration, o.selectionSeed, ctx.iteration),
     n: o.samplesPerPrompt,
     seed: o.seed,
+    ...samplingEngineOf(ctx.spec),
   });
 }
 
@@ -90,6 +91,7 @@ export async function evaluate(ctx: StageContext, o: EvaluateInputs): Promise<Ev
     prompts: await ctx.datasets.promptRows(o.prompts),
     ...(o.rewardModel ? { rewardModel: o.rewardModel } : {}),
     ...(o.task ? { task: o.task } : {}),
+    ...samplingEngineOf(ctx.spec),
   });
   const samples = await readEvalSamples(ctx.deps.store, r.outputs);
   const baseline = o.baselineOutputs ? await readEvalSamples(ctx.deps.store, o.baselineOutputs) : samples;

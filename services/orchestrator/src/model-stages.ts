@@ -10,6 +10,7 @@ import {
   DpoLossType,
   JudgeType,
   LrSchedule,
+  type OpenAiEngine,
   Optimizer,
   RankMethod,
   ReferenceMode,
@@ -82,12 +83,29 @@ export function samplingOf(spec: RlhfRunSpec, seed: number) {
   };
 }
 
+/**
+ * The server a sampling stage's shards go to (spec.engines.generate.type openai); none for the built-in
+ * engine. Without openai.model the workers name the policy's own URI, so the server serves each iteration's.
+ */
+export function samplingEngineOf(spec: RlhfRunSpec): { openai?: OpenAiEngine } {
+  const g = spec.engines.generate;
+  if (g.type !== 'openai' || !g.openai) return {};
+  return { openai: { url: g.openai.url, model: g.openai.model ?? '' } };
+}
+
 /** n samples per prompt from `policy`; returns the generation shards' output URIs in prompt order. */
 export async function generateStage(
   ctx: RunContext,
   iteration: number,
   name: string,
-  o: { policy: string; prompts: readonly PromptRow[]; n: number; seed: number },
+  o: {
+    policy: string;
+    prompts: readonly PromptRow[];
+    n: number;
+    seed: number;
+    /** The stage's engine when it is handed to a server (samplingEngineOf); unset: built in. */
+    openai?: OpenAiEngine;
+  },
 ): Promise<{ outputs: string[]; prompts: number }> {
   const shards = await writeShardInputs(ctx, iteration, name, o.prompts);
   await ctx.exec(
@@ -105,6 +123,7 @@ export async function generateStage(
           policy: { uri: o.policy, revision: '', digest: '' },
           n: o.n,
           sampling: samplingOf(ctx.spec, o.seed),
+          ...(o.openai ? { openai: o.openai } : {}),
         },
       },
     },
@@ -298,7 +317,14 @@ async function lastMetrics(ctx: RunContext, model: string): Promise<Record<strin
 export async function evaluateStage(
   ctx: RunContext,
   iteration: number,
-  o: { policy: string; baseline: string; prompts: readonly PromptRow[]; rewardModel?: string; task?: string },
+  o: {
+    policy: string;
+    baseline: string;
+    prompts: readonly PromptRow[];
+    rewardModel?: string;
+    task?: string;
+    openai?: OpenAiEngine;
+  },
 ): Promise<{ outputs: string[] }> {
   const shards = await writeShardInputs(ctx, iteration, 'evaluate', o.prompts);
   await ctx.exec(
@@ -328,6 +354,7 @@ export async function evaluateStage(
           // The same seed every iteration: pi_t and pi_0 answer each prompt from the same random stream.
           sampling: samplingOf(ctx.spec, ctx.spec.generation.seed + 7919),
           n: 1,
+          ...(o.openai ? { openai: o.openai } : {}),
         },
       },
     },

@@ -34,6 +34,8 @@ export interface ServiceContext {
   sandbox: ArtifactSandbox;
   /** Size limit of the model download cache in bytes (undefined: the cache's default). */
   modelCacheMaxBytes?: number;
+  /** False: NATS serves the artifact store only, the service takes no stage work (--stage-work off). */
+  stageWork?: boolean;
   /**
    * The artifact store to use instead of one over `nats` and `sandbox`: a run in one process hands the
    * services the store its stages use (Object Store keys kept as files under its output directory).
@@ -113,6 +115,8 @@ export interface ServeOptions {
   modelCacheMaxBytes?: number;
   /** The OpenAI-compatible HTTP API (--openai-port), for a module that has one. */
   openai?: OpenAiServeOptions;
+  /** False: take no stage work even with NATS (--stage-work off). Default true. */
+  stageWork?: boolean;
 }
 
 export interface RunningService {
@@ -155,6 +159,7 @@ export async function serveService(module: ServiceModule, options: ServeOptions)
     ...(options.trainingBounds ? { trainingBounds: options.trainingBounds } : {}),
     sandbox,
     ...(options.modelCacheMaxBytes === undefined ? {} : { modelCacheMaxBytes: options.modelCacheMaxBytes }),
+    ...(options.stageWork === false ? { stageWork: false } : {}),
   };
   logger.info(
     { artifactRoots: options.artifactRoots ?? [] },

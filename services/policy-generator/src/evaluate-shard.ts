@@ -10,6 +10,9 @@
  *
  * Sample j of the prompt with global index i (first_row_index + its line among the shard's prompts) draws
  * from the random stream (sampling.seed, i, j), so rows do not depend on the sharding or on batching.
+ * With `evaluate.openai` set (spec.engines.generate.type openai) the policy's samples and their log-probs
+ * come from that OpenAI-compatible server, with the same streams (served-sampling.ts); the baseline's
+ * log-probs and the rewards are computed here either way.
  */
 import {
   type ChatMessage,
@@ -57,6 +60,7 @@ import {
   defaultGenerateLimits,
   type SamplingSettings,
 } from './sampling-settings.js';
+import { checkOpenAiEngine, sampleOnServer } from './served-sampling.js';
 
 /** Samples per step (generation, baseline log-probs, judge): progress is reported after each. */
 const CHUNK_SAMPLES = 64;
@@ -284,6 +288,7 @@ async function evaluate(
   const sampling: SamplingSettings = settingsCheck(() =>
     checkSamplingParams(p.sampling, defaultGenerateLimits, 'evaluate.sampling'),
   );
+  const served = checkOpenAiEngine(p.openai, 'evaluate.openai');
   const oracle = oracleFor(p.goldReward);
   const withJudge = rewardJudge(p);
   if (!p.baseline || p.baseline.uri === '')
@@ -324,30 +329,42 @@ async function evaluate(
   try {
     for (let at = 0; at < prompts.length; at += perChunk) {
       const chunk = prompts.slice(at, at + perChunk);
-      const samples = await generate(
-        policy.session,
-        model.config,
-        chunk.map((q) => ({
-          promptIds: q.ids,
-          n,
-          promptIndex: q.row,
-          ...(requestOptions ? { options: requestOptions } : {}),
-        })),
-        {
-          temperature: sampling.temperature,
-          topP: sampling.topP,
-          topK: sampling.topK,
-          greedy: sampling.greedy,
-          maxNewTokens: sampling.maxNewTokens,
-          seed: sampling.seed,
-          eosId: tok.eosId,
-          padId: tok.padId,
-          sampleVocab: Math.min(tok.vocabSize, model.config.vocab_size),
-          stopIds: sampling.stopIds,
-          endIds: model.endTokenIds ?? [],
-          maxBatch: CHUNK_SAMPLES,
-        },
-      );
+      const samples: Sample[] = served
+        ? (
+            await sampleOnServer({
+              engine: served,
+              policyUri: p.policy?.uri ?? policy.uri,
+              model,
+              promptIds: chunk.map((q) => q.ids),
+              firstIndex: (chunk[0] as EvalPrompt).row,
+              n,
+              sampling,
+            })
+          ).flat()
+        : await generate(
+            policy.session,
+            model.config,
+            chunk.map((q) => ({
+              promptIds: q.ids,
+              n,
+              promptIndex: q.row,
+              ...(requestOptions ? { options: requestOptions } : {}),
+            })),
+            {
+              temperature: sampling.temperature,
+              topP: sampling.topP,
+              topK: sampling.topK,
+              greedy: sampling.greedy,
+              maxNewTokens: sampling.maxNewTokens,
+              seed: sampling.seed,
+              eosId: tok.eosId,
+              padId: tok.padId,
+              sampleVocab: Math.min(tok.vocabSize, model.config.vocab_size),
+              stopIds: sampling.stopIds,
+              endIds: model.endTokenIds ?? [],
+              maxBatch: CHUNK_SAMPLES,
+            },
+          );
       const promptOf = new Map(chunk.map((q) => [q.row, q]));
       const sampled = samples.map((s) => {
         const q = promptOf.get(s.promptIndex) as EvalPrompt;

@@ -9,6 +9,9 @@
  * Each prompt's random streams are keyed by (sampling.seed, its global row index = first_row_index + i,
  * sample index), so a prompt gets the same responses however the prompts were sharded or batched, and a
  * redelivered shard writes the same output.
+ *
+ * The engine is the shard's: with `generate.openai` set (spec.engines.generate.type openai) the prompts go
+ * to that OpenAI-compatible server with the same streams (served-sampling.ts); the rows are the same.
  */
 import { type LoadedModelDir, parseDatasetBytes, parsePromptRecord, promptInputOf } from '@rlhf/ml-engine';
 import { type ArtifactStore, invalidArgument } from '@rlhf/platform';
@@ -21,9 +24,11 @@ import {
   type ShardResult,
   shardHandler,
 } from '@rlhf/service-kit';
+import { type GeneratedCompletion, toCompletion } from './completions.js';
 import { type PromptSource, prepareGeneration } from './generate-request.js';
 import type { PolicySampler } from './policy-sampler.js';
 import { checkN, checkSamplingParams, type GenerateLimits } from './sampling-settings.js';
+import { checkOpenAiEngine, sampleOnServer } from './served-sampling.js';
 
 export function isGenerateShard(work: StageWork): boolean {
   return work.params?.$case === 'generate';
@@ -64,6 +69,7 @@ export async function generateShard(
   await checkShardUris(store, work);
   const n = checkN(params.n || undefined, limits, 'generate.n'); // stage work: 0 means 1
   const sampling = checkSamplingParams(params.sampling, limits, 'generate.sampling');
+  const served = checkOpenAiEngine(params.openai, 'generate.openai');
   const model = await sampler.model(params.policy, 'generate.policy');
   const rows = await readPrompts(await store.get(work.inputUri), work.inputUri, model.model);
   const prepared = prepareGeneration(
@@ -80,12 +86,24 @@ export async function generateShard(
   const started = Date.now();
   for (let start = 0; start < prepared.length; start += perChunk) {
     const chunk = prepared.slice(start, start + perChunk);
-    const completions = await sampler.generate(model, {
-      prompts: chunk.map((p) => p.ids),
-      n,
-      firstPromptIndex: work.firstRowIndex + start,
-      sampling,
-    });
+    const completions: GeneratedCompletion[][] = served
+      ? (
+          await sampleOnServer({
+            engine: served,
+            policyUri: params.policy?.uri ?? model.uri,
+            model: model.model,
+            promptIds: chunk.map((p) => p.ids),
+            firstIndex: work.firstRowIndex + start,
+            n,
+            sampling,
+          })
+        ).map((samples) => samples.map((x) => toCompletion(model.model.tokenizer, x, sampling.stop)))
+      : await sampler.generate(model, {
+          prompts: chunk.map((p) => p.ids),
+          n,
+          firstPromptIndex: work.firstRowIndex + start,
+          sampling,
+        });
     chunk.forEach((p, k) => {
       const row = rows[start + k] as PromptRow;
       // The prompt row's other fields, then the generator's own (a prompt given as ids is written as text;

@@ -8,6 +8,7 @@ import {
   type ShardHandler,
   type StageServiceModule,
   serverStream,
+  stageWorkNats,
   startShardWorkers,
   unary,
   withUtf8Checks,
@@ -120,9 +121,10 @@ export function createPolicyGeneratorService(
       ),
     start: async (ctx) => {
       const s = stateOf(ctx);
-      const workers = ctx.nats
+      const nats = stageWorkNats(ctx);
+      const workers = nats
         ? await startShardWorkers({
-            nats: ctx.nats,
+            nats,
             logger: ctx.logger,
             handlers: shardHandlersOf(s),
             ...(options.ackWaitMs === undefined ? {} : { ackWaitMs: options.ackWaitMs }),

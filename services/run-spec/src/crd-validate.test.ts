@@ -55,6 +55,7 @@ for (const f of files) {
 
 const valid = [
   'deploy/examples/sentiment-demo.yaml',
+  'deploy/examples/llama3-8b-scale.yaml',
   `apiVersion: rlhf.dev/v1alpha1
 kind: RLHFRun
 metadata: {name: minimal}

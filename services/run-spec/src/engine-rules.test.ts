@@ -76,7 +76,10 @@ test('an openai engine names its server; a server without the openai type is a m
     missing.map((p) => p.path),
     ['spec.engines.generate.openai'],
   );
-  assert.match(missing[0]?.message ?? '', /url .* and the model/);
+  assert.match(
+    missing[0]?.message ?? '',
+    /url \(up to \/v1\), and model unless the server loads policies by URI/,
+  );
   const stray = problems('  engines: {judge: {openai: {url: "http://rm:8000/v1", model: rm}}}\n');
   assert.match(
     stray[0]?.message ?? '',
@@ -95,6 +98,21 @@ test('an openai engine names its server; a server without the openai type is a m
   );
 });
 
+test('a served judge is refused with the reason; served generation may leave its model to the policy URI', () => {
+  const judge = problems(
+    '  engines: {judge: {type: openai, openai: {url: "http://rm:8000/v1", model: rm}}}\n',
+  );
+  assert.deepEqual(
+    judge.map((p) => p.path),
+    ['spec.engines.judge.type'],
+  );
+  assert.match(judge[0]?.message ?? '', /reward-model service only .*use type builtin/);
+  assert.deepEqual(
+    problems('  engines: {generate: {type: openai, openai: {url: "http://g:8000/v1"}}}\n'),
+    [],
+  );
+});
+
 test("the CRD's CEL rules refuse what rlhf validate refuses and pass what it passes", () => {
   const cases: Array<[string, boolean]> = [
     ['', true],
@@ -105,6 +123,8 @@ test("the CRD's CEL rules refuse what rlhf validate refuses and pass what it pas
     ['  engines: {train: {type: trainjob}}\n  placement: {train: {gpus: 8}}\n', true],
     ['  engines: {generate: {type: openai}}\n', false],
     ['  engines: {generate: {type: openai, openai: {url: "http://g/v1", model: p}}}\n', true],
+    ['  engines: {generate: {type: openai, openai: {url: "http://g/v1"}}}\n', true],
+    ['  engines: {judge: {type: openai, openai: {url: "http://rm/v1", model: rm}}}\n', false],
   ];
   for (const [extra, ok] of cases) {
     assert.equal(problems(extra).length === 0, ok, `rlhf validate on ${JSON.stringify(extra)}`);

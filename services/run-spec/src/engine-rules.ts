@@ -44,7 +44,10 @@ export function engineProblems(spec: RlhfRunSpec): FieldProblem[] {
     if (e.type === 'openai' && !e.openai)
       out.push({
         path: `spec.engines.${section}.openai`,
-        message: "is required with type openai: the server's url (up to /v1) and the model it serves",
+        message:
+          section === 'generate'
+            ? "is required with type openai: the server's url (up to /v1), and model unless the server loads policies by URI"
+            : "is required with type openai: the server's url (up to /v1) and the model it serves",
       });
     if (e.type !== 'openai' && e.openai)
       out.push({
@@ -56,6 +59,12 @@ export function engineProblems(spec: RlhfRunSpec): FieldProblem[] {
     out.push({
       path: 'spec.engines.judge.type',
       message: `openai scores each response with a served reward model; judge type ${spec.judge.type} runs built in: use type builtin, or judge.type reward`,
+    });
+  if (spec.engines.judge.type === 'openai' && spec.judge.type === 'reward')
+    out.push({
+      path: 'spec.engines.judge.type',
+      message:
+        "openai: the judge workers score with the reward-model service only (an OpenAI-compatible server has no standard scoring route): use type builtin, and run the reward model on the run's judge placement",
     });
   for (const group of ['generate', 'judge', 'train', 'evaluate'] as const) {
     if (spec.placement[group].gpus > 0 && !gpuEngines.has(groupEngine(spec, group)))
@@ -90,7 +99,7 @@ function openaiRule(section: 'generate' | 'judge'): { rule: string; message: str
   const type = `self.engines.${section}.type`;
   return {
     rule: `!(${present(type)}) || ${type} != 'openai' || has(self.engines.${section}.openai)`,
-    message: `engines.${section}.openai (url and model) is required with type openai`,
+    message: `engines.${section}.openai (its url) is required with type openai`,
   };
 }
 
@@ -98,5 +107,9 @@ function openaiRule(section: 'generate' | 'judge'): { rule: string; message: str
 export const engineCelRules: ReadonlyArray<{ rule: string; message: string }> = [
   openaiRule('generate'),
   openaiRule('judge'),
+  {
+    rule: `!(${present('self.engines.judge.type')}) || self.engines.judge.type != 'openai'`,
+    message: 'engines.judge.type openai: the judge scores with the reward-model service only; use builtin',
+  },
   ...(['generate', 'judge', 'train', 'evaluate'] as const).map(gpuRule),
 ];

@@ -167,10 +167,10 @@ const secretKey: SchemaNode = {
   },
 };
 
-const openaiEndpoint = (what: string): SchemaNode => ({
+const openaiEndpoint = (what: string, modelNote: string): SchemaNode => ({
   type: 'object',
   description: `The OpenAI-compatible server that ${what} (type openai).`,
-  required: ['url', 'model'],
+  required: ['url'],
   properties: {
     url: {
       type: 'string',
@@ -179,7 +179,7 @@ const openaiEndpoint = (what: string): SchemaNode => ({
     },
     model: {
       type: 'string',
-      description: 'Model name the server serves (the request\'s "model").',
+      description: `The model field of each request. ${modelNote}`,
       minLength: 1,
     },
     apiKeySecret: {
@@ -207,7 +207,10 @@ const enginesSchema: SchemaNode = {
           enum: ['builtin', 'openai', 'vllm'],
           default: 'builtin',
         },
-        openai: openaiEndpoint('generates'),
+        openai: openaiEndpoint(
+          'generates',
+          "Unset: the artifact URI of the policy being sampled, so a server that loads policies by URI (rlhf serve policy-generator --openai-port with --artifact-root or the run's object store) samples each iteration's policy. Set: one fixed served model for every iteration, which then never samples the trained policies.",
+        ),
       },
     },
     judge: {
@@ -217,11 +220,11 @@ const enginesSchema: SchemaNode = {
         type: {
           type: 'string',
           description:
-            'builtin: the reward-model or preference-model service; openai: a server that scores with the reward model (judge.type reward).',
+            'builtin: the reward-model or preference-model service. openai is refused: the judge workers score with the reward-model service only.',
           enum: ['builtin', 'openai'],
           default: 'builtin',
         },
-        openai: openaiEndpoint('scores'),
+        openai: openaiEndpoint('scores', 'The reward model the server serves.'),
       },
     },
     train: {

@@ -55,7 +55,8 @@ export interface SecretKeyRef {
 export interface OpenAIEndpoint {
   /** Base URL up to and including /v1. */
   url: string;
-  model: string;
+  /** The request's model; unset: the URI of the model the stage runs (the iteration's policy). */
+  model?: string;
   apiKeySecret?: SecretKeyRef;
 }
 

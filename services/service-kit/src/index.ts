@@ -12,6 +12,8 @@ export * from './model-artifacts.js';
 export * from './model-cache.js';
 export * from './model-download-cache.js';
 export * from './model-ref.js';
+export * from './openai-engine/completion-body.js';
+export * from './openai-engine/completions-client.js';
 export * from './platform-dirs.js';
 export * from './service-store.js';
 export * from './shard-handler.js';

@@ -14,7 +14,12 @@ import type { HandlerDeps } from './grpc-handlers.js';
 import { ModelCache } from './model-cache.js';
 import { defaultModelCacheDir } from './model-download-cache.js';
 import { artifactStoreOf } from './service-store.js';
-import { type ShardHandler, type StageServiceModule, startShardWorkers } from './shard-handler.js';
+import {
+  type ShardHandler,
+  type StageServiceModule,
+  stageWorkNats,
+  startShardWorkers,
+} from './shard-handler.js';
 import type { RunningWorker } from './stage-worker.js';
 import { trainingJobsBinding, trainingJobsServiceName } from './training-jobs-service.js';
 import {
@@ -126,12 +131,13 @@ export function createJudgeService<J extends Judge>(
     },
     start: async (ctx) => {
       const s = stateOf(ctx);
-      const judges: RunningWorker[] = ctx.nats
-        ? await startShardWorkers({ nats: ctx.nats, logger: ctx.logger, handlers: judgeHandlers(s) })
+      const nats = stageWorkNats(ctx);
+      const judges: RunningWorker[] = nats
+        ? await startShardWorkers({ nats, logger: ctx.logger, handlers: judgeHandlers(s) })
         : [];
-      const trainers: RunningWorker[] = ctx.nats
+      const trainers: RunningWorker[] = nats
         ? await startShardWorkers({
-            nats: ctx.nats,
+            nats,
             logger: ctx.logger,
             handlers: trainHandlers(s),
             ...(options.ackWaitMs === undefined ? {} : { ackWaitMs: options.ackWaitMs }),

@@ -68,6 +68,11 @@ export interface StageServiceModule extends ServiceModule {
   shardHandlers(ctx: ServiceContext): ShardHandler[];
 }
 
+/** The connection stage workers pull from: none without NATS, or with NATS for artifacts only (--stage-work off). */
+export function stageWorkNats(ctx: ServiceContext): NatsConnection | null {
+  return ctx.stageWork === false ? null : ctx.nats;
+}
+
 /** One worker per handler (started in order, so a failing start leaves none behind unstopped). */
 export async function startShardWorkers(o: {
   nats: NatsConnection;

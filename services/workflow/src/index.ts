@@ -1,3 +1,4 @@
+export * from './engine-plan.js';
 export * from './policy-metrics.js';
 export * from './records.js';
 export * from './run-layout.js';

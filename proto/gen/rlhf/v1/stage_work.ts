@@ -253,7 +253,28 @@ export interface GenerateShardParams {
    * Sampling settings; the random streams are keyed by each prompt's global index (first_row_index + i).
    * Unset: the SamplingParams defaults.
    */
-  sampling?: SamplingParams | undefined;
+  sampling?:
+    | SamplingParams
+    | undefined;
+  /**
+   * Unset: the worker samples with its own engine. Set: it sends the prompts to this OpenAI-compatible
+   * server instead (spec.engines.generate.type openai), with the same seeds and the same output rows.
+   */
+  openai?: OpenAiEngine | undefined;
+}
+
+/**
+ * An OpenAI-compatible server a sampling shard is handed to. The API key never travels in the work: the
+ * worker reads it from its own environment (OPENAI_API_KEY, from a Secret on a cluster).
+ */
+export interface OpenAiEngine {
+  /** Base URL up to and including /v1, http or https. */
+  url: string;
+  /**
+   * The request's "model". Empty: the URI of the policy being sampled (a server that loads artifacts by
+   * URI, such as `rlhf serve policy-generator --openai-port`, serves each iteration's policy).
+   */
+  model: string;
 }
 
 /** Settings of a JUDGE shard (and of the proxy judge of an EVALUATE shard). */
@@ -352,6 +373,11 @@ export interface EvaluateShardParams {
     | undefined;
   /** Responses per prompt and model, >= 1. 0: 1. */
   n: number;
+  /**
+   * Unset: the policy is sampled by the worker's own engine. Set: by this OpenAI-compatible server (the
+   * baseline's log-probs and the proxy reward are still computed by the worker).
+   */
+  openai?: OpenAiEngine | undefined;
 }
 
 /** One shard of stage work: the payload of a message on `rlhf.work.<stage>.<run>.<iteration>`. */
@@ -577,7 +603,7 @@ export const StageKey: MessageFns<StageKey> = {
 };
 
 function createBaseGenerateShardParams(): GenerateShardParams {
-  return { policy: undefined, n: 0, sampling: undefined };
+  return { policy: undefined, n: 0, sampling: undefined, openai: undefined };
 }
 
 export const GenerateShardParams: MessageFns<GenerateShardParams> = {
@@ -590,6 +616,9 @@ export const GenerateShardParams: MessageFns<GenerateShardParams> = {
     }
     if (message.sampling !== undefined) {
       SamplingParams.encode(message.sampling, writer.uint32(26).fork()).join();
+    }
+    if (message.openai !== undefined) {
+      OpenAiEngine.encode(message.openai, writer.uint32(34).fork()).join();
     }
     return writer;
   },
@@ -631,6 +660,14 @@ export const GenerateShardParams: MessageFns<GenerateShardParams> = {
             message.sampling = SamplingParams.decode(reader, reader.uint32());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.openai = OpenAiEngine.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -648,6 +685,7 @@ export const GenerateShardParams: MessageFns<GenerateShardParams> = {
       policy: isSet(object.policy) ? ModelRef.fromJSON(object.policy) : undefined,
       n: isSet(object.n) ? globalThis.Number(object.n) : 0,
       sampling: isSet(object.sampling) ? SamplingParams.fromJSON(object.sampling) : undefined,
+      openai: isSet(object.openai) ? OpenAiEngine.fromJSON(object.openai) : undefined,
     };
   },
 
@@ -661,6 +699,9 @@ export const GenerateShardParams: MessageFns<GenerateShardParams> = {
     }
     if (message.sampling !== undefined) {
       obj.sampling = SamplingParams.toJSON(message.sampling);
+    }
+    if (message.openai !== undefined) {
+      obj.openai = OpenAiEngine.toJSON(message.openai);
     }
     return obj;
   },
@@ -677,6 +718,94 @@ export const GenerateShardParams: MessageFns<GenerateShardParams> = {
     message.sampling = (object.sampling !== undefined && object.sampling !== null)
       ? SamplingParams.fromPartial(object.sampling)
       : undefined;
+    message.openai = (object.openai !== undefined && object.openai !== null)
+      ? OpenAiEngine.fromPartial(object.openai)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseOpenAiEngine(): OpenAiEngine {
+  return { url: "", model: "" };
+}
+
+export const OpenAiEngine: MessageFns<OpenAiEngine> = {
+  encode(message: OpenAiEngine, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.url !== "") {
+      writer.uint32(10).string(message.url);
+    }
+    if (message.model !== "") {
+      writer.uint32(18).string(message.model);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OpenAiEngine {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOpenAiEngine();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.url = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): OpenAiEngine {
+    return {
+      url: isSet(object.url) ? globalThis.String(object.url) : "",
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+    };
+  },
+
+  toJSON(message: OpenAiEngine): unknown {
+    const obj: any = {};
+    if (message.url !== "") {
+      obj.url = message.url;
+    }
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<OpenAiEngine>, I>>(base?: I): OpenAiEngine {
+    return OpenAiEngine.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<OpenAiEngine>, I>>(object: I): OpenAiEngine {
+    const message = createBaseOpenAiEngine();
+    message.url = object.url ?? "";
+    message.model = object.model ?? "";
     return message;
   },
 };
@@ -1108,7 +1237,15 @@ export const TrainShardParams: MessageFns<TrainShardParams> = {
 };
 
 function createBaseEvaluateShardParams(): EvaluateShardParams {
-  return { policy: undefined, baseline: undefined, judge: undefined, goldReward: "", sampling: undefined, n: 0 };
+  return {
+    policy: undefined,
+    baseline: undefined,
+    judge: undefined,
+    goldReward: "",
+    sampling: undefined,
+    n: 0,
+    openai: undefined,
+  };
 }
 
 export const EvaluateShardParams: MessageFns<EvaluateShardParams> = {
@@ -1130,6 +1267,9 @@ export const EvaluateShardParams: MessageFns<EvaluateShardParams> = {
     }
     if (message.n !== 0) {
       writer.uint32(48).uint32(message.n);
+    }
+    if (message.openai !== undefined) {
+      OpenAiEngine.encode(message.openai, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -1195,6 +1335,14 @@ export const EvaluateShardParams: MessageFns<EvaluateShardParams> = {
             message.n = reader.uint32();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.openai = OpenAiEngine.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1219,6 +1367,7 @@ export const EvaluateShardParams: MessageFns<EvaluateShardParams> = {
         : "",
       sampling: isSet(object.sampling) ? SamplingParams.fromJSON(object.sampling) : undefined,
       n: isSet(object.n) ? globalThis.Number(object.n) : 0,
+      openai: isSet(object.openai) ? OpenAiEngine.fromJSON(object.openai) : undefined,
     };
   },
 
@@ -1242,6 +1391,9 @@ export const EvaluateShardParams: MessageFns<EvaluateShardParams> = {
     if (message.n !== 0) {
       obj.n = Math.round(message.n);
     }
+    if (message.openai !== undefined) {
+      obj.openai = OpenAiEngine.toJSON(message.openai);
+    }
     return obj;
   },
 
@@ -1264,6 +1416,9 @@ export const EvaluateShardParams: MessageFns<EvaluateShardParams> = {
       ? SamplingParams.fromPartial(object.sampling)
       : undefined;
     message.n = object.n ?? 0;
+    message.openai = (object.openai !== undefined && object.openai !== null)
+      ? OpenAiEngine.fromPartial(object.openai)
+      : undefined;
     return message;
   },
 };

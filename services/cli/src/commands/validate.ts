@@ -42,10 +42,20 @@ export function registerValidate(program: Command): void {
           return;
         }
         if (f.print) process.stdout.write(stringify(run));
-        else
+        else {
           process.stdout.write(
             `${f.file}: valid RLHFRun ${run.metadata.name} (${run.spec.iterations} iterations, judge ${run.spec.judge.type})${policy ? `; placement allowed by ${f.placementPolicy}` : ''}\n`,
           );
+          // Which engine runs each stage and where its GPUs go: GPUs only where a GPU engine runs.
+          const { stageEngines } = await import('@rlhf/workflow');
+          const lines = stageEngines(run.spec);
+          const width = Math.max(...lines.map((l) => l.stage.length));
+          process.stdout.write(
+            `engines (GPUs only where a GPU engine runs: vllm, trainjob):\n${lines
+              .map((l) => `  ${l.stage.padEnd(width)}  ${l.engine.padEnd(8)}  ${l.where}`)
+              .join('\n')}\n`,
+          );
+        }
       } catch (e) {
         if (!(e instanceof InvalidRunError)) throw e;
         process.stderr.write(`error: ${e.message}\n`);

@@ -146,3 +146,14 @@ test('the OpenAI API: off by default; a port and NAME=URI models from flags or e
     (e: unknown) => e instanceof RlhfError && e.field === '--openai-port',
   );
 });
+
+test('--stage-work: on by default; off keeps NATS for artifacts only; anything else names the flag', () => {
+  assert.equal(resolveServeOptions({}, {}).stageWork, undefined);
+  assert.equal(resolveServeOptions({ stageWork: 'on' }, {}).stageWork, undefined);
+  assert.equal(resolveServeOptions({ stageWork: 'off' }, {}).stageWork, false);
+  assert.equal(resolveServeOptions({}, { RLHF_STAGE_WORK: 'off' }).stageWork, false);
+  assert.throws(() => resolveServeOptions({ stageWork: 'no' }, {}), {
+    field: '--stage-work',
+    message: /must be on or off, got "no"/,
+  });
+});

@@ -143,6 +143,14 @@ export const serveFlags: FlagSpec[] = [
     default: '20',
   },
   {
+    name: 'stage-work',
+    value: 'on|off',
+    env: 'RLHF_STAGE_WORK',
+    description:
+      "with NATS: serve the service's stage work queues (on), or use NATS only for the artifact store (off: e.g. a policy generator serving runs' policies on --openai-port without taking shards)",
+    default: 'on',
+  },
+  {
     name: 'openai-port',
     value: 'N',
     env: 'OPENAI_PORT',
@@ -241,6 +249,10 @@ export function resolveServeOptions(raw: RawServeFlags, env: NodeJS.ProcessEnv =
   const nats = resolveNatsFlags(single, env, Number.POSITIVE_INFINITY);
   const modelCacheMaxBytes = lookup(raw, env, 'model-cache-max-gb', parseModelCacheBytes) as number;
   const openai = resolveOpenAiFlags(raw, env);
+  const stageWork = lookup(raw, env, 'stage-work', (v, f) => {
+    if (v === 'on' || v === 'off') return v === 'on';
+    throw invalidArgument(f, `must be on or off, got ${JSON.stringify(v)}`, 'pass on or off');
+  }) as boolean;
   return {
     host,
     port,
@@ -264,6 +276,7 @@ export function resolveServeOptions(raw: RawServeFlags, env: NodeJS.ProcessEnv =
     artifactRoots,
     modelCacheMaxBytes,
     ...(openai ? { openai } : {}),
+    ...(stageWork ? {} : { stageWork: false }),
   };
 }
 
