@@ -15,3 +15,4 @@ export {
   stageJob,
   stageJobName,
 } from './stage-job.js';
+export { type TrlDpoOptions, type TrlDpoPaths, trlDpoArgs } from './trainjob/trl-dpo-command.js';
