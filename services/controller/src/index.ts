@@ -15,4 +15,14 @@ export {
   stageJob,
   stageJobName,
 } from './stage-job.js';
+export {
+  defaultTrainJobConfig,
+  runtimePatchManager,
+  type TrainJobConfig,
+  type TrainJobInputs,
+  trainJobApiVersion,
+  trainJobManifest,
+  trainJobName,
+  trainJobPlural,
+} from './trainjob/trainjob-manifest.js';
 export { type TrlDpoOptions, type TrlDpoPaths, trlDpoArgs } from './trainjob/trl-dpo-command.js';

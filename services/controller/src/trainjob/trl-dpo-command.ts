@@ -78,6 +78,7 @@ export function trlDpoArgs(spec: Pick<RlhfRunSpec, 'dpo'>, paths: TrlDpoPaths, o
     throw invalidArgument(
       'spec.engines.train.trainJob.numNodes',
       `processes must be >= 1, got ${o.processes}`,
+      'set numNodes to 1 or more',
     );
   }
   const split = d.gradAccum * o.processes;
