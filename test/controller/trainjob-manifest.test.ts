@@ -123,7 +123,8 @@ test('a GPU TrainJob with a queue is valid by the Kubeflow Trainer CRD and carri
   assert.equal(at('--output_dir'), paths.output);
   assert.equal(at('--seed'), '44');
   assert.equal(t.args.includes('--use_cpu'), false);
-  const patch = tj.spec.runtimePatches[0].trainingRuntimeSpec.template.spec.replicatedJobs[0];
+  const patch = tj.spec.runtimePatches[0]?.trainingRuntimeSpec.template.spec.replicatedJobs[0];
+  assert.ok(patch);
   assert.equal(patch.name, 'node');
   const pod = patch.template.spec.template.spec;
   assert.deepEqual(pod.volumes, [

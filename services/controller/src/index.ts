@@ -25,4 +25,5 @@ export {
   trainJobName,
   trainJobPlural,
 } from './trainjob/trainjob-manifest.js';
+export { type TrainJobState, trainJobFailedCondition, trainJobState } from './trainjob/trainjob-status.js';
 export { type TrlDpoOptions, type TrlDpoPaths, trlDpoArgs } from './trainjob/trl-dpo-command.js';
