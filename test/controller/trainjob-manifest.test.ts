@@ -111,6 +111,7 @@ test('a GPU TrainJob with a queue is valid by the Kubeflow Trainer CRD and carri
   assert.equal(t.image, 'registry.example/trl:1.16.0');
   assert.deepEqual(t.command, ['trl', 'dpo']);
   assert.equal(t.numNodes, 2);
+  assert.equal(t.numProcPerNode, 4);
   assert.deepEqual(t.resourcesPerNode, {
     requests: { cpu: '16', memory: '64Gi' },
     limits: { memory: '64Gi', 'nvidia.com/gpu': '4' },
@@ -145,6 +146,7 @@ test('a CPU TrainJob: chart default runtime, the runtime image, --use_cpu, not s
   assert.equal('suspend' in tj.spec, false);
   assert.ok(tj.spec.trainer.args.includes('--use_cpu'));
   assert.deepEqual(tj.spec.trainer.resourcesPerNode, {});
+  assert.equal(tj.spec.trainer.numProcPerNode, 1);
 });
 
 test('the CRD catches what the schema forbids, so the validation is not vacuous', () => {

@@ -73,9 +73,11 @@ export function trainJobManifest(o: TrainJobInputs): Record<string, unknown> {
   const placement = run.spec.placement.train;
   const numNodes = train.numNodes;
   const gpus = placement.gpus;
+  // One process a GPU, one on a CPU node; said explicitly, since the runtime's default on a CPU node may
+  // start more, and the batch split below counts them.
+  const procsPerNode = Math.max(1, gpus);
   const args = trlDpoArgs({ dpo: run.spec.dpo }, o.paths, {
-    // One process a GPU (torchrun's nproc per node), one on a CPU node.
-    processes: numNodes * Math.max(1, gpus),
+    processes: numNodes * procsPerNode,
     cpu: gpus === 0,
     seed: o.seed,
     ...(o.maxLength !== undefined ? { maxLength: o.maxLength } : {}),
@@ -123,6 +125,7 @@ export function trainJobManifest(o: TrainJobInputs): Record<string, unknown> {
         command: config.command,
         args,
         numNodes,
+        numProcPerNode: procsPerNode,
         resourcesPerNode: {
           ...(Object.keys(requests).length ? { requests } : {}),
           ...(Object.keys(limits).length ? { limits } : {}),
