@@ -15,3 +15,15 @@ export {
   stageJob,
   stageJobName,
 } from './stage-job.js';
+export {
+  defaultTrainJobConfig,
+  runtimePatchManager,
+  type TrainJobConfig,
+  type TrainJobInputs,
+  trainJobApiVersion,
+  trainJobManifest,
+  trainJobName,
+  trainJobPlural,
+} from './trainjob/trainjob-manifest.js';
+export { type TrainJobState, trainJobFailedCondition, trainJobState } from './trainjob/trainjob-status.js';
+export { type TrlDpoOptions, type TrlDpoPaths, trlDpoArgs } from './trainjob/trl-dpo-command.js';

@@ -19,3 +19,11 @@ export * from './shard-executor.js';
 export type { StageContext } from './stage-context.js';
 export { stageFunctions } from './stage-functions.js';
 export { driveTable, type StageFn, type StageFns, type TableRun } from './table-driver.js';
+export {
+  type TrlAgreement,
+  type TrlPreferenceRow,
+  trlAgreement,
+  trlIds,
+  trlPreferenceJsonl,
+  trlPreferenceRow,
+} from './trl-pairs.js';

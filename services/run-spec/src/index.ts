@@ -1,4 +1,5 @@
 export * from './crd.js';
+export { validateCustomResource } from './crd-validate.js';
 export * from './engine-rules.js';
 export * from './parse-run.js';
 export * from './placement-check.js';
