@@ -142,6 +142,7 @@ spec:
   policy: {model: nats-obj://rlhf-models/sft}
   judge: {type: reward, model: nats-obj://rlhf-models/rm, lengthPenalty: 0.001}
   prompts: {dataset: nats-obj://rlhf-data/prompts.jsonl}
+  reference: previous
   engines: {train: {type: trainjob}}
   placement:
     train: {gpus: 1, resources: {requests: {cpu: "3", memory: 6Gi}, limits: {cpu: "4", memory: 8Gi}}}

@@ -49,7 +49,8 @@ test('a built-in stage asking for GPUs is refused, saying why and what to do', (
 });
 
 test('GPU engines take the GPUs of their groups: vLLM for generate and evaluate, a TrainJob for train', () => {
-  const extra = `  engines: {generate: {type: vllm}, train: {type: trainjob, trainJob: {runtime: torch-distributed}}}
+  const extra = `  reference: previous
+  engines: {generate: {type: vllm}, train: {type: trainjob, trainJob: {runtime: torch-distributed}}}
   placement: {generate: {gpus: 1}, evaluate: {gpus: 1}, train: {gpus: 8}}
 `;
   assert.deepEqual(problems(extra), []);
@@ -120,7 +121,7 @@ test("the CRD's CEL rules refuse what rlhf validate refuses and pass what it pas
     ['  placement: {judge: {gpus: 1}}\n', false],
     ['  placement: {evaluate: {gpus: 1}}\n', false],
     ['  engines: {generate: {type: vllm}}\n  placement: {evaluate: {gpus: 1}, generate: {gpus: 4}}\n', true],
-    ['  engines: {train: {type: trainjob}}\n  placement: {train: {gpus: 8}}\n', true],
+    ['  reference: previous\n  engines: {train: {type: trainjob}}\n  placement: {train: {gpus: 8}}\n', true],
     ['  engines: {generate: {type: openai}}\n', false],
     ['  engines: {generate: {type: openai, openai: {url: "http://g/v1", model: p}}}\n', true],
     ['  engines: {generate: {type: openai, openai: {url: "http://g/v1"}}}\n', true],
@@ -130,4 +131,23 @@ test("the CRD's CEL rules refuse what rlhf validate refuses and pass what it pas
     assert.equal(problems(extra).length === 0, ok, `rlhf validate on ${JSON.stringify(extra)}`);
     assert.equal(celRefusals(extra).length === 0, ok, `CEL on ${JSON.stringify(extra)}`);
   }
+});
+
+test('a TrainJob run is refused at validation for what trl dpo cannot train as spec.dpo asks', () => {
+  const got = problems(`  iterations: 3
+  engines: {train: {type: trainjob, trainJob: {numNodes: 2}}}
+  dpo: {labelSmoothing: 0.1, batchSize: 24, gradAccum: 2}
+  placement: {train: {gpus: 8}}
+`);
+  assert.deepEqual(
+    got.map((p) => p.path),
+    ['spec.reference', 'spec.dpo.labelSmoothing', 'spec.dpo.batchSize'],
+  );
+  assert.match(got[0]?.message ?? '', /set spec\.reference: previous/);
+  assert.match(
+    got[2]?.message ?? '',
+    /24 pairs do not split into 2 micro-batches on each of 16 training processes: use a multiple of 32/,
+  );
+  const fine = `  iterations: 3\n  reference: previous\n  engines: {train: {type: trainjob}}\n  dpo: {batchSize: 64}\n  placement: {train: {gpus: 8}}\n`;
+  assert.deepEqual(problems(fine), []);
 });

@@ -66,10 +66,45 @@ export function engineProblems(spec: RlhfRunSpec): FieldProblem[] {
       message:
         "openai: the judge workers score with the reward-model service only (an OpenAI-compatible server has no standard scoring route): use type builtin, and run the reward model on the run's judge placement",
     });
+  if (spec.engines.train.type === 'trainjob') out.push(...trainJobProblems(spec));
   for (const group of ['generate', 'judge', 'train', 'evaluate'] as const) {
     if (spec.placement[group].gpus > 0 && !gpuEngines.has(groupEngine(spec, group)))
       out.push({ path: `spec.placement.${group}.gpus`, message: gpuRefusal(spec, group) });
   }
+  return out;
+}
+
+/**
+ * What `trl dpo` cannot train the way spec.dpo asks (the mapping of the TrainJob's command line explains
+ * each), refused when the run is validated rather than when its first TrainJob is built.
+ */
+function trainJobProblems(spec: RlhfRunSpec): FieldProblem[] {
+  const out: FieldProblem[] = [];
+  const d = spec.dpo;
+  if (spec.reference === 'initial' && spec.iterations > 1)
+    out.push({
+      path: 'spec.reference',
+      message:
+        'initial: trl dpo takes its reference model from the policy each iteration starts from, which is pi_0 only in iteration 1: set spec.reference: previous with engines.train trainjob, or train builtin',
+    });
+  if (d.labelSmoothing > 0)
+    out.push({
+      path: 'spec.dpo.labelSmoothing',
+      message: `${d.labelSmoothing}: TRL's sigmoid DPO loss has no label smoothing: set 0 with engines.train trainjob`,
+    });
+  if (d.warmupRatio >= 1)
+    out.push({
+      path: 'spec.dpo.warmupRatio',
+      message: 'transformers reads a warmup of 1 or more as a step count: use a ratio below 1',
+    });
+  // One training process per GPU of each node (one on a CPU node), as the TrainJob runs them.
+  const processes = spec.engines.train.trainJob.numNodes * Math.max(1, spec.placement.train.gpus);
+  const split = d.gradAccum * processes;
+  if (d.batchSize % split !== 0)
+    out.push({
+      path: 'spec.dpo.batchSize',
+      message: `${d.batchSize} pairs do not split into ${d.gradAccum} micro-batches on each of ${processes} training processes: use a multiple of ${split}`,
+    });
   return out;
 }
 

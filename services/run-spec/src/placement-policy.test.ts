@@ -30,6 +30,7 @@ spec:
   policy: {model: nats-obj://m/sft}
   judge: {type: gold, task: sentiment}
   prompts: {dataset: nats-obj://d/p.jsonl}
+  reference: previous
   engines: {train: {type: trainjob}}
   placement: ${placement}
 `).spec;

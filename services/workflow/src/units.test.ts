@@ -62,6 +62,7 @@ test('placement: setup and train go where training goes, one pod; pair is one CP
 test('engines: a stage handed to a GPU engine leaves the GPUs to it; setup trains built in, on CPU', () => {
   const spec = specOf({
     ...fromNothing,
+    reference: 'previous',
     engines: { generate: { type: 'vllm' }, train: { type: 'trainjob' } },
     placement: { train: { gpus: 8 }, generate: { replicas: 2, gpus: 1 }, evaluate: { gpus: 1 } },
   });
