@@ -1,14 +1,13 @@
 /**
  * The model directory (docs/ARCHITECTURE.md, section 3): `config.json` (HF Llama fields), `tokenizer.json` and
  * `tokenizer_config.json` (HF format), and `model.onnx`, the inference graph whose initializers are the
- * weights under their HF names. The directory is written whole or not at all, and every way it can be
+ * weights under their HF names (kept in `model.onnx.data` beside it for models above 1 GiB of weights). The directory is written whole or not at all, and every way it can be
  * broken (missing file, unknown config field, corrupt ONNX, wrong shapes) fails on load naming the file.
  */
 import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EngineError, invalidInput } from '../engine-error.js';
 import { parseLlamaConfig } from '../model/config.js';
-import { buildInferenceModel } from '../model/inference-graph.js';
 import { checkWeights } from '../model/weights.js';
 import { decodeModel } from '../onnx/onnx-decode.js';
 import { checkChatTemplate, readChatTemplate } from '../tokenizer/chat-template.js';
@@ -20,6 +19,7 @@ import { extraEndIds, GENERATION_CONFIG, generationConfigJson, generationEndIds 
 import { prettyJson, readFileOrFail, readJsonFile } from './json-file.js';
 import type { LoadedModelDir, ModelDirContents } from './loaded-model.js';
 import { checkSpecialIdsAgree, checkTokenizerFits, specialTokensOf } from './model-tokenizer.js';
+import { type ModelOnnxOptions, writeModelOnnx } from './model-onnx-file.js';
 import { weightsFromOnnx } from './onnx-weights.js';
 
 export const MODEL_DIR_FILES = {
@@ -27,6 +27,8 @@ export const MODEL_DIR_FILES = {
   tokenizer: 'tokenizer.json',
   tokenizerConfig: 'tokenizer_config.json',
   model: 'model.onnx',
+  /** Present when the weights are too large to keep inside model.onnx (model-onnx-file.ts). */
+  modelData: 'model.onnx.data',
 } as const;
 
 export type { LoadedModelDir, ModelDirContents } from './loaded-model.js';
@@ -51,7 +53,7 @@ function checkContents(contents: ModelDirContents) {
 export async function saveModelDir(
   out: string,
   contents: ModelDirContents,
-  options: AtomicDirectoryOptions = {},
+  options: AtomicDirectoryOptions & ModelOnnxOptions = {},
 ): Promise<void> {
   const { config, specials } = checkContents(contents);
   await writeDirectoryAtomically(
@@ -65,7 +67,7 @@ export async function saveModelDir(
         config.max_position_embeddings,
         contents.chatTemplate,
       );
-      await writeFile(join(dir, MODEL_DIR_FILES.model), buildInferenceModel(config, contents.weights));
+      await writeModelOnnx(dir, config, contents.weights, options);
       if (contents.endTokenIds?.length)
         await writeFile(
           join(dir, GENERATION_CONFIG),
@@ -106,7 +108,7 @@ export async function loadModelDir(dir: string): Promise<LoadedModelDir> {
   checkTokenizerFits(config, tokenizer, configFile, tokenizerFile);
 
   const model = decodeModel(await readFileOrFail(modelFile), modelFile);
-  const weights = weightsFromOnnx(model, config, modelFile);
+  const weights = await weightsFromOnnx(model, config, modelFile);
   const chatTemplate = await readChatTemplate(dir);
   const endTokenIds = extraEndIds(config, await generationEndIds(dir), join(dir, GENERATION_CONFIG));
   return {

@@ -56,7 +56,8 @@ export async function policySession(model: LoadedModelDir, modelBytes: Uint8Arra
       },
     );
   }
-  return OrtSession.create(modelBytes, inferenceSessionOptions);
+  // model.onnx.data, when the weights are outside model.onnx, sits beside it in the model's directory.
+  return OrtSession.create(modelBytes, { ...inferenceSessionOptions, externalDataDir: model.dir });
 }
 
 /**
