@@ -8,7 +8,7 @@ import { buildInferenceModel } from '../model/inference-graph.js';
 import { EXTERNAL_DATA_ALIGNMENT, externalDataRef, isExternal } from '../onnx/external-data.js';
 import { decodeModel } from '../onnx/onnx-decode.js';
 import { encodeModel } from '../onnx/onnx-encode.js';
-import { OrtSession } from '../runtime/ort-session.js';
+import { OrtSession, type TensorValue } from '../runtime/ort-session.js';
 import { policySession } from '../sampling/generate-texts.js';
 import { loadModelDir, saveModelDir } from './model-dir.js';
 import { INLINE_WEIGHTS_MAX_BYTES, MODEL_DATA_FILE, weightBytes } from './model-onnx-file.js';
@@ -19,7 +19,7 @@ const readBytes = async (path: string) => new Uint8Array(await readFile(path));
 async function logitsOf(session: OrtSession, vocab: number): Promise<Float32Array> {
   const ids = [1, 5, 9, 2];
   const layers = session.inputNames.filter((n) => n.endsWith('.key')).length;
-  const feeds: Parameters<OrtSession['run']>[0] = {
+  const feeds: Record<string, TensorValue> = {
     input_ids: { data: BigInt64Array.from(ids, BigInt), dims: [1, ids.length] },
     attention_mask: { data: new BigInt64Array(ids.length).fill(1n), dims: [1, ids.length] },
     position_ids: { data: BigInt64Array.from(ids.keys(), BigInt), dims: [1, ids.length] },
@@ -80,7 +80,8 @@ describe('model.onnx external data', () => {
     for (const dir of [inline, external]) {
       const back = await loadModelDir(dir);
       assert.deepEqual([...back.weights.keys()].sort(), [...model.weights.keys()].sort());
-      for (const [name, data] of model.weights) assert.deepEqual(back.weights.get(name), data, `${dir} ${name}`);
+      for (const [name, data] of model.weights)
+        assert.deepEqual(back.weights.get(name), data, `${dir} ${name}`);
     }
   });
 
@@ -124,7 +125,11 @@ describe('model.onnx external data', () => {
       const entry = t.externalData.find((e) => e.key === 'location');
       assert.ok(entry);
       entry.value = location;
-      assert.throws(() => decodeModel(encodeModel(onnx), 'm.onnx'), /not a file name beside the model/, location);
+      assert.throws(
+        () => decodeModel(encodeModel(onnx), 'm.onnx'),
+        /not a file name beside the model/,
+        location,
+      );
     }
   });
 });

@@ -18,8 +18,8 @@ import { type AtomicDirectoryOptions, writeDirectoryAtomically } from './atomic-
 import { extraEndIds, GENERATION_CONFIG, generationConfigJson, generationEndIds } from './end-tokens.js';
 import { prettyJson, readFileOrFail, readJsonFile } from './json-file.js';
 import type { LoadedModelDir, ModelDirContents } from './loaded-model.js';
-import { checkSpecialIdsAgree, checkTokenizerFits, specialTokensOf } from './model-tokenizer.js';
 import { type ModelOnnxOptions, writeModelOnnx } from './model-onnx-file.js';
+import { checkSpecialIdsAgree, checkTokenizerFits, specialTokensOf } from './model-tokenizer.js';
 import { weightsFromOnnx } from './onnx-weights.js';
 
 export const MODEL_DIR_FILES = {

@@ -75,7 +75,11 @@ async function openData(path: string, source: string): Promise<FileHandle> {
  * and locates external data), checked for presence and shape; a parameter-named initializer the config
  * does not expect (an untied `lm_head.weight` under a tied config) is an error.
  */
-export async function weightsFromOnnx(model: ModelProto, config: LlamaConfig, source: string): Promise<Weights> {
+export async function weightsFromOnnx(
+  model: ModelProto,
+  config: LlamaConfig,
+  source: string,
+): Promise<Weights> {
   const expected = new Set(weightSpecs(config).map((s) => s.name));
   const weights: Weights = new Map();
   const shapes = new Map<string, readonly number[]>();

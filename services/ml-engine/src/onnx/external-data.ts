@@ -47,9 +47,12 @@ export function externalDataRef(t: TensorProto): ExternalDataRef {
   const rawLength = entries.get('length');
   if (rawLength === undefined && expected === undefined)
     throw new Error(`tensor ${t.name}: external_data has no length`);
-  const length = rawLength === undefined ? (expected as number) : nonNegativeInteger(rawLength, `length of ${t.name}`);
+  const length =
+    rawLength === undefined ? (expected as number) : nonNegativeInteger(rawLength, `length of ${t.name}`);
   if (expected !== undefined && length !== expected)
-    throw new Error(`tensor ${t.name}: external_data length ${length}, shape [${t.dims.join(', ')}] needs ${expected}`);
+    throw new Error(
+      `tensor ${t.name}: external_data length ${length}, shape [${t.dims.join(', ')}] needs ${expected}`,
+    );
   return { location, offset, length };
 }
 

@@ -58,7 +58,12 @@ export interface BuildOptions {
    * reference, onnx/external-data.ts), or undefined to keep it inline. Called once per kept initializer, in
    * graph order, so a writer can append payloads to a data file as it is called.
    */
-  externalize?: (name: string, data: TypedData, dims: readonly number[], dtype: DType) => TensorProto | undefined;
+  externalize?: (
+    name: string,
+    data: TypedData,
+    dims: readonly number[],
+    dtype: DType,
+  ) => TensorProto | undefined;
 }
 
 interface Constant {
@@ -110,7 +115,9 @@ export class GraphCore {
     // built: a large model's weights then exist once until they are written (or written out of line).
     const numel = shape.reduce((a, b) => a * b, 1);
     if (typed.length !== numel)
-      throw new Error(`tensor ${v.name}: ${typed.length} values for shape [${shape.join(', ')}] (needs ${numel})`);
+      throw new Error(
+        `tensor ${v.name}: ${typed.length} values for shape [${shape.join(', ')}] (needs ${numel})`,
+      );
     this.constants.set(v.name, { data: typed, dtype, dims: [...shape] });
     return v;
   }

@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
 import { EngineError } from '../engine-error.js';
+import { externalDataRef, isExternal } from './external-data.js';
 import type {
   AttributeProto,
   AttributeTypeCode,
@@ -18,7 +19,6 @@ import type {
   TensorTypeProto,
   ValueInfoProto,
 } from './onnx-types.js';
-import { externalDataRef, isExternal } from './external-data.js';
 import { DataLocation } from './onnx-types.js';
 import { dtypeFromCode, tensorToData } from './tensor-data.js';
 
@@ -279,7 +279,7 @@ function readTensor(r: BinaryReader, end: number, w: string): TensorProto {
         else return false;
         return true;
       });
-      (t.externalData ??= []).push(entry);
+      t.externalData = [...(t.externalData ?? []), entry];
     } else if (f === 14) t.dataLocation = int(r, wt, w, 'data_location');
     else return false;
     return true;
