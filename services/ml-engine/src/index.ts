@@ -7,6 +7,7 @@ export {
 } from './autodiff/gradient-check.js';
 export { type Grad, type VjpContext, type VjpRule, vjpRules } from './autodiff/vjp-rules.js';
 export { type AtomicDirectoryOptions, writeDirectoryAtomically } from './checkpoint/atomic-directory.js';
+export { f32ToBf16, f32ToF16 } from './checkpoint/half-float.js';
 export {
   EXPORT_DTYPES,
   type ExportDtype,
