@@ -101,11 +101,10 @@ describe('sharded export', () => {
     const files = (await readdir(out('sharded'))).filter((f) => f.includes('safetensors')).sort();
     const shards = files.filter((f) => f.endsWith('.safetensors'));
     assert.ok(shards.length >= 3, files.join(' '));
-    shards.forEach((f, i) =>
-      assert.equal(
-        f,
-        `model-${String(i + 1).padStart(5, '0')}-of-${String(shards.length).padStart(5, '0')}.safetensors`,
-      ),
+    const n = String(shards.length).padStart(5, '0');
+    assert.deepEqual(
+      shards,
+      shards.map((_, i) => `model-${String(i + 1).padStart(5, '0')}-of-${n}.safetensors`),
     );
     assert.ok(files.includes('model.safetensors.index.json'));
     assert.ok(!files.includes('model.safetensors'));

@@ -20,8 +20,10 @@ export { readJsonFile } from './checkpoint/json-file.js';
 export {
   type LoadedModelDir,
   loadModelDir,
+  loadModelDirInfo,
   MODEL_DIR_FILES,
   type ModelDirContents,
+  type ModelDirInfo,
   saveModelDir,
 } from './checkpoint/model-dir.js';
 export {

@@ -17,10 +17,10 @@ import type { TokenizerJson } from '../tokenizer/tokenizer-json.js';
 import { type AtomicDirectoryOptions, writeDirectoryAtomically } from './atomic-directory.js';
 import { extraEndIds, GENERATION_CONFIG, generationConfigJson, generationEndIds } from './end-tokens.js';
 import { prettyJson, readFileOrFail, readJsonFile } from './json-file.js';
-import type { LoadedModelDir, ModelDirContents } from './loaded-model.js';
+import type { LoadedModelDir, ModelDirContents, ModelDirInfo } from './loaded-model.js';
 import { type ModelOnnxOptions, writeModelOnnx } from './model-onnx-file.js';
 import { checkSpecialIdsAgree, checkTokenizerFits, specialTokensOf } from './model-tokenizer.js';
-import { weightsFromOnnx } from './onnx-weights.js';
+import { checkOnnxParameters, weightsFromOnnx } from './onnx-weights.js';
 
 export const MODEL_DIR_FILES = {
   config: 'config.json',
@@ -31,7 +31,7 @@ export const MODEL_DIR_FILES = {
   modelData: 'model.onnx.data',
 } as const;
 
-export type { LoadedModelDir, ModelDirContents } from './loaded-model.js';
+export type { LoadedModelDir, ModelDirContents, ModelDirInfo } from './loaded-model.js';
 
 /**
  * Checks a model before anything is written: the config reads back as written, its special-token ids are
@@ -94,8 +94,7 @@ async function checkIsDirectory(dir: string): Promise<void> {
   }
 }
 
-/** Loads and checks a model directory written by `saveModelDir` (or by hand, in the same layout). */
-export async function loadModelDir(dir: string): Promise<LoadedModelDir> {
+async function loadParts(dir: string) {
   await checkIsDirectory(dir);
   const configFile = join(dir, MODEL_DIR_FILES.config);
   const tokenizerFile = join(dir, MODEL_DIR_FILES.tokenizer);
@@ -108,16 +107,32 @@ export async function loadModelDir(dir: string): Promise<LoadedModelDir> {
   checkTokenizerFits(config, tokenizer, configFile, tokenizerFile);
 
   const model = decodeModel(await readFileOrFail(modelFile), modelFile);
-  const weights = await weightsFromOnnx(model, config, modelFile);
   const chatTemplate = await readChatTemplate(dir);
   const endTokenIds = extraEndIds(config, await generationEndIds(dir), join(dir, GENERATION_CONFIG));
-  return {
+  const info: ModelDirInfo = {
     config,
     tokenizer,
     tokenizerJson,
-    weights,
     dir,
     ...(chatTemplate === undefined ? {} : { chatTemplate }),
     ...(endTokenIds.length ? { endTokenIds } : {}),
   };
+  return { info, model, modelFile };
+}
+
+/** Loads and checks a model directory written by `saveModelDir` (or by hand, in the same layout). */
+export async function loadModelDir(dir: string): Promise<LoadedModelDir> {
+  const { info, model, modelFile } = await loadParts(dir);
+  return { ...info, weights: await weightsFromOnnx(model, info.config, modelFile) };
+}
+
+/**
+ * Loads and checks a model directory as `loadModelDir` does, but leaves the weights on disk (their shapes and
+ * data file are checked): for a caller that runs model.onnx in ORT, which reads them itself, so a large
+ * model is not held twice.
+ */
+export async function loadModelDirInfo(dir: string): Promise<ModelDirInfo> {
+  const { info, model, modelFile } = await loadParts(dir);
+  await checkOnnxParameters(model, info.config, modelFile);
+  return info;
 }

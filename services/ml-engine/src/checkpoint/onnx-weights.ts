@@ -5,7 +5,7 @@
  * (a view into them would pin the whole file and may be unaligned), or from the data file by offset, so a
  * model larger than memory allows twice is never read whole.
  */
-import { type FileHandle, open } from 'node:fs/promises';
+import { type FileHandle, open, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { EngineError, invalidInput } from '../engine-error.js';
 import type { LlamaConfig } from '../model/config.js';
@@ -107,4 +107,49 @@ export async function weightsFromOnnx(
   }
   checkWeights(config, weights, source, shapes);
   return weights;
+}
+
+/**
+ * Checks the parameters of a decoded ONNX model against `config` (presence, shape, float32) and that any
+ * data file they name holds their bytes, without reading a payload: for a caller that hands model.onnx to
+ * ORT and needs no copy of the weights itself.
+ */
+export async function checkOnnxParameters(
+  model: ModelProto,
+  config: LlamaConfig,
+  source: string,
+): Promise<void> {
+  const expected = new Set(weightSpecs(config).map((s) => s.name));
+  const lengths = new Map<string, { length: number }>();
+  const shapes = new Map<string, readonly number[]>();
+  const ends = new Map<string, { end: number; name: string }>();
+  for (const t of model.graph.initializer) {
+    if (!expected.has(t.name) && !PARAMETER_NAME.test(t.name)) continue;
+    lengths.set(t.name, { length: checkFloat32(t, source) });
+    shapes.set(t.name, t.dims);
+    if (!isExternal(t)) continue;
+    const ref = externalDataRef(t);
+    const path = join(dirname(source), ref.location);
+    if ((ends.get(path)?.end ?? -1) < ref.offset + ref.length)
+      ends.set(path, { end: ref.offset + ref.length, name: t.name });
+  }
+  checkWeights(config, lengths, source, shapes);
+  for (const [path, { end, name }] of ends) {
+    const size = await stat(path).then(
+      (s) => s.size,
+      (cause: unknown) => {
+        throw new EngineError('NOT_FOUND', `${source} keeps its weights in ${path}, which cannot be read`, {
+          field: path,
+          fix: 'copy the whole model directory, model.onnx.data included',
+          cause,
+        });
+      },
+    );
+    if (size < end)
+      throw invalidInput(
+        `${path} ends before the bytes of ${name} (${size} bytes, ${end} needed)`,
+        path,
+        'the data file is truncated or belongs to another model.onnx: write the model directory again',
+      );
+  }
 }
