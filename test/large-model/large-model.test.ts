@@ -2,11 +2,14 @@
  * A checkpoint above protobuf's 2 GiB: a random float32 Llama of 869 M parameters (3.24 GiB; 3 layers of
  * hidden 4096, vocab 32000, untied) imports with `rlhf model import` (weights in model.onnx.data), generates
  * a token with `rlhf generate`, and exports with `rlhf model export --dtype bfloat16 --max-shard-size 1GB`.
- * Each command's peak resident memory (VmHWM) is printed; docs/MODELS.md quotes them. It takes 2-4 minutes
- * and ~11 GB of disk under the temporary directory.
+ * Then a 333 M-parameter model (1.24 GiB, also out of line) takes one SGD step with `rlhf train sft`. Each
+ * command's peak resident memory (VmHWM) is printed; docs/MODELS.md quotes them. It takes 5-8 minutes and
+ * ~12 GB of disk under the temporary directory.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -14,6 +17,13 @@ import { fileURLToPath } from 'node:url';
 import { decodeModel, MODEL_DATA_FILE } from '@rlhf/ml-engine';
 import { type CliResult, runCli } from '../helpers/cli.js';
 import { writeRandomCheckpoint } from './random-checkpoint.js';
+
+/** Streamed, so the test process never holds a data file. */
+async function sha256(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
 
 const reporter = fileURLToPath(new URL('../helpers/report-peak-memory.mjs', import.meta.url));
 const SHAPE = {
@@ -103,5 +113,47 @@ describe('a 3 GiB checkpoint', () => {
     assert.ok(total > index.metadata.total_size && total < index.metadata.total_size + 2 ** 20);
     const config = JSON.parse(await readFile(join(dir, 'export', 'config.json'), 'utf8'));
     assert.equal(config.torch_dtype, 'bfloat16');
+  });
+});
+
+/** 333 M parameters (1.24 GiB, above the inline limit): training reads and writes model.onnx.data. */
+const TRAIN_SHAPE = { ...SHAPE, hidden_size: 2048, intermediate_size: 5504, num_hidden_layers: 4 };
+
+describe('training a model with external data', () => {
+  test('takes an SGD step and writes the result with its weights in model.onnx.data', async () => {
+    await rm(join(dir, 'hf'), { recursive: true, force: true });
+    await writeRandomCheckpoint(join(dir, 'hf-train'), TRAIN_SHAPE, join(dir, 'scratch-train'));
+    await measured('import (1.24 GiB)', [
+      'model',
+      'import',
+      '--from',
+      join(dir, 'hf-train'),
+      '--out',
+      join(dir, 'train-base'),
+    ]);
+    const data = join(dir, 'sft.jsonl');
+    await writeFile(data, `${JSON.stringify({ prompt: 'the movie was', completion: ' great fun' })}\n`);
+    await measured('train sft, sgd (1.24 GiB)', [
+      'train',
+      'sft',
+      '--model',
+      join(dir, 'train-base'),
+      '--data',
+      data,
+      '--out',
+      join(dir, 'trained'),
+      '--optimizer',
+      'sgd',
+      '--steps',
+      '1',
+      '--batch-size',
+      '1',
+      '--lr',
+      '0.1',
+    ]);
+    assert.ok((await readdir(join(dir, 'trained'))).includes(MODEL_DATA_FILE));
+    const [base, trained] = [join(dir, 'train-base', MODEL_DATA_FILE), join(dir, 'trained', MODEL_DATA_FILE)];
+    assert.equal((await stat(trained)).size, (await stat(base)).size);
+    assert.notEqual(await sha256(trained), await sha256(base), 'the step changed the weights');
   });
 });

@@ -108,7 +108,7 @@ describe('model.onnx external data', () => {
     await saveModelDir(dir, model, { inlineMaxBytes: 0 });
     const data = await readBytes(join(dir, MODEL_DATA_FILE));
     await writeFile(join(dir, MODEL_DATA_FILE), data.subarray(0, data.length - 8));
-    await assert.rejects(loadModelDir(dir), /model\.onnx\.data ends before the \d+ bytes of/);
+    await assert.rejects(loadModelDir(dir), /model\.onnx\.data ends before the bytes of/);
     await rm(join(dir, MODEL_DATA_FILE));
     await assert.rejects(loadModelDir(dir), (e: Error & { code?: string }) => {
       assert.equal(e.code, 'NOT_FOUND');

@@ -24,9 +24,9 @@ import {
 } from './end-tokens.js';
 import { type HfTensor, readHfWeights } from './hf-weights.js';
 import { prettyJson, readJsonFile } from './json-file.js';
-import { loadModelDir, type ModelDirContents, saveModelDir } from './model-dir.js';
+import { type ModelDirContents, openModelDir, saveModelDir } from './model-dir.js';
 import { checkTokenizerFits, specialTokensOf, withTokenizerIds } from './model-tokenizer.js';
-import type { F32Tensor } from './safetensors.js';
+import type { F32Source } from './safetensors.js';
 import { DEFAULT_MAX_SHARD_SIZE, parseShardSize, writeShardedSafetensors } from './safetensors-shards.js';
 
 /** The dtypes `rlhf model export --dtype` writes, as config.json names them, and their safetensors codes. */
@@ -60,10 +60,11 @@ export async function exportHfCheckpoint(
       `dtype must be one of ${Object.keys(EXPORT_DTYPES).join(', ')}, got ${dtype}`,
       'dtype',
     );
-  const { config, tokenizerJson, weights, chatTemplate, endTokenIds } = await loadModelDir(modelDir);
-  const tensors = new Map<string, F32Tensor>();
-  for (const spec of weightSpecs(config))
-    tensors.set(spec.name, { shape: spec.shape, data: weights.get(spec.name) as Float32Array });
+  // Tensors are read from the model directory one at a time as the safetensors files are written.
+  const { info, weights } = await openModelDir(modelDir);
+  const { config, tokenizerJson, chatTemplate, endTokenIds } = info;
+  const tensors = new Map<string, F32Source>();
+  for (const spec of weightSpecs(config)) tensors.set(spec.name, weights.get(spec.name) as F32Source);
   const specials = specialTokensOf(config, tokenizerJson, join(modelDir, 'config.json'));
   await writeDirectoryAtomically(
     out,

@@ -20,7 +20,7 @@ import { prettyJson, readFileOrFail, readJsonFile } from './json-file.js';
 import type { LoadedModelDir, ModelDirContents, ModelDirInfo } from './loaded-model.js';
 import { type ModelOnnxOptions, writeModelOnnx } from './model-onnx-file.js';
 import { checkSpecialIdsAgree, checkTokenizerFits, specialTokensOf } from './model-tokenizer.js';
-import { checkOnnxParameters, weightsFromOnnx } from './onnx-weights.js';
+import { checkOnnxParameters, type WeightLoader, weightLoaders, weightsFromOnnx } from './onnx-weights.js';
 
 export const MODEL_DIR_FILES = {
   config: 'config.json',
@@ -124,6 +124,17 @@ async function loadParts(dir: string) {
 export async function loadModelDir(dir: string): Promise<LoadedModelDir> {
   const { info, model, modelFile } = await loadParts(dir);
   return { ...info, weights: await weightsFromOnnx(model, info.config, modelFile) };
+}
+
+/**
+ * A model directory checked as `loadModelDir` checks it, with each weight read only when its loader is
+ * called: an export converts and writes one tensor at a time.
+ */
+export async function openModelDir(
+  dir: string,
+): Promise<{ info: ModelDirInfo; weights: Map<string, WeightLoader> }> {
+  const { info, model, modelFile } = await loadParts(dir);
+  return { info, weights: await weightLoaders(model, info.config, modelFile) };
 }
 
 /**

@@ -70,42 +70,57 @@ async function openData(path: string, source: string): Promise<FileHandle> {
   }
 }
 
+/** One parameter, read from model.onnx's bytes or model.onnx.data when asked for. */
+export interface WeightLoader {
+  shape: number[];
+  length: number;
+  load(): Promise<Float32Array>;
+}
+
 /**
- * The parameters of `config` from a decoded ONNX model (`source`, the model.onnx path, names it in errors
- * and locates external data), checked for presence and shape; a parameter-named initializer the config
- * does not expect (an untied `lm_head.weight` under a tied config) is an error.
+ * Loaders for the parameters of `config` in a decoded ONNX model (`source`, the model.onnx path, names it in
+ * errors and locates external data), checked first for presence, shape, dtype and data-file length; a
+ * parameter-named initializer the config does not expect (an untied `lm_head.weight` under a tied config)
+ * is an error. Each load opens the data file, reads one tensor and closes it.
  */
+export async function weightLoaders(
+  model: ModelProto,
+  config: LlamaConfig,
+  source: string,
+): Promise<Map<string, WeightLoader>> {
+  await checkOnnxParameters(model, config, source);
+  const expected = new Set(weightSpecs(config).map((s) => s.name));
+  const loaders = new Map<string, WeightLoader>();
+  for (const t of model.graph.initializer) {
+    if (!expected.has(t.name) && !PARAMETER_NAME.test(t.name)) continue;
+    const n = checkFloat32(t, source);
+    const load = async () => {
+      if (!isExternal(t)) return inlineFloat32(t, n);
+      const ref = externalDataRef(t);
+      const path = join(dirname(source), ref.location);
+      const file = await openData(path, source);
+      try {
+        const out = new Float32Array(n);
+        await readAt(file, out, ref.offset, path, t.name);
+        return out;
+      } finally {
+        await file.close();
+      }
+    };
+    loaders.set(t.name, { shape: [...t.dims], length: n, load });
+  }
+  return loaders;
+}
+
+/** Every parameter of `config` in a decoded ONNX model, read into memory (see weightLoaders). */
 export async function weightsFromOnnx(
   model: ModelProto,
   config: LlamaConfig,
   source: string,
 ): Promise<Weights> {
-  const expected = new Set(weightSpecs(config).map((s) => s.name));
   const weights: Weights = new Map();
-  const shapes = new Map<string, readonly number[]>();
-  const files = new Map<string, FileHandle>();
-  try {
-    for (const t of model.graph.initializer) {
-      if (!expected.has(t.name) && !PARAMETER_NAME.test(t.name)) continue;
-      const n = checkFloat32(t, source);
-      if (isExternal(t)) {
-        const ref = externalDataRef(t);
-        const path = join(dirname(source), ref.location);
-        let file = files.get(path);
-        if (file === undefined) {
-          file = await openData(path, source);
-          files.set(path, file);
-        }
-        const out = new Float32Array(n);
-        await readAt(file, out, ref.offset, path, t.name);
-        weights.set(t.name, out);
-      } else weights.set(t.name, inlineFloat32(t, n));
-      shapes.set(t.name, t.dims);
-    }
-  } finally {
-    for (const file of files.values()) await file.close();
-  }
-  checkWeights(config, weights, source, shapes);
+  for (const [name, loader] of await weightLoaders(model, config, source))
+    weights.set(name, await loader.load());
   return weights;
 }
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { invalidInput } from '../engine-error.js';
 import { INDEX_FILE, SINGLE_FILE } from './hf-weights.js';
 import { prettyJson } from './json-file.js';
-import { BYTES_PER_VALUE, type F32Tensor, type SafetensorsDtype, writeSafetensors } from './safetensors.js';
+import { BYTES_PER_VALUE, type F32Source, type SafetensorsDtype, writeSafetensors } from './safetensors.js';
 
 /** Hugging Face's default `max_shard_size`. */
 export const DEFAULT_MAX_SHARD_SIZE = '5GB';
@@ -73,15 +73,16 @@ export const shardName = (i: number, n: number) =>
 
 /**
  * Writes `tensors` (iterated in model order) into `dir` as `dtype`, sharded at `maxShardBytes`; returns the
- * files written. Each shard is written and released before the next is converted.
+ * files written. Tensors are loaded (when lazy) and converted one at a time as they are written.
  */
 export async function writeShardedSafetensors(
   dir: string,
-  tensors: Map<string, F32Tensor>,
+  tensors: Map<string, F32Source>,
   dtype: SafetensorsDtype,
   maxShardBytes: number,
 ): Promise<string[]> {
-  const bytesOf = (name: string) => (tensors.get(name) as F32Tensor).data.length * BYTES_PER_VALUE[dtype];
+  const count = (t: F32Source) => ('data' in t ? t.data.length : t.length);
+  const bytesOf = (name: string) => count(tensors.get(name) as F32Source) * BYTES_PER_VALUE[dtype];
   const shards = planShards([...tensors.keys()], bytesOf, maxShardBytes);
   // transformers refuses safetensors files without a `format` entry in the metadata.
   const metadata = { format: 'pt' };
@@ -95,7 +96,7 @@ export async function writeShardedSafetensors(
     const file = shardName(i, shards.length);
     await writeSafetensors(
       join(dir, file),
-      new Map(names.map((n) => [n, tensors.get(n) as F32Tensor])),
+      new Map(names.map((n) => [n, tensors.get(n) as F32Source])),
       metadata,
       dtype,
     );

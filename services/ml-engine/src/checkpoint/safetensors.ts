@@ -38,6 +38,19 @@ export interface F32Tensor {
   data: Float32Array;
 }
 
+/** A tensor read only when it is written: a shape, its value count, and where its F32 values come from. */
+export interface LazyF32Tensor {
+  shape: number[];
+  length: number;
+  load(): Promise<Float32Array>;
+}
+
+/** What writeSafetensors takes: values in memory, or values loaded one tensor at a time as they are written. */
+export type F32Source = F32Tensor | LazyF32Tensor;
+
+const countOf = (t: F32Source) => ('data' in t ? t.data.length : t.length);
+const valuesOf = async (t: F32Source) => ('data' in t ? t.data : await t.load());
+
 export interface LoadedTensor extends F32Tensor {
   /** The dtype in the file, before widening to F32. */
   dtype: SafetensorsDtype;
@@ -258,7 +271,7 @@ export async function readSafetensors(path: string): Promise<SafetensorsContents
  * reference writer does.
  */
 function buildHeader(
-  tensors: Map<string, F32Tensor>,
+  tensors: Map<string, F32Source>,
   metadata: Record<string, string> | undefined,
   dtype: SafetensorsDtype,
 ): {
@@ -277,11 +290,12 @@ function buildHeader(
   let offset = 0;
   for (const name of order) {
     if (name === '__metadata__') throw invalidInput('a tensor cannot be named __metadata__', name);
-    const { shape, data } = tensors.get(name)!;
+    const tensor = tensors.get(name)!;
+    const shape = tensor.shape;
     const count = shape.reduce((a, b) => a * b, 1);
-    if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0) || count !== data.length) {
+    if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0) || count !== countOf(tensor)) {
       throw invalidInput(
-        `tensor ${name} has ${data.length} values but shape [${shape}] holds ${count}`,
+        `tensor ${name} has ${countOf(tensor)} values but shape [${shape}] holds ${count}`,
         name,
         'pass the shape the values were laid out in (row-major)',
       );
@@ -326,7 +340,7 @@ export function serializeSafetensors(
  */
 export async function writeSafetensors(
   path: string,
-  tensors: Map<string, F32Tensor>,
+  tensors: Map<string, F32Source>,
   metadata?: Record<string, string>,
   dtype: SafetensorsDtype = 'F32',
 ): Promise<void> {
@@ -336,7 +350,7 @@ export async function writeSafetensors(
   try {
     await file.write(header);
     for (const name of order) {
-      const bytes = encodeAs(dtype, tensors.get(name)!.data);
+      const bytes = encodeAs(dtype, await valuesOf(tensors.get(name)!));
       for (let at = 0; at < bytes.byteLength; ) {
         const { bytesWritten } = await file.write(bytes, at, Math.min(bytes.byteLength - at, 2 ** 30));
         at += bytesWritten;
