@@ -120,7 +120,7 @@ describe('a 3 GiB checkpoint', () => {
 const TRAIN_SHAPE = { ...SHAPE, hidden_size: 2048, intermediate_size: 5504, num_hidden_layers: 4 };
 
 describe('training a model with external data', () => {
-  test('takes an SGD step and writes the result with its weights in model.onnx.data', async () => {
+  test('imports a 1.24 GiB checkpoint', async () => {
     await rm(join(dir, 'hf'), { recursive: true, force: true });
     await writeRandomCheckpoint(join(dir, 'hf-train'), TRAIN_SHAPE, join(dir, 'scratch-train'));
     await measured('import (1.24 GiB)', [
@@ -131,6 +131,10 @@ describe('training a model with external data', () => {
       '--out',
       join(dir, 'train-base'),
     ]);
+    assert.ok((await readdir(join(dir, 'train-base'))).includes(MODEL_DATA_FILE));
+  });
+
+  test('takes an SGD step and writes the result with its weights in model.onnx.data', async () => {
     const data = join(dir, 'sft.jsonl');
     await writeFile(data, `${JSON.stringify({ prompt: 'the movie was', completion: ' great fun' })}\n`);
     await measured('train sft, sgd (1.24 GiB)', [
