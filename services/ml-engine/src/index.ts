@@ -7,15 +7,30 @@ export {
 } from './autodiff/gradient-check.js';
 export { type Grad, type VjpContext, type VjpRule, vjpRules } from './autodiff/vjp-rules.js';
 export { type AtomicDirectoryOptions, writeDirectoryAtomically } from './checkpoint/atomic-directory.js';
-export { exportHfCheckpoint, hfConfigJson, importHfCheckpoint } from './checkpoint/hf-checkpoint.js';
+export { f32ToBf16, f32ToF16 } from './checkpoint/half-float.js';
+export {
+  EXPORT_DTYPES,
+  type ExportDtype,
+  type ExportOptions,
+  exportHfCheckpoint,
+  hfConfigJson,
+  importHfCheckpoint,
+} from './checkpoint/hf-checkpoint.js';
 export { readJsonFile } from './checkpoint/json-file.js';
 export {
   type LoadedModelDir,
   loadModelDir,
+  loadModelDirInfo,
   MODEL_DIR_FILES,
   type ModelDirContents,
+  type ModelDirInfo,
   saveModelDir,
 } from './checkpoint/model-dir.js';
+export {
+  INLINE_WEIGHTS_MAX_BYTES,
+  MODEL_DATA_FILE,
+  type ModelOnnxOptions,
+} from './checkpoint/model-onnx-file.js';
 export { checkTokenizerFits, specialTokensOf, withTokenizerIds } from './checkpoint/model-tokenizer.js';
 export {
   type F32Tensor,
@@ -27,6 +42,7 @@ export {
   serializeSafetensors,
   writeSafetensors,
 } from './checkpoint/safetensors.js';
+export { DEFAULT_MAX_SHARD_SIZE, parseShardSize } from './checkpoint/safetensors-shards.js';
 export {
   type DatasetFormat,
   detectDatasetFormat,

@@ -3,7 +3,7 @@
  * share one load between concurrent callers, refuse the wrong head, and reload after a new version.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -39,7 +39,12 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function makeModel(name: string, seed: number, head: 'lm' | 'scalar'): Promise<string> {
+async function makeModel(
+  name: string,
+  seed: number,
+  head: 'lm' | 'scalar',
+  options: { inlineMaxBytes?: number } = {},
+): Promise<string> {
   const tokenizerJson = trainBpe(['the film was great .', 'the film was dull .'], { vocabSize: 270 });
   const config = parseLlamaConfig({
     architectures: [head === 'lm' ? 'LlamaForCausalLM' : 'LlamaForSequenceClassification'],
@@ -52,7 +57,7 @@ async function makeModel(name: string, seed: number, head: 'lm' | 'scalar'): Pro
     max_position_embeddings: 32,
   });
   const out = join(dir, name);
-  await saveModelDir(out, { config, tokenizerJson, weights: initWeights(config, new Rng(seed)) });
+  await saveModelDir(out, { config, tokenizerJson, weights: initWeights(config, new Rng(seed)) }, options);
   return out;
 }
 
@@ -129,5 +134,31 @@ test('an evicted or replaced model finishes the calls running on it, then is rel
   await new Promise((r) => setImmediate(r));
   await assert.rejects(c1.session.run(feeds, ['logits']), (e: unknown) => e instanceof RlhfError);
   assert.equal((await c2.session.run(feeds, ['logits'])).logits?.dims.join(','), '1,2,270');
+  await cache.close();
+});
+
+test('a model with its weights in model.onnx.data serves through the store as its inline twin does', async () => {
+  const store = new ArtifactRouter(nc, ArtifactSandbox.unrestricted());
+  const cache = new ModelCache({ store, cacheDir: join(dir, 'cache4'), maxModels: 2 });
+  const uri = `nats-obj://rlhf-test-models/policies/external${Date.now()}`;
+  // A threshold of 0 bytes writes this small model as a model above 1 GiB is written.
+  await publishModelDir(store, await makeModel('external', 8, 'lm', { inlineMaxBytes: 0 }), uri);
+  const external = await cache.get(uri, 'lm');
+  assert.ok((await readdir(external.model.dir)).includes('model.onnx.data'));
+  const inline = await cache.get(`file://${await makeModel('inline', 8, 'lm')}`, 'lm');
+  const feeds = {
+    input_ids: { data: BigInt64Array.from([1n, 2n]), dims: [1, 2] },
+    attention_mask: { data: BigInt64Array.from([1n, 1n]), dims: [1, 2] },
+    position_ids: { data: BigInt64Array.from([0n, 1n]), dims: [1, 2] },
+    ...Object.fromEntries(
+      external.session.inputNames
+        .filter((n) => n.startsWith('past_key_values'))
+        .map((n) => [n, { data: new Float32Array(0), dims: [1, 1, 0, 8] }]),
+    ),
+  };
+  assert.deepEqual(
+    (await external.session.run(feeds, ['logits'])).logits?.data,
+    (await inline.session.run(feeds, ['logits'])).logits?.data,
+  );
   await cache.close();
 });

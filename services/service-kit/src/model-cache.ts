@@ -108,18 +108,21 @@ export class ModelCache {
     });
     let model: LoadedModelDir;
     let bytes: Uint8Array;
+    let session: Awaited<ReturnType<typeof SplitSession.create>>;
     try {
       model = await loadModelDir(held.dir);
       bytes = new Uint8Array(await readFile(join(held.dir, 'model.onnx')));
+      // Served models run between other work (sampling, calls): ORT's threads sleep rather than spin when
+      // idle, and small runs (decode steps, short batches) take one thread (split-session.ts). Created under
+      // the lease: a large model's weights are read from model.onnx.data in the directory as ORT loads.
+      session = await SplitSession.create(bytes, model.config, {
+        ...inferenceSessionOptions,
+        spinning: false,
+        externalDataDir: held.dir,
+      });
     } finally {
       await held.release();
     }
-    // Served models run between other work (sampling, calls): ORT's threads sleep rather than spin when idle,
-    // and small runs (decode steps, short batches) take one thread (split-session.ts).
-    const session = await SplitSession.create(bytes, model.config, {
-      ...inferenceSessionOptions,
-      spinning: false,
-    });
     const rowLoop = rowLoopFor(bytes, model.config);
     const shared = new SharedSession(session, rowLoop ? [rowLoop] : []);
     return { uri, version, model, session: shared, ...(rowLoop ? { rowLoop } : {}) };

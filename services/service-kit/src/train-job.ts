@@ -170,10 +170,10 @@ export async function evaluatePairModel(
     chosen: asText(model, p.chosen),
     rejected: asText(model, p.rejected),
   }));
-  const session = await OrtSession.create(
-    new Uint8Array(await readFile(join(modelDir, 'model.onnx'))),
-    inferenceSessionOptions,
-  );
+  const session = await OrtSession.create(new Uint8Array(await readFile(join(modelDir, 'model.onnx'))), {
+    ...inferenceSessionOptions,
+    externalDataDir: modelDir,
+  });
   try {
     let loss = 0;
     let right = 0;

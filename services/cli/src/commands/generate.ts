@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Generation, LoadedModelDir, PromptInput } from '@rlhf/ml-engine';
+import type { Generation, ModelDirInfo, PromptInput } from '@rlhf/ml-engine';
 import { invalidArgument, parseIntegerIn, parseNumberIn } from '@rlhf/platform/core';
 import type { Command } from 'commander';
 import { ProgressBar } from '../progress.js';
@@ -26,7 +26,7 @@ interface PromptLine {
   extra: Record<string, unknown>;
 }
 
-async function promptsFrom(f: GenerateFlags, model: LoadedModelDir): Promise<PromptLine[]> {
+async function promptsFrom(f: GenerateFlags, model: ModelDirInfo): Promise<PromptLine[]> {
   const { loadDataset, parsePromptRecord, promptInputOf } = await import('@rlhf/ml-engine');
   const given = [f.prompt, f.promptIds, f.prompts].filter((x) => x !== undefined).length;
   if (given !== 1)
@@ -90,9 +90,10 @@ export function registerGenerate(program: Command): void {
     .option('--greedy', 'always take the likeliest token')
     .option('--out <FILE>', 'write JSONL here (atomically) instead of stdout')
     .action(async (f: GenerateFlags) => {
-      const { generateTexts, loadModelDir, policySession, promptRows } = await import('@rlhf/ml-engine');
+      const { generateTexts, loadModelDirInfo, policySession, promptRows } = await import('@rlhf/ml-engine');
       const { writeFileAtomic } = await import('@rlhf/platform');
-      const model = await loadModelDir(f.model);
+      // The weights stay on disk for ORT to read: a large model is not held twice.
+      const model = await loadModelDirInfo(f.model);
       const lines = await promptsFrom(f, model);
       const prompts = lines.map((l) => l.input);
       const session = await policySession(model, await readFile(join(f.model, 'model.onnx')));

@@ -213,26 +213,51 @@ export function registerModel(program: Command): void {
 
   registerModelTransfer(model);
 
+  interface ExportFlags {
+    model: string;
+    out: string;
+    format: string;
+    dtype: string;
+    maxShardSize: string;
+    overwrite?: boolean;
+  }
+
   model
     .command('export')
     .summary('export a model directory as a Hugging Face checkpoint directory')
     .description(
       [
-        'Write config.json, model.safetensors (float32), tokenizer.json, tokenizer_config.json and',
-        "generation_config.json, which transformers' from_pretrained loads.",
+        'Write config.json, model.safetensors (or shards model-0000i-of-0000n.safetensors and',
+        'model.safetensors.index.json above --max-shard-size), tokenizer.json, tokenizer_config.json and',
+        "generation_config.json, which transformers' from_pretrained loads. --dtype float16 and bfloat16",
+        'round each weight to nearest, ties to even, and set config.json torch_dtype to match.',
       ].join('\n'),
     )
     .requiredOption('--model <DIR>', 'model directory')
     .requiredOption('--out <DIR>', 'output directory')
     .option('--format <FORMAT>', 'checkpoint format; only "safetensors"', 'safetensors')
+    .option('--dtype <DTYPE>', 'weight dtype: float32, bfloat16 or float16', 'float32')
+    .option('--max-shard-size <SIZE>', 'largest safetensors file (GB = 10^9 bytes, GiB = 2^30)', '5GB')
     .option('--overwrite', 'replace an existing output directory')
-    .action(async (f: { model: string; out: string; format: string; overwrite?: boolean }) => {
+    .action(async (f: ExportFlags) => {
       if (f.format !== 'safetensors') {
         throw invalidArgument('--format', `unknown format "${f.format}"`, 'use --format safetensors');
       }
+      const { EXPORT_DTYPES, exportHfCheckpoint, parseShardSize } = await engine();
+      if (!Object.hasOwn(EXPORT_DTYPES, f.dtype))
+        throw invalidArgument(
+          '--dtype',
+          `unknown dtype "${f.dtype}"`,
+          `use one of ${Object.keys(EXPORT_DTYPES).join(', ')}`,
+        );
+      const maxShardBytes = parseShardSize(f.maxShardSize, '--max-shard-size');
       await writingOut(
-        (await engine()).exportHfCheckpoint(f.model, f.out, { overwrite: f.overwrite === true }),
+        exportHfCheckpoint(f.model, f.out, {
+          overwrite: f.overwrite === true,
+          dtype: f.dtype as keyof typeof EXPORT_DTYPES,
+          maxShardBytes,
+        }),
       );
-      process.stdout.write(`exported ${f.model} to ${f.out} (Hugging Face, safetensors)\n`);
+      process.stdout.write(`exported ${f.model} to ${f.out} (Hugging Face, safetensors, ${f.dtype})\n`);
     });
 }

@@ -22,34 +22,60 @@ import {
   generationConfigJson,
   generationEndIds,
 } from './end-tokens.js';
-import { type HfTensor, readHfWeights, SINGLE_FILE } from './hf-weights.js';
+import { type HfTensor, readHfWeights } from './hf-weights.js';
 import { prettyJson, readJsonFile } from './json-file.js';
-import { loadModelDir, type ModelDirContents, saveModelDir } from './model-dir.js';
+import { type ModelDirContents, openModelDir, saveModelDir } from './model-dir.js';
 import { checkTokenizerFits, specialTokensOf, withTokenizerIds } from './model-tokenizer.js';
-import { type F32Tensor, writeSafetensors } from './safetensors.js';
+import type { F32Source } from './safetensors.js';
+import { DEFAULT_MAX_SHARD_SIZE, parseShardSize, writeShardedSafetensors } from './safetensors-shards.js';
 
-/** config.json as `save_pretrained` writes it for float32 weights (`transformers_version` left out). */
-export function hfConfigJson(config: LlamaConfig): Record<string, unknown> {
-  return { ...config, torch_dtype: 'float32' };
+/** The dtypes `rlhf model export --dtype` writes, as config.json names them, and their safetensors codes. */
+export const EXPORT_DTYPES = { float32: 'F32', float16: 'F16', bfloat16: 'BF16' } as const;
+export type ExportDtype = keyof typeof EXPORT_DTYPES;
+
+/**
+ * config.json as `save_pretrained` writes it (`transformers_version` left out): the weights' dtype under
+ * both names transformers has used for it, `torch_dtype` (read by every version) and `dtype` (4.56 on).
+ */
+export function hfConfigJson(config: LlamaConfig, dtype: ExportDtype = 'float32'): Record<string, unknown> {
+  return { ...config, torch_dtype: dtype, dtype };
+}
+
+export interface ExportOptions extends AtomicDirectoryOptions {
+  /** The weights' dtype in the checkpoint (default float32); half floats are rounded to nearest even. */
+  dtype?: ExportDtype;
+  /** Largest shard in bytes (default 5 GB, Hugging Face's); a checkpoint that fits one is model.safetensors. */
+  maxShardBytes?: number;
 }
 
 /** Writes the model directory `modelDir` as an HF checkpoint directory at `out`, atomically. */
 export async function exportHfCheckpoint(
   modelDir: string,
   out: string,
-  options: AtomicDirectoryOptions = {},
+  options: ExportOptions = {},
 ): Promise<void> {
-  const { config, tokenizerJson, weights, chatTemplate, endTokenIds } = await loadModelDir(modelDir);
-  const tensors = new Map<string, F32Tensor>();
-  for (const spec of weightSpecs(config))
-    tensors.set(spec.name, { shape: spec.shape, data: weights.get(spec.name) as Float32Array });
+  const dtype = options.dtype ?? 'float32';
+  if (!(dtype in EXPORT_DTYPES))
+    throw invalidInput(
+      `dtype must be one of ${Object.keys(EXPORT_DTYPES).join(', ')}, got ${dtype}`,
+      'dtype',
+    );
+  // Tensors are read from the model directory one at a time as the safetensors files are written.
+  const { info, weights } = await openModelDir(modelDir);
+  const { config, tokenizerJson, chatTemplate, endTokenIds } = info;
+  const tensors = new Map<string, F32Source>();
+  for (const spec of weightSpecs(config)) tensors.set(spec.name, weights.get(spec.name) as F32Source);
   const specials = specialTokensOf(config, tokenizerJson, join(modelDir, 'config.json'));
   await writeDirectoryAtomically(
     out,
     async (dir) => {
-      await writeFile(join(dir, 'config.json'), prettyJson(hfConfigJson(config)));
-      // transformers refuses safetensors files without a `format` entry in the metadata.
-      await writeSafetensors(join(dir, SINGLE_FILE), tensors, { format: 'pt' });
+      await writeFile(join(dir, 'config.json'), prettyJson(hfConfigJson(config, dtype)));
+      await writeShardedSafetensors(
+        dir,
+        tensors,
+        EXPORT_DTYPES[dtype],
+        options.maxShardBytes ?? parseShardSize(DEFAULT_MAX_SHARD_SIZE, 'maxShardBytes'),
+      );
       await writeTokenizerFiles(dir, tokenizerJson, specials, config.max_position_embeddings, chatTemplate);
       await writeFile(join(dir, GENERATION_CONFIG), prettyJson(generationConfigJson(config, endTokenIds)));
     },

@@ -22,3 +22,6 @@ export interface LoadedModelDir extends ModelDirContents {
   /** The directory the model was loaded from. */
   dir: string;
 }
+
+/** A model directory without its weights: what tokenizing, prompting and sampling through ORT read. */
+export type ModelDirInfo = Omit<LoadedModelDir, 'weights'>;

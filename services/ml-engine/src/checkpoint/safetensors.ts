@@ -2,17 +2,17 @@
  * The safetensors format (huggingface/safetensors): an 8-byte little-endian header length N, N bytes of
  * JSON mapping each tensor name to `{dtype, shape, data_offsets: [begin, end]}` (offsets into the data
  * that follows, plus an optional `__metadata__` string map), then the tensor bytes, packed with no gaps.
- * We read F32, F16 and BF16 (widened to F32) and write F32. Every structural rule the reference
+ * We read F32, F16 and BF16 (widened to F32) and write any of the three. Every structural rule the reference
  * implementation checks is checked here, so a truncated or hand-edited file fails loudly, by name.
  */
 import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, rm } from 'node:fs/promises';
+import { type FileHandle, open, rename, rm } from 'node:fs/promises';
 import { EngineError, invalidInput } from '../engine-error.js';
-import { decodeBf16, decodeF16, decodeF32, encodeF32 } from './half-float.js';
+import { decodeBf16, decodeF16, decodeF32, encodeAs, LITTLE_ENDIAN } from './half-float.js';
 
 export type SafetensorsDtype = 'F32' | 'F16' | 'BF16';
 
-const BYTES_PER_VALUE: Record<SafetensorsDtype, number> = { F32: 4, F16: 2, BF16: 2 };
+export const BYTES_PER_VALUE: Record<SafetensorsDtype, number> = { F32: 4, F16: 2, BF16: 2 };
 
 /** Dtypes the format defines that we recognise but do not read (a clearer error than "unknown"). */
 const OTHER_DTYPES = new Set([
@@ -37,6 +37,19 @@ export interface F32Tensor {
   shape: number[];
   data: Float32Array;
 }
+
+/** A tensor read only when it is written: a shape, its value count, and where its F32 values come from. */
+export interface LazyF32Tensor {
+  shape: number[];
+  length: number;
+  load(): Promise<Float32Array>;
+}
+
+/** What writeSafetensors takes: values in memory, or values loaded one tensor at a time as they are written. */
+export type F32Source = F32Tensor | LazyF32Tensor;
+
+const countOf = (t: F32Source) => ('data' in t ? t.data.length : t.length);
+const valuesOf = async (t: F32Source) => ('data' in t ? t.data : await t.load());
 
 export interface LoadedTensor extends F32Tensor {
   /** The dtype in the file, before widening to F32. */
@@ -63,18 +76,23 @@ interface HeaderEntry {
   end: number;
 }
 
+/** The header's length from the file's first 8 bytes, checked against the file's `total` length. */
+function headerLengthOf(first8: Uint8Array, total: number, source: string): number {
+  if (total < 8) throw corrupt(source, `${total} bytes is too short for the 8-byte header length`);
+  const headerLength = new DataView(first8.buffer, first8.byteOffset, 8).getBigUint64(0, true);
+  if (headerLength > BigInt(Math.min(MAX_HEADER_BYTES, total - 8))) {
+    throw corrupt(source, `header length ${headerLength} exceeds the ${total - 8} bytes after it`);
+  }
+  return Number(headerLength);
+}
+
+/** `bytes` holds at least the 8-byte length and the header; `total` is the whole file's length. */
 function parseHeader(
   bytes: Uint8Array,
+  total: number,
   source: string,
 ): { entries: HeaderEntry[]; metadata: Record<string, string>; dataStart: number } {
-  if (bytes.length < 8)
-    throw corrupt(source, `${bytes.length} bytes is too short for the 8-byte header length`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLength = view.getBigUint64(0, true);
-  if (headerLength > BigInt(Math.min(MAX_HEADER_BYTES, bytes.length - 8))) {
-    throw corrupt(source, `header length ${headerLength} exceeds the ${bytes.length - 8} bytes after it`);
-  }
-  const dataStart = 8 + Number(headerLength);
+  const dataStart = 8 + headerLengthOf(bytes, total, source);
   let header: unknown;
   try {
     header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, dataStart)));
@@ -152,36 +170,63 @@ function checkLayout(entries: HeaderEntry[], dataLength: number, source: string)
 
 /** Parses safetensors bytes; `source` names the file in errors. */
 export function parseSafetensors(bytes: Uint8Array, source: string): SafetensorsContents {
-  const { entries, metadata, dataStart } = parseHeader(bytes, source);
+  const { entries, metadata, dataStart } = parseHeader(bytes, bytes.length, source);
   const data = bytes.subarray(dataStart);
   checkLayout(entries, data.length, source);
   const tensors = new Map<string, LoadedTensor>();
   for (const e of entries) {
-    if (!(e.dtype in BYTES_PER_VALUE)) {
-      if (OTHER_DTYPES.has(e.dtype)) {
-        throw invalidInput(
-          `${source}: tensor ${e.name} has dtype ${e.dtype}; only F32, F16 and BF16 tensors can be read`,
-          `${source}:${e.name}`,
-          'convert the checkpoint to a float dtype',
-        );
-      }
-      throw corrupt(source, `tensor ${e.name} has unknown dtype ${JSON.stringify(e.dtype)}`);
-    }
-    const dtype = e.dtype as SafetensorsDtype;
+    const dtype = readableDtype(e, source);
     const values = new Float32Array((e.end - e.begin) / BYTES_PER_VALUE[dtype]);
-    const raw = data.subarray(e.begin, e.end);
-    if (dtype === 'F32') decodeF32(raw, values);
-    else if (dtype === 'F16') decodeF16(raw, values);
-    else decodeBf16(raw, values);
+    decodeInto(dtype, data.subarray(e.begin, e.end), values);
     tensors.set(e.name, { dtype, shape: e.shape, data: values });
   }
   return { tensors, metadata };
 }
 
+function decodeInto(dtype: SafetensorsDtype, raw: Uint8Array, values: Float32Array): void {
+  if (dtype === 'F32') decodeF32(raw, values);
+  else if (dtype === 'F16') decodeF16(raw, values);
+  else decodeBf16(raw, values);
+}
+
+function readableDtype(e: HeaderEntry, source: string): SafetensorsDtype {
+  if (!(e.dtype in BYTES_PER_VALUE)) {
+    if (OTHER_DTYPES.has(e.dtype)) {
+      throw invalidInput(
+        `${source}: tensor ${e.name} has dtype ${e.dtype}; only F32, F16 and BF16 tensors can be read`,
+        `${source}:${e.name}`,
+        'convert the checkpoint to a float dtype',
+      );
+    }
+    throw corrupt(source, `tensor ${e.name} has unknown dtype ${JSON.stringify(e.dtype)}`);
+  }
+  return e.dtype as SafetensorsDtype;
+}
+
+/** Reads `into.byteLength` bytes at `position` of `file`; a short read means the file changed under us. */
+async function readFully(
+  file: FileHandle,
+  into: Uint8Array,
+  position: number,
+  source: string,
+): Promise<void> {
+  let done = 0;
+  while (done < into.byteLength) {
+    const chunk = Math.min(into.byteLength - done, 2 ** 30);
+    const { bytesRead } = await file.read(into, done, chunk, position + done);
+    if (bytesRead === 0) throw corrupt(source, `the file ends at byte ${position + done}`);
+    done += bytesRead;
+  }
+}
+
+/**
+ * Reads a safetensors file by offset: the header, then each tensor straight into its Float32Array (F16 and
+ * BF16 through one tensor-sized buffer), so a 3 GB checkpoint is in memory once, as its F32 values.
+ */
 export async function readSafetensors(path: string): Promise<SafetensorsContents> {
-  let bytes: Uint8Array;
+  let file: FileHandle;
   try {
-    bytes = await readFile(path);
+    file = await open(path, 'r');
   } catch (cause) {
     const missing = (cause as NodeJS.ErrnoException).code === 'ENOENT';
     throw new EngineError(
@@ -193,13 +238,42 @@ export async function readSafetensors(path: string): Promise<SafetensorsContents
       },
     );
   }
-  return parseSafetensors(bytes, path);
+  try {
+    const total = (await file.stat()).size;
+    const first8 = new Uint8Array(Math.min(8, total));
+    await readFully(file, first8, 0, path);
+    const head = new Uint8Array(8 + headerLengthOf(first8, total, path));
+    await readFully(file, head, 0, path);
+    const { entries, metadata, dataStart } = parseHeader(head, total, path);
+    checkLayout(entries, total - dataStart, path);
+    const tensors = new Map<string, LoadedTensor>();
+    for (const e of entries) readableDtype(e, path);
+    for (const e of entries) {
+      const dtype = readableDtype(e, path);
+      const values = new Float32Array((e.end - e.begin) / BYTES_PER_VALUE[dtype]);
+      if (dtype === 'F32' && LITTLE_ENDIAN) {
+        await readFully(file, new Uint8Array(values.buffer), dataStart + e.begin, path);
+      } else {
+        const raw = new Uint8Array(e.end - e.begin);
+        await readFully(file, raw, dataStart + e.begin, path);
+        decodeInto(dtype, raw, values);
+      }
+      tensors.set(e.name, { dtype, shape: e.shape, data: values });
+    }
+    return { tensors, metadata };
+  } finally {
+    await file.close();
+  }
 }
 
-/** Header bytes for F32 tensors laid out in name order, padded with spaces to 8 bytes as the reference writer does. */
+/**
+ * Header bytes for tensors stored as `dtype`, laid out in name order, padded with spaces to 8 bytes as the
+ * reference writer does.
+ */
 function buildHeader(
-  tensors: Map<string, F32Tensor>,
+  tensors: Map<string, F32Source>,
   metadata: Record<string, string> | undefined,
+  dtype: SafetensorsDtype,
 ): {
   header: Uint8Array;
   order: string[];
@@ -216,17 +290,19 @@ function buildHeader(
   let offset = 0;
   for (const name of order) {
     if (name === '__metadata__') throw invalidInput('a tensor cannot be named __metadata__', name);
-    const { shape, data } = tensors.get(name)!;
+    const tensor = tensors.get(name)!;
+    const shape = tensor.shape;
     const count = shape.reduce((a, b) => a * b, 1);
-    if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0) || count !== data.length) {
+    if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0) || count !== countOf(tensor)) {
       throw invalidInput(
-        `tensor ${name} has ${data.length} values but shape [${shape}] holds ${count}`,
+        `tensor ${name} has ${countOf(tensor)} values but shape [${shape}] holds ${count}`,
         name,
         'pass the shape the values were laid out in (row-major)',
       );
     }
-    json[name] = { dtype: 'F32', shape, data_offsets: [offset, offset + data.byteLength] };
-    offset += data.byteLength;
+    const bytes = count * BYTES_PER_VALUE[dtype];
+    json[name] = { dtype, shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
   }
   const text = JSON.stringify(json);
   const padded = text + ' '.repeat((8 - ((Buffer.byteLength(text) + 8) % 8)) % 8);
@@ -241,14 +317,16 @@ function buildHeader(
 export function serializeSafetensors(
   tensors: Map<string, F32Tensor>,
   metadata?: Record<string, string>,
+  dtype: SafetensorsDtype = 'F32',
 ): Uint8Array {
-  const { header, order } = buildHeader(tensors, metadata);
-  const total = order.reduce((n, name) => n + tensors.get(name)!.data.byteLength, header.length);
+  const { header, order } = buildHeader(tensors, metadata, dtype);
+  const size = BYTES_PER_VALUE[dtype] / 4;
+  const total = order.reduce((n, name) => n + tensors.get(name)!.data.byteLength * size, header.length);
   const out = new Uint8Array(total);
   out.set(header, 0);
   let at = header.length;
   for (const name of order) {
-    const bytes = encodeF32(tensors.get(name)!.data);
+    const bytes = encodeAs(dtype, tensors.get(name)!.data);
     out.set(bytes, at);
     at += bytes.length;
   }
@@ -256,20 +334,28 @@ export function serializeSafetensors(
 }
 
 /**
- * Writes F32 tensors to `path` through a temporary sibling and a rename, so the path holds either the old
- * file or the complete new one, never a prefix.
+ * Writes tensors (F32 values, stored as `dtype`: F16 and BF16 rounded to nearest, ties to even) to `path`
+ * through a temporary sibling and a rename, so the path holds either the old file or the complete new one,
+ * never a prefix. One tensor is converted at a time.
  */
 export async function writeSafetensors(
   path: string,
-  tensors: Map<string, F32Tensor>,
+  tensors: Map<string, F32Source>,
   metadata?: Record<string, string>,
+  dtype: SafetensorsDtype = 'F32',
 ): Promise<void> {
-  const { header, order } = buildHeader(tensors, metadata);
+  const { header, order } = buildHeader(tensors, metadata, dtype);
   const temp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
   const file = await open(temp, 'wx');
   try {
     await file.write(header);
-    for (const name of order) await file.write(encodeF32(tensors.get(name)!.data));
+    for (const name of order) {
+      const bytes = encodeAs(dtype, await valuesOf(tensors.get(name)!));
+      for (let at = 0; at < bytes.byteLength; ) {
+        const { bytesWritten } = await file.write(bytes, at, Math.min(bytes.byteLength - at, 2 ** 30));
+        at += bytesWritten;
+      }
+    }
     await file.sync();
     await file.close();
     await rename(temp, path);

@@ -53,11 +53,23 @@ export interface BuildOptions {
   /** Drop nodes and initializers that no output depends on (default true). */
   prune?: boolean;
   docString?: string;
+  /**
+   * Where each initializer's payload goes: a TensorProto to use instead of the inline one (an external-data
+   * reference, onnx/external-data.ts), or undefined to keep it inline. Called once per kept initializer, in
+   * graph order, so a writer can append payloads to a data file as it is called.
+   */
+  externalize?: (
+    name: string,
+    data: TypedData,
+    dims: readonly number[],
+    dtype: DType,
+  ) => TensorProto | undefined;
 }
 
 interface Constant {
   data: TypedData;
-  tensor: TensorProto;
+  dtype: DType;
+  dims: readonly number[];
 }
 
 /** Constants at most this large are deduplicated by value (axes, scalars, shapes). */
@@ -99,7 +111,14 @@ export class GraphCore {
   ): Value {
     const typed = ArrayBuffer.isView(data) ? (data as TypedData) : typedArray(dtype, data as number[]);
     const v = this.value(this.claim(name), dtype, shape);
-    this.constants.set(v.name, { data: typed, tensor: tensorFromData(v.name, dtype, shape, typed) });
+    // The payload is checked against the shape now and copied into a TensorProto only when the graph is
+    // built: a large model's weights then exist once until they are written (or written out of line).
+    const numel = shape.reduce((a, b) => a * b, 1);
+    if (typed.length !== numel)
+      throw new Error(
+        `tensor ${v.name}: ${typed.length} values for shape [${shape.join(', ')}] (needs ${numel})`,
+      );
+    this.constants.set(v.name, { data: typed, dtype, dims: [...shape] });
     return v;
   }
 
@@ -231,7 +250,12 @@ export class GraphCore {
       graph: {
         name: this.name,
         node: nodes.map((n) => nodeProto(n, rename)),
-        initializer: [...this.constants.entries()].filter(([n]) => keep(n)).map(([, c]) => c.tensor),
+        initializer: [...this.constants.entries()]
+          .filter(([n]) => keep(n))
+          .map(
+            ([n, c]) =>
+              options.externalize?.(n, c.data, c.dims, c.dtype) ?? tensorFromData(n, c.dtype, c.dims, c.data),
+          ),
         input: this.graphInputs.map(valueInfo),
         output: this.graphOutputs.map((o) => valueInfo({ ...o.value, name: o.name })),
         valueInfo: [],

@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
 import { EngineError } from '../engine-error.js';
+import { externalDataRef, isExternal } from './external-data.js';
 import type {
   AttributeProto,
   AttributeTypeCode,
@@ -18,6 +19,7 @@ import type {
   TensorTypeProto,
   ValueInfoProto,
 } from './onnx-types.js';
+import { DataLocation } from './onnx-types.js';
 import { dtypeFromCode, tensorToData } from './tensor-data.js';
 
 const { Varint, LengthDelimited, Bit32, Bit64 } = WireType;
@@ -267,7 +269,18 @@ function readTensor(r: BinaryReader, end: number, w: string): TensorProto {
       t.rawData = r.bytes();
     } else if (f === 10) repeated(r, wt, Bit64, () => r.double(), doubleData, w);
     else if (f === 12) t.docString = str(r, wt, w, 'doc_string');
-    else if (f === 13 || f === 14) fail(`${w}: external data is not supported (tensor ${t.name})`);
+    else if (f === 13) {
+      want(wt, LengthDelimited, w, 'external_data');
+      const e = subEnd(r, w);
+      const entry = { key: '', value: '' };
+      fields(r, e, `${w}.external_data`, (g, gwt) => {
+        if (g === 1) entry.key = str(r, gwt, `${w}.external_data`, 'key');
+        else if (g === 2) entry.value = str(r, gwt, `${w}.external_data`, 'value');
+        else return false;
+        return true;
+      });
+      t.externalData = [...(t.externalData ?? []), entry];
+    } else if (f === 14) t.dataLocation = int(r, wt, w, 'data_location');
     else return false;
     return true;
   });
@@ -276,6 +289,16 @@ function readTensor(r: BinaryReader, end: number, w: string): TensorProto {
   if (int32Data.length) t.int32Data = int32Data;
   if (int64Data.length) t.int64Data = int64Data;
   if (t.dims.some((d) => d < 0)) fail(`${w}: negative dimension in [${t.dims.join(', ')}]`);
+  if (t.dataLocation !== undefined && t.dataLocation !== DataLocation.DEFAULT) {
+    if (!isExternal(t)) fail(`${w}: unknown data_location ${t.dataLocation}`);
+    // The payload is checked against the shape when it is read (checkpoint/onnx-weights.ts).
+    try {
+      externalDataRef(t);
+    } catch (err) {
+      fail(`${w}: ${(err as Error).message}`);
+    }
+    return t;
+  }
   // Types the engine knows are checked for a payload that fits the shape; others are carried through.
   if (dtypeFromCode(t.dataType) !== undefined) {
     try {

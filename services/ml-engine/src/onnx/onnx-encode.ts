@@ -85,6 +85,11 @@ function writeTensor(w: BinaryWriter, t: TensorProto): void {
   if (t.rawData !== undefined) w.tag(9, LengthDelimited).bytes(t.rawData);
   if (t.doubleData?.length) packed(w, 10, () => each(t.doubleData, (v) => w.double(v)));
   if (t.docString) w.tag(12, LengthDelimited).string(t.docString);
+  for (const { key, value } of t.externalData ?? []) {
+    w.tag(13, LengthDelimited).fork().tag(1, LengthDelimited).string(key);
+    w.tag(2, LengthDelimited).string(value).join();
+  }
+  if (t.dataLocation) w.tag(14, Varint).int32(t.dataLocation);
 }
 
 function writeValueInfo(w: BinaryWriter, v: ValueInfoProto): void {

@@ -49,7 +49,17 @@ export interface TensorProto {
   int32Data?: number[];
   int64Data?: bigint[];
   docString?: string;
+  /**
+   * Where the payload lives when it is outside the protobuf (onnx.proto `external_data`: `location`, a file
+   * beside the model; `offset` and `length` in bytes). Set together with `dataLocation: EXTERNAL`.
+   */
+  externalData?: StringStringEntry[];
+  /** TensorProto.DataLocation: DEFAULT (0, the payload is in this message) or EXTERNAL (1). */
+  dataLocation?: number;
 }
+
+/** TensorProto.DataLocation values (onnx.proto). */
+export const DataLocation = { DEFAULT: 0, EXTERNAL: 1 } as const;
 
 export interface AttributeProto {
   name: string;

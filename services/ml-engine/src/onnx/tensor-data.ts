@@ -23,6 +23,14 @@ const dtypeInfo: Record<DType, DTypeInfo> = {
   bool: { code: DataType.BOOL, bytes: 1 },
 };
 
+/** Bytes per element of an ONNX data type code, for the fixed-width types (half floats included). */
+export function bytesPerElement(code: number): number | undefined {
+  const known = Object.values(dtypeInfo).find((info) => info.code === code);
+  if (known) return known.bytes;
+  if (code === DataType.FLOAT16 || code === DataType.BFLOAT16) return 2;
+  return undefined;
+}
+
 export function isFloat(dtype: DType): dtype is FloatDType {
   return dtype === 'float32' || dtype === 'float64';
 }

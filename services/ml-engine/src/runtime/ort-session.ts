@@ -46,6 +46,12 @@ export interface SessionOptions {
    * long-lived server's memory from growing with every new shape. Outputs are the same bit for bit.
    */
   shapesVary?: boolean;
+  /**
+   * The directory of the model.onnx whose bytes are passed, where ORT finds the files its external-data
+   * tensors name (model.onnx.data). ORT resolves them against the model's path, which a model given as bytes
+   * does not have; without this a model with external data fails to load.
+   */
+  externalDataDir?: string;
 }
 
 /** A session for inference on inputs of changing shapes (generation, scoring, judging). */
@@ -124,7 +130,11 @@ export function ortSessionOptions(
     enableMemPattern: options.shapesVary !== true,
     logSeverityLevel: options.logSeverity ?? 3,
   };
-  if (options.spinning === false) opts.extra = { session: { intra_op: { allow_spinning: '0' } } };
+  const session: Record<string, unknown> = {};
+  if (options.spinning === false) session.intra_op = { allow_spinning: '0' };
+  if (options.externalDataDir !== undefined)
+    session.model_external_initializers_file_folder_path = options.externalDataDir;
+  if (Object.keys(session).length) opts.extra = { session };
   if (options.optimizedModelPath !== undefined) opts.optimizedModelFilePath = options.optimizedModelPath;
   return opts;
 }

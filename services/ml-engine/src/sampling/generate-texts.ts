@@ -3,7 +3,7 @@
  * generations format of docs/ARCHITECTURE.md ({"prompt", "responses", ...}). The policy-generator service and
  * `rlhf generate` both call this.
  */
-import type { LoadedModelDir } from '../checkpoint/loaded-model.js';
+import type { ModelDirInfo } from '../checkpoint/loaded-model.js';
 import { EngineError, invalidInput } from '../engine-error.js';
 import { headTypeOf } from '../model/config.js';
 import { inferenceSessionOptions, type ModelRunner, OrtSession } from '../runtime/ort-session.js';
@@ -45,7 +45,7 @@ export function checkSampling(o: TextGenerationOptions, maxN = 1024): void {
 }
 
 /** A session for a loaded LM; FAILED_PRECONDITION for a reward model. */
-export async function policySession(model: LoadedModelDir, modelBytes: Uint8Array): Promise<OrtSession> {
+export async function policySession(model: ModelDirInfo, modelBytes: Uint8Array): Promise<OrtSession> {
   if (headTypeOf(model.config) !== 'lm') {
     throw new EngineError(
       'FAILED_PRECONDITION',
@@ -56,7 +56,8 @@ export async function policySession(model: LoadedModelDir, modelBytes: Uint8Arra
       },
     );
   }
-  return OrtSession.create(modelBytes, inferenceSessionOptions);
+  // model.onnx.data, when the weights are outside model.onnx, sits beside it in the model's directory.
+  return OrtSession.create(modelBytes, { ...inferenceSessionOptions, externalDataDir: model.dir });
 }
 
 /**
@@ -66,7 +67,7 @@ export async function policySession(model: LoadedModelDir, modelBytes: Uint8Arra
  * vocabulary, or a prompt that leaves no room for `maxNewTokens`.
  */
 export function promptRows(
-  model: LoadedModelDir,
+  model: ModelDirInfo,
   prompts: readonly PromptInput[],
   maxNewTokens: number,
   first = 0,
@@ -98,7 +99,7 @@ export function promptRows(
 }
 
 export async function generateTexts(
-  model: LoadedModelDir,
+  model: ModelDirInfo,
   session: ModelRunner,
   prompts: readonly PromptInput[],
   o: TextGenerationOptions,

@@ -7,7 +7,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Template } from '@huggingface/jinja';
-import type { LoadedModelDir } from '../checkpoint/loaded-model.js';
+import type { ModelDirInfo } from '../checkpoint/loaded-model.js';
 import type { ChatMessage } from '../data/record-fields.js';
 import type { PromptRecord } from '../data/records.js';
 import { invalidInput } from '../engine-error.js';
@@ -95,7 +95,7 @@ export function renderChatPrompt(
  * `chatPromptIds`), else the contents by line (a plain text prompt).
  */
 export function chatRenderer(
-  model: LoadedModelDir,
+  model: ModelDirInfo,
 ): (messages: readonly ChatMessage[], where: string) => string {
   const template = model.chatTemplate;
   if (template === undefined) return (messages) => messages.map((m) => m.content).join('\n');
@@ -112,7 +112,7 @@ export function chatRenderer(
  * encoded without special tokens, or without a template the contents by line as a text prompt.
  */
 export function chatPrompt(
-  model: LoadedModelDir,
+  model: ModelDirInfo,
 ): (messages: readonly ChatMessage[], where: string) => { text: string } | { ids: number[] } {
   const render = chatRenderer(model);
   return (messages, where) => {
@@ -126,7 +126,7 @@ export function chatPrompt(
  * encoded as `apply_chat_template(tokenize=True)` does (ids, nothing added). Without a template the joined
  * contents are a text prompt.
  */
-export function promptInputOf(model: LoadedModelDir, record: PromptRecord, where = 'prompt'): PromptInput {
+export function promptInputOf(model: ModelDirInfo, record: PromptRecord, where = 'prompt'): PromptInput {
   if (record.kind === 'prompt')
     return 'ids' in record.prompt ? { ids: record.prompt.ids } : { text: record.prompt.text };
   return chatPrompt(model)(record.messages, where);
