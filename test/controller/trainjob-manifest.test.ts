@@ -58,6 +58,7 @@ interface TrainJobShape {
       command: string[];
       args: string[];
       numNodes: number;
+      numProcPerNode: number;
       resourcesPerNode: unknown;
     };
     runtimePatches: Array<{
