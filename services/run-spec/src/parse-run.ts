@@ -3,6 +3,7 @@
  * every schema problem at once, then the cross-field rules the CRD expresses in CEL, then defaults.
  */
 import { parse as parseYaml } from 'yaml';
+import { volumeProblems } from './placement-volumes.js';
 import { quantityValue } from './quantity.js';
 import { rlhfRunSpecSchema } from './rlhf-run-schema.js';
 import type { RlhfRun, RlhfRunSpec } from './types.js';
@@ -67,6 +68,7 @@ function crossFieldProblems(spec: RlhfRunSpec): FieldProblem[] {
         });
     }
   }
+  out.push(...volumeProblems(spec.placement.volumes));
   if (spec.dpo.gradAccum > spec.dpo.batchSize)
     out.push({
       path: 'spec.dpo.gradAccum',
