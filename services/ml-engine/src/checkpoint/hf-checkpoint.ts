@@ -27,6 +27,7 @@ import { prettyJson, readJsonFile } from './json-file.js';
 import { loadModelDir, type ModelDirContents, saveModelDir } from './model-dir.js';
 import { checkTokenizerFits, specialTokensOf, withTokenizerIds } from './model-tokenizer.js';
 import { type F32Tensor, writeSafetensors } from './safetensors.js';
+import { foldTwoLabelHead } from './two-label-head.js';
 
 /** config.json as `save_pretrained` writes it for float32 weights (`transformers_version` left out). */
 export function hfConfigJson(config: LlamaConfig): Record<string, unknown> {
@@ -144,6 +145,7 @@ export async function importHfCheckpoint(
   // save_pretrained always writes tie_word_embeddings; a hand-written config that leaves it out means
   // whatever the weights say (HF's Llama default is untied, which a checkpoint without lm_head cannot be).
   if (!('tie_word_embeddings' in raw)) raw = { ...raw, tie_word_embeddings: !tensors.has('lm_head.weight') };
+  raw = foldTwoLabelHead(raw, tensors, configFile);
   const config = parseLlamaConfig(raw, configFile);
   const specials = specialTokensOf(config, tokenizerJson, configFile);
   checkTokenizerFits(
