@@ -524,6 +524,10 @@ test('artifacts.s3 and huggingface reach the controller as JSON for its stage Jo
       claimName: 'hf-cache',
     });
   }
+  // The values docs/BRING-YOUR-OWN.md shows render to the same settings.
+  const byo = controllerEnv(render(['../../../deploy/examples/bring-your-own-values.yaml']));
+  assert.equal(JSON.parse(byo.get('RLHF_WORKER_S3')?.value ?? '{}').existingSecret, 'rlhf-s3');
+  assert.equal(JSON.parse(byo.get('RLHF_WORKER_HF')?.value ?? '{}').cache.claimName, 'hf-cache');
   const bad = runHelm(['template', 'x', chartCopy, '--set', 'huggingface.cache.sizeLimit=lots']);
   assert.notEqual(bad.status, 0);
   assert.match(bad.err, /sizeLimit/);

@@ -51,7 +51,8 @@ test('hf:// models parse and format back, and are refused as somewhere to write'
   assert.equal(formatArtifactUri(parseArtifactUri('hf://org/name')), 'hf://org/name');
   assert.throws(
     () => parseArtifactUri('hf://name', 'spec.policy.model'),
-    (e: unknown) => e instanceof RlhfError && /^spec\.policy\.model: .*hf:\/\/<org>\/<name>/.test(e.describe()),
+    (e: unknown) =>
+      e instanceof RlhfError && /^spec\.policy\.model: .*hf:\/\/<org>\/<name>/.test(e.describe()),
   );
   assert.equal(parseWritableUri('s3://bucket/out/model', 'output').scheme, 's3');
   assert.throws(
