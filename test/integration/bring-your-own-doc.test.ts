@@ -1,6 +1,7 @@
 /**
  * docs/BRING-YOUR-OWN.md as written: its run and its chart values are the example files (so what the guide
- * shows is what the tests check), the run passes `rlhf validate` without a warning, and a file:// input
+ * shows is what the tests check), the run passes `rlhf validate` under the placement policy of those
+ * values (and is refused under the empty one) without a warning, and a file:// input
  * moved off the run's volumes draws the warning the guide describes. The values render in
  * test/chart/helm-chart.test.ts.
  */
@@ -11,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { parse, stringify } from 'yaml';
 import { runCli } from '../helpers/cli.js';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
@@ -22,14 +24,23 @@ test('the guide shows the example run and chart values verbatim', () => {
   assert.deepEqual(yamlBlocks, [example('bring-your-own-values.yaml'), example('bring-your-own.yaml')]);
 });
 
-test("the guide's run passes rlhf validate; a file:// input under no volume is warned about", async () => {
+test("the guide's run passes rlhf validate under its placement policy; a file:// input under no volume is warned about", async () => {
   const dir = await mkdtemp(join(tmpdir(), 'byo-doc-'));
   try {
     const run = join(dir, 'run.yaml');
     await writeFile(run, yamlBlocks[1] as string);
-    const ok = await runCli(['validate', '-f', run]);
+    // The placement policy the guide's chart values give the controller.
+    const values = parse(yamlBlocks[0] as string) as { controller: { placementPolicy: unknown } };
+    const policy = join(dir, 'policy.yaml');
+    await writeFile(policy, stringify(values.controller.placementPolicy));
+    const empty = join(dir, 'empty-policy.yaml');
+    await writeFile(empty, '{}\n');
+    const refused = await runCli(['validate', '-f', run, '--placement-policy', empty]);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /spec\.placement\.volumes\[0\]\.claimName: "team-data" is not allowed/);
+    const ok = await runCli(['validate', '-f', run, '--placement-policy', policy]);
     assert.equal(ok.code, 0, ok.stderr);
-    assert.match(ok.stdout, /valid RLHFRun byo-smollm2 \(3 iterations, judge reward\)/);
+    assert.match(ok.stdout, /valid RLHFRun byo-smollm2 \(3 iterations, judge reward\); placement allowed/);
     assert.equal(ok.stderr.includes('warning'), false, ok.stderr);
     const printed = await runCli(['validate', '-f', run, '--print']);
     assert.match(printed.stdout, /model: hf:\/\/HuggingFaceTB\/SmolLM2-135M-Instruct/);
