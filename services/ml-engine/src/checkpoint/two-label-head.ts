@@ -34,7 +34,7 @@ export function foldTwoLabelHead(
   const labels = declaredLabels(raw) ?? score?.shape[0] ?? 1;
   if (score && score.shape[0] !== labels)
     throw invalidInput(
-      `${configFile}: field "num_labels" is ${labels} but ${scoreName} has ${score.shape[0]} rows`,
+      `${configFile}: field "num_labels" is ${labels} but ${scoreName} has shape [${score.shape.join(', ')}]`,
       `${configFile}:num_labels`,
       'make num_labels (or id2label) match the score head the checkpoint was saved with',
     );
