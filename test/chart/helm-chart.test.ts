@@ -476,6 +476,63 @@ test('artifacts.s3: the services get the S3 endpoint, region, path-style and a S
   assert.match(bad.err, /pathStyle/);
 });
 
+test('artifacts.s3 and huggingface reach the controller as JSON for its stage Jobs; the services get HF_HOME on the cache', () => {
+  type Env = Array<{
+    name: string;
+    value?: string;
+    valueFrom?: { secretKeyRef?: { name: string; key: string } };
+  }>;
+  const controllerEnv = (objs: ReturnType<typeof render>) =>
+    new Map(
+      ((podSpec(named(objs, 'Deployment', '-controller')).containers[0]?.env ?? []) as Env).map((e) => [
+        e.name,
+        e,
+      ]),
+    );
+  const plain = controllerEnv(render([]));
+  assert.ok(!plain.has('RLHF_WORKER_S3') && !plain.has('RLHF_WORKER_HF'), 'neither by default');
+  for (const d of byKind(render([]), 'Deployment'))
+    assert.ok(!(podSpec(d).containers[0]?.env ?? []).some((e) => e.name === 'HF_HOME'), d.metadata.name);
+  const objs = render(['s3.yaml', 'huggingface.yaml']);
+  const env = controllerEnv(objs);
+  assert.deepEqual(JSON.parse(env.get('RLHF_WORKER_S3')?.value ?? '{}'), {
+    endpoint: 'http://minio.storage.svc:9000',
+    region: 'eu-west-1',
+    pathStyle: 'true',
+    existingSecret: 'rlhf-s3',
+    accessKeyIdKey: 'AWS_ACCESS_KEY_ID',
+    secretAccessKeyKey: 'AWS_SECRET_ACCESS_KEY',
+  });
+  const hf = JSON.parse(env.get('RLHF_WORKER_HF')?.value ?? '{}');
+  assert.equal(hf.enabled, true);
+  assert.equal(hf.cache.claimName, 'hf-cache');
+  assert.deepEqual(hf.tokenSecret, { name: 'hf-token', key: 'HF_TOKEN' });
+  for (const name of serviceNames) {
+    const pod = podSpec(named(objs, 'Deployment', `-${name}`));
+    const c = pod.containers[0] as unknown as {
+      env: Env;
+      volumeMounts: Array<{ name: string; mountPath: string }>;
+    };
+    const e = new Map(c.env.map((x) => [x.name, x]));
+    assert.equal(e.get('HF_HOME')?.value, '/var/cache/huggingface');
+    assert.equal(e.get('HF_ENDPOINT')?.value, 'https://hub.mirror.example');
+    assert.deepEqual(e.get('HF_TOKEN')?.valueFrom?.secretKeyRef, { name: 'hf-token', key: 'HF_TOKEN' });
+    assert.ok(c.volumeMounts.some((m) => m.name === 'hf-cache' && m.mountPath === '/var/cache/huggingface'));
+    const volumes = (pod as unknown as { volumes: Array<{ name: string; persistentVolumeClaim?: unknown }> })
+      .volumes;
+    assert.deepEqual(volumes.find((v) => v.name === 'hf-cache')?.persistentVolumeClaim, {
+      claimName: 'hf-cache',
+    });
+  }
+  // The values docs/BRING-YOUR-OWN.md shows render to the same settings.
+  const byo = controllerEnv(render(['../../../deploy/examples/bring-your-own-values.yaml']));
+  assert.equal(JSON.parse(byo.get('RLHF_WORKER_S3')?.value ?? '{}').existingSecret, 'rlhf-s3');
+  assert.equal(JSON.parse(byo.get('RLHF_WORKER_HF')?.value ?? '{}').cache.claimName, 'hf-cache');
+  const bad = runHelm(['template', 'x', chartCopy, '--set', 'huggingface.cache.sizeLimit=lots']);
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.err, /sizeLimit/);
+});
+
 test('artifact volumes: mounted into every service as its artifact roots; the controller hands them to stage Jobs', () => {
   for (const d of byKind(render([]), 'Deployment')) {
     const env = podSpec(d).containers[0]?.env ?? [];

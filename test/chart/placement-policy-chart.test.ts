@@ -21,6 +21,7 @@ const policy = {
   allowedNodeSelectors: { 'nvidia.com/gpu.product': ['H100', 'A100'], 'topology.kubernetes.io/zone': ['*'] },
   allowedSchedulerNames: ['volcano'],
   allowAffinity: true,
+  allowedVolumeClaims: ['team-data'],
 };
 
 function controllerParts(objs: K8sObject[]) {

@@ -405,3 +405,44 @@ test('a spec with thousands of refused tolerations gets a message the API server
   await reconcile({ ...deps, placementPolicy }, 'ns/r');
   assert.deepEqual(cluster.calls, [], 'the cut message compares equal: no second write or Event');
 });
+
+test('a file:// input on no mounted volume is InvalidSpec; on the chart volume or the run own, the run goes ahead', async () => {
+  const { cluster, deps } = setup();
+  const onData = { ...spec, prompts: { ...spec.prompts, dataset: 'file:///data/prompts.jsonl' } };
+  cluster.run = { ...cluster.run, spec: onData };
+  await reconcile(deps, 'ns/r');
+  const ready = condition(cluster.run.status, 'Ready');
+  assert.equal(ready?.reason, 'InvalidSpec');
+  assert.match(
+    ready?.message ?? '',
+    /spec\.prompts\.dataset: file:\/\/\/data\/prompts\.jsonl is under no volume/,
+  );
+  assert.equal(cluster.jobs.size, 0);
+  // The chart's artifact volume at /data.
+  const chartVolume = {
+    ...deps,
+    jobConfig: {
+      ...deps.jobConfig,
+      artifactVolumes: [{ name: 'data', mountPath: '/data', claimName: 'rlhf-data' }],
+    },
+  };
+  cluster.run = { ...cluster.run, metadata: { ...cluster.run.metadata, generation: 2 } };
+  await reconcile(chartVolume, 'ns/r');
+  assert.equal(condition(cluster.run.status, 'Ready')?.reason, 'Reconciled');
+  assert.ok(cluster.jobs.has('r-0-setup'));
+  // The run's own volume, allowed by the policy, and mounted in its Job.
+  const second = setup();
+  const own = {
+    ...onData,
+    placement: { ...onData.placement, volumes: [{ name: 'd', claimName: 'team-data', mountPath: '/data' }] },
+  };
+  second.cluster.run = { ...second.cluster.run, spec: own };
+  const allowed = parsePlacementPolicyYaml('allowedVolumeClaims: [team-data]');
+  await reconcile({ ...second.deps, placementPolicy: allowed }, 'ns/r');
+  assert.equal(condition(second.cluster.run.status, 'Ready')?.reason, 'Reconciled');
+  const job = second.cluster.jobs.get('r-0-setup');
+  assert.deepEqual(
+    job?.spec?.template.spec?.volumes?.find((v) => v.name === 'run-d')?.persistentVolumeClaim,
+    { claimName: 'team-data' },
+  );
+});

@@ -5,7 +5,15 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ortThreadsEnv, parseArtifactVolumes, stageJob, stageJobName } from '@rlhf/controller';
+import {
+  hfVolume,
+  ortThreadsEnv,
+  parseArtifactVolumes,
+  parseHfJobConfig,
+  parseS3JobConfig,
+  stageJob,
+  stageJobName,
+} from '@rlhf/controller';
 import { parseRunYaml } from '@rlhf/run-spec';
 import { iterationUnit, setupUnit } from '@rlhf/workflow';
 import { Job } from 'kubernetes-models/batch/v1/Job';
@@ -317,4 +325,118 @@ spec:
     builtin.spec?.template.spec?.containers[0]?.env?.find((e) => e.name === 'OPENAI_API_KEY'),
     undefined,
   );
+});
+
+test('a run brings its own volumes, and the chart its S3 and Hugging Face settings, to every stage pod', () => {
+  const byo = parseRunYaml(`apiVersion: rlhf.dev/v1alpha1
+kind: RLHFRun
+metadata: {name: byo, namespace: team-a}
+spec:
+  policy: {model: hf://HuggingFaceTB/SmolLM2-135M-Instruct}
+  judge: {type: reward, model: s3://my-models/rm}
+  prompts: {dataset: file:///data/prompts.jsonl}
+  placement:
+    volumes: [{name: data, claimName: team-data, mountPath: /data, readOnly: true}]
+`);
+  const s3 = parseS3JobConfig(
+    JSON.stringify({
+      endpoint: 'http://minio.storage.svc:9000',
+      region: 'eu-west-1',
+      pathStyle: 'true',
+      existingSecret: 'rlhf-s3',
+      accessKeyIdKey: 'id',
+      secretAccessKeyKey: 'secret',
+    }),
+  );
+  const hf = parseHfJobConfig(
+    JSON.stringify({
+      enabled: true,
+      cache: { claimName: 'hf-cache', sizeLimit: '' },
+      tokenSecret: { name: 'hf' },
+    }),
+  );
+  const job = stageJob({
+    run: { name: 'byo', namespace: 'team-a', spec: byo.spec },
+    unit: iterationUnit(1, 'generate'),
+    owner,
+    config: {
+      ...config,
+      artifactVolumes: [{ name: 'shared', mountPath: '/shared', claimName: 'rlhf-shared' }],
+      s3,
+      hf,
+    },
+  });
+  new Job(job as never).validate();
+  const pod = job.spec?.template.spec;
+  const c = pod?.containers[0];
+  const env = new Map((c?.env ?? []).map((e) => [e.name, e]));
+  assert.equal(env.get('RLHF_ARTIFACT_ROOTS')?.value, '/shared:/data');
+  assert.equal(env.get('AWS_ENDPOINT_URL_S3')?.value, 'http://minio.storage.svc:9000');
+  assert.equal(env.get('AWS_REGION')?.value, 'eu-west-1');
+  assert.equal(env.get('RLHF_S3_PATH_STYLE')?.value, 'true');
+  assert.deepEqual(env.get('AWS_ACCESS_KEY_ID')?.valueFrom?.secretKeyRef, { name: 'rlhf-s3', key: 'id' });
+  assert.deepEqual(env.get('AWS_SECRET_ACCESS_KEY')?.valueFrom?.secretKeyRef, {
+    name: 'rlhf-s3',
+    key: 'secret',
+  });
+  assert.equal(env.get('HF_HOME')?.value, '/var/cache/huggingface');
+  assert.deepEqual(env.get('HF_TOKEN')?.valueFrom?.secretKeyRef, { name: 'hf', key: 'HF_TOKEN' });
+  assert.ok(!env.has('HF_HUB_OFFLINE'));
+  const mounts = c?.volumeMounts ?? [];
+  assert.deepEqual(
+    mounts.filter((m) => m.name === 'run-data' || m.name === 'hf-cache'),
+    [
+      { name: 'run-data', mountPath: '/data', readOnly: true },
+      { name: 'hf-cache', mountPath: '/var/cache/huggingface' },
+    ],
+  );
+  const volumes = pod?.volumes ?? [];
+  assert.deepEqual(
+    volumes.filter((v) => v.name === 'run-data' || v.name === 'hf-cache'),
+    [
+      { name: 'run-data', persistentVolumeClaim: { claimName: 'team-data', readOnly: true } },
+      { name: 'hf-cache', persistentVolumeClaim: { claimName: 'hf-cache' } },
+    ],
+  );
+  // Without the chart's settings the pods get no S3 or Hub variables (their sandbox refuses the URIs).
+  const plain = stageJob({
+    run: { name: 'byo', namespace: 'team-a', spec: byo.spec },
+    unit: iterationUnit(1, 'generate'),
+    owner,
+    config,
+  });
+  const plainEnv = (plain.spec?.template.spec?.containers[0]?.env ?? []).map((e) => e.name);
+  for (const name of ['AWS_REGION', 'AWS_ACCESS_KEY_ID', 'HF_HOME', 'HF_TOKEN'])
+    assert.ok(!plainEnv.includes(name), name);
+  // An emptyDir cache of the given size when no claim is named.
+  const emptyDir = hfVolume(parseHfJobConfig('{"enabled":true,"cache":{"sizeLimit":"5Gi"}}'));
+  assert.deepEqual(emptyDir[0]?.volume, { name: 'hf-cache', emptyDir: { sizeLimit: '5Gi' } });
+});
+
+test("the chart's S3 and Hugging Face settings are checked before any Job is made from them", () => {
+  assert.equal(parseS3JobConfig(undefined), null);
+  assert.equal(parseS3JobConfig('{"endpoint":"","region":""}'), null, 'empty values leave S3 off');
+  assert.equal(parseHfJobConfig('{"enabled":false}'), null);
+  for (const [raw, field] of [
+    ['not json', 'RLHF_WORKER_S3'],
+    ['{"endpoint":"minio:9000"}', 'RLHF_WORKER_S3.endpoint'],
+    ['{"region":"eu-west-1","pathStyle":"yes"}', 'RLHF_WORKER_S3.pathStyle'],
+    ['{"region":"r","existingSecret":"Bad_Secret"}', 'RLHF_WORKER_S3.existingSecret'],
+  ] as const)
+    assert.throws(
+      () => parseS3JobConfig(raw),
+      (e: unknown) => (e as { field?: string }).field === field,
+      raw,
+    );
+  for (const [raw, field] of [
+    ['[]', 'RLHF_WORKER_HF'],
+    ['{"enabled":true,"cache":{"claimName":"Bad"}}', 'RLHF_WORKER_HF.cache.claimName'],
+    ['{"enabled":true,"cache":{"sizeLimit":"lots"}}', 'RLHF_WORKER_HF.cache.sizeLimit'],
+    ['{"enabled":true,"offline":"yes"}', 'RLHF_WORKER_HF.offline'],
+  ] as const)
+    assert.throws(
+      () => parseHfJobConfig(raw),
+      (e: unknown) => (e as { field?: string }).field === field,
+      raw,
+    );
 });

@@ -1,7 +1,8 @@
 /**
  * Model families checked against transformers: small random checkpoints made and saved by transformers in
  * the reference Python environment (Llama with llama3 / linear / dynamic rope scaling and an explicit
- * head_dim, Llama with biases, Mistral, Qwen2, Llama and Qwen2 sequence-classification reward heads), their
+ * head_dim, Llama with biases, Mistral, Qwen2, Llama (one and two labels) and Qwen2 sequence-classification
+ * reward heads), their
  * token ids from AutoTokenizer, logits and greedy continuations from transformers' own forward pass. Each is imported with
  * `rlhf model import`, and the engine must tokenize, score and decode as transformers did; exported again
  * with `rlhf model export`, transformers must load it as the same model.
@@ -134,7 +135,8 @@ describe('imported checkpoints compute what transformers computes', () => {
     for (const r of results) assert.ok(r.max_diff <= 1e-6, JSON.stringify(r));
   });
 
-  for (const name of ['reward', 'qwen2-reward'])
+  // two-label-reward: num_labels 2, scored as logit[1] - logit[0] of transformers' two logits.
+  for (const name of ['reward', 'two-label-reward', 'qwen2-reward'])
     test(`${name}: a sequence-classification head scores the last token as transformers does`, async () => {
       const ref = reference[name] as Reference;
       const { model, session } = await imported(name);

@@ -83,6 +83,10 @@ def cases():
         "reward": (llama3, lambda v, t: LlamaForSequenceClassification(
             LlamaConfig(**shape(v), **tokens(t), num_labels=1)
         )),
+        # Two labels (not preferred, preferred): the reward is logit[1] - logit[0].
+        "two-label-reward": (llama3, lambda v, t: LlamaForSequenceClassification(
+            LlamaConfig(**shape(v), **tokens(t), num_labels=2)
+        )),
         "qwen2-reward": (qwen2, lambda v, t: Qwen2ForSequenceClassification(
             Qwen2Config(**shape(v), bos_token_id=None, eos_token_id=t["eos"], pad_token_id=t["pad"], num_labels=1)
         )),
@@ -115,7 +119,8 @@ def main():
         with torch.no_grad():
             logits = model(torch.tensor([ids])).logits[0]
             if name.endswith("reward"):
-                result[name] = {"prompt": PROMPT, "ids": ids, "score": float(logits[0])}
+                score = logits[1] - logits[0] if logits.numel() == 2 else logits[0]
+                result[name] = {"prompt": PROMPT, "ids": ids, "score": float(score)}
                 continue
             seq = list(ids)
             for _ in range(STEPS):

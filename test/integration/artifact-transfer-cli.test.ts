@@ -358,5 +358,20 @@ describe('rlhf model push|pull and rlhf data push|pull', () => {
       /^error: --from: bad repository/,
     );
     assert.equal(await exists(join(root, 'never-hf')), false);
+    // The Hub is a source only: nothing is pushed to it.
+    assertOneLine(
+      await runCli(
+        ['model', 'push', '--model', join(root, 'offline'), '--to', 'hf://test-org/mine'],
+        offline,
+      ),
+      /^error: --to: hf:\/\/test-org\/mine is a Hugging Face model, which is read-only here/,
+    );
+    assertOneLine(
+      await runCli(
+        ['data', 'push', '--file', join(root, 'offline', 'config.json'), '--to', 'hf://test-org/d'],
+        offline,
+      ),
+      /^error: --to: hf:\/\/test-org\/d is a Hugging Face model, which is read-only here/,
+    );
   });
 });

@@ -5,6 +5,7 @@ export {
   type RunningController,
   startController,
 } from './controller.js';
+export * from './job-sources.js';
 export { type ClusterPort, type ReconcileDeps, type RunEvent, reconcile } from './reconcile.js';
 export * from './resources.js';
 export {

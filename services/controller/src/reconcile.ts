@@ -10,14 +10,17 @@ import {
   emptyPlacementPolicy,
   type FieldProblem,
   InvalidRunError,
+  mountClashes,
   type PlacementPolicy,
   parseRunObject,
   placementProblems,
   type RlhfRunSpec,
+  unmountedInputs,
 } from '@rlhf/run-spec';
 import { modelUri, type StageUnit, stageUnits } from '@rlhf/workflow';
 import { boundedMessage, type ConditionInput, conditionOf, setConditions } from './conditions.js';
 import { iterationNameOf, iterationStatusOf } from './iteration-status.js';
+import { hfHome } from './job-sources.js';
 import {
   apiVersion,
   finalizer,
@@ -119,7 +122,13 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
     if (!sameStatus(status, desired)) await deps.cluster.patchRunStatus(namespace, name, desired, status);
   };
 
-  const checked = checkSpec(run, namespace, name, deps.placementPolicy ?? emptyPlacementPolicy);
+  const checked = checkSpec(
+    run,
+    namespace,
+    name,
+    deps.placementPolicy ?? emptyPlacementPolicy,
+    deps.jobConfig,
+  );
   if ('problems' in checked) {
     const message = boundedMessage(
       `${checked.problems.map((p) => `${p.path}: ${p.message}`).join('; ')} (fix the spec and apply it again)`,
@@ -271,14 +280,16 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
 }
 
 /**
- * The run's spec, validated and defaulted, and allowed by the placement policy; or every problem, each
- * naming its field. Nothing is created for a run with problems.
+ * The run's spec, validated and defaulted, allowed by the placement policy, its volumes clear of the
+ * pods' own mounts and every file:// input on a mounted volume; or every problem, each naming its field.
+ * Nothing is created for a run with problems.
  */
 function checkSpec(
   run: RunObject,
   namespace: string,
   name: string,
   policy: PlacementPolicy,
+  jobs: JobConfig,
 ): { spec: RlhfRunSpec } | { problems: FieldProblem[] } {
   let spec: RlhfRunSpec;
   try {
@@ -290,7 +301,15 @@ function checkSpec(
     if (!(err instanceof InvalidRunError)) throw err;
     return { problems: err.problems };
   }
-  const refused = placementProblems(spec, policy);
+  const chartMounts = [...(jobs.artifactVolumes ?? []).map((v) => v.mountPath), ...(jobs.hf ? [hfHome] : [])];
+  const refused = [
+    ...placementProblems(spec, policy),
+    ...mountClashes(spec.placement.volumes, chartMounts),
+    ...unmountedInputs(
+      spec,
+      (jobs.artifactVolumes ?? []).map((v) => v.mountPath),
+    ),
+  ];
   return refused.length ? { problems: refused } : { spec };
 }
 

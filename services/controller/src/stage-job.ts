@@ -2,7 +2,8 @@
  * The Job of one unit of a run (setup, or one stage of an iteration): its pods run `rlhf stage <unit>`
  * with the run as JSON in RLHF_RUN, start the unit's service workers next to themselves, and exit 0 once
  * the unit's record is in JetStream KV. The run's placement becomes the pods' resources (CPU, memory, GPUs),
- * node selector, tolerations, affinity, priority class and scheduler; spec.maxRetries becomes the Job's
+ * node selector, tolerations, affinity, priority class and scheduler; spec.placement.volumes are mounted
+ * (job-sources.ts, with the chart's S3 and Hugging Face settings); spec.maxRetries becomes the Job's
  * backoffLimit.
  */
 import { createHash } from 'node:crypto';
@@ -10,6 +11,14 @@ import type { V1EnvVar, V1Job, V1OwnerReference, V1ResourceRequirements } from '
 import { invalidArgument } from '@rlhf/platform/core';
 import type { PlacementGroup, RlhfRunSpec } from '@rlhf/run-spec';
 import { type StageUnit, unitPlacement } from '@rlhf/workflow';
+import {
+  type HfJobConfig,
+  hfJobEnv,
+  hfVolume,
+  runVolumes,
+  type S3JobConfig,
+  s3JobEnv,
+} from './job-sources.js';
 import { apiVersion, labels, managedByValue } from './resources.js';
 
 export interface JobConfig {
@@ -32,6 +41,10 @@ export interface JobConfig {
    * the run may name. None: the run's artifacts are nats-obj:// only.
    */
   artifactVolumes?: ArtifactVolume[];
+  /** S3 for s3:// URIs (the chart's artifacts.s3); none: the pods take no s3:// URIs. */
+  s3?: S3JobConfig | null;
+  /** The Hugging Face Hub for hf:// models (the chart's huggingface); none: the pods take no hf:// URIs. */
+  hf?: HfJobConfig | null;
 }
 
 /** A PersistentVolumeClaim mounted at `mountPath` as an artifact root. */
@@ -178,9 +191,12 @@ export function stageJob(o: {
       },
     });
   const artifactVolumes = config.artifactVolumes ?? [];
+  const ownVolumes = runVolumes(run.spec.placement.volumes);
+  const hfCache = hfVolume(config.hf);
   // `rlhf stage` reads its spec's file:// URIs under these roots, and its workers inherit the variable.
-  if (artifactVolumes.length)
-    env.push({ name: 'RLHF_ARTIFACT_ROOTS', value: artifactVolumes.map((v) => v.mountPath).join(':') });
+  const roots = [...artifactVolumes.map((v) => v.mountPath), ...ownVolumes.map((v) => v.mount.mountPath)];
+  if (roots.length) env.push({ name: 'RLHF_ARTIFACT_ROOTS', value: roots.join(':') });
+  env.push(...s3JobEnv(config.s3), ...hfJobEnv(config.hf));
   const natsSecrets = (config.natsAuth?.secrets ?? []).map((s, i) => ({ ...s, volume: `nats-secret-${i}` }));
   const containerName = 'stage';
   const resources = podResources(placement);
@@ -231,6 +247,8 @@ export function stageJob(o: {
                   mountPath: v.mountPath,
                   ...(v.readOnly ? { readOnly: true } : {}),
                 })),
+                ...ownVolumes.map((v) => v.mount),
+                ...hfCache.map((v) => v.mount),
                 ...natsSecrets.map((s) => ({ name: s.volume, mountPath: s.mountPath, readOnly: true })),
               ],
             },
@@ -241,6 +259,8 @@ export function stageJob(o: {
               name: `artifacts-${v.name}`,
               persistentVolumeClaim: { claimName: v.claimName, ...(v.readOnly ? { readOnly: true } : {}) },
             })),
+            ...ownVolumes.map((v) => v.volume),
+            ...hfCache.map((v) => v.volume),
             ...natsSecrets.map((s) => ({
               name: s.volume,
               secret: { secretName: s.secretName, defaultMode: 0o440 },

@@ -58,7 +58,13 @@ export async function runInProcess(o: InProcessRunOptions): Promise<RunSummary> 
   await mkdir(o.out, { recursive: true });
   const roots = await localRunRoots(o.run.spec, o.out);
   // nats: true lets nats-obj:// URIs through; they go to the directory store, never to a NATS server.
-  const sandbox = ArtifactSandbox.confined({ roots, nats: true, s3: s3ConfiguredInEnv(process.env) });
+  const sandbox = ArtifactSandbox.confined({
+    roots,
+    nats: true,
+    s3: s3ConfiguredInEnv(process.env),
+    // A local run is the user's own: hf:// models come from (and go into) the user's Hugging Face cache.
+    hf: true,
+  });
   const store = new ArtifactRouter(null, sandbox, new DirectoryObjectStore(join(o.out, 'objects')));
   const ref = { namespace: o.run.metadata.namespace ?? 'default', name: o.run.metadata.name };
   const state = fileRunState(join(o.out, 'state'), ref);

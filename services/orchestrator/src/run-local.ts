@@ -13,6 +13,7 @@ import {
   connectNats,
   ensureStreams,
   type Logger,
+  localHfEnv,
   type NatsAuth,
   openJetStream,
   openStateKv,
@@ -69,7 +70,13 @@ export async function runLocal(o: LocalRunOptions): Promise<RunSummary> {
   await mkdir(o.out, { recursive: true });
   // The spec's file:// URIs and the workers are confined to the run directory and the spec's own inputs.
   const roots = await localRunRoots(o.run.spec, o.out);
-  const sandbox = ArtifactSandbox.confined({ roots, nats: true, s3: s3ConfiguredInEnv(process.env) });
+  const sandbox = ArtifactSandbox.confined({
+    roots,
+    nats: true,
+    s3: s3ConfiguredInEnv(process.env),
+    // A local run is the user's own: hf:// models come from (and go into) the user's Hugging Face cache.
+    hf: true,
+  });
   const nats = await natsForRun({ ...(o.natsUrl ? { url: o.natsUrl } : {}), stateDir: join(o.out, 'nats') });
   // Credentials belong to the NATS the user named, not to a server started here.
   const natsAuth = o.natsUrl ? o.natsAuth : undefined;
@@ -102,7 +109,12 @@ export async function runLocal(o: LocalRunOptions): Promise<RunSummary> {
       logDir: join(o.out, 'logs'),
       // Training scratch (a job's data and checkpoints, kept only to resume from) under this run's output,
       // not the machine-wide default: two runs of the same name would share it there.
-      env: { RLHF_WORK_DIR: join(o.out, 'work'), RLHF_ARTIFACT_ROOTS: roots.join(':'), ...o.workerEnv },
+      env: {
+        RLHF_WORK_DIR: join(o.out, 'work'),
+        RLHF_ARTIFACT_ROOTS: roots.join(':'),
+        ...localHfEnv(process.env),
+        ...o.workerEnv,
+      },
       supervision: {
         ...(o.workerRestarts === undefined ? {} : { maxRestarts: o.workerRestarts }),
         // A worker that could not reach NATS while this process could not either is not at fault.

@@ -12,6 +12,7 @@ import {
   ArtifactSandbox,
   connectNats,
   ensureStreams,
+  hfConfiguredInEnv,
   type Logger,
   type NatsAuth,
   openJetStream,
@@ -97,7 +98,12 @@ export async function runStageProcess(o: StageProcessOptions): Promise<RunSummar
     const roots = parseArtifactRoots(process.env.RLHF_ARTIFACT_ROOTS ?? '', 'RLHF_ARTIFACT_ROOTS');
     const store = new ArtifactRouter(
       nc,
-      ArtifactSandbox.confined({ roots, nats: true, s3: s3ConfiguredInEnv(process.env) }),
+      ArtifactSandbox.confined({
+        roots,
+        nats: true,
+        s3: s3ConfiguredInEnv(process.env),
+        hf: hfConfiguredInEnv(process.env),
+      }),
     );
     try {
       const summary = await reconcileUntil(

@@ -3,6 +3,7 @@
  * orderly stop on SIGTERM. Each service supplies only its bindings; everything around them is the same.
  */
 import type { Registry } from 'prom-client';
+import { hfConfiguredInEnv } from './artifacts/hf-source.js';
 import { s3ConfiguredInEnv } from './artifacts/s3-store.js';
 import { ArtifactSandbox } from './artifacts/sandbox.js';
 import type { ArtifactStore } from './artifacts/store.js';
@@ -151,6 +152,7 @@ export async function serveService(module: ServiceModule, options: ServeOptions)
     roots: options.artifactRoots ?? [],
     nats: nats !== null,
     s3: s3ConfiguredInEnv(process.env),
+    hf: hfConfiguredInEnv(process.env),
   });
   const context: ServiceContext = {
     logger,

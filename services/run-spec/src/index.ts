@@ -4,6 +4,7 @@ export * from './engine-rules.js';
 export * from './parse-run.js';
 export * from './placement-check.js';
 export * from './placement-policy.js';
+export * from './placement-volumes.js';
 export * from './rlhf-run-schema.js';
 export * from './schema-types.js';
 export * from './types.js';

@@ -114,8 +114,28 @@ test('required fields, kinds, URIs and cross-field rules', () => {
   );
   assert.deepEqual(pmSection.spec.setup?.preferenceModel, { epochs: 2, learningRate: 1e-3, batchSize: 32 });
   assert.match(
-    problems(minimal.replace('nats-obj://rlhf-models/sft', 's3://bucket/sft'))[0] ?? '',
-    /^spec\.policy\.model: "s3:\/\/bucket\/sft" is not valid/,
+    problems(minimal.replace('nats-obj://rlhf-models/sft', 'gs://bucket/sft'))[0] ?? '',
+    /^spec\.policy\.model: "gs:\/\/bucket\/sft" is not valid/,
+  );
+  // Models come from nats-obj://, s3://, file:// or the Hub; datasets from all but the Hub.
+  for (const model of ['s3://my-models/sft', 'hf://HuggingFaceTB/SmolLM2-135M', 'hf://org/name@0123abc'])
+    assert.equal(
+      parseRunYaml(minimal.replace('nats-obj://rlhf-models/sft', model)).spec.policy?.model,
+      model,
+    );
+  const hfJudge = parseRunYaml(minimal.replace('nats-obj://rlhf-models/rm', 'hf://org/reward-model'));
+  assert.equal(hfJudge.spec.judge.model, 'hf://org/reward-model');
+  const s3Data = parseRunYaml(
+    minimal.replace('nats-obj://rlhf-data/prompts.jsonl', 's3://my-data/p.parquet'),
+  );
+  assert.equal(s3Data.spec.prompts.dataset, 's3://my-data/p.parquet');
+  assert.match(
+    problems(minimal.replace('nats-obj://rlhf-data/prompts.jsonl', 'hf://org/prompts'))[0] ?? '',
+    /^spec\.prompts\.dataset: "hf:\/\/org\/prompts" is not valid/,
+  );
+  assert.match(
+    problems(minimal.replace('nats-obj://rlhf-models/sft', 's3://Bad_Bucket/sft'))[0] ?? '',
+    /^spec\.policy\.model: /,
   );
   assert.deepEqual(
     problems(minimal.replace('type: reward, model: nats-obj://rlhf-models/rm, ', 'type: preference, ')),

@@ -4,6 +4,7 @@
  */
 import { parse as parseYaml } from 'yaml';
 import { engineProblems } from './engine-rules.js';
+import { volumeProblems } from './placement-volumes.js';
 import { quantityValue } from './quantity.js';
 import { rlhfRunSpecSchema } from './rlhf-run-schema.js';
 import type { RlhfRun, RlhfRunSpec } from './types.js';
@@ -69,6 +70,7 @@ function crossFieldProblems(spec: RlhfRunSpec): FieldProblem[] {
     }
   }
   out.push(...engineProblems(spec));
+  out.push(...volumeProblems(spec.placement.volumes));
   if (spec.dpo.gradAccum > spec.dpo.batchSize)
     out.push({
       path: 'spec.dpo.gradAccum',

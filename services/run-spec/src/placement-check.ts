@@ -1,6 +1,6 @@
 /**
  * A run's spec.placement against the operator's placement policy: every toleration, priority class, node
- * selector label, scheduler name and affinity the run asks for must be allowed, each refusal naming the
+ * selector label, scheduler name, volume claim and affinity the run asks for must be allowed, each refusal naming the
  * exact field and what the policy allows. These fields are the only ones of a stage pod a run chooses
  * (the schema has no pod template override), so checking them here covers every Job the controller makes.
  */
@@ -146,5 +146,12 @@ export function placementProblems(spec: RlhfRunSpec, policy: PlacementPolicy): F
       path: 'spec.placement.schedulerName',
       message: `${JSON.stringify(scheduler)} is not allowed by the placement policy; allowed schedulers: ${listed(policy.allowedSchedulerNames)} (${askOperator('allowedSchedulerNames')})`,
     });
+  const claims = policy.allowedVolumeClaims;
+  for (const [i, v] of (spec.placement.volumes ?? []).entries())
+    if (!claims.includes(anyValue) && !claims.includes(v.claimName))
+      out.push({
+        path: `spec.placement.volumes[${i}].claimName`,
+        message: `${JSON.stringify(v.claimName)} is not allowed by the placement policy; allowed claims: ${listed(claims)} (${askOperator('allowedVolumeClaims')})`,
+      });
   return out;
 }

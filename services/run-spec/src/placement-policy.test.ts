@@ -199,3 +199,25 @@ test('a hostile toleration key stays quoted on one line', () => {
   );
   assert.ok(!p?.message.includes('\n'));
 });
+
+test('volume claims: only those the policy lists, or any with "*"', () => {
+  const volumes =
+    '{volumes: [{name: a, claimName: team-data, mountPath: /data}, {name: b, claimName: other, mountPath: /other}]}';
+  const listed = parsePlacementPolicy({ allowedVolumeClaims: ['team-data'] });
+  assert.deepEqual(
+    placementProblems(runWith(volumes), listed).map((p) => p.path),
+    ['spec.placement.volumes[1].claimName'],
+  );
+  assert.match(
+    placementProblems(runWith(volumes), emptyPlacementPolicy)[0]?.message ?? '',
+    /"team-data" is not allowed by the placement policy; .*controller\.placementPolicy\.allowedVolumeClaims/,
+  );
+  assert.deepEqual(
+    placementProblems(runWith(volumes), parsePlacementPolicy({ allowedVolumeClaims: ['*'] })),
+    [],
+  );
+  assert.throws(
+    () => parsePlacementPolicy({ allowedVolumeClaims: ['*', 'x'] }),
+    (e: unknown) => e instanceof InvalidPlacementPolicyError && e.field === 'allowedVolumeClaims',
+  );
+});

@@ -1,6 +1,6 @@
 /**
- * The operator's placement policy: which tolerations, priority classes, node selector labels, schedulers
- * and whether an affinity an RLHFRun may give its stage pods (the chart's controller.placementPolicy, a
+ * The operator's placement policy: which tolerations, priority classes, node selector labels, schedulers,
+ * volume claims and whether an affinity an RLHFRun may give its stage pods (the chart's controller.placementPolicy, a
  * YAML or JSON file the controller reads at start). Nothing is allowed unless listed: an absent or empty
  * list allows none, so the empty policy lets a run ask for none of these.
  */
@@ -31,6 +31,11 @@ export interface PlacementPolicy {
   allowedSchedulerNames: string[];
   /** Affinity is all or nothing: node affinity can reach any node, so it is not checked field by field. */
   allowAffinity: boolean;
+  /**
+   * PersistentVolumeClaims a run may mount (spec.placement.volumes), by claim name in the run's namespace;
+   * ["*"] allows any. The stage Jobs mount them, so a run could otherwise read any claim of its namespace.
+   */
+  allowedVolumeClaims: string[];
 }
 
 /** What a controller enforces when no policy is given: no toleration, priority class, selector, ... */
@@ -40,6 +45,7 @@ export const emptyPlacementPolicy: PlacementPolicy = Object.freeze({
   allowedNodeSelectors: {},
   allowedSchedulerNames: [],
   allowAffinity: false,
+  allowedVolumeClaims: [],
 });
 
 export const anyValue = '*';
@@ -154,6 +160,7 @@ const policyFields = [
   'allowedNodeSelectors',
   'allowedSchedulerNames',
   'allowAffinity',
+  'allowedVolumeClaims',
 ];
 
 /** Checks and normalises a parsed policy document; every problem at once, each naming its field. */
@@ -189,7 +196,10 @@ export function parsePlacementPolicy(raw: unknown, source = 'placement policy'):
     allowedNodeSelectors: nodeSelectors(raw.allowedNodeSelectors, 'allowedNodeSelectors', out),
     allowedSchedulerNames: stringList(raw.allowedSchedulerNames, 'allowedSchedulerNames', out),
     allowAffinity: allowAffinity === true,
+    allowedVolumeClaims: stringList(raw.allowedVolumeClaims, 'allowedVolumeClaims', out),
   };
+  if (policy.allowedVolumeClaims.includes(anyValue) && policy.allowedVolumeClaims.length > 1)
+    out.push({ path: 'allowedVolumeClaims', message: `"${anyValue}" allows any claim: list it alone` });
   if (out.length) throw new InvalidPlacementPolicyError(source, out);
   return policy;
 }

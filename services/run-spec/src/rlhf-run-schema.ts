@@ -3,18 +3,40 @@
  * ranges and enums. The only definition of these facts: validation, defaulting and the CRD come from it.
  */
 import { engineCelRules } from './engine-rules.js';
+import { placementVolumesSchema } from './placement-volumes.js';
 import { cpuQuantityPattern, memoryQuantityPattern } from './quantity.js';
 import type { SchemaNode } from './schema-types.js';
 
-const artifactUri: SchemaNode = {
+/** The URI forms of a run's inputs, one alternative each (parseArtifactUri in @rlhf/platform reads them). */
+const uriForms = {
+  natsObj: 'nats-obj://[A-Za-z0-9_-]+/.+',
+  s3: 's3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+',
+  file: 'file:///.+',
+  hf: 'hf://[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*(@[A-Za-z0-9._/-]+)?',
+};
+
+const datasetUriSchema: SchemaNode = {
   type: 'string',
-  description: 'Artifact URI: nats-obj://<bucket>/<key> (JetStream Object Store) or file:///absolute/path.',
-  pattern: '^(nats-obj://[A-Za-z0-9_-]+/.+|file:///.+)$',
+  description:
+    'Artifact URI: nats-obj://<bucket>/<key> (JetStream Object Store), s3://<bucket>/<key> (S3 or an S3-protocol store) or file:///absolute/path (on a volume the run mounts).',
+  pattern: `^(${uriForms.natsObj}|${uriForms.s3}|${uriForms.file})$`,
+};
+
+const modelUriSchema: SchemaNode = {
+  type: 'string',
+  description:
+    'Model URI: nats-obj://<bucket>/<key>, s3://<bucket>/<key>, file:///absolute/path or hf://<org>/<name>[@<revision>] (a Hugging Face Hub model, read only).',
+  pattern: `^(${uriForms.natsObj}|${uriForms.s3}|${uriForms.hf}|${uriForms.file})$`,
 };
 
 const uri = (description: string): SchemaNode => ({
-  ...artifactUri,
-  description: `${description} ${artifactUri.description}`,
+  ...datasetUriSchema,
+  description: `${description} ${datasetUriSchema.description}`,
+});
+
+const modelUri = (description: string): SchemaNode => ({
+  ...modelUriSchema,
+  description: `${description} ${modelUriSchema.description}`,
 });
 
 const quantities = (which: string): SchemaNode => ({
@@ -278,7 +300,7 @@ export const rlhfRunSpecSchema: SchemaNode = {
       type: 'object',
       description: 'The initial policy pi_0 (usually an SFT model).',
       required: ['model'],
-      properties: { model: uri('Model directory of pi_0.') },
+      properties: { model: modelUri('Model directory of pi_0.') },
     },
     reference: {
       type: 'string',
@@ -298,7 +320,7 @@ export const rlhfRunSpecSchema: SchemaNode = {
           enum: ['reward', 'preference', 'gold'],
           default: 'reward',
         },
-        model: uri('Reward or preference model directory (not used by gold).'),
+        model: modelUri('Reward or preference model directory (not used by gold).'),
         lengthPenalty: {
           type: 'number',
           description:
@@ -485,6 +507,7 @@ export const rlhfRunSpecSchema: SchemaNode = {
         evaluate: placementGroup('evaluation'),
         schedulerName: { type: 'string', description: 'Scheduler for the pods (e.g. a gang scheduler).' },
         queue: { type: 'string', description: 'Queue name for a gang scheduler (Kueue or Volcano label).' },
+        volumes: placementVolumesSchema,
       },
     },
     maxRetries: {

@@ -118,8 +118,20 @@ export interface RlhfRunSpec {
     evaluate: PlacementGroup;
     schedulerName?: string;
     queue?: string;
+    volumes?: RunVolume[];
   };
   maxRetries: number;
+}
+
+/** A PersistentVolumeClaim the run's stage pods mount (spec.placement.volumes, placement-volumes.ts). */
+export interface RunVolume {
+  /** A DNS label, unique in the run; the pods' volume is `run-<name>`. */
+  name: string;
+  /** A PersistentVolumeClaim in the run's namespace. */
+  claimName: string;
+  /** Absolute, without ":" (RLHF_ARTIFACT_ROOTS is colon-separated). */
+  mountPath: string;
+  readOnly?: boolean;
 }
 
 export interface RlhfRun {

@@ -11,12 +11,13 @@ import {
   ARTIFACT_MARKER,
   type ArtifactStore,
   joinArtifactUri,
-  parseArtifactUri,
+  parseWritableUri,
   RlhfError,
   sameDigest,
   sha256Digest,
   writeFileAtomic,
 } from '@rlhf/platform';
+import { hfModelVersion } from './hf-model-dir.js';
 
 export const MODEL_MANIFEST = 'manifest.json';
 
@@ -39,7 +40,7 @@ export async function publishModelDir(
   uri: string,
   onFile?: ModelTransferProgress,
 ): Promise<string> {
-  const loc = parseArtifactUri(uri, 'uri');
+  const loc = parseWritableUri(uri, 'uri');
   if (loc.scheme === 'file')
     throw new RlhfError('INVALID_ARGUMENT', `publish needs a nats-obj:// or s3:// URI, got ${uri}`, {
       field: 'uri',
@@ -69,9 +70,13 @@ export async function publishModelDir(
   return info.digest;
 }
 
-/** The version of the model at `uri`: its manifest digest, or for a local directory its model.onnx mtime. */
+/**
+ * The version of the model at `uri`: its manifest digest, for a local directory its model.onnx mtime, for
+ * an hf:// model its commit.
+ */
 export async function modelVersion(store: ArtifactStore, uri: string): Promise<string> {
   const loc = await store.resolve(uri, 'model.uri', 'read');
+  if (loc.scheme === 'hf') return hfModelVersion(uri);
   if (loc.scheme === 'file') {
     try {
       const s = await stat(join(loc.path, 'model.onnx'));

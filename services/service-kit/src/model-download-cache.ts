@@ -27,6 +27,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ArtifactStore, RlhfError, sameDigest } from '@rlhf/platform';
+import { importHfSnapshot, resolveHfEntry } from './hf-model-dir.js';
 import {
   fetchModelFiles,
   isModelFileName,
@@ -175,8 +176,9 @@ export async function pruneModelCache(
 }
 
 /**
- * A checked local copy of the nats-obj:// model at `uri`, leased until `release()`; a file:// model is
- * its own directory (resolved by the store's sandbox), with nothing to release.
+ * A checked local copy of the nats-obj:// or s3:// model at `uri`, leased until `release()`; an hf:// model
+ * imported into the cache (hf-model-dir.ts), leased the same way; a file:// model is its own directory
+ * (resolved by the store's sandbox), with nothing to release.
  */
 export async function acquireModelDir(
   store: ArtifactStore,
@@ -186,6 +188,7 @@ export async function acquireModelDir(
 ): Promise<HeldModelDir> {
   const loc = await store.resolve(uri, 'model.uri', 'read');
   if (loc.scheme === 'file') return { dir: loc.path, release: async () => {} };
+  if (loc.scheme === 'hf') return acquireHfModelDir(uri, cacheDir, o);
   const digest = await modelVersion(store, uri);
   await ensurePrivateDir(cacheDir);
   const name = entryName(digest);
@@ -219,6 +222,30 @@ export async function acquireModelDir(
       await rm(tmp, { recursive: true, force: true });
       throw err;
     }
+    await pruneModelCache(cacheDir, o.maxBytes ?? defaultCacheMaxBytes, {
+      keep: name,
+      ...(o.logger ? { logger: o.logger } : {}),
+    });
+    return { dir, release };
+  } catch (err) {
+    await release();
+    throw err;
+  }
+}
+
+async function acquireHfModelDir(
+  uri: string,
+  cacheDir: string,
+  o: DownloadCacheOptions,
+): Promise<HeldModelDir> {
+  await ensurePrivateDir(cacheDir);
+  const { snapshot, name } = await resolveHfEntry(uri);
+  const dir = join(cacheDir, name);
+  const release = await takeLease(cacheDir, name);
+  try {
+    await importHfSnapshot(uri, snapshot, dir);
+    const now = new Date();
+    await utimes(dir, now, now);
     await pruneModelCache(cacheDir, o.maxBytes ?? defaultCacheMaxBytes, {
       keep: name,
       ...(o.logger ? { logger: o.logger } : {}),

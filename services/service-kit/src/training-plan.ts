@@ -6,7 +6,7 @@
  * same plan serves both edges.
  */
 import type { TrainObjective, TrainOptions } from '@rlhf/ml-engine';
-import { invalidArgument, parseArtifactUri } from '@rlhf/platform';
+import { invalidArgument, parseArtifactUri, parseWritableUri } from '@rlhf/platform';
 import {
   DatasetFormat,
   type DatasetRef,
@@ -150,6 +150,8 @@ export function checkEval(
 /** Adds the output to a plan: required, and not one of the input models (which it would overwrite). */
 export function withOutput(plan: Omit<TrainingPlan, 'output'>, uri: string, field: string): TrainingPlan {
   checkArtifactUri(uri, field, 'output model directory');
+  // The Hub is a source only: refused here, before any training, rather than when the model is written.
+  parseWritableUri(uri, field);
   const norm = (u: string) => u.replace(/\/+$/, '');
   for (const m of [plan.base, plan.reference]) {
     if (m && norm(m.ref.uri) === norm(uri))

@@ -73,3 +73,19 @@ test("objectives: unspecified is INVALID_ARGUMENT; another process's is FAILED_P
   );
   assert.equal(evalForDpo.field, 'eval_dataset.uri');
 });
+
+test('a Hub model may be the base model but never the output', () => {
+  const plan = planStartTrainingJob(
+    request(TrainingObjective.TRAINING_OBJECTIVE_DPO, { model: ref('hf://HuggingFaceTB/SmolLM2-135M') }),
+    ['dpo'],
+  );
+  assert.equal(plan.base.ref.uri, 'hf://HuggingFaceTB/SmolLM2-135M');
+  const out = refusal(() =>
+    planStartTrainingJob(request(TrainingObjective.TRAINING_OBJECTIVE_SFT, { outputUri: 'hf://org/mine' }), [
+      'sft',
+    ]),
+  );
+  assert.equal(out.code, 'INVALID_ARGUMENT');
+  assert.equal(out.field, 'output_uri');
+  assert.match(out.describe(), /read-only/);
+});

@@ -121,7 +121,9 @@ export function registerController(program: Command): void {
     const logger = createLogger('controller', { level: f.logLevel as LogLevel });
     // Loaded here: only this command needs the Kubernetes client.
     const { KubeConfig } = await import('@kubernetes/client-node');
-    const { parseArtifactVolumes, startController } = await import('@rlhf/controller');
+    const { parseArtifactVolumes, parseHfJobConfig, parseS3JobConfig, startController } = await import(
+      '@rlhf/controller'
+    );
     const kc = new KubeConfig();
     kc.loadFromDefault();
     const controller = await startController({
@@ -144,6 +146,8 @@ export function registerController(program: Command): void {
         ...natsJobAuth(nats.auth),
         ...(env.RLHF_WORKER_SERVICE_ACCOUNT ? { serviceAccountName: env.RLHF_WORKER_SERVICE_ACCOUNT } : {}),
         artifactVolumes: parseArtifactVolumes(env.RLHF_WORKER_ARTIFACT_VOLUMES),
+        s3: parseS3JobConfig(env.RLHF_WORKER_S3),
+        hf: parseHfJobConfig(env.RLHF_WORKER_HF),
         logLevel: f.logLevel,
       },
       ...(placementPolicy ? { placementPolicy } : {}),

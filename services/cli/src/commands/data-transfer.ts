@@ -51,6 +51,8 @@ export function registerDataTransfer(data: Command): void {
     '0s: fail at once',
   );
   pushCmd.action(async (f: PushFlags) => {
+    const { parseWritableUri } = await import('@rlhf/platform');
+    parseWritableUri(f.to, '--to');
     const bytes = await readLocalFile(f.file, '--file');
     const target = f.to;
     const info = await withStoreFor(target, '--to', f, 'rlhf-data-push', async (store) => {

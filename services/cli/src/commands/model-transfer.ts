@@ -66,9 +66,9 @@ interface PushFlags {
 }
 
 async function push(f: PushFlags): Promise<void> {
-  const { isHfUri, parseArtifactUri } = await import('@rlhf/platform');
+  const { isHfUri, parseWritableUri } = await import('@rlhf/platform');
   const { MODEL_MANIFEST, publishModelDir } = await import('@rlhf/service-kit');
-  const target = parseArtifactUri(f.to, '--to');
+  const target = parseWritableUri(f.to, '--to');
   let scratch: string | null = null;
   let dir = f.model;
   try {

@@ -8,7 +8,7 @@ export function registerValidate(program: Command): void {
     .command('validate')
     .summary('check an RLHFRun file and show it with every default filled in')
     .description(
-      'Checks a run file the way `rlhf run` and the CRD do, and lists every bad field with its path\n(e.g. spec.dpo.beta: must be > 0, got 0). With --print, writes the defaulted run as YAML.\nWith --placement-policy, also checks spec.placement the way the controller does.',
+      'Checks a run file the way `rlhf run` and the CRD do, and lists every bad field with its path\n(e.g. spec.dpo.beta: must be > 0, got 0). With --print, writes the defaulted run as YAML.\nWith --placement-policy, also checks spec.placement the way the controller does.\nWarns about file:// inputs under no spec.placement.volumes mount: a cluster run reads them only there.',
     )
     .requiredOption('-f, --file <FILE>', 'the RLHFRun manifest (YAML)')
     .option('--print', 'print the run with defaults applied')
@@ -17,7 +17,9 @@ export function registerValidate(program: Command): void {
       "also check spec.placement against a cluster's placement policy (the chart's controller.placementPolicy)",
     )
     .action(async (f: { file: string; print?: boolean; placementPolicy?: string }) => {
-      const { InvalidRunError, parseRunYaml, placementProblems } = await import('@rlhf/run-spec');
+      const { InvalidRunError, parseRunYaml, placementProblems, unmountedInputs } = await import(
+        '@rlhf/run-spec'
+      );
       const policy = f.placementPolicy ? await readPlacementPolicy(f.placementPolicy) : undefined;
       const { stringify } = await import('yaml');
       let text: string;
@@ -41,6 +43,12 @@ export function registerValidate(program: Command): void {
           process.exitCode = 2;
           return;
         }
+        // A local run reads file:// inputs where they are; a cluster run's pods see only mounted volumes.
+        // The chart's artifacts.volumes are unknown here, so this warns; the controller refuses.
+        for (const p of unmountedInputs(run.spec, []))
+          process.stderr.write(
+            `warning: ${p.path}: ${p.message} (on a cluster; the chart's artifacts.volumes count too, and a local \`rlhf run\` reads it as is)\n`,
+          );
         if (f.print) process.stdout.write(stringify(run));
         else {
           process.stdout.write(

@@ -28,6 +28,7 @@ import { type ModelDirContents, openModelDir, saveModelDir } from './model-dir.j
 import { checkTokenizerFits, specialTokensOf, withTokenizerIds } from './model-tokenizer.js';
 import type { F32Source } from './safetensors.js';
 import { DEFAULT_MAX_SHARD_SIZE, parseShardSize, writeShardedSafetensors } from './safetensors-shards.js';
+import { foldTwoLabelHead } from './two-label-head.js';
 
 /** The dtypes `rlhf model export --dtype` writes, as config.json names them, and their safetensors codes. */
 export const EXPORT_DTYPES = { float32: 'F32', float16: 'F16', bfloat16: 'BF16' } as const;
@@ -170,6 +171,7 @@ export async function importHfCheckpoint(
   // save_pretrained always writes tie_word_embeddings; a hand-written config that leaves it out means
   // whatever the weights say (HF's Llama default is untied, which a checkpoint without lm_head cannot be).
   if (!('tie_word_embeddings' in raw)) raw = { ...raw, tie_word_embeddings: !tensors.has('lm_head.weight') };
+  raw = foldTwoLabelHead(raw, tensors, configFile);
   const config = parseLlamaConfig(raw, configFile);
   const specials = specialTokensOf(config, tokenizerJson, configFile);
   checkTokenizerFits(

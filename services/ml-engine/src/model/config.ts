@@ -95,8 +95,9 @@ export const defaultLlamaConfig: LlamaConfig = {
  * Fields HF writes that do not change the computation; accepted and dropped on import. dtypes say how the
  * weights were stored (the engine computes in float32); use_cache and the labels' names only change what
  * HF returns; pretraining_tp > 1 splits HF's matmuls into slices with the same result. Fields that do
- * change the computation are parsed below or refused: attention_bias / mlp_bias true (no bias weights
- * here), attention_dropout above 0, rope types other than linear / llama3 / dynamic, sliding windows.
+ * change the computation are parsed below or refused: attention_dropout above 0, rope types other than
+ * linear / llama3 / dynamic, sliding windows shorter than the context, num_labels other than 1 in a model
+ * directory (the import folds 2 labels into 1).
  */
 const ignoredHfFields = new Set([
   'torch_dtype',
@@ -359,7 +360,12 @@ export function parseLlamaConfig(raw: unknown, file = 'config.json'): LlamaConfi
       throw fail(f, `(${id}) must be below vocab_size (${c.vocab_size})`);
   }
   if (headTypeOf(c) === 'scalar') {
-    if ((c.num_labels ?? 1) !== 1) throw fail('num_labels', 'must be 1 for a reward model');
+    // Two-label heads are folded into one row when a checkpoint is imported (two-label-head.ts).
+    if ((c.num_labels ?? 1) !== 1)
+      throw fail(
+        'num_labels',
+        `must be 1 in an engine model directory, got ${c.num_labels} (a Hugging Face checkpoint with 2 labels is imported as reward = logit[1] - logit[0]; import it with \`rlhf model import\`)`,
+      );
     c.num_labels = 1;
     c.tie_word_embeddings = false;
   }

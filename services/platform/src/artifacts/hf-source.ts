@@ -61,6 +61,22 @@ export function parseHfUri(uri: string, field = 'uri'): HfModelRef {
   return { repo, revision };
 }
 
+/**
+ * Whether the environment gives a service process a Hugging Face cache (HF_HOME or HF_HUB_CACHE), which
+ * it then fills from hf:// URIs. The chart sets HF_HOME from `huggingface.cache`; local runs use the default.
+ */
+export function hfConfiguredInEnv(env: NodeJS.ProcessEnv = process.env): boolean {
+  return [env.HF_HOME, env.HF_HUB_CACHE].some((v) => v !== undefined && v !== '');
+}
+
+/**
+ * The environment that gives a local run's worker processes the user's own Hugging Face cache: nothing
+ * when HF_HOME or HF_HUB_CACHE is set already, else HF_HOME at its default, ~/.cache/huggingface.
+ */
+export function localHfEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  return hfConfiguredInEnv(env) ? {} : { HF_HOME: join(homedir(), '.cache', 'huggingface') };
+}
+
 export function hfCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.HF_HUB_CACHE) return env.HF_HUB_CACHE;
   if (env.HF_HOME) return join(env.HF_HOME, 'hub');

@@ -6,7 +6,7 @@
  */
 import { dirname } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { RlhfError } from '../errors.js';
+import { invalidArgument, RlhfError } from '../errors.js';
 import { FileArtifactStore, writeFileAtomic } from './file-store.js';
 import { NatsObjectArtifactStore } from './object-store.js';
 import { prepareDataDir } from './platform-made.js';
@@ -50,10 +50,19 @@ export class ArtifactRouter implements ArtifactStore {
     return loc;
   }
 
-  /** The store for `uri` and the URI to hand it (a file:// URI as the sandbox resolved it). */
+  /**
+   * The store for `uri` and the URI to hand it (a file:// URI as the sandbox resolved it). An hf:// URI
+   * names a whole model, loaded through acquireModelDir (@rlhf/service-kit), never one object of a store.
+   */
   private async route(uri: string, mode: AccessMode): Promise<[ArtifactStore, string, ArtifactLocation]> {
     const loc = await this.resolve(uri, 'uri', mode);
     if (loc.scheme === 'file') return [this.file, formatArtifactUri(loc), loc];
+    if (loc.scheme === 'hf')
+      throw invalidArgument(
+        'uri',
+        `${uri} is a Hugging Face model; it is read as a model directory, not as a data file`,
+        'name it only where a model is read (spec.policy.model, spec.judge.model, a ModelRef); put datasets in place with `rlhf data push`',
+      );
     if (loc.scheme === 's3') {
       this.s3 ??= new S3ArtifactStore();
       return [this.s3, uri, loc];

@@ -7,14 +7,14 @@
  * the field and is decided before the path is touched, so a file, a directory and nothing at all outside
  * the roots are refused alike. A write target that exists must be something the platform made
  * (platform-made.ts). `nats-obj://` and `s3://` keys are checked by parseArtifactUri; `s3://` is taken only
- * by a process configured for S3.
+ * by a process configured for S3, `hf://` only by one configured for the Hugging Face Hub and only to read.
  */
 import { lstat, realpath } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { invalidArgument, RlhfError } from '../errors.js';
 import { ownerOf } from './platform-made.js';
-import { type ArtifactLocation, parseArtifactUri } from './uri.js';
+import { type ArtifactLocation, parseArtifactUri, parseWritableUri } from './uri.js';
 
 /**
  * `write`: a directory (a model) is made at the URI; `write-file`: a data file is, which goes only into a
@@ -29,6 +29,11 @@ export interface SandboxConfig {
   nats: boolean;
   /** Whether the process is configured for S3 (and so takes s3:// URIs): s3ConfiguredInEnv. */
   s3?: boolean;
+  /**
+   * Whether the process may read hf:// models (hfConfiguredInEnv): each one is a download from the Hub into
+   * the process's Hugging Face cache, so a service takes them only when it was given a cache.
+   */
+  hf?: boolean;
 }
 
 const rootsFix = 'use a URI under one of the artifact roots the service was started with (--artifact-root)';
@@ -79,14 +84,19 @@ export class ArtifactSandbox {
   private readonly roots: readonly string[] | null;
   private readonly nats: boolean;
   private readonly s3: boolean;
+  private readonly hf: boolean;
 
-  private constructor(roots: readonly string[] | null, nats: boolean, s3: boolean) {
+  private constructor(roots: readonly string[] | null, nats: boolean, s3: boolean, hf: boolean) {
     this.roots = roots;
     this.nats = nats;
     this.s3 = s3;
+    this.hf = hf;
   }
 
-  /** A service's sandbox: file:// only below `roots`, nats-obj:// only with NATS, s3:// only with S3. */
+  /**
+   * A service's sandbox: file:// only below `roots`, nats-obj:// only with NATS, s3:// only with S3, hf://
+   * only with a Hugging Face cache.
+   */
   static confined(config: SandboxConfig): ArtifactSandbox {
     for (const r of config.roots)
       if (!isAbsolute(r)) throw invalidArgument('--artifact-root', `${r} is not an absolute path`);
@@ -94,6 +104,7 @@ export class ArtifactSandbox {
       config.roots.map((r) => normalize(resolve(r))),
       config.nats,
       config.s3 === true,
+      config.hf === true,
     );
   }
 
@@ -102,7 +113,7 @@ export class ArtifactSandbox {
    * tests). Never for URIs that arrive over the network or in a run spec.
    */
   static unrestricted(): ArtifactSandbox {
-    return new ArtifactSandbox(null, true, true);
+    return new ArtifactSandbox(null, true, true, true);
   }
 
   get confinedRoots(): readonly string[] | null {
@@ -118,9 +129,18 @@ export class ArtifactSandbox {
   async resolve(uri: string, field: string, mode: AccessMode): Promise<ArtifactLocation> {
     const roots = this.roots;
     const isFile = uri.startsWith('file://') || isAbsolute(uri);
-    if (roots === null) return parseArtifactUri(uri, field);
+    if (roots === null) return mode === 'read' ? parseArtifactUri(uri, field) : parseWritableUri(uri, field);
     if (!isFile) {
-      const loc = parseArtifactUri(uri, field);
+      const loc = mode === 'read' ? parseArtifactUri(uri, field) : parseWritableUri(uri, field);
+      if (loc.scheme === 'hf') {
+        if (!this.hf)
+          throw denied(
+            field,
+            'this service has no Hugging Face cache, so it takes no hf:// URIs',
+            'set HF_HOME for the service (chart: huggingface.cache), or push the model with `rlhf model push` and name its nats-obj:// or s3:// URI',
+          );
+        return loc;
+      }
       if (loc.scheme === 's3') {
         if (!this.s3)
           throw denied(

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { RlhfError } from '../errors.js';
-import { formatArtifactUri, joinArtifactUri, parseArtifactUri } from './uri.js';
+import { formatArtifactUri, joinArtifactUri, parseArtifactUri, parseWritableUri } from './uri.js';
 
 test('nats-obj and file URIs parse and format back', () => {
   const obj = parseArtifactUri('nats-obj://rlhf-models/runs/ns/r/iter-1/train/model.onnx');
@@ -37,9 +37,27 @@ test('bad URIs name the field and the accepted forms', () => {
       () => parseArtifactUri(bad, 'spec.policy.model'),
       (e: unknown) =>
         e instanceof RlhfError &&
-        /^spec\.policy\.model: .*nats-obj:\/\/<bucket>\/<key>, s3:\/\/<bucket>\/<key> or file:\/\//.test(
+        /^spec\.policy\.model: .*nats-obj:\/\/<bucket>\/<key>, s3:\/\/<bucket>\/<key>, file:\/\/\/absolute\/path or \(to read a model\) hf:\/\//.test(
           e.describe(),
         ),
     );
   }
+});
+
+test('hf:// models parse and format back, and are refused as somewhere to write', () => {
+  const hf = parseArtifactUri('hf://HuggingFaceTB/SmolLM2-135M@v1.0');
+  assert.deepEqual(hf, { scheme: 'hf', repo: 'HuggingFaceTB/SmolLM2-135M', revision: 'v1.0' });
+  assert.equal(formatArtifactUri(hf), 'hf://HuggingFaceTB/SmolLM2-135M@v1.0');
+  assert.equal(formatArtifactUri(parseArtifactUri('hf://org/name')), 'hf://org/name');
+  assert.throws(
+    () => parseArtifactUri('hf://name', 'spec.policy.model'),
+    (e: unknown) =>
+      e instanceof RlhfError && /^spec\.policy\.model: .*hf:\/\/<org>\/<name>/.test(e.describe()),
+  );
+  assert.equal(parseWritableUri('s3://bucket/out/model', 'output').scheme, 's3');
+  assert.throws(
+    () => parseWritableUri('hf://org/name', 'output'),
+    (e: unknown) =>
+      e instanceof RlhfError && e.code === 'INVALID_ARGUMENT' && /^output: .*read-only/.test(e.describe()),
+  );
 });
