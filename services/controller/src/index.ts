@@ -15,3 +15,19 @@ export {
   stageJob,
   stageJobName,
 } from './stage-job.js';
+export { KubeVllmCluster } from './vllm/kube-vllm-cluster.js';
+export { unitPolicy } from './vllm/unit-policy.js';
+export {
+  defaultVllmConfig,
+  engineModelEnv,
+  engineUrlEnv,
+  parseVllmConfig,
+  servedModelName,
+  usesVllm,
+  type VllmConfig,
+  vllmDeployment,
+  vllmEndpointFor,
+  vllmServerName,
+  vllmService,
+} from './vllm/vllm-manifests.js';
+export { deploymentReady, type ServerState, type VllmClusterPort, VllmServers } from './vllm/vllm-servers.js';

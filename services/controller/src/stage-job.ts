@@ -135,6 +135,8 @@ export function stageJob(o: {
   unit: StageUnit;
   owner: V1OwnerReference;
   config: JobConfig;
+  /** More variables of the stage container (e.g. the endpoint of the unit's vLLM server). */
+  env?: V1EnvVar[];
 }): V1Job {
   const { run, unit, config } = o;
   const placement = unitPlacement(run.spec, unit.stage);
@@ -162,6 +164,7 @@ export function stageJob(o: {
     { name: 'RLHF_STAGE_REPLICAS', value: String(placement.replicas) },
     { name: 'LOG_LEVEL', value: config.logLevel ?? 'info' },
     ...Object.entries(config.natsAuth?.env ?? {}).map(([name, value]) => ({ name, value })),
+    ...(o.env ?? []),
   ];
   const artifactVolumes = config.artifactVolumes ?? [];
   // `rlhf stage` reads its spec's file:// URIs under these roots, and its workers inherit the variable.
