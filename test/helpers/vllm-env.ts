@@ -10,10 +10,13 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 
 let cached: string | undefined;
 
-/** The venv's `vllm` command, building the venv on first use (minutes; then well under a second). */
-export function vllmCommand(): string {
+/**
+ * The venv's python, building the venv on first use (minutes; then well under a second). The server is
+ * `python -m vllm.entrypoints.openai.api_server` (see the script for why not the `vllm` command).
+ */
+export function vllmPython(): string {
   if (cached !== undefined) return cached;
-  const r = spawnSync(process.execPath, [`${root}scripts/vllm-env.mjs`, '--print-vllm'], {
+  const r = spawnSync(process.execPath, [`${root}scripts/vllm-env.mjs`], {
     encoding: 'utf8',
   });
   if (r.status !== 0)
