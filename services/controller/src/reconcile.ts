@@ -70,7 +70,7 @@ export interface ReconcileDeps {
   jobConfig: JobConfig;
   /** What spec.placement may ask for; absent: the empty policy (no toleration, selector, ... allowed). */
   placementPolicy?: PlacementPolicy;
-  /** vLLM servers of runs with spec.engines.generate.type vllm; absent: such runs wait with a message. */
+  /** vLLM servers of runs with spec.engines.generate.type vllm; absent: none are made (no endpoint env). */
   vllm?: VllmServers;
   now(): Date;
 }
