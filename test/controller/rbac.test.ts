@@ -31,6 +31,14 @@ const notObserved: Record<string, string> = {
   // Admission (OwnerReferencesPermissionEnforcement), not a call: ownerReferences with blockOwnerDeletion.
   'rlhf.dev|rlhfruns/finalizers|update': 'iterations and setup Jobs are owned by runs',
   'rlhf.dev|rlhfiterations/finalizers|update': 'stage Jobs are owned by iterations',
+  // vllm/kube-vllm-cluster.ts: only runs with engines.generate.type vllm call these (the runs here are
+  // built-in); test/engines/vllm-controller.test.ts drives them on the fake API server.
+  'apps|deployments|list': 'the vLLM servers of a run',
+  'apps|deployments|create': 'a sampling unit gets its vLLM server',
+  'apps|deployments|delete': 'a vLLM server goes when its unit ends',
+  '|services|list': 'the vLLM Services of a run',
+  '|services|create': 'a vLLM server gets its Service',
+  '|services|delete': 'a vLLM Service goes when its unit ends',
 };
 
 let server: FakeApiServer;

@@ -5,6 +5,7 @@
  * from the probe server; readiness means the caches are synced (or this replica is a standby).
  */
 import {
+  AppsV1Api,
   BatchV1Api,
   CoreV1Api,
   CustomObjectsApi,
@@ -48,6 +49,9 @@ import {
   WorkQueue,
 } from './runtime/index.js';
 import type { JobConfig } from './stage-job.js';
+import { KubeVllmCluster } from './vllm/kube-vllm-cluster.js';
+import { defaultVllmConfig, type VllmConfig } from './vllm/vllm-manifests.js';
+import { VllmServers } from './vllm/vllm-servers.js';
 
 export interface ControllerOptions {
   kc: KubeConfig;
@@ -61,6 +65,8 @@ export interface ControllerOptions {
   jobConfig: JobConfig;
   /** What spec.placement may ask for; absent: the empty policy (no toleration, selector, ... allowed). */
   placementPolicy?: PlacementPolicy;
+  /** How vLLM servers run (the chart's `vllm` values); absent: defaultVllmConfig. */
+  vllm?: VllmConfig;
   /** Parallel reconciles (different runs). Default 4. */
   concurrency?: number;
   /** Every run is reconciled again this often even without events. Default 5 min. */
@@ -130,6 +136,7 @@ export async function startController(o: ControllerOptions): Promise<RunningCont
   const custom = o.kc.makeApiClient(CustomObjectsApi);
   const batch = o.kc.makeApiClient(BatchV1Api);
   const core = o.kc.makeApiClient(CoreV1Api);
+  const apps = o.kc.makeApiClient(AppsV1Api);
 
   let active: { stop(): Promise<void>; cluster: KubeCluster } | null = null;
   let synced = false;
@@ -195,6 +202,13 @@ export async function startController(o: ControllerOptions): Promise<RunningCont
       cluster,
       records,
       jobConfig: o.jobConfig,
+      vllm: new VllmServers(
+        new KubeVllmCluster({ apps, core }, (what) =>
+          cluster.requests.set(what, (cluster.requests.get(what) ?? 0) + 1),
+        ),
+        o.vllm ?? defaultVllmConfig,
+        o.jobConfig,
+      ),
       ...(o.placementPolicy ? { placementPolicy: o.placementPolicy } : {}),
       now: () => new Date(),
       deleteRunData: async (namespace: string, name: string) => {

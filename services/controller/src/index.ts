@@ -28,3 +28,19 @@ export {
 } from './trainjob/trainjob-manifest.js';
 export { type TrainJobState, trainJobFailedCondition, trainJobState } from './trainjob/trainjob-status.js';
 export { type TrlDpoOptions, type TrlDpoPaths, trlDpoArgs } from './trainjob/trl-dpo-command.js';
+export { KubeVllmCluster } from './vllm/kube-vllm-cluster.js';
+export { unitPolicy } from './vllm/unit-policy.js';
+export {
+  defaultVllmConfig,
+  engineModelEnv,
+  engineUrlEnv,
+  parseVllmConfig,
+  servedModelName,
+  usesVllm,
+  type VllmConfig,
+  vllmDeployment,
+  vllmEndpointFor,
+  vllmServerName,
+  vllmService,
+} from './vllm/vllm-manifests.js';
+export { deploymentReady, type ServerState, type VllmClusterPort, VllmServers } from './vllm/vllm-servers.js';

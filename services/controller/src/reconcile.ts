@@ -35,6 +35,8 @@ import {
 import type { RecordsView } from './run-records.js';
 import { bestOf, evaluatedIterations, jobAttempts, jobFailure, jobState } from './run-status.js';
 import { type JobConfig, stageJob, stageJobName } from './stage-job.js';
+import { unitPolicy } from './vllm/unit-policy.js';
+import type { VllmServers } from './vllm/vllm-servers.js';
 
 /** What reconcile reads (caches) and writes (API calls) on the cluster. */
 export interface ClusterPort {
@@ -71,6 +73,8 @@ export interface ReconcileDeps {
   jobConfig: JobConfig;
   /** What spec.placement may ask for; absent: the empty policy (no toleration, selector, ... allowed). */
   placementPolicy?: PlacementPolicy;
+  /** vLLM servers of runs with spec.engines.generate.type vllm; absent: none are made (no endpoint env). */
+  vllm?: VllmServers;
   now(): Date;
 }
 
@@ -197,6 +201,12 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
   }
 
   if (!current) {
+    await deps.vllm?.reconcile({
+      run: { name, namespace, spec },
+      unit: undefined,
+      policy: undefined,
+      owner: undefined,
+    });
     const { stage: _done, ...rest } = base;
     await write({ ...rest, phase: 'Succeeded', completionTime: status.completionTime ?? now }, [
       {
@@ -232,6 +242,12 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
         ? recorded.message
         : jobFailure(job);
     const message = `${label} failed after ${jobAttempts(job)} attempt(s) (Job ${jobName}): ${why}`;
+    await deps.vllm?.reconcile({
+      run: { name, namespace, spec },
+      unit: undefined,
+      policy: undefined,
+      owner: undefined,
+    });
     await write(
       { ...base, phase: 'Failed', stage: current.stage, completionTime: status.completionTime ?? now },
       [
@@ -247,17 +263,50 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
     // Setup's plan record has not reached the cache yet (or was lost): nothing to own the Job yet.
     return { requeueAfterMs: 2000 };
   }
+  const iteration = iterations.get(current.iteration);
+  const owner =
+    current.iteration === 0
+      ? ownerRef('RLHFRun', run)
+      : iteration
+        ? ownerRef('RLHFIteration', iteration)
+        : undefined;
+  // A unit sampling through vLLM starts once its server is ready; the servers of other units go.
+  const server = deps.vllm
+    ? await deps.vllm.reconcile({
+        run: { name, namespace, spec },
+        unit: current,
+        policy: unitPolicy(spec, current, records, iteration),
+        owner,
+      })
+    : undefined;
+  if (!job && server?.state === 'waiting') {
+    await write({ ...base, phase: 'Running' as Phase, stage: current.stage }, [
+      {
+        type: 'Ready',
+        status: 'True',
+        reason: 'Reconciled',
+        message: 'spec accepted; stage Jobs are running',
+      },
+      {
+        type: 'Progressing',
+        status: 'True',
+        reason: 'EngineStarting',
+        message: `${label}: ${server.message}`,
+      },
+      { type: 'Succeeded', status: 'False', reason: 'Running', message: '' },
+      { type: 'Failed', status: 'False', reason: 'Running', message: '' },
+    ]);
+    return { requeueAfterMs: 2000 };
+  }
   if (!job) {
-    const owner =
-      current.iteration === 0
-        ? ownerRef('RLHFRun', run)
-        : ownerRef('RLHFIteration', iterations.get(current.iteration) as IterationObject);
     await deps.cluster.createJob(
       stageJob({
         run: { name, namespace, spec, ...(run.metadata.uid ? { uid: run.metadata.uid } : {}) },
         unit: current,
-        owner,
+        // Set: a unit of an iteration without its object returned above.
+        owner: owner as V1OwnerReference,
         config: deps.jobConfig,
+        ...(server?.state === 'ready' ? { env: server.env } : {}),
       }),
     );
   }

@@ -148,6 +148,8 @@ export function stageJob(o: {
   unit: StageUnit;
   owner: V1OwnerReference;
   config: JobConfig;
+  /** More variables of the stage container (e.g. the endpoint of the unit's vLLM server). */
+  env?: V1EnvVar[];
 }): V1Job {
   const { run, unit, config } = o;
   const placement = unitPlacement(run.spec, unit.stage);
@@ -175,6 +177,7 @@ export function stageJob(o: {
     { name: 'RLHF_STAGE_REPLICAS', value: String(placement.replicas) },
     { name: 'LOG_LEVEL', value: config.logLevel ?? 'info' },
     ...Object.entries(config.natsAuth?.env ?? {}).map(([name, value]) => ({ name, value })),
+    ...(o.env ?? []),
   ];
   // A sampling unit handed to an OpenAI-compatible server sends the key of the Secret the run names; the
   // other units never see it. (setup holds pi_0's evaluation, a sampling stage.)

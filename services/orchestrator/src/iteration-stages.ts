@@ -32,7 +32,7 @@ export async function generate(ctx: StageContext, o: GenerateInputs): Promise<Ge
     prompts: iterationPrompts(all, o.perIteration, o.selectionSeed, ctx.iteration),
     n: o.samplesPerPrompt,
     seed: o.seed,
-    ...samplingEngineOf(ctx.spec),
+    ...samplingEngineOf(ctx.spec, ctx.iteration),
   });
 }
 
@@ -91,7 +91,7 @@ export async function evaluate(ctx: StageContext, o: EvaluateInputs): Promise<Ev
     prompts: await ctx.datasets.promptRows(o.prompts),
     ...(o.rewardModel ? { rewardModel: o.rewardModel } : {}),
     ...(o.task ? { task: o.task } : {}),
-    ...samplingEngineOf(ctx.spec),
+    ...samplingEngineOf(ctx.spec, t),
   });
   const samples = await readEvalSamples(ctx.deps.store, r.outputs);
   const baseline = o.baselineOutputs ? await readEvalSamples(ctx.deps.store, o.baselineOutputs) : samples;

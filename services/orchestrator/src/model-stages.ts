@@ -6,6 +6,7 @@
  */
 
 import { meanOfLastSteps } from '@rlhf/pipeline';
+import { invalidArgument } from '@rlhf/platform';
 import {
   DpoLossType,
   JudgeType,
@@ -21,7 +22,7 @@ import {
 import { taskOracle } from '@rlhf/reference-task';
 import type { RlhfRunSpec } from '@rlhf/run-spec';
 import { MODEL_MANIFEST, TRAINING_METRICS_FILE } from '@rlhf/service-kit';
-import { shardInputUri, shardOutputUri } from '@rlhf/workflow';
+import { engineModelEnv, engineUrlEnv, shardInputUri, shardOutputUri } from '@rlhf/workflow';
 import { readJsonl, writeJsonl } from './jsonl-artifacts.js';
 import { type RunContext, shardRanges } from './run-context.js';
 
@@ -84,13 +85,28 @@ export function samplingOf(spec: RlhfRunSpec, seed: number) {
 }
 
 /**
- * The server a sampling stage's shards go to (spec.engines.generate.type openai); none for the built-in
- * engine. Without openai.model the workers name the policy's own URI, so the server serves each iteration's.
+ * The server a sampling stage's shards go to; none for the built-in engine. openai: the spec's server
+ * (without openai.model the workers name the policy's own URI, so the server serves each iteration's).
+ * vllm: the server the controller started for this unit, whose address it put in the stage pod's
+ * environment. Setup's baseline, when setup trains pi_0 in the same unit, has no server to wait for (pi_0
+ * does not exist before the unit starts), so it samples built in.
  */
-export function samplingEngineOf(spec: RlhfRunSpec): { openai?: OpenAiEngine } {
+export function samplingEngineOf(
+  spec: RlhfRunSpec,
+  iteration: number,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): { openai?: OpenAiEngine } {
   const g = spec.engines.generate;
-  if (g.type !== 'openai' || !g.openai) return {};
-  return { openai: { url: g.openai.url, model: g.openai.model ?? '' } };
+  if (g.type === 'openai' && g.openai) return { openai: { url: g.openai.url, model: g.openai.model ?? '' } };
+  if (g.type !== 'vllm') return {};
+  const url = env[engineUrlEnv];
+  if (url) return { openai: { url, model: env[engineModelEnv] ?? '' } };
+  if (iteration === 0 && spec.setup) return {};
+  throw invalidArgument(
+    'spec.engines.generate.type',
+    `vllm: this stage has no vLLM server (${engineUrlEnv} is not set); the controller starts one for each sampling unit of a cluster run`,
+    'run on a cluster with the controller, or use type openai with openai.url for a server you run yourself',
+  );
 }
 
 /** n samples per prompt from `policy`; returns the generation shards' output URIs in prompt order. */

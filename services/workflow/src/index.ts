@@ -1,3 +1,4 @@
+export * from './engine-endpoint.js';
 export * from './engine-plan.js';
 export * from './policy-metrics.js';
 export * from './records.js';

@@ -72,6 +72,12 @@ export const builtinTypes: ResourceType[] = [
   builtin('', 'v1', 'Secret', 'secrets'),
   builtin('', 'v1', 'ConfigMap', 'configmaps', { shortNames: ['cm'] }),
   builtin('', 'v1', 'ServiceAccount', 'serviceaccounts', { shortNames: ['sa'] }),
+  builtin('', 'v1', 'Service', 'services', { shortNames: ['svc'], statusSubresource: true }),
+  builtin('apps', 'v1', 'Deployment', 'deployments', {
+    shortNames: ['deploy'],
+    statusSubresource: true,
+    hasGeneration: true,
+  }),
   builtin('batch', 'v1', 'Job', 'jobs', { statusSubresource: true, hasGeneration: true }),
   builtin('coordination.k8s.io', 'v1', 'Lease', 'leases'),
   builtin('events.k8s.io', 'v1', 'Event', 'events', { shortNames: ['ev'] }),

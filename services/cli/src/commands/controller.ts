@@ -63,6 +63,8 @@ export function registerController(program: Command): void {
         'Deleting a run deletes its iterations, Jobs and artifacts. Kubernetes access: KUBECONFIG or in-cluster.',
         'Serves /metrics, /healthz and /readyz on --metrics-port; with leader election only the Lease holder acts.',
         'A run whose spec.placement asks for what --placement-policy does not allow is InvalidSpec (with an Event).',
+        'With spec.engines.generate.type vllm, each sampling unit first gets a vLLM Deployment and Service serving its',
+        'policy (image, command, port, args: env RLHF_VLLM as JSON); its Job starts once the server is ready.',
       ].join('\n'),
     )
     .option(
@@ -121,9 +123,8 @@ export function registerController(program: Command): void {
     const logger = createLogger('controller', { level: f.logLevel as LogLevel });
     // Loaded here: only this command needs the Kubernetes client.
     const { KubeConfig } = await import('@kubernetes/client-node');
-    const { parseArtifactVolumes, parseHfJobConfig, parseS3JobConfig, startController } = await import(
-      '@rlhf/controller'
-    );
+    const { parseArtifactVolumes, parseHfJobConfig, parseS3JobConfig, parseVllmConfig, startController } =
+      await import('@rlhf/controller');
     const kc = new KubeConfig();
     kc.loadFromDefault();
     const controller = await startController({
@@ -151,6 +152,7 @@ export function registerController(program: Command): void {
         logLevel: f.logLevel,
       },
       ...(placementPolicy ? { placementPolicy } : {}),
+      vllm: parseVllmConfig(env.RLHF_VLLM),
       concurrency: parseIntegerIn(f.concurrency, '--concurrency', 1, 64),
       ...(leaderElect
         ? {
