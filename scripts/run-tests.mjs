@@ -58,6 +58,20 @@ if (files.some((f) => f.endsWith('proto-clients.test.ts'))) {
   });
   if (codegenTools.status !== 0) process.stderr.write(codegenTools.stderr);
 }
+// The real-control-plane tests need kube-apiserver & co. of the pinned release; the first build from the Go
+// module proxy takes far longer than one test may, so it happens here, once, before the tests start.
+if (files.some((f) => f.startsWith('test/kube-real/'))) {
+  const kube = spawnSync(process.execPath, [join(root, 'scripts/kube-control-plane.mjs')], {
+    cwd: root,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  if (kube.status !== 0) {
+    console.error(
+      'could not build the Kubernetes control plane for test/kube-real (node scripts/kube-control-plane.mjs)',
+    );
+    process.exit(1);
+  }
+}
 // A hung test fails after 5 minutes instead of holding CI for its 90.
 const args = ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-timeout=300000', ...files];
 const result = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
