@@ -30,6 +30,8 @@ export interface ControlPlane {
   server: string;
   /** A kubeconfig for the admin user (kubectl --kubeconfig, @kubernetes/client-node loadFromFile). */
   kubeconfig: string;
+  /** The cluster CA certificate file (PEM): it signs the API server's certificate and every client's. */
+  ca: string;
   /** The release the API server reports at /version. */
   version: string;
   dir: string;
@@ -390,6 +392,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     return {
       server,
       kubeconfig,
+      ca: pki.ca.cert,
       version,
       dir,
       request,
