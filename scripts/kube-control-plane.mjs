@@ -14,7 +14,9 @@
 //   Prints the directory holding the binaries (etcd is found on PATH or in /usr/bin). A second run with the
 //   binaries cached returns at once. The first build takes a long time (see docs/KUBERNETES.md "Development");
 //   it runs niced with two parallel compile jobs so a shared machine stays usable.
-// Env: RLHF_KUBE_VERSION overrides the pinned release (a k8s.io/kubernetes version served by the proxy).
+// Env: RLHF_KUBE_VERSION overrides the pinned release (a k8s.io/kubernetes version served by the proxy);
+//   RLHF_KUBE_BUILD_JOBS the go build -p (default 2); RLHF_ETCD an etcd binary to use instead of Debian's;
+//   RLHF_TOOLS_CACHE the cache root (default ~/.cache/rlhf-tools, as scripts/python-env.mjs).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -26,7 +28,9 @@ import { pathToFileURL } from 'node:url';
 export const kubeVersion = process.env.RLHF_KUBE_VERSION ?? 'v1.35.4';
 export const kubeBinaries = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler'];
 
-const cacheRoot = join(process.env.RLHF_TOOLS_CACHE ?? join(homedir(), '.cache', 'rlhf-tools'));
+// The same cache as scripts/python-env.mjs.
+const cacheRoot =
+  process.env.RLHF_TOOLS_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'rlhf-tools');
 
 /** The directory the binaries of `version` are cached in. */
 export function kubeBinDir(version = kubeVersion) {

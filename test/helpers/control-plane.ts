@@ -44,8 +44,12 @@ export interface ControlPlane {
   stop(): Promise<void>;
 }
 
-/** The directory with the three binaries, built by the script on first use (that can take half an hour). */
+/**
+ * The directory with the three binaries, built by the script on first use (that can take half an hour), or
+ * RLHF_KUBE_BIN_DIR when set (binaries built elsewhere, of any release).
+ */
 export function kubeBinDir(): string {
+  if (process.env.RLHF_KUBE_BIN_DIR) return process.env.RLHF_KUBE_BIN_DIR;
   const result = spawnSync(process.execPath, [join(root, 'scripts/kube-control-plane.mjs'), '--print-dir'], {
     cwd: root,
     encoding: 'utf8',
