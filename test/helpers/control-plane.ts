@@ -313,6 +313,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       `--listen-peer-urls=http://127.0.0.1:${etcdPeer}`,
       `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeer}`,
       `--initial-cluster=default=http://127.0.0.1:${etcdPeer}`,
+      '--logger=zap',
       '--log-level=warn',
     ]);
 
