@@ -49,7 +49,14 @@ interface StatusBody {
 function refusals(body: StatusBody): Refusal[] {
   const out: Refusal[] = [];
   for (const cause of body.details?.causes ?? []) {
-    if (cause.field) out.push({ field: cause.field.replace(/\[\d+\]/g, ''), message: cause.message ?? '' });
+    const message = cause.message ?? '';
+    // anyOf failures come with the field <nil> and the path quoted in the message; the other <nil> cause
+    // says only that CEL rules were skipped because the schema already failed.
+    const field =
+      cause.field && cause.field !== '<nil>'
+        ? cause.field
+        : /"([\w.[\]-]+)" must validate/.exec(message)?.[1];
+    if (field) out.push({ field: field.replace(/\[\d+\]/g, ''), message });
   }
   for (const [, field = ''] of (body.message ?? '').matchAll(/unknown field "([^"]+)"/g)) {
     out.push({ field, message: `unknown field "${field}"` });
