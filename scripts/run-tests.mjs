@@ -58,9 +58,25 @@ if (files.some((f) => f.endsWith('proto-clients.test.ts'))) {
   });
   if (codegenTools.status !== 0) process.stderr.write(codegenTools.stderr);
 }
-// The heavy suite (test/large-model/: a 3 GiB checkpoint through import, generate, export and training) runs
-// after the others, alone, so its memory never adds to theirs, with a timeout that fits its 5-8 minutes.
-const heavy = files.filter((f) => f.startsWith('test/large-model/'));
+// The real-control-plane tests need kube-apiserver & co. of the pinned release; the first build from the Go
+// module proxy takes far longer than one test may, so it happens here, once, before the tests start.
+if (files.some((f) => f.startsWith('test/kube-real/'))) {
+  const kube = spawnSync(process.execPath, [join(root, 'scripts/kube-control-plane.mjs')], {
+    cwd: root,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  if (kube.status !== 0) {
+    console.error(
+      'could not build the Kubernetes control plane for test/kube-real (node scripts/kube-control-plane.mjs)',
+    );
+    process.exit(1);
+  }
+}
+// The heavy files run after the others, alone, so their memory never adds to theirs, with a timeout that
+// fits their 5-10 minutes: test/large-model/ (a 3 GiB checkpoint through import, generate, export and
+// training) and the real vLLM server of test/engines/vllm-engine.test.ts (minutes to start on 2 cores).
+const heavyFiles = ['test/large-model/', 'test/engines/vllm-engine.test.ts'];
+const heavy = files.filter((f) => heavyFiles.some((h) => f.startsWith(h)));
 const light = files.filter((f) => !heavy.includes(f));
 // A hung test fails after 5 minutes (15 for a heavy file) instead of holding CI for its 90.
 const run = (group, timeoutMs) =>

@@ -51,7 +51,9 @@ function structuralProblems(s: OpenApiSchema, path: string, out: string[], inJun
       if (k in s) out.push(`${path}: ${k} inside a logical junctor`);
   } else {
     if (!s.type && !preserve && s['x-kubernetes-int-or-string'] !== true) out.push(`${path}: no type`);
-    if (typeof s.description !== 'string') out.push(`${path}: no description`);
+    // The API server refuses anything on the root's metadata but name and generateName, a description too.
+    const rootMetadata = path === '.metadata' || path.startsWith('.metadata.');
+    if (typeof s.description !== 'string' && !rootMetadata) out.push(`${path}: no description`);
   }
   if (s.properties && s.additionalProperties) out.push(`${path}: both properties and additionalProperties`);
   for (const [k, child] of Object.entries((s.properties ?? {}) as Record<string, OpenApiSchema>))

@@ -42,7 +42,12 @@ const transitionRules: Record<string, CelRule[]> = {
   ],
   reference: [{ rule: 'self == oldSelf', message: 'reference cannot change after the run is created' }],
   judge: [
-    { rule: 'self.type == oldSelf.type', message: 'judge.type cannot change after the run is created' },
+    // judge has `default: {}`, and the API server checks a default against the rules before its fields'
+    // own defaults fill it in, so the rule must hold on an object without type.
+    {
+      rule: '!has(self.type) || !has(oldSelf.type) || self.type == oldSelf.type',
+      message: 'judge.type cannot change after the run is created',
+    },
   ],
   prompts: [
     {
@@ -73,7 +78,8 @@ const crossFieldRules = (spec: SchemaNode): Record<string, CelRule[]> => ({
   ],
   dpo: [
     {
-      rule: 'self.gradAccum <= self.batchSize',
+      // dpo has `default: {}`: the rule must hold on it before the fields' defaults (see judge above).
+      rule: '!has(self.gradAccum) || !has(self.batchSize) || self.gradAccum <= self.batchSize',
       message: 'dpo.gradAccum must not exceed dpo.batchSize',
       fieldPath: '.gradAccum',
     },
@@ -142,6 +148,20 @@ function toOpenApi(
 ): OpenApiSchema {
   const rules = mergeRules(node, rulesAt(path));
   const words = node['x-rlhf-or-words'];
+  // The API server compares a whole-number value (0 in JSON) with a fractional bound truncated to an
+  // integer (so 0 fails `< 0.5`); a fractional bound of a number field is therefore a CEL rule.
+  const fractional = (key: 'minimum' | 'maximum') =>
+    !words && node.type === 'number' && node[key] !== undefined && !Number.isInteger(node[key]);
+  if (fractional('minimum'))
+    rules.push({
+      rule: `self ${node.exclusiveMinimum ? '>' : '>='} ${node.minimum}`,
+      message: `must be ${node.exclusiveMinimum ? 'greater than' : 'at least'} ${node.minimum}`,
+    });
+  if (fractional('maximum'))
+    rules.push({
+      rule: `self ${node.exclusiveMaximum ? '<' : '<='} ${node.maximum}`,
+      message: `must be ${node.exclusiveMaximum ? 'less than' : 'at most'} ${node.maximum}`,
+    });
   if (words) return orWordsNode(node, words, rules);
   const out: OpenApiSchema = { description: node.description, type: node.type };
   if (node.format) out.format = node.format;
@@ -161,6 +181,8 @@ function toOpenApi(
     'x-kubernetes-list-map-keys',
     'x-kubernetes-preserve-unknown-fields',
   ] as const) {
+    if ((key === 'minimum' || key === 'exclusiveMinimum') && fractional('minimum')) continue;
+    if ((key === 'maximum' || key === 'exclusiveMaximum') && fractional('maximum')) continue;
     if (node[key] !== undefined) out[key] = node[key];
   }
   if (node.required?.length) out.required = [...node.required];
@@ -218,7 +240,9 @@ function resourceRoot(
         type: 'string',
       },
       kind: { description: `Kind of the object: ${kind}.`, type: 'string' },
-      metadata: { description: 'Standard object metadata; the name must be a DNS label.', type: 'object' },
+      // The API server allows nothing on metadata but name and generateName (not even a description); name
+      // is declared so the root rule's fieldPath can point at it.
+      metadata: { type: 'object', properties: { name: { type: 'string' } } },
       spec,
       status,
     },
