@@ -158,7 +158,13 @@ test('null metrics render as a dash and their charts or series are left out', ()
   delete s.rewardModel;
   s.preferenceModel = { heldOutAccuracy: null, labelBayesRate: 0.87 };
   const { html, images } = renderReport(s);
-  assert.deepEqual(Object.keys(images), ['reward.svg', 'kl.svg', 'mean-length.svg', 'dpo.svg']);
+  assert.deepEqual(Object.keys(images), [
+    'reward.svg',
+    'kl.svg',
+    'mean-length.svg',
+    'dpo.svg',
+    'over-optimisation.svg',
+  ]);
   assert.ok(!/\b(null|undefined|NaN|Infinity)\b/.test(html), 'no raw null/NaN/undefined in the page');
   const root = parseXml(html);
   const row2 = cells(tableRows(root, 'metrics')[2] as XmlElement);
@@ -203,6 +209,7 @@ test('images match the charts embedded in the page, one per metric group', () =>
     'mean-length.svg',
     'grammatical-rate.svg',
     'dpo.svg',
+    'over-optimisation.svg',
   ]);
   assert.deepEqual(Object.keys(images), names);
   for (const [name, svg] of Object.entries(images)) {

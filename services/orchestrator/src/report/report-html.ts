@@ -320,7 +320,7 @@ function charts(s: RunSummary): { file: string; svg: string }[] {
       }),
     });
   }
-  const over = overOptimisationChart(rows);
+  const over = overOptimisationChart(rows, s.bestIteration);
   if (over) out.push(over);
   return out;
 }
@@ -329,7 +329,10 @@ function charts(s: RunSummary): { file: string; svg: string }[] {
  * Proxy and gold reward against KL(pi_t || pi_0), a point per iteration (the shape of Gao et al. 2023: the proxy
  * keeps rising with KL while the gold can peak and fall). Drawn when at least two policies have a KL.
  */
-function overOptimisationChart(rows: readonly Row[]): { file: string; svg: string } | null {
+function overOptimisationChart(
+  rows: readonly Row[],
+  best: number | null,
+): { file: string; svg: string } | null {
   const kl = rows.map((r) => (r.iteration === 0 ? 0 : finite(r.kl)));
   if (kl.filter((k) => k !== null).length < 2) return null;
   const series: ChartSeries[] = [];
@@ -353,6 +356,8 @@ function overOptimisationChart(rows: readonly Row[]): { file: string; svg: strin
       x: kl.map((k) => k ?? Number.NaN),
       pointLabels: rows.map((r) => String(r.iteration)),
       series,
+      best,
+      bestLabel: best === 0 ? 'best (initial)' : 'best',
     }),
   };
 }

@@ -47,7 +47,7 @@ export interface LineChartSpec {
   yInclude?: readonly number[];
   /** A labelled horizontal reference line, e.g. a 50% win rate. */
   reference?: { y: number; label: string };
-  /** The iteration to mark as best; null or absent for none. */
+  /** The iteration to mark as best (on a value axis: the point whose label is its number); null or absent for none. */
   best?: number | null;
   /** Label of the best marker; defaults to "best". */
   bestLabel?: string;
@@ -268,13 +268,17 @@ export function renderLineChart(spec: LineChartSpec): string {
 
   // Best iteration marker.
   const best = finite(spec.best ?? null);
-  if (!byValue && best !== null && xs.includes(best)) {
-    const X = c(px(best));
+  // On a value axis the best iteration is the point labelled with its number.
+  const bestAt =
+    best === null ? -1 : byValue ? (spec.pointLabels ?? []).indexOf(String(best)) : xs.indexOf(best);
+  const bestX = bestAt >= 0 ? (xs[bestAt] as number) : Number.NaN;
+  if (best !== null && Number.isFinite(bestX)) {
+    const X = c(px(bestX));
     const bestLabel = spec.bestLabel ?? 'best';
     out.push(
       `<g class="best-marker"><title>${escapeXml(`${bestLabel}: iteration ${best}`)}</title>`,
       `<line x1="${X}" y1="${margin.top - 6}" x2="${X}" y2="${c(bottom)}" stroke="${INK}" stroke-width="1.25" stroke-dasharray="5 4"/>`,
-      `<text x="${c(px(best) + 5)}" y="${margin.top + 6}" fill="${INK}" font-size="11" font-weight="600" stroke="#ffffff" stroke-width="3" paint-order="stroke">${escapeXml(bestLabel)}</text></g>`,
+      `<text x="${c(px(bestX) + 5)}" y="${margin.top + 6}" fill="${INK}" font-size="11" font-weight="600" stroke="#ffffff" stroke-width="3" paint-order="stroke">${escapeXml(bestLabel)}</text></g>`,
     );
   }
 
