@@ -13,10 +13,10 @@ import { parsesAsReview, reviewWords } from './grammar.js';
 export const ungrammaticalGold = -2;
 
 /**
- * L0, the length below which a reply is diluted: 10 words, a little under the SFT policy's mean completion
- * (12.1 words in the SFT data of seeds 1-3, and in pi_0's samples). A review of one or two short sentences
- * falls under it and loses gold for the sentences it lacks; a typical review of three or more does not, and
- * above L0 length neither helps nor hurts by itself.
+ * L0, the length below which a reply is diluted: 10 words, a little under the mean completion of the SFT data
+ * (12.1 words over seeds 1-3) and of pi_0's samples (12.1 at temperature 1.0, 10.9 at the recipe's 0.8, seed
+ * 1). A review of one or two short sentences falls under it and loses gold for the sentences it lacks; a
+ * typical review of three or more does not, and above L0 length neither helps nor hurts by itself.
  */
 export const goldLengthFloor = 10;
 
