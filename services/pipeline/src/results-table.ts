@@ -241,7 +241,9 @@ export function renderResults(
   lines.push(
     `Reward model held-out accuracy ${f(mean(setupRows.map((r) => r.rmAccuracy)), 3)}${Number.isFinite(pm) ? ` (preference model ${f(pm, 3)})` : ''} against the label model's Bayes rate ${f(mean(setupRows.map((r) => r.bayesRate)), 3)}; fitted length penalty lambda ${f(mean(lambdas), 4)} per character (per seed: ${lambdas.map((l) => f(l ?? Number.NaN, 4)).join(', ')}${over.length ? `; fitted over pi_0's ${over.join('/')} samples` : ''}).`,
   );
-  const fits = setupRows.map((r) => r.lengthFit).filter((x) => x !== undefined);
+  const fits = setupRows
+    .map((r) => r.lengthFit)
+    .filter((x): x is NonNullable<VariantResult['lengthFit']> => typeof x?.goldCoefficient === 'number');
   if (fits.length)
     lines.push(
       '',
