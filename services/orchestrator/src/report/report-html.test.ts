@@ -254,3 +254,26 @@ test('rendering is deterministic and does not modify its input', () => {
   assert.deepEqual(a.images, b.images);
   assert.equal(JSON.stringify(s), before);
 });
+
+test('the over-optimisation chart puts both rewards as gains over pi_0 against KL, and the gold pick is named', () => {
+  const s = demoSummary();
+  const { html, images } = renderReport(s);
+  const svg = images['over-optimisation.svg'] ?? '';
+  const root = parseXml(svg);
+  const titles = findAll(root, (e) => e.name === 'title').map(textOf);
+  // pi_0 sits at KL 0 with zero gain on both lines; iteration 3 at its KL, its gain over pi_0's gold.
+  assert.ok(titles.includes('gold reward gain, 0, x 0: 0'), titles.join(' | '));
+  const gold3 = (s.iterations[2]?.goldReward as number) - (s.initial.goldReward as number);
+  assert.ok(
+    titles.some(
+      (t) => t.startsWith('gold reward gain, 3, x 5.12: ') && t.includes(String(gold3).slice(0, 4)),
+    ),
+    titles.join(' | '),
+  );
+  // The best iteration by proxy is marked; the card says which the gold would have picked.
+  s.bestIteration = 2;
+  s.iterations[2] = { ...(s.iterations[2] as (typeof s.iterations)[number]), proxyReward: 0 };
+  const picked = renderReport(s).html;
+  assert.match(picked, /the gold would pick iteration 3/);
+  assert.match(html, /the gold picks the same|the gold would pick/);
+});

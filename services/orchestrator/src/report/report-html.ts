@@ -326,7 +326,7 @@ function charts(s: RunSummary): { file: string; svg: string }[] {
 }
 
 /**
- * Proxy and gold reward against KL(pi_t || pi_0), a point per iteration (the shape of Gao et al. 2023: the proxy
+ * Proxy and gold reward gains over pi_0 against KL(pi_t || pi_0), a point per iteration (the shape of Gao et al. 2023: the proxy
  * keeps rising with KL while the gold can peak and fall). Drawn when at least two policies have a KL.
  */
 function overOptimisationChart(
@@ -336,12 +336,17 @@ function overOptimisationChart(
   const kl = rows.map((r) => (r.iteration === 0 ? 0 : finite(r.kl)));
   if (kl.filter((k) => k !== null).length < 2) return null;
   const series: ChartSeries[] = [];
+  // Gains over pi_0, so the two rewards share a zero whatever their offsets (the RM's score has none fixed).
   const defs = [
-    { name: 'proxy reward (judge)', value: (r: Row) => r.proxyReward },
-    { name: 'gold reward', value: (r: Row) => r.goldReward },
+    { name: 'proxy reward gain (judge)', value: (r: Row) => r.proxyReward },
+    { name: 'gold reward gain', value: (r: Row) => r.goldReward },
   ];
   defs.forEach((d, i) => {
-    const values = rows.map((r) => finite(d.value(r)));
+    const start = finite(d.value(rows[0] as Row));
+    const values = rows.map((r) => {
+      const v = finite(d.value(r));
+      return v === null || start === null ? null : v - start;
+    });
     if (values.some((v) => v !== null))
       series.push({ name: d.name, values, dash: i === 0 ? '' : '6 4', color: PALETTE[i] ?? '#0072B2' });
   });
@@ -349,8 +354,8 @@ function overOptimisationChart(
   return {
     file: 'over-optimisation.svg',
     svg: renderLineChart({
-      title: 'Reward against KL (over-optimisation)',
-      yLabel: 'mean reward',
+      title: 'Reward gain over the initial policy against KL',
+      yLabel: 'mean reward minus π_0’s',
       xLabel: 'KL(π_t ‖ π_0), nats; labels are iterations',
       xAxis: 'value',
       x: kl.map((k) => k ?? Number.NaN),
