@@ -234,7 +234,8 @@ test('rows carry the gold of task "sentiment", the RM raw score as proxy, and th
     close(r.proxyReward, direct?.rewards[0] ?? null, 'proxy reward is the raw RM score (no length penalty)');
     assert.ok(r.logp < 0 && r.logpBaseline < 0);
   }
-  // The fine-tuned policy writes grammatical reviews; their gold is AFINN per word, not the -2 of the gate.
+  // The fine-tuned policy writes grammatical reviews; their gold is the sentiment of their sentences, not the
+  // -2 of the gate.
   const grammatical = whole.filter((r) => r.grammatical);
   assert.ok(grammatical.length >= whole.length / 2, `${grammatical.length} of ${whole.length} grammatical`);
   assert.ok(grammatical.every((r) => (r.gold as number) !== -2));

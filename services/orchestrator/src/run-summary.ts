@@ -67,7 +67,11 @@ export function runSummary(ctx: RunContext, done: TableRun<StageIO>, startedAt: 
         ? {
             lengthPenaltyFit: {
               lambda: fit.lambda,
-              ...(typeof fit.fit.r2 === 'number' ? { r2: fit.fit.r2 } : {}),
+              ...Object.fromEntries(
+                (['r2', 'intercept', 'goldCoefficient', 'lengthCoefficient', 'samples'] as const)
+                  .filter((k) => typeof fit.fit[k] === 'number' && Number.isFinite(fit.fit[k]))
+                  .map((k) => [k, fit.fit[k] as number]),
+              ),
             },
           }
         : {}),

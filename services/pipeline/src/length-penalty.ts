@@ -16,6 +16,8 @@ export interface LengthFit {
   intercept: number;
   goldCoefficient: number;
   lengthCoefficient: number;
+  /** Share of the RM score's variance that gold and length explain together. */
+  r2: number;
   samples: number;
 }
 
@@ -66,7 +68,17 @@ export function fitLengthPenalty(
   // weak policy is ungrammatical and scores -2); the length coefficient is then still estimated.
   for (const d of [1, 2]) (xtx[d] as number[])[d] = ((xtx[d] as number[])[d] as number) * (1 + 1e-9) + 1e-9;
   const [a, b, c] = solve3(xtx, xty) as [number, number, number];
-  return { lambda: Math.max(c, 0), intercept: a, goldCoefficient: b, lengthCoefficient: c, samples: n };
+  let meanR = 0;
+  for (const r of reward) meanR += r / n;
+  let residual = 0;
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const r = reward[i] as number;
+    residual += (r - (a + b * (gold[i] as number) + c * (chars[i] as number))) ** 2;
+    total += (r - meanR) ** 2;
+  }
+  const r2 = total > 0 ? 1 - residual / total : Number.NaN;
+  return { lambda: Math.max(c, 0), intercept: a, goldCoefficient: b, lengthCoefficient: c, r2, samples: n };
 }
 
 export interface LengthFitSample {

@@ -42,6 +42,14 @@ test('the length-penalty fit recovers the length coefficient', () => {
   const fit = fitLengthPenalty(reward, gold, chars);
   assert.ok(Math.abs(fit.lambda - 0.01) < 0.001, `lambda ${fit.lambda}`);
   assert.ok(Math.abs(fit.goldCoefficient - 2) < 0.05);
+  // Noise sd 0.05 against a signal of variance 4 + 0.01^2 * 533: R^2 about 0.9994.
+  assert.ok(fit.r2 > 0.999 && fit.r2 < 1, `r2 ${fit.r2}`);
+  const noisy = fitLengthPenalty(
+    reward.map((r) => r + 2 * rng.normal()),
+    gold,
+    chars,
+  );
+  assert.ok(noisy.r2 > 0.3 && noisy.r2 < 0.7, `r2 ${noisy.r2} with noise as large as the signal`);
   assert.equal(
     fitLengthPenalty(
       reward.map((r, i) => r - 0.02 * (chars[i] as number)),

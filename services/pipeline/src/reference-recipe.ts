@@ -8,8 +8,11 @@
  *   tokens, and most ungrammatical samples were broken words ("fantantastic", "pervect").
  * - SFT 8 epochs at 6e-3 (not 4 at 3e-3): held-out loss barely moves (it sits at the grammar's entropy), but
  *   the share of grammatical pi_0 samples goes from ~0.9 to ~0.97 with the word-level vocabulary.
- * - Reward model 4 epochs (not 2): the best held-out accuracy on the annotator labels (2: 0.86-0.89, 4:
- *   0.89-0.91, 6: no better, 8: lower; label Bayes rate 0.91-0.92).
+ * - Reward model 4 epochs (not 2): the best held-out accuracy on the annotator labels of a per-word gold (2:
+ *   0.86-0.89, 4: 0.89-0.91, 6: no better, 8: lower; label Bayes rate 0.91-0.92). On the labels of the
+ *   current gold (Bayes rate 0.895-0.904) 4 epochs reach 0.872 (seed 1) and 0.896-0.910 (seeds 11-13).
+ * - DPO (examples/quickstart.yaml): NLL weight 4 and sampling at temperature 0.8, chosen on seed 1
+ *   (docs/RESULTS.md, "Tuning on seeds 1-3").
  */
 export const referenceRecipe = {
   model: {

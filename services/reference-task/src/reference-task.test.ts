@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Rng } from '@rlhf/ml-engine/random';
 import { bayesRate, preferenceProbability } from './annotators.js';
-import { goldReward, isGrammatical, wordCount } from './gold.js';
+import {
+  distinctSentences,
+  goldLengthFloor,
+  goldReward,
+  isGrammatical,
+  ungrammaticalGold,
+  wordCount,
+} from './gold.js';
 import { parsesAsReview, reviewWords, sampleReview } from './grammar.js';
 import { splitReview, synthesizeSentimentTask } from './synth.js';
 
@@ -25,15 +32,48 @@ test('every sampled review parses; broken ones do not', () => {
   );
 });
 
-test('gold: AFINN per completion word, gated on grammar and EOS', () => {
-  const ok = { prompt: 'the acting', completion: ' was superb .', endedWithEos: true };
-  assert.equal(goldReward(ok), 5 / 2);
-  assert.equal(goldReward({ ...ok, endedWithEos: false }), -2);
+test('gold v2: distinct sentences summed, diluted below L0, gated on grammar and EOS', () => {
+  assert.equal(goldLengthFloor, 10);
+  const ok = { prompt: 'the acting was', completion: ' superb .', endedWithEos: true };
+  // One strong word is diluted to a tenth of its AFINN score: 5 / max(1, 10).
+  assert.equal(goldReward(ok), 0.5);
+  assert.equal(goldReward({ prompt: 'the acting', completion: ' was superb .', endedWithEos: true }), 0.5);
+  assert.equal(goldReward({ ...ok, endedWithEos: false }), ungrammaticalGold);
   assert.equal(
     goldReward({ prompt: 'the acting', completion: ' was superb impressive .', endedWithEos: true }),
-    -2,
+    ungrammaticalGold,
   );
-  assert.equal(goldReward({ prompt: 'i', completion: ' hated it .', endedWithEos: true }), -3 / 2);
+  assert.equal(goldReward({ prompt: 'the acting', completion: ' superb was .', endedWithEos: true }), -2);
+  // A repeated sentence adds words but no sentiment.
+  const once = goldReward({
+    prompt: 'the plot',
+    completion: ' was superb . i loved it .',
+    endedWithEos: true,
+  });
+  const twice = goldReward({
+    prompt: 'the plot',
+    completion: ' was superb . i loved it . i loved it .',
+    endedWithEos: true,
+  });
+  assert.equal(once, (5 + 3) / 10);
+  assert.equal(twice, (5 + 3) / 10, 'at 9 words both are still diluted to L0');
+  const longRepeat = goldReward({
+    prompt: 'the plot',
+    completion: ' was superb . i really loved it . i really loved it . i really loved it .',
+    endedWithEos: true,
+  });
+  assert.equal(longRepeat, (5 + 3) / 14);
+  assert.ok(longRepeat < once);
+  // A whole, consistently positive review of about L0 words scores about 1, above the one strong word.
+  const whole = goldReward({
+    prompt: 'the acting',
+    completion: ' was wonderful . i really loved it . it was an amazing film .',
+    endedWithEos: true,
+  });
+  assert.ok(whole > 0.9 && whole < 1.2, String(whole));
+  assert.ok(whole > goldReward(ok));
+  assert.equal(goldReward({ prompt: 'i', completion: ' hated it .', endedWithEos: true }), -3 / 10);
+  assert.deepEqual(distinctSentences('the plot', ' was dull . the plot was dull .'), ['the plot was dull']);
   assert.equal(wordCount(' was superb .'), 2);
   assert.ok(isGrammatical(ok));
 });

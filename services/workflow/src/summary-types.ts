@@ -77,8 +77,19 @@ export interface RunSummary {
     type: string;
     /** Lambda of the length penalty `r - lambda * chars`, null when there is none. */
     lengthPenalty: number | null;
-    /** Present when `lengthPenalty: auto` fitted lambda; r2 is the fit's coefficient of determination. */
-    lengthPenaltyFit?: { lambda: number; r2?: number };
+    /**
+     * Present when `lengthPenalty: auto` fitted lambda by regressing the RM score on gold and length (characters)
+     * over pi_0's samples: r ~ intercept + goldCoefficient * gold + lengthCoefficient * chars, lambda =
+     * max(lengthCoefficient, 0); r2 is the fit's coefficient of determination, samples how many it used.
+     */
+    lengthPenaltyFit?: {
+      lambda: number;
+      r2?: number;
+      intercept?: number;
+      goldCoefficient?: number;
+      lengthCoefficient?: number;
+      samples?: number;
+    };
   };
   /** Present when the run trained or used a BT reward model. */
   rewardModel?: JudgeModelQuality;

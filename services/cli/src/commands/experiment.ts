@@ -14,6 +14,7 @@ interface ExperimentFlags {
   variants: string;
   out: string;
   workers: string;
+  horizon: string;
   natsUrl?: string;
   restart?: boolean;
   logLevel: string;
@@ -54,7 +55,9 @@ export function registerExperiment(program: Command): void {
         "Every variant of a seed starts from b's SFT policy and uses b's models and data. Each run writes",
         '<out>/s<seed>-<variant>/ (summary.json, report.html); at the end <out>/RESULTS.md holds a table like the',
         "paper's Tables 2 and 4 (gold, win rate vs SFT, KL, length, grammatical rate per iteration; means over seeds)",
-        'with the goals checked, and <out>/results.json the rows. Run the same command again to resume.',
+        "with the goals checked at the base run's last iteration, and <out>/results.json the rows. Variants a and b run",
+        "--horizon iterations (past the base run's, for the over-optimisation picture: proxy and gold reward against KL).",
+        'Run the same command again to resume.',
       ].join('\n'),
     )
     .option('-f, --file <RUN.yaml>', 'the base RLHFRun (variant b; needs spec.setup)', defaultRunFile)
@@ -66,6 +69,7 @@ export function registerExperiment(program: Command): void {
     )
     .option('--out <DIR>', 'output directory', 'runs/experiment')
     .option('--workers <N>', 'worker processes per sharded stage', '1')
+    .option('--horizon <N>', "iterations of variants a and b (at least the base run's)", '6')
     .option('--restart', 'forget every finished stage of these runs and start over')
     .option('--log-level <LEVEL>', "log level of this process (workers log to each run's logs/)", 'warn');
   addNatsOptions(cmd, 'use this NATS (JetStream) instead of starting one', '0s: fail at once');
@@ -80,6 +84,7 @@ export function registerExperiment(program: Command): void {
     const seeds = parseSeeds(f.seeds);
     const variants = parseVariants(f.variants);
     const workers = parseIntegerIn(f.workers, '--workers', 1, 64);
+    const horizon = parseIntegerIn(f.horizon, '--horizon', 1, 100);
     let text: string;
     try {
       text = await readFile(file, 'utf8');
@@ -102,6 +107,7 @@ export function registerExperiment(program: Command): void {
       variants,
       out,
       workers,
+      horizon,
       ...(nats.url ? { natsUrl: nats.url, natsAuth: nats.auth } : {}),
       ...(f.restart ? { restart: true } : {}),
       ui,

@@ -24,6 +24,8 @@ export interface ExperimentOptions {
   variants: readonly Variant[];
   out: string;
   workers: number;
+  /** Iterations of variants a and b (at least the base run's); the goals read the base run's horizon. */
+  horizon?: number;
   natsUrl?: string;
   /** Credentials and TLS for natsUrl. */
   natsAuth?: NatsAuth;
@@ -52,6 +54,7 @@ function taggedUi(ui: StageUi, tag: string): StageUi {
 }
 
 const metricsOf = (m: ResultMetrics): ResultMetrics => ({
+  proxyReward: m.proxyReward ?? null,
   goldReward: m.goldReward,
   winRate: m.winRate,
   kl: m.kl,
@@ -66,13 +69,14 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
   const nats = await natsForRun({ ...(o.natsUrl ? { url: o.natsUrl } : {}), stateDir: join(o.out, 'nats') });
   const rows: VariantResult[] = [];
   const withPm = o.variants.includes('p');
+  const horizon = Math.max(o.horizon ?? o.base.spec.iterations, o.base.spec.iterations);
   try {
     for (const seed of o.seeds) {
       let setup: { summary: RunSummary; run: RlhfRun } | null = null;
       for (const v of o.variants) {
         const run: RlhfRun =
           v === 'b'
-            ? setupRun(o.base, seed, withPm)
+            ? setupRun(o.base, seed, withPm, horizon)
             : variantRun(
                 o.base,
                 seed,
@@ -85,6 +89,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
                   setup?.summary.judge.lengthPenalty ?? 0,
                   withPm,
                 ),
+                horizon,
               );
         const tag = `[seed ${seed} ${v}]`;
         const clock = Date.now();
@@ -109,7 +114,9 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
           pmAccuracy: b?.preferenceModel?.heldOutAccuracy ?? null,
           bayesRate: b?.rewardModel?.labelBayesRate ?? null,
           lambda: b?.judge.lengthPenalty ?? null,
+          ...(b?.judge.lengthPenaltyFit ? { lengthFit: b.judge.lengthPenaltyFit } : {}),
           seconds,
+          bestIteration: summary.bestIteration,
           initial: metricsOf(summary.initial),
           iterations: summary.iterations.map(metricsOf),
         });
@@ -127,6 +134,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
     seeds: o.seeds,
     variants: o.variants,
     header: o.header ?? [],
+    goalIteration: o.base.spec.iterations,
   });
   await writeFile(join(o.out, 'RESULTS.md'), markdown);
   await writeFile(

@@ -120,3 +120,18 @@ test('the experiment needs a base run with setup and a reward-model judge', () =
     described(/^spec\.judge\.type: /),
   );
 });
+
+test('a horizon past the base run lengthens a and b only; offline variants keep the base run prompt count', () => {
+  const shared = sharedSetupOf(ref, 0.0125, true);
+  assert.equal(base.spec.iterations, 3);
+  assert.equal(setupRun(base, 2, false, 6).spec.iterations, 6);
+  assert.equal(variantRun(base, 2, 'a', shared, 6).spec.iterations, 6);
+  for (const v of ['g', 'p'] as const) assert.equal(variantRun(base, 2, v, shared, 6).spec.iterations, 3);
+  for (const v of ['c', 'o'] as const) {
+    const r = variantRun(base, 2, v, shared, 6);
+    assert.equal(r.spec.iterations, 1);
+    assert.equal(r.spec.prompts.perIteration, base.spec.prompts.perIteration * 3);
+  }
+  // A horizon below the base run's does not shorten it: the goals are read at the base run's last iteration.
+  assert.equal(setupRun(base, 2, false, 1).spec.iterations, 3);
+});

@@ -62,8 +62,21 @@ function runOf(base: RlhfRun, name: string, spec: RlhfRunSpec, source: string): 
   );
 }
 
+/**
+ * Variants a and b may run past the base run's horizon (`horizon`): their first iterations are the same runs
+ * (each iteration trains from the previous policy alone), and the later ones show over-optimisation. Every
+ * other variant keeps the base horizon, and the offline ones their prompt count, so the comparison at the
+ * base horizon is unchanged.
+ */
+export const longHorizonVariants: readonly Variant[] = ['a', 'b'];
+
 /** Variant b of a seed: the base run with the seed in its setup and sampling, and a PM when p runs. */
-export function setupRun(base: RlhfRun, seed: number, withPreferenceModel: boolean): RlhfRun {
+export function setupRun(
+  base: RlhfRun,
+  seed: number,
+  withPreferenceModel: boolean,
+  horizon = base.spec.iterations,
+): RlhfRun {
   const setup = base.spec.setup;
   if (!setup)
     throw invalidArgument(
@@ -99,6 +112,7 @@ export function setupRun(base: RlhfRun, seed: number, withPreferenceModel: boole
           }
         : {}),
     },
+    iterations: Math.max(horizon, base.spec.iterations),
     generation: { ...base.spec.generation, seed },
   };
   return runOf(base, variantRunName(base, seed, 'b'), spec, `experiment seed ${seed} variant b`);
@@ -119,7 +133,13 @@ export function sharedSetupOf(ref: RunRef, lambda: number, withPreferenceModel: 
 }
 
 /** A variant other than b, on b's setup. */
-export function variantRun(base: RlhfRun, seed: number, v: Exclude<Variant, 'b'>, s: SharedSetup): RlhfRun {
+export function variantRun(
+  base: RlhfRun,
+  seed: number,
+  v: Exclude<Variant, 'b'>,
+  s: SharedSetup,
+  horizon = base.spec.iterations,
+): RlhfRun {
   const { setup: _setup, ...rest } = base.spec;
   const offline = v === 'c' || v === 'o';
   const judge: RlhfRunSpec['judge'] =
@@ -140,7 +160,11 @@ export function variantRun(base: RlhfRun, seed: number, v: Exclude<Variant, 'b'>
         ? base.spec.prompts.perIteration * base.spec.iterations
         : base.spec.prompts.perIteration,
     },
-    iterations: offline ? 1 : base.spec.iterations,
+    iterations: offline
+      ? 1
+      : longHorizonVariants.includes(v)
+        ? Math.max(horizon, base.spec.iterations)
+        : base.spec.iterations,
     generation: { ...base.spec.generation, seed },
     pairs: { ...base.spec.pairs, ...(v === 'c' ? { dataset: s.labelledPairs } : {}) },
   };

@@ -158,7 +158,13 @@ test('null metrics render as a dash and their charts or series are left out', ()
   delete s.rewardModel;
   s.preferenceModel = { heldOutAccuracy: null, labelBayesRate: 0.87 };
   const { html, images } = renderReport(s);
-  assert.deepEqual(Object.keys(images), ['reward.svg', 'kl.svg', 'mean-length.svg', 'dpo.svg']);
+  assert.deepEqual(Object.keys(images), [
+    'reward.svg',
+    'kl.svg',
+    'mean-length.svg',
+    'dpo.svg',
+    'over-optimisation.svg',
+  ]);
   assert.ok(!/\b(null|undefined|NaN|Infinity)\b/.test(html), 'no raw null/NaN/undefined in the page');
   const root = parseXml(html);
   const row2 = cells(tableRows(root, 'metrics')[2] as XmlElement);
@@ -203,6 +209,7 @@ test('images match the charts embedded in the page, one per metric group', () =>
     'mean-length.svg',
     'grammatical-rate.svg',
     'dpo.svg',
+    'over-optimisation.svg',
   ]);
   assert.deepEqual(Object.keys(images), names);
   for (const [name, svg] of Object.entries(images)) {
@@ -246,4 +253,27 @@ test('rendering is deterministic and does not modify its input', () => {
   assert.equal(a.html, b.html);
   assert.deepEqual(a.images, b.images);
   assert.equal(JSON.stringify(s), before);
+});
+
+test('the over-optimisation chart puts both rewards as gains over pi_0 against KL, and the gold pick is named', () => {
+  const s = demoSummary();
+  const { html, images } = renderReport(s);
+  const svg = images['over-optimisation.svg'] ?? '';
+  const root = parseXml(svg);
+  const titles = findAll(root, (e) => e.name === 'title').map(textOf);
+  // pi_0 sits at KL 0 with zero gain on both lines; iteration 3 at its KL, its gain over pi_0's gold.
+  assert.ok(titles.includes('gold reward gain, 0, x 0: 0'), titles.join(' | '));
+  const gold3 = (s.iterations[2]?.goldReward as number) - (s.initial.goldReward as number);
+  assert.ok(
+    titles.some(
+      (t) => t.startsWith('gold reward gain, 3, x 5.12: ') && t.includes(String(gold3).slice(0, 4)),
+    ),
+    titles.join(' | '),
+  );
+  // The best iteration by proxy is marked; the card says which the gold would have picked.
+  s.bestIteration = 2;
+  s.iterations[2] = { ...(s.iterations[2] as (typeof s.iterations)[number]), proxyReward: 0 };
+  const picked = renderReport(s).html;
+  assert.match(picked, /the gold would pick iteration 3/);
+  assert.match(html, /the gold picks the same|the gold would pick/);
 });

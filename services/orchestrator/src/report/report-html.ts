@@ -142,6 +142,15 @@ function timestamp(iso: string): string {
   return `${new Date(t).toISOString().slice(0, 19).replace('T', ' ')} UTC`;
 }
 
+/** Which iteration the gold would have picked, when the run measured gold and a proxy. */
+function goldPickNote(s: RunSummary): string {
+  const g = goldPick(s);
+  if (g === null || s.bestIteration === null || s.judge.type === 'gold') return '';
+  return g === s.bestIteration
+    ? ' · the gold picks the same'
+    : ` · the gold would pick ${g === 0 ? 'the initial policy' : `iteration ${e(String(g))}`}`;
+}
+
 function card(label: string, bodyHtml: string): string {
   return `<div class="card"><div class="label">${e(label)}</div><div class="value">${bodyHtml}</div></div>`;
 }
@@ -154,7 +163,14 @@ function headerHtml(s: RunSummary): string {
   let fit = '';
   if (j.lengthPenaltyFit) {
     const r2 = finite(j.lengthPenaltyFit.r2 ?? null);
-    fit = `fitted (auto): λ = ${formatSignificant(j.lengthPenaltyFit.lambda, 3)}${r2 === null ? '' : `, R² = ${formatFixed(r2, 3)}`}`;
+    const lf = j.lengthPenaltyFit;
+    const gold = finite(lf.goldCoefficient ?? null);
+    const len = finite(lf.lengthCoefficient ?? null);
+    const terms =
+      gold === null || len === null
+        ? ''
+        : `; RM score ≈ ${formatSignificant(finite(lf.intercept ?? null) ?? 0, 3)} + ${formatSignificant(gold, 3)}·gold ${len < 0 ? '−' : '+'} ${formatSignificant(Math.abs(len), 3)}·chars${lf.samples ? ` over ${lf.samples} samples` : ''}`;
+    fit = `fitted (auto): λ = ${formatSignificant(lf.lambda, 3)}${r2 === null ? '' : `, R² = ${formatFixed(r2, 3)}`}${terms}`;
     if (lambda === null) penalty = 'none';
   }
   const cards = [
@@ -172,7 +188,7 @@ function headerHtml(s: RunSummary): string {
       ? `<span class="big">${MISSING}</span><br/><span class="muted">no validation reward measured</span>`
       : `<span class="big">${s.bestIteration === 0 ? 'initial policy' : `iteration ${e(String(s.bestIteration))}`}</span>` +
         (bestRow
-          ? `<br/><span class="muted">proxy ${e(reward(bestRow.proxyReward))} · gold ${e(reward(bestRow.goldReward))}</span>`
+          ? `<br/><span class="muted">proxy ${e(reward(bestRow.proxyReward))} · gold ${e(reward(bestRow.goldReward))}${goldPickNote(s)}</span>`
           : '');
   cards.push(card('Best by validation reward', bestText));
 
@@ -304,7 +320,65 @@ function charts(s: RunSummary): { file: string; svg: string }[] {
       }),
     });
   }
+  const over = overOptimisationChart(rows, s.bestIteration);
+  if (over) out.push(over);
   return out;
+}
+
+/**
+ * Proxy and gold reward gains over pi_0 against KL(pi_t || pi_0), a point per iteration (the shape of Gao et al. 2023: the proxy
+ * keeps rising with KL while the gold can peak and fall). Drawn when at least two policies have a KL.
+ */
+function overOptimisationChart(
+  rows: readonly Row[],
+  best: number | null,
+): { file: string; svg: string } | null {
+  const kl = rows.map((r) => (r.iteration === 0 ? 0 : finite(r.kl)));
+  if (kl.filter((k) => k !== null).length < 2) return null;
+  const series: ChartSeries[] = [];
+  // Gains over pi_0, so the two rewards share a zero whatever their offsets (the RM's score has none fixed).
+  const defs = [
+    { name: 'proxy reward gain (judge)', value: (r: Row) => r.proxyReward },
+    { name: 'gold reward gain', value: (r: Row) => r.goldReward },
+  ];
+  defs.forEach((d, i) => {
+    const start = finite(d.value(rows[0] as Row));
+    const values = rows.map((r) => {
+      const v = finite(d.value(r));
+      return v === null || start === null ? null : v - start;
+    });
+    if (values.some((v) => v !== null))
+      series.push({ name: d.name, values, dash: i === 0 ? '' : '6 4', color: PALETTE[i] ?? '#0072B2' });
+  });
+  if (series.length === 0) return null;
+  return {
+    file: 'over-optimisation.svg',
+    svg: renderLineChart({
+      title: 'Reward gain over the initial policy against KL',
+      yLabel: 'mean reward minus π_0’s',
+      xLabel: 'KL(π_t ‖ π_0), nats; labels are iterations',
+      xAxis: 'value',
+      x: kl.map((k) => k ?? Number.NaN),
+      pointLabels: rows.map((r) => String(r.iteration)),
+      series,
+      best,
+      bestLabel: best === 0 ? 'best (initial)' : 'best',
+    }),
+  };
+}
+
+/** The iteration (0 = pi_0) the gold reward would have picked: highest gold, ties to the earlier one. */
+export function goldPick(s: RunSummary): number | null {
+  let best: number | null = null;
+  let value = Number.NEGATIVE_INFINITY;
+  for (const r of [s.initial, ...s.iterations]) {
+    const g = finite(r.goldReward);
+    if (g !== null && g > value) {
+      best = r.iteration;
+      value = g;
+    }
+  }
+  return best;
 }
 
 function chartsHtml(list: readonly { file: string; svg: string }[]): string {

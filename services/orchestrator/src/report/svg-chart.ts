@@ -23,8 +23,18 @@ export interface ChartSeries {
 export interface LineChartSpec {
   /** The chart's heading, also its accessible name. */
   title: string;
-  /** Iteration numbers along the x axis, ascending (0 = the initial policy). */
+  /**
+   * Iteration numbers along the x axis, ascending (0 = the initial policy); with `xAxis: 'value'`, one measured
+   * value per point (e.g. KL), in any order, the line joining the points in the given order.
+   */
   x: readonly number[];
+  /** How x is drawn: 'iteration' (default: a tick per iteration) or 'value' (a measured quantity, nice ticks). */
+  xAxis?: 'iteration' | 'value';
+  /**
+   * With `xAxis: 'value'`, each point's name (e.g. "iteration 3") in tooltips, and written beside the first
+   * series' points so the reader sees which iteration sits where.
+   */
+  pointLabels?: readonly string[];
   /** The lines. */
   series: readonly ChartSeries[];
   /** Y axis title, e.g. "reward" or "words". */
@@ -37,7 +47,7 @@ export interface LineChartSpec {
   yInclude?: readonly number[];
   /** A labelled horizontal reference line, e.g. a 50% win rate. */
   reference?: { y: number; label: string };
-  /** The iteration to mark as best; null or absent for none. */
+  /** The iteration to mark as best (on a value axis: the point whose label is its number); null or absent for none. */
   best?: number | null;
   /** Label of the best marker; defaults to "best". */
   bestLabel?: string;
@@ -115,10 +125,13 @@ export function renderLineChart(spec: LineChartSpec): string {
         `renderLineChart: series "${s.name}" has ${s.values.length} values for ${xs.length} x positions; give one value (or null) per iteration`,
       );
   }
-  for (let i = 1; i < xs.length; i++) {
-    if (!((xs[i] as number) > (xs[i - 1] as number)))
-      throw new Error('renderLineChart: x must be strictly ascending iteration numbers');
-  }
+  const byValue = spec.xAxis === 'value';
+  if (!byValue)
+    for (let i = 1; i < xs.length; i++) {
+      if (!((xs[i] as number) > (xs[i - 1] as number)))
+        throw new Error('renderLineChart: x must be strictly ascending iteration numbers');
+    }
+  const pointName = (x: number, j: number): string => spec.pointLabels?.[j] ?? `iteration ${x}`;
 
   const legend = spec.series.length > 1;
   const margin = { top: legend ? 60 : 40, right: 20, bottom: 50, left: 64 };
@@ -137,10 +150,14 @@ export function renderLineChart(spec: LineChartSpec): string {
   const { lo, hi, step, ticks } = niceTicks(yMin, yMax, plotH < 180 ? 4 : 5);
   const py = (v: number): number => margin.top + plotH - ((v - lo) / (hi - lo)) * plotH;
 
-  // X domain: the iterations, padded so end points do not sit on the frame.
-  const x0 = xs.length ? (xs[0] as number) : 0;
-  const x1 = xs.length ? (xs[xs.length - 1] as number) : 1;
-  const pad = x1 > x0 ? Math.max(0.25, (x1 - x0) * 0.04) : 0.5;
+  // X domain: the iterations, padded so end points do not sit on the frame; or nice ticks over the values.
+  const finiteXs = xs.filter((v) => Number.isFinite(v));
+  const xTicks = byValue
+    ? niceTicks(finiteXs.length ? Math.min(...finiteXs) : 0, finiteXs.length ? Math.max(...finiteXs) : 1, 5)
+    : null;
+  const x0 = xTicks ? xTicks.lo : xs.length ? (xs[0] as number) : 0;
+  const x1 = xTicks ? xTicks.hi : xs.length ? (xs[xs.length - 1] as number) : 1;
+  const pad = xTicks ? 0 : x1 > x0 ? Math.max(0.25, (x1 - x0) * 0.04) : 0.5;
   const px = (v: number): number => margin.left + ((v - x0 + pad) / (x1 - x0 + 2 * pad)) * plotW;
 
   const tickText = (v: number): string =>
@@ -149,13 +166,18 @@ export function renderLineChart(spec: LineChartSpec): string {
       : formatFixed(v, decimalsOf(step));
 
   const names = spec.series.map((s) => s.name).join(', ');
-  const range = xs.length ? ` over iterations ${x0} to ${x1}` : '';
+  const range = !xs.length
+    ? ''
+    : byValue
+      ? ` against ${spec.xLabel ?? 'x'}`
+      : ` over iterations ${x0} to ${x1}`;
   const label = `${spec.title}: line chart of ${names || 'no series'}${range}.`;
   const desc = spec.series
     .map((s) => {
       const pts = xs.map((x, i) => {
         const v = finite(s.values[i]);
-        return `iteration ${x}: ${v === null ? 'no value' : valueText(v, format)}`;
+        const at = byValue ? `${pointName(x, i)} (x ${formatSignificant(x, 3)})` : `iteration ${x}`;
+        return `${at}: ${v === null ? 'no value' : valueText(v, format)}`;
       });
       return `${s.name}: ${pts.join('; ')}.`;
     })
@@ -214,8 +236,16 @@ export function renderLineChart(spec: LineChartSpec): string {
   out.push(
     `<line x1="${margin.left}" y1="${c(bottom)}" x2="${margin.left + plotW}" y2="${c(bottom)}" stroke="${MUTED}" stroke-width="1"/>`,
   );
+  if (xTicks)
+    for (const t of xTicks.ticks) {
+      const X = c(px(t));
+      out.push(
+        `<line x1="${X}" y1="${c(bottom)}" x2="${X}" y2="${c(bottom + 5)}" stroke="${MUTED}" stroke-width="1"/>`,
+        `<text x="${X}" y="${c(bottom + 19)}">${escapeXml(formatFixed(t, decimalsOf(xTicks.step)))}</text>`,
+      );
+    }
   xs.forEach((x, i) => {
-    if (i % every !== 0 && i !== xs.length - 1) return;
+    if (xTicks || (i % every !== 0 && i !== xs.length - 1)) return;
     const X = c(px(x));
     out.push(
       `<line x1="${X}" y1="${c(bottom)}" x2="${X}" y2="${c(bottom + 5)}" stroke="${MUTED}" stroke-width="1"/>`,
@@ -238,13 +268,17 @@ export function renderLineChart(spec: LineChartSpec): string {
 
   // Best iteration marker.
   const best = finite(spec.best ?? null);
-  if (best !== null && xs.includes(best)) {
-    const X = c(px(best));
+  // On a value axis the best iteration is the point labelled with its number.
+  const bestAt =
+    best === null ? -1 : byValue ? (spec.pointLabels ?? []).indexOf(String(best)) : xs.indexOf(best);
+  const bestX = bestAt >= 0 ? (xs[bestAt] as number) : Number.NaN;
+  if (best !== null && Number.isFinite(bestX)) {
+    const X = c(px(bestX));
     const bestLabel = spec.bestLabel ?? 'best';
     out.push(
       `<g class="best-marker"><title>${escapeXml(`${bestLabel}: iteration ${best}`)}</title>`,
       `<line x1="${X}" y1="${margin.top - 6}" x2="${X}" y2="${c(bottom)}" stroke="${INK}" stroke-width="1.25" stroke-dasharray="5 4"/>`,
-      `<text x="${c(px(best) + 5)}" y="${margin.top + 6}" fill="${INK}" font-size="11" font-weight="600" stroke="#ffffff" stroke-width="3" paint-order="stroke">${escapeXml(bestLabel)}</text></g>`,
+      `<text x="${c(px(bestX) + 5)}" y="${margin.top + 6}" fill="${INK}" font-size="11" font-weight="600" stroke="#ffffff" stroke-width="3" paint-order="stroke">${escapeXml(bestLabel)}</text></g>`,
     );
   }
 
@@ -256,7 +290,7 @@ export function renderLineChart(spec: LineChartSpec): string {
     let pen = false;
     xs.forEach((x, j) => {
       const v = finite(s.values[j]);
-      if (v === null) {
+      if (v === null || !Number.isFinite(x)) {
         pen = false;
         return;
       }
@@ -270,11 +304,16 @@ export function renderLineChart(spec: LineChartSpec): string {
       );
     xs.forEach((x, j) => {
       const v = finite(s.values[j]);
-      if (v === null) return;
+      if (v === null || !Number.isFinite(x)) return;
       const X = c(px(x));
       const Y = c(py(v));
+      const at = byValue ? `${pointName(x, j)}, x ${formatSignificant(x, 3)}` : `iteration ${x}`;
+      if (byValue && i === 0 && spec.pointLabels?.[j] !== undefined)
+        out.push(
+          `<text x="${c(px(x) + 6)}" y="${c(py(v) - 8)}" fill="${MUTED}" font-size="10">${escapeXml(spec.pointLabels[j] as string)}</text>`,
+        );
       out.push(
-        `<g class="point"><title>${escapeXml(`${s.name}, iteration ${x}: ${valueText(v, format)}`)}</title>`,
+        `<g class="point"><title>${escapeXml(`${s.name}, ${at}: ${valueText(v, format)}`)}</title>`,
         `<circle cx="${X}" cy="${Y}" r="4" fill="#ffffff" stroke="${color}" stroke-width="2.25"/>`,
         `<circle cx="${X}" cy="${Y}" r="11" fill="#000000" fill-opacity="0"/></g>`,
       );
