@@ -14,11 +14,8 @@
 // failed and ends with pip's own last lines.
 //
 // Usage: node scripts/python-env.mjs    (prints the venv's python path on stdout)
-import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { basePython, cachedVenv, stepRunner, venvDir } from './venv-cache.mjs';
 
 export const pins = [
   'torch==2.15.0',
@@ -29,43 +26,10 @@ export const pins = [
   'jinja2==3.1.6',
 ];
 
-const cacheRoot =
-  process.env.RLHF_TOOLS_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'rlhf-tools');
-const venv = join(
-  cacheRoot,
-  `venv-${createHash('sha256').update(pins.join('\n')).digest('hex').slice(0, 12)}`,
-);
-const python = join(venv, 'bin', 'python');
-const stampFile = join(venv, 'rlhf-stamp.json');
-const stamp = JSON.stringify({ pins });
-
-function fail(step, detail) {
-  const tail = `${detail}`.trim().split('\n').slice(-15).join('\n');
-  console.error(`python-env: ${step} failed${tail ? `:\n${tail}` : ''}`);
-  process.exit(1);
-}
-
-function run(step, cmd, args) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', env: { ...process.env, PIP_PROGRESS_BAR: 'off' } });
-  if (r.error) fail(step, `${cmd}: ${r.error.message}`);
-  if (r.status !== 0) fail(step, `${r.stdout}\n${r.stderr}`);
-  return r.stdout;
-}
-
-const cached = existsSync(python) && existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp;
-if (!cached) {
-  const base = process.env.PYTHON ?? 'python3';
-  const version = spawnSync(base, ['-c', 'import sys; print(sys.version_info >= (3, 10))'], {
-    encoding: 'utf8',
-  });
-  if (version.error || version.stdout.trim() !== 'True') {
-    fail(
-      'finding Python 3.10 or newer',
-      `${base} is missing or too old (set PYTHON to another interpreter): ${version.error?.message ?? version.stdout}`,
-    );
-  }
-  // A venv built with other pins (or half-built) is rebuilt from scratch, so no stale package survives.
-  rmSync(venv, { recursive: true, force: true });
+const { fail, run } = stepRunner('python-env');
+cachedVenv(venvDir('venv', pins), { pins }, (python) => {
+  const base = basePython(fail);
+  const venv = join(python, '..', '..');
   run(`creating the venv (${base} -m venv ${venv})`, base, ['-m', 'venv', venv]);
   const pip = [join(venv, 'bin', 'pip'), 'install', '--disable-pip-version-check', '--quiet'];
   run(`pip install ${pins.join(' ')}`, pip[0], [...pip.slice(1), ...pins]);
@@ -73,6 +37,4 @@ if (!cached) {
     '-c',
     'import torch, transformers, tokenizers, safetensors, numpy; torch.ones(1) @ torch.ones(1)',
   ]);
-  writeFileSync(stampFile, stamp);
-}
-process.stdout.write(`${python}\n`);
+});

@@ -14,11 +14,10 @@
 // interpreter's path. A failure names the step that failed and ends with pip's own last lines.
 //
 // Usage: node scripts/python-trl-env.mjs    (prints the venv's python path on stdout; `trl` is beside it)
-import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cachedVenv, stepRunner, venvDir } from './venv-cache.mjs';
 
 // TRL and every package it installs beyond the reference venv, pinned, so two machines build the same set.
 export const trlPins = [
@@ -35,18 +34,7 @@ export const trlPins = [
   'xxhash==4.1.0',
 ];
 
-function fail(step, detail) {
-  const tail = `${detail}`.trim().split('\n').slice(-15).join('\n');
-  console.error(`python-trl-env: ${step} failed${tail ? `:\n${tail}` : ''}`);
-  process.exit(1);
-}
-
-function run(step, cmd, args) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', env: { ...process.env, PIP_PROGRESS_BAR: 'off' } });
-  if (r.error) fail(step, `${cmd}: ${r.error.message}`);
-  if (r.status !== 0) fail(step, `${r.stdout}\n${r.stderr}`);
-  return r.stdout;
-}
+const { run } = stepRunner('python-trl-env');
 
 const here = dirname(fileURLToPath(import.meta.url));
 const basePython = run('building the reference venv (scripts/python-env.mjs)', process.execPath, [
@@ -55,18 +43,8 @@ const basePython = run('building the reference venv (scripts/python-env.mjs)', p
 const baseVenv = dirname(dirname(basePython));
 // The reference venv's own stamp holds its pins: they are this venv's constraints and part of its key.
 const basePins = JSON.parse(readFileSync(join(baseVenv, 'rlhf-stamp.json'), 'utf8')).pins;
-const digest = createHash('sha256')
-  .update([...basePins, '--', ...trlPins].join('\n'))
-  .digest('hex')
-  .slice(0, 12);
-const venv = join(dirname(baseVenv), `venv-trl-${digest}`);
-const python = join(venv, 'bin', 'python');
-const stampFile = join(venv, 'rlhf-stamp.json');
-const stamp = JSON.stringify({ base: baseVenv, basePins, trlPins });
-
-const cached = existsSync(python) && existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp;
-if (!cached) {
-  rmSync(venv, { recursive: true, force: true });
+const venv = venvDir('venv-trl', [...basePins, '--', ...trlPins], dirname(baseVenv));
+cachedVenv(venv, { base: baseVenv, basePins, trlPins }, (python) => {
   // The same interpreter as the reference venv, so its compiled wheels (torch) load here too.
   const interpreter = run('finding the reference interpreter', basePython, [
     '-c',
@@ -95,6 +73,4 @@ if (!cached) {
     '-c',
     'import trl, torch, transformers, accelerate, datasets; print(trl.__version__)',
   ]);
-  writeFileSync(stampFile, stamp);
-}
-process.stdout.write(`${python}\n`);
+});
