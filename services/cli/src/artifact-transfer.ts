@@ -3,9 +3,10 @@
  * `rlhf data push|pull`): nats-obj:// (the platform's Object Store, reached over NATS), s3:// (settings from
  * the AWS environment variables) and file:// (a path, e.g. a mounted volume); models also come from hf://.
  * Every write is whole or absent for a reader: a model's manifest.json goes last, a data object is one put,
- * a local directory or file is renamed into place.
+ * a local directory or file is renamed into place. Files move by stream, so their size is not bounded by
+ * memory (nor by the 2 GiB of one Node buffer).
  */
-import { copyFile, readdir, readFile, stat } from 'node:fs/promises';
+import { copyFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ArtifactRouter } from '@rlhf/platform';
 import { invalidArgument, RlhfError } from '@rlhf/platform/core';
@@ -92,10 +93,12 @@ export async function refuseExisting(
   });
 }
 
-/** The bytes of a local file a flag names; NOT_FOUND naming the flag when it is absent. */
-export async function readLocalFile(path: string, flag: string): Promise<Uint8Array> {
+/** The size of a local file a flag names; NOT_FOUND naming the flag when it is absent. */
+export async function localFileSize(path: string, flag: string): Promise<number> {
   try {
-    return new Uint8Array(await readFile(path));
+    const s = await stat(path);
+    if (!s.isFile()) throw new Error('not a regular file');
+    return s.size;
   } catch (cause) {
     const missing = (cause as NodeJS.ErrnoException).code === 'ENOENT';
     throw new RlhfError(

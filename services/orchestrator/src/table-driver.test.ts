@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import type { ArtifactInfo, ArtifactLocation, ArtifactStore } from '@rlhf/platform';
 import { parseRunObject } from '@rlhf/run-spec';
@@ -30,10 +31,20 @@ function memoryStore(): ArtifactStore & { files: Map<string, Uint8Array> } {
       files.set(uri, data);
       return info(uri);
     },
+    putFile: async (uri, path) => {
+      files.set(uri, new Uint8Array(await readFile(path)));
+      return info(uri);
+    },
     get: async (uri) => {
       const data = files.get(uri);
       if (!data) throw new Error(`${uri} not found`);
       return data;
+    },
+    getFile: async (uri, path) => {
+      const data = files.get(uri);
+      if (!data) throw new Error(`${uri} not found`);
+      await writeFile(path, data);
+      return info(uri);
     },
     info: async (uri) => (files.has(uri) ? info(uri) : null),
     delete: async (uri) => {

@@ -1,5 +1,6 @@
 export * from './artifacts/directory-object-store.js';
 export * from './artifacts/file-store.js';
+export * from './artifacts/file-stream.js';
 export * from './artifacts/hf-source.js';
 export * from './artifacts/object-store.js';
 export * from './artifacts/platform-made.js';

@@ -4,7 +4,7 @@
  * URI holds one object per file under the prefix plus `manifest.json` (file names, sizes, digests), written
  * last: a model exists exactly when its manifest does, so a reader never loads half a model.
  */
-import { copyFile, readdir, readFile, stat } from 'node:fs/promises';
+import { copyFile, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeDirectoryAtomically } from '@rlhf/ml-engine';
 import {
@@ -14,7 +14,6 @@ import {
   parseWritableUri,
   RlhfError,
   sameDigest,
-  sha256Digest,
   writeFileAtomic,
 } from '@rlhf/platform';
 import { hfModelVersion } from './hf-model-dir.js';
@@ -56,8 +55,8 @@ export async function publishModelDir(
   const files: ModelManifest['files'] = [];
   let doneBytes = 0;
   for (const name of names) {
-    const data = new Uint8Array(await readFile(join(localDir, name)));
-    const info = await store.put(joinArtifactUri(uri, name), data);
+    // By stream: a weights file (model.onnx.data) may be larger than one Node buffer can hold.
+    const info = await store.putFile(joinArtifactUri(uri, name), join(localDir, name));
     files.push({ name, size: info.size, digest: info.digest });
     doneBytes += info.size;
     onFile?.(doneBytes, totalBytes, name);
@@ -127,15 +126,16 @@ export async function fetchModelFiles(
         field: 'model.uri',
         fix: 'publish the model again',
       });
-    const data = await store.get(joinArtifactUri(uri, f.name));
-    if (!sameDigest(sha256Digest(data), f.digest)) {
+    const path = join(dir, f.name);
+    const got = await store.getFile(joinArtifactUri(uri, f.name), path);
+    if (!sameDigest(got.digest, f.digest)) {
+      await rm(path, { force: true });
       throw new RlhfError('INTERNAL', `${uri}/${f.name} does not match its manifest digest`, {
         field: 'model.uri',
         fix: 'publish the model again',
       });
     }
-    await writeFileAtomic(join(dir, f.name), data);
-    doneBytes += data.byteLength;
+    doneBytes += got.size;
     onFile?.(doneBytes, totalBytes, f.name);
   }
   // The manifest as stored, byte for byte: its digest is the model's version (model-download-cache.ts).

@@ -6,7 +6,7 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { RlhfError } from '@rlhf/platform/core';
 import type { Command } from 'commander';
-import { formatMegabytes, readLocalFile, refuseExisting, withStoreFor } from '../artifact-transfer.js';
+import { formatMegabytes, localFileSize, refuseExisting, withStoreFor } from '../artifact-transfer.js';
 import { addNatsOptions } from '../nats-flags.js';
 
 interface PushFlags {
@@ -53,13 +53,12 @@ export function registerDataTransfer(data: Command): void {
   pushCmd.action(async (f: PushFlags) => {
     const { parseWritableUri } = await import('@rlhf/platform');
     parseWritableUri(f.to, '--to');
-    const bytes = await readLocalFile(f.file, '--file');
+    const size = await localFileSize(f.file, '--file');
     const target = f.to;
     const info = await withStoreFor(target, '--to', f, 'rlhf-data-push', async (store) => {
       await refuseExisting(store, target, '--to', f.overwrite);
-      if (bytes.byteLength >= 8e6)
-        process.stderr.write(`uploading ${formatMegabytes(bytes.byteLength)} to ${f.to}\n`);
-      return store.put(target, bytes);
+      if (size >= 8e6) process.stderr.write(`uploading ${formatMegabytes(size)} to ${f.to}\n`);
+      return store.putFile(target, resolve(f.file));
     });
     process.stdout.write(`pushed ${f.file} to ${f.to} (${formatMegabytes(info.size)}, ${info.digest})\n`);
   });
@@ -83,15 +82,16 @@ export function registerDataTransfer(data: Command): void {
     '0s: fail at once',
   );
   pullCmd.action(async (f: PullFlags) => {
-    const { writeFileAtomic } = await import('@rlhf/platform');
     const out = resolve(f.out);
     if (f.overwrite !== true && (await stat(out).catch(() => null)))
       throw new RlhfError('ALREADY_EXISTS', `${f.out} exists`, {
         field: '--out',
         fix: 'choose a new --out, or pass --overwrite to replace it',
       });
-    const bytes = await withStoreFor(f.from, '--from', f, 'rlhf-data-pull', (store) => store.get(f.from));
-    await writeFileAtomic(out, bytes);
-    process.stdout.write(`pulled ${f.from} to ${f.out} (${formatMegabytes(bytes.byteLength)})\n`);
+    // Written by stream to a temporary sibling of --out, renamed into place once whole and checked.
+    const info = await withStoreFor(f.from, '--from', f, 'rlhf-data-pull', (store) =>
+      store.getFile(f.from, out),
+    );
+    process.stdout.write(`pulled ${f.from} to ${f.out} (${formatMegabytes(info.size)})\n`);
   });
 }

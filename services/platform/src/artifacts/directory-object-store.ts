@@ -30,11 +30,25 @@ export class DirectoryObjectStore implements ArtifactStore {
     return { ...info, uri };
   }
 
+  async putFile(uri: string, path: string): Promise<ArtifactInfo> {
+    const info = await this.files.putFile(this.fileUri(uri), path);
+    return { ...info, uri };
+  }
+
   async get(uri: string): Promise<Uint8Array> {
     try {
       return await this.files.get(this.fileUri(uri));
     } catch (err) {
       // The NOT_FOUND names the URI asked for, not the file behind it.
+      if ((err as { code?: string }).code === 'NOT_FOUND') throw notFound(uri);
+      throw err;
+    }
+  }
+
+  async getFile(uri: string, path: string): Promise<ArtifactInfo> {
+    try {
+      return { ...(await this.files.getFile(this.fileUri(uri), path)), uri };
+    } catch (err) {
       if ((err as { code?: string }).code === 'NOT_FOUND') throw notFound(uri);
       throw err;
     }

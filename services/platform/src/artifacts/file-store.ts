@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { copyFileAtomic, fileDigest } from './file-stream.js';
 import { ARTIFACT_MARKER } from './platform-made.js';
 import type { AccessMode } from './sandbox.js';
 import { type ArtifactInfo, type ArtifactStore, notFound, sha256Digest } from './store.js';
@@ -58,9 +59,22 @@ export class FileArtifactStore implements ArtifactStore {
     return { uri, size: data.byteLength, digest: sha256Digest(data) };
   }
 
+  async putFile(uri: string, path: string): Promise<ArtifactInfo> {
+    return { uri, ...(await copyFileAtomic(path, pathOf(uri))) };
+  }
+
   async get(uri: string): Promise<Uint8Array> {
     try {
       return new Uint8Array(await readFile(pathOf(uri)));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(uri);
+      throw err;
+    }
+  }
+
+  async getFile(uri: string, path: string): Promise<ArtifactInfo> {
+    try {
+      return { uri, ...(await copyFileAtomic(pathOf(uri), path)) };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(uri);
       throw err;
@@ -71,7 +85,7 @@ export class FileArtifactStore implements ArtifactStore {
     try {
       const s = await stat(pathOf(uri));
       if (!s.isFile()) return null;
-      return { uri, size: s.size, digest: sha256Digest(await readFile(pathOf(uri))) };
+      return { uri, ...(await fileDigest(pathOf(uri))) };
     } catch {
       return null;
     }

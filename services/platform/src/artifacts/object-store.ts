@@ -1,10 +1,12 @@
 /** `nats-obj://` artifacts in JetStream Object Store buckets, created on first use. */
+import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
 import type { ObjectStore } from '@nats-io/obj';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { RlhfError } from '../errors.js';
 import { openObjectStore } from '../nats/jetstream.js';
 import type { AccessMode } from './sandbox.js';
-import { type ArtifactInfo, type ArtifactStore, notFound, sameDigest, sha256Digest } from './store.js';
+import { streamToFileAtomic } from './file-stream.js';
+import { type ArtifactInfo, type ArtifactStore, damaged, notFound, sameDigest, sha256Digest } from './store.js';
 import { type ArtifactLocation, formatArtifactUri, parseArtifactUri } from './uri.js';
 
 function location(uri: string): { bucket: string; key: string } {
@@ -39,6 +41,32 @@ export class NatsObjectArtifactStore implements ArtifactStore {
     return { uri, size: info.size, digest: info.digest };
   }
 
+  async putFile(uri: string, path: string): Promise<ArtifactInfo> {
+    const { bucket, key } = location(uri);
+    const os = await this.bucket(bucket);
+    // The client reads the stream chunk by chunk (128 KiB objects) and digests it as it goes.
+    const body = Readable.toWeb(createReadStream(path)) as unknown as ReadableStream<Uint8Array>;
+    const info = await os.put({ name: key }, body);
+    return { uri, size: info.size, digest: info.digest };
+  }
+
+  async getFile(uri: string, path: string): Promise<ArtifactInfo> {
+    const { bucket, key } = location(uri);
+    const os = await this.bucket(bucket);
+    const meta = await os.info(key);
+    if (meta === null || meta.deleted) throw notFound(uri);
+    const result = await os.get(key);
+    if (result === null) throw notFound(uri);
+    // Checked before the file is renamed into place: a truncated or damaged transfer leaves nothing.
+    const got = await streamToFileAtomic(path, result.data, async ({ size, digest }) => {
+      const failed = await result.error;
+      if (failed) throw failed;
+      if (size !== result.info.size || !sameDigest(digest, result.info.digest))
+        throw damaged(uri, digest, result.info.digest);
+    });
+    return { uri, ...got };
+  }
+
   async get(uri: string): Promise<Uint8Array> {
     const { bucket, key } = location(uri);
     const os = await this.bucket(bucket);
@@ -49,16 +77,7 @@ export class NatsObjectArtifactStore implements ArtifactStore {
     // The client checks the digest while streaming; check again on the assembled bytes, since a truncated
     // transfer is the one failure we must never hand on as a good artifact.
     const digest = sha256Digest(data);
-    if (!sameDigest(digest, meta.digest)) {
-      throw new RlhfError(
-        'INTERNAL',
-        `artifact ${uri} failed its digest check (${digest} != ${meta.digest})`,
-        {
-          field: 'uri',
-          fix: 'write the artifact again; the stored copy is damaged',
-        },
-      );
-    }
+    if (!sameDigest(digest, meta.digest)) throw damaged(uri, digest, meta.digest);
     return data;
   }
 

@@ -8,6 +8,7 @@ import { dirname } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { invalidArgument, RlhfError } from '../errors.js';
 import { FileArtifactStore, writeFileAtomic } from './file-store.js';
+import { copyFileAtomic } from './file-stream.js';
 import { NatsObjectArtifactStore } from './object-store.js';
 import { prepareDataDir } from './platform-made.js';
 import { S3ArtifactStore } from './s3-store.js';
@@ -70,21 +71,40 @@ export class ArtifactRouter implements ArtifactStore {
     return [this.objects as ArtifactStore, uri, loc];
   }
 
-  async put(uri: string, data: Uint8Array): Promise<ArtifactInfo> {
-    const [store, target, loc] = await this.route(uri, 'write-file');
-    if (loc.scheme !== 'file' || !this.confined) return store.put(target, data);
+  /** Under a confined sandbox, a data file goes only into a directory the platform made (made here). */
+  private async confinedDataDir(uri: string, loc: ArtifactLocation): Promise<string | null> {
+    if (loc.scheme !== 'file' || !this.confined) return null;
     // Checked by the sandbox a moment ago; made (and marked) here when new, checked again when not.
     if (!(await prepareDataDir(dirname(loc.path))))
       throw new RlhfError('PERMISSION_DENIED', `${uri} is inside a directory the platform did not make`, {
         field: 'uri',
         fix: 'write data files under a new directory; the platform writes only into directories it made',
       });
-    await writeFileAtomic(loc.path, data);
+    return loc.path;
+  }
+
+  async put(uri: string, data: Uint8Array): Promise<ArtifactInfo> {
+    const [store, target, loc] = await this.route(uri, 'write-file');
+    const path = await this.confinedDataDir(uri, loc);
+    if (path === null) return store.put(target, data);
+    await writeFileAtomic(path, data);
     return { uri, size: data.byteLength, digest: sha256Digest(data) };
+  }
+  /** `path` is a local file of the caller's own (not a URI the sandbox judges). */
+  async putFile(uri: string, path: string): Promise<ArtifactInfo> {
+    const [store, target, loc] = await this.route(uri, 'write-file');
+    const confined = await this.confinedDataDir(uri, loc);
+    if (confined === null) return { ...(await store.putFile(target, path)), uri };
+    return { uri, ...(await copyFileAtomic(path, confined)) };
   }
   async get(uri: string): Promise<Uint8Array> {
     const [store, target] = await this.route(uri, 'read');
     return store.get(target);
+  }
+  /** `path` is a local file of the caller's own (not a URI the sandbox judges). */
+  async getFile(uri: string, path: string): Promise<ArtifactInfo> {
+    const [store, target] = await this.route(uri, 'read');
+    return { ...(await store.getFile(target, path)), uri };
   }
   async info(uri: string): Promise<ArtifactInfo | null> {
     const [store, target] = await this.route(uri, 'read');

@@ -6,6 +6,9 @@
  * SHA-256 in the `sha256` user metadata, checked on every read; objects written by other tools are digested
  * when read.
  */
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import {
   DeleteObjectCommand,
   GetObjectCommand,
@@ -17,7 +20,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { invalidArgument, RlhfError } from '../errors.js';
 import type { AccessMode } from './sandbox.js';
-import { type ArtifactInfo, type ArtifactStore, notFound, sameDigest, sha256Digest } from './store.js';
+import { fileDigest, streamToFileAtomic } from './file-stream.js';
+import { type ArtifactInfo, type ArtifactStore, damaged, notFound, sameDigest, sha256Digest } from './store.js';
 import { type ArtifactLocation, formatArtifactUri, parseArtifactUri } from './uri.js';
 
 export interface S3Config {
@@ -63,6 +67,9 @@ export function s3ConfiguredInEnv(env: NodeJS.ProcessEnv = process.env): boolean
     (v) => v !== undefined && v !== '',
   );
 }
+
+/** The largest object one PutObject may write (S3's own limit; larger ones need a multipart upload). */
+export const S3_SINGLE_PUT_LIMIT = 5 * 1024 ** 3;
 
 function location(uri: string): { bucket: string; key: string } {
   const loc = parseArtifactUri(uri);
@@ -138,6 +145,59 @@ export class S3ArtifactStore implements ArtifactStore {
       throw s3Failure(uri, e);
     }
     return { uri, size: data.byteLength, digest };
+  }
+
+  async putFile(uri: string, path: string): Promise<ArtifactInfo> {
+    const { bucket, key } = location(uri);
+    const { size } = await stat(path);
+    if (size > S3_SINGLE_PUT_LIMIT)
+      throw invalidArgument(
+        'uri',
+        `${path} is ${size} bytes, above the ${S3_SINGLE_PUT_LIMIT} bytes (5 GiB) one S3 PutObject may write`,
+        'split the file (e.g. ONNX external data in several files), or push the model to nats-obj:// or file://',
+      );
+    // The digest travels in the request's headers, ahead of the body: one pass to digest, one to send.
+    const { digest } = await fileDigest(path);
+    try {
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          Body: createReadStream(path),
+          ContentLength: size,
+          Metadata: { sha256: digest },
+        }),
+      );
+    } catch (e) {
+      throw s3Failure(uri, e);
+    }
+    return { uri, size, digest };
+  }
+
+  async getFile(uri: string, path: string): Promise<ArtifactInfo> {
+    const { bucket, key } = location(uri);
+    let body: Readable;
+    let stored: string | undefined;
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      if (!out.Body) throw notFound(uri);
+      body = out.Body as Readable;
+      stored = out.Metadata?.sha256;
+    } catch (e) {
+      if (e instanceof RlhfError) throw e;
+      if (isMissing(e) && (e as { name?: string }).name !== 'NoSuchBucket') throw notFound(uri);
+      throw s3Failure(uri, e);
+    }
+    try {
+      const got = await streamToFileAtomic(path, body, ({ digest }) => {
+        if (stored !== undefined && !sameDigest(digest, stored)) throw damaged(uri, digest, stored);
+      });
+      return { uri, ...got };
+    } catch (e) {
+      // A local write failure (a full disk) is the caller's to see as it is, not an S3 failure.
+      if (e instanceof RlhfError || (e as NodeJS.ErrnoException).syscall) throw e;
+      throw s3Failure(uri, e);
+    }
   }
 
   async get(uri: string): Promise<Uint8Array> {

@@ -16,6 +16,17 @@ export interface ArtifactInfo {
 
 export interface ArtifactStore {
   put(uri: string, data: Uint8Array): Promise<ArtifactInfo>;
+  /**
+   * Stores the local file at `path` as `uri` by stream (a file of any size; the 2 GiB of one Node buffer
+   * does not apply), digested as it is read. Visible to readers only when whole, as with put.
+   */
+  putFile(uri: string, path: string): Promise<ArtifactInfo>;
+  /**
+   * Writes the artifact into the local file `path` by stream: a temporary sibling renamed into place only
+   * after the whole artifact arrived and passed its digest check where the store keeps one, so a failed or
+   * damaged transfer leaves nothing at `path`. NOT_FOUND when absent.
+   */
+  getFile(uri: string, path: string): Promise<ArtifactInfo>;
   /** Reads the whole artifact; checks its digest where the store keeps one. NOT_FOUND when absent. */
   get(uri: string): Promise<Uint8Array>;
   info(uri: string): Promise<ArtifactInfo | null>;
@@ -44,6 +55,14 @@ export function sameDigest(a: string, b: string): boolean {
       'base64',
     ).toString('hex');
   return bytes(a) === bytes(b);
+}
+
+/** INTERNAL naming the URI: the bytes read do not match the digest the store recorded for them. */
+export function damaged(uri: string, got: string, stored: string): RlhfError {
+  return new RlhfError('INTERNAL', `artifact ${uri} failed its digest check (${got} != ${stored})`, {
+    field: 'uri',
+    fix: 'write the artifact again; the stored copy is damaged',
+  });
 }
 
 export function notFound(uri: string): RlhfError {
