@@ -4,9 +4,17 @@ import { Readable } from 'node:stream';
 import type { ObjectStore } from '@nats-io/obj';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { openObjectStore } from '../nats/jetstream.js';
-import type { AccessMode } from './sandbox.js';
 import { streamToFileAtomic } from './file-stream.js';
-import { type ArtifactInfo, type ArtifactStore, damaged, notFound, sameDigest, sha256Digest } from './store.js';
+import { objectChunks } from './object-chunks.js';
+import type { AccessMode } from './sandbox.js';
+import {
+  type ArtifactInfo,
+  type ArtifactStore,
+  damaged,
+  notFound,
+  sameDigest,
+  sha256Digest,
+} from './store.js';
 import { type ArtifactLocation, formatArtifactUri, parseArtifactUri } from './uri.js';
 
 function location(uri: string): { bucket: string; key: string } {
@@ -55,14 +63,16 @@ export class NatsObjectArtifactStore implements ArtifactStore {
     const os = await this.bucket(bucket);
     const meta = await os.info(key);
     if (meta === null || meta.deleted) throw notFound(uri);
-    const result = await os.get(key);
-    if (result === null) throw notFound(uri);
+    // A link (which the platform never writes) is followed by the client's own reader.
+    const linked = meta.options?.link ? await os.get(key) : null;
+    const chunks = linked ? linked.data : objectChunks(this.nc, bucket, meta);
     // Checked before the file is renamed into place: a truncated or damaged transfer leaves nothing.
-    const got = await streamToFileAtomic(path, result.data, async ({ size, digest }) => {
-      const failed = await result.error;
+    const got = await streamToFileAtomic(path, chunks, async ({ size, digest }) => {
+      const failed = await linked?.error;
       if (failed) throw failed;
-      if (size !== result.info.size || !sameDigest(digest, result.info.digest))
-        throw damaged(uri, digest, result.info.digest);
+      const expected = linked?.info ?? meta;
+      if (size !== expected.size || !sameDigest(digest, expected.digest))
+        throw damaged(uri, digest, expected.digest);
     });
     return { uri, ...got };
   }

@@ -19,9 +19,16 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { invalidArgument, RlhfError } from '../errors.js';
-import type { AccessMode } from './sandbox.js';
 import { fileDigest, streamToFileAtomic } from './file-stream.js';
-import { type ArtifactInfo, type ArtifactStore, damaged, notFound, sameDigest, sha256Digest } from './store.js';
+import type { AccessMode } from './sandbox.js';
+import {
+  type ArtifactInfo,
+  type ArtifactStore,
+  damaged,
+  notFound,
+  sameDigest,
+  sha256Digest,
+} from './store.js';
 import { type ArtifactLocation, formatArtifactUri, parseArtifactUri } from './uri.js';
 
 export interface S3Config {
