@@ -67,5 +67,10 @@ export async function streamToFileAtomic(
 
 /** Copies the local file `from` to `to` by stream, atomically for readers of `to`. */
 export function copyFileAtomic(from: string, to: string): Promise<StreamedFile> {
-  return streamToFileAtomic(to, createReadStream(from));
+  // Opened only when the copy starts reading: a stream made earlier could fail (a missing file) while no
+  // one listens yet, which Node raises as an uncaught error instead of a rejection.
+  async function* chunks(): AsyncGenerator<Uint8Array> {
+    yield* createReadStream(from);
+  }
+  return streamToFileAtomic(to, chunks());
 }

@@ -1,10 +1,15 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { startS3Server, type TestS3Server } from '../../test/helpers/s3-server.js';
 import { RlhfError } from '../errors.js';
 import { ArtifactRouter } from './router.js';
 import { S3ArtifactStore, s3ConfigFromEnv, s3ConfiguredInEnv } from './s3-store.js';
 import { ArtifactSandbox } from './sandbox.js';
+import { sha256Digest } from './store.js';
 
 let s3: TestS3Server;
 before(async () => {
@@ -95,4 +100,52 @@ test('the router sends s3:// to the S3 store; a service sandbox without S3 refus
   );
   assert.deepEqual(await allowed.get('s3://rlhf-data/routed.jsonl'), new Uint8Array([7, 8]));
   store.close();
+});
+
+test('putFile and getFile stream a file; a damaged object leaves nothing at the path', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'rlhf-s3-file-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const store = new S3ArtifactStore(s3.config);
+  t.after(() => store.close());
+  const data = new Uint8Array(200_000).map((_, i) => i % 253);
+  await writeFile(join(dir, 'weights'), data);
+  const put = await store.putFile('s3://rlhf-data/files/weights', join(dir, 'weights'));
+  assert.deepEqual(put, {
+    uri: 's3://rlhf-data/files/weights',
+    size: data.byteLength,
+    digest: sha256Digest(data),
+  });
+  assert.deepEqual(await store.info('s3://rlhf-data/files/weights'), put);
+  const got = await store.getFile('s3://rlhf-data/files/weights', join(dir, 'out', 'weights'));
+  assert.deepEqual(got, put);
+  assert.deepEqual(new Uint8Array(await readFile(join(dir, 'out', 'weights'))), data);
+
+  // An object whose recorded digest does not match its bytes, as a damaged copy would be.
+  const raw = new S3Client({ ...s3.config, credentials: s3.config.credentials });
+  t.after(() => raw.destroy());
+  await raw.send(
+    new PutObjectCommand({
+      Bucket: 'rlhf-data',
+      Key: 'files/damaged',
+      Body: data,
+      Metadata: { sha256: sha256Digest(new Uint8Array([1])) },
+    }),
+  );
+  await assert.rejects(
+    store.getFile('s3://rlhf-data/files/damaged', join(dir, 'out', 'damaged')),
+    (e: unknown) => {
+      return (
+        e instanceof RlhfError &&
+        e.code === 'INTERNAL' &&
+        /files\/damaged failed its digest check/.test(e.message)
+      );
+    },
+  );
+  await assert.rejects(
+    store.getFile('s3://rlhf-data/files/absent', join(dir, 'out', 'absent')),
+    (e: unknown) => {
+      return e instanceof RlhfError && e.code === 'NOT_FOUND';
+    },
+  );
+  assert.deepEqual(await readdir(join(dir, 'out')), ['weights']);
 });

@@ -128,6 +128,11 @@ export class S3ArtifactStore implements ArtifactStore {
       options.requestChecksumCalculation = 'WHEN_REQUIRED';
       options.responseChecksumValidation = 'WHEN_REQUIRED';
     }
+    // A failed request with a streamed body (putFile) makes the SDK print a warning to the console unless
+    // a logger is set; the failure reaches the user as one RlhfError naming the URI, so the SDK stays quiet
+    // (its default logger logs nothing either).
+    const quiet = () => {};
+    options.logger = { trace: quiet, debug: quiet, info: quiet, warn: quiet, error: quiet };
     // The SDK warns on Node 20 that its releases from 2027 on will need Node 22. The lockfile pins the
     // release this build uses, so the notice says nothing to the user, and it would break the one-line
     // error output of the CLI; a user who sets the variable keeps their own choice.
