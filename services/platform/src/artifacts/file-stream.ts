@@ -33,7 +33,7 @@ export async function fileDigest(path: string): Promise<StreamedFile> {
  */
 export async function streamToFileAtomic(
   path: string,
-  source: Readable | AsyncIterable<Uint8Array>,
+  source: Readable | AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   accept?: (got: StreamedFile) => void | Promise<void>,
 ): Promise<StreamedFile> {
   await mkdir(dirname(path), { recursive: true });
@@ -43,7 +43,7 @@ export async function streamToFileAtomic(
   let size = 0;
   let got: StreamedFile;
   try {
-    for await (const chunk of source as AsyncIterable<Uint8Array>) {
+    for await (const chunk of source as AsyncIterable<Uint8Array> | Iterable<Uint8Array>) {
       hash.update(chunk);
       size += chunk.byteLength;
       let at = 0;
