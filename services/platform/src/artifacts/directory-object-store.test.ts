@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -50,4 +50,20 @@ test('ArtifactRouter without NATS routes nats-obj:// URIs to the directory store
   assert.equal((await router.resolve('nats-obj://b/k', 'f', 'read')).scheme, 'nats-obj');
   // Without one, the router still asks for NATS.
   await assert.rejects(new ArtifactRouter(null, sandbox).get('nats-obj://b/k'), /needs a NATS connection/);
+});
+
+test('putFile and getFile copy whole files by their URIs; a missing key writes nothing', async () => {
+  const store = new DirectoryObjectStore(join(dir, 'streamed'));
+  const data = new TextEncoder().encode('weights');
+  await writeFile(join(dir, 'weights'), data);
+  const put = await store.putFile('nats-obj://bucket/m/model.onnx.data', join(dir, 'weights'));
+  assert.deepEqual(put, { uri: 'nats-obj://bucket/m/model.onnx.data', size: 7, digest: sha256Digest(data) });
+  assert.deepEqual(await store.getFile('nats-obj://bucket/m/model.onnx.data', join(dir, 'pulled')), put);
+  assert.equal(await readFile(join(dir, 'pulled'), 'utf8'), 'weights');
+  await assert.rejects(
+    store.getFile('nats-obj://bucket/none', join(dir, 'none')),
+    (e: unknown) =>
+      e instanceof RlhfError && e.code === 'NOT_FOUND' && e.message.includes('nats-obj://bucket/none'),
+  );
+  assert.equal((await readdir(dir)).includes('none'), false);
 });

@@ -67,14 +67,15 @@ export class NatsObjectArtifactStore implements ArtifactStore {
     const linked = meta.options?.link ? await os.get(key) : null;
     const chunks = linked ? linked.data : objectChunks(this.nc, bucket, meta);
     // Checked before the file is renamed into place: a truncated or damaged transfer leaves nothing.
-    const got = await streamToFileAtomic(path, chunks, async ({ size, digest }) => {
+    const expected = linked?.info ?? meta;
+    await streamToFileAtomic(path, chunks, async ({ size, digest }) => {
       const failed = await linked?.error;
       if (failed) throw failed;
-      const expected = linked?.info ?? meta;
       if (size !== expected.size || !sameDigest(digest, expected.digest))
         throw damaged(uri, digest, expected.digest);
     });
-    return { uri, ...got };
+    // The digest in the store's own form, as put and info give it.
+    return { uri, size: expected.size, digest: expected.digest };
   }
 
   async get(uri: string): Promise<Uint8Array> {
