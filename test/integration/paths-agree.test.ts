@@ -42,9 +42,9 @@ spec:
   judge: { type: reward, lengthPenalty: auto }
   prompts: { perIteration: 64 }
   iterations: 2
-  generation: { samplesPerPrompt: 8, temperature: 1.0, maxNewTokens: 48, seed: 5 }
+  generation: { samplesPerPrompt: 8, temperature: 0.8, maxNewTokens: 48, seed: 5 }
   pairs: { strategy: maxMin }
-  dpo: { beta: 0.1, learningRate: 2.0e-3, epochs: 4, batchSize: 32, warmupRatio: 0.03, nllWeight: 2.0 }
+  dpo: { beta: 0.1, learningRate: 2.0e-3, epochs: 4, batchSize: 32, warmupRatio: 0.03, nllWeight: 4.0 }
 `;
 
 /** What the two summaries must agree on (timings, timestamps and the run's name aside). */
