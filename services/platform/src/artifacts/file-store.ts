@@ -1,8 +1,7 @@
 /** `file://` artifacts on a local or shared volume, written atomically (temporary file, fsync, rename). */
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { copyFileAtomic, fileDigest } from './file-stream.js';
+import { copyFileAtomic, fileDigest, streamToFileAtomic } from './file-stream.js';
 import { ARTIFACT_MARKER } from './platform-made.js';
 import type { AccessMode } from './sandbox.js';
 import { type ArtifactInfo, type ArtifactStore, notFound, sha256Digest } from './store.js';
@@ -16,19 +15,7 @@ function pathOf(uri: string): string {
 
 /** Writes bytes to `path` so that readers see either the old file or the whole new one. */
 export async function writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const handle = await open(tmp, 'w');
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } catch (err) {
-    await handle.close();
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  await handle.close();
-  await rename(tmp, path);
+  await streamToFileAtomic(path, [data]);
 }
 
 async function walk(dir: string): Promise<string[]> {
