@@ -17,6 +17,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type KeyPair, makeCa, openssl, signLeaf } from './test-pki.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -87,66 +88,14 @@ async function freePort(): Promise<number> {
   });
 }
 
-function openssl(args: string[], cwd: string): void {
-  execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
-}
-
 interface Pki {
-  ca: { cert: string; key: string };
-  leaf(name: string, subject: string, ext: string): { cert: string; key: string };
+  ca: KeyPair;
+  leaf(name: string, subject: string, ext: string): KeyPair;
 }
 
 function makePki(dir: string): Pki {
-  const ca = { cert: join(dir, 'ca.pem'), key: join(dir, 'ca.key') };
-  openssl(
-    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
-      .concat(['-keyout', ca.key, '-out', ca.cert, '-days', '2', '-subj', '/CN=rlhf-test-kubernetes-ca'])
-      .concat([
-        '-addext',
-        'basicConstraints=critical,CA:TRUE',
-        '-addext',
-        'keyUsage=critical,keyCertSign,cRLSign',
-      ]),
-    dir,
-  );
-  let serial = 0;
-  return {
-    ca,
-    leaf(name, subject, ext) {
-      const pair = { cert: join(dir, `${name}.pem`), key: join(dir, `${name}.key`) };
-      const csr = join(dir, `${name}.csr`);
-      const extFile = join(dir, `${name}.ext`);
-      writeFileSync(extFile, `${ext}\n`);
-      openssl(
-        ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'].concat([
-          '-keyout',
-          pair.key,
-          '-out',
-          csr,
-          '-subj',
-          subject,
-        ]),
-        dir,
-      );
-      serial += 1;
-      openssl(
-        [
-          'x509',
-          '-req',
-          '-in',
-          csr,
-          '-CA',
-          ca.cert,
-          '-CAkey',
-          ca.key,
-          '-set_serial',
-          String(1000 + serial),
-        ].concat(['-out', pair.cert, '-days', '2', '-extfile', extFile]),
-        dir,
-      );
-      return pair;
-    },
-  };
+  const ca = makeCa(dir, 'ca', '/CN=rlhf-test-kubernetes-ca');
+  return { ca, leaf: (name, subject, ext) => signLeaf(dir, name, ca, subject, ext) };
 }
 
 function clientSubject(user: string, groups: string[]): string {
