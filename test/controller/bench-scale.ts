@@ -1,28 +1,39 @@
 /**
- * Scale benchmark of the controller against the fake API server (no kubelet: Jobs are created, not run):
- * 200 RLHFRuns created at once; for each, the time from its creation to its first Running status (its
- * finalizer added, its spec checked, its setup Job created, its status written), reconcile durations, and
- * API requests per reconcile. The baseline is the same controller with one reconcile worker instead of
- * the default four, measured in the same process.
+ * Scale benchmark of the controller: 200 RLHFRuns created at once; for each, the time from its creation to
+ * its first Running status (its finalizer added, its spec checked, its setup Job created, its status
+ * written), reconcile durations, and API requests per reconcile. The baseline is the same controller with
+ * one reconcile worker instead of the default four, measured in the same process.
  *
- *   npm run bench:controller [-- --runs 200]
+ *   npm run bench:controller [-- --runs 200]                 the fake API server of test/kube
+ *   npm run bench:controller -- --real [--kube-controllers]  the fake one and a real kube-apiserver, side by side
  *
- * A warm-up round runs first, then the two settings alternate (three rounds each); the median round of each
- * setting is printed, so neither order nor JIT warm-up favours one of them.
+ * Nothing runs the Jobs: there is no kubelet. With --real only etcd and kube-apiserver start, so both servers
+ * carry the same workload; --kube-controllers adds the controller manager and the scheduler, whose Job
+ * controller creates the setup Jobs' pods and writes Job status (a different workload: see bench-targets.ts).
+ *
+ * A warm-up round per server runs first, then the settings alternate (three rounds each); the median round
+ * of each setting is printed, so neither order nor JIT warm-up favours one of them. Runs are watched, and
+ * the controller's requests counted, the same way on both servers (bench-targets.ts).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { CustomObjectsApi, Watch } from '@kubernetes/client-node';
 import { startController } from '@rlhf/controller';
 import { createLogger } from '@rlhf/platform';
 import { parse as parseYaml } from 'yaml';
-import { FakeApiServer } from '../kube/fake-api-server/index.js';
-import { clientsFor } from '../kube/fixtures/clients.js';
+import { type BenchTarget, fakeTarget, realTarget } from './bench-targets.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const natsUrl = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 const runsArg = process.argv.indexOf('--runs');
 const runs = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 200;
+const real = process.argv.includes('--real');
+const kubeControllers = process.argv.includes('--kube-controllers');
+if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a positive integer, got ${runs}`);
+if (kubeControllers && !real) throw new Error('--kube-controllers needs --real');
 const tag = Date.now().toString(36).slice(-4);
+// A round that does not finish in this time has stopped making progress (a refused write, a lost watch).
+const roundLimitMs = 600_000;
 
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -30,6 +41,7 @@ const pct = (xs: number[], p: number) => {
 };
 
 interface Result {
+  target: string;
   concurrency: number;
   latencyMs: number[];
   allDoneMs: number;
@@ -40,28 +52,55 @@ interface Result {
 }
 
 let round = 0;
-async function measure(server: FakeApiServer, concurrency: number, runs: number): Promise<Result> {
+async function measure(target: BenchTarget, concurrency: number, runs: number): Promise<Result> {
   const ns = `bench-${round++}-${tag}`;
-  const c = clientsFor(server, ns);
+  await target.prepareNamespace(ns);
+  const custom = target.kc.makeApiClient(CustomObjectsApi);
   const template = parseYaml(readFileSync(join(root, 'examples/ci-small.yaml'), 'utf8')) as object;
   const created = new Map<string, number>();
   const running = new Map<string, number>();
   let resolveAll: () => void = () => {};
-  const allRunning = new Promise<void>((r) => {
-    resolveAll = r;
+  let rejectAll: (e: Error) => void = () => {};
+  const allRunning = new Promise<void>((resolve, reject) => {
+    resolveAll = resolve;
+    rejectAll = reject;
   });
-  const unwatch = server.client.watch('rlhfruns.rlhf.dev', (type, obj) => {
-    const meta = obj.metadata as { namespace: string; name: string };
-    if (meta.namespace !== ns) return;
-    if (type === 'ADDED' && !created.has(meta.name)) created.set(meta.name, performance.now());
-    const phase = (obj.status as { phase?: string } | undefined)?.phase;
-    if (phase === 'Running' && !running.has(meta.name)) {
-      running.set(meta.name, performance.now());
-      if (running.size === runs) resolveAll();
-    }
-  });
+  // It may fail before it is awaited (during the creates); the await below still sees the failure.
+  allRunning.catch(() => {});
+  // A watch may end cleanly at any time (the real server closes them); watch again from the last version.
+  let resourceVersion: string | undefined;
+  let watch: AbortController | undefined;
+  let watching = true;
+  const startWatch = async (): Promise<void> => {
+    watch = await new Watch(target.kc).watch(
+      `/apis/rlhf.dev/v1alpha1/namespaces/${ns}/rlhfruns`,
+      resourceVersion ? { resourceVersion } : {},
+      (type, obj: { metadata: { name: string; resourceVersion: string }; status?: { phase?: string } }) => {
+        resourceVersion = obj.metadata.resourceVersion;
+        const name = obj.metadata.name;
+        if (type === 'ADDED' && !created.has(name)) created.set(name, performance.now());
+        if (obj.status?.phase === 'Running' && !running.has(name)) {
+          running.set(name, performance.now());
+          if (running.size === runs) resolveAll();
+        }
+      },
+      (err) => {
+        if (!watching) return;
+        if (!err) {
+          startWatch().catch(rejectAll);
+          return;
+        }
+        // The real server answers 429 while the watch cache of a new resource initializes.
+        if (++watchErrors > 40) rejectAll(new Error(`the watch of ${ns} failed: ${err}`));
+        else setTimeout(() => startWatch().catch(rejectAll), 250);
+      },
+    );
+  };
+  let watchErrors = 0;
+  await startWatch();
+  const kc = target.controllerKc();
   const controller = await startController({
-    kc: c.kc,
+    kc,
     natsUrl,
     namespace: ns,
     concurrency,
@@ -69,11 +108,19 @@ async function measure(server: FakeApiServer, concurrency: number, runs: number)
     metricsPort: null,
     logger: createLogger('bench', { level: 'error' }),
   });
-  server.resetRequestCounts();
+  // The informers' first lists and watches are start-up, not work per run.
+  const startRequests = kc.requests;
+  const limit = setTimeout(
+    () =>
+      rejectAll(
+        new Error(`${target.name}: ${running.size} of ${runs} runs Running after ${roundLimitMs} ms`),
+      ),
+    roundLimitMs,
+  );
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: runs }, (_, i) =>
-      c.custom.createNamespacedCustomObject({
+      custom.createNamespacedCustomObject({
         group: 'rlhf.dev',
         version: 'v1alpha1',
         namespace: ns,
@@ -82,7 +129,11 @@ async function measure(server: FakeApiServer, concurrency: number, runs: number)
       }),
     ),
   );
-  await allRunning;
+  try {
+    await allRunning;
+  } finally {
+    clearTimeout(limit);
+  }
   const allDoneMs = performance.now() - t0;
   // Let the follow-up reconciles (the Jobs' and status events) settle before counting.
   let last = -1;
@@ -92,14 +143,14 @@ async function measure(server: FakeApiServer, concurrency: number, runs: number)
     if (n === last) break;
     last = n;
   }
-  const counts = server.requestCounts();
+  const controllerRequests = kc.requests - startRequests;
   const stats = controller.stats();
   await controller.stop();
-  unwatch();
-  const ours = Object.entries(counts).filter(([k]) => !k.startsWith('create rlhfruns'));
-  const controllerRequests = ours.reduce((a, [, v]) => a + v, 0);
+  watching = false;
+  watch?.abort();
   const writes = [...stats.apiRequests.values()].reduce((a, b) => a + b, 0);
   return {
+    target: target.name,
     concurrency,
     latencyMs: [...running.entries()].map(([n, t]) => t - (created.get(n) as number)),
     allDoneMs,
@@ -110,35 +161,55 @@ async function measure(server: FakeApiServer, concurrency: number, runs: number)
   };
 }
 
-const server = await FakeApiServer.start();
-for (const f of ['rlhfruns.rlhf.dev.yaml', 'rlhfiterations.rlhf.dev.yaml'])
-  server.loadCrdFile(join(root, 'deploy/crds', f));
-// A warm-up round (JIT, connections) first, then the two settings alternated three times each.
-await measure(server, 4, Math.min(50, runs));
+const targets = [await fakeTarget(root)];
+if (real) targets.push(await realTarget(root, kubeControllers));
 const rounds: Result[] = [];
-for (let i = 0; i < 3; i++) for (const c of [1, 4]) rounds.push(await measure(server, c, runs));
-await server.stop();
+try {
+  // A warm-up round per server (JIT, connections) first, then every setting alternated three times.
+  for (const t of targets) await measure(t, 4, Math.min(50, runs));
+  for (let i = 0; i < 3; i++)
+    for (const t of targets) for (const c of [1, 4]) rounds.push(await measure(t, c, runs));
+} finally {
+  for (const t of targets) await t.stop();
+}
+
 const median = (xs: number[]) => pct(xs, 50);
 /** The round whose all-Running time is the median of its setting's rounds. */
-const medianRound = (c: number): Result => {
-  const mine = rounds.filter((r) => r.concurrency === c);
+const medianRound = (target: string, c: number): Result => {
+  const mine = rounds.filter((r) => r.target === target && r.concurrency === c);
   const m = median(mine.map((r) => r.allDoneMs));
   return mine.find((r) => r.allDoneMs === m) as Result;
 };
-const baseline = medianRound(1);
-const tuned = medianRound(4);
 
 const f1 = (x: number) => x.toFixed(1);
+const x2 = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
 console.log(
-  `${runs} RLHFRuns created at once against the fake API server (NATS ${natsUrl}); 3 rounds per setting, the median round shown`,
+  `${runs} RLHFRuns created at once (NATS ${natsUrl}); 3 rounds per setting, the median round shown. Servers:`,
 );
+for (const t of targets)
+  console.log(`  ${t.name}: ${t.describe}; up with the CRDs served in ${t.startSeconds.toFixed(1)} s`);
 console.log(
-  'workers | creation->Running p50 / p99 ms | all Running ms | reconciles | reconcile p50 / p99 ms | API requests / reconcile (writes / reconcile)',
+  'server | workers | creation->Running p50 / p99 ms | all Running ms | reconciles | reconcile p50 / p99 ms | API requests / reconcile (writes / reconcile)',
 );
-for (const r of [baseline, tuned])
+for (const t of targets)
+  for (const c of [1, 4]) {
+    const r = medianRound(t.name, c);
+    console.log(
+      `${t.name.padStart(6)} | ${String(c).padStart(7)} | ${f1(pct(r.latencyMs, 50))} / ${f1(pct(r.latencyMs, 99))} | ${f1(r.allDoneMs)} | ${r.reconciles} | ${f1(pct(r.durationsMs, 50))} / ${f1(pct(r.durationsMs, 99))} | ${(r.controllerRequests / r.reconciles).toFixed(2)} (${(r.writes / r.reconciles).toFixed(2)})`,
+    );
+  }
+for (const t of targets) {
+  const one = medianRound(t.name, 1);
+  const four = medianRound(t.name, 4);
   console.log(
-    `${String(r.concurrency).padStart(7)} | ${f1(pct(r.latencyMs, 50))} / ${f1(pct(r.latencyMs, 99))} | ${f1(r.allDoneMs)} | ${r.reconciles} | ${f1(pct(r.durationsMs, 50))} / ${f1(pct(r.durationsMs, 99))} | ${(r.controllerRequests / r.reconciles).toFixed(2)} (${(r.writes / r.reconciles).toFixed(2)})`,
+    `${t.name}, 1 worker / 4 workers: p50 latency ${x2(pct(one.latencyMs, 50), pct(four.latencyMs, 50))}, all Running ${x2(one.allDoneMs, four.allDoneMs)}`,
   );
-console.log(
-  `ratio (1 worker / 4 workers): p50 latency ${(pct(baseline.latencyMs, 50) / pct(tuned.latencyMs, 50)).toFixed(2)}x, all Running ${(baseline.allDoneMs / tuned.allDoneMs).toFixed(2)}x`,
-);
+}
+if (real)
+  for (const c of [1, 4]) {
+    const f = medianRound('fake', c);
+    const r = medianRound('real', c);
+    console.log(
+      `real / fake, ${c} worker${c > 1 ? 's' : ''}: p50 latency ${x2(pct(r.latencyMs, 50), pct(f.latencyMs, 50))}, all Running ${x2(r.allDoneMs, f.allDoneMs)}, reconcile p50 ${x2(pct(r.durationsMs, 50), pct(f.durationsMs, 50))}, requests / reconcile ${x2(r.controllerRequests / r.reconciles, f.controllerRequests / f.reconciles)}`,
+    );
+  }
