@@ -3,13 +3,17 @@
  * test/fixtures/invalid-runs submitted to it (server-side dry run, strict field validation, as `kubectl
  * apply` does). Each bad run must be refused by the real server and by run-spec (`rlhf validate`) at the
  * field its `# expect:` line names or an ancestor of it; good runs must be accepted by both, with the
- * server's defaulting equal to run-spec's. The server's refusals are kept in refusals.md beside this file,
- * next to run-spec's; the test fails while that table differs from what the server answers now
- * (RLHF_KUBE_RECORD=1 rewrites it).
+ * server's defaulting equal to run-spec's. Updates of stored objects exercise the CRDs' transition rules
+ * (CEL with oldSelf: what cannot change after creation). The server's refusals are kept in refusals.md
+ * beside this file, next to run-spec's; the test fails while that table differs from what the server
+ * answers now (RLHF_KUBE_RECORD=1 rewrites it).
  *
- * The hand-written CRD validator (services/run-spec/src/crd-validate.ts with the CEL evaluator crd-cel.ts),
- * which the fast unit tests use, is checked here too: on every fixture it must refuse the same fields the
- * real server refuses.
+ * Two stand-ins the fast tests use are held to the server here:
+ * - the hand-written CRD validator (services/run-spec/src/crd-validate.ts with the CEL evaluator
+ *   crd-cel.ts) must refuse exactly the fields the server refuses, on every bad run and every update, and
+ *   accept and default the good runs as the server does;
+ * - the fake API server of test/kube validates no CRD schema and runs no CEL (no fast test learns a refusal
+ *   from it), but it applies the schema's defaults: it must store each good run's spec as the server does.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -18,17 +22,23 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import type { OpenApiSchema } from '../../services/run-spec/src/crd.js';
-import { rlhfRunCrd } from '../../services/run-spec/src/crd.js';
+import { rlhfIterationCrd, rlhfRunCrd } from '../../services/run-spec/src/crd.js';
 import { validateCustomResource } from '../../services/run-spec/src/crd-validate.js';
 import { InvalidRunError, parseRunObject } from '../../services/run-spec/src/parse-run.js';
 import { type ControlPlane, startControlPlane } from '../helpers/control-plane.js';
+import { FakeApiServer } from '../kube/fake-api-server/index.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const fixtures = join(root, 'test/fixtures/invalid-runs');
 const tablePath = join(root, 'test/kube-real/refusals.md');
-const runs = '/apis/rlhf.dev/v1alpha1/namespaces/default/rlhfruns?dryRun=All&fieldValidation=Strict';
-const schema = (rlhfRunCrd() as { spec: { versions: [{ schema: { openAPIV3Schema: OpenApiSchema } }] } }).spec
-  .versions[0].schema.openAPIV3Schema;
+const collection = (plural: string) => `/apis/rlhf.dev/v1alpha1/namespaces/default/${plural}`;
+const dryRun = '?dryRun=All&fieldValidation=Strict';
+const runs = `${collection('rlhfruns')}${dryRun}`;
+const schemaOf = (crd: OpenApiSchema) =>
+  (crd as { spec: { versions: [{ schema: { openAPIV3Schema: OpenApiSchema } }] } }).spec.versions[0].schema
+    .openAPIV3Schema;
+const schema = schemaOf(rlhfRunCrd());
+const iterationSchema = schemaOf(rlhfIterationCrd());
 
 interface Refusal {
   field: string;
@@ -67,6 +77,13 @@ function refusals(body: StatusBody): Refusal[] {
 const atOrAbove = (expected: string) => (field: string) =>
   field === expected || expected.startsWith(`${field}.`);
 
+/** The distinct fields of a list of refusals, list indices dropped, sorted. */
+const fieldSet = (fields: string[]) => [...new Set(fields.map((f) => f.replace(/\[\d+\]/g, '')))].sort();
+
+/** What crd-validate.ts refuses, as field paths comparable with the server's. */
+const localFields = (s: OpenApiSchema, doc: unknown, old?: unknown) =>
+  fieldSet(validateCustomResource(s, doc, old).problems.map((p) => p.path));
+
 function runSpecProblems(doc: unknown): Refusal[] {
   try {
     parseRunObject(doc, 'fixture');
@@ -78,12 +95,16 @@ function runSpecProblems(doc: unknown): Refusal[] {
 }
 
 let cp: ControlPlane;
+let fake: FakeApiServer;
 const files = readdirSync(fixtures)
   .filter((f) => f.endsWith('.yaml'))
   .sort();
 const table: { file: string; expected: string; server: Refusal[]; runSpec: Refusal[] }[] = [];
 
 before(async () => {
+  fake = await FakeApiServer.start();
+  for (const name of ['rlhfruns.rlhf.dev.yaml', 'rlhfiterations.rlhf.dev.yaml'])
+    fake.loadCrdFile(join(root, 'charts/rlhf/crds', name));
   cp = await startControlPlane({ controllers: false });
   for (const name of ['rlhfruns.rlhf.dev.yaml', 'rlhfiterations.rlhf.dev.yaml']) {
     const crd = parse(readFileSync(join(root, 'charts/rlhf/crds', name), 'utf8'));
@@ -115,6 +136,7 @@ before(async () => {
 
 after(async () => {
   await cp?.stop();
+  await fake?.stop();
 });
 
 test('the real API server reports the pinned release', () => {
@@ -142,14 +164,12 @@ for (const file of files) {
       runSpec.map((r) => r.field).some(atOrAbove(expected)),
       `run-spec refused ${JSON.stringify(runSpec)}, not ${expected} or an ancestor`,
     );
-    // The fast unit tests' stand-in for the server must refuse every field the server refuses.
-    const local = validateCustomResource(schema, doc).problems.map((p) => p.path);
-    for (const r of server) {
-      assert.ok(
-        local.some((p) => p === r.field || r.field.startsWith(`${p}.`) || p.startsWith(`${r.field}.`)),
-        `crd-validate.ts missed the server's ${r.field} (${r.message}); it reported ${JSON.stringify(local)}`,
-      );
-    }
+    // The fast unit tests' stand-in for the server must refuse exactly the fields the server refuses.
+    assert.deepEqual(
+      localFields(schema, doc),
+      fieldSet(server.map((r) => r.field)),
+      `crd-validate.ts and the server (${JSON.stringify(server)}) refuse different fields`,
+    );
   });
 }
 
@@ -174,8 +194,18 @@ spec:
   placement: {train: {gpus: 0, tolerations: [{key: a, operator: Exists}], affinity: {nodeAffinity: {}}}}`,
 ];
 
+/** POST to the fake API server of test/kube over HTTP, as a client would. */
+async function postToFake(path: string, body: unknown): Promise<{ status: number; body: unknown }> {
+  const res = await fetch(`${fake.url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json() };
+}
+
 for (const [i, source] of valid.entries()) {
-  test(`valid run ${i}: accepted by both, the server's defaulting equal to run-spec's`, async () => {
+  test(`valid run ${i}: accepted by the server, run-spec, crd-validate.ts and the fake, all defaulting alike`, async () => {
     const text = source.endsWith('.yaml') ? readFileSync(join(root, source), 'utf8') : source;
     const doc = parse(text) as { metadata: { namespace?: string } };
     // Submitted to the test's default namespace, whatever the example names.
@@ -183,7 +213,186 @@ for (const [i, source] of valid.entries()) {
     const run = parseRunObject(doc, 'valid');
     const res = await cp.request('POST', runs, JSON.parse(JSON.stringify(doc)));
     assert.equal(res.status, 201, JSON.stringify(res.body));
-    assert.deepEqual((res.body as { spec: unknown }).spec, JSON.parse(JSON.stringify(run.spec)));
+    const serverSpec = (res.body as { spec: unknown }).spec;
+    assert.deepEqual(serverSpec, JSON.parse(JSON.stringify(run.spec)));
+    const local = validateCustomResource(schema, doc);
+    assert.deepEqual(local.problems, []);
+    assert.deepEqual((local.object as { spec: unknown }).spec, serverSpec, 'crd-validate.ts defaulting');
+    const stored = await postToFake(collection('rlhfruns'), doc);
+    assert.equal(stored.status, 201, JSON.stringify(stored.body));
+    assert.deepEqual((stored.body as { spec: unknown }).spec, serverSpec, 'the fake API server defaulting');
+  });
+}
+
+/**
+ * Updates of stored objects, each a dry-run PUT of the stored object with one change: the transition rules
+ * (CEL with oldSelf) must refuse what cannot change after creation at `expected`, and let the rest through.
+ */
+interface UpdateCase {
+  what: string;
+  plural: 'rlhfruns' | 'rlhfiterations';
+  change(obj: {
+    metadata: Record<string, unknown>;
+    spec: Record<string, Record<string, unknown> | unknown>;
+  }): void;
+  /** The field the server refuses; absent: the update is accepted. */
+  expected?: string;
+}
+
+type Spec = Record<string, Record<string, unknown>>;
+const updates: UpdateCase[] = [
+  {
+    what: 'policy.model changed',
+    plural: 'rlhfruns',
+    change: (o) => {
+      (o.spec as Spec).policy.model = 'nats-obj://rlhf-models/other';
+    },
+    expected: 'spec.policy',
+  },
+  {
+    what: 'reference initial -> previous',
+    plural: 'rlhfruns',
+    change: (o) => {
+      o.spec.reference = 'previous';
+    },
+    expected: 'spec.reference',
+  },
+  {
+    what: 'judge.type reward -> gold',
+    plural: 'rlhfruns',
+    change: (o) => {
+      (o.spec as Spec).judge.type = 'gold';
+    },
+    expected: 'spec.judge',
+  },
+  {
+    what: 'prompts.dataset changed',
+    plural: 'rlhfruns',
+    change: (o) => {
+      (o.spec as Spec).prompts.dataset = 'nats-obj://rlhf-data/other.jsonl';
+    },
+    expected: 'spec.prompts',
+  },
+  {
+    what: 'prompts.dataset removed',
+    plural: 'rlhfruns',
+    change: (o) => {
+      delete (o.spec as Spec).prompts.dataset;
+    },
+    expected: 'spec.prompts',
+  },
+  {
+    what: 'iterations 3 -> 2',
+    plural: 'rlhfruns',
+    change: (o) => {
+      o.spec.iterations = 2;
+    },
+    expected: 'spec.iterations',
+  },
+  {
+    what: 'generation.seed 42 -> 7',
+    plural: 'rlhfruns',
+    change: (o) => {
+      (o.spec as Spec).generation.seed = 7;
+    },
+    expected: 'spec.generation.seed',
+  },
+  {
+    what: 'generation.seed removed (its default is the stored 42)',
+    plural: 'rlhfruns',
+    change: (o) => {
+      delete (o.spec as Spec).generation.seed;
+    },
+  },
+  {
+    what: 'iterations 3 -> 5',
+    plural: 'rlhfruns',
+    change: (o) => {
+      o.spec.iterations = 5;
+    },
+  },
+  {
+    what: 'dpo.beta and judge.lengthPenalty changed',
+    plural: 'rlhfruns',
+    change: (o) => {
+      (o.spec as Spec).dpo.beta = 0.2;
+      (o.spec as Spec).judge.lengthPenalty = 0.001;
+    },
+  },
+  {
+    what: 'RLHFIteration spec.iteration changed',
+    plural: 'rlhfiterations',
+    change: (o) => {
+      o.spec.iteration = 2;
+    },
+    expected: 'spec',
+  },
+  {
+    what: 'RLHFIteration labels changed',
+    plural: 'rlhfiterations',
+    change: (o) => {
+      o.metadata.labels = { team: 'a' };
+    },
+  },
+];
+
+const stored: Record<UpdateCase['plural'], { name: string; body: unknown }> = {
+  rlhfruns: { name: 'sentiment-demo', body: undefined },
+  rlhfiterations: { name: 'sentiment-demo-1', body: undefined },
+};
+const updateTable: { what: string; expected: string; server: Refusal[] }[] = [];
+
+test('the objects the updates start from are stored', async () => {
+  const run = parse(readFileSync(join(root, 'deploy/examples/sentiment-demo.yaml'), 'utf8')) as {
+    metadata: { namespace?: string };
+  };
+  delete run.metadata.namespace;
+  const iteration = {
+    apiVersion: 'rlhf.dev/v1alpha1',
+    kind: 'RLHFIteration',
+    metadata: { name: 'sentiment-demo-1' },
+    spec: {
+      run: 'sentiment-demo',
+      iteration: 1,
+      policy: 'nats-obj://rlhf-models/sft',
+      reference: 'nats-obj://rlhf-models/sft',
+      prompts: { dataset: 'nats-obj://rlhf-data/prompts.jsonl', offset: 0, count: 256 },
+    },
+  };
+  for (const [plural, body] of [
+    ['rlhfruns', run],
+    ['rlhfiterations', iteration],
+  ] as const) {
+    const res = await cp.request('POST', collection(plural), body);
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    stored[plural].body = res.body;
+  }
+});
+
+for (const u of updates) {
+  test(`update: ${u.what}: ${u.expected ? `refused at ${u.expected}` : 'accepted'} by the server and crd-validate.ts`, async () => {
+    const old = stored[u.plural].body;
+    assert.ok(old, 'the stored object');
+    const next = structuredClone(old) as Parameters<UpdateCase['change']>[0];
+    u.change(next);
+    const res = await cp.request('PUT', `${collection(u.plural)}/${stored[u.plural].name}${dryRun}`, next);
+    const server = res.status === 200 ? [] : refusals(res.body as StatusBody);
+    updateTable.push({ what: u.what, expected: u.expected ?? '', server });
+    if (u.expected) {
+      assert.equal(res.status, 422, JSON.stringify(res.body));
+      assert.ok(
+        server.some((r) => r.field === u.expected),
+        `the server refused ${JSON.stringify(server)}, not ${u.expected}`,
+      );
+    } else {
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+    }
+    const s = u.plural === 'rlhfruns' ? schema : iterationSchema;
+    assert.deepEqual(
+      localFields(s, next, old),
+      fieldSet(server.map((r) => r.field)),
+      `crd-validate.ts and the server (${JSON.stringify(server)}) refuse different fields`,
+    );
   });
 }
 
@@ -195,7 +404,12 @@ function cell(list: Refusal[]): string {
 
 test('refusals.md records what the real server and run-spec answer now', () => {
   assert.equal(table.length, files.length, 'every fixture test ran');
+  assert.equal(updateTable.length, updates.length, 'every update test ran');
   const rows = table.map((t) => `| ${t.file} | \`${t.expected}\` | ${cell(t.server)} | ${cell(t.runSpec)} |`);
+  const updateRows = updateTable.map(
+    (t) =>
+      `| ${t.what} | ${t.expected ? `\`${t.expected}\`` : 'accepted'} | ${t.server.length ? cell(t.server) : 'accepted'} |`,
+  );
   const text = [
     '# Refusals of the invalid-run fixtures',
     '',
@@ -206,6 +420,16 @@ test('refusals.md records what the real server and run-spec answer now', () => {
     '| fixture | expected field | kube-apiserver | rlhf validate |',
     '| --- | --- | --- | --- |',
     ...rows,
+    '',
+    '## Updates: the transition rules',
+    '',
+    'A dry-run PUT of a stored object with one change: deploy/examples/sentiment-demo.yaml as created',
+    '(judge type reward, reference initial, 3 iterations, seed 42), and an RLHFIteration of it. `rlhf',
+    'validate` checks one manifest and has no old object, so only the server answers here.',
+    '',
+    '| update | expected | kube-apiserver |',
+    '| --- | --- | --- |',
+    ...updateRows,
     '',
   ].join('\n');
   if (process.env.RLHF_KUBE_RECORD === '1') writeFileSync(tablePath, text);
