@@ -228,24 +228,27 @@ for (const [i, source] of valid.entries()) {
  * Updates of stored objects, each a dry-run PUT of the stored object with one change: the transition rules
  * (CEL with oldSelf) must refuse what cannot change after creation at `expected`, and let the rest through.
  */
+interface StoredObject {
+  metadata: Record<string, unknown>;
+  spec: Record<string, unknown>;
+}
+
 interface UpdateCase {
   what: string;
   plural: 'rlhfruns' | 'rlhfiterations';
-  change(obj: {
-    metadata: Record<string, unknown>;
-    spec: Record<string, Record<string, unknown> | unknown>;
-  }): void;
+  change(obj: StoredObject): void;
   /** The field the server refuses; absent: the update is accepted. */
   expected?: string;
 }
 
-type Spec = Record<string, Record<string, unknown>>;
+/** One object-valued field of a stored object's spec, to change in place. */
+const part = (o: StoredObject, key: string) => o.spec[key] as Record<string, unknown>;
 const updates: UpdateCase[] = [
   {
     what: 'policy.model changed',
     plural: 'rlhfruns',
     change: (o) => {
-      (o.spec as Spec).policy.model = 'nats-obj://rlhf-models/other';
+      part(o, 'policy').model = 'nats-obj://rlhf-models/other';
     },
     expected: 'spec.policy',
   },
@@ -261,7 +264,7 @@ const updates: UpdateCase[] = [
     what: 'judge.type reward -> gold',
     plural: 'rlhfruns',
     change: (o) => {
-      (o.spec as Spec).judge.type = 'gold';
+      part(o, 'judge').type = 'gold';
     },
     expected: 'spec.judge',
   },
@@ -269,7 +272,7 @@ const updates: UpdateCase[] = [
     what: 'prompts.dataset changed',
     plural: 'rlhfruns',
     change: (o) => {
-      (o.spec as Spec).prompts.dataset = 'nats-obj://rlhf-data/other.jsonl';
+      part(o, 'prompts').dataset = 'nats-obj://rlhf-data/other.jsonl';
     },
     expected: 'spec.prompts',
   },
@@ -277,7 +280,7 @@ const updates: UpdateCase[] = [
     what: 'prompts.dataset removed',
     plural: 'rlhfruns',
     change: (o) => {
-      delete (o.spec as Spec).prompts.dataset;
+      delete part(o, 'prompts').dataset;
     },
     expected: 'spec.prompts',
   },
@@ -293,7 +296,7 @@ const updates: UpdateCase[] = [
     what: 'generation.seed 42 -> 7',
     plural: 'rlhfruns',
     change: (o) => {
-      (o.spec as Spec).generation.seed = 7;
+      part(o, 'generation').seed = 7;
     },
     expected: 'spec.generation.seed',
   },
@@ -301,7 +304,7 @@ const updates: UpdateCase[] = [
     what: 'generation.seed removed (its default is the stored 42)',
     plural: 'rlhfruns',
     change: (o) => {
-      delete (o.spec as Spec).generation.seed;
+      delete part(o, 'generation').seed;
     },
   },
   {
@@ -315,8 +318,8 @@ const updates: UpdateCase[] = [
     what: 'dpo.beta and judge.lengthPenalty changed',
     plural: 'rlhfruns',
     change: (o) => {
-      (o.spec as Spec).dpo.beta = 0.2;
-      (o.spec as Spec).judge.lengthPenalty = 0.001;
+      part(o, 'dpo').beta = 0.2;
+      part(o, 'judge').lengthPenalty = 0.001;
     },
   },
   {
@@ -373,7 +376,7 @@ for (const u of updates) {
   test(`update: ${u.what}: ${u.expected ? `refused at ${u.expected}` : 'accepted'} by the server and crd-validate.ts`, async () => {
     const old = stored[u.plural].body;
     assert.ok(old, 'the stored object');
-    const next = structuredClone(old) as Parameters<UpdateCase['change']>[0];
+    const next = structuredClone(old) as StoredObject;
     u.change(next);
     const res = await cp.request('PUT', `${collection(u.plural)}/${stored[u.plural].name}${dryRun}`, next);
     const server = res.status === 200 ? [] : refusals(res.body as StatusBody);
