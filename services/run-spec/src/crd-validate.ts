@@ -162,7 +162,7 @@ function validateNode(s: S, v: unknown, old: unknown, path: string, out: Finding
   const own = valueProblems(s, v);
   for (const p of own) out.problems.push({ path, ...p });
   // A value of the wrong type has no children the schema describes.
-  if (own.some((p) => p.message.startsWith('must be of type'))) return;
+  if (s.type && !typeOk(s.type, v)) return;
   if (isObject(v)) {
     for (const r of s.required ?? [])
       if (v[r] === undefined)
