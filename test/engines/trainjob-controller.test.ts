@@ -345,8 +345,18 @@ test('a Failed TrainJob is retried as a new one with its reason surfaced; past m
     failed?.message ?? '',
     /iteration 1 train failed: TrainJob fails-1-trl-2 failed after 2 attempt\(s\): FailedJobs: jobset failed due to one or more job failures \(kubectl describe trainjob fails-1-trl-2/,
   );
-  assert.equal(condition(port, 'TrainJobFailed')?.status, 'True');
+  const tjFailed = condition(port, 'TrainJobFailed');
+  assert.equal(tjFailed?.status, 'True');
+  assert.equal(tjFailed?.reason, 'FailedJobs', "Kubeflow's reason");
+  assert.match(
+    tjFailed?.message ?? '',
+    /^TrainJob fails-1-trl-2 failed: jobset failed due to one or more job failures/,
+  );
   assert.equal(trainJobsOf('fails').length, 2, 'no third attempt');
+  const events = port.events.length;
+  assert.equal(await reconcile(deps, key), 'done');
+  assert.equal(port.events.length, events, 'a pass that finds the same failure records no second Event');
+  assert.equal(trainJobsOf('fails').length, 2);
   assert.ok(!port.jobs.has('fails-1-train'), 'nothing is imported from a failed TrainJob');
 });
 

@@ -17,7 +17,6 @@ export {
   stageJobName,
 } from './stage-job.js';
 export { KubeTrainJobCluster } from './trainjob/kube-trainjob-cluster.js';
-export { parseTrainJobConfig } from './trainjob/trainjob-config.js';
 export {
   prepareJobName,
   type TrainJobClusterPort,
@@ -25,6 +24,7 @@ export {
   TrainJobs,
   trainsOnTrainJob,
 } from './trainjob/train-jobs.js';
+export { parseTrainJobConfig } from './trainjob/trainjob-config.js';
 export {
   defaultTrainJobConfig,
   runtimePatchManager,

@@ -36,6 +36,7 @@ import type { RecordsView } from './run-records.js';
 import { bestOf, evaluatedIterations, jobAttempts, jobFailure, jobState } from './run-status.js';
 import { type JobConfig, stageJob, stageJobName } from './stage-job.js';
 import type { TrainJobs } from './trainjob/train-jobs.js';
+import { trainJobFailedCondition } from './trainjob/trainjob-status.js';
 import { unitPolicy } from './vllm/unit-policy.js';
 import type { VllmServers } from './vllm/vllm-servers.js';
 
@@ -314,6 +315,7 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
       : undefined;
   if (handOff?.step === 'failed') {
     const message = boundedMessage(`${label} failed: ${handOff.message}`);
+    const before = conditionOf(status.conditions, 'Failed');
     await write(
       { ...base, phase: 'Failed', stage: current.stage, completionTime: status.completionTime ?? now },
       [
@@ -322,11 +324,13 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
         { type: 'Succeeded', status: 'False', reason: 'StageFailed', message: '' },
         { type: 'Failed', status: 'True', reason: handOff.reason, message },
         ...(handOff.trainJob
-          ? [{ type: 'TrainJobFailed', status: 'True' as const, reason: 'Failed', message }]
+          ? [trainJobFailedCondition(handOff.trainJob.name, handOff.trainJob, deps.now())]
           : []),
       ],
     );
-    await deps.cluster.recordRunEvent(run, { type: 'Warning', reason: handOff.reason, message });
+    // One Event per failure: a later pass that finds the run failed the same way records nothing.
+    if (before?.status !== 'True' || before.message !== message)
+      await deps.cluster.recordRunEvent(run, { type: 'Warning', reason: handOff.reason, message });
     return 'done';
   }
   if (handOff?.step === 'waiting') {

@@ -139,7 +139,7 @@ export function trainerJobs(trainJob: Json, runtime: Json): V1Job[] {
             },
             spec: podSpec,
           },
-        } as V1Job['spec'],
+        } as NonNullable<V1Job['spec']>,
       });
     }
   }

@@ -36,7 +36,13 @@ export type TrainJobStep =
   /** Not a train stage on a TrainJob: the unit's stage Job runs as usual. */
   | { step: 'none' }
   | { step: 'waiting'; message: string; warning?: { reason: string; message: string } }
-  | { step: 'failed'; message: string; reason: string; trainJob?: string }
+  | {
+      step: 'failed';
+      message: string;
+      reason: string;
+      /** The TrainJob that failed last, with Kubeflow's reason and message. */
+      trainJob?: { name: string; reason: string; message: string };
+    }
   /** The TrainJob completed (or there was nothing to train): the unit's stage Job imports, with `env`. */
   | { step: 'import'; env: V1EnvVar[] };
 
@@ -187,7 +193,7 @@ export class TrainJobs {
       return {
         step: 'failed',
         reason: 'TrainJobFailed',
-        trainJob: name,
+        trainJob: { name, reason: state.reason, message: state.message },
         message: `TrainJob ${name} failed after ${latest.attempt} attempt(s): ${why} (kubectl describe trainjob ${name} shows its pods)`,
       };
     const next = trainJobName(run.name, t, latest.attempt + 1);
