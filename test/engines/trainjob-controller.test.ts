@@ -92,7 +92,10 @@ class Port implements ClusterPort {
   async patchRunStatus(_ns: string, _name: string, status: RunStatus) {
     this.run = { ...this.run, status };
   }
-  async patchIterationStatus() {}
+  iterationStatus = new Map<string, IterationObject['status']>();
+  async patchIterationStatus(_ns: string, name: string, status: IterationObject['status']) {
+    this.iterationStatus.set(name, status);
+  }
   async setRunFinalizers() {}
   async recordRunEvent(_run: RunObject, event: RunEvent) {
     this.events.push(event);
@@ -355,6 +358,7 @@ test('a Failed TrainJob is retried as a new one with its reason surfaced; past m
   assert.equal(trainJobsOf('fails').length, 2, 'no third attempt');
   const events = port.events.length;
   assert.equal(await reconcile(deps, key), 'done');
+  assert.equal(port.iterationStatus.get('fails-1')?.phase, 'Failed', 'the iteration fails with its run');
   assert.equal(port.events.length, events, 'a pass that finds the same failure records no second Event');
   assert.equal(trainJobsOf('fails').length, 2);
   assert.ok(!port.jobs.has('fails-1-train'), 'nothing is imported from a failed TrainJob');

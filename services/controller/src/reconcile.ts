@@ -183,7 +183,13 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
       iterations.set(t, it);
     }
     const failed = current?.iteration === t && jobs.get(stageJobName(name, current));
-    const runFailed = failed ? jobState(failed) === 'failed' : false;
+    // A train stage handed to a TrainJob fails without its own Job failing: the run's status says so.
+    const handedOffFailed =
+      current?.iteration === t &&
+      status.phase === 'Failed' &&
+      status.stage === current.stage &&
+      (status.observedGeneration ?? 0) >= generation;
+    const runFailed = (failed ? jobState(failed) === 'failed' : false) || handedOffFailed;
     const desired = iterationStatusOf({
       run: name,
       iteration: t,
