@@ -572,7 +572,7 @@ test('artifact volumes: mounted into every service as its artifact roots; the co
   ]);
 });
 
-test('trainJob values reach the controller as RLHF_TRAINJOB; its Role may list and create TrainJobs', () => {
+test('trainJob values reach the controller as RLHF_TRAINJOB; its Role may list, create and delete TrainJobs', () => {
   const trainJobEnv = (objs: ReturnType<typeof render>) =>
     (podSpec(named(objs, 'Deployment', '-controller')).containers[0]?.env ?? []).find(
       (e) => e.name === 'RLHF_TRAINJOB',
@@ -592,7 +592,7 @@ test('trainJob values reach the controller as RLHF_TRAINJOB; its Role may list a
   };
   assert.deepEqual(
     role.rules.filter((r) => r.apiGroups.includes('trainer.kubeflow.org')),
-    [{ apiGroups: ['trainer.kubeflow.org'], resources: ['trainjobs'], verbs: ['list', 'create'] }],
+    [{ apiGroups: ['trainer.kubeflow.org'], resources: ['trainjobs'], verbs: ['list', 'create', 'delete'] }],
   );
   const bad = runHelm(['template', 'x', chartCopy, '--set', 'trainJob.runtime=Not_A_Name']);
   assert.notEqual(bad.status, 0);
