@@ -35,6 +35,8 @@ import {
 import type { RecordsView } from './run-records.js';
 import { bestOf, evaluatedIterations, jobAttempts, jobFailure, jobState } from './run-status.js';
 import { type JobConfig, stageJob, stageJobName } from './stage-job.js';
+import type { TrainJobs } from './trainjob/train-jobs.js';
+import { trainJobFailedCondition } from './trainjob/trainjob-status.js';
 import { unitPolicy } from './vllm/unit-policy.js';
 import type { VllmServers } from './vllm/vllm-servers.js';
 
@@ -75,6 +77,8 @@ export interface ReconcileDeps {
   placementPolicy?: PlacementPolicy;
   /** vLLM servers of runs with spec.engines.generate.type vllm; absent: none are made (no endpoint env). */
   vllm?: VllmServers;
+  /** The train stage of runs with spec.engines.train.type trainjob; absent: such runs train built in. */
+  trainJobs?: TrainJobs;
   now(): Date;
 }
 
@@ -179,7 +183,13 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
       iterations.set(t, it);
     }
     const failed = current?.iteration === t && jobs.get(stageJobName(name, current));
-    const runFailed = failed ? jobState(failed) === 'failed' : false;
+    // A train stage handed to a TrainJob fails without its own Job failing: the run's status says so.
+    const handedOffFailed =
+      current?.iteration === t &&
+      status.phase === 'Failed' &&
+      status.stage === current.stage &&
+      (status.observedGeneration ?? 0) >= generation;
+    const runFailed = (failed ? jobState(failed) === 'failed' : false) || handedOffFailed;
     const desired = iterationStatusOf({
       run: name,
       iteration: t,
@@ -298,6 +308,90 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
     ]);
     return { requeueAfterMs: 2000 };
   }
+  // A train stage handed to a TrainJob: prepare Job, TrainJob, then the unit's Job imports its checkpoint.
+  if (
+    !job &&
+    deps.trainJobs &&
+    status.phase === 'Failed' &&
+    status.stage === current.stage &&
+    (status.observedGeneration ?? 0) < generation
+  ) {
+    // The spec changed after the hand-off failed: start it over with the new spec.
+    await deps.trainJobs.restart({ run: { name, namespace, spec }, unit: current, jobs });
+    const { completionTime: _again, ...open } = base;
+    await write({ ...open, phase: 'Running' as Phase, stage: current.stage }, [
+      {
+        type: 'Ready',
+        status: 'True',
+        reason: 'Reconciled',
+        message: 'spec accepted; stage Jobs are running',
+      },
+      {
+        type: 'Progressing',
+        status: 'True',
+        reason: 'TrainJobRunning',
+        message: `${label}: the spec changed after the failure; training again`,
+      },
+      { type: 'Succeeded', status: 'False', reason: 'Running', message: '' },
+      { type: 'Failed', status: 'False', reason: 'Running', message: '' },
+      ...(conditionOf(status.conditions, 'TrainJobFailed')
+        ? [{ type: 'TrainJobFailed', status: 'False' as const, reason: 'Retrying', message: '' }]
+        : []),
+    ]);
+    return { requeueAfterMs: 1000 };
+  }
+  const handOff =
+    !job && deps.trainJobs && owner
+      ? await deps.trainJobs.reconcile({
+          run: { name, namespace, spec, ...(run.metadata.uid ? { uid: run.metadata.uid } : {}) },
+          unit: current,
+          owner,
+          jobs,
+          records,
+        })
+      : undefined;
+  if (handOff?.step === 'failed') {
+    const message = boundedMessage(`${label} failed: ${handOff.message}`);
+    const before = conditionOf(status.conditions, 'Failed');
+    await write(
+      { ...base, phase: 'Failed', stage: current.stage, completionTime: status.completionTime ?? now },
+      [
+        { type: 'Ready', status: 'False', reason: 'StageFailed', message },
+        { type: 'Progressing', status: 'False', reason: 'StageFailed', message: `stopped at ${label}` },
+        { type: 'Succeeded', status: 'False', reason: 'StageFailed', message: '' },
+        { type: 'Failed', status: 'True', reason: handOff.reason, message },
+        ...(handOff.trainJob
+          ? [trainJobFailedCondition(handOff.trainJob.name, handOff.trainJob, deps.now())]
+          : []),
+      ],
+    );
+    // One Event per failure: a later pass that finds the run failed the same way records nothing.
+    if (before?.status !== 'True' || before.message !== message)
+      await deps.cluster.recordRunEvent(run, { type: 'Warning', reason: handOff.reason, message });
+    return 'done';
+  }
+  if (handOff?.step === 'waiting') {
+    if (handOff.warning) await deps.cluster.recordRunEvent(run, { type: 'Warning', ...handOff.warning });
+    const { completionTime: _waiting, ...open } = base;
+    await write({ ...open, phase: 'Running' as Phase, stage: current.stage }, [
+      {
+        type: 'Ready',
+        status: 'True',
+        reason: 'Reconciled',
+        message: 'spec accepted; stage Jobs are running',
+      },
+      {
+        type: 'Progressing',
+        status: 'True',
+        reason: 'TrainJobRunning',
+        message: boundedMessage(`${label}: ${handOff.message}`),
+      },
+      { type: 'Succeeded', status: 'False', reason: 'Running', message: '' },
+      { type: 'Failed', status: 'False', reason: 'Running', message: '' },
+    ]);
+    // No informer follows TrainJobs: their conditions are read again on the next pass.
+    return { requeueAfterMs: 3000 };
+  }
   if (!job) {
     await deps.cluster.createJob(
       stageJob({
@@ -307,6 +401,7 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
         owner: owner as V1OwnerReference,
         config: deps.jobConfig,
         ...(server?.state === 'ready' ? { env: server.env } : {}),
+        ...(handOff?.step === 'import' ? { env: handOff.env } : {}),
       }),
     );
   }
