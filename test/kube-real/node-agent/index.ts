@@ -6,7 +6,7 @@
  * container in its own mount namespace with the pod's volumes bind-mounted (mount-command.ts); and serves
  * their logs to the API server (log-server.ts). See test/kube-real/README.md for what it does not do.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ControlPlane } from '../../helpers/control-plane.js';
@@ -58,6 +58,7 @@ export interface NodeAgent {
   /** Kills every process the agent started (whole process groups) and stops its heartbeats and watch. */
   stop(): Promise<void>;
   runningPods(): RunningContainer[];
+  /** A container's log file (default: the pod's first container; for a pod already gone, its only log). */
   logPath(namespace: string, pod: string, container?: string): string;
   /** Errors the agent met writing pod status or deleting pods, for a failing test to show. */
   errors(): string[];
@@ -240,7 +241,13 @@ export async function startNodeAgent(cp: ControlPlane, opts: NodeAgentOptions = 
     logPath(namespace, pod, container) {
       const w = byName(namespace, pod);
       if (w) return w.logPath(container ?? w.firstContainer);
-      return join(logDir, `${namespace}_${pod}_${container ?? 'main'}.log`);
+      if (container) return join(logDir, `${namespace}_${pod}_${container}.log`);
+      // A pod already gone: its one log, if it had one container.
+      const prefix = `${namespace}_${pod}_`;
+      const files = readdirSync(logDir).filter(
+        (f) => f.startsWith(prefix) && !f.slice(prefix.length).includes('_'),
+      );
+      return join(logDir, files.length === 1 ? files[0]! : `${prefix}main.log`);
     },
     errors() {
       return [...errors, ...[...workers.values()].flatMap((w) => (w.lastError ? [w.lastError] : []))];

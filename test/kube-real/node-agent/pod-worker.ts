@@ -315,6 +315,8 @@ export class PodWorker {
     }
     const code = await slot.exited;
     for (const t of slot.probeTimers.splice(0)) clearTimeout(t);
+    // A container ends with its main process: what that process left running goes too.
+    if (child.pid !== undefined) await reapGroup(child.pid);
     slot.record.ready = false;
     slot.record.state = {
       terminated: {
@@ -387,6 +389,9 @@ export class PodWorker {
     }, graceMs);
     await Promise.all(live.map((s) => s.exited));
     clearTimeout(timer);
+    // The leader is gone; what it started in the background may outlive it (until grace ran out, it had
+    // SIGTERM only): the kubelet's runtime kills the whole container, so kill the rest of the group.
+    await Promise.all(live.map((s) => reapGroup(s.child!.pid!)));
     this.volumes?.release();
     if (!deleteAfter) return;
     if (this.phase !== 'Succeeded' && this.phase !== 'Failed') {
@@ -435,10 +440,23 @@ export class PodWorker {
         { metadata: { uid: this.uid }, status },
         mergePatch,
       );
-      if (res.status !== 200)
+      // 404 and 409: the pod is gone or replaced (a new uid) while the write was on its way.
+      if (res.status !== 200 && res.status !== 404 && res.status !== 409)
         this.lastError = `status of ${this.namespace}/${this.name}: ${res.status} ${JSON.stringify(res.body)}`;
     });
     return this.writing;
+  }
+}
+
+/** SIGKILL to a process group until no member is left (at most ~2 s). */
+async function reapGroup(pgid: number): Promise<void> {
+  for (let i = 0; i < 40; i++) {
+    try {
+      process.kill(-pgid, 'SIGKILL');
+    } catch {
+      return;
+    }
+    await sleep(50);
   }
 }
 
