@@ -590,3 +590,21 @@ test('stop() kills every process the agent started', async () => {
     await agent.stop();
   }
 });
+
+test('the nodes stay Ready and untainted: their Lease and Ready heartbeat are renewed', async () => {
+  for (const name of ['gpu-node', 'cpu-node']) {
+    const node = await ok<Node>('GET', `/api/v1/nodes/${name}`);
+    assert.deepEqual(node.spec.taints ?? [], [], `${name} is not tainted`);
+    const ready = node.status.conditions.find((c) => c.type === 'Ready') as Condition & {
+      lastHeartbeatTime: string;
+      lastTransitionTime: string;
+    };
+    assert.equal(ready.status, 'True');
+    assert.ok(ready.lastHeartbeatTime > ready.lastTransitionTime, 'the heartbeat was refreshed');
+    const lease = await ok<{ spec: { renewTime: string } }>(
+      'GET',
+      `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${name}`,
+    );
+    assert.ok(Date.now() - Date.parse(lease.spec.renewTime) < 15_000, `${name}'s lease was renewed lately`);
+  }
+});
