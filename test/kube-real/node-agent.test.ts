@@ -623,3 +623,39 @@ test('the nodes stay Ready and untainted: their Lease and Ready heartbeat are re
     assert.ok(Date.now() - Date.parse(lease.spec.renewTime) < 15_000, `${name}'s lease was renewed lately`);
   }
 });
+
+test('a pod whose Secret is missing waits in CreateContainerConfigError, then runs once it exists', async () => {
+  await ok(
+    'POST',
+    '/api/v1/namespaces/default/pods',
+    pod('needs-secret', {
+      restartPolicy: 'Never',
+      containers: [
+        {
+          name: 'main',
+          image: 'busybox',
+          command: ['sh', '-c', 'echo "token $TOKEN"'],
+          env: [{ name: 'TOKEN', valueFrom: { secretKeyRef: { name: 'late-secret', key: 'token' } } }],
+        },
+      ],
+    }),
+  );
+  const waiting = await eventually('CreateContainerConfigError', async () => {
+    const p = await ok<Pod>('GET', '/api/v1/namespaces/default/pods/needs-secret');
+    const w = p.status.containerStatuses?.[0]?.state.waiting as
+      | { reason: string; message?: string }
+      | undefined;
+    return w?.reason === 'CreateContainerConfigError' ? { phase: p.status.phase, ...w } : undefined;
+  });
+  assert.equal(waiting.phase, 'Pending');
+  assert.match(waiting.message ?? '', /late-secret/);
+  await ok('POST', '/api/v1/namespaces/default/secrets', {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 'late-secret' },
+    stringData: { token: 'abc' },
+  });
+  const p = await finished('needs-secret');
+  assert.equal(p.status.phase, 'Succeeded');
+  assert.equal(logOf(agentOf(p), 'needs-secret'), 'token abc\n');
+});

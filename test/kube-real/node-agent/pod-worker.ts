@@ -16,6 +16,7 @@ import {
   ContainerConfigError,
   commandLine,
   containerEnv,
+  type ObjectLookup,
 } from '../../kube/fake-kubelet/container-env.js';
 import { writePodHosts } from './cluster-hosts.js';
 import { containerBinds, mountedCommand, type VolumeMount } from './mount-command.js';
@@ -82,13 +83,16 @@ export class PodWorker {
   private readonly init: Slot[];
   private readonly main: Slot[];
   private readonly conditions = new PodConditions();
-  private phase: 'Pending' | 'Running' | 'Succeeded' | 'Failed' = 'Pending';
+  /** Set once the pod is over; until then the phase follows the containers (currentPhase). */
+  private phase: 'Pending' | 'Succeeded' | 'Failed' = 'Pending';
   private initialized = false;
   private readonly startTime = now();
   private volumes: PodVolumes | undefined;
   private terminating = false;
   private writing: Promise<void> = Promise.resolve();
   private termination: Promise<void> | undefined;
+  /** The Secrets and ConfigMaps the containers' env refers to, as last fetched. */
+  private lookup: ObjectLookup = { find: () => undefined };
   /** Why the last status write failed, for a test to show. */
   lastError: string | undefined;
 
@@ -163,11 +167,10 @@ export class PodWorker {
   private async run(): Promise<void> {
     mkdirSync(this.podDir, { recursive: true });
     await this.writeStatus();
-    const lookup = await this.prepare();
-    if (!lookup) return;
+    if (!(await this.prepare())) return;
     for (const slot of this.init) {
       for (;;) {
-        const code = await this.runOnce(slot, lookup);
+        const code = await this.runOnce(slot);
         if (this.terminating) return;
         if (code === 0) break;
         if (this.policy() === 'Never') {
@@ -182,8 +185,7 @@ export class PodWorker {
     }
     this.initialized = true;
     for (const m of this.main) m.record.state = { waiting: { reason: 'ContainerCreating' } };
-    this.phase = 'Running';
-    await Promise.all(this.main.map((slot) => this.keepRunning(slot, lookup)));
+    await Promise.all(this.main.map((slot) => this.keepRunning(slot)));
     if (this.terminating) return;
     const failed = this.main.some((s) => (s.record.state.terminated as { exitCode: number }).exitCode !== 0);
     this.phase = failed ? 'Failed' : 'Succeeded';
@@ -196,14 +198,15 @@ export class PodWorker {
   }
 
   /** Volumes, hosts file and env sources; retried (as CreateContainerConfigError) until they can be had. */
-  private async prepare() {
+  private async prepare(): Promise<boolean> {
     for (let attempt = 0; ; attempt++) {
-      if (this.terminating) return undefined;
+      if (this.terminating) return false;
       try {
         await writePodHosts(this.ctx.api, join(this.podDir, 'hosts'), this.name, this.namespace);
         mkdirSync(join(this.podDir, 'empty'), { recursive: true });
         this.volumes = await preparePodVolumes(this.ctx.api, this.pod, this.podDir);
-        return await envObjects(this.ctx.api, this.pod);
+        this.lookup = await envObjects(this.ctx.api, this.pod);
+        return true;
       } catch (e) {
         if (!(e instanceof PodConfigError)) throw e;
         const waiting = { waiting: { reason: 'CreateContainerConfigError', message: e.message } };
@@ -214,9 +217,9 @@ export class PodWorker {
     }
   }
 
-  private async keepRunning(slot: Slot, lookup: Awaited<ReturnType<PodWorker['prepare']>> & object) {
+  private async keepRunning(slot: Slot) {
     for (;;) {
-      const code = await this.runOnce(slot, lookup);
+      const code = await this.runOnce(slot);
       if (this.terminating) return;
       const policy = this.policy();
       if (policy === 'Never' || (policy === 'OnFailure' && code === 0)) return;
@@ -241,41 +244,44 @@ export class PodWorker {
     );
   }
 
-  /** Runs the container once; resolves with its exit code once its status is written. */
-  private async runOnce(slot: Slot, lookup: Parameters<typeof containerEnv>[0]): Promise<number> {
+  /**
+   * Runs the container once; resolves with its exit code once its status is written. A container whose env
+   * or mounts cannot be resolved yet (a missing Secret key, an image with no mapped entrypoint) waits in
+   * CreateContainerConfigError with the reason, and is retried with fresh objects, as the kubelet does.
+   */
+  private async runOnce(slot: Slot): Promise<number> {
     const c = slot.spec;
     const field = `container ${c.name}`;
-    const log = openSync(this.logPath(c.name), 'a');
     let argv: string[];
     let env: Record<string, string>;
-    const startedAt = now();
-    try {
-      env = containerEnv(lookup, this.pod, c);
-      const command = commandLine(c, env, this.ctx);
-      const binds = containerBinds(
-        c.volumeMounts ?? [],
-        this.volumes!.byName,
-        join(this.podDir, 'hosts'),
-        join(this.podDir, 'empty'),
-        field,
-      );
-      argv = mountedCommand(binds, command, c.workingDir ?? this.ctx.cwd);
-    } catch (e) {
-      if (!(e instanceof ContainerConfigError) && !(e instanceof PodConfigError)) throw e;
-      writeSync(log, `${(e as Error).message}\n`);
-      closeSync(log);
-      slot.record.state = {
-        terminated: {
-          exitCode: 128,
-          reason: 'StartError',
-          message: (e as Error).message,
-          startedAt,
-          finishedAt: now(),
-        },
-      };
-      await this.writeStatus();
-      return 128;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        env = containerEnv(this.lookup, this.pod, c);
+        const command = commandLine(c, env, this.ctx);
+        const binds = containerBinds(
+          c.volumeMounts ?? [],
+          this.volumes!.byName,
+          join(this.podDir, 'hosts'),
+          join(this.podDir, 'empty'),
+          field,
+        );
+        argv = mountedCommand(binds, command, c.workingDir ?? this.ctx.cwd);
+        break;
+      } catch (e) {
+        if (!(e instanceof ContainerConfigError) && !(e instanceof PodConfigError)) throw e;
+        slot.record.state = { waiting: { reason: 'CreateContainerConfigError', message: e.message } };
+        await this.writeStatus();
+        await sleep(Math.min(5000, 500 * 2 ** attempt));
+        if (this.terminating) return 128;
+        try {
+          this.lookup = await envObjects(this.ctx.api, this.pod);
+        } catch (again) {
+          if (!(again instanceof PodConfigError)) throw again;
+        }
+      }
     }
+    const startedAt = now();
+    const log = openSync(this.logPath(c.name), 'a');
     const { KUBECONFIG: _dropped, ...base } = this.ctx.baseEnv;
     const processEnv = {
       ...base,
@@ -419,13 +425,22 @@ export class PodWorker {
     rmSync(this.podDir, { recursive: true, force: true });
   }
 
+  /** Running once a container has started (or is restarting), as the kubelet reports it. */
+  private currentPhase(): 'Pending' | 'Running' | 'Succeeded' | 'Failed' {
+    if (this.phase !== 'Pending' || !this.initialized) return this.phase;
+    const ran = this.main.some(
+      (s) => 'running' in s.record.state || 'terminated' in s.record.state || s.record.restartCount > 0,
+    );
+    return ran ? 'Running' : 'Pending';
+  }
+
   /** Writes are serialised and each sends the status as it is when its turn comes. */
   private writeStatus(evenWhileTerminating = false): Promise<void> {
     this.writing = this.writing.then(async () => {
       if (this.terminating && !evenWhileTerminating) return;
       const status = podStatus(
         {
-          phase: this.phase,
+          phase: this.currentPhase(),
           startTime: this.startTime,
           initialized: this.initialized,
           init: this.init.map((s) => s.record),
