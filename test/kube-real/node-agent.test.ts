@@ -13,7 +13,7 @@ import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { type ControlPlane, startControlPlane } from '../helpers/control-plane.js';
 import { repoRoot } from '../kube/fake-kubelet.js';
-import { type NodeAgent, startNodeAgent } from './node-agent/index.js';
+import { type NodeAgent, rlhfCli, startNodeAgent } from './node-agent/index.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -42,8 +42,10 @@ let cpuNode: NodeAgent;
 
 before(async () => {
   cp = await startControlPlane();
-  gpuNode = await startNodeAgent(cp, { name: 'gpu-node', gpus: 2, restartBackoffMs: 200 });
-  cpuNode = await startNodeAgent(cp, { name: 'cpu-node', restartBackoffMs: 200 });
+  // The platform's image runs the repo's CLI, as in the chart's Deployment and the stage Jobs.
+  const entrypoints = { 'ghcr.io/example/rlhf': rlhfCli };
+  gpuNode = await startNodeAgent(cp, { name: 'gpu-node', gpus: 2, restartBackoffMs: 200, entrypoints });
+  cpuNode = await startNodeAgent(cp, { name: 'cpu-node', restartBackoffMs: 200, entrypoints });
 });
 
 after(async () => {
@@ -658,4 +660,38 @@ test('a pod whose Secret is missing waits in CreateContainerConfigError, then ru
   const p = await finished('needs-secret');
   assert.equal(p.status.phase, 'Succeeded');
   assert.equal(logOf(agentOf(p), 'needs-secret'), 'token abc\n');
+});
+
+test('an image maps to its entrypoint: the platform image runs the repo CLI with the pod args', async () => {
+  await ok(
+    'POST',
+    '/api/v1/namespaces/default/pods',
+    pod('cli', {
+      restartPolicy: 'Never',
+      containers: [{ name: 'main', image: 'ghcr.io/example/rlhf:0.1.0', args: ['--version'] }],
+    }),
+  );
+  const p = await finished('cli');
+  assert.equal(p.status.phase, 'Succeeded');
+  assert.match(logOf(agentOf(p), 'cli'), /^\d+\.\d+\.\d+\n$/);
+});
+
+test('an image with no mapped entrypoint waits in CreateContainerConfigError naming the image', async () => {
+  await ok(
+    'POST',
+    '/api/v1/namespaces/default/pods',
+    pod('unmapped', { containers: [{ name: 'main', image: 'example.com/unknown:1' }] }),
+  );
+  const waiting = await eventually('CreateContainerConfigError', async () => {
+    const p = await ok<Pod>('GET', '/api/v1/namespaces/default/pods/unmapped');
+    const w = p.status.containerStatuses?.[0]?.state.waiting as
+      | { reason: string; message?: string }
+      | undefined;
+    return w?.reason === 'CreateContainerConfigError' ? w : undefined;
+  });
+  assert.match(
+    waiting.message ?? '',
+    /no command and no entrypoint mapped for image "example\.com\/unknown:1"/,
+  );
+  await ok('DELETE', '/api/v1/namespaces/default/pods/unmapped');
 });

@@ -32,7 +32,7 @@ export interface NodeAgentOptions {
   labels?: Record<string, string>;
   /** Image (`repo/name:tag`, `repo/name` or `name`) -> argv, for containers without `command`. */
   entrypoints?: Record<string, string[]>;
-  /** Entrypoint for images not in `entrypoints`. Default: none (such a container fails with StartError). */
+  /** Entrypoint for images not in `entrypoints`. Default: none (such a container waits in CreateContainerConfigError). */
   defaultEntrypoint?: string[];
   /** First word of a container's command line -> argv (`rlhf` maps to the repo CLI unless overridden). */
   commands?: Record<string, string[]>;
