@@ -695,3 +695,55 @@ test('an image with no mapped entrypoint waits in CreateContainerConfigError nam
   );
   await ok('DELETE', '/api/v1/namespaces/default/pods/unmapped');
 });
+
+test('a sidecar (init container with restartPolicy Always) starts first, serves, and stops when main ends', async () => {
+  const port = await freePort();
+  const readyFile = join(scratch, 'sidecar-ready');
+  writeFileSync(readyFile, '');
+  await ok(
+    'POST',
+    '/api/v1/namespaces/default/pods',
+    pod('with-sidecar', {
+      restartPolicy: 'Never',
+      initContainers: [
+        {
+          name: 'helper',
+          image: 'node',
+          restartPolicy: 'Always',
+          command: ['node', join(fixtures, 'health-server.mjs')],
+          env: [
+            { name: 'PORT', value: String(port) },
+            { name: 'READY_FILE', value: readyFile },
+          ],
+          startupProbe: { httpGet: { path: '/health', port }, periodSeconds: 1, failureThreshold: 30 },
+        },
+      ],
+      containers: [
+        {
+          name: 'main',
+          image: 'node',
+          command: [
+            'node',
+            '--input-type=module',
+            '-e',
+            `const r = await fetch('http://127.0.0.1:${port}/health'); console.log('sidecar', r.status);`,
+          ],
+        },
+      ],
+    }),
+  );
+  const p = await finished('with-sidecar');
+  const agent = agentOf(p);
+  assert.equal(p.status.phase, 'Succeeded');
+  assert.equal(
+    logOf(agent, 'with-sidecar', 'main'),
+    'sidecar 200\n',
+    'the sidecar was serving before main ran',
+  );
+  await eventually('sidecar stopped', async () => {
+    const got = await ok<Pod>('GET', '/api/v1/namespaces/default/pods/with-sidecar');
+    return got.status.initContainerStatuses?.[0]?.state.terminated ? true : undefined;
+  });
+  assert.match(logOf(agent, 'with-sidecar', 'helper'), /got SIGTERM, stopping\n$/);
+  assert.equal(agent.runningPods().filter((r) => r.pod === 'with-sidecar').length, 0);
+});
