@@ -747,3 +747,34 @@ test('a sidecar (init container with restartPolicy Always) starts first, serves,
   assert.match(logOf(agent, 'with-sidecar', 'helper'), /got SIGTERM, stopping\n$/);
   assert.equal(agent.runningPods().filter((r) => r.pod === 'with-sidecar').length, 0);
 });
+
+test('kubectl logs -f follows a container until it exits; --tail picks the last lines', async () => {
+  await ok(
+    'POST',
+    '/api/v1/namespaces/default/pods',
+    pod('counter', {
+      restartPolicy: 'Never',
+      containers: [
+        {
+          name: 'main',
+          image: 'busybox',
+          command: ['sh', '-c', 'for i in 1 2 3 4 5; do echo line $i; sleep 0.4; done'],
+        },
+      ],
+    }),
+  );
+  await eventually('counter running', async () => {
+    const p = await ok<Pod>('GET', '/api/v1/namespaces/default/pods/counter');
+    return p.status.containerStatuses?.[0]?.state.running ? true : undefined;
+  });
+  const kubectl = kubectlBinary();
+  const followed = await execFileAsync(kubectl, ['--kubeconfig', cp.kubeconfig, 'logs', '-f', 'counter'], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  assert.equal(followed.stdout, 'line 1\nline 2\nline 3\nline 4\nline 5\n');
+  const tail = await execFileAsync(kubectl, ['--kubeconfig', cp.kubeconfig, 'logs', '--tail=2', 'counter'], {
+    encoding: 'utf8',
+  });
+  assert.equal(tail.stdout, 'line 4\nline 5\n');
+});
