@@ -778,3 +778,41 @@ test('kubectl logs -f follows a container until it exits; --tail picks the last 
   });
   assert.equal(tail.stdout, 'line 4\nline 5\n');
 });
+
+test('a failing liveness probe kills the container, which restarts', async () => {
+  const alive = join(scratch, 'alive');
+  writeFileSync(alive, '');
+  await ok(
+    'POST',
+    '/api/v1/namespaces/default/pods',
+    pod('liveness', {
+      terminationGracePeriodSeconds: 1,
+      containers: [
+        {
+          name: 'main',
+          image: 'busybox',
+          command: ['sh', '-c', 'echo started; exec sleep 600'],
+          livenessProbe: { exec: { command: ['test', '-e', alive] }, periodSeconds: 1, failureThreshold: 2 },
+        },
+      ],
+    }),
+  );
+  await eventually('liveness running', async () => {
+    const p = await ok<Pod>('GET', '/api/v1/namespaces/default/pods/liveness');
+    return p.status.containerStatuses?.[0]?.state.running ? true : undefined;
+  });
+  await new Promise((r) => setTimeout(r, 2500));
+  const healthy = await ok<Pod>('GET', '/api/v1/namespaces/default/pods/liveness');
+  assert.equal(healthy.status.containerStatuses?.[0]?.restartCount, 0, 'no restart while the probe passes');
+  rmSync(alive);
+  const restarted = await eventually('liveness restarted', async () => {
+    const p = await ok<Pod>('GET', '/api/v1/namespaces/default/pods/liveness');
+    const s = p.status.containerStatuses?.[0];
+    return s && s.restartCount >= 1 ? p : undefined;
+  });
+  // restartCount counts from the back-off; the second start follows it.
+  await eventually('second start logged', async () =>
+    /^started\nstarted\n/.test(logOf(agentOf(restarted), 'liveness')) ? true : undefined,
+  );
+  await ok('DELETE', '/api/v1/namespaces/default/pods/liveness');
+});
