@@ -26,6 +26,7 @@ import { envObjects, PodConfigError } from './pod-objects.js';
 import { type ContainerRecord, now, PodConditions, podStatus } from './pod-status.js';
 import { type PodVolumes, preparePodVolumes } from './pod-volumes.js';
 import { type ContainerPort, type Probe, probeOnce } from './probes.js';
+import { reapGroup, signalGroup } from './process-group.js';
 
 export interface WorkerContext extends CommandMapping {
   api: NodeApi;
@@ -550,26 +551,5 @@ export class PodWorker {
         this.lastError = `status of ${this.namespace}/${this.name}: ${(e as Error).message}`;
       });
     return this.writing;
-  }
-}
-
-/** SIGKILL to a process group until no member is left (at most ~2 s). */
-async function reapGroup(pgid: number): Promise<void> {
-  for (let i = 0; i < 40; i++) {
-    try {
-      process.kill(-pgid, 'SIGKILL');
-    } catch {
-      return;
-    }
-    await sleep(50);
-  }
-}
-
-function signalGroup(child: ChildProcess | undefined, signal: NodeJS.Signals): void {
-  if (!child?.pid || child.exitCode !== null || child.signalCode !== null) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    // Already gone.
   }
 }
