@@ -39,6 +39,10 @@ const notObserved: Record<string, string> = {
   '|services|list': 'the vLLM Services of a run',
   '|services|create': 'a vLLM server gets its Service',
   '|services|delete': 'a vLLM Service goes when its unit ends',
+  // trainjob/kube-trainjob-cluster.ts: only runs with engines.train.type trainjob call these;
+  // test/engines/trainjob-controller.test.ts drives them on the fake API server.
+  'trainer.kubeflow.org|trainjobs|list': "an iteration's TrainJobs, with their conditions",
+  'trainer.kubeflow.org|trainjobs|create': 'a train stage gets its TrainJob (one per attempt)',
 };
 
 let server: FakeApiServer;

@@ -156,6 +156,7 @@ spec:
     train: {gpus: 1, resources: {requests: {cpu: "3", memory: 6Gi}, limits: {cpu: "4", memory: 8Gi}}}
     evaluate: {gpus: 0, resources: {limits: {memory: 4Gi}}}
     judge: {gpus: 0, resources: {requests: {cpu: 250m}}}
+    volumes: [{name: work, claimName: rlhf-work, mountPath: /work}]
 `);
   const container = (unit: ReturnType<typeof setupUnit>) => {
     const job = stageJob({

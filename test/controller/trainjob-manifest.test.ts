@@ -31,7 +31,8 @@ spec:
   prompts: {dataset: file:///artifacts/prompts.jsonl}
   reference: previous
   dpo: {batchSize: 64, gradAccum: 2, nllWeight: 0.2}
-${extra}`);
+${extra}
+${extra.includes('placement:') ? '' : '  placement:\n'}    volumes: [{name: artifacts, claimName: rlhf-artifacts, mountPath: /artifacts}]`);
 
 const owner = {
   apiVersion: 'rlhf.dev/v1alpha1',

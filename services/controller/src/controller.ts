@@ -49,6 +49,9 @@ import {
   WorkQueue,
 } from './runtime/index.js';
 import type { JobConfig } from './stage-job.js';
+import { KubeTrainJobCluster } from './trainjob/kube-trainjob-cluster.js';
+import { TrainJobs } from './trainjob/train-jobs.js';
+import { defaultTrainJobConfig, type TrainJobConfig } from './trainjob/trainjob-manifest.js';
 import { KubeVllmCluster } from './vllm/kube-vllm-cluster.js';
 import { defaultVllmConfig, type VllmConfig } from './vllm/vllm-manifests.js';
 import { VllmServers } from './vllm/vllm-servers.js';
@@ -67,6 +70,8 @@ export interface ControllerOptions {
   placementPolicy?: PlacementPolicy;
   /** How vLLM servers run (the chart's `vllm` values); absent: defaultVllmConfig. */
   vllm?: VllmConfig;
+  /** How TrainJobs are made (the chart's `trainJob` values); absent: defaultTrainJobConfig. */
+  trainJob?: TrainJobConfig;
   /** Parallel reconciles (different runs). Default 4. */
   concurrency?: number;
   /** Every run is reconciled again this often even without events. Default 5 min. */
@@ -198,15 +203,24 @@ export async function startController(o: ControllerOptions): Promise<RunningCont
         'could not record an Event',
       ),
     );
+    const countRequest = (what: string) => cluster.requests.set(what, (cluster.requests.get(what) ?? 0) + 1);
+    const trainJobCluster = new KubeTrainJobCluster(custom, countRequest);
     const deps = {
       cluster,
       records,
       jobConfig: o.jobConfig,
       vllm: new VllmServers(
-        new KubeVllmCluster({ apps, core }, (what) =>
-          cluster.requests.set(what, (cluster.requests.get(what) ?? 0) + 1),
-        ),
+        new KubeVllmCluster({ apps, core }, countRequest),
         o.vllm ?? defaultVllmConfig,
+        o.jobConfig,
+      ),
+      trainJobs: new TrainJobs(
+        {
+          trainJobsOf: (namespace, run, t) => trainJobCluster.trainJobsOf(namespace, run, t),
+          createTrainJob: (obj) => trainJobCluster.createTrainJob(obj),
+          createJob: (job) => cluster.createJob(job),
+        },
+        o.trainJob ?? defaultTrainJobConfig,
         o.jobConfig,
       ),
       ...(o.placementPolicy ? { placementPolicy: o.placementPolicy } : {}),

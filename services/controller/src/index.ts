@@ -16,6 +16,15 @@ export {
   stageJob,
   stageJobName,
 } from './stage-job.js';
+export { KubeTrainJobCluster } from './trainjob/kube-trainjob-cluster.js';
+export {
+  prepareJobName,
+  type TrainJobClusterPort,
+  type TrainJobStep,
+  TrainJobs,
+  trainsOnTrainJob,
+} from './trainjob/train-jobs.js';
+export { parseTrainJobConfig } from './trainjob/trainjob-config.js';
 export {
   defaultTrainJobConfig,
   runtimePatchManager,

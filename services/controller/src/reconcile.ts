@@ -35,6 +35,8 @@ import {
 import type { RecordsView } from './run-records.js';
 import { bestOf, evaluatedIterations, jobAttempts, jobFailure, jobState } from './run-status.js';
 import { type JobConfig, stageJob, stageJobName } from './stage-job.js';
+import type { TrainJobs } from './trainjob/train-jobs.js';
+import { trainJobFailedCondition } from './trainjob/trainjob-status.js';
 import { unitPolicy } from './vllm/unit-policy.js';
 import type { VllmServers } from './vllm/vllm-servers.js';
 
@@ -75,6 +77,8 @@ export interface ReconcileDeps {
   placementPolicy?: PlacementPolicy;
   /** vLLM servers of runs with spec.engines.generate.type vllm; absent: none are made (no endpoint env). */
   vllm?: VllmServers;
+  /** The train stage of runs with spec.engines.train.type trainjob; absent: such runs train built in. */
+  trainJobs?: TrainJobs;
   now(): Date;
 }
 
@@ -298,6 +302,59 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
     ]);
     return { requeueAfterMs: 2000 };
   }
+  // A train stage handed to a TrainJob: prepare Job, TrainJob, then the unit's Job imports its checkpoint.
+  const handOff =
+    !job && deps.trainJobs && owner
+      ? await deps.trainJobs.reconcile({
+          run: { name, namespace, spec, ...(run.metadata.uid ? { uid: run.metadata.uid } : {}) },
+          unit: current,
+          owner,
+          jobs,
+          records,
+        })
+      : undefined;
+  if (handOff?.step === 'failed') {
+    const message = boundedMessage(`${label} failed: ${handOff.message}`);
+    const before = conditionOf(status.conditions, 'Failed');
+    await write(
+      { ...base, phase: 'Failed', stage: current.stage, completionTime: status.completionTime ?? now },
+      [
+        { type: 'Ready', status: 'False', reason: 'StageFailed', message },
+        { type: 'Progressing', status: 'False', reason: 'StageFailed', message: `stopped at ${label}` },
+        { type: 'Succeeded', status: 'False', reason: 'StageFailed', message: '' },
+        { type: 'Failed', status: 'True', reason: handOff.reason, message },
+        ...(handOff.trainJob
+          ? [trainJobFailedCondition(handOff.trainJob.name, handOff.trainJob, deps.now())]
+          : []),
+      ],
+    );
+    // One Event per failure: a later pass that finds the run failed the same way records nothing.
+    if (before?.status !== 'True' || before.message !== message)
+      await deps.cluster.recordRunEvent(run, { type: 'Warning', reason: handOff.reason, message });
+    return 'done';
+  }
+  if (handOff?.step === 'waiting') {
+    if (handOff.warning) await deps.cluster.recordRunEvent(run, { type: 'Warning', ...handOff.warning });
+    const { completionTime: _waiting, ...open } = base;
+    await write({ ...open, phase: 'Running' as Phase, stage: current.stage }, [
+      {
+        type: 'Ready',
+        status: 'True',
+        reason: 'Reconciled',
+        message: 'spec accepted; stage Jobs are running',
+      },
+      {
+        type: 'Progressing',
+        status: 'True',
+        reason: 'TrainJobRunning',
+        message: boundedMessage(`${label}: ${handOff.message}`),
+      },
+      { type: 'Succeeded', status: 'False', reason: 'Running', message: '' },
+      { type: 'Failed', status: 'False', reason: 'Running', message: '' },
+    ]);
+    // No informer follows TrainJobs: their conditions are read again on the next pass.
+    return { requeueAfterMs: 3000 };
+  }
   if (!job) {
     await deps.cluster.createJob(
       stageJob({
@@ -307,6 +364,7 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
         owner: owner as V1OwnerReference,
         config: deps.jobConfig,
         ...(server?.state === 'ready' ? { env: server.env } : {}),
+        ...(handOff?.step === 'import' ? { env: handOff.env } : {}),
       }),
     );
   }

@@ -20,6 +20,8 @@ export const labels = {
   run: 'rlhf.dev/run',
   iteration: 'rlhf.dev/iteration',
   stage: 'rlhf.dev/stage',
+  /** A step of a unit run in its own Job or resource (prepare, trainjob): apart from the unit's Job. */
+  step: 'rlhf.dev/step',
 } as const;
 export const managedByValue = 'rlhf-controller';
 

@@ -104,7 +104,7 @@ export function parseArtifactVolumes(
 }
 
 /** `<run>-<iteration>-<stage>`, shortened with a hash when it would pass 63 characters. */
-export function stageJobName(run: string, unit: StageUnit): string {
+export function stageJobName(run: string, unit: Pick<StageUnit, 'iteration'> & { stage: string }): string {
   const name = `${run}-${unit.iteration}-${unit.stage}`;
   if (name.length <= 63) return name;
   const hash = createHash('sha256').update(name).digest('hex').slice(0, 8);
@@ -150,15 +150,21 @@ export function stageJob(o: {
   config: JobConfig;
   /** More variables of the stage container (e.g. the endpoint of the unit's vLLM server). */
   env?: V1EnvVar[];
+  /**
+   * A step of the unit in a Job of its own (the prepare step of a train stage handed to a TrainJob): its
+   * Job name, `rlhf stage` flags after the unit's, and the `rlhf.dev/step` label.
+   */
+  step?: { name: string; args: string[]; label: string };
 }): V1Job {
   const { run, unit, config } = o;
   const placement = unitPlacement(run.spec, unit.stage);
-  const name = stageJobName(run.name, unit);
+  const name = o.step?.name ?? stageJobName(run.name, unit);
   const podLabels = {
     [labels.managedBy]: managedByValue,
     [labels.run]: run.name,
     [labels.iteration]: String(unit.iteration),
     [labels.stage]: unit.stage,
+    ...(o.step ? { [labels.step]: o.step.label } : {}),
   };
   const queue = run.spec.placement.queue;
   const env: V1EnvVar[] = [
@@ -235,7 +241,7 @@ export function stageJob(o: {
               name: containerName,
               image: config.image,
               ...(config.imagePullPolicy ? { imagePullPolicy: config.imagePullPolicy } : {}),
-              args: ['stage', unit.stage, '--iteration', String(unit.iteration)],
+              args: ['stage', unit.stage, '--iteration', String(unit.iteration), ...(o.step?.args ?? [])],
               env: [...env, ...ortThreadsEnv(containerName, resources)],
               resources,
               securityContext: {

@@ -21,6 +21,7 @@ import { iterationPrompts, metricsOf, readEvalSamples, writeOfflinePairs } from 
 import { buildPairs } from './judged-pairs.js';
 import { evaluateStage, generateStage, judgeStage, samplingEngineOf, trainStage } from './model-stages.js';
 import type { StageContext } from './stage-context.js';
+import { importTrainJobOutput, trainJobPathsFromEnv } from './trainjob-files.js';
 
 const finiteOrNull = (x: number | null | undefined): number | null =>
   typeof x === 'number' && Number.isFinite(x) ? x : null;
@@ -60,6 +61,9 @@ export async function pair(ctx: StageContext, o: PairInputs): Promise<PairResult
 
 export async function train(ctx: StageContext, o: TrainInputs): Promise<TrainResult> {
   if (o.pairs === 0) return { model: o.base, loss: null, accuracy: null };
+  // Trained by a Kubeflow TrainJob the controller ran: this stage imports the checkpoint it saved.
+  if (ctx.spec.engines.train.type === 'trainjob')
+    return importTrainJobOutput(ctx.deps.store, trainJobPathsFromEnv(), o.output);
   const r = await trainStage(ctx, ctx.iteration, 'train', {
     objective: 'dpo',
     base: o.base,

@@ -28,6 +28,8 @@ import { renderReport } from './report/report-html.js';
 import type { StageUi } from './run-context.js';
 import { RunState } from './run-state.js';
 import { natsShardExecutor } from './shard-executor.js';
+import { trainJobPathsFromEnv } from './trainjob-files.js';
+import { prepareTrainJob } from './trainjob-prepare.js';
 
 export interface StageProcessOptions {
   run: RlhfRun;
@@ -45,6 +47,11 @@ export interface StageProcessOptions {
   logger: Logger;
   /** argv that runs the rlhf CLI, for the worker processes. */
   command: string[];
+  /**
+   * `trainjob-prepare`: instead of the unit, write what the iteration's TrainJob trains on (the policy as a
+   * Hugging Face checkpoint, the pairs in TRL's format) into RLHF_TRAINJOB_DIR; no record is written.
+   */
+  step?: 'trainjob-prepare';
 }
 
 const enc = new TextEncoder();
@@ -83,7 +90,8 @@ export async function runStageProcess(o: StageProcessOptions): Promise<RunSummar
         message: '',
         updatedAt: new Date().toISOString(),
       });
-    const services = unitServices(o.run.spec, o.unit.stage);
+    // The prepare step reads records and artifacts only: it needs no service workers.
+    const services = o.step ? [] : unitServices(o.run.spec, o.unit.stage);
     workers = await startLocalWorkers({
       command: o.command,
       natsUrl: o.natsUrl,
@@ -106,25 +114,31 @@ export async function runStageProcess(o: StageProcessOptions): Promise<RunSummar
       }),
     );
     try {
-      const summary = await reconcileUntil(
-        {
-          run: runRef,
-          spec: o.run.spec,
-          deps: { store, logger: o.logger },
-          exec: natsShardExecutor({
-            nc,
-            js,
-            store,
-            logger: o.logger,
-            signal: workers.signal,
-            describeWorker: workers.describe,
-          }),
-          state,
-          ui: o.ui,
-          workers: o.replicas,
-        },
-        o.unit.until,
-      );
+      const ctx = {
+        run: runRef,
+        spec: o.run.spec,
+        deps: { store, logger: o.logger },
+        exec: natsShardExecutor({
+          nc,
+          js,
+          store,
+          logger: o.logger,
+          signal: workers.signal,
+          describeWorker: workers.describe,
+        }),
+        state,
+        ui: o.ui,
+        workers: o.replicas,
+      };
+      if (o.step === 'trainjob-prepare') {
+        const paths = trainJobPathsFromEnv();
+        const pairs = await prepareTrainJob(ctx, o.unit.iteration, paths);
+        o.ui.say(
+          `iteration ${o.unit.iteration} train: ${pairs} pairs and the policy written to ${paths.dir}`,
+        );
+        return null;
+      }
+      const summary = await reconcileUntil(ctx, o.unit.until);
       // Not the run's last unit: the unit's record exists and the next Job takes over.
       if (!summary) return null;
       const report = renderReport(summary);

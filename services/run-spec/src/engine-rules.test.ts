@@ -51,7 +51,7 @@ test('a built-in stage asking for GPUs is refused, saying why and what to do', (
 test('GPU engines take the GPUs of their groups: vLLM for generate and evaluate, a TrainJob for train', () => {
   const extra = `  reference: previous
   engines: {generate: {type: vllm}, train: {type: trainjob, trainJob: {runtime: torch-distributed}}}
-  placement: {generate: {gpus: 1}, evaluate: {gpus: 1}, train: {gpus: 8}}
+  placement: {generate: {gpus: 1}, evaluate: {gpus: 1}, train: {gpus: 8}, volumes: [{name: work, claimName: rlhf-work, mountPath: /work}]}
 `;
   assert.deepEqual(problems(extra), []);
   const spec = parseRunYaml(base + extra).spec;
@@ -121,7 +121,12 @@ test("the CRD's CEL rules refuse what rlhf validate refuses and pass what it pas
     ['  placement: {judge: {gpus: 1}}\n', false],
     ['  placement: {evaluate: {gpus: 1}}\n', false],
     ['  engines: {generate: {type: vllm}}\n  placement: {evaluate: {gpus: 1}, generate: {gpus: 4}}\n', true],
-    ['  reference: previous\n  engines: {train: {type: trainjob}}\n  placement: {train: {gpus: 8}}\n', true],
+    [
+      '  reference: previous\n  engines: {train: {type: trainjob}}\n  placement: {train: {gpus: 8}, volumes: [{name: work, claimName: rlhf-work, mountPath: /work}]}\n',
+      true,
+    ],
+    // A TrainJob passes the policy, pairs and checkpoint through a shared volume.
+    ['  reference: previous\n  engines: {train: {type: trainjob}}\n', false],
     ['  engines: {generate: {type: openai}}\n', false],
     ['  engines: {generate: {type: openai, openai: {url: "http://g/v1", model: p}}}\n', true],
     ['  engines: {generate: {type: openai, openai: {url: "http://g/v1"}}}\n', true],
@@ -137,17 +142,19 @@ test('a TrainJob run is refused at validation for what trl dpo cannot train as s
   const got = problems(`  iterations: 3
   engines: {train: {type: trainjob, trainJob: {numNodes: 2}}}
   dpo: {labelSmoothing: 0.1, batchSize: 24, gradAccum: 2}
-  placement: {train: {gpus: 8}}
+  placement: {train: {gpus: 8}, volumes: [{name: data, claimName: rlhf-data, mountPath: /data, readOnly: true}]}
 `);
   assert.deepEqual(
     got.map((p) => p.path),
-    ['spec.reference', 'spec.dpo.labelSmoothing', 'spec.dpo.batchSize'],
+    ['spec.placement.volumes', 'spec.reference', 'spec.dpo.labelSmoothing', 'spec.dpo.batchSize'],
   );
-  assert.match(got[0]?.message ?? '', /set spec\.reference: previous/);
+  // A read-only volume cannot take the checkpoint TRL writes.
+  assert.match(got[0]?.message ?? '', /needs a writable PersistentVolumeClaim shared by the stage pods/);
+  assert.match(got[1]?.message ?? '', /set spec\.reference: previous/);
   assert.match(
-    got[2]?.message ?? '',
+    got[3]?.message ?? '',
     /24 pairs do not split into 2 micro-batches on each of 16 training processes: use a multiple of 32/,
   );
-  const fine = `  iterations: 3\n  reference: previous\n  engines: {train: {type: trainjob}}\n  dpo: {batchSize: 64}\n  placement: {train: {gpus: 8}}\n`;
+  const fine = `  iterations: 3\n  reference: previous\n  engines: {train: {type: trainjob}}\n  dpo: {batchSize: 64}\n  placement: {train: {gpus: 8}, volumes: [{name: work, claimName: rlhf-work, mountPath: /work}]}\n`;
   assert.deepEqual(problems(fine), []);
 });

@@ -81,6 +81,14 @@ export function engineProblems(spec: RlhfRunSpec): FieldProblem[] {
 function trainJobProblems(spec: RlhfRunSpec): FieldProblem[] {
   const out: FieldProblem[] = [];
   const d = spec.dpo;
+  // The prepare step, the TrainJob and the import step pass the policy, the pairs and the checkpoint
+  // through a volume all their pods mount.
+  if (!(spec.placement.volumes ?? []).some((v) => !v.readOnly))
+    out.push({
+      path: 'spec.placement.volumes',
+      message:
+        "engines.train trainjob needs a writable PersistentVolumeClaim shared by the stage pods and the TrainJob's pods (the policy checkpoint, the pairs and TRL's output go there): add one, e.g. {name: work, claimName: rlhf-work, mountPath: /work}",
+    });
   if (spec.reference === 'initial' && spec.iterations > 1)
     out.push({
       path: 'spec.reference',
@@ -147,4 +155,10 @@ export const engineCelRules: ReadonlyArray<{ rule: string; message: string }> = 
     message: 'engines.judge.type openai: the judge scores with the reward-model service only; use builtin',
   },
   ...(['generate', 'judge', 'train', 'evaluate'] as const).map(gpuRule),
+  {
+    // Not iterating the list keeps the rule's cost bounded; the controller also checks one is writable.
+    rule: `!(${present('self.engines.train.type')}) || self.engines.train.type != 'trainjob' || (${present('self.placement.volumes')} && size(self.placement.volumes) > 0)`,
+    message:
+      'engines.train.type trainjob needs placement.volumes: a writable PersistentVolumeClaim shared by the stage pods and the TrainJob',
+  },
 ];

@@ -22,7 +22,26 @@ allowedSchedulerNames: [volcano]
 allowAffinity: false
 `);
 
+const work = 'volumes: [{name: work, claimName: rlhf-work, mountPath: /work}]';
+
+/**
+ * A TrainJob run (so train may ask for GPUs) with `placement`. The shared volume a TrainJob needs is added
+ * for validation and taken out again, unless `placement` gives its own volumes: these tests judge the other
+ * placement choices.
+ */
 function runWith(placement: string): ReturnType<typeof parseRunYaml>['spec'] {
+  const own = placement.includes('volumes');
+  const withWork = own
+    ? placement
+    : placement.trimStart().startsWith('{')
+      ? placement.replace('{', `{${work}, `)
+      : `${placement}\n    ${work}`;
+  const spec = runYaml(withWork);
+  if (!own) delete spec.placement.volumes;
+  return spec;
+}
+
+function runYaml(placement: string): ReturnType<typeof parseRunYaml>['spec'] {
   return parseRunYaml(`apiVersion: rlhf.dev/v1alpha1
 kind: RLHFRun
 metadata: {name: r}

@@ -7,4 +7,5 @@ export * from './stage-def.js';
 export * from './stage-results.js';
 export * from './stage-table.js';
 export * from './summary-types.js';
+export * from './trainjob-layout.js';
 export * from './units.js';

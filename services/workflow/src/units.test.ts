@@ -64,7 +64,12 @@ test('engines: a stage handed to a GPU engine leaves the GPUs to it; setup train
     ...fromNothing,
     reference: 'previous',
     engines: { generate: { type: 'vllm' }, train: { type: 'trainjob' } },
-    placement: { train: { gpus: 8 }, generate: { replicas: 2, gpus: 1 }, evaluate: { gpus: 1 } },
+    placement: {
+      train: { gpus: 8 },
+      generate: { replicas: 2, gpus: 1 },
+      evaluate: { gpus: 1 },
+      volumes: [{ name: 'work', claimName: 'rlhf-work', mountPath: '/work' }],
+    },
   });
   const engineOf = (name: string) => stageTable.find((d) => d.name === name)?.engine(spec);
   assert.deepEqual(

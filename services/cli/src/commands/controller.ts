@@ -65,6 +65,8 @@ export function registerController(program: Command): void {
         'A run whose spec.placement asks for what --placement-policy does not allow is InvalidSpec (with an Event).',
         'With spec.engines.generate.type vllm, each sampling unit first gets a vLLM Deployment and Service serving its',
         'policy (image, command, port, args, env: env RLHF_VLLM as JSON); its Job starts once the server is ready.',
+        'With spec.engines.train.type trainjob, each train stage runs a prepare Job, a Kubeflow TrainJob (runtime,',
+        'image, command: env RLHF_TRAINJOB as JSON) and the import Job, through a volume of spec.placement.volumes.',
       ].join('\n'),
     )
     .option(
@@ -123,8 +125,14 @@ export function registerController(program: Command): void {
     const logger = createLogger('controller', { level: f.logLevel as LogLevel });
     // Loaded here: only this command needs the Kubernetes client.
     const { KubeConfig } = await import('@kubernetes/client-node');
-    const { parseArtifactVolumes, parseHfJobConfig, parseS3JobConfig, parseVllmConfig, startController } =
-      await import('@rlhf/controller');
+    const {
+      parseArtifactVolumes,
+      parseHfJobConfig,
+      parseS3JobConfig,
+      parseTrainJobConfig,
+      parseVllmConfig,
+      startController,
+    } = await import('@rlhf/controller');
     const kc = new KubeConfig();
     kc.loadFromDefault();
     const controller = await startController({
@@ -153,6 +161,7 @@ export function registerController(program: Command): void {
       },
       ...(placementPolicy ? { placementPolicy } : {}),
       vllm: parseVllmConfig(env.RLHF_VLLM),
+      trainJob: parseTrainJobConfig(env.RLHF_TRAINJOB),
       concurrency: parseIntegerIn(f.concurrency, '--concurrency', 1, 64),
       ...(leaderElect
         ? {

@@ -11,6 +11,7 @@ interface StageFlags {
   natsUrl?: string;
   replicas: string;
   logLevel: string;
+  trainjobStep?: string;
 }
 
 /** Progress as plain log lines (a pod has no terminal): at most one line per stage every few seconds. */
@@ -84,7 +85,11 @@ export function registerStage(program: Command): void {
       "pods of the stage's Job (sets the shard count)",
       process.env.RLHF_STAGE_REPLICAS ?? '1',
     )
-    .option('--log-level <LEVEL>', 'log level', process.env.LOG_LEVEL ?? 'info');
+    .option('--log-level <LEVEL>', 'log level', process.env.LOG_LEVEL ?? 'info')
+    .option(
+      '--trainjob-step <STEP>',
+      "prepare: write what the iteration's Kubeflow TrainJob trains on into RLHF_TRAINJOB_DIR (train with engines.train trainjob)",
+    );
   addNatsOptions(cmd, 'NATS with JetStream', '0s: fail at once');
   cmd.action(async (unitName: string, f: StageFlags) => {
     const { runStageProcess } = await import('@rlhf/orchestrator');
@@ -100,6 +105,12 @@ export function registerStage(program: Command): void {
     const nats = natsConfigOf(f, 0);
     if (!nats.url) throw invalidArgument('--nats-url', 'is required', 'set NATS_URL or pass --nats-url');
     const replicas = parseIntegerIn(f.replicas, '--replicas', 1, 1024);
+    if (f.trainjobStep !== undefined && (f.trainjobStep !== 'prepare' || unit.stage !== 'train'))
+      throw invalidArgument(
+        '--trainjob-step',
+        `"${f.trainjobStep}" with unit ${unit.stage}: the only step is prepare, of the train unit`,
+        'e.g. `rlhf stage train --iteration 1 --trainjob-step prepare`',
+      );
     const run = await loadRun(f);
     const ui = logLineUi();
     ui.say(`run ${run.metadata.name}: unit ${unit.stage} of iteration ${unit.iteration}`);
@@ -113,11 +124,14 @@ export function registerStage(program: Command): void {
       ui,
       logger: createLogger('rlhf-stage', { level: f.logLevel as LogLevel }),
       command: [process.execPath, ...process.execArgv, process.argv[1] as string],
+      ...(f.trainjobStep ? { step: 'trainjob-prepare' as const } : {}),
     });
     ui.say(
-      summary
-        ? `run finished: best iteration ${summary.bestIteration ?? '-'} (${summary.bestPolicy})`
-        : `unit ${unit.stage} of iteration ${unit.iteration} done`,
+      f.trainjobStep
+        ? `iteration ${unit.iteration}: TrainJob inputs written`
+        : summary
+          ? `run finished: best iteration ${summary.bestIteration ?? '-'} (${summary.bestPolicy})`
+          : `unit ${unit.stage} of iteration ${unit.iteration} done`,
     );
   });
 }

@@ -44,12 +44,16 @@ export const defaultTrainJobConfig: TrainJobConfig = {
   container: 'node',
 };
 
-/** A TrainJob name: the run and iteration, shortened with a digest past Kubernetes' 63 characters. */
-export function trainJobName(run: string, iteration: number): string {
-  const name = `${run}-${iteration}-trl`;
+/**
+ * A TrainJob name: the run, iteration and attempt (the first attempt has none, a retry after a failed one
+ * `-2`, `-3`, ...), shortened with a digest past Kubernetes' 63 characters.
+ */
+export function trainJobName(run: string, iteration: number, attempt = 1): string {
+  const suffix = attempt > 1 ? `trl-${attempt}` : 'trl';
+  const name = `${run}-${iteration}-${suffix}`;
   if (name.length <= 63) return name;
   const hash = createHash('sha256').update(name).digest('hex').slice(0, 8);
-  const tail = `-${iteration}-trl-${hash}`;
+  const tail = `-${iteration}-${suffix}-${hash}`;
   return `${run.slice(0, 63 - tail.length).replace(/-+$/, '')}${tail}`;
 }
 
@@ -64,6 +68,8 @@ export interface TrainJobInputs {
   artifactVolumes: readonly ArtifactVolume[];
   seed: number;
   maxLength?: number;
+  /** 1 for the first TrainJob of the iteration, one more for each retry after a failed one. */
+  attempt?: number;
 }
 
 /** The TrainJob object, ready to create. */
@@ -92,6 +98,7 @@ export function trainJobManifest(o: TrainJobInputs): Record<string, unknown> {
     [labels.run]: run.name,
     [labels.iteration]: String(o.iteration),
     [labels.stage]: 'train',
+    [labels.step]: 'trainjob',
     ...(queue ? { 'kueue.x-k8s.io/queue-name': queue } : {}),
   };
   const volumes = o.artifactVolumes.map((v) => ({
@@ -107,7 +114,7 @@ export function trainJobManifest(o: TrainJobInputs): Record<string, unknown> {
     apiVersion: trainJobApiVersion,
     kind: 'TrainJob',
     metadata: {
-      name: trainJobName(run.name, o.iteration),
+      name: trainJobName(run.name, o.iteration, o.attempt),
       namespace: run.namespace,
       labels: metaLabels,
       ownerReferences: [o.owner],
