@@ -78,7 +78,7 @@ if (files.some((f) => f.startsWith('test/kube-real/'))) {
 const heavyFiles = ['test/large-model/', 'test/engines/vllm-engine.test.ts'];
 const heavy = files.filter((f) => heavyFiles.some((h) => f.startsWith(h)));
 // The cluster run with real vLLM and TRL on the real control plane (test/kube-real/engines.e2e.test.ts):
-// a 2-iteration run starting four vLLM servers, two TrainJobs and 15 stage Jobs; 8 to 16 minutes on a
+// a 2-iteration run starting four vLLM servers, two TrainJobs and 15 Jobs; 8 to 16 minutes on a
 // shared 2-core machine, depending on its load.
 const clusterFiles = ['test/kube-real/engines.e2e.test.ts'];
 const cluster = files.filter((f) => clusterFiles.includes(f));
