@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { parseArtifactVolumes } from '@rlhf/controller';
+import { defaultTrainJobConfig, parseArtifactVolumes, parseTrainJobConfig } from '@rlhf/controller';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -570,6 +570,33 @@ test('artifact volumes: mounted into every service as its artifact roots; the co
     { name: 'datasets', mountPath: '/data/rlhf', claimName: 'rlhf-datasets', readOnly: true },
     { name: 'outputs', mountPath: '/data/out', claimName: 'rlhf-outputs' },
   ]);
+});
+
+test('trainJob values reach the controller as RLHF_TRAINJOB; its Role may list, create and delete TrainJobs', () => {
+  const trainJobEnv = (objs: ReturnType<typeof render>) =>
+    (podSpec(named(objs, 'Deployment', '-controller')).containers[0]?.env ?? []).find(
+      (e) => e.name === 'RLHF_TRAINJOB',
+    )?.value;
+  // The chart's defaults are the controller's own.
+  assert.deepEqual(parseTrainJobConfig(trainJobEnv(render([]))), defaultTrainJobConfig);
+  const objs = render(['trainjob.yaml']);
+  assert.deepEqual(parseTrainJobConfig(trainJobEnv(objs)), {
+    runtime: 'torch-h100',
+    image: 'ghcr.io/example/trl:1.16',
+    command: ['accelerate-launch-trl', 'dpo'],
+    replicatedJob: 'node',
+    container: 'node',
+  });
+  const role = named(objs, 'Role', '-controller') as unknown as {
+    rules: Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }>;
+  };
+  assert.deepEqual(
+    role.rules.filter((r) => r.apiGroups.includes('trainer.kubeflow.org')),
+    [{ apiGroups: ['trainer.kubeflow.org'], resources: ['trainjobs'], verbs: ['list', 'create', 'delete'] }],
+  );
+  const bad = runHelm(['template', 'x', chartCopy, '--set', 'trainJob.runtime=Not_A_Name']);
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.err, /trainJob\.runtime|runtime/);
 });
 
 test('NATS credentials and TLS: files from read-only Secret mounts in every pod, handed on to stage Jobs', () => {

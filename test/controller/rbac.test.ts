@@ -43,6 +43,7 @@ const notObserved: Record<string, string> = {
   // test/engines/trainjob-controller.test.ts drives them on the fake API server.
   'trainer.kubeflow.org|trainjobs|list': "an iteration's TrainJobs, with their conditions",
   'trainer.kubeflow.org|trainjobs|create': 'a train stage gets its TrainJob (one per attempt)',
+  'trainer.kubeflow.org|trainjobs|delete': 'a spec changed after a failed TrainJob starts the stage over',
 };
 
 let server: FakeApiServer;

@@ -92,7 +92,10 @@ class Port implements ClusterPort {
   async patchRunStatus(_ns: string, _name: string, status: RunStatus) {
     this.run = { ...this.run, status };
   }
-  async patchIterationStatus() {}
+  iterationStatus = new Map<string, IterationObject['status']>();
+  async patchIterationStatus(_ns: string, name: string, status: IterationObject['status']) {
+    this.iterationStatus.set(name, status);
+  }
   async setRunFinalizers() {}
   async recordRunEvent(_run: RunObject, event: RunEvent) {
     this.events.push(event);
@@ -152,7 +155,9 @@ function harness(name: string, o: { maxRetries?: number; pairs?: number } = {}) 
       {
         trainJobsOf: (n, r, t) => kube.trainJobsOf(n, r, t),
         createTrainJob: (obj) => kube.createTrainJob(obj),
+        deleteTrainJob: (n, name) => kube.deleteTrainJob(n, name),
         createJob: (job) => port.createJob(job),
+        deleteJob: (n, name) => port.deleteJob(n, name),
       },
       { ...defaultTrainJobConfig, image: 'ghcr.io/example/trl:1.16' },
       jobConfig,
@@ -355,9 +360,30 @@ test('a Failed TrainJob is retried as a new one with its reason surfaced; past m
   assert.equal(trainJobsOf('fails').length, 2, 'no third attempt');
   const events = port.events.length;
   assert.equal(await reconcile(deps, key), 'done');
+  assert.equal(port.iterationStatus.get('fails-1')?.phase, 'Failed', 'the iteration fails with its run');
   assert.equal(port.events.length, events, 'a pass that finds the same failure records no second Event');
   assert.equal(trainJobsOf('fails').length, 2);
   assert.ok(!port.jobs.has('fails-1-train'), 'nothing is imported from a failed TrainJob');
+
+  // A changed spec starts the stage over: the old TrainJobs and the prepare Job go, then the steps again.
+  port.run = {
+    ...port.run,
+    metadata: { ...port.run.metadata, generation: 2 },
+    spec: { ...port.run.spec, maxRetries: 2 },
+  };
+  assert.deepEqual(await reconcile(deps, key), { requeueAfterMs: 1000 });
+  assert.equal(trainJobsOf('fails').length, 0, 'the failed TrainJobs are deleted');
+  assert.ok(!port.jobs.has('fails-1-train-prepare'));
+  assert.equal(port.run.status?.phase, 'Running');
+  assert.equal(condition(port, 'TrainJobFailed')?.status, 'False');
+  await reconcile(deps, key);
+  finishJob(port, 'fails-1-train-prepare', 'Complete');
+  await reconcile(deps, key);
+  assert.deepEqual(
+    trainJobsOf('fails').map((t) => t.metadata.name),
+    ['fails-1-trl'],
+    'attempt 1 again, under the new spec',
+  );
 });
 
 test('a failed prepare Job fails the run with its reason; an iteration without pairs imports at once', async () => {

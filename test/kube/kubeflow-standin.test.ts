@@ -11,6 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { V1Job } from '@kubernetes/client-node';
+import { type OpenApiSchema, validateCustomResource } from '@rlhf/run-spec';
+import { parseAllDocuments } from 'yaml';
 import { FakeApiServer, fakeKubeConfig, PatchTypes } from './fake-api-server/index.js';
 import { FakeKubelet } from './fake-kubelet.js';
 import { until } from './fixtures/clients.js';
@@ -21,6 +23,17 @@ import {
   kubeflowCrdFiles,
   type TrainJobCondition,
 } from './kubeflow-standin/index.js';
+
+/** The v1alpha1 OpenAPI schema of a vendored Kubeflow CRD, by kind. */
+function kubeflowSchema(kind: string): OpenApiSchema {
+  for (const f of kubeflowCrdFiles)
+    for (const d of parseAllDocuments(readFileSync(f, 'utf8'))) {
+      const crd = d.toJS() as Json | null;
+      if (crd?.kind === 'CustomResourceDefinition' && crd.spec.names.kind === kind)
+        return crd.spec.versions.find((v: Json) => v.name === 'v1alpha1').schema.openAPIV3Schema;
+    }
+  throw new Error(`no CRD of kind ${kind}`);
+}
 
 const ns = 'default';
 const trainjobs = 'trainjobs.trainer.kubeflow.org';
@@ -127,6 +140,8 @@ test('a TrainJob becomes an Indexed Job with the trainer command, PET_* env and 
     'PET_NODE_RANK=0',
     'PET_NPROC_PER_NODE=1',
   ]);
+  // What the stand-in wrote (the status included) is valid by Kubeflow's own TrainJob schema.
+  assert.deepEqual(validateCustomResource(kubeflowSchema('TrainJob'), get('ok')).problems, []);
   server.client.delete(trainjobs, ns, 'ok');
   assert.equal(
     server.client.list('jobs.batch', ns, { labelSelector: 'jobset.sigs.k8s.io/jobset-name=ok' }).length,

@@ -218,7 +218,9 @@ export async function startController(o: ControllerOptions): Promise<RunningCont
         {
           trainJobsOf: (namespace, run, t) => trainJobCluster.trainJobsOf(namespace, run, t),
           createTrainJob: (obj) => trainJobCluster.createTrainJob(obj),
+          deleteTrainJob: (namespace, name) => trainJobCluster.deleteTrainJob(namespace, name),
           createJob: (job) => cluster.createJob(job),
+          deleteJob: (namespace, name) => cluster.deleteJob(namespace, name),
         },
         o.trainJob ?? defaultTrainJobConfig,
         o.jobConfig,

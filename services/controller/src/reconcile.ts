@@ -183,7 +183,13 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
       iterations.set(t, it);
     }
     const failed = current?.iteration === t && jobs.get(stageJobName(name, current));
-    const runFailed = failed ? jobState(failed) === 'failed' : false;
+    // A train stage handed to a TrainJob fails without its own Job failing: the run's status says so.
+    const handedOffFailed =
+      current?.iteration === t &&
+      status.phase === 'Failed' &&
+      status.stage === current.stage &&
+      (status.observedGeneration ?? 0) >= generation;
+    const runFailed = (failed ? jobState(failed) === 'failed' : false) || handedOffFailed;
     const desired = iterationStatusOf({
       run: name,
       iteration: t,
@@ -303,6 +309,37 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
     return { requeueAfterMs: 2000 };
   }
   // A train stage handed to a TrainJob: prepare Job, TrainJob, then the unit's Job imports its checkpoint.
+  if (
+    !job &&
+    deps.trainJobs &&
+    status.phase === 'Failed' &&
+    status.stage === current.stage &&
+    (status.observedGeneration ?? 0) < generation
+  ) {
+    // The spec changed after the hand-off failed: start it over with the new spec.
+    await deps.trainJobs.restart({ run: { name, namespace, spec }, unit: current, jobs });
+    const { completionTime: _again, ...open } = base;
+    await write({ ...open, phase: 'Running' as Phase, stage: current.stage }, [
+      {
+        type: 'Ready',
+        status: 'True',
+        reason: 'Reconciled',
+        message: 'spec accepted; stage Jobs are running',
+      },
+      {
+        type: 'Progressing',
+        status: 'True',
+        reason: 'TrainJobRunning',
+        message: `${label}: the spec changed after the failure; training again`,
+      },
+      { type: 'Succeeded', status: 'False', reason: 'Running', message: '' },
+      { type: 'Failed', status: 'False', reason: 'Running', message: '' },
+      ...(conditionOf(status.conditions, 'TrainJobFailed')
+        ? [{ type: 'TrainJobFailed', status: 'False' as const, reason: 'Retrying', message: '' }]
+        : []),
+    ]);
+    return { requeueAfterMs: 1000 };
+  }
   const handOff =
     !job && deps.trainJobs && owner
       ? await deps.trainJobs.reconcile({

@@ -2,7 +2,8 @@
  * The TrainJob half of TrainJobClusterPort over a real API server (trainer.kubeflow.org/v1alpha1 through
  * client-node's CustomObjectsApi). An iteration's TrainJobs are listed by label on each pass of its train
  * stage (at most a few: one per attempt), so the controller keeps no informer for them and needs no
- * Kubeflow CRD installed unless a run trains on a TrainJob. A create that finds the object is done.
+ * Kubeflow CRD installed unless a run trains on a TrainJob. A create that finds the object is done, and a
+ * delete that does not find it.
  */
 import type { CustomObjectsApi } from '@kubernetes/client-node';
 import { labels, managedByValue } from '../resources.js';
@@ -43,6 +44,22 @@ export class KubeTrainJobCluster {
       });
     } catch (err) {
       if (codeOf(err) !== 409) throw err;
+    }
+  }
+
+  async deleteTrainJob(namespace: string, name: string): Promise<void> {
+    this.count('delete trainjobs');
+    try {
+      await this.custom.deleteNamespacedCustomObject({
+        group: trainJobGroup,
+        version: trainJobVersion,
+        namespace,
+        plural: trainJobPlural,
+        name,
+        propagationPolicy: 'Background',
+      });
+    } catch (err) {
+      if (codeOf(err) !== 404) throw err;
     }
   }
 }

@@ -29,7 +29,10 @@ export interface TrainJobClusterPort {
   trainJobsOf(namespace: string, run: string, iteration: number): Promise<Record<string, unknown>[]>;
   /** Creates; one that exists already counts as created (names are deterministic). */
   createTrainJob(obj: Record<string, unknown>): Promise<void>;
+  /** Deletes (its Jobs and pods with it); one already gone counts as deleted. */
+  deleteTrainJob(namespace: string, name: string): Promise<void>;
   createJob(job: V1Job): Promise<void>;
+  deleteJob(namespace: string, name: string): Promise<void>;
 }
 
 export type TrainJobStep =
@@ -145,9 +148,19 @@ export class TrainJobs {
 
     const attempts = run.spec.maxRetries + 1;
     const existing = await this.cluster.trainJobsOf(run.namespace, run.name, t);
+    // A restart (restart() below) waits until the old attempts are gone: a name is never reused early.
+    const leaving = existing.find(
+      (o) => (o.metadata as { deletionTimestamp?: string } | undefined)?.deletionTimestamp,
+    );
+    if (leaving)
+      return {
+        step: 'waiting',
+        message: `TrainJob ${(leaving.metadata as { name?: string }).name} is being deleted`,
+      };
     let latest: { obj: Record<string, unknown>; attempt: number } | undefined;
     for (const obj of existing) {
-      const attempt = attemptOf(obj, run.name, t, attempts);
+      // Attempts made under an earlier spec with more retries count too.
+      const attempt = attemptOf(obj, run.name, t, attempts + existing.length);
       if (attempt > (latest?.attempt ?? 0)) latest = { obj, attempt };
     }
     const create = async (attempt: number) => {
@@ -200,5 +213,24 @@ export class TrainJobs {
     await create(latest.attempt + 1);
     const message = `TrainJob ${name} failed (${why}); retrying as ${next} (attempt ${latest.attempt + 1} of ${attempts})`;
     return { step: 'waiting', message, warning: { reason: 'TrainJobFailed', message } };
+  }
+
+  /**
+   * Starts the unit's hand-off over (the spec changed after it failed): deletes the iteration's TrainJobs
+   * and its prepare Job, as a failed stage Job is deleted to run again. The next pass prepares anew.
+   */
+  async restart(o: {
+    run: { name: string; namespace: string; spec: RlhfRunSpec };
+    unit: StageUnit;
+    jobs: ReadonlyMap<string, V1Job>;
+  }): Promise<void> {
+    const { run } = o;
+    if (!trainsOnTrainJob(run.spec, o.unit)) return;
+    for (const obj of await this.cluster.trainJobsOf(run.namespace, run.name, o.unit.iteration)) {
+      const name = (obj.metadata as { name?: string } | undefined)?.name;
+      if (name) await this.cluster.deleteTrainJob(run.namespace, name);
+    }
+    const prep = prepareJobName(run.name, o.unit.iteration);
+    if (o.jobs.has(prep)) await this.cluster.deleteJob(run.namespace, prep);
   }
 }
