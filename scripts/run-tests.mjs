@@ -77,7 +77,12 @@ if (files.some((f) => f.startsWith('test/kube-real/'))) {
 // training) and the real vLLM server of test/engines/vllm-engine.test.ts (minutes to start on 2 cores).
 const heavyFiles = ['test/large-model/', 'test/engines/vllm-engine.test.ts'];
 const heavy = files.filter((f) => heavyFiles.some((h) => f.startsWith(h)));
-const light = files.filter((f) => !heavy.includes(f));
+// The cluster run with real vLLM and TRL on the real control plane (test/kube-real/engines.e2e.test.ts):
+// a 2-iteration run starting four vLLM servers, two TrainJobs and 15 Jobs; 8 to 16 minutes on a
+// shared 2-core machine, depending on its load.
+const clusterFiles = ['test/kube-real/engines.e2e.test.ts'];
+const cluster = files.filter((f) => clusterFiles.includes(f));
+const light = files.filter((f) => !heavy.includes(f) && !cluster.includes(f));
 // A hung test fails after 5 minutes (15 for a heavy file) instead of holding CI for its 90.
 const run = (group, timeoutMs) =>
   group.length === 0
@@ -89,4 +94,5 @@ const run = (group, timeoutMs) =>
       ).status ?? 1);
 const lightStatus = run(light, 300_000);
 const heavyStatus = run(heavy, 900_000);
-process.exit(lightStatus || heavyStatus);
+const clusterStatus = run(cluster, 2_700_000);
+process.exit(lightStatus || heavyStatus || clusterStatus);

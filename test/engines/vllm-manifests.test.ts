@@ -62,6 +62,7 @@ const vllm = parseVllmConfig(
     port: 8100,
     args: ['--max-model-len', '4096'],
     command: [],
+    env: { VLLM_CPU_KVCACHE_SPACE: '4' },
   }),
 );
 const input = (
@@ -107,6 +108,7 @@ test('the generate server: valid Deployment with the GPUs, placement, export and
   ]);
   assert.deepEqual(c?.readinessProbe?.httpGet, { path: '/health', port: 'http' });
   assert.equal(c?.ports?.[0]?.containerPort, 8100);
+  assert.deepEqual(c?.env, [{ name: 'VLLM_CPU_KVCACHE_SPACE', value: '4' }]);
   // The policy is pulled from the store and exported by the platform image, never by the controller.
   const init = pod?.initContainers ?? [];
   assert.deepEqual(
@@ -218,4 +220,8 @@ test('RLHF_VLLM: defaults when unset; each bad field named', () => {
   refused('{"image": "a b"}', 'RLHF_VLLM.image');
   refused('{"args": [1]}', 'RLHF_VLLM.args');
   refused('{"imagePullPolicy": "Sometimes"}', 'RLHF_VLLM.imagePullPolicy');
+  refused('{"env": ["A=1"]}', 'RLHF_VLLM.env');
+  refused('{"env": {"1A": "x"}}', 'RLHF_VLLM.env.1A');
+  refused('{"env": {"A": 1}}', 'RLHF_VLLM.env.A');
+  assert.equal(parseVllmConfig('{"env": {}}').env, undefined, 'an empty env sets nothing');
 });

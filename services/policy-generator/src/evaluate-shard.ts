@@ -61,6 +61,7 @@ import {
   type SamplingSettings,
 } from './sampling-settings.js';
 import { checkOpenAiEngine, sampleOnServer } from './served-sampling.js';
+import { tokenizerKey } from './tokenizer-key.js';
 
 /** Samples per step (generation, baseline log-probs, judge): progress is reported after each. */
 const CHUNK_SAMPLES = 64;
@@ -191,10 +192,10 @@ function encodePrompts(
 }
 
 const tokenizerKeys = new WeakMap<LoadedModelDir, string>();
-const tokenizerKey = (m: LoadedModelDir): string => {
+const tokenizerKeyOf = (m: LoadedModelDir): string => {
   let key = tokenizerKeys.get(m);
   if (key === undefined) {
-    key = JSON.stringify(m.tokenizerJson);
+    key = tokenizerKey(m.tokenizerJson);
     tokenizerKeys.set(m, key);
   }
   return key;
@@ -208,7 +209,7 @@ function checkBaseline(policy: LoadedModel, baseline: LoadedModel, longest: numb
     a.config.vocab_size === b.config.vocab_size &&
     a.tokenizer.bosId === b.tokenizer.bosId &&
     a.tokenizer.eosId === b.tokenizer.eosId &&
-    tokenizerKey(a) === tokenizerKey(b);
+    tokenizerKeyOf(a) === tokenizerKeyOf(b);
   if (!same)
     throw new RlhfError(
       'FAILED_PRECONDITION',

@@ -43,6 +43,12 @@ export interface NodeAgentOptions {
    * so a failing test can still read them.
    */
   logDir?: string;
+  /**
+   * Parent directory of the pods' volumes and /etc/hosts files. Default: the system temp directory. A pod
+   * that mounts a volume at a parent of it (the stage pods' emptyDir at /tmp) hides the sources of the
+   * binds that follow; such pods need a parent elsewhere.
+   */
+  podParent?: string;
   /** Working directory of containers without workingDir. Default: the repo root. */
   cwd?: string;
   /** First restart back-off of a crashed container (doubles, up to 10x). Default 1000 ms. */
@@ -147,7 +153,7 @@ export async function startNodeAgent(cp: ControlPlane, opts: NodeAgentOptions = 
   });
   const logDir = opts.logDir ?? mkdtempSync(join(tmpdir(), `node-agent-logs-${name}-`));
   mkdirSync(logDir, { recursive: true });
-  const podRoot = mkdtempSync(join(tmpdir(), `node-agent-pods-${name}-`));
+  const podRoot = mkdtempSync(join(opts.podParent ?? tmpdir(), `node-agent-pods-${name}-`));
   const url = new URL(cp.server);
 
   const workers = new Map<string, PodWorker>();

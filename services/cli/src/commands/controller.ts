@@ -64,7 +64,7 @@ export function registerController(program: Command): void {
         'Serves /metrics, /healthz and /readyz on --metrics-port; with leader election only the Lease holder acts.',
         'A run whose spec.placement asks for what --placement-policy does not allow is InvalidSpec (with an Event).',
         'With spec.engines.generate.type vllm, each sampling unit first gets a vLLM Deployment and Service serving its',
-        'policy (image, command, port, args: env RLHF_VLLM as JSON); its Job starts once the server is ready.',
+        'policy (image, command, port, args, env: env RLHF_VLLM as JSON); its Job starts once the server is ready.',
         'With spec.engines.train.type trainjob, each train stage runs a prepare Job, a Kubeflow TrainJob (runtime,',
         'image, command: env RLHF_TRAINJOB as JSON) and the import Job, through a volume of spec.placement.volumes.',
       ].join('\n'),

@@ -33,6 +33,11 @@ export interface VllmConfig {
   port: number;
   /** Arguments after the ones the controller sets (--model, --served-model-name, --port, --seed, ...). */
   args: string[];
+  /**
+   * Environment of the server container. vLLM's CPU build needs one: without VLLM_CPU_KVCACHE_SPACE it
+   * reserves --gpu-memory-utilization (0.92) of the node's memory and refuses to start on a shared node.
+   */
+  env?: Record<string, string>;
 }
 
 export const defaultVllmConfig: VllmConfig = { image: 'vllm/vllm-openai:v0.11.0', port: 8000, args: [] };
@@ -107,7 +112,11 @@ export function parseVllmConfig(raw: string | undefined, field = 'RLHF_VLLM'): V
   try {
     v = JSON.parse(raw);
   } catch {
-    throw invalidArgument(field, 'is not JSON', 'set it to {"image", "port", "args", "command"} as JSON');
+    throw invalidArgument(
+      field,
+      'is not JSON',
+      'set it to {"image", "port", "args", "command", "env"} as JSON',
+    );
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v))
     throw invalidArgument(field, 'must be a JSON object', 'fix vllm in the chart values');
@@ -143,6 +152,22 @@ export function parseVllmConfig(raw: string | undefined, field = 'RLHF_VLLM'): V
       throw invalidArgument(`${field}.command`, 'must be a list of strings', 'set vllm.command');
     // Empty: the image's own entrypoint.
     if ((o.command as string[]).length) config.command = o.command as string[];
+  }
+  if (o.env !== undefined) {
+    if (typeof o.env !== 'object' || o.env === null || Array.isArray(o.env))
+      throw invalidArgument(`${field}.env`, 'must be a map of names to values', 'set vllm.env');
+    for (const [name, value] of Object.entries(o.env)) {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
+        throw invalidArgument(
+          `${field}.env.${name}`,
+          'is not an environment variable name',
+          'use letters, digits and _ (not first a digit)',
+        );
+      if (typeof value !== 'string')
+        throw invalidArgument(`${field}.env.${name}`, 'must be a string', 'quote it in vllm.env');
+    }
+    // Empty: nothing to set.
+    if (Object.keys(o.env).length) config.env = o.env as Record<string, string>;
   }
   return config;
 }
@@ -289,6 +314,9 @@ export function vllmDeployment(i: VllmServerInput): V1Deployment {
               ...(vllm.imagePullPolicy ? { imagePullPolicy: vllm.imagePullPolicy } : {}),
               ...(vllm.command ? { command: vllm.command } : {}),
               args: vllmArgs(i),
+              ...(vllm.env
+                ? { env: Object.entries(vllm.env).map(([name, value]) => ({ name, value })) }
+                : {}),
               ports: [{ name: 'http', containerPort: vllm.port }],
               // vLLM answers /health once the model is loaded and the engine runs.
               readinessProbe: {
