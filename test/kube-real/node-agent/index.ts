@@ -44,9 +44,9 @@ export interface NodeAgentOptions {
    */
   logDir?: string;
   /**
-   * Parent directory of the pods' volumes and /etc/hosts files. Default: the system temp directory. A pod
-   * that mounts a volume at a parent of it (the stage pods' emptyDir at /tmp) hides the sources of the
-   * binds that follow; such pods need a parent elsewhere.
+   * Parent directory of the pods' volumes and /etc/hosts files. Default: /var/tmp (the kubelet keeps them
+   * under /var/lib/kubelet). It must not lie under a path a pod mounts over, or the pod's first mount hides
+   * the sources of the binds that follow: the stage pods mount an emptyDir at /tmp, so /tmp cannot be it.
    */
   podParent?: string;
   /** Working directory of containers without workingDir. Default: the repo root. */
@@ -153,7 +153,7 @@ export async function startNodeAgent(cp: ControlPlane, opts: NodeAgentOptions = 
   });
   const logDir = opts.logDir ?? mkdtempSync(join(tmpdir(), `node-agent-logs-${name}-`));
   mkdirSync(logDir, { recursive: true });
-  const podRoot = mkdtempSync(join(opts.podParent ?? tmpdir(), `node-agent-pods-${name}-`));
+  const podRoot = mkdtempSync(join(opts.podParent ?? '/var/tmp', `node-agent-pods-${name}-`));
   const url = new URL(cp.server);
 
   const workers = new Map<string, PodWorker>();
