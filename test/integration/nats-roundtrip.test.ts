@@ -94,6 +94,37 @@ test('work queue: publish (deduplicated), pull, ack; a nak is redelivered', asyn
   assert.equal(await consumer.next({ expires: 1000 }), null);
 });
 
+test('a shard whose message a worker consumed is queued again by a retry inside the duplicate window', async () => {
+  const consumer = await ensureWorkConsumer(ctx, 'judge', { ackWaitMs: 30_000, maxDeliver: 3 });
+  const subject = workSubject('default', 'judge', run, 1);
+  const id = shardMsgId('default', 'judge', run, 1, 0);
+  const payload = new TextEncoder().encode('judge-shard-0');
+  const first = await publishWork(ctx.js, subject, payload, id);
+  // Still waiting in the queue: a second driver's publish is a no-op.
+  assert.equal((await publishWork(ctx.js, subject, payload, id)).duplicate, true);
+  const taken = await consumer.next({ expires: 5000 });
+  assert.ok(taken);
+  // Taken and not yet acked: still held, still a no-op.
+  assert.equal((await publishWork(ctx.js, subject, payload, id)).duplicate, true);
+  taken.term(); // the worker gave up on it: the queue deletes it
+  await new Promise((r) => setTimeout(r, 200));
+  const retry = await publishWork(ctx.js, subject, payload, id);
+  assert.equal(retry.duplicate, false, 'a retried stage queues the consumed shard again');
+  assert.ok(retry.seq > first.seq);
+  // A second driver retrying at the same time derives the same id: still one message.
+  assert.equal((await publishWork(ctx.js, subject, payload, id)).duplicate, true);
+  const again = await consumer.next({ expires: 5000 });
+  assert.ok(again);
+  assert.equal(new TextDecoder().decode(again.data), 'judge-shard-0');
+  assert.ok(await again.ackAck());
+  // Consumed a second time: a third attempt queues it once more.
+  assert.equal((await publishWork(ctx.js, subject, payload, id)).duplicate, false);
+  const third = await consumer.next({ expires: 5000 });
+  assert.ok(third);
+  assert.ok(await third.ackAck());
+  assert.equal(await consumer.next({ expires: 1000 }), null);
+});
+
 test('a work consumer made with another ack wait takes the one a worker asks for', async () => {
   // Not the 'generate' consumer of the test above; no stage is sharded over 'pair'.
   const stage = 'pair';

@@ -132,7 +132,8 @@ export async function startStageWorker(o: StageWorkerOptions): Promise<RunningWo
   await ensureStreams(ctx.jsm);
   const token = o.token ?? stageToken[o.stage];
   const ackWaitMs = o.ackWaitMs ?? workAckWaitFromEnv() ?? DEFAULT_WORK_ACK_WAIT_MS;
-  const consumer = await ensureWorkConsumer(ctx, token, { ackWaitMs, maxDeliver: o.maxDeliver ?? 5 });
+  const maxDeliver = o.maxDeliver ?? 5;
+  const consumer = await ensureWorkConsumer(ctx, token, { ackWaitMs, maxDeliver });
   // The local launcher names its workers (`dpo-trainer-0`, the name of their log file).
   const worker = o.workerName ?? process.env.RLHF_WORKER_NAME ?? `${hostname()}-${process.pid}`;
   let stopping = false;
@@ -260,6 +261,11 @@ export async function startStageWorker(o: StageWorkerOptions): Promise<RunningWo
       });
       if (permanent) {
         log.warn({ message }, 'shard failed on bad input; not retrying');
+        m.term(); // no reason text: see admitted()
+      } else if (m.info.deliveryCount >= maxDeliver) {
+        // The consumer would keep a message past its last delivery in the queue, where a retried stage's
+        // re-publish counts as a duplicate of it; terminated, it is gone and the retry queues it afresh.
+        log.error({ err }, 'shard failed on its last delivery; the stage fails');
         m.term(); // no reason text: see admitted()
       } else {
         log.error({ err }, 'shard failed; will be retried');

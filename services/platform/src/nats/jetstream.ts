@@ -116,14 +116,30 @@ export interface PublishResult {
 }
 
 /** Publishes one shard of stage work; the message id makes a re-publish a no-op. */
+/**
+ * Publishes a shard's work. The message id makes a re-publish a no-op while the first message is still in
+ * the work queue (waiting, or taken and not yet acked), so a driver that restarts never queues a shard
+ * twice. But the queue deletes a message once a worker acks or terminates it, and the stream's duplicate
+ * window would go on dropping a re-publish of that id: a stage retried after a shard failed would wait for
+ * work nobody can take. So a duplicate whose original is gone is published again under an id derived from
+ * the original's sequence; two drivers retrying at once derive the same id and still queue it once.
+ */
 export async function publishWork(
   js: JetStreamClient,
   subject: string,
   payload: Uint8Array,
   msgId: string,
 ): Promise<PublishResult> {
-  const ack = await js.publish(subject, payload, { msgID: msgId });
-  return { seq: ack.seq, duplicate: ack.duplicate };
+  let id = msgId;
+  // Each hop passes one consumed message of this shard still inside the duplicate window.
+  for (let hop = 0; hop < 1000; hop++) {
+    const ack = await js.publish(subject, payload, { msgID: id });
+    if (!ack.duplicate) return { seq: ack.seq, duplicate: false };
+    const jsm = await js.jetstreamManager();
+    if (await jsm.streams.getMessage(ack.stream, { seq: ack.seq })) return { seq: ack.seq, duplicate: true };
+    id = `${msgId}~${ack.seq}`;
+  }
+  throw new Error(`shard ${msgId} was consumed 1000 times within the duplicate window`);
 }
 
 export async function publishEvent(
