@@ -40,6 +40,11 @@ export interface ControlPlane {
   request(method: string, path: string, body?: unknown): Promise<KubeResponse>;
   /** A client certificate from the cluster CA for `user` in `groups`. */
   clientCert(user: string, groups?: string[]): { cert: string; key: string };
+  /**
+   * A serving certificate from the cluster CA for 127.0.0.1 and `name` (a node agent's kubelet endpoint:
+   * the API server checks it against the cluster CA when it calls the node for logs).
+   */
+  servingCert(name: string): { cert: string; key: string };
   /** Each component's log file, for a failing test to show. */
   logs: Record<string, string>;
   stop(): Promise<void>;
@@ -246,6 +251,12 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     );
     const clientExt = 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment';
     const admin = pki.leaf('admin', clientSubject('rlhf-test-admin', ['system:masters']), clientExt);
+    // The API server's identity towards nodes (pods/log, as kubeadm's apiserver-kubelet-client).
+    const kubeletClient = pki.leaf(
+      'apiserver-kubelet-client',
+      clientSubject('kube-apiserver-kubelet-client', ['system:masters']),
+      clientExt,
+    );
     const saKey = join(dir, 'sa.key');
     const saPub = join(dir, 'sa.pub');
     openssl(['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', saKey], dir);
@@ -281,6 +292,10 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       '--service-cluster-ip-range=10.0.0.0/24',
       '--authorization-mode=Node,RBAC',
       '--enable-admission-plugins=NodeRestriction',
+      `--kubelet-client-certificate=${kubeletClient.cert}`,
+      `--kubelet-client-key=${kubeletClient.key}`,
+      `--kubelet-certificate-authority=${pki.ca.cert}`,
+      '--kubelet-preferred-address-types=InternalIP',
       '--profiling=false',
       '--v=1',
     ]);
@@ -352,6 +367,16 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       request,
       clientCert: (user, groups = []) =>
         pki.leaf(`user-${user.replace(/[^a-z0-9-]/gi, '-')}`, clientSubject(user, groups), clientExt),
+      servingCert: (name) =>
+        pki.leaf(
+          `serving-${name.replace(/[^a-z0-9-]/gi, '-')}`,
+          `/CN=${name}`,
+          [
+            `subjectAltName=IP:127.0.0.1,DNS:${name}`,
+            'extendedKeyUsage=serverAuth',
+            'keyUsage=critical,digitalSignature,keyEncipherment',
+          ].join('\n'),
+        ),
       logs,
       stop,
     };

@@ -1,5 +1,5 @@
 /** A container's environment and command line, resolved the way the kubelet does. */
-import type { InProcessClient, JsonObject } from '../fake-api-server/index.js';
+import type { JsonObject } from '../fake-api-server/index.js';
 import { ContainerConfigError } from './container-config-error.js';
 import {
   type ContainerResources,
@@ -8,6 +8,14 @@ import {
 } from './resource-field-ref.js';
 
 export { ContainerConfigError };
+
+/**
+ * Where Secrets and ConfigMaps are read from: the fake server's in-process client, or the real-API-server
+ * node agent's objects fetched for the pod before it starts (so this code stays synchronous and shared).
+ */
+export interface ObjectLookup {
+  find(resource: 'secrets' | 'configmaps', namespace: string, name: string): JsonObject | undefined;
+}
 
 interface EnvVar {
   name: string;
@@ -36,7 +44,8 @@ export interface Container {
   resources?: ContainerResources;
 }
 
-function fieldRef(pod: JsonObject, path: string): string {
+/** The downward API's fieldRef for env and downwardAPI volumes. */
+export function fieldRef(pod: JsonObject, path: string): string {
   const meta = pod.metadata as {
     name: string;
     namespace: string;
@@ -67,7 +76,7 @@ function fieldRef(pod: JsonObject, path: string): string {
 }
 
 function dataOf(
-  api: InProcessClient,
+  api: ObjectLookup,
   kind: 'secrets' | 'configmaps',
   namespace: string,
   name: string,
@@ -95,7 +104,7 @@ export function expand(text: string, env: Record<string, string | undefined>): s
 
 /** The container's own variables (envFrom first, then env), as a map. */
 export function containerEnv(
-  api: InProcessClient,
+  api: ObjectLookup,
   pod: JsonObject,
   container: Container,
 ): Record<string, string> {

