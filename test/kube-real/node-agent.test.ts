@@ -216,6 +216,12 @@ test('volumes: an emptyDir shared with an init container, a Secret, a PVC bound 
     metadata: { name: 'agent-secret' },
     stringData: { password: 's3cret', other: 'x' },
   });
+  await ok('POST', '/api/v1/namespaces/default/configmaps', {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: 'agent-settings' },
+    data: { 'a.conf': 'x=1\n' },
+  });
   const mnt = join(scratch, 'mnt');
   await ok(
     'POST',
@@ -234,6 +240,7 @@ test('volumes: an emptyDir shared with an init container, a Secret, a PVC bound 
           },
         },
         { name: 'data', persistentVolumeClaim: { claimName: 'agent-claim' } },
+        { name: 'settings', configMap: { name: 'agent-settings' } },
       ],
       initContainers: [
         {
@@ -252,6 +259,9 @@ test('volumes: an emptyDir shared with an init container, a Secret, a PVC bound 
             '-c',
             [
               `cat ${mnt}/shared/note`,
+              `touch ${mnt}/shared/more 2>/dev/null || echo 'shared is read-only here'`,
+              'echo "env $PASSWORD"',
+              `cat ${mnt}/etc/a.conf`,
               `cat ${mnt}/secret/pw/file; echo`,
               `stat -c 'mode %a' ${mnt}/secret/pw/file`,
               `ls ${mnt}/secret/other 2>/dev/null || echo 'no other key'`,
@@ -263,7 +273,9 @@ test('volumes: an emptyDir shared with an init container, a Secret, a PVC bound 
             ].join('\n'),
           ],
           workingDir: `${mnt}/data`,
+          env: [{ name: 'PASSWORD', valueFrom: { secretKeyRef: { name: 'agent-secret', key: 'password' } } }],
           volumeMounts: [
+            { name: 'settings', mountPath: `${mnt}/etc/a.conf`, subPath: 'a.conf' },
             { name: 'shared', mountPath: `${mnt}/shared`, readOnly: true },
             { name: 'mem', mountPath: `${mnt}/mem` },
             { name: 'secret', mountPath: `${mnt}/secret` },
@@ -281,6 +293,9 @@ test('volumes: an emptyDir shared with an init container, a Secret, a PVC bound 
     log,
     [
       'written by init',
+      'shared is read-only here',
+      'env s3cret',
+      'x=1',
       's3cret',
       'mode 400',
       'no other key',
@@ -588,5 +603,23 @@ test('stop() kills every process the agent started', async () => {
       assert.throws(() => process.kill(-r.pid, 0), `process group of ${r.container} is gone`);
   } finally {
     await agent.stop();
+  }
+});
+
+test('the nodes stay Ready and untainted: their Lease and Ready heartbeat are renewed', async () => {
+  for (const name of ['gpu-node', 'cpu-node']) {
+    const node = await ok<Node>('GET', `/api/v1/nodes/${name}`);
+    assert.deepEqual(node.spec.taints ?? [], [], `${name} is not tainted`);
+    const ready = node.status.conditions.find((c) => c.type === 'Ready') as Condition & {
+      lastHeartbeatTime: string;
+      lastTransitionTime: string;
+    };
+    assert.equal(ready.status, 'True');
+    assert.ok(ready.lastHeartbeatTime > ready.lastTransitionTime, 'the heartbeat was refreshed');
+    const lease = await ok<{ spec: { renewTime: string } }>(
+      'GET',
+      `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${name}`,
+    );
+    assert.ok(Date.now() - Date.parse(lease.spec.renewTime) < 15_000, `${name}'s lease was renewed lately`);
   }
 });
