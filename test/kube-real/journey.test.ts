@@ -159,7 +159,9 @@ function step(name: string, body: () => Promise<void>) {
 
 before(async () => {
   work = mkdtempSync(join(tmpdir(), 'rlhf-journey-'));
-  cp = await startControlPlane();
+  // OwnerReferencesPermissionEnforcement (on in OpenShift and other hardened clusters) checks that the
+  // controller may set blockOwnerDeletion on what it owns: the chart's finalizers rule is for it.
+  cp = await startControlPlane({ admissionPlugins: ['OwnerReferencesPermissionEnforcement'] });
   nats = await startLocalNatsServer();
   agent = await startNodeAgent(cp, {
     // Room for the controller and one stage pod at a time, as a small CPU node.
@@ -407,6 +409,19 @@ describe('the user journey: helm install, kubectl apply, wait, describe, delete,
       );
     },
   );
+
+  step('no call of the controller was refused: the chart RBAC grants what it does', async () => {
+    const logs = readdirSync(join(work, 'pod-logs')).filter((f) =>
+      f.startsWith(`${ns}_${release}-controller-`),
+    );
+    assert.ok(logs.length >= 2, `the logs of both controller pods: ${logs.join(', ')}`);
+    for (const f of logs) {
+      const refused = readFileSync(join(work, 'pod-logs', f), 'utf8')
+        .split('\n')
+        .filter((l) => /forbidden|\b403\b/i.test(l));
+      assert.deepEqual(refused, [], `${f}: refused calls`);
+    }
+  });
 
   step('helm uninstall removes the release; the node runs nothing of it any more', async () => {
     await tools.helmOk(['uninstall', release, '-n', ns, '--wait', '--timeout', '3m'], { timeoutMs: 200_000 });
