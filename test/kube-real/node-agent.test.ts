@@ -13,7 +13,7 @@ import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { type ControlPlane, startControlPlane } from '../helpers/control-plane.js';
 import { repoRoot } from '../kube/fake-kubelet.js';
-import { type NodeAgent, startNodeAgent } from './node-agent/index.js';
+import { type NodeAgent, rlhfCli, startNodeAgent } from './node-agent/index.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -42,8 +42,10 @@ let cpuNode: NodeAgent;
 
 before(async () => {
   cp = await startControlPlane();
-  gpuNode = await startNodeAgent(cp, { name: 'gpu-node', gpus: 2, restartBackoffMs: 200 });
-  cpuNode = await startNodeAgent(cp, { name: 'cpu-node', restartBackoffMs: 200 });
+  // The platform's image runs the repo's CLI, as in the chart's Deployment and the stage Jobs.
+  const entrypoints = { 'ghcr.io/example/rlhf': rlhfCli };
+  gpuNode = await startNodeAgent(cp, { name: 'gpu-node', gpus: 2, restartBackoffMs: 200, entrypoints });
+  cpuNode = await startNodeAgent(cp, { name: 'cpu-node', restartBackoffMs: 200, entrypoints });
 });
 
 after(async () => {
@@ -622,4 +624,195 @@ test('the nodes stay Ready and untainted: their Lease and Ready heartbeat are re
     );
     assert.ok(Date.now() - Date.parse(lease.spec.renewTime) < 15_000, `${name}'s lease was renewed lately`);
   }
+});
+
+test('a pod whose Secret is missing waits in CreateContainerConfigError, then runs once it exists', async () => {
+  await ok(
+    'POST',
+    '/api/v1/namespaces/default/pods',
+    pod('needs-secret', {
+      restartPolicy: 'Never',
+      containers: [
+        {
+          name: 'main',
+          image: 'busybox',
+          command: ['sh', '-c', 'echo "token $TOKEN"'],
+          env: [{ name: 'TOKEN', valueFrom: { secretKeyRef: { name: 'late-secret', key: 'token' } } }],
+        },
+      ],
+    }),
+  );
+  const waiting = await eventually('CreateContainerConfigError', async () => {
+    const p = await ok<Pod>('GET', '/api/v1/namespaces/default/pods/needs-secret');
+    const w = p.status.containerStatuses?.[0]?.state.waiting as
+      | { reason: string; message?: string }
+      | undefined;
+    return w?.reason === 'CreateContainerConfigError' ? { phase: p.status.phase, ...w } : undefined;
+  });
+  assert.equal(waiting.phase, 'Pending');
+  assert.match(waiting.message ?? '', /late-secret/);
+  await ok('POST', '/api/v1/namespaces/default/secrets', {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 'late-secret' },
+    stringData: { token: 'abc' },
+  });
+  const p = await finished('needs-secret');
+  assert.equal(p.status.phase, 'Succeeded');
+  assert.equal(logOf(agentOf(p), 'needs-secret'), 'token abc\n');
+});
+
+test('an image maps to its entrypoint: the platform image runs the repo CLI with the pod args', async () => {
+  await ok(
+    'POST',
+    '/api/v1/namespaces/default/pods',
+    pod('cli', {
+      restartPolicy: 'Never',
+      containers: [{ name: 'main', image: 'ghcr.io/example/rlhf:0.1.0', args: ['--version'] }],
+    }),
+  );
+  const p = await finished('cli');
+  assert.equal(p.status.phase, 'Succeeded');
+  assert.match(logOf(agentOf(p), 'cli'), /^\d+\.\d+\.\d+\n$/);
+});
+
+test('an image with no mapped entrypoint waits in CreateContainerConfigError naming the image', async () => {
+  await ok(
+    'POST',
+    '/api/v1/namespaces/default/pods',
+    pod('unmapped', { containers: [{ name: 'main', image: 'example.com/unknown:1' }] }),
+  );
+  const waiting = await eventually('CreateContainerConfigError', async () => {
+    const p = await ok<Pod>('GET', '/api/v1/namespaces/default/pods/unmapped');
+    const w = p.status.containerStatuses?.[0]?.state.waiting as
+      | { reason: string; message?: string }
+      | undefined;
+    return w?.reason === 'CreateContainerConfigError' ? w : undefined;
+  });
+  assert.match(
+    waiting.message ?? '',
+    /no command and no entrypoint mapped for image "example\.com\/unknown:1"/,
+  );
+  await ok('DELETE', '/api/v1/namespaces/default/pods/unmapped');
+});
+
+test('a sidecar (init container with restartPolicy Always) starts first, serves, and stops when main ends', async () => {
+  const port = await freePort();
+  const readyFile = join(scratch, 'sidecar-ready');
+  writeFileSync(readyFile, '');
+  await ok(
+    'POST',
+    '/api/v1/namespaces/default/pods',
+    pod('with-sidecar', {
+      restartPolicy: 'Never',
+      initContainers: [
+        {
+          name: 'helper',
+          image: 'node',
+          restartPolicy: 'Always',
+          command: ['node', join(fixtures, 'health-server.mjs')],
+          env: [
+            { name: 'PORT', value: String(port) },
+            { name: 'READY_FILE', value: readyFile },
+          ],
+          startupProbe: { httpGet: { path: '/health', port }, periodSeconds: 1, failureThreshold: 30 },
+        },
+      ],
+      containers: [
+        {
+          name: 'main',
+          image: 'node',
+          command: [
+            'node',
+            '--input-type=module',
+            '-e',
+            `const r = await fetch('http://127.0.0.1:${port}/health'); console.log('sidecar', r.status);`,
+          ],
+        },
+      ],
+    }),
+  );
+  const p = await finished('with-sidecar');
+  const agent = agentOf(p);
+  assert.equal(p.status.phase, 'Succeeded');
+  assert.equal(
+    logOf(agent, 'with-sidecar', 'main'),
+    'sidecar 200\n',
+    'the sidecar was serving before main ran',
+  );
+  await eventually('sidecar stopped', async () => {
+    const got = await ok<Pod>('GET', '/api/v1/namespaces/default/pods/with-sidecar');
+    return got.status.initContainerStatuses?.[0]?.state.terminated ? true : undefined;
+  });
+  assert.match(logOf(agent, 'with-sidecar', 'helper'), /got SIGTERM, stopping\n$/);
+  assert.equal(agent.runningPods().filter((r) => r.pod === 'with-sidecar').length, 0);
+});
+
+test('kubectl logs -f follows a container until it exits; --tail picks the last lines', async () => {
+  await ok(
+    'POST',
+    '/api/v1/namespaces/default/pods',
+    pod('counter', {
+      restartPolicy: 'Never',
+      containers: [
+        {
+          name: 'main',
+          image: 'busybox',
+          command: ['sh', '-c', 'for i in 1 2 3 4 5; do echo line $i; sleep 0.4; done'],
+        },
+      ],
+    }),
+  );
+  await eventually('counter running', async () => {
+    const p = await ok<Pod>('GET', '/api/v1/namespaces/default/pods/counter');
+    return p.status.containerStatuses?.[0]?.state.running ? true : undefined;
+  });
+  const kubectl = kubectlBinary();
+  const followed = await execFileAsync(kubectl, ['--kubeconfig', cp.kubeconfig, 'logs', '-f', 'counter'], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  assert.equal(followed.stdout, 'line 1\nline 2\nline 3\nline 4\nline 5\n');
+  const tail = await execFileAsync(kubectl, ['--kubeconfig', cp.kubeconfig, 'logs', '--tail=2', 'counter'], {
+    encoding: 'utf8',
+  });
+  assert.equal(tail.stdout, 'line 4\nline 5\n');
+});
+
+test('a failing liveness probe kills the container, which restarts', async () => {
+  const alive = join(scratch, 'alive');
+  writeFileSync(alive, '');
+  await ok(
+    'POST',
+    '/api/v1/namespaces/default/pods',
+    pod('liveness', {
+      terminationGracePeriodSeconds: 1,
+      containers: [
+        {
+          name: 'main',
+          image: 'busybox',
+          command: ['sh', '-c', 'echo started; exec sleep 600'],
+          livenessProbe: { exec: { command: ['test', '-e', alive] }, periodSeconds: 1, failureThreshold: 2 },
+        },
+      ],
+    }),
+  );
+  await eventually('liveness running', async () => {
+    const p = await ok<Pod>('GET', '/api/v1/namespaces/default/pods/liveness');
+    return p.status.containerStatuses?.[0]?.state.running ? true : undefined;
+  });
+  await new Promise((r) => setTimeout(r, 2500));
+  const healthy = await ok<Pod>('GET', '/api/v1/namespaces/default/pods/liveness');
+  assert.equal(healthy.status.containerStatuses?.[0]?.restartCount, 0, 'no restart while the probe passes');
+  rmSync(alive);
+  const restarted = await eventually('liveness restarted', async () => {
+    const p = await ok<Pod>('GET', '/api/v1/namespaces/default/pods/liveness');
+    const s = p.status.containerStatuses?.[0];
+    return s && s.restartCount >= 1 ? p : undefined;
+  });
+  // restartCount counts from the back-off; the second start follows it.
+  await eventually('second start logged', async () =>
+    /^started\nstarted\n/.test(logOf(agentOf(restarted), 'liveness')) ? true : undefined,
+  );
+  await ok('DELETE', '/api/v1/namespaces/default/pods/liveness');
 });

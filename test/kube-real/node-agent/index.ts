@@ -32,7 +32,7 @@ export interface NodeAgentOptions {
   labels?: Record<string, string>;
   /** Image (`repo/name:tag`, `repo/name` or `name`) -> argv, for containers without `command`. */
   entrypoints?: Record<string, string[]>;
-  /** Entrypoint for images not in `entrypoints`. Default: none (such a container fails with StartError). */
+  /** Entrypoint for images not in `entrypoints`. Default: none (such a container waits in CreateContainerConfigError). */
   defaultEntrypoint?: string[];
   /** First word of a container's command line -> argv (`rlhf` maps to the repo CLI unless overridden). */
   commands?: Record<string, string[]>;
@@ -66,9 +66,14 @@ export interface NodeAgent {
 
 const repoRoot = join(rlhfCli[1]!, '../../../..');
 
+/**
+ * Pods bound to the node: a list, then a watch from its resourceVersion, re-watched when the server ends it
+ * and relisted when the version is too old (410). A relist reports pods that vanished meanwhile as DELETED.
+ */
 async function watchPods(api: NodeApi, nodeName: string, onPod: (type: string, pod: JsonObject) => void) {
   let stopped = false;
   let current: { close(): void } | undefined;
+  const seen = new Map<string, JsonObject>();
   const selector = `fieldSelector=${encodeURIComponent(`spec.nodeName=${nodeName}`)}`;
   const loop = async () => {
     let rv: string | undefined;
@@ -80,7 +85,13 @@ async function watchPods(api: NodeApi, nodeName: string, onPod: (type: string, p
           continue;
         }
         const body = list.body as { metadata: { resourceVersion: string }; items: JsonObject[] };
-        for (const pod of body.items) onPod('ADDED', pod);
+        const present = new Set(body.items.map((p) => (p.metadata as { uid: string }).uid));
+        for (const [uid, pod] of seen) if (!present.has(uid)) onPod('DELETED', pod);
+        seen.clear();
+        for (const pod of body.items) {
+          seen.set((pod.metadata as { uid: string }).uid, pod);
+          onPod('ADDED', pod);
+        }
         rv = body.metadata.resourceVersion;
       }
       let expired = false;
@@ -93,12 +104,19 @@ async function watchPods(api: NodeApi, nodeName: string, onPod: (type: string, p
             return;
           }
           if (obj.metadata?.resourceVersion) rv = obj.metadata.resourceVersion;
-          if (e.type !== 'BOOKMARK') onPod(e.type, obj);
+          if (e.type === 'BOOKMARK') return;
+          const uid = (obj.metadata as { uid: string }).uid;
+          if (e.type === 'DELETED') seen.delete(uid);
+          else seen.set(uid, obj);
+          onPod(e.type, obj);
         },
       );
       current = w;
+      const began = Date.now();
       await w.done;
       if (expired) rv = undefined;
+      // A watch that ends at once (API server unreachable or refusing) is retried after a pause.
+      if (!stopped && Date.now() - began < 1000) await new Promise((r) => setTimeout(r, 1000));
     }
   };
   const done = loop();

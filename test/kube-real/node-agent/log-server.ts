@@ -55,12 +55,14 @@ export async function startLogServer(
     }
     let offset = initial.length;
     const timer = setInterval(() => {
+      // Asked before reading: a process that exits meanwhile has written all it will by the read.
+      const running = source.isRunning(ns, pod, container);
       const all = readFileSync(file);
       if (all.length > offset) {
         res.write(all.subarray(offset));
         offset = all.length;
       }
-      if (!source.isRunning(ns, pod, container)) {
+      if (!running) {
         clearInterval(timer);
         res.end();
       }

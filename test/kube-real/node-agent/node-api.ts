@@ -75,6 +75,23 @@ export function nodeApi(server: string, tls: { ca: Buffer; cert: Buffer; key: Bu
             response = res;
             watches.add(res);
             if (closed) res.destroy();
+            if (res.statusCode !== 200) {
+              // A refused or failed watch: reported as an ERROR event, so the caller relists.
+              const chunks: Buffer[] = [];
+              res.on('data', (c: Buffer) => chunks.push(c));
+              const failed = () => {
+                watches.delete(res);
+                resolve();
+              };
+              res.on('end', () => {
+                const body = Buffer.concat(chunks).toString('utf8');
+                onEvent({ type: 'ERROR', object: { code: res.statusCode, body } });
+                failed();
+              });
+              res.on('close', failed);
+              res.on('error', failed);
+              return;
+            }
             let buffered = '';
             res.setEncoding('utf8');
             res.on('data', (chunk: string) => {

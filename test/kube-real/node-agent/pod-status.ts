@@ -9,6 +9,8 @@ export interface ContainerRecord {
   pid?: number;
   restartCount: number;
   ready: boolean;
+  /** False while a startup probe has not passed; otherwise running means started. */
+  started?: boolean;
   /** Exactly one of running / waiting / terminated, as in the API. */
   state: JsonObject;
   lastState: JsonObject;
@@ -29,7 +31,7 @@ function containerStatus(c: ContainerRecord): JsonObject {
     image: c.image,
     imageID: '',
     ready: c.ready,
-    started: 'running' in c.state,
+    started: 'running' in c.state && c.started !== false,
     restartCount: c.restartCount,
     state: c.state,
     lastState: c.lastState,
@@ -43,7 +45,9 @@ export class PodConditions {
   private readonly since = new Map<string, { status: string; at: string }>();
 
   build(snapshot: PodSnapshot): JsonObject[] {
-    const ready = snapshot.main.length > 0 && snapshot.main.every((c) => c.ready);
+    // Sidecars (running init containers) count towards readiness, as the kubelet counts them.
+    const sidecars = snapshot.init.filter((c) => 'running' in c.state);
+    const ready = snapshot.main.length > 0 && [...snapshot.main, ...sidecars].every((c) => c.ready);
     const wanted: [string, boolean, string?][] = [
       ['PodReadyToStartContainers', true],
       ['Initialized', snapshot.initialized, 'ContainersNotInitialized'],

@@ -1,7 +1,8 @@
 /**
  * One pod on the node, from binding to deletion: volumes and /etc/hosts prepared, init containers run one
- * after another, then every container at once, each restarted per restartPolicy (with a short doubling
- * back-off), readiness and liveness probes run, and the pod's status written through pods/status after
+ * after another (sidecars, restartPolicy Always, keep running), then every container at once, each
+ * restarted per restartPolicy (with a short doubling back-off), startup, readiness and liveness probes
+ * run, and the pod's status written through pods/status after
  * every change. Deletion sends SIGTERM to every container's process group, SIGKILL after the grace period,
  * writes the final status and deletes the pod with gracePeriodSeconds 0, as the kubelet does.
  */
@@ -16,6 +17,7 @@ import {
   ContainerConfigError,
   commandLine,
   containerEnv,
+  type ObjectLookup,
 } from '../../kube/fake-kubelet/container-env.js';
 import { writePodHosts } from './cluster-hosts.js';
 import { containerBinds, mountedCommand, type VolumeMount } from './mount-command.js';
@@ -24,6 +26,7 @@ import { envObjects, PodConfigError } from './pod-objects.js';
 import { type ContainerRecord, now, PodConditions, podStatus } from './pod-status.js';
 import { type PodVolumes, preparePodVolumes } from './pod-volumes.js';
 import { type ContainerPort, type Probe, probeOnce } from './probes.js';
+import { reapGroup, signalGroup } from './process-group.js';
 
 export interface WorkerContext extends CommandMapping {
   api: NodeApi;
@@ -45,6 +48,9 @@ interface PodContainer extends Container {
   ports?: ContainerPort[];
   readinessProbe?: Probe;
   livenessProbe?: Probe;
+  startupProbe?: Probe;
+  /** `Always` on an init container makes it a sidecar: it starts in order and runs beside the others. */
+  restartPolicy?: 'Always';
 }
 
 interface PodSpec {
@@ -68,7 +74,10 @@ interface Slot {
   record: ContainerRecord;
   child?: ChildProcess;
   exited?: Promise<number>;
-  probeTimers: NodeJS.Timeout[];
+  probeTimers: Set<NodeJS.Timeout>;
+  sidecar: boolean;
+  /** Set when the startup probe (if any) has passed: readiness and liveness probes start then. */
+  onStarted?: () => void;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -82,13 +91,20 @@ export class PodWorker {
   private readonly init: Slot[];
   private readonly main: Slot[];
   private readonly conditions = new PodConditions();
-  private phase: 'Pending' | 'Running' | 'Succeeded' | 'Failed' = 'Pending';
+  /** Set once the pod is over; until then the phase follows the containers (currentPhase). */
+  private phase: 'Pending' | 'Succeeded' | 'Failed' = 'Pending';
   private initialized = false;
   private readonly startTime = now();
   private volumes: PodVolumes | undefined;
   private terminating = false;
+  /** Resolves when termination begins, for waits that must not outlast the pod. */
+  private readonly stopping: Promise<void>;
+  private markStopping: () => void = () => undefined;
+  private sidecarsStopping = false;
   private writing: Promise<void> = Promise.resolve();
   private termination: Promise<void> | undefined;
+  /** The Secrets and ConfigMaps the containers' env refers to, as last fetched. */
+  private lookup: ObjectLookup = { find: () => undefined };
   /** Why the last status write failed, for a test to show. */
   lastError: string | undefined;
 
@@ -97,6 +113,9 @@ export class PodWorker {
     pod: JsonObject,
   ) {
     this.pod = pod;
+    this.stopping = new Promise((resolve) => {
+      this.markStopping = resolve;
+    });
     const meta = pod.metadata as PodMeta;
     this.namespace = meta.namespace;
     this.name = meta.name;
@@ -112,9 +131,13 @@ export class PodWorker {
         state: { waiting: { reason: 'PodInitializing' } },
         lastState: {},
       },
-      probeTimers: [],
+      probeTimers: new Set(),
+      sidecar: false,
     });
-    this.init = (this.spec.initContainers ?? []).map(slot);
+    this.init = (this.spec.initContainers ?? []).map((c) => ({
+      ...slot(c),
+      sidecar: c.restartPolicy === 'Always',
+    }));
     this.main = this.spec.containers.map(slot);
     if (this.init.length === 0) this.initialized = true;
     for (const s of this.main)
@@ -163,17 +186,29 @@ export class PodWorker {
   private async run(): Promise<void> {
     mkdirSync(this.podDir, { recursive: true });
     await this.writeStatus();
-    const lookup = await this.prepare();
-    if (!lookup) return;
+    if (!(await this.prepare())) return;
+    const sidecars: Promise<void>[] = [];
     for (const slot of this.init) {
+      if (slot.sidecar) {
+        // Runs until the pod ends, restarted whatever the pod's restartPolicy; the next init container
+        // waits until it has started (its startup probe passed).
+        const started = new Promise<void>((resolve) => {
+          slot.onStarted = resolve;
+        });
+        sidecars.push(this.keepRunning(slot, 'Always'));
+        await Promise.race([started, this.stopping]);
+        if (this.terminating) return;
+        continue;
+      }
       for (;;) {
-        const code = await this.runOnce(slot, lookup);
+        const code = await this.runOnce(slot);
         if (this.terminating) return;
         if (code === 0) break;
         if (this.policy() === 'Never') {
           this.phase = 'Failed';
           for (const m of this.main) m.record.state = { waiting: { reason: 'PodInitializing' } };
           await this.writeStatus();
+          this.volumes?.release();
           return;
         }
         await this.backoff(slot);
@@ -182,9 +217,18 @@ export class PodWorker {
     }
     this.initialized = true;
     for (const m of this.main) m.record.state = { waiting: { reason: 'ContainerCreating' } };
-    this.phase = 'Running';
-    await Promise.all(this.main.map((slot) => this.keepRunning(slot, lookup)));
+    await Promise.all(this.main.map((slot) => this.keepRunning(slot)));
     if (this.terminating) return;
+    if (sidecars.length > 0) {
+      // The main containers are done: sidecars are stopped, as the kubelet stops them, and do not count.
+      this.sidecarsStopping = true;
+      const grace = (this.spec.terminationGracePeriodSeconds ?? 30) * 1000;
+      await this.stopSlots(
+        this.init.filter((s) => s.sidecar),
+        grace,
+      );
+      await Promise.all(sidecars);
+    }
     const failed = this.main.some((s) => (s.record.state.terminated as { exitCode: number }).exitCode !== 0);
     this.phase = failed ? 'Failed' : 'Succeeded';
     await this.writeStatus();
@@ -196,17 +240,20 @@ export class PodWorker {
   }
 
   /** Volumes, hosts file and env sources; retried (as CreateContainerConfigError) until they can be had. */
-  private async prepare() {
+  private async prepare(): Promise<boolean> {
     for (let attempt = 0; ; attempt++) {
-      if (this.terminating) return undefined;
+      if (this.terminating) return false;
       try {
         await writePodHosts(this.ctx.api, join(this.podDir, 'hosts'), this.name, this.namespace);
         mkdirSync(join(this.podDir, 'empty'), { recursive: true });
+        this.volumes?.release();
         this.volumes = await preparePodVolumes(this.ctx.api, this.pod, this.podDir);
-        return await envObjects(this.ctx.api, this.pod);
+        this.lookup = await envObjects(this.ctx.api, this.pod);
+        return true;
       } catch (e) {
-        if (!(e instanceof PodConfigError)) throw e;
-        const waiting = { waiting: { reason: 'CreateContainerConfigError', message: e.message } };
+        // A refused or missing object, or the API server out of reach for a moment: both are retried.
+        const message = (e as Error).message;
+        const waiting = { waiting: { reason: 'CreateContainerConfigError', message } };
         for (const s of this.initialized ? this.main : this.init.slice(0, 1)) s.record.state = waiting;
         await this.writeStatus();
         await sleep(Math.min(5000, 500 * 2 ** attempt));
@@ -214,11 +261,10 @@ export class PodWorker {
     }
   }
 
-  private async keepRunning(slot: Slot, lookup: Awaited<ReturnType<PodWorker['prepare']>> & object) {
+  private async keepRunning(slot: Slot, policy = this.policy()) {
     for (;;) {
-      const code = await this.runOnce(slot, lookup);
-      if (this.terminating) return;
-      const policy = this.policy();
+      const code = await this.runOnce(slot);
+      if (this.terminating || (slot.sidecar && this.sidecarsStopping)) return;
       if (policy === 'Never' || (policy === 'OnFailure' && code === 0)) return;
       await this.backoff(slot);
       if (this.terminating) return;
@@ -241,41 +287,44 @@ export class PodWorker {
     );
   }
 
-  /** Runs the container once; resolves with its exit code once its status is written. */
-  private async runOnce(slot: Slot, lookup: Parameters<typeof containerEnv>[0]): Promise<number> {
+  /**
+   * Runs the container once; resolves with its exit code once its status is written. A container whose env
+   * or mounts cannot be resolved yet (a missing Secret key, an image with no mapped entrypoint) waits in
+   * CreateContainerConfigError with the reason, and is retried with fresh objects, as the kubelet does.
+   */
+  private async runOnce(slot: Slot): Promise<number> {
     const c = slot.spec;
     const field = `container ${c.name}`;
-    const log = openSync(this.logPath(c.name), 'a');
     let argv: string[];
     let env: Record<string, string>;
-    const startedAt = now();
-    try {
-      env = containerEnv(lookup, this.pod, c);
-      const command = commandLine(c, env, this.ctx);
-      const binds = containerBinds(
-        c.volumeMounts ?? [],
-        this.volumes!.byName,
-        join(this.podDir, 'hosts'),
-        join(this.podDir, 'empty'),
-        field,
-      );
-      argv = mountedCommand(binds, command, c.workingDir ?? this.ctx.cwd);
-    } catch (e) {
-      if (!(e instanceof ContainerConfigError) && !(e instanceof PodConfigError)) throw e;
-      writeSync(log, `${(e as Error).message}\n`);
-      closeSync(log);
-      slot.record.state = {
-        terminated: {
-          exitCode: 128,
-          reason: 'StartError',
-          message: (e as Error).message,
-          startedAt,
-          finishedAt: now(),
-        },
-      };
-      await this.writeStatus();
-      return 128;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        env = containerEnv(this.lookup, this.pod, c);
+        const command = commandLine(c, env, this.ctx);
+        const binds = containerBinds(
+          c.volumeMounts ?? [],
+          this.volumes!.byName,
+          join(this.podDir, 'hosts'),
+          join(this.podDir, 'empty'),
+          field,
+        );
+        argv = mountedCommand(binds, command, c.workingDir ?? this.ctx.cwd);
+        break;
+      } catch (e) {
+        if (!(e instanceof ContainerConfigError) && !(e instanceof PodConfigError)) throw e;
+        slot.record.state = { waiting: { reason: 'CreateContainerConfigError', message: e.message } };
+        await this.writeStatus();
+        await sleep(Math.min(5000, 500 * 2 ** attempt));
+        if (this.terminating) return 128;
+        try {
+          this.lookup = await envObjects(this.ctx.api, this.pod);
+        } catch {
+          // Still refused or unreachable: the next round says why in the container's status.
+        }
+      }
     }
+    const startedAt = now();
+    const log = openSync(this.logPath(c.name), 'a');
     const { KUBECONFIG: _dropped, ...base } = this.ctx.baseEnv;
     const processEnv = {
       ...base,
@@ -309,12 +358,15 @@ export class PodWorker {
     if (child.pid !== undefined) {
       slot.record.pid = child.pid;
       slot.record.state = { running: { startedAt } };
-      slot.record.ready = !c.readinessProbe && this.initialized;
+      slot.record.ready = false;
+      slot.record.started = !c.startupProbe;
       this.startProbes(slot, processEnv);
       await this.writeStatus();
     }
     const code = await slot.exited;
-    for (const t of slot.probeTimers.splice(0)) clearTimeout(t);
+    for (const t of slot.probeTimers) clearTimeout(t);
+    slot.probeTimers.clear();
+    slot.record.started = false;
     // A container ends with its main process: what that process left running goes too.
     if (child.pid !== undefined) await reapGroup(child.pid);
     slot.record.ready = false;
@@ -331,36 +383,71 @@ export class PodWorker {
     return code;
   }
 
+  /**
+   * Startup probe first (until it passes, the container is not started and other probes wait), then
+   * readiness (drives `ready`) and liveness (kills the container after failureThreshold misses). Regular
+   * init containers have none, as in the API.
+   */
   private startProbes(slot: Slot, env: NodeJS.ProcessEnv): void {
-    if (!this.initialized) return;
+    if (!this.initialized && !slot.sidecar) return;
     const ports = slot.spec.ports ?? [];
-    const loop = (probe: Probe, onResult: (ok: boolean, failures: number) => void) => {
+    const child = slot.child;
+    const loop = (probe: Probe, onResult: (ok: boolean, failures: number) => boolean) => {
       let failures = 0;
-      const tick = async () => {
-        if (slot.child?.exitCode !== null || this.terminating) return;
-        const ok = await probeOnce(probe, ports, env);
-        failures = ok ? 0 : failures + 1;
-        onResult(ok, failures);
-        slot.probeTimers.push(setTimeout(tick, (probe.periodSeconds ?? 10) * 1000));
+      const schedule = (ms: number) => {
+        const timer = setTimeout(async () => {
+          slot.probeTimers.delete(timer);
+          if (slot.child !== child || child?.exitCode !== null || this.terminating) return;
+          const ok = await probeOnce(probe, ports, env);
+          failures = ok ? 0 : failures + 1;
+          if (onResult(ok, failures)) schedule((probe.periodSeconds ?? 10) * 1000);
+        }, ms);
+        slot.probeTimers.add(timer);
       };
-      slot.probeTimers.push(setTimeout(tick, (probe.initialDelaySeconds ?? 0) * 1000));
+      schedule((probe.initialDelaySeconds ?? 0) * 1000);
     };
-    const readiness = slot.spec.readinessProbe;
-    if (readiness) {
-      loop(readiness, (ok, failures) => {
-        const ready = ok ? true : failures >= (readiness.failureThreshold ?? 3) ? false : slot.record.ready;
-        if (ready !== slot.record.ready && 'running' in slot.record.state) {
-          slot.record.ready = ready;
-          void this.writeStatus();
-        }
-      });
+    const afterStart = () => {
+      slot.onStarted?.();
+      const readiness = slot.spec.readinessProbe;
+      if (readiness) {
+        loop(readiness, (ok, failures) => {
+          const ready = ok ? true : failures >= (readiness.failureThreshold ?? 3) ? false : slot.record.ready;
+          if (ready !== slot.record.ready && 'running' in slot.record.state) {
+            slot.record.ready = ready;
+            void this.writeStatus();
+          }
+          return true;
+        });
+      } else if (!slot.record.ready) {
+        slot.record.ready = true;
+        void this.writeStatus();
+      }
+      const liveness = slot.spec.livenessProbe;
+      if (liveness) {
+        loop(liveness, (_ok, failures) => {
+          if (failures < (liveness.failureThreshold ?? 3)) return true;
+          signalGroup(slot.child, 'SIGKILL');
+          return false;
+        });
+      }
+    };
+    const startup = slot.spec.startupProbe;
+    if (!startup) {
+      afterStart();
+      return;
     }
-    const liveness = slot.spec.livenessProbe;
-    if (liveness) {
-      loop(liveness, (_ok, failures) => {
-        if (failures >= (liveness.failureThreshold ?? 3)) signalGroup(slot.child, 'SIGKILL');
-      });
-    }
+    loop(startup, (ok, failures) => {
+      if (ok) {
+        slot.record.started = true;
+        afterStart();
+        return false;
+      }
+      if (failures >= (startup.failureThreshold ?? 3)) {
+        signalGroup(slot.child, 'SIGKILL');
+        return false;
+      }
+      return true;
+    });
   }
 
   /**
@@ -374,14 +461,15 @@ export class PodWorker {
       return this.termination;
     }
     this.terminating = true;
+    this.markStopping();
     this.termination = this.stopContainers(graceMs, deleteAfter).catch((e) => {
       this.lastError = (e as Error).message;
     });
     return this.termination;
   }
 
-  private async stopContainers(graceMs: number, deleteAfter: boolean): Promise<void> {
-    const slots = [...this.init, ...this.main];
+  /** SIGTERM to each live container's process group, SIGKILL after graceMs; resolves when all are gone. */
+  private async stopSlots(slots: Slot[], graceMs: number): Promise<void> {
     const live = slots.filter((s) => s.child && s.child.exitCode === null && s.child.signalCode === null);
     for (const s of live) signalGroup(s.child, 'SIGTERM');
     const timer = setTimeout(() => {
@@ -392,6 +480,10 @@ export class PodWorker {
     // The leader is gone; what it started in the background may outlive it (until grace ran out, it had
     // SIGTERM only): the kubelet's runtime kills the whole container, so kill the rest of the group.
     await Promise.all(live.map((s) => reapGroup(s.child!.pid!)));
+  }
+
+  private async stopContainers(graceMs: number, deleteAfter: boolean): Promise<void> {
+    await this.stopSlots([...this.init, ...this.main], graceMs);
     this.volumes?.release();
     if (!deleteAfter) return;
     if (this.phase !== 'Succeeded' && this.phase !== 'Failed') {
@@ -419,52 +511,45 @@ export class PodWorker {
     rmSync(this.podDir, { recursive: true, force: true });
   }
 
+  /** Running once a container has started (or is restarting), as the kubelet reports it. */
+  private currentPhase(): 'Pending' | 'Running' | 'Succeeded' | 'Failed' {
+    if (this.phase !== 'Pending' || !this.initialized) return this.phase;
+    const ran = this.main.some(
+      (s) => 'running' in s.record.state || 'terminated' in s.record.state || s.record.restartCount > 0,
+    );
+    return ran ? 'Running' : 'Pending';
+  }
+
   /** Writes are serialised and each sends the status as it is when its turn comes. */
   private writeStatus(evenWhileTerminating = false): Promise<void> {
-    this.writing = this.writing.then(async () => {
-      if (this.terminating && !evenWhileTerminating) return;
-      const status = podStatus(
-        {
-          phase: this.phase,
-          startTime: this.startTime,
-          initialized: this.initialized,
-          init: this.init.map((s) => s.record),
-          main: this.main.map((s) => s.record),
-          scheduledAt: (this.pod.metadata as PodMeta).creationTimestamp ?? this.startTime,
-        },
-        this.conditions,
-      );
-      const res = await this.ctx.api.request(
-        'PATCH',
-        `/api/v1/namespaces/${this.namespace}/pods/${this.name}/status`,
-        { metadata: { uid: this.uid }, status },
-        mergePatch,
-      );
-      // 404 and 409: the pod is gone or replaced (a new uid) while the write was on its way.
-      if (res.status !== 200 && res.status !== 404 && res.status !== 409)
-        this.lastError = `status of ${this.namespace}/${this.name}: ${res.status} ${JSON.stringify(res.body)}`;
-    });
+    this.writing = this.writing
+      .then(async () => {
+        if (this.terminating && !evenWhileTerminating) return;
+        const status = podStatus(
+          {
+            phase: this.currentPhase(),
+            startTime: this.startTime,
+            initialized: this.initialized,
+            init: this.init.map((s) => s.record),
+            main: this.main.map((s) => s.record),
+            scheduledAt: (this.pod.metadata as PodMeta).creationTimestamp ?? this.startTime,
+          },
+          this.conditions,
+        );
+        const res = await this.ctx.api.request(
+          'PATCH',
+          `/api/v1/namespaces/${this.namespace}/pods/${this.name}/status`,
+          { metadata: { uid: this.uid }, status },
+          mergePatch,
+        );
+        // 404 and 409: the pod is gone or replaced (a new uid) while the write was on its way.
+        if (res.status !== 200 && res.status !== 404 && res.status !== 409)
+          this.lastError = `status of ${this.namespace}/${this.name}: ${res.status} ${JSON.stringify(res.body)}`;
+      })
+      .catch((e) => {
+        // Unreachable API server: the next change writes the whole status again.
+        this.lastError = `status of ${this.namespace}/${this.name}: ${(e as Error).message}`;
+      });
     return this.writing;
-  }
-}
-
-/** SIGKILL to a process group until no member is left (at most ~2 s). */
-async function reapGroup(pgid: number): Promise<void> {
-  for (let i = 0; i < 40; i++) {
-    try {
-      process.kill(-pgid, 'SIGKILL');
-    } catch {
-      return;
-    }
-    await sleep(50);
-  }
-}
-
-function signalGroup(child: ChildProcess | undefined, signal: NodeJS.Signals): void {
-  if (!child?.pid || child.exitCode !== null || child.signalCode !== null) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    // Already gone.
   }
 }
