@@ -44,8 +44,14 @@ before(async () => {
   cp = await startControlPlane();
   // The platform's image runs the repo's CLI, as in the chart's Deployment and the stage Jobs.
   const entrypoints = { 'ghcr.io/example/rlhf': rlhfCli };
-  gpuNode = await startNodeAgent(cp, { name: 'gpu-node', gpus: 2, restartBackoffMs: 200, entrypoints });
-  cpuNode = await startNodeAgent(cp, { name: 'cpu-node', restartBackoffMs: 200, entrypoints });
+  const common = { restartBackoffMs: 200, entrypoints };
+  gpuNode = await startNodeAgent(cp, {
+    name: 'gpu-node',
+    gpus: 2,
+    logDir: join(scratch, 'logs-gpu'),
+    ...common,
+  });
+  cpuNode = await startNodeAgent(cp, { name: 'cpu-node', logDir: join(scratch, 'logs-cpu'), ...common });
 });
 
 after(async () => {
@@ -583,7 +589,11 @@ test('a container that ignores SIGTERM is killed when its grace period ends, the
 });
 
 test('stop() kills every process the agent started', async () => {
-  const agent = await startNodeAgent(cp, { name: 'short-lived', labels: { 'rlhf.test/pool': 'short' } });
+  const agent = await startNodeAgent(cp, {
+    name: 'short-lived',
+    labels: { 'rlhf.test/pool': 'short' },
+    logDir: join(scratch, 'logs-short'),
+  });
   try {
     await ok(
       'POST',

@@ -38,7 +38,10 @@ export interface NodeAgentOptions {
   commands?: Record<string, string[]>;
   /** Environment every container starts from, under its own env (KUBECONFIG is always removed). */
   baseEnv?: NodeJS.ProcessEnv;
-  /** Pod logs, `<namespace>_<pod>_<container>.log`. Default: a fresh temporary directory. */
+  /**
+   * Pod logs, `<namespace>_<pod>_<container>.log`. Default: a fresh temporary directory, kept after stop()
+   * so a failing test can still read them.
+   */
   logDir?: string;
   /** Working directory of containers without workingDir. Default: the repo root. */
   cwd?: string;
@@ -55,7 +58,10 @@ export interface RunningContainer {
 
 export interface NodeAgent {
   name: string;
-  /** Kills every process the agent started (whole process groups) and stops its heartbeats and watch. */
+  /**
+   * Kills every process the agent started (whole process groups), stops its heartbeats and watch, and
+   * removes its pod directories (logs stay). Safe to call twice.
+   */
   stop(): Promise<void>;
   runningPods(): RunningContainer[];
   /** A container's log file (default: the pod's first container; for a pod already gone, its only log). */
