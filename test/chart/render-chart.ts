@@ -1,15 +1,14 @@
 /**
  * Renders charts/rlhf with the real Helm binary (node scripts/fetch-helm.mjs puts it in .tools/), from a
- * copy without the `dependencies` block: Helm refuses to render while the nats subchart is missing, and
- * fetching it needs the internet (helm-chart.test.ts explains the same).
+ * copy in a temp directory (Helm's cache and the values files stay there).
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parse, parseAllDocuments, stringify } from 'yaml';
+import { parseAllDocuments, stringify } from 'yaml';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 // Kept in step with helmVersion in scripts/fetch-helm.mjs.
@@ -38,9 +37,6 @@ export function chartRenderer(): ChartRenderer {
   const work = mkdtempSync(join(tmpdir(), 'rlhf-chart-'));
   const chart = join(work, 'rlhf');
   cpSync(join(root, 'charts/rlhf'), chart, { recursive: true });
-  const meta = parse(readFileSync(join(chart, 'Chart.yaml'), 'utf8')) as Record<string, unknown>;
-  delete meta.dependencies;
-  writeFileSync(join(chart, 'Chart.yaml'), stringify(meta));
   let n = 0;
   const run = (values: object, set: string[]) => {
     const file = join(work, `values-${n++}.yaml`);

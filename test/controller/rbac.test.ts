@@ -216,6 +216,7 @@ test('namespaced: the Role and the leader-election Role grant exactly what the c
       involvedObject: { name: string };
     }[];
     assert.deepEqual(events.map((e) => [e.involvedObject.name, e.reason, e.count]).sort(), [
+      ['ok', 'StageFailed', 1],
       ['refused', 'InvalidSpec', 1],
       ['refused', 'InvalidSpec', 2],
     ]);

@@ -209,6 +209,12 @@ test('a finished run is Succeeded only once its summary is stored, with the best
   assert.equal(cluster.run.status?.bestPolicy, 'nats-obj://b/p1');
   assert.equal(cluster.run.status?.progress, '1/1');
   assert.equal(cluster.iterations[0]?.status?.phase, 'Succeeded');
+  assert.deepEqual(cluster.events, [
+    { type: 'Normal', reason: 'Succeeded', message: 'all 1 iterations done, best iteration 1' },
+  ]);
+  cluster.calls = [];
+  await reconcile(deps, 'ns/r');
+  assert.deepEqual(cluster.calls, [], 'a finished run: no write, no second Event');
 });
 
 test('InvalidSpec names the field; deletion runs the finalizer once and removes it', async () => {

@@ -198,6 +198,11 @@ async function waitFor(
 export interface ControlPlaneOptions {
   /** Start kube-controller-manager and kube-scheduler too (default true). */
   controllers?: boolean;
+  /**
+   * Admission plugins on top of NodeRestriction, e.g. OwnerReferencesPermissionEnforcement (on in some
+   * distributions): a test of what a chart's RBAC must grant turns them on.
+   */
+  admissionPlugins?: string[];
 }
 
 export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
@@ -291,7 +296,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       '--service-account-issuer=https://kubernetes.default.svc',
       '--service-cluster-ip-range=10.0.0.0/24',
       '--authorization-mode=Node,RBAC',
-      '--enable-admission-plugins=NodeRestriction',
+      `--enable-admission-plugins=${['NodeRestriction', ...(options.admissionPlugins ?? [])].join(',')}`,
       `--kubelet-client-certificate=${kubeletClient.cert}`,
       `--kubelet-client-key=${kubeletClient.key}`,
       `--kubelet-certificate-authority=${pki.ca.cert}`,

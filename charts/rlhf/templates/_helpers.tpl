@@ -36,7 +36,7 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
 
-{{/* The in-cluster NATS service of the dependency, named as the nats chart names it. */}}
+{{/* The Service of the bundled NATS (templates/nats.yaml): <release>-nats, or nats.fullnameOverride. */}}
 {{- define "rlhf.natsHost" -}}
 {{- if .Values.nats.fullnameOverride -}}
 {{- .Values.nats.fullnameOverride -}}

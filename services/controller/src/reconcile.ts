@@ -234,6 +234,13 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
       },
       { type: 'Failed', status: 'False', reason: 'Succeeded', message: '' },
     ]);
+    // One Event when the run finishes (kubectl describe shows it); a later pass finds Succeeded already.
+    if (conditionOf(status.conditions, 'Succeeded')?.status !== 'True')
+      await deps.cluster.recordRunEvent(run, {
+        type: 'Normal',
+        reason: 'Succeeded',
+        message: `all ${spec.iterations} iterations done, best iteration ${best?.iteration ?? '-'}`,
+      });
     return 'done';
   }
 
@@ -267,6 +274,9 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
         { type: 'Failed', status: 'True', reason: 'StageFailed', message },
       ],
     );
+    // One Event when the run fails: a pass that finds it Failed already records nothing.
+    if (conditionOf(status.conditions, 'Failed')?.status !== 'True')
+      await deps.cluster.recordRunEvent(run, { type: 'Warning', reason: 'StageFailed', message });
     return 'done';
   }
   if (!job && current.iteration > 0 && !iterations.has(current.iteration)) {

@@ -70,6 +70,9 @@ export function containerBinds(
   return binds.sort((a, b) => a.target.split('/').length - b.target.split('/').length);
 }
 
+/** Where the mount script stages the bind sources, inside the container's own mount namespace only. */
+export const stagingDir = '/run/rlhf-node-agent-staging';
+
 /**
  * `unshare ... sh -c <mount script> sh <argv...>`: argv runs with the binds in place, in `workingDir`
  * (entered after mounting, so a workingDir under a mountPath is the volume, not the host directory below it).
@@ -77,8 +80,16 @@ export function containerBinds(
 export function mountedCommand(binds: Bind[], argv: string[], workingDir: string): string[] {
   const lines = [
     'set -e',
+    // Every source is bound onto a private staging tmpfs before any target is mounted: the sources live
+    // under the host's temp directory, so a volume mounted at /tmp (the chart's emptyDir) would otherwise
+    // hide the sources of the binds after it, the pod's own /etc/hosts included.
+    `S=${quote(stagingDir)}`,
+    'mkdir -p "$S"',
+    'mount -t tmpfs -o size=1m,mode=0700 node-agent-staging "$S"',
+    's() { if [ -d "$1" ]; then mkdir "$S/$2"; else : > "$S/$2"; fi; mount --bind "$1" "$S/$2"; }',
+    ...binds.map((b, i) => `s ${quote(b.source)} ${i}`),
     'b() { if [ ! -e "$2" ]; then if [ -d "$1" ]; then mkdir -p "$2"; else mkdir -p "$(dirname "$2")"; : > "$2"; fi; fi; mount --bind "$1" "$2"; if [ "$3" = ro ]; then mount -o remount,bind,ro "$2"; fi; }',
-    ...binds.map((b) => `b ${quote(b.source)} ${quote(b.target)} ${b.readOnly ? 'ro' : 'rw'}`),
+    ...binds.map((b, i) => `b "$S/${i}" ${quote(b.target)} ${b.readOnly ? 'ro' : 'rw'}`),
     `mkdir -p ${quote(workingDir)}`,
     `cd ${quote(workingDir)}`,
     'exec "$@"',
