@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { defaultTrainJobConfig, parseArtifactVolumes, parseTrainJobConfig } from '@rlhf/controller';
-import { parse, parseAllDocuments, stringify } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const chartDir = join(root, 'charts/rlhf');

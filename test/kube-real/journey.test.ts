@@ -371,16 +371,19 @@ describe('the user journey: helm install, kubectl apply, wait, describe, delete,
     assert.deepEqual(iterations.map((i) => i.spec.iteration).sort(), [1, 2]);
   });
 
-  step('kubectl describe shows the conditions and the Succeeded event; kubectl logs reads a stage pod', async () => {
-    const described = await tools.kubectlOk(['-n', ns, 'describe', 'rlhfrun', runName]);
-    assert.match(described, /Conditions:/);
-    assert.match(described, /Reason:\s+AllIterationsDone/);
-    assert.match(described, /Type:\s+Succeeded/);
-    assert.match(described, /Normal\s+Succeeded\s+.*all 2 iterations done, best iteration \d/);
+  step(
+    'kubectl describe shows the conditions and the Succeeded event; kubectl logs reads a stage pod',
+    async () => {
+      const described = await tools.kubectlOk(['-n', ns, 'describe', 'rlhfrun', runName]);
+      assert.match(described, /Conditions:/);
+      assert.match(described, /Reason:\s+AllIterationsDone/);
+      assert.match(described, /Type:\s+Succeeded/);
+      assert.match(described, /Normal\s+Succeeded\s+.*all 2 iterations done, best iteration \d/);
 
-    const log = await tools.kubectlOk(['-n', ns, 'logs', `job/${runName}-0-setup`]);
-    assert.ok(log.trim().length > 0, 'the setup pod logged something');
-  });
+      const log = await tools.kubectlOk(['-n', ns, 'logs', `job/${runName}-0-setup`]);
+      assert.ok(log.trim().length > 0, 'the setup pod logged something');
+    },
+  );
 
   step('kubectl describe of a run the controller refuses shows the InvalidSpec event', async () => {
     const bad = ciRun(`${runName}-invalid`);
