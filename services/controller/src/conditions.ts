@@ -46,3 +46,13 @@ export function boundedMessage(message: string): string {
   const kept = message.slice(0, conditionMessageLimit - 64);
   return `${kept} ... (${message.length - kept.length} more characters)`;
 }
+
+/** The conditions of a run that is working on a stage: Progressing says on what (`reason`, `message`). */
+export function runningConditions(reason: string, message: string): ConditionInput[] {
+  return [
+    { type: 'Ready', status: 'True', reason: 'Reconciled', message: 'spec accepted; stage Jobs are running' },
+    { type: 'Progressing', status: 'True', reason, message },
+    { type: 'Succeeded', status: 'False', reason: 'Running', message: '' },
+    { type: 'Failed', status: 'False', reason: 'Running', message: '' },
+  ];
+}

@@ -18,7 +18,13 @@ import {
   unmountedInputs,
 } from '@rlhf/run-spec';
 import { modelUri, type StageUnit, stageUnits } from '@rlhf/workflow';
-import { boundedMessage, type ConditionInput, conditionOf, setConditions } from './conditions.js';
+import {
+  boundedMessage,
+  type ConditionInput,
+  conditionOf,
+  runningConditions,
+  setConditions,
+} from './conditions.js';
 import { iterationNameOf, iterationStatusOf } from './iteration-status.js';
 import { hfHome } from './job-sources.js';
 import {
@@ -301,20 +307,7 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
     : undefined;
   if (!job && server?.state === 'waiting') {
     await write({ ...base, phase: 'Running' as Phase, stage: current.stage }, [
-      {
-        type: 'Ready',
-        status: 'True',
-        reason: 'Reconciled',
-        message: 'spec accepted; stage Jobs are running',
-      },
-      {
-        type: 'Progressing',
-        status: 'True',
-        reason: 'EngineStarting',
-        message: `${label}: ${server.message}`,
-      },
-      { type: 'Succeeded', status: 'False', reason: 'Running', message: '' },
-      { type: 'Failed', status: 'False', reason: 'Running', message: '' },
+      ...runningConditions('EngineStarting', `${label}: ${server.message}`),
     ]);
     return { requeueAfterMs: 2000 };
   }
@@ -330,20 +323,7 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
     await deps.trainJobs.restart({ run: { name, namespace, spec }, unit: current, jobs });
     const { completionTime: _again, ...open } = base;
     await write({ ...open, phase: 'Running' as Phase, stage: current.stage }, [
-      {
-        type: 'Ready',
-        status: 'True',
-        reason: 'Reconciled',
-        message: 'spec accepted; stage Jobs are running',
-      },
-      {
-        type: 'Progressing',
-        status: 'True',
-        reason: 'TrainJobRunning',
-        message: `${label}: the spec changed after the failure; training again`,
-      },
-      { type: 'Succeeded', status: 'False', reason: 'Running', message: '' },
-      { type: 'Failed', status: 'False', reason: 'Running', message: '' },
+      ...runningConditions('TrainJobRunning', `${label}: the spec changed after the failure; training again`),
       ...(conditionOf(status.conditions, 'TrainJobFailed')
         ? [{ type: 'TrainJobFailed', status: 'False' as const, reason: 'Retrying', message: '' }]
         : []),
@@ -384,20 +364,7 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
     if (handOff.warning) await deps.cluster.recordRunEvent(run, { type: 'Warning', ...handOff.warning });
     const { completionTime: _waiting, ...open } = base;
     await write({ ...open, phase: 'Running' as Phase, stage: current.stage }, [
-      {
-        type: 'Ready',
-        status: 'True',
-        reason: 'Reconciled',
-        message: 'spec accepted; stage Jobs are running',
-      },
-      {
-        type: 'Progressing',
-        status: 'True',
-        reason: 'TrainJobRunning',
-        message: boundedMessage(`${label}: ${handOff.message}`),
-      },
-      { type: 'Succeeded', status: 'False', reason: 'Running', message: '' },
-      { type: 'Failed', status: 'False', reason: 'Running', message: '' },
+      ...runningConditions('TrainJobRunning', boundedMessage(`${label}: ${handOff.message}`)),
     ]);
     // No informer follows TrainJobs: their conditions are read again on the next pass.
     return { requeueAfterMs: 3000 };
@@ -423,12 +390,10 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
         ? `${label}: Job ${jobName} finished; waiting for its record`
         : `${label}: Job ${jobName} running${job?.status?.active ? ` (${job.status.active} pod(s))` : ''}`;
   const { completionTime: _running, ...open } = base;
-  await write({ ...open, phase: 'Running' as Phase, stage: current.stage }, [
-    { type: 'Ready', status: 'True', reason: 'Reconciled', message: 'spec accepted; stage Jobs are running' },
-    { type: 'Progressing', status: 'True', reason: 'StageRunning', message },
-    { type: 'Succeeded', status: 'False', reason: 'Running', message: '' },
-    { type: 'Failed', status: 'False', reason: 'Running', message: '' },
-  ]);
+  await write(
+    { ...open, phase: 'Running' as Phase, stage: current.stage },
+    runningConditions('StageRunning', message),
+  );
   // A Job that completed before its record arrived is checked again shortly.
   return state === 'complete' ? { requeueAfterMs: 2000 } : 'done';
 }
