@@ -13,15 +13,10 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { CustomObjectsApi, type V1Job } from '@kubernetes/client-node';
 import {
-  type ClusterPort,
   defaultTrainJobConfig,
-  finalizer,
   type IterationObject,
   KubeTrainJobCluster,
   prepareJobName,
-  type RunEvent,
-  type RunObject,
-  type RunStatus,
   reconcile,
   TrainJobs,
 } from '@rlhf/controller';
@@ -29,6 +24,13 @@ import { parsePlacementPolicy, parseRunYaml, type RlhfRunSpec } from '@rlhf/run-
 import { trainJobDirEnv } from '@rlhf/workflow';
 import { Job } from 'kubernetes-models/batch/v1/Job';
 import { FakeApiServer, fakeKubeConfig } from '../kube/fake-api-server/index.js';
+import {
+  type MemoryClusterPort,
+  recordsOf,
+  runPort,
+  setupRecords,
+  stageRecord,
+} from './fixtures/reconcile-harness.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const ns = 'team-a';
@@ -64,88 +66,13 @@ after(async () => {
   await server?.stop();
 });
 
-/** Runs and Jobs in memory; RLHFIterations on the fake server, so owner references resolve for its GC. */
-class Port implements ClusterPort {
-  constructor(public run: RunObject) {}
-  jobs = new Map<string, V1Job>();
-  iterations: IterationObject[] = [];
-  events: RunEvent[] = [];
-  getRun = () => this.run;
-  jobsOf = () => [...this.jobs.values()];
-  iterationsOf = () => this.iterations;
-  async createJob(job: V1Job) {
-    assert.ok(!this.jobs.has(job.metadata?.name as string), `Job ${job.metadata?.name} created twice`);
-    this.jobs.set(job.metadata?.name as string, job);
-  }
-  async deleteJob(_ns: string, name: string) {
-    this.jobs.delete(name);
-  }
-  async createIteration(obj: IterationObject) {
-    const created = server.client.create(
-      'rlhfiterations.rlhf.dev',
-      ns,
-      obj as never,
-    ) as unknown as IterationObject;
-    this.iterations.push(created);
-    return created;
-  }
-  async patchRunStatus(_ns: string, _name: string, status: RunStatus) {
-    this.run = { ...this.run, status };
-  }
-  iterationStatus = new Map<string, IterationObject['status']>();
-  async patchIterationStatus(_ns: string, name: string, status: IterationObject['status']) {
-    this.iterationStatus.set(name, status);
-  }
-  async setRunFinalizers() {}
-  async recordRunEvent(_run: RunObject, event: RunEvent) {
-    this.events.push(event);
-  }
-}
-
-const stageRecord = (t: number, s: string, result: Record<string, unknown> = {}) => ({
-  stage: s,
-  iteration: t,
-  startedAt: '2026-01-01T00:00:00Z',
-  finishedAt: '2026-01-01T00:00:01Z',
-  seconds: 1,
-  result,
-});
-
 function harness(name: string, o: { maxRetries?: number; pairs?: number } = {}) {
   const spec = specOf(o.maxRetries ?? 1);
-  const run = server.client.create('rlhfruns.rlhf.dev', ns, {
-    apiVersion: 'rlhf.dev/v1alpha1',
-    kind: 'RLHFRun',
-    metadata: { name, namespace: ns },
-    spec: { policy: spec.policy, judge: spec.judge, prompts: spec.prompts },
-  } as never) as unknown as RunObject;
-  const port = new Port({
-    apiVersion: 'rlhf.dev/v1alpha1',
-    kind: 'RLHFRun',
-    metadata: {
-      name,
-      namespace: ns,
-      uid: run.metadata.uid as string,
-      generation: 1,
-      finalizers: [finalizer],
-    },
-    spec,
-  });
-  const records = new Map<string, unknown>([
-    [
-      'plan',
-      {
-        policy: 'nats-obj://rlhf-models/sft',
-        prompts: 'nats-obj://rlhf-data/prompts.jsonl',
-        lengthPenalty: 0,
-      },
-    ],
-    ['0.evaluate', stageRecord(0, 'evaluate')],
-    ['0.metrics', { iteration: 0, policy: 'nats-obj://rlhf-models/sft', proxyReward: 0, finishedAt: '' }],
-    ['1.generate', stageRecord(1, 'generate')],
-    ['1.judge', stageRecord(1, 'judge')],
-    ['1.pair', stageRecord(1, 'pair', { pairs: o.pairs ?? 4 })],
-  ]);
+  const port = runPort(server, ns, name, spec);
+  const records = setupRecords();
+  records.set('1.generate', stageRecord(1, 'generate'));
+  records.set('1.judge', stageRecord(1, 'judge'));
+  records.set('1.pair', stageRecord(1, 'pair', { pairs: o.pairs ?? 4 }));
   const kc = fakeKubeConfig(server, ns);
   const jobConfig = { image: 'ghcr.io/example/rlhf:1.0', natsUrl: 'nats://nats:4222' };
   const requests: string[] = [];
@@ -165,15 +92,7 @@ function harness(name: string, o: { maxRetries?: number; pairs?: number } = {}) 
   };
   const deps = {
     cluster: port,
-    records: {
-      of: () => ({
-        stage: (t: number, s: string) => records.get(`${t}.${s}`) as never,
-        iteration: (t: number) => records.get(`${t}.metrics`) as never,
-        plan: () => records.get('plan') as never,
-        lastError: () => undefined,
-        summary: () => undefined,
-      }),
-    },
+    records: recordsOf(records),
     deleteRunData: async () => {},
     jobConfig,
     placementPolicy: parsePlacementPolicy({ allowedVolumeClaims: ['rlhf-data', 'rlhf-work'] }),
@@ -188,9 +107,10 @@ const trainJobsOf = (run: string) =>
     .list(trainjobs, ns, { labelSelector: `rlhf.dev/run=${run}` })
     .map((o) => o as unknown as { metadata: Record<string, never>; spec: Record<string, never> });
 
-const condition = (port: Port, type: string) => port.run.status?.conditions?.find((c) => c.type === type);
+const condition = (port: MemoryClusterPort, type: string) =>
+  port.run.status?.conditions?.find((c) => c.type === type);
 
-function finishJob(port: Port, name: string, type: 'Complete' | 'Failed', message = ''): void {
+function finishJob(port: MemoryClusterPort, name: string, type: 'Complete' | 'Failed', message = ''): void {
   const job = port.jobs.get(name) as V1Job;
   job.status = {
     ...(type === 'Complete' ? { succeeded: 1 } : { failed: 1 }),

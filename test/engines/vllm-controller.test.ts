@@ -13,15 +13,11 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { AppsV1Api, CoreV1Api, type V1Deployment, type V1Job } from '@kubernetes/client-node';
 import {
-  type ClusterPort,
   engineModelEnv,
   engineUrlEnv,
-  finalizer,
   type IterationObject,
   KubeVllmCluster,
   parseVllmConfig,
-  type RunObject,
-  type RunStatus,
   reconcile,
   VllmServers,
 } from '@rlhf/controller';
@@ -30,6 +26,7 @@ import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { Service } from 'kubernetes-models/v1/Service';
 import { FakeApiServer, fakeKubeConfig } from '../kube/fake-api-server/index.js';
 import { until } from '../kube/fixtures/clients.js';
+import { recordsOf, runPort, setupRecords, stageRecord } from './fixtures/reconcile-harness.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const ns = 'team-a';
@@ -61,79 +58,10 @@ after(async () => {
   await server?.stop();
 });
 
-/** Runs and Jobs in memory; RLHFIterations on the fake server, so owner references resolve for its GC. */
-class Port implements ClusterPort {
-  constructor(public run: RunObject) {}
-  jobs = new Map<string, V1Job>();
-  iterations: IterationObject[] = [];
-  getRun = () => this.run;
-  jobsOf = () => [...this.jobs.values()];
-  iterationsOf = () => this.iterations;
-  async createJob(job: V1Job) {
-    this.jobs.set(job.metadata?.name as string, job);
-  }
-  async deleteJob(_ns: string, name: string) {
-    this.jobs.delete(name);
-  }
-  async createIteration(obj: IterationObject) {
-    const created = server.client.create(
-      'rlhfiterations.rlhf.dev',
-      ns,
-      obj as never,
-    ) as unknown as IterationObject;
-    this.iterations.push(created);
-    return created;
-  }
-  async patchRunStatus(_ns: string, _name: string, status: RunStatus) {
-    this.run = { ...this.run, status };
-  }
-  async patchIterationStatus() {}
-  async setRunFinalizers() {}
-  async recordRunEvent() {}
-}
-
-const stageRecord = (t: number, s: string, result: Record<string, unknown> = {}) => ({
-  stage: s,
-  iteration: t,
-  startedAt: '2026-01-01T00:00:00Z',
-  finishedAt: '2026-01-01T00:00:01Z',
-  seconds: 1,
-  result,
-});
-
 function harness(engine: 'vllm' | 'builtin', name: string) {
   const spec = specOf(engine);
-  // On the server too: the iterations it owns would otherwise be collected at once.
-  const run = server.client.create('rlhfruns.rlhf.dev', ns, {
-    apiVersion: 'rlhf.dev/v1alpha1',
-    kind: 'RLHFRun',
-    metadata: { name, namespace: ns },
-    spec: { policy: spec.policy, judge: spec.judge, prompts: spec.prompts },
-  } as never) as unknown as RunObject;
-  const port = new Port({
-    apiVersion: 'rlhf.dev/v1alpha1',
-    kind: 'RLHFRun',
-    metadata: {
-      name,
-      namespace: ns,
-      uid: run.metadata.uid as string,
-      generation: 1,
-      finalizers: [finalizer],
-    },
-    spec,
-  });
-  const records = new Map<string, unknown>([
-    [
-      'plan',
-      {
-        policy: 'nats-obj://rlhf-models/sft',
-        prompts: 'nats-obj://rlhf-data/prompts.jsonl',
-        lengthPenalty: 0,
-      },
-    ],
-    ['0.evaluate', stageRecord(0, 'evaluate')],
-    ['0.metrics', { iteration: 0, policy: 'nats-obj://rlhf-models/sft', proxyReward: 0, finishedAt: '' }],
-  ]);
+  const port = runPort(server, ns, name, spec);
+  const records = setupRecords();
   const kc = fakeKubeConfig(server, ns);
   const jobConfig = { image: 'ghcr.io/example/rlhf:1.0', natsUrl: 'nats://nats:4222' };
   const vllm = new VllmServers(
@@ -143,15 +71,7 @@ function harness(engine: 'vllm' | 'builtin', name: string) {
   );
   const deps = {
     cluster: port,
-    records: {
-      of: () => ({
-        stage: (t: number, s: string) => records.get(`${t}.${s}`) as never,
-        iteration: (t: number) => records.get(`${t}.metrics`) as never,
-        plan: () => records.get('plan') as never,
-        lastError: () => undefined,
-        summary: () => undefined,
-      }),
-    },
+    records: recordsOf(records),
     deleteRunData: async () => {},
     jobConfig,
     vllm,
