@@ -19,7 +19,6 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -38,6 +37,7 @@ import {
 import { type ServiceProcess, startServiceProcess } from '@rlhf/platform/testing';
 import OpenAI from 'openai';
 import { rlhfBin, runCli } from '../helpers/cli.js';
+import { freePort } from '../helpers/free-port.js';
 import { withTimeout } from '../helpers/timeout.js';
 import { vllmPython } from '../helpers/vllm-env.js';
 
@@ -53,17 +53,6 @@ let vllm: ChildProcess;
 let vllmLog = '';
 const clients: Record<'builtin' | 'vllm', OpenAI> = {} as never;
 const figures: string[] = [];
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** The small policy: random init, then a few seconds of SFT on the weighted reviews. */
 async function makePolicy(): Promise<string> {

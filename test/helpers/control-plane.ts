@@ -12,11 +12,11 @@
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request as httpsRequest } from 'node:https';
-import { createServer } from 'node:net';
+import { type Agent, request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from './free-port.js';
 import { type KeyPair, makeCa, openssl, signLeaf } from './test-pki.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -81,18 +81,6 @@ function etcdBinary(): string {
   throw new Error('etcd not found: node scripts/kube-control-plane.mjs installs Debian etcd-server');
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 interface Pki {
   ca: KeyPair;
   leaf(name: string, subject: string, ext: string): KeyPair;
@@ -126,27 +114,37 @@ function writeKubeconfig(path: string, server: string, ca: string, cert: string,
   );
 }
 
-interface Tls {
+export interface Tls {
   ca: Buffer;
   cert?: Buffer;
   key?: Buffer;
 }
 
-function httpsJson(url: string, tls: Tls, method = 'GET', body?: unknown): Promise<KubeResponse> {
+/**
+ * One JSON request over HTTPS with the given identity (an API server's answers are JSON, its health
+ * endpoints plain text, kept as text). `agent` reuses connections (a node agent's many calls).
+ */
+export function httpsJson(
+  url: string,
+  tls: Tls,
+  method = 'GET',
+  body?: unknown,
+  contentType = 'application/json',
+  agent?: Agent,
+): Promise<KubeResponse> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const req = httpsRequest(
       url,
       {
         method,
+        ...(agent ? { agent } : {}),
         ca: tls.ca,
         cert: tls.cert,
         key: tls.key,
         headers: {
           accept: 'application/json',
-          ...(payload
-            ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }
-            : {}),
+          ...(payload ? { 'content-type': contentType, 'content-length': Buffer.byteLength(payload) } : {}),
         },
         timeout: 30_000,
       },

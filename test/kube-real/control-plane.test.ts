@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { after, before, test } from 'node:test';
 import { type ControlPlane, startControlPlane } from '../helpers/control-plane.js';
+import { eventually } from '../helpers/eventually.js';
 
 let cp: ControlPlane;
 
@@ -19,20 +20,6 @@ before(async () => {
 after(async () => {
   await cp?.stop();
 });
-
-async function eventually<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs = 90_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 test('the API server reports the pinned release and refuses an unauthorized identity', async () => {
   assert.match(cp.version, /^v1\.\d+\.\d+$/);

@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { freePort, type LocalNatsServer, startLocalNatsServer } from '@rlhf/platform';
 import { parse as parseYaml, stringify } from 'yaml';
 import { type ControlPlane, startControlPlane } from '../helpers/control-plane.js';
+import { eventually } from '../helpers/eventually.js';
 import { type KubeTools, kubeTools } from './kube-tools.js';
 import { type NodeAgent, rlhfCli, startNodeAgent } from './node-agent/index.js';
 
@@ -40,21 +41,9 @@ let agent: NodeAgent;
 let tools: KubeTools;
 let work: string;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function eventually<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs: number,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(1000);
-  }
-}
+/** Polls once a second: each probe runs kubectl. */
+const waitFor = <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number) =>
+  eventually(what, probe, timeoutMs, 1000);
 
 const getJson = async (...args: string[]): Promise<Json> =>
   JSON.parse(await tools.kubectlOk(['-n', ns, 'get', ...args, '-o', 'json']));
@@ -246,7 +235,7 @@ describe('the user journey: helm install, kubectl apply, wait, describe, delete,
       (pod.status.conditions as Json[]).some((c) => c.type === 'Ready' && c.status === 'True'),
       'Ready by its /readyz probe',
     );
-    const holder = await eventually(
+    const holder = await waitFor(
       'the controller to hold the Lease',
       async () => {
         const r = await tools.kubectl(['-n', ns, 'get', 'lease', 'rlhf-controller', '-o', 'json']);
@@ -266,7 +255,7 @@ describe('the user journey: helm install, kubectl apply, wait, describe, delete,
       const applied = await tools.kubectlOk(['apply', '-f', manifest]);
       assert.match(applied, new RegExp(`rlhfrun.rlhf.dev/${runName} created`));
 
-      await eventually(
+      await waitFor(
         'the run to start its setup Job',
         async () => {
           const run = await getRun();
@@ -291,7 +280,7 @@ describe('the user journey: helm install, kubectl apply, wait, describe, delete,
   let jobsBeforeRestart: Map<string, string[]>;
 
   step('a controller restart mid-run: the new pod adopts the run and creates no second Job', async () => {
-    await eventually(
+    await waitFor(
       'iteration 1 to reach judge, pair or train',
       async () => {
         const run = await getRun();
@@ -306,7 +295,7 @@ describe('the user journey: helm install, kubectl apply, wait, describe, delete,
     const [old] = await controllerPods();
     assert.ok(old);
     await tools.kubectlOk(['-n', ns, 'delete', 'pod', '-l', controllerSelector, '--wait=true']);
-    const fresh = await eventually(
+    const fresh = await waitFor(
       'a new controller pod to be Ready',
       async () => {
         const pods = await controllerPods();
@@ -318,7 +307,7 @@ describe('the user journey: helm install, kubectl apply, wait, describe, delete,
       },
       180_000,
     );
-    await eventually(
+    await waitFor(
       'the new pod to hold the Lease',
       async () => {
         const lease = await getJson('lease', 'rlhf-controller');
@@ -396,7 +385,7 @@ describe('the user journey: helm install, kubectl apply, wait, describe, delete,
       ['-n', ns, 'wait', '--for=condition=Ready=false', `rlhfrun/${runName}-invalid`, '--timeout=120s'],
       { timeoutMs: 130_000 },
     );
-    const described = await eventually(
+    const described = await waitFor(
       'the InvalidSpec event',
       async () => {
         const d = await tools.kubectlOk(['-n', ns, 'describe', 'rlhfrun', `${runName}-invalid`]);
@@ -423,7 +412,7 @@ describe('the user journey: helm install, kubectl apply, wait, describe, delete,
             async (kind) => ((await getJson(kind, '-l', `rlhf.dev/run=${runName}`)).items as Json[]).length,
           ),
         );
-      await eventually(
+      await waitFor(
         'garbage collection of the iterations, Jobs and pods',
         async () => ((await left()).every((n) => n === 0) ? true : undefined),
         180_000,
@@ -441,12 +430,12 @@ describe('the user journey: helm install, kubectl apply, wait, describe, delete,
 
   step('helm uninstall removes the release; the node runs nothing of it any more', async () => {
     await tools.helmOk(['uninstall', release, '-n', ns, '--wait', '--timeout', '3m'], { timeoutMs: 200_000 });
-    await eventually(
+    await waitFor(
       'the controller pod to go',
       async () => ((await controllerPods()).length === 0 ? true : undefined),
       120_000,
     );
-    await eventually(
+    await waitFor(
       'the node agent to stop every process of the release',
       async () => (agent.runningPods().some((p) => p.namespace === ns) ? undefined : true),
       60_000,

@@ -6,12 +6,13 @@
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { type ControlPlane, startControlPlane } from '../helpers/control-plane.js';
+import { eventually } from '../helpers/eventually.js';
+import { freePort } from '../helpers/free-port.js';
 import { repoRoot } from '../kube/fake-kubelet.js';
 import { type NodeAgent, rlhfCli, startNodeAgent } from './node-agent/index.js';
 
@@ -22,18 +23,6 @@ function kubectlBinary(): string {
   const r = spawnSync(process.execPath, [join(repoRoot, 'scripts/fetch-kubectl.mjs')], { encoding: 'utf8' });
   assert.equal(r.status, 0, `node scripts/fetch-kubectl.mjs failed: ${r.stderr}`);
   return r.stdout.trim();
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 let cp: ControlPlane;
@@ -62,20 +51,6 @@ after(async () => {
   rmSync(scratch, { recursive: true, force: true });
   assert.deepEqual(errors, [], 'the agents met no API errors');
 });
-
-async function eventually<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 interface Condition {
   type: string;

@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { Agent, request as httpsRequest } from 'node:https';
+import { httpsJson } from '../../helpers/control-plane.js';
 
 export interface ApiResponse {
   status: number;
@@ -27,42 +28,7 @@ export function nodeApi(server: string, tls: { ca: Buffer; cert: Buffer; key: Bu
   const watches = new Set<IncomingMessage>();
   return {
     request(method, path, body, contentType = 'application/json') {
-      return new Promise((resolve, reject) => {
-        const payload = body === undefined ? undefined : JSON.stringify(body);
-        const req = httpsRequest(
-          `${server}${path}`,
-          {
-            method,
-            agent,
-            headers: {
-              accept: 'application/json',
-              ...(payload
-                ? { 'content-type': contentType, 'content-length': Buffer.byteLength(payload) }
-                : {}),
-            },
-            timeout: 30_000,
-          },
-          (res) => {
-            const chunks: Buffer[] = [];
-            res.on('data', (c: Buffer) => chunks.push(c));
-            res.on('end', () => {
-              const text = Buffer.concat(chunks).toString('utf8');
-              let parsed: unknown = text;
-              try {
-                parsed = JSON.parse(text);
-              } catch {
-                // plain-text answers stay text
-              }
-              resolve({ status: res.statusCode ?? 0, body: parsed });
-            });
-            res.on('error', reject);
-          },
-        );
-        req.on('timeout', () => req.destroy(new Error(`${method} ${path} timed out`)));
-        req.on('error', reject);
-        if (payload) req.write(payload);
-        req.end();
-      });
+      return httpsJson(`${server}${path}`, tls, method, body, contentType, agent);
     },
     watch(path, onEvent) {
       let response: IncomingMessage | undefined;
