@@ -51,7 +51,7 @@ export interface ControlPlane {
 }
 
 /**
- * The directory with the three binaries, built by the script on first use (that can take half an hour), or
+ * The directory with the three binaries, built by the script on first use (12 minutes to an hour), or
  * RLHF_KUBE_BIN_DIR when set (binaries built elsewhere, of any release).
  */
 export function kubeBinDir(): string {
