@@ -533,7 +533,7 @@ test('a container that ignores SIGTERM is killed when its grace period ends, the
   await ok(
     'POST',
     '/api/v1/namespaces/default/pods',
-    pod('stubborn', {
+    pod('term-ignoring', {
       terminationGracePeriodSeconds: 2,
       containers: [
         {
@@ -544,23 +544,23 @@ test('a container that ignores SIGTERM is killed when its grace period ends, the
       ],
     }),
   );
-  const p = await eventually('stubborn running', async () => {
-    const got = await ok<Pod>('GET', '/api/v1/namespaces/default/pods/stubborn');
+  const p = await eventually('term-ignoring running', async () => {
+    const got = await ok<Pod>('GET', '/api/v1/namespaces/default/pods/term-ignoring');
     return got.status.containerStatuses?.[0]?.state.running ? got : undefined;
   });
   const agent = agentOf(p);
-  const pid = agent.runningPods().find((r) => r.pod === 'stubborn')?.pid;
+  const pid = agent.runningPods().find((r) => r.pod === 'term-ignoring')?.pid;
   assert.ok(pid, 'the agent lists the process');
   const started = Date.now();
-  await ok('DELETE', '/api/v1/namespaces/default/pods/stubborn');
-  await eventually('stubborn deleted', async () => {
-    const res = await cp.request('GET', '/api/v1/namespaces/default/pods/stubborn');
+  await ok('DELETE', '/api/v1/namespaces/default/pods/term-ignoring');
+  await eventually('term-ignoring deleted', async () => {
+    const res = await cp.request('GET', '/api/v1/namespaces/default/pods/term-ignoring');
     return res.status === 404 ? true : undefined;
   });
   const took = Date.now() - started;
   assert.ok(took >= 1900, `deleted after ${took} ms, before the 2 s grace period`);
   assert.throws(() => process.kill(pid, 0), 'the process group is killed');
-  assert.match(logOf(agent, 'stubborn'), /ignoring TERM/);
+  assert.match(logOf(agent, 'term-ignoring'), /ignoring TERM/);
 });
 
 test('stop() kills every process the agent started', async () => {
